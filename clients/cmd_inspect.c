@@ -1,0 +1,78 @@
+/* cmd_inspect.c — `rlaifv inspect MODEL_DIR`: configuration, tensor count, bytes per dtype and
+ * the manifest check. Exit 0 only when the checkpoint is complete and consistent; one line
+ * per problem otherwise. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "ckpt.h"
+#include "cmd.h"
+#include "config.h"
+#include "manifest.h"
+
+static void on_problem(void *ctx, manifest_problem kind, const char *msg) {
+    (void)ctx;
+    printf("%s: %s\n", kind == MANIFEST_UNEXPECTED ? "warning" : "error", msg);
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+int cmd_inspect(int argc, char **argv) {
+    if (argc != 2 || !strcmp(argv[1], "--help")) {
+        fprintf(argc == 2 ? stdout : stderr,
+                "usage: rlaifv inspect MODEL_DIR\n"
+                "  Prints config.json's model sizes, the tensors by dtype, and checks every tensor\n"
+                "  an OmniLMM / RLAIF-V checkpoint must hold. Exit status 0 only if complete.\n");
+        return argc == 2 ? 0 : 2;
+    }
+    const char *dir = argv[1];
+    rlv_err err = {0};
+    rlv_config cfg;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (config_load(&cfg, path, &err)) {
+        printf("error: %s [%s]\n", err.msg, rlv_err_name(err.code));
+        return 1;
+    }
+    printf("config: %s, hidden %d, layers %d, heads %d/%d (head dim %d), ffn %d, vocab %d\n",
+           cfg.model_type, cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads,
+           cfg.num_key_value_heads, cfg.head_dim, cfg.intermediate_size, cfg.vocab_size);
+    printf("vision: %s, width %d, %d blocks used, %d heads, mlp %d, patch %d, image %d px (grid %d), "
+           "%d image rows (resampler %d heads)\n",
+           cfg.mm_vision_tower, cfg.vision.embed_dim, cfg.vision.depth - 1, cfg.vision.num_heads,
+           cfg.vision.mlp_dim, cfg.vision.patch_size, cfg.image_size, cfg.vit_grid, cfg.num_query,
+           cfg.resampler_heads);
+    double t0 = now_ms();
+    ckpt *c = NULL;
+    if (ckpt_open(&c, dir, &err)) {
+        printf("error: %s [%s]\n", err.msg, rlv_err_name(err.code));
+        return 1;
+    }
+    double t1 = now_ms();
+    size_t bytes[3] = {0}, count[3] = {0}, total = 0;
+    for (int i = 0; i < ckpt_n_tensors(c); i++) {
+        const rlv_tensor *t = ckpt_tensor(c, i);
+        bytes[t->dtype] += t->nbytes;
+        count[t->dtype]++;
+        total += t->nbytes;
+    }
+    printf("weights: %s, %d file(s), %d tensors, %.1f MB, opened in %.1f ms\n", ckpt_format(c),
+           ckpt_n_files(c), ckpt_n_tensors(c), total / 1e6, t1 - t0);
+    for (int d = 0; d < 3; d++)
+        if (count[d]) printf("  %-4s %5zu tensors %12zu bytes\n", rlv_dtype_name((rlv_dtype)d), count[d], bytes[d]);
+    manifest_report rep;
+    int rc = manifest_check(&cfg, c, on_problem, NULL, &rep, &err);
+    if (rc) {
+        printf("error: %s [%s]\n", err.msg, rlv_err_name(err.code));
+    } else {
+        printf("manifest: ok, %d expected tensors present with the expected shapes", rep.expected);
+        if (rep.unexpected) printf(", %d unexpected (warnings above)", rep.unexpected);
+        printf("\n");
+    }
+    ckpt_free(&c);
+    return rc ? 1 : 0;
+}

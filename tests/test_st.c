@@ -1,0 +1,245 @@
+/* test_st.c — safetensors loading: good checkpoints (single, sharded, f32, f16) and every
+ * corruption case with its own named error, no crash (this test also runs under ASan). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ckpt.h"
+#include "config.h"
+#include "half.h"
+#include "manifest.h"
+
+#define SUITE RLV_TEST_DATA "/ckpt"
+#define N_TINY 67 /* tensors of the tiny test config: 1 + 2*9 + 1 + 4 + 2*13 + 2 + 14 + 1 */
+
+static char tmpdir[256];
+
+static int setup(void **s) {
+    (void)s;
+    snprintf(tmpdir, sizeof tmpdir, "%s/st_corrupt", RLV_TEST_DATA);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s", tmpdir);
+    return system(cmd);
+}
+
+static void test_open_good(void **s) {
+    (void)s;
+    const char *dirs[] = {"single", "sharded", "f32", "f16"};
+    const int files[] = {1, 3, 1, 2};
+    for (int i = 0; i < 4; i++) {
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", SUITE, dirs[i]);
+        ckpt *c = NULL;
+        rlv_err e = {0};
+        int rc = ckpt_open(&c, p, &e);
+        if (rc) fail_msg("%s: %s", p, e.msg);
+        assert_int_equal(ckpt_n_tensors(c), N_TINY);
+        assert_int_equal(ckpt_n_files(c), files[i]);
+        assert_string_equal(ckpt_format(c), "safetensors");
+        const rlv_tensor *t = ckpt_find(c, "model.layers.1.mlp.down_proj.weight");
+        assert_non_null(t);
+        assert_int_equal(t->ndim, 2);
+        assert_int_equal(t->shape[0], 256);
+        assert_int_equal(t->shape[1], 512);
+        assert_int_equal(t->dtype, i == 2 ? RLV_F32 : i == 3 ? RLV_F16 : RLV_BF16);
+        assert_null(ckpt_find(c, "model.layers.9.mlp.down_proj.weight"));
+        rlv_config cfg;
+        snprintf(p, sizeof p, "%s/%s/config.json", SUITE, dirs[i]);
+        assert_int_equal(config_load(&cfg, p, &e), RLV_OK);
+        manifest_report r;
+        assert_int_equal(manifest_check(&cfg, c, NULL, NULL, &r, &e), RLV_OK);
+        assert_int_equal(r.expected, N_TINY);
+        ckpt_free(&c);
+        assert_null(c);
+        ckpt_free(&c); /* harmless twice */
+    }
+}
+
+/* Single and sharded hold the same weights: every tensor's bytes must be equal. */
+static void test_sharded_equals_single(void **s) {
+    (void)s;
+    ckpt *a = NULL, *b = NULL, *f = NULL;
+    rlv_err e = {0};
+    assert_int_equal(ckpt_open(&a, SUITE "/single", &e), RLV_OK);
+    assert_int_equal(ckpt_open(&b, SUITE "/sharded", &e), RLV_OK);
+    assert_int_equal(ckpt_open(&f, SUITE "/f32", &e), RLV_OK);
+    for (int i = 0; i < ckpt_n_tensors(a); i++) {
+        const rlv_tensor *x = ckpt_tensor(a, i), *y = ckpt_find(b, x->name), *z = ckpt_find(f, x->name);
+        assert_non_null(y);
+        assert_int_equal(x->nbytes, y->nbytes);
+        assert_memory_equal(x->data, y->data, x->nbytes);
+        /* bf16 weights were rounded from the same f32 draw (same seed): within bf16 precision */
+        assert_non_null(z);
+        const uint16_t *h = x->data;
+        const float *w = z->data;
+        for (int64_t k = 0; k < rlv_tensor_numel(x); k += 97)
+            assert_true(half_f32_to_bf16(w[k]) == h[k]);
+    }
+    ckpt_free(&a);
+    ckpt_free(&b);
+    ckpt_free(&f);
+}
+
+/* Writes a safetensors file: 8-byte length (or `len_override` if >= 0), header, data_len bytes. */
+static const char *write_st(const char *name, const char *header, size_t data_len, long long len_override) {
+    static char path[512];
+    snprintf(path, sizeof path, "%s/%s.safetensors", tmpdir, name);
+    FILE *f = fopen(path, "wb");
+    uint64_t n = len_override >= 0 ? (uint64_t)len_override : strlen(header);
+    uint8_t le[8];
+    for (int i = 0; i < 8; i++) le[i] = (uint8_t)(n >> (8 * i));
+    fwrite(le, 1, 8, f);
+    fwrite(header, 1, strlen(header), f);
+    for (size_t i = 0; i < data_len; i++) fputc((int)(i & 0xff), f);
+    fclose(f);
+    return path;
+}
+
+static void expect(const char *path, int code, const char *needle) {
+    ckpt *c = NULL;
+    rlv_err e = {0};
+    int rc = ckpt_open(&c, path, &e);
+    if (rc != code) fail_msg("%s: got %d (%s) '%s', want %d (%s)", path, rc, rlv_err_name(rc), e.msg, code,
+                             rlv_err_name(code));
+    assert_null(c);
+    if (needle && !strstr(e.msg, needle)) fail_msg("%s: message '%s' lacks '%s'", path, e.msg, needle);
+}
+
+static void test_corrupt(void **s) {
+    (void)s;
+    const char *ok = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
+                     "\"b\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[16,24]}}";
+    ckpt *c = NULL;
+    rlv_err e = {0};
+    assert_int_equal(ckpt_open(&c, write_st("ok", ok, 24, -1), &e), RLV_OK);
+    assert_int_equal(ckpt_n_tensors(c), 2);
+    ckpt_free(&c);
+
+    char shortp[512];
+    snprintf(shortp, sizeof shortp, "%s/short.safetensors", tmpdir);
+    FILE *f = fopen(shortp, "wb");
+    fwrite("\x10\0\0\0\0", 1, 5, f);
+    fclose(f);
+    expect(shortp, RLV_ETRUNCATED, "shorter than the 8-byte");
+    expect(write_st("emptyhdr", "", 0, -1), RLV_EHEADER_JSON, "not valid JSON");
+    expect(write_st("truncated", ok, 20, -1), RLV_ETRUNCATED, "truncated");
+    expect(write_st("hdrlen", ok, 24, 1000000), RLV_EHEADER_LEN, "beyond the file");
+    expect(write_st("notjson", "{\"a\": [1, 2", 24, -1), RLV_EHEADER_JSON, "not valid JSON");
+    expect(write_st("notobj", "[1,2,3]", 0, -1), RLV_EHEADER_JSON, "not a JSON object");
+    expect(write_st("dtype", "{\"a\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,16]}}", 16, -1),
+           RLV_EDTYPE, "dtype I64");
+    expect(write_st("size", "{\"a\":{\"dtype\":\"F32\",\"shape\":[3,2],\"data_offsets\":[0,16]}}", 16, -1),
+           RLV_ESIZE, "'a': shape [3, 2] x F32 = 24 B, range holds 16 B");
+    expect(write_st("overlap", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+                               "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}", 16, -1),
+           RLV_EOVERLAP, "share bytes");
+    expect(write_st("range", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                             "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[100,108]}}", 16, -1),
+           RLV_ERANGE, "outside the data area");
+    expect(write_st("negshape", "{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", 8, -1),
+           RLV_EHEADER_JSON, "shape[0]");
+    expect(write_st("overflow", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4],"
+                                "\"data_offsets\":[0,8]}}", 8, -1), RLV_ESIZE, "overflows");
+    expect(write_st("backwards", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", 8, -1),
+           RLV_EHEADER_JSON, "begin <= end");
+    expect(write_st("dupkey", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                              "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, -1),
+           RLV_EHEADER_JSON, NULL);
+    expect(write_st("missingkeys", "{\"a\":{\"dtype\":\"F32\"}}", 8, -1), RLV_EHEADER_JSON, "'a'");
+    expect(SUITE "/shard_missing", RLV_ESHARD, "model-00002-of-00003.safetensors");
+    expect(SUITE "/nonexistent", RLV_EIO, NULL);
+    char empty[512], cmd[600];
+    snprintf(empty, sizeof empty, "%s/empty_dir", tmpdir);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s", empty);
+    assert_int_equal(system(cmd), 0);
+    expect(empty, RLV_EIO, "no model.safetensors");
+}
+
+/* Every single-byte truncation point of a small valid file fails cleanly (or opens, at full length). */
+static void test_every_truncation(void **s) {
+    (void)s;
+    const char *ok = "{\"a\":{\"dtype\":\"F16\",\"shape\":[3],\"data_offsets\":[0,6]},"
+                     "\"__metadata__\":{\"format\":\"pt\"}}";
+    const char *full = write_st("trunc_src", ok, 6, -1);
+    FILE *f = fopen(full, "rb");
+    uint8_t buf[256];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    for (size_t k = 0; k < n; k++) {
+        char p[512];
+        snprintf(p, sizeof p, "%s/cut.safetensors", tmpdir);
+        f = fopen(p, "wb");
+        fwrite(buf, 1, k, f);
+        fclose(f);
+        ckpt *c = NULL;
+        rlv_err e = {0};
+        int rc = ckpt_open(&c, p, &e);
+        assert_true(rc == RLV_ETRUNCATED || rc == RLV_EHEADER_LEN || rc == RLV_EHEADER_JSON);
+        assert_null(c);
+    }
+}
+
+static void count_cb(void *ctx, manifest_problem kind, const char *msg) {
+    (void)msg;
+    ((int *)ctx)[kind]++;
+}
+
+static void test_manifest(void **s) {
+    (void)s;
+    rlv_config cfg;
+    rlv_err e = {0};
+    assert_int_equal(config_load(&cfg, SUITE "/single/config.json", &e), RLV_OK);
+    ckpt *c = NULL;
+    assert_int_equal(ckpt_open(&c, SUITE "/missing_tensor", &e), RLV_OK);
+    int counts[3] = {0};
+    manifest_report r;
+    assert_int_equal(manifest_check(&cfg, c, count_cb, counts, &r, &e), RLV_EMISSING);
+    assert_int_equal(counts[MANIFEST_MISSING], 2);
+    assert_int_equal(counts[MANIFEST_UNEXPECTED], 1);
+    assert_int_equal(r.missing, 2);
+    assert_non_null(strstr(e.msg, "2 missing"));
+    ckpt_free(&c);
+    assert_int_equal(ckpt_open(&c, SUITE "/bad_shape", &e), RLV_OK);
+    memset(counts, 0, sizeof counts);
+    assert_int_equal(manifest_check(&cfg, c, count_cb, counts, &r, &e), RLV_ESHAPE);
+    assert_int_equal(counts[MANIFEST_BAD_SHAPE], 1);
+    assert_non_null(strstr(e.msg, "k_proj"));
+    ckpt_free(&c);
+    /* The real RLAIF-V-12B manifest has 1130 tensors (model-spec.md section 2). */
+    static const char *real = "{\"model_type\":\"omnilmm\",\"mm_vision_tower\":\"eva02_enormous_patch14_clip_224\","
+        "\"hidden_size\":4096,\"intermediate_size\":14336,\"num_hidden_layers\":32,\"num_attention_heads\":32,"
+        "\"num_key_value_heads\":8,\"vocab_size\":32009,\"num_query\":256,\"image_size\":448,"
+        "\"rms_norm_eps\":1e-5,\"mm_use_im_start_end\":true}";
+    rlv_config rc;
+    assert_int_equal(config_parse(&rc, real, strlen(real), &e), RLV_OK);
+    manifest_entry *m;
+    int n;
+    assert_int_equal(manifest_build(&rc, &m, &n, &e), RLV_OK);
+    assert_int_equal(n, 1130);
+    int64_t params = 0;
+    for (int i = 0; i < n; i++) {
+        int64_t p = 1;
+        for (int d = 0; d < m[i].ndim; d++) p *= m[i].shape[d];
+        params += p;
+    }
+    assert_int_equal(params, INT64_C(11615965952));
+    free(m);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_good),
+        cmocka_unit_test(test_sharded_equals_single),
+        cmocka_unit_test(test_corrupt),
+        cmocka_unit_test(test_every_truncation),
+        cmocka_unit_test(test_manifest),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
