@@ -1,0 +1,107 @@
+/* rlaifv.h — the engine's public API: load a policy (and optionally a reference) checkpoint,
+ * then score jobs (image + prompt + N candidates) into a ranking by the RLAIF-V reward.
+ * Owns: nothing itself; this header is the manual. The engine is shared read-only by all
+ * workers; each worker (one per thread) owns its scratch, KV cache and result buffers, sized
+ * once from the options, so scoring does not allocate per token.
+ * Knows nothing of ZeroMQ or msgpack (see proto/ and daemon/). */
+#ifndef RLAIFV_H
+#define RLAIFV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RLV_VERSION "0.1.0"
+
+typedef enum {
+    RLV_REWARD_DEFAULT = -1,  /* rlaifv with a reference model, logp_mean without */
+    RLV_REWARD_RLAIFV = 0,    /* beta * mean_t(logp_policy - logp_ref): the paper's best-of-N reward */
+    RLV_REWARD_DPO = 1,       /* beta * sum_t(logp_policy - logp_ref): plain DPO implicit reward */
+    RLV_REWARD_LOGP_MEAN = 2, /* mean_t logp_policy (no reference needed) */
+    RLV_REWARD_LOGP_SUM = 3,  /* sum_t logp_policy */
+} rlv_reward_kind;
+
+/* "rlaifv", "dpo", "logp_mean", "logp_sum"; NULL for others. */
+const char *rlv_reward_name(rlv_reward_kind k);
+/* Parses a name; returns RLV_OK or RLV_EINVAL. */
+int rlv_reward_parse(const char *name, rlv_reward_kind *out);
+
+#define RLV_DEFAULT_BETA 0.1 /* RLAIF-V's DPO beta (model-spec.md section 5.1) */
+
+typedef struct rlv_engine_opts {
+    const char *model_dir;      /* policy checkpoint (RLAIF-V-12B), required */
+    const char *ref_model_dir;  /* reference checkpoint (OmniLMM-12B) or NULL */
+    int max_candidates;         /* per job (default 64) */
+    int max_seq_tokens;         /* prefix + one candidate (default 2048, the official limit) */
+    int max_total_tokens;       /* sum of all candidates' tokens in one job (default 16384) */
+    int max_image_side;         /* pixels per side before decoding (default 8192) */
+    int64_t max_image_pixels;   /* width * height before decoding (default 40 M) */
+    size_t cache_bytes;         /* image-embedding cache (default 256 MiB; 0 disables) */
+    int blas_threads;           /* OpenBLAS threads (default 1) */
+} rlv_engine_opts;
+
+/* Fills the defaults above. */
+void rlv_engine_opts_default(rlv_engine_opts *o);
+
+typedef struct rlv_engine rlv_engine;
+typedef struct rlv_worker rlv_worker;
+
+/* Loads and validates the model(s) and tokenizer. *out owned by the caller (rlv_engine_free). */
+int rlv_engine_open(rlv_engine **out, const rlv_engine_opts *opts, rlv_err *err);
+void rlv_engine_free(rlv_engine **e);
+int rlv_engine_has_reference(const rlv_engine *e);
+
+/* One worker per thread; its buffers are sized from the options at creation. */
+int rlv_worker_open(rlv_worker **out, rlv_engine *e, rlv_err *err);
+void rlv_worker_free(rlv_worker **w);
+
+typedef struct rlv_job {
+    const uint8_t *image;       /* encoded image (JPEG, PNG, ...), image_len bytes */
+    size_t image_len;
+    const char *prompt;         /* UTF-8, prompt_len bytes (need not be NUL-terminated) */
+    size_t prompt_len;
+    int n_candidates;
+    const char *const *candidates; /* UTF-8 */
+    const size_t *candidate_lens;
+    rlv_reward_kind reward;     /* RLV_REWARD_DEFAULT for the default */
+    double beta;                /* <= 0 or NaN: RLV_DEFAULT_BETA */
+    int token_logps;            /* fill token_logps arrays */
+} rlv_job;
+
+typedef struct rlv_logps {
+    double logp_sum, logp_mean;
+    const float *token_logps;   /* tokens entries, or NULL if not asked; owned by the worker */
+} rlv_logps;
+
+typedef struct rlv_ranked {
+    int index;                  /* position in the job's candidates */
+    double reward;
+    int tokens;                 /* scored tokens: the response's + the closing </s> */
+    rlv_logps policy;
+    rlv_logps reference;        /* valid when rlv_result.has_reference */
+} rlv_ranked;
+
+typedef struct rlv_result {
+    rlv_reward_kind reward;
+    double beta;
+    int has_reference;
+    int n;
+    const rlv_ranked *ranking;  /* n entries, highest reward first, ties in input order */
+    double image_ms, prefix_ms, candidates_ms, total_ms;
+    int image_cache_hit;
+} rlv_result;
+
+/* Scores one job. On RLV_OK, *res points into w and is valid until the next rlv_score on w.
+ * Errors: RLV_EIMAGE / RLV_EUNSUPPORTED / RLV_ELIMIT for the image, RLV_ETOO_LONG naming the
+ * candidate, RLV_EINVAL for a bad field (e.g. a reward needing a reference model). */
+int rlv_score(rlv_worker *w, const rlv_job *job, const rlv_result **res, rlv_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,57 @@
+/* rlvd_config.h — rlvd_config: every setting of rlaifvd, driven by ONE table (rlvd_config.c) that serves
+ * the command-line flags, the optional config file (same keys), --help and the `info` op.
+ * Owns: parsing and validation of settings; the strings it holds are owned by the struct
+ * (rlvd_config_free). Knows nothing of sockets or the model. */
+#ifndef RLVD_CONFIG_H
+#define RLVD_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct rlvd_config {
+    char *model;               /* policy checkpoint dir */
+    char *ref_model;           /* reference checkpoint dir or NULL */
+    char *bind;                /* ZeroMQ endpoint */
+    int workers;
+    int blas_threads;
+    int max_queue;             /* jobs waiting before `busy` */
+    int64_t max_message_bytes;
+    int64_t max_image_bytes;
+    int64_t max_image_pixels;
+    int max_image_side;
+    int max_candidates;
+    int64_t max_candidate_bytes;
+    int64_t max_prompt_bytes;
+    int max_seq_tokens;
+    int max_total_tokens;
+    int cache_mb;
+    char *log_level;           /* debug|info|warn|error */
+    char *log_format;          /* text|json */
+    char *curve_secret_file;   /* server key pair file (CurveZMQ) */
+    char *curve_allow_dir;     /* directory of allowed client public keys */
+    int insecure;              /* allow a non-loopback bind without CURVE */
+    char *config_file;
+} rlvd_config;
+
+/* Fills every field with its default from the table. */
+void rlvd_config_defaults(rlvd_config *c);
+
+/* Parses argv (flags override the config file named by --config). Returns 0 on success,
+ * 1 when --help was printed (exit 0), -1 on error with a message in err[errcap]. */
+int rlvd_config_parse(rlvd_config *c, int argc, char **argv, char *err, size_t errcap);
+
+/* Applies one setting by key ("max-queue", "64"). Returns 0 or -1 with a message. */
+int rlvd_config_set(rlvd_config *c, const char *key, const char *value, char *err, size_t errcap);
+
+/* Reads `key value` / `key = value` lines ('#' comments). Returns 0 or -1 with a message naming the line. */
+int rlvd_config_load_file(rlvd_config *c, const char *path, char *err, size_t errcap);
+
+/* Writes the --help text (every key, type, default, range, meaning). */
+void rlvd_config_help(FILE *f);
+
+/* Calls fn(ctx, key, value-as-text) for every setting (for `info` and the start-up log). */
+void rlvd_config_each(const rlvd_config *c, void (*fn)(void *ctx, const char *key, const char *value), void *ctx);
+
+void rlvd_config_free(rlvd_config *c);
+
+#endif
