@@ -5,6 +5,7 @@
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define RLV_HALF_X86 1
 #endif
@@ -74,7 +75,8 @@ static int cpu_has(int which) {
     if (avx2 < 0) {
         __builtin_cpu_init();
         avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
-        f16c = (avx2 && __builtin_cpu_supports("f16c")) ? 1 : 0;
+        unsigned a, b, c, d; /* F16C: CPUID.1:ECX bit 29 (clang 14 has no "f16c" for cpu_supports) */
+        f16c = (avx2 && __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29))) ? 1 : 0;
     }
     return which ? f16c : avx2;
 }

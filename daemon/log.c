@@ -1,0 +1,91 @@
+/* log.c — text or JSON log lines (see log.h). JSON lines are built with jansson so every
+ * string is escaped correctly; text lines replace control characters so one request is one line. */
+#include "log.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static log_level g_level = LOG_INFO;
+static int g_json = 0;
+static const char *const NAMES[] = {"debug", "info", "warn", "error"};
+
+int log_init(const char *level, const char *format) {
+    int lv = -1;
+    for (int i = 0; i < 4; i++)
+        if (level && !strcmp(level, NAMES[i])) lv = i;
+    if (lv < 0 || !format || (strcmp(format, "text") && strcmp(format, "json"))) return -1;
+    g_level = (log_level)lv;
+    g_json = !strcmp(format, "json");
+    return 0;
+}
+
+int log_enabled(log_level lv) { return lv >= g_level; }
+
+static void timestamp(char *buf, size_t cap) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, cap - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+/* Copies s into out with control characters as '?', so a log line stays one line. */
+static void scrub(char *out, size_t cap, const char *s) {
+    size_t o = 0;
+    for (; s && *s && o + 1 < cap; s++) out[o++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
+    out[o] = 0;
+}
+
+static void emit(log_level lv, json_t *fields, const char *text) {
+    char ts[40];
+    timestamp(ts, sizeof ts);
+    if (g_json) {
+        json_object_set_new(fields, "ts", json_string(ts));
+        json_object_set_new(fields, "level", json_string(NAMES[lv]));
+        char *s = json_dumps(fields, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (s) fprintf(stderr, "%s\n", s);
+        free(s);
+    } else {
+        fprintf(stderr, "%s %-5s %s\n", ts, NAMES[lv], text);
+    }
+}
+
+void log_msg(log_level lv, const char *fmt, ...) {
+    if (!log_enabled(lv)) return;
+    char raw[2048], msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(raw, sizeof raw, fmt, ap);
+    va_end(ap);
+    scrub(msg, sizeof msg, raw);
+    json_t *f = g_json ? json_pack("{s:s}", "msg", msg) : NULL;
+    emit(lv, f, msg);
+    json_decref(f);
+}
+
+void log_request(const char *id, const char *op, const char *outcome, int candidates, double ms, const char *message) {
+    log_level lv = strcmp(outcome, "ok") ? LOG_WARN : LOG_INFO;
+    if (!strcmp(outcome, "internal")) lv = LOG_ERROR;
+    if (!log_enabled(lv)) return;
+    char sid[96], sop[32], smsg[512];
+    scrub(sid, sizeof sid, id);
+    scrub(sop, sizeof sop, op);
+    scrub(smsg, sizeof smsg, message ? message : "");
+    if (g_json) {
+        json_t *f = json_pack("{s:s,s:s,s:s,s:s,s:i,s:f}", "msg", "request", "id", sid, "op", sop, "outcome", outcome,
+                              "candidates", candidates, "ms", ms);
+        if (f && message) json_object_set_new(f, "error", json_string(smsg));
+        emit(lv, f, NULL);
+        json_decref(f);
+    } else {
+        char line[1024];
+        snprintf(line, sizeof line, "request id=%s op=%s outcome=%s candidates=%d ms=%.2f%s%s", sid, sop, outcome,
+                 candidates, ms, message ? " error=" : "", message ? smsg : "");
+        emit(lv, NULL, line);
+    }
+}
