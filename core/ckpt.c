@@ -292,6 +292,25 @@ int ckpt_n_files(const ckpt *c) { return c->n_files; }
 const char *ckpt_file(const ckpt *c, int i) { return i >= 0 && i < c->n_files ? c->files[i].path : NULL; }
 const char *ckpt_dir(const ckpt *c) { return c->dir; }
 
+size_t ckpt_share_identical(ckpt *c, const ckpt *src) {
+    size_t shared = 0;
+    long page = sysconf(_SC_PAGESIZE);
+    for (int i = 0; i < c->n_tensors; i++) {
+        rlv_tensor *t = &c->tensors[i];
+        const rlv_tensor *s = ckpt_find(src, t->name);
+        if (!s || s->dtype != t->dtype || s->ndim != t->ndim || s->nbytes != t->nbytes || !t->nbytes) continue;
+        if (memcmp(s->shape, t->shape, sizeof s->shape[0] * (size_t)t->ndim) || memcmp(s->data, t->data, t->nbytes))
+            continue;
+        /* Drop the pages wholly inside our copy from memory (read-only file pages: safe). */
+        uintptr_t a = ((uintptr_t)t->data + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+        uintptr_t b = ((uintptr_t)t->data + t->nbytes) & ~((uintptr_t)page - 1);
+        if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+        t->data = s->data;
+        shared += t->nbytes;
+    }
+    return shared;
+}
+
 void ckpt_free(ckpt **cp) {
     if (!cp || !*cp) return;
     ckpt *c = *cp;

@@ -35,6 +35,12 @@ const char *ckpt_file(const ckpt *c, int i);
 /* The directory holding the files (owned by c). */
 const char *ckpt_dir(const ckpt *c);
 
+/* For every tensor of c whose name, dtype, shape and bytes equal a tensor of src, serve it from
+ * src's bytes instead (and tell the kernel c's copy is not needed), so identical weights of a
+ * policy and its reference are read from one mapping. src must outlive c. Call before sharing c
+ * between threads. Returns the bytes now shared. */
+size_t ckpt_share_identical(ckpt *c, const ckpt *src);
+
 /* Unmaps everything; *c becomes NULL. ckpt_free(NULL) and a NULL *c are no-ops. */
 void ckpt_free(ckpt **c);
 

@@ -241,3 +241,31 @@ def load_checkpoint(ckpt_dir):
     for fn in files:
         tensors.update(read_safetensors(os.path.join(ckpt_dir, fn)))
     return cfg, tensors
+
+
+OMNILMM_ADDED = ["<im_patch>", "<im_start>", "<im_end>", "<box>", "</box>", "<ref>", "</ref>", "<quad>", "</quad>"]
+MISTRAL_TOKENIZER_JSON = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "node", "node_modules",
+                                      "@lenml", "tokenizer-llama2", "models", "tokenizer.json")
+
+
+def omnilmm_tokenizer_json(base_path=MISTRAL_TOKENIZER_JSON):
+    """The Mistral tokenizer.json (32000 pieces) plus OmniLMM's 9 added tokens at 32000..32008
+    (special, not normalised), as model-spec.md section 9 describes."""
+    with open(base_path) as f:
+        t = json.load(f)
+    n = len(t["model"]["vocab"])
+    for k, content in enumerate(OMNILMM_ADDED):
+        t["added_tokens"].append({"id": n + k, "content": content, "single_word": False, "lstrip": False,
+                                  "rstrip": False, "normalized": False, "special": True})
+    return t
+
+
+def write_tokenizer_json(out_dir, tok=None):
+    """Writes tokenizer.json (+ a tokenizer_config.json with the chat-template flags) into out_dir."""
+    tok = tok or omnilmm_tokenizer_json()
+    with open(os.path.join(out_dir, "tokenizer.json"), "w", encoding="utf-8") as f:
+        json.dump(tok, f, ensure_ascii=False)
+    with open(os.path.join(out_dir, "tokenizer_config.json"), "w") as f:
+        json.dump({"add_bos_token": True, "add_eos_token": False, "legacy": True, "bos_token": "<s>",
+                   "eos_token": "</s>", "unk_token": "<unk>", "tokenizer_class": "LlamaTokenizer",
+                   "model_max_length": 2048}, f, indent=2)

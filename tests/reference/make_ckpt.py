@@ -51,6 +51,8 @@ def main():
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--vit-blocks", type=int, default=2)
     ap.add_argument("--set", action="append", default=[], help="config key=json-value override")
+    ap.add_argument("--tokenizer", action="store_true",
+                    help="also write tokenizer.json: Mistral's vocabulary + OmniLMM's 9 added tokens")
     a = ap.parse_args()
     if a.suite:
         suite(a.suite)
@@ -66,6 +68,8 @@ def main():
         else:
             cfg[k] = v
     cl.write_checkpoint(a.out, cfg, cl.random_weights(cfg, seed=a.seed, dtype=a.dtype), shards=a.shards)
+    if a.tokenizer:
+        cl.write_tokenizer_json(a.out)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,120 @@
+"""shapes.py — the synthetic world of the embedded demo model: images of coloured shapes,
+questions about them, truthful answers and hallucinated ones (a shape or colour that is not
+there, or a wrong count). Deterministic for a given seed.
+"""
+import math
+import random
+
+from PIL import Image, ImageDraw
+
+SHAPES = ["circle", "square", "triangle", "star"]
+COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220),
+           "yellow": (235, 210, 30), "purple": (140, 60, 190), "orange": (245, 140, 20)}
+NUMBERS = ["zero", "one", "two", "three", "four"]
+SIZE = 224  # drawn size; the model resizes to its image_size (Pillow bicubic, as the pipeline does)
+
+
+def _star(cx, cy, r):
+    pts = []
+    for k in range(10):
+        a = -math.pi / 2 + k * math.pi / 5
+        rr = r if k % 2 == 0 else r * 0.45
+        pts.append((cx + rr * math.cos(a), cy + rr * math.sin(a)))
+    return pts
+
+
+def draw(objects, background, rng):
+    """objects: [(shape, colour, cx, cy, r)]; background: 'plain' or 'noisy'."""
+    base = (245, 245, 245) if background == "plain" else (200, 200, 200)
+    img = Image.new("RGB", (SIZE, SIZE), base)
+    if background == "noisy":
+        px = img.load()
+        for y in range(SIZE):
+            for x in range(SIZE):
+                v = 170 + rng.randrange(60)
+                px[x, y] = (v, v, v)
+    d = ImageDraw.Draw(img)
+    for shape, colour, cx, cy, r in objects:
+        c = COLOURS[colour]
+        if shape == "circle":
+            d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=c)
+        elif shape == "square":
+            d.rectangle([cx - r, cy - r, cx + r, cy + r], fill=c)
+        elif shape == "triangle":
+            d.polygon([(cx, cy - r), (cx - r, cy + r * 0.8), (cx + r, cy + r * 0.8)], fill=c)
+        else:
+            d.polygon(_star(cx, cy, r * 1.2), fill=c)
+    return img
+
+
+def sample_scene(rng):
+    """1-3 objects with distinct shapes, non-overlapping."""
+    n = rng.choice([1, 1, 2, 2, 3])
+    shapes = rng.sample(SHAPES, n)
+    objs = []
+    for s in shapes:
+        for _ in range(100):
+            r = rng.randrange(22, 40)
+            cx, cy = rng.randrange(r + 4, SIZE - r - 4), rng.randrange(r + 4, SIZE - r - 4)
+            if all((cx - o[2]) ** 2 + (cy - o[3]) ** 2 > (r + o[4] + 8) ** 2 for o in objs):
+                objs.append((s, rng.choice(list(COLOURS)), cx, cy, r))
+                break
+    return objs, rng.choice(["plain", "noisy"])
+
+
+def _list(items):
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def describe(objs):
+    parts = [f"{'an' if c[0] in 'aeiou' else 'a'} {c} {s}" for s, c, *_ in objs]
+    return f"The image shows {_list(parts)}."
+
+
+def qa(objs, rng):
+    """(prompt, truthful, [hallucinated x3]) for one scene."""
+    present = {s: c for s, c, *_ in objs}
+    kind = rng.choice(["describe", "shapes", "colour", "count"])
+    absent_shapes = [s for s in SHAPES if s not in present]
+    if kind == "colour":
+        s = rng.choice(list(present))
+        prompt = f"What colour is the {s}?"
+        truth = f"The {s} is {present[s]}."
+        wrong = [f"The {s} is {c}." for c in rng.sample([c for c in COLOURS if c != present[s]], 3)]
+        return prompt, truth, wrong
+    if kind == "count":
+        n = len(objs)
+        prompt = "How many shapes are there?"
+        truth = f"There {'is' if n == 1 else 'are'} {NUMBERS[n]} shape{'s' if n > 1 else ''}."
+        others = rng.sample([k for k in range(1, 5) if k != n], 3)
+        wrong = [f"There {'is' if k == 1 else 'are'} {NUMBERS[k]} shape{'s' if k > 1 else ''}." for k in others]
+        return prompt, truth, wrong
+    prompt = "Describe the image." if kind == "describe" else "What shapes do you see?"
+    truth = describe(objs)
+    wrong = set()
+    while len(wrong) < 3:
+        o = [list(x) for x in objs]
+        i = rng.randrange(len(o))
+        mode = rng.choice(["colour", "shape", "extra"] if absent_shapes else ["colour"])
+        if mode == "colour":
+            o[i][1] = rng.choice([c for c in COLOURS if c != o[i][1]])
+        elif mode == "shape":
+            o[i][0] = rng.choice(absent_shapes)
+        else:
+            o.append([rng.choice(absent_shapes), rng.choice(list(COLOURS)), 0, 0, 0])
+        w = describe([tuple(x) for x in o])
+        if w != truth:
+            wrong.add(w)
+    return prompt, truth, sorted(wrong)
+
+
+def make_items(n, seed):
+    """n items: dicts with the PIL image, prompt, truthful answer, 3 hallucinated answers."""
+    rng = random.Random(seed)
+    items = []
+    for _ in range(n):
+        objs, bg = sample_scene(rng)
+        img = draw(objs, bg, rng)
+        prompt, truth, wrong = qa(objs, rng)
+        items.append({"image": img, "objects": objs, "prompt": prompt, "truthful": truth, "hallucinated": wrong})
+    return items
