@@ -4,5 +4,8 @@
 #define RLV_CMD_H
 
 int cmd_inspect(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 #endif

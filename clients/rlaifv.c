@@ -11,6 +11,9 @@ static const struct {
     const char *help;
 } commands[] = {
     {"inspect", cmd_inspect, "check a checkpoint directory: config, tensors, dtypes, manifest"},
+    {"tokenize", cmd_tokenize, "JSON lines {\"text\"} in, {\"ids\"} out, with a tokenizer.json/.model"},
+    {"keygen", cmd_keygen, "make a CurveZMQ key pair for rlaifvd or a client"},
+    {"convert", cmd_convert, "write a checkpoint (safetensors or pytorch_model.bin) as one safetensors file"},
 };
 
 static void usage(FILE *f) {

@@ -175,7 +175,7 @@ static int file_exists(const char *p) {
 static int load_one(ckpt *c, const char *path, rlv_err *err) {
     if (ends_with(path, ".bin") || ends_with(path, ".pt") || ends_with(path, ".pth")) {
         c->format = "pytorch";
-        return rlv_errf(err, RLV_EUNSUPPORTED, "%s: PyTorch .bin checkpoints are not supported yet", path);
+        return pt_load_file(c, path, err);
     }
     c->format = "safetensors";
     return st_load_file(c, path, err);

@@ -21,7 +21,7 @@ int rlv_reward_parse(const char *name, rlv_reward_kind *out) {
     return RLV_EINVAL;
 }
 
-int reward_compute(rlv_ranked *r, rlv_reward_kind kind, double beta, const float *pol, const float *ref, int T) {
+int reward_compute(rlv_ranked *r, rlv_reward_kind kind, double beta, const double *pol, const double *ref, int T) {
     if (T <= 0 || !pol) return RLV_EINVAL;
     double sp = 0, sr = 0;
     for (int t = 0; t < T; t++) sp += pol[t];

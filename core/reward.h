@@ -11,7 +11,7 @@ extern "C" {
 
 /* Fills policy/reference sums and means (in double) and the reward of one candidate with T scored
  * tokens. ref may be NULL only for logp_mean / logp_sum. Returns RLV_OK or RLV_EINVAL. */
-int reward_compute(rlv_ranked *r, rlv_reward_kind kind, double beta, const float *pol, const float *ref, int T);
+int reward_compute(rlv_ranked *r, rlv_reward_kind kind, double beta, const double *pol, const double *ref, int T);
 
 /* Sorts r[0..n) by reward, highest first; equal rewards keep input order; NaN last. */
 void reward_rank(rlv_ranked *r, int n);

@@ -56,6 +56,20 @@ int rlv_engine_open(rlv_engine **out, const rlv_engine_opts *opts, rlv_err *err)
 void rlv_engine_free(rlv_engine **e);
 int rlv_engine_has_reference(const rlv_engine *e);
 
+typedef struct rlv_engine_info {
+    const char *policy_dir;      /* as given; owned by the engine */
+    const char *reference_dir;   /* NULL without a reference model */
+    int hidden_size, num_layers, num_heads, num_kv_heads, vocab_size;
+    int num_query, image_size, vit_width, vit_blocks;
+    size_t weight_bytes;         /* tensor bytes of the loaded checkpoints */
+    size_t shared_bytes;         /* reference tensors served from the policy's identical bytes */
+    uint64_t cache_hits, cache_misses;
+    size_t cache_used_bytes, cache_capacity_bytes;
+} rlv_engine_info;
+
+/* A snapshot of sizes and counters (thread-safe). */
+void rlv_engine_get_info(const rlv_engine *e, rlv_engine_info *out);
+
 /* One worker per thread; its buffers are sized from the options at creation. */
 int rlv_worker_open(rlv_worker **out, rlv_engine *e, rlv_err *err);
 void rlv_worker_free(rlv_worker **w);

@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
-  libzmq3-dev libmsgpack-dev libopenblas-dev libstb-dev libjansson-dev libcmocka-dev libzip-dev
-  python3 python3-torch python3-numpy python3-pil python3-zmq python3-msgpack python3-sentencepiece python3-pip
+  libzmq3-dev libsodium-dev libmsgpack-dev libopenblas-dev libstb-dev libjansson-dev libcmocka-dev libzip-dev
+  libxxhash-dev
+  python3 python3-torch python3-numpy python3-pil python3-zmq python3-msgpack python3-sentencepiece python3-protobuf python3-pip
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -15,4 +15,6 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DRLV_SANITIZE=ON >/dev/null
 cmake --build build/asan -j"$JOBS"
 (cd build/asan && ctest --output-on-failure -j"$JOBS" -LE slow ${CTEST_ARGS:-})
+# libFuzzer, briefly, on every fuzz target (clang, ASan+UBSan): FUZZ_SECONDS each.
+FUZZ_SECONDS=${FUZZ_SECONDS:-10} bash scripts/fuzz.sh
 echo "test.sh: all passed"

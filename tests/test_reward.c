@@ -12,7 +12,7 @@
 
 static void test_formulas(void **s) {
     (void)s;
-    const float pol[3] = {-1.0f, -2.0f, -0.5f}, ref[3] = {-1.5f, -2.5f, -1.0f};
+    const double pol[3] = {-1.0, -2.0, -0.5}, ref[3] = {-1.5, -2.5, -1.0};
     rlv_ranked r = {0};
     assert_int_equal(reward_compute(&r, RLV_REWARD_RLAIFV, 0.1, pol, ref, 3), RLV_OK);
     assert_true(fabs(r.reward - 0.1 * 1.5 / 3) < 1e-12);

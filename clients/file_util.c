@@ -1,0 +1,78 @@
+/* file_util.c — file readers for the rlaifv subcommands (see file_util.h). */
+#include "file_util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+uint8_t *read_file(const char *path, size_t *len, char *msg, size_t cap) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(msg, cap, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t n = 0, c = 1 << 16;
+    uint8_t *b = malloc(c);
+    for (size_t got; b && (got = fread(b + n, 1, c - n, f)) > 0;) {
+        n += got;
+        if (n == c) {
+            uint8_t *nb = realloc(b, c *= 2);
+            if (!nb) { free(b); b = NULL; }
+            else b = nb;
+        }
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!b || bad) {
+        free(b);
+        snprintf(msg, cap, "%s: %s", path, bad ? "read error" : "out of memory");
+        return NULL;
+    }
+    *len = n;
+    return b;
+}
+
+json_t *read_string_list(const char *path, char *msg, size_t cap) {
+    size_t n;
+    uint8_t *b = read_file(path, &n, msg, cap);
+    if (!b) return NULL;
+    json_error_t je;
+    json_t *a = json_loadb((const char *)b, n, 0, &je);
+    if (a && json_is_array(a)) {
+        for (size_t i = 0; i < json_array_size(a); i++)
+            if (!json_is_string(json_array_get(a, i))) {
+                snprintf(msg, cap, "%s: element %zu is not a string", path, i);
+                json_decref(a);
+                free(b);
+                return NULL;
+            }
+        free(b);
+        return a;
+    }
+    json_decref(a);
+    /* One JSON string per line. */
+    a = json_array();
+    int line = 0;
+    for (char *p = (char *)b, *end = (char *)b + n; p < end;) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        line++;
+        size_t k = 0;
+        while (k < len && (p[k] == ' ' || p[k] == '\t' || p[k] == '\r')) k++;
+        if (k < len) {
+            json_t *s = json_loadb(p, len, JSON_DECODE_ANY, &je);
+            if (!json_is_string(s)) {
+                snprintf(msg, cap, "%s:%d: not a JSON string (and the file is not a JSON array)", path, line);
+                json_decref(s);
+                json_decref(a);
+                free(b);
+                return NULL;
+            }
+            json_array_append_new(a, s);
+        }
+        p += len + 1;
+    }
+    free(b);
+    return a;
+}

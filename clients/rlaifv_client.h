@@ -1,0 +1,68 @@
+/* rlaifv_client.h — the C client library of rlaifvd (docs/protocol.md).
+ * Owns: one DEALER socket (and its ZeroMQ context), request ids, timeouts and retries.
+ * Replies are returned as JSON text with the protocol's field names (id and ok removed), the
+ * same text `rlaifv score` prints offline, so tools need one code path for both.
+ *
+ *   rlv_client_opts o = {.endpoint = "tcp://127.0.0.1:5555", .timeout_ms = 30000};
+ *   rlv_client *c; char err[256];
+ *   if (rlv_client_connect(&c, &o, err, sizeof err)) { ... }
+ *   char *json; rlv_client_error e;
+ *   int rc = rlv_client_score(c, &job, &json, &e);   // 0: json owned by you, free()
+ *   rlv_client_destroy(&c);                            // c becomes NULL
+ *
+ * Not thread-safe: one client per thread. */
+#ifndef RLAIFV_CLIENT_H
+#define RLAIFV_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct rlv_client rlv_client;
+
+typedef struct rlv_client_opts {
+    const char *endpoint;         /* e.g. "tcp://127.0.0.1:5555" (required) */
+    int timeout_ms;               /* per try; <= 0: 30000 */
+    int retries;                  /* extra tries after a timeout (socket reopened each time); default 0 */
+    const char *server_key_file;  /* CURVE: the daemon's .pub (NULL: plain) */
+    const char *client_key_file;  /* CURVE: this client's .key (from `rlaifv keygen`) */
+} rlv_client_opts;
+
+/* Returns 0, or -1 with a message in err[cap]. *out is owned by the caller. */
+int rlv_client_connect(rlv_client **out, const rlv_client_opts *o, char *err, size_t cap);
+/* Closes the socket and frees the client; *c becomes NULL. NULL-safe. */
+void rlv_client_destroy(rlv_client **c);
+
+typedef struct rlv_client_job {
+    const uint8_t *image;         /* encoded image bytes */
+    size_t image_len;
+    const char *prompt;           /* NUL-terminated UTF-8 */
+    const char *const *candidates;/* NUL-terminated UTF-8 */
+    int n_candidates;
+    const char *reward;           /* "rlaifv", "dpo", "logp_mean", "logp_sum" or NULL (daemon's default) */
+    double beta;                  /* <= 0: default 0.1 */
+    int token_logps;
+    int64_t deadline_ms;          /* < 0: none */
+} rlv_client_job;
+
+typedef struct rlv_client_error {
+    char code[32];                /* the daemon's stable code ("busy", "too_long", ...) or
+                                     "client_timeout" / "client_error" for local failures */
+    char message[512];
+} rlv_client_error;
+
+/* Each call sends one request and waits for ITS reply (matched by id; stale replies of timed-out
+ * requests are dropped). Returns 0 with *json (malloc-ed, caller frees) on ok: true; 1 when the
+ * daemon answered an error (e filled from the reply); -1 for a local failure or a timeout after
+ * all retries (e->code "client_timeout" or "client_error"). */
+int rlv_client_score(rlv_client *c, const rlv_client_job *job, char **json, rlv_client_error *e);
+/* op: "ping", "info" or "stats". */
+int rlv_client_call(rlv_client *c, const char *op, char **json, rlv_client_error *e);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

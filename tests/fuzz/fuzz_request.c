@@ -1,0 +1,68 @@
+/* fuzz_request.c — libFuzzer target: proto_decode_request on arbitrary bytes, with the default
+ * limits and with tiny ones, then the reply the daemon would send (error or score), which must
+ * itself be well-formed msgpack that echoes the id bit-identically. */
+#include <msgpack.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto.h"
+
+static void check_reply(proto_reply *r, const proto_request *q) {
+    size_t len, off = 0;
+    const uint8_t *d = proto_reply_data(r, &len);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    if (msgpack_unpack_next(&u, (const char *)d, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len) abort();
+    if (u.data.type != MSGPACK_OBJECT_MAP) abort();
+    msgpack_unpacked_destroy(&u);
+    /* the id sits right after the map header and the "id" key */
+    size_t hdr = d[0] == 0xdf ? 5 : 1;
+    if (q->id && memcmp(d + hdr + 3, q->id, q->id_len)) abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    static proto_request q; /* reused across inputs, as the daemon does */
+    static proto_reply *r;
+    if (!r) r = proto_reply_new();
+    proto_limits lims[2];
+    proto_limits_default(&lims[0]);
+    lims[1] = (proto_limits){64, 16, 2, 8, 8, 8};
+    for (int l = 0; l < 2; l++) {
+        proto_error e;
+        proto_code rc = proto_decode_request(&q, data, size, &lims[l], &e);
+        if ((unsigned)rc >= PROTO_CODE_COUNT || strlen(e.msg) >= PROTO_ERR_MSG_MAX) abort();
+        if (q.id && (q.id < data || q.id + q.id_len > data + size || q.id_len > lims[l].max_id_bytes)) abort();
+        if (rc != PROTO_OK) {
+            if (proto_reply_error(r, q.id, q.id_len, rc, "%s", e.msg) != PROTO_OK) abort();
+            check_reply(r, &q);
+            continue;
+        }
+        if (q.v != PROTO_VERSION) abort();
+        if (q.op != PROTO_OP_SCORE) {
+            if (proto_reply_begin(r, q.id, q.id_len, &e) || proto_reply_add_int(r, "v", 1, &e) ||
+                proto_reply_end(r, &e))
+                abort();
+            check_reply(r, &q);
+            continue;
+        }
+        if (q.n_candidates < 1 || q.n_candidates > lims[l].max_candidates) abort();
+        if (q.prompt_len > lims[l].max_prompt_bytes || (q.image && (q.image_len < 1 || q.image_len > lims[l].max_image_bytes)))
+            abort();
+        if (q.image && (q.image < data || q.image + q.image_len > data + size)) abort();
+        proto_ranked rk[64];
+        memset(rk, 0, sizeof rk);
+        for (size_t i = 0; i < q.n_candidates; i++) {
+            if (q.candidate_lens[i] > lims[l].max_candidate_bytes) abort();
+            if ((const uint8_t *)q.candidates[i] < data || (const uint8_t *)q.candidates[i] + q.candidate_lens[i] > data + size)
+                abort();
+            rk[i].index = (int)i;
+            rk[i].tokens = 1;
+        }
+        proto_score_result res = {proto_reward_name(q.reward) ? proto_reward_name(q.reward) : "logp_mean",
+                                  q.has_beta ? q.beta : 0.1, true, q.n_candidates, rk, 0, 0, 0, 0};
+        if (proto_reply_score(r, q.id, q.id_len, &res, &e) != PROTO_OK) abort();
+        check_reply(r, &q);
+    }
+    return 0;
+}
