@@ -5,7 +5,10 @@
 
 int cmd_inspect(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
+int cmd_call(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 
 #endif

@@ -12,6 +12,9 @@ static const struct {
 } commands[] = {
     {"inspect", cmd_inspect, "check a checkpoint directory: config, tensors, dtypes, manifest"},
     {"tokenize", cmd_tokenize, "JSON lines {\"text\"} in, {\"ids\"} out, with a tokenizer.json/.model"},
+    {"score", cmd_score, "rank the candidates of one job (image + prompt) by the RLAIF-V reward"},
+    {"eval", cmd_eval, "score a JSONL data set offline (resumable), with a summary"},
+    {"call", cmd_call, "send ping, info or stats to rlaifvd (--server ENDPOINT) and print the reply"},
     {"keygen", cmd_keygen, "make a CurveZMQ key pair for rlaifvd or a client"},
     {"convert", cmd_convert, "write a checkpoint (safetensors or pytorch_model.bin) as one safetensors file"},
 };

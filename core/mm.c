@@ -1,17 +1,74 @@
 /* mm.c — x.W^T and x.W through cblas_sgemm, half weights converted per panel (see mm.h).
  * Why panels: the bf16 weights of the real model pair are 46 GB and would be 92 GB as f32,
- * so a panel of MM_PANEL rows is widened into scratch (it stays in cache) and multiplied. */
+ * so a panel of MM_PANEL rows is widened into scratch and multiplied. */
 #include "mm.h"
 
 #include <cblas.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "half.h"
 
+/* Threads that widen one panel (the BLAS thread count): the conversion runs between two
+ * sgemm calls, when the BLAS threads are idle, so it is split the same way. */
+static atomic_int mm_threads = 1;
+#define MM_MAX_THREADS 64
+/* Below this many elements a panel is widened by the calling thread alone. */
+#define MM_PAR_MIN ((size_t)1 << 20)
+
+typedef struct conv_job {
+    float *dst;            /* rows x k, dense */
+    const uint16_t *src;   /* rows x k, row stride ld */
+    rlv_dtype dt;
+    size_t rows, k, ld;
+} conv_job;
+
+static void *conv_run(void *arg) {
+    conv_job *j = arg;
+    if (j->ld == j->k) {
+        half_to_f32_n(j->dst, j->src, j->dt, j->rows * j->k);
+        return NULL;
+    }
+    for (size_t r = 0; r < j->rows; r++) half_to_f32_n(j->dst + r * j->k, j->src + r * j->ld, j->dt, j->k);
+    return NULL;
+}
+
+/* dst[rows][k] = widen(src rows of stride ld), split by rows over mm_threads threads. */
+static void widen(float *dst, const uint16_t *src, rlv_dtype dt, size_t rows, size_t k, size_t ld) {
+    int t = atomic_load(&mm_threads);
+    if (t > MM_MAX_THREADS) t = MM_MAX_THREADS;
+    if ((size_t)t > rows) t = (int)rows;
+    if (t <= 1 || rows * k < MM_PAR_MIN) {
+        conv_job j = {dst, src, dt, rows, k, ld};
+        conv_run(&j);
+        return;
+    }
+    conv_job jobs[MM_MAX_THREADS];
+    pthread_t tid[MM_MAX_THREADS];
+    int started[MM_MAX_THREADS] = {0};
+    size_t per = (rows + (size_t)t - 1) / (size_t)t;
+    for (int i = 0; i < t; i++) {
+        size_t a = per * (size_t)i < rows ? per * (size_t)i : rows, b = a + per < rows ? a + per : rows;
+        jobs[i] = (conv_job){dst + a * k, src + a * ld, dt, b - a, k, ld};
+        /* thread 0's share runs here; a failed pthread_create runs its share here too */
+        if (i > 0 && pthread_create(&tid[i], NULL, conv_run, &jobs[i]) == 0) started[i] = 1;
+    }
+    conv_run(&jobs[0]);
+    for (int i = 1; i < t; i++) {
+        if (started[i]) pthread_join(tid[i], NULL);
+        else conv_run(&jobs[i]);
+    }
+}
+
 size_t mm_scratch_floats(int k, int n) {
-    size_t a = (size_t)MM_PANEL * (size_t)k;
-    size_t b = (size_t)MM_PANEL * (size_t)(n > k ? n : k);
+    size_t pk = (size_t)(k < MM_PANEL ? k : MM_PANEL), pn = (size_t)(n < MM_PANEL ? n : MM_PANEL);
+    size_t a = pn * (size_t)k, b = pk * (size_t)n;
     return a > b ? a : b;
+}
+
+size_t mm_xwt_scratch_floats(int k, int n) {
+    return (size_t)(n < MM_PANEL ? n : MM_PANEL) * (size_t)k;
 }
 
 static void add_bias(float *y, int ldy, int m, int n, const float *bias) {
@@ -22,23 +79,28 @@ static void add_bias(float *y, int ldy, int m, int n, const float *bias) {
     }
 }
 
-void mm_xwt(float *y, int ldy, const float *x, int ldx, int m, int k,
-            const void *w, rlv_dtype dt, int n, const float *bias, int accumulate, float *scratch) {
+void mm_xwt_ld(float *y, int ldy, const float *x, int ldx, int m, int k, const void *w, int ldw,
+               rlv_dtype dt, int n, const float *bias, int accumulate, float *scratch) {
     if (m <= 0 || n <= 0) return;
     float beta = accumulate ? 1.0f : 0.0f;
     if (dt == RLV_F32) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, x, ldx,
-                    (const float *)w, k, beta, y, ldy);
+                    (const float *)w, ldw, beta, y, ldy);
     } else {
         const uint16_t *wh = (const uint16_t *)w;
         for (int n0 = 0; n0 < n; n0 += MM_PANEL) {
             int nb = n - n0 < MM_PANEL ? n - n0 : MM_PANEL;
-            half_to_f32_n(scratch, wh + (size_t)n0 * k, dt, (size_t)nb * k);
+            widen(scratch, wh + (size_t)n0 * ldw, dt, (size_t)nb, (size_t)k, (size_t)ldw);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nb, k, 1.0f, x, ldx,
                         scratch, k, beta, y + n0, ldy);
         }
     }
     add_bias(y, ldy, m, n, bias);
+}
+
+void mm_xwt(float *y, int ldy, const float *x, int ldx, int m, int k,
+            const void *w, rlv_dtype dt, int n, const float *bias, int accumulate, float *scratch) {
+    mm_xwt_ld(y, ldy, x, ldx, m, k, w, k, dt, n, bias, accumulate, scratch);
 }
 
 void mm_xw(float *y, int ldy, const float *x, int ldx, int m, int k,
@@ -53,11 +115,15 @@ void mm_xw(float *y, int ldy, const float *x, int ldx, int m, int k,
     const uint16_t *wh = (const uint16_t *)w;
     for (int k0 = 0; k0 < k; k0 += MM_PANEL) {
         int kb = k - k0 < MM_PANEL ? k - k0 : MM_PANEL;
-        half_to_f32_n(scratch, wh + (size_t)k0 * n, dt, (size_t)kb * n);
+        widen(scratch, wh + (size_t)k0 * n, dt, (size_t)kb, (size_t)n, (size_t)n);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, kb, 1.0f, x + k0, ldx,
                     scratch, n, k0 ? 1.0f : 0.0f, y, ldy);
     }
 }
 
 void openblas_set_num_threads(int);
-void mm_set_threads(int n) { openblas_set_num_threads(n > 0 ? n : 1); }
+void mm_set_threads(int n) {
+    n = n > 0 ? n : 1;
+    atomic_store(&mm_threads, n);
+    openblas_set_num_threads(n);
+}

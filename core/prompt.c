@@ -27,7 +27,9 @@ static char *build(const char *system, const char *question, int num_query, cons
     PUTS("<|system|>\n");
     PUTS(system);
     PUTS("</s>\n<|user|>\n");
-    if (tag) {
+    if (num_query == 0) { /* text only: the question as it is (chat.py without an image) */
+        PUTS(question);
+    } else if (tag) {
         PUT(question, (size_t)(tag - question));
         PUTS("<im_start>");
         for (int i = 0; i < num_query; i++) PUTS("<im_patch>");
@@ -88,7 +90,7 @@ int prompt_build(prompt_ids **out, const tok *t, const prompt_req *req, rlv_err 
     const char *system = req->system ? req->system : PROMPT_DEFAULT_SYSTEM;
     if (!req->question || req->n_cands < 1 || req->n_cands > 1 << 16 || !req->cands)
         return rlv_errf(err, RLV_EINVAL, "prompt: needs a question and 1..65536 candidates (got %d)", req->n_cands);
-    if (req->num_query < 1 || req->num_query > 65536)
+    if (req->num_query < 0 || req->num_query > 65536)
         return rlv_errf(err, RLV_EINVAL, "prompt: num_query %d out of range", req->num_query);
     if (req->max_tokens < 1) return rlv_errf(err, RLV_EINVAL, "prompt: max_tokens %d", req->max_tokens);
     int im[3];
@@ -138,7 +140,9 @@ int prompt_build(prompt_ids **out, const tok *t, const prompt_req *req, rlv_err 
             m->pub.image_pos = i + 1;
             break;
         }
-    int ok = m->pub.image_pos > 0 && m->prefix[m->pub.image_pos + req->num_query] == im[2];
+    int ok = req->num_query == 0 ? m->pub.image_pos < 0
+                                 : m->pub.image_pos > 0 && m->prefix[m->pub.image_pos + req->num_query] == im[2];
+    if (req->num_query == 0) m->pub.image_pos = -1;
     for (int i = 0; ok && i < req->num_query; i++) ok = m->prefix[m->pub.image_pos + i] == im[1];
     if (!ok) { rc = rlv_errf(err, RLV_ETOKEN, "prompt: the image block does not tokenise to its %d slots", req->num_query); goto fail; }
     /* 2. each whole string, as the official code tokenises it */
@@ -169,7 +173,7 @@ int prompt_build(prompt_ids **out, const tok *t, const prompt_req *req, rlv_err 
         if (!(m->cand_ids[c] = malloc((size_t)(n ? n : 1) * sizeof *full))) { rc = rlv_errf(err, RLV_ENOMEM, "prompt"); goto fail; }
         memcpy(m->cand_ids[c], full, (size_t)n * sizeof *full);
     }
-    if (shared <= m->pub.image_pos + req->num_query) { /* cannot happen: added tokens split the text */
+    if (req->num_query && shared <= m->pub.image_pos + req->num_query) { /* cannot happen: added tokens split the text */
         rc = rlv_errf(err, RLV_ETOKEN, "prompt: candidates change the tokens of the image block");
         goto fail;
     }

@@ -25,7 +25,8 @@ typedef struct prompt_req {
                                  otherwise the image goes before it, followed by "\n" */
     const char *const *cands; /* [n_cands] candidate responses, UTF-8 */
     int n_cands;              /* >= 1 */
-    int num_query;            /* image slots: config.json num_query (256 for RLAIF-V-12B) */
+    int num_query;            /* image slots: config.json num_query (256 for RLAIF-V-12B);
+                                 0 = a job without an image: the question is used as it is */
     int max_tokens;           /* limit on prefix + candidate tokens (the official code cuts at 2048) */
 } prompt_req;
 
@@ -40,7 +41,8 @@ typedef struct prompt_ids {
     const int32_t *prefix; /* [n_prefix] BOS … the final "\n" of "\n<|assistant|>\n": identical
                               for all candidates (the decoder computes it once) */
     int n_prefix;
-    int image_pos;         /* index in prefix of the first <im_patch>; num_query of them follow */
+    int image_pos;         /* index in prefix of the first <im_patch>; num_query of them follow
+                              (-1 when num_query is 0) */
     int num_query;
     int n_cands;
     const prompt_cand *cands; /* [n_cands] */

@@ -75,7 +75,8 @@ int rlv_worker_open(rlv_worker **out, rlv_engine *e, rlv_err *err);
 void rlv_worker_free(rlv_worker **w);
 
 typedef struct rlv_job {
-    const uint8_t *image;       /* encoded image (JPEG, PNG, ...), image_len bytes */
+    const uint8_t *image;       /* encoded image (JPEG, PNG, ...), image_len bytes; NULL scores the
+                                   text alone (no image block in the prompt) */
     size_t image_len;
     const char *prompt;         /* UTF-8, prompt_len bytes (need not be NUL-terminated) */
     size_t prompt_len;

@@ -37,7 +37,7 @@ static const cfg_row rows[] = {
     {"max-candidate-bytes", CFG_I64, F(max_candidate_bytes), "65536", 1, INT64_C(1) << 30, NULL, "bytes per candidate"},
     {"max-prompt-bytes", CFG_I64, F(max_prompt_bytes), "65536", 1, INT64_C(1) << 30, NULL, "bytes of the prompt"},
     {"max-seq-tokens", CFG_INT, F(max_seq_tokens), "2048", 16, 1 << 20, NULL, "prefix + one candidate, in tokens (the official limit is 2048)"},
-    {"max-total-tokens", CFG_INT, F(max_total_tokens), "16384", 16, 1 << 24, NULL, "all candidates of one job, in tokens (sizes each worker's buffers)"},
+    {"max-total-tokens", CFG_INT, F(max_total_tokens), "4096", 16, 1 << 24, NULL, "all candidates of one job, in tokens (sizes each worker's buffers)"},
     {"cache-mb", CFG_INT, F(cache_mb), "256", 0, 1 << 20, NULL, "image-embedding cache size in MiB (0 disables)"},
     {"log-level", CFG_STR, F(log_level), "info", 0, 0, "debug|info|warn|error", "least severe level logged"},
     {"log-format", CFG_STR, F(log_format), "text", 0, 0, "text|json", "log line format on stderr"},

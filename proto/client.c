@@ -40,8 +40,12 @@ uint8_t *proto_encode_request(const proto_client_request *q, size_t *len) {
     pack_key(&pk, proto_op_name(q->op));
     if (score) {
         pack_key(&pk, "image");
-        msgpack_pack_bin(&pk, q->image_len);
-        msgpack_pack_bin_body(&pk, q->image, q->image_len);
+        if (q->image) {
+            msgpack_pack_bin(&pk, q->image_len);
+            msgpack_pack_bin_body(&pk, q->image, q->image_len);
+        } else {
+            msgpack_pack_nil(&pk); /* score the text alone */
+        }
         pack_key(&pk, "prompt");
         pack_str(&pk, q->prompt, q->prompt_len);
         pack_key(&pk, "candidates");

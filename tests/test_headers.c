@@ -7,6 +7,10 @@
 #include "config.h"
 #include "manifest.h"
 #include "mm.h"
+#include "image.h"
+#include "vit.h"
+#include "resampler.h"
+#include "imcache.h"
 
 int headers_cxx_ok(void);
 

@@ -6,6 +6,10 @@
 #include "config.h"
 #include "manifest.h"
 #include "mm.h"
+#include "image.h"
+#include "vit.h"
+#include "resampler.h"
+#include "imcache.h"
 
 extern "C" int headers_cxx_ok(void) {
     rlv_err e = {};

@@ -132,7 +132,15 @@ static void test_refusals(void **s) {
     expect_err(t, (prompt_req){"sys <im_end>", "Q", ok, 2, 4, 2048}, RLV_EINVAL, "system text");
     expect_err(t, (prompt_req){NULL, "<image> and <image>", ok, 2, 4, 2048}, RLV_EINVAL, "more than one <image>");
     expect_err(t, (prompt_req){NULL, "Q", ok, 0, 4, 2048}, RLV_EINVAL, "candidates");
-    expect_err(t, (prompt_req){NULL, "Q", ok, 2, 0, 2048}, RLV_EINVAL, "num_query");
+    expect_err(t, (prompt_req){NULL, "Q", ok, 2, -1, 2048}, RLV_EINVAL, "num_query");
+    { /* num_query 0: a job without an image, no image block at all */
+        prompt_ids *q = NULL;
+        rlv_err e0 = {0};
+        assert_int_equal(prompt_build(&q, t, &(prompt_req){NULL, "Q <image>", ok, 2, 0, 2048}, &e0), RLV_OK);
+        assert_int_equal(q->image_pos, -1);
+        for (int i = 0; i < q->n_prefix; i++) assert_true(q->prefix[i] < 32000 || q->prefix[i] > 32002);
+        prompt_free(&q);
+    }
     expect_err(t, (prompt_req){NULL, "Q", ok, 2, 256, 100}, RLV_ETOO_LONG, "prompt: ");
     /* find the prefix length, then a limit that only the third candidate exceeds */
     prompt_ids *p = NULL;

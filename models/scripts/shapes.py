@@ -5,6 +5,7 @@ there, or a wrong count). Deterministic for a given seed.
 import math
 import random
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 SHAPES = ["circle", "square", "triangle", "star"]
@@ -25,14 +26,11 @@ def _star(cx, cy, r):
 
 def draw(objects, background, rng):
     """objects: [(shape, colour, cx, cy, r)]; background: 'plain' or 'noisy'."""
-    base = (245, 245, 245) if background == "plain" else (200, 200, 200)
-    img = Image.new("RGB", (SIZE, SIZE), base)
-    if background == "noisy":
-        px = img.load()
-        for y in range(SIZE):
-            for x in range(SIZE):
-                v = 170 + rng.randrange(60)
-                px[x, y] = (v, v, v)
+    if background == "noisy":  # grey noise in 170..229, seeded from rng (deterministic)
+        noise = np.random.default_rng(rng.randrange(1 << 32)).integers(170, 230, (SIZE, SIZE), dtype=np.uint8)
+        img = Image.fromarray(noise, "L").convert("RGB")
+    else:
+        img = Image.new("RGB", (SIZE, SIZE), (245, 245, 245))
     d = ImageDraw.Draw(img)
     for shape, colour, cx, cy, r in objects:
         c = COLOURS[colour]

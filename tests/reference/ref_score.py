@@ -25,19 +25,29 @@ from PIL import Image
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import omnilmm  # noqa: E402
+import spm_legacy  # noqa: E402
 
 SYSTEM = ("You are an artificial intelligence assistant, which gives helpful, detailed, and polite answers "
           "to the human's questions.")
 
 
 def conversation(prompt, response, num_query):
+    """num_query 0: a job without an image, the question as it is (chat.py without an image)."""
     image = "<im_start>" + "<im_patch>" * num_query + "<im_end>"
-    question = prompt.replace("<image>", image) if "<image>" in prompt else image + "\n" + prompt
+    if num_query == 0:
+        question = prompt
+    else:
+        question = prompt.replace("<image>", image) if "<image>" in prompt else image + "\n" + prompt
     text = f"<|system|>\n{SYSTEM}</s>\n<|user|>\n{question}</s>\n<|assistant|>\n{response}</s>\n"
     return text.strip()
 
 
 def encode(tokenizer_json, texts):
+    """Ids from the real HF tokenizers library (tokenizer.json), or from SpmLegacy when the
+    checkpoint directory has only a tokenizer.model."""
+    if not os.path.exists(tokenizer_json):
+        t = spm_legacy.SpmLegacy(os.path.dirname(tokenizer_json))
+        return [t.encode(x) for x in texts]
     inp = "".join(json.dumps({"text": t}) + "\n" for t in texts)
     out = subprocess.run(["node", os.path.join(HERE, "tok_encode.js"), tokenizer_json], input=inp.encode(),
                          capture_output=True, check=True).stdout.decode()
@@ -71,7 +81,8 @@ def main():
         models["reference"] = omnilmm.load(a.ref_model)
     cfg = models["policy"].cfg
     tj = os.path.join(a.model, "tokenizer.json")
-    texts = [conversation(job["prompt"], c, cfg["num_query"]) for c in job["candidates"]]
+    nq = cfg["num_query"] if job.get("image") else 0
+    texts = [conversation(job["prompt"], c, nq) for c in job["candidates"]]
     ids_all = encode(tj, texts)
     # The '\n<|assistant|>\n' pattern as the tokenizer gives it after '</s>' (omni_preprocess).
     header = encode(tj, ["</s>\n<|assistant|>\n"])[0][2:]

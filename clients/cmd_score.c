@@ -1,0 +1,191 @@
+/* cmd_score.c — `rlaifv score`: one job (image + prompt + candidates) scored offline with the
+ * engine linked in, printed as the result JSON (result_json.h). */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "file_util.h"
+#include "result_json.h"
+#include "rlaifv_client.h"
+#include "rlaifv.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: rlaifv score --model DIR [--ref-model DIR] [--image FILE] --prompt TEXT\n"
+            "                    (--candidate TEXT)... | --candidates FILE\n"
+            "                    [--reward rlaifv|dpo|logp_mean|logp_sum] [--beta B] [--token-logps]\n"
+            "                    [--blas-threads N] [--text]\n"
+            "       rlaifv score --server ENDPOINT [--server-key FILE.pub --client-key FILE.key]\n"
+            "                    [--timeout-ms N] [--retries N] (the same job options, without --model)\n"
+            "  Ranks the candidates by the RLAIF-V reward and prints the result as JSON.\n"
+            "  --candidates FILE: a JSON array of strings, or one JSON string per line.\n"
+            "  Default reward: rlaifv with --ref-model, logp_mean without. Default beta: 0.1.\n"
+            "  --text: a readable ranking table instead of JSON. Without --image the text is scored alone.\n");
+}
+
+/* The ranking as a table: rank, reward, mean log-probs, the candidate (one line, cut at 70 bytes). */
+static void print_text(json_t *res, const char **cands) {
+    json_t *rank = json_object_get(res, "ranking");
+    printf("reward: %s (beta %g)\n", json_string_value(json_object_get(res, "reward_kind")),
+           json_number_value(json_object_get(res, "beta")));
+    printf("%-4s %12s %12s %12s  %s\n", "rank", "reward", "policy_mean", "ref_mean", "candidate");
+    for (size_t i = 0; i < json_array_size(rank); i++) {
+        json_t *r = json_array_get(rank, i), *ref = json_object_get(r, "reference");
+        int idx = (int)json_integer_value(json_object_get(r, "index"));
+        char line[80];
+        snprintf(line, sizeof line, "%s", cands[idx]);
+        for (char *p = line; *p; p++)
+            if (*p == '\n' || *p == '\t') *p = ' ';
+        char refs[32] = "-";
+        if (ref) snprintf(refs, sizeof refs, "%.4f", json_number_value(json_object_get(ref, "logp_mean")));
+        printf("%-4zu %12.6f %12.4f %12s  [%d] %s\n", i + 1, json_number_value(json_object_get(r, "reward")),
+               json_number_value(json_object_get(json_object_get(r, "policy"), "logp_mean")), refs, idx, line);
+    }
+    json_t *t = json_object_get(res, "timing_ms");
+    printf("time: %.1f ms (image %.1f, prefix %.1f, candidates %.1f)\n", json_number_value(json_object_get(t, "total")),
+           json_number_value(json_object_get(t, "image")), json_number_value(json_object_get(t, "prefix")),
+           json_number_value(json_object_get(t, "candidates")));
+}
+
+/* The same job through rlaifvd: the daemon's reply is the same JSON (docs/protocol.md). */
+static int score_remote(const rlv_client_opts *co, const uint8_t *img, size_t img_len, const char *prompt,
+                        const char **cands, int n, rlv_reward_kind reward, double beta, int token_logps, int text) {
+    char msg[512], *json = NULL;
+    rlv_client *c = NULL;
+    if (rlv_client_connect(&c, co, msg, sizeof msg)) {
+        fprintf(stderr, "rlaifv score: %s\n", msg);
+        return 1;
+    }
+    rlv_client_job job = {.image = img, .image_len = img_len, .prompt = prompt, .candidates = cands,
+                          .n_candidates = n, .reward = rlv_reward_name(reward), .beta = beta,
+                          .token_logps = token_logps, .deadline_ms = -1};
+    rlv_client_error e;
+    int rc = rlv_client_score(c, &job, &json, &e);
+    json_t *res = rc == 0 && text ? json_loads(json, 0, NULL) : NULL;
+    if (res) print_text(res, cands);
+    else if (rc == 0) printf("%s\n", json);
+    else fprintf(stderr, "rlaifv score: %s [%s]\n", e.message, e.code);
+    json_decref(res);
+    free(json);
+    rlv_client_destroy(&c);
+    return rc == 0 ? 0 : 1;
+}
+
+int cmd_score(int argc, char **argv) {
+    rlv_engine_opts o;
+    rlv_engine_opts_default(&o);
+    const char *image = NULL, *prompt = NULL, *cand_file = NULL;
+    const char **cands = calloc((size_t)argc, sizeof *cands);
+    int n = 0, token_logps = 0, text = 0, rc = 1;
+    rlv_reward_kind reward = RLV_REWARD_DEFAULT;
+    double beta = RLV_DEFAULT_BETA;
+    rlv_client_opts co = {0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); free(cands); return 0; }
+        if (!strcmp(a, "--token-logps")) { token_logps = 1; continue; }
+        if (!strcmp(a, "--text")) { text = 1; continue; }
+        if (!v) { fprintf(stderr, "rlaifv score: %s needs a value\n", a); free(cands); return 2; }
+        i++;
+        if (!strcmp(a, "--model")) o.model_dir = v;
+        else if (!strcmp(a, "--ref-model")) o.ref_model_dir = v;
+        else if (!strcmp(a, "--image")) image = v;
+        else if (!strcmp(a, "--prompt")) prompt = v;
+        else if (!strcmp(a, "--candidate")) cands[n++] = v;
+        else if (!strcmp(a, "--candidates")) cand_file = v;
+        else if (!strcmp(a, "--blas-threads")) o.blas_threads = atoi(v);
+        else if (!strcmp(a, "--server")) co.endpoint = v;
+        else if (!strcmp(a, "--server-key")) co.server_key_file = v;
+        else if (!strcmp(a, "--client-key")) co.client_key_file = v;
+        else if (!strcmp(a, "--timeout-ms")) co.timeout_ms = atoi(v);
+        else if (!strcmp(a, "--retries")) co.retries = atoi(v);
+        else if (!strcmp(a, "--beta")) {
+            char *end;
+            beta = strtod(v, &end);
+            if (*end || !(beta > 0) || !isfinite(beta)) {
+                fprintf(stderr, "rlaifv score: --beta must be a positive number\n");
+                free(cands);
+                return 2;
+            }
+        } else if (!strcmp(a, "--reward")) {
+            if (rlv_reward_parse(v, &reward)) {
+                fprintf(stderr, "rlaifv score: unknown reward '%s' (rlaifv, dpo, logp_mean, logp_sum)\n", v);
+                free(cands);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "rlaifv score: unknown option '%s'\n", a);
+            usage(stderr);
+            free(cands);
+            return 2;
+        }
+    }
+    json_t *cand_json = NULL;
+    size_t img_len = 0;
+    uint8_t *img = NULL;
+    rlv_engine *e = NULL;
+    rlv_worker *w = NULL;
+    size_t *lens = NULL;
+    char msg[512];
+    if ((!o.model_dir && !co.endpoint) || !prompt || (!n && !cand_file) || (n && cand_file)) {
+        fprintf(stderr, "rlaifv score: needs --model (or --server), --prompt and --candidate... or --candidates\n");
+        rc = 2;
+        goto done;
+    }
+    if (cand_file) {
+        if (!(cand_json = read_string_list(cand_file, msg, sizeof msg))) {
+            fprintf(stderr, "rlaifv score: %s\n", msg);
+            goto done;
+        }
+        n = (int)json_array_size(cand_json);
+        const char **more = realloc(cands, (n > 0 ? (size_t)n : 1u) * sizeof *cands);
+        if (!more) goto done;
+        cands = more;
+        for (int i = 0; i < n; i++) cands[i] = json_string_value(json_array_get(cand_json, (size_t)i));
+    }
+    if (image && !(img = read_file(image, &img_len, msg, sizeof msg))) {
+        fprintf(stderr, "rlaifv score: %s\n", msg);
+        goto done;
+    }
+    lens = calloc(n > 0 ? (size_t)n : 1u, sizeof *lens);
+    if (!lens) goto done;
+    for (int i = 0; i < n; i++) lens[i] = strlen(cands[i]);
+    if (co.endpoint) {
+        rc = score_remote(&co, img, img_len, prompt, cands, n, reward, beta, token_logps, text);
+        goto done;
+    }
+    rlv_err err = {0};
+    if (rlv_engine_open(&e, &o, &err) || rlv_worker_open(&w, e, &err)) {
+        fprintf(stderr, "rlaifv score: %s [%s]\n", err.msg, rlv_err_name(err.code));
+        goto done;
+    }
+    rlv_job job = {.image = img, .image_len = img_len, .prompt = prompt, .prompt_len = strlen(prompt),
+                   .n_candidates = n, .candidates = cands, .candidate_lens = lens, .reward = reward,
+                   .beta = beta, .token_logps = token_logps};
+    const rlv_result *res;
+    if (rlv_score(w, &job, &res, &err)) {
+        fprintf(stderr, "rlaifv score: %s [%s]\n", err.msg, rlv_err_name(err.code));
+        goto done;
+    }
+    json_t *out = result_to_json(res);
+    if (text) {
+        print_text(out, cands);
+    } else {
+        json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+        printf("\n");
+    }
+    json_decref(out);
+    rc = 0;
+done:
+    rlv_worker_free(&w);
+    rlv_engine_free(&e);
+    free(img);
+    free(lens);
+    free(cands);
+    json_decref(cand_json);
+    return rc;
+}

@@ -1,0 +1,418 @@
+/* engine.c — the scoring engine of rlaifv.h: models loaded once, one worker per thread, and
+ * rlv_score following DESIGN.md's five steps in order (receive is the caller's):
+ *   2. image   hash -> cache; on a miss decode, resize, normalise, ViT, resampler (per model)
+ *   3. prefix  prompt assembly + tokenisation, the decoder over the shared prefix (per model)
+ *   4. candidates  all N packed into one batch against the prefix KV (per model)
+ *   5. reward and rank
+ * Policy and reference run one after the other in the same worker. Tensors that are
+ * bit-identical in both checkpoints are served from the policy's mapping (ckpt_share_identical). */
+#include "rlaifv.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ckpt.h"
+#include "config.h"
+#include "image.h"
+#include "imcache.h"
+#include "llm.h"
+#include "manifest.h"
+#include "mm.h"
+#include "prompt.h"
+#include "resampler.h"
+#include "reward.h"
+#include "tok.h"
+#include "vit.h"
+
+enum { POL = 0, REF = 1 };
+
+typedef struct engine_model {
+    rlv_config cfg;
+    ckpt *ck;
+    llm_model *llm;
+    vit_model *vit;
+    resampler_model *rs;
+    uint64_t vision_id;           /* image-cache identity of this model's vision weights */
+} engine_model;
+
+struct rlv_engine {
+    rlv_engine_opts opts;
+    char *policy_dir, *reference_dir;
+    engine_model m[2];
+    int n_models;
+    tok *tok;
+    imcache *cache;
+    size_t weight_bytes, shared_bytes;
+};
+
+struct rlv_worker {
+    rlv_engine *e;
+    llm_ws *llm[2];
+    vit_ws *vit[2];
+    resampler_ws *rs[2];
+    image_ws *img;
+    float *pixels;                /* [3][S][S] */
+    float *feats;                 /* [grid^2][vit width] */
+    float *emb[2];                /* [num_query][hidden] per model */
+    int *emb_pos;                 /* [num_query] */
+    char *text;                   /* NUL-terminated copies of prompt + candidates */
+    size_t text_cap;
+    const char **cands;           /* [max_candidates] */
+    const int32_t **cand_ids;     /* [max_candidates] */
+    int *cand_lens;               /* [max_candidates] */
+    double *logps[2];             /* [max_total_tokens] */
+    float *tok_logps[2];          /* [max_total_tokens] returned to the caller */
+    rlv_ranked *ranked;           /* [max_candidates] */
+    rlv_result res;
+};
+
+void rlv_engine_opts_default(rlv_engine_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->max_candidates = 64;
+    o->max_seq_tokens = 2048;
+    o->max_total_tokens = 4096;
+    o->max_image_side = 8192;
+    o->max_image_pixels = 40000000;
+    o->cache_bytes = (size_t)256 << 20;
+    o->blas_threads = 1;
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static char *dupstr(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+/* Identity of a model's vision weights for the image cache: a hash of their bytes' addresses is
+ * not enough (two processes differ, and the reference may alias the policy's bytes), so hash the
+ * (name, pointer) pairs: aliased identical tensors share pointers, hence the identity. */
+static uint64_t vision_identity(const ckpt *c) {
+    uint64_t acc = 0;
+    for (int i = 0; i < ckpt_n_tensors(c); i++) {
+        const rlv_tensor *t = ckpt_tensor(c, i);
+        if (strncmp(t->name, "model.vision_tower.", 19) && strncmp(t->name, "model.resampler.", 16)) continue;
+        struct { const void *p; size_t n; } k = {t->data, t->nbytes};
+        acc ^= imcache_model_id(&k, sizeof k) + (acc << 6) + (acc >> 2);
+    }
+    return acc;
+}
+
+static int load_model(engine_model *m, const char *dir, rlv_err *err) {
+    char p[4096];
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    int rc = config_load(&m->cfg, p, err);
+    if (!rc) rc = ckpt_open(&m->ck, dir, err);
+    if (!rc) rc = manifest_check(&m->cfg, m->ck, NULL, NULL, NULL, err);
+    if (rc) rlv_err_prefix(err, dir);
+    return rc;
+}
+
+static int bind_model(engine_model *m, rlv_err *err) {
+    int rc = llm_model_init(&m->llm, m->ck, &m->cfg, 0, err);
+    if (!rc) rc = vit_model_init(&m->vit, m->ck, &m->cfg, err);
+    if (!rc) rc = resampler_model_init(&m->rs, m->ck, &m->cfg, err);
+    m->vision_id = vision_identity(m->ck);
+    return rc;
+}
+
+int rlv_engine_open(rlv_engine **out, const rlv_engine_opts *opts, rlv_err *err) {
+    *out = NULL;
+    if (!opts || !opts->model_dir) return rlv_errf(err, RLV_EINVAL, "no model directory given");
+    if (opts->max_candidates < 1 || opts->max_seq_tokens < 16 || opts->max_total_tokens < 1)
+        return rlv_errf(err, RLV_EINVAL, "limits must be positive (max_candidates, max_seq_tokens, max_total_tokens)");
+    rlv_engine *e = calloc(1, sizeof *e);
+    if (!e) return rlv_errf(err, RLV_ENOMEM, "out of memory");
+    e->opts = *opts;
+    e->policy_dir = dupstr(opts->model_dir);
+    e->reference_dir = opts->ref_model_dir ? dupstr(opts->ref_model_dir) : NULL;
+    e->opts.model_dir = e->policy_dir;
+    e->opts.ref_model_dir = e->reference_dir;
+    e->n_models = opts->ref_model_dir ? 2 : 1;
+    mm_set_threads(opts->blas_threads);
+    int rc = load_model(&e->m[POL], opts->model_dir, err);
+    if (!rc && e->n_models == 2) rc = load_model(&e->m[REF], opts->ref_model_dir, err);
+    if (!rc && e->n_models == 2) {
+        const rlv_config *a = &e->m[POL].cfg, *b = &e->m[REF].cfg;
+        if (a->vocab_size != b->vocab_size || a->num_query != b->num_query || a->image_size != b->image_size)
+            rc = rlv_errf(err, RLV_ECONFIG, "policy and reference differ in vocab_size, num_query or image_size "
+                          "(%d/%d, %d/%d, %d/%d): they must share tokenizer and image slots", a->vocab_size,
+                          b->vocab_size, a->num_query, b->num_query, a->image_size, b->image_size);
+        else
+            e->shared_bytes = ckpt_share_identical(e->m[REF].ck, e->m[POL].ck);
+    }
+    for (int k = 0; !rc && k < e->n_models; k++) rc = bind_model(&e->m[k], err);
+    if (!rc) rc = tok_load(&e->tok, opts->model_dir, err);
+    if (!rc && tok_vocab_size(e->tok) > e->m[POL].cfg.vocab_size)
+        rc = rlv_errf(err, RLV_ECONFIG, "tokenizer has %d ids, the model's vocab_size is %d", tok_vocab_size(e->tok),
+                      e->m[POL].cfg.vocab_size);
+    if (!rc) rc = imcache_open(&e->cache, opts->cache_bytes, err);
+    for (int k = 0; !rc && k < e->n_models; k++)
+        for (int i = 0; i < ckpt_n_tensors(e->m[k].ck); i++) e->weight_bytes += ckpt_tensor(e->m[k].ck, i)->nbytes;
+    if (rc) {
+        rlv_engine_free(&e);
+        return rc;
+    }
+    *out = e;
+    return RLV_OK;
+}
+
+void rlv_engine_free(rlv_engine **ep) {
+    if (!ep || !*ep) return;
+    rlv_engine *e = *ep;
+    for (int k = 1; k >= 0; k--) { /* the reference may alias the policy's bytes: free it first */
+        llm_model_free(&e->m[k].llm);
+        vit_model_free(&e->m[k].vit);
+        resampler_model_free(&e->m[k].rs);
+        ckpt_free(&e->m[k].ck);
+    }
+    tok_free(&e->tok);
+    imcache_free(&e->cache);
+    free(e->policy_dir);
+    free(e->reference_dir);
+    free(e);
+    *ep = NULL;
+}
+
+int rlv_engine_has_reference(const rlv_engine *e) { return e->n_models == 2; }
+
+void rlv_engine_get_info(const rlv_engine *e, rlv_engine_info *o) {
+    memset(o, 0, sizeof *o);
+    const rlv_config *c = &e->m[POL].cfg;
+    o->policy_dir = e->policy_dir;
+    o->reference_dir = e->reference_dir;
+    o->hidden_size = c->hidden_size;
+    o->num_layers = c->num_hidden_layers;
+    o->num_heads = c->num_attention_heads;
+    o->num_kv_heads = c->num_key_value_heads;
+    o->vocab_size = c->vocab_size;
+    o->num_query = c->num_query;
+    o->image_size = c->image_size;
+    o->vit_width = c->vision.embed_dim;
+    o->vit_blocks = c->vision.depth - 1;
+    o->weight_bytes = e->weight_bytes;
+    o->shared_bytes = e->shared_bytes;
+    imcache_stats s;
+    imcache_get_stats(e->cache, &s);
+    o->cache_hits = s.hits;
+    o->cache_misses = s.misses;
+    o->cache_used_bytes = s.used_bytes;
+    o->cache_capacity_bytes = s.cap_bytes;
+}
+
+/* ------------------------------------------------------------------ workers */
+
+int rlv_worker_open(rlv_worker **out, rlv_engine *e, rlv_err *err) {
+    *out = NULL;
+    rlv_worker *w = calloc(1, sizeof *w);
+    if (!w) return rlv_errf(err, RLV_ENOMEM, "out of memory");
+    w->e = e;
+    const rlv_engine_opts *o = &e->opts;
+    const rlv_config *c = &e->m[POL].cfg;
+    int S = c->image_size, maxc = o->max_candidates, maxt = o->max_total_tokens;
+    llm_limits lim = {.max_prefix = o->max_seq_tokens, .max_cand_tokens = maxt, .max_cands = maxc};
+    int rc = RLV_OK;
+    size_t feat = 0;
+    for (int k = 0; k < e->n_models && !rc; k++) {
+        rc = llm_ws_init(&w->llm[k], e->m[k].llm, &lim, err);
+        if (!rc) rc = vit_ws_init(&w->vit[k], e->m[k].vit, err);
+        if (!rc) rc = resampler_ws_init(&w->rs[k], e->m[k].rs, err);
+        size_t f = (size_t)(vit_tokens(e->m[k].vit) - 1) * (size_t)vit_width(e->m[k].vit);
+        if (f > feat) feat = f;
+        if (!rc && !(w->emb[k] = malloc((size_t)c->num_query * e->m[k].cfg.hidden_size * sizeof(float))))
+            rc = RLV_ENOMEM;
+        if (!rc && (!(w->logps[k] = malloc((size_t)maxt * sizeof(double))) ||
+                    !(w->tok_logps[k] = malloc((size_t)maxt * sizeof(float)))))
+            rc = RLV_ENOMEM;
+    }
+    if (!rc) rc = image_ws_init(&w->img, o->max_image_side, S, err);
+    if (!rc) {
+        w->pixels = malloc((size_t)3 * S * S * sizeof(float));
+        w->feats = malloc(feat * sizeof(float));
+        w->emb_pos = malloc((size_t)c->num_query * sizeof(int));
+        w->cands = calloc((size_t)maxc, sizeof *w->cands);
+        w->cand_ids = calloc((size_t)maxc, sizeof *w->cand_ids);
+        w->cand_lens = calloc((size_t)maxc, sizeof *w->cand_lens);
+        w->ranked = calloc((size_t)maxc, sizeof *w->ranked);
+        if (!w->pixels || !w->feats || !w->emb_pos || !w->cands || !w->cand_ids || !w->cand_lens || !w->ranked)
+            rc = RLV_ENOMEM;
+    }
+    if (rc) {
+        if (rc == RLV_ENOMEM) rlv_errf(err, RLV_ENOMEM, "out of memory for a worker's buffers");
+        rlv_worker_free(&w);
+        return rc;
+    }
+    *out = w;
+    return RLV_OK;
+}
+
+void rlv_worker_free(rlv_worker **wp) {
+    if (!wp || !*wp) return;
+    rlv_worker *w = *wp;
+    for (int k = 0; k < 2; k++) {
+        llm_ws_free(&w->llm[k]);
+        vit_ws_free(&w->vit[k]);
+        resampler_ws_free(&w->rs[k]);
+        free(w->emb[k]);
+        free(w->logps[k]);
+        free(w->tok_logps[k]);
+    }
+    image_ws_free(&w->img);
+    free(w->pixels);
+    free(w->feats);
+    free(w->emb_pos);
+    free(w->text);
+    free(w->cands);
+    free(w->cand_ids);
+    free(w->cand_lens);
+    free(w->ranked);
+    free(w);
+    *wp = NULL;
+}
+
+/* ------------------------------------------------------------------ scoring */
+
+/* NUL-terminated copies of the prompt and the candidates in one worker buffer (grown rarely:
+ * its size only ever increases). A NUL byte inside the text is refused: it would cut it. */
+static int copy_texts(rlv_worker *w, const rlv_job *j, const char **prompt, rlv_err *err) {
+    size_t need = j->prompt_len + 1;
+    for (int i = 0; i < j->n_candidates; i++) need += j->candidate_lens[i] + 1;
+    if (need > w->text_cap) {
+        char *t = realloc(w->text, need);
+        if (!t) return rlv_errf(err, RLV_ENOMEM, "out of memory for the job's text");
+        w->text = t;
+        w->text_cap = need;
+    }
+    char *p = w->text;
+    if (memchr(j->prompt, 0, j->prompt_len)) return rlv_errf(err, RLV_EINVAL, "prompt contains a NUL byte");
+    memcpy(p, j->prompt, j->prompt_len);
+    p[j->prompt_len] = 0;
+    *prompt = p;
+    p += j->prompt_len + 1;
+    for (int i = 0; i < j->n_candidates; i++) {
+        if (memchr(j->candidates[i], 0, j->candidate_lens[i]))
+            return rlv_errf(err, RLV_EINVAL, "candidate %d contains a NUL byte", i);
+        memcpy(p, j->candidates[i], j->candidate_lens[i]);
+        p[j->candidate_lens[i]] = 0;
+        w->cands[i] = p;
+        p += j->candidate_lens[i] + 1;
+    }
+    return RLV_OK;
+}
+
+/* Step 2: the image embedding of model k into w->emb[k]; *hit counts cache hits. */
+static int image_step(rlv_worker *w, const rlv_job *j, int k, int *decoded, int *hits, rlv_err *err) {
+    rlv_engine *e = w->e;
+    engine_model *m = &e->m[k];
+    size_t n = (size_t)m->cfg.num_query * m->cfg.hidden_size;
+    imcache_key key = imcache_key_of(j->image, j->image_len, m->vision_id);
+    if (imcache_get(e->cache, &key, w->emb[k], n)) {
+        (*hits)++;
+        return RLV_OK;
+    }
+    if (!*decoded) {
+        image_limits lim = {.max_side = e->opts.max_image_side, .max_pixels = e->opts.max_image_pixels};
+        int rc = image_to_pixels(w->img, j->image, j->image_len, &lim, m->cfg.image_size, w->pixels, NULL, err);
+        if (rc) return rc;
+        *decoded = 1;
+    }
+    vit_forward(m->vit, w->vit[k], w->pixels, w->feats);
+    resampler_forward(m->rs, w->rs[k], w->feats, w->emb[k]);
+    return imcache_put(e->cache, &key, w->emb[k], n, err);
+}
+
+int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *err) {
+    rlv_engine *e = w->e;
+    double t0 = now_ms();
+    *res = NULL;
+    int n = j->n_candidates, nm = e->n_models;
+    if (n < 1 || n > e->opts.max_candidates)
+        return rlv_errf(err, RLV_ELIMIT, "%d candidates (1 to %d allowed)", n, e->opts.max_candidates);
+    rlv_reward_kind kind = j->reward == RLV_REWARD_DEFAULT ? (nm == 2 ? RLV_REWARD_RLAIFV : RLV_REWARD_LOGP_MEAN)
+                                                           : j->reward;
+    if (!rlv_reward_name(kind)) return rlv_errf(err, RLV_EINVAL, "unknown reward kind %d", (int)kind);
+    if ((kind == RLV_REWARD_RLAIFV || kind == RLV_REWARD_DPO) && nm < 2)
+        return rlv_errf(err, RLV_EINVAL, "reward '%s' needs a reference model", rlv_reward_name(kind));
+    double beta = j->beta > 0 && isfinite(j->beta) ? j->beta : RLV_DEFAULT_BETA;
+    if (j->image && !j->image_len) return rlv_errf(err, RLV_EIMAGE, "the image is empty (0 bytes)");
+    int with_image = j->image != NULL; /* NULL: score the text alone, as chat.py without an image */
+    const char *prompt = NULL;
+    int rc = copy_texts(w, j, &prompt, err);
+    if (rc) return rc;
+
+    /* 2. image */
+    int decoded = 0, hits = 0;
+    for (int k = 0; k < nm && !rc && with_image; k++) rc = image_step(w, j, k, &decoded, &hits, err);
+    if (rc) return rc;
+    double t1 = now_ms();
+
+    /* 3. prefix */
+    const rlv_config *c = &e->m[POL].cfg;
+    int nq = with_image ? c->num_query : 0;
+    prompt_req pr = {.question = prompt, .cands = w->cands, .n_cands = n, .num_query = nq,
+                     .max_tokens = e->opts.max_seq_tokens};
+    prompt_ids *p = NULL;
+    if ((rc = prompt_build(&p, e->tok, &pr, err))) return rc;
+    int total = 0;
+    for (int i = 0; i < n; i++) {
+        w->cand_ids[i] = p->cands[i].ids;
+        w->cand_lens[i] = p->cands[i].n;
+        total += p->cands[i].n;
+    }
+    if (total > e->opts.max_total_tokens) {
+        prompt_free(&p);
+        return rlv_errf(err, RLV_ETOO_LONG, "the candidates hold %d tokens in all, above the limit of %d", total,
+                        e->opts.max_total_tokens);
+    }
+    for (int q = 0; q < nq; q++) w->emb_pos[q] = p->image_pos + q;
+    double t_prefix = 0, t_cands = 0;
+    for (int k = 0; k < nm && !rc; k++) {
+        double a = now_ms();
+        rc = llm_prefix(w->llm[k], p->prefix, p->n_prefix, w->emb[k], w->emb_pos, nq, err);
+        double b = now_ms();
+        if (!rc) rc = llm_score(w->llm[k], w->cand_ids, w->cand_lens, n, w->logps[k], NULL, err);
+        t_prefix += b - a;
+        t_cands += now_ms() - b;
+    }
+    if (rc) {
+        prompt_free(&p);
+        return rc;
+    }
+
+    /* 5. reward and rank: the scored span of candidate i is ids[score_from .. n) (response + </s>). */
+    int off = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        int from = p->cands[i].score_from, T = p->cands[i].n - from;
+        rlv_ranked *r = &w->ranked[i];
+        memset(r, 0, sizeof *r);
+        r->index = i;
+        const double *pol = w->logps[POL] + off + from, *ref = nm == 2 ? w->logps[REF] + off + from : NULL;
+        rc = reward_compute(r, kind, beta, pol, ref, T);
+        if (rc) rlv_errf(err, RLV_EINVAL, "candidate %d: nothing to score", i);
+        for (int k = 0; k < nm && j->token_logps; k++) {
+            float *dst = w->tok_logps[k] + off + from;
+            for (int t = 0; t < T; t++) dst[t] = (float)w->logps[k][off + from + t];
+            if (k == POL) r->policy.token_logps = dst;
+            else r->reference.token_logps = dst;
+        }
+        off += p->cands[i].n;
+    }
+    prompt_free(&p);
+    if (rc) return rc;
+    reward_rank(w->ranked, n);
+    w->res = (rlv_result){.reward = kind, .beta = beta, .has_reference = nm == 2, .n = n, .ranking = w->ranked,
+                          .image_ms = t1 - t0, .prefix_ms = t_prefix, .candidates_ms = t_cands,
+                          .image_cache_hit = with_image && hits == nm};
+    w->res.total_ms = now_ms() - t0;
+    *res = &w->res;
+    return RLV_OK;
+}

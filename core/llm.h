@@ -1,0 +1,83 @@
+/* llm.h — the Mistral decoder of OmniLMM / RLAIF-V: per-token log-probs of N candidate
+ * responses after one shared prefix (model-spec.md sections 3.5, 4.3, 6).
+ * Owns: llm_model (read-only views of the checkpoint's decoder tensors, shapes validated,
+ * shared by every worker) and llm_ws (one per worker thread: KV cache, RoPE table and all
+ * scratch, sized once from llm_limits; nothing is allocated per job).
+ * Knows nothing of tokenizers, images or the wire: it takes token ids and embedding rows.
+ *
+ * Use:  llm_model_init(&m, ckpt, &cfg, 0, &err);  llm_ws_init(&ws, m, &limits, &err);
+ *       per job: llm_prefix(ws, ids, P, img_rows, img_pos, 256, &err);
+ *                llm_score(ws, cands, lens, N, logps, sums, &err);
+ * Compute is fp32 with every large product in cblas_sgemm (mm.h); log-softmax with max
+ * subtraction, per-token log-probs and their sums in double. */
+#ifndef RLV_LLM_H
+#define RLV_LLM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ckpt.h"
+#include "config.h"
+#include "err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct llm_model llm_model;
+typedef struct llm_ws llm_ws;
+
+/* llm_model_init flags. */
+enum {
+    /* Widen every half-precision matrix to f32 once, at init (2x the bf16 bytes, owned by the
+     * model). Default (0): weights stay as stored and are widened per panel inside mm_xwt;
+     * see docs/performance.md "Decoder" for the measured trade-off. */
+    LLM_F32_WEIGHTS = 1
+};
+
+/* Finds and checks every decoder tensor of ckpt c (model.embed_tokens.weight,
+ * model.layers.i.*, model.norm.weight, lm_head.weight) against cfg's sizes.
+ * RLV_EMISSING / RLV_ESHAPE / RLV_EUNSUPPORTED / RLV_ECONFIG name the culprit; RLV_ENOMEM.
+ * c and cfg must outlive the model (tensor bytes stay in the checkpoint's mmap). */
+int llm_model_init(llm_model **out, const ckpt *c, const rlv_config *cfg, int flags, rlv_err *err);
+/* *m becomes NULL; NULL is a no-op. */
+void llm_model_free(llm_model **m);
+/* Bytes of the weights the model reads (as stored, or f32 copies with LLM_F32_WEIGHTS). */
+size_t llm_model_weight_bytes(const llm_model *m);
+const rlv_config *llm_model_config(const llm_model *m);
+
+typedef struct llm_limits {
+    int max_prefix;      /* tokens of the shared prefix (template + image slots + question) */
+    int max_cand_tokens; /* sum over the candidates of one job of their token counts */
+    int max_cands;       /* candidates per job */
+} llm_limits;
+
+/* Allocates one worker's workspace for model m (which must outlive it). Everything a job
+ * needs is allocated here. RLV_EINVAL for limits < 1, RLV_ENOMEM. */
+int llm_ws_init(llm_ws **out, const llm_model *m, const llm_limits *lim, rlv_err *err);
+/* *ws becomes NULL; NULL is a no-op. */
+void llm_ws_free(llm_ws **ws);
+/* Bytes allocated by the workspace: KV cache, and everything else (activations, scores, RoPE). */
+size_t llm_ws_kv_bytes(const llm_ws *ws);
+size_t llm_ws_scratch_bytes(const llm_ws *ws);
+
+/* Runs the decoder over the prefix once and keeps its KV cache in ws (replacing any earlier
+ * prefix). ids[n] are token ids; for k < n_emb, position emb_pos[k] takes the float row
+ * emb + k * hidden instead of the embedding of ids[emb_pos[k]] (the image slots; that id is
+ * ignored). RLV_EINVAL (n < 1, id out of range, bad or repeated position),
+ * RLV_ETOO_LONG (n > max_prefix). On error ws holds no prefix. */
+int llm_prefix(llm_ws *ws, const int32_t *ids, int n, const float *emb, const int *emb_pos,
+               int n_emb, rlv_err *err);
+
+/* Log-probs of n candidates after the current prefix, all packed into one batch: cand[i]
+ * holds lens[i] >= 1 ids; logps receives sum(lens) values, candidate after candidate
+ * (logps[off_i + j] = log p(cand[i][j] | prefix, cand[i][<j])); sums[i] (may be NULL) gets
+ * their sum. RLV_EINVAL (no prefix, bad length or id), RLV_ELIMIT (n > max_cands),
+ * RLV_ETOO_LONG (sum(lens) > max_cand_tokens). The prefix stays valid for further calls. */
+int llm_score(llm_ws *ws, const int32_t *const *cand, const int *lens, int n, double *logps,
+              double *sums, rlv_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

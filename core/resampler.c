@@ -1,0 +1,184 @@
+/* resampler.c — cross-attention of num_query learned queries over the ViT features (resampler.h).
+ *
+ * With x = ViT features [N][Dv], E = hidden, heads = E / 128 (model-spec.md 3.3):
+ *   kv = LN_kv(x.Wkv^T)                         [N][E]
+ *   K' = (kv + pos_k).Wk^T + bk,  V' = kv.Wv^T + bv   (the key table is added to keys only)
+ *   Q' = (LN_q(query) + pos_q).Wq^T + bq        [Q][E]   image-independent: computed at load
+ *   o  = concat_h softmax(Q'_h.K'_h^T / sqrt(128)).V'_h . Wout^T + bout
+ *   y  = LN_post(o) . proj                      (proj used as stored, not transposed)
+ * Wq, Wk, Wv are the three row blocks of the packed in_proj_weight; no copy is made of them. */
+#include "resampler.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "half.h"
+#include "mm.h"
+#include "vit.h"
+
+struct resampler_model {
+    int E, Q, N, Dv, heads, hd;
+    const rlv_tensor *kv_proj;   /* [E, Dv] */
+    const rlv_tensor *in_proj;   /* [3E, E]: Wq, Wk, Wv */
+    const rlv_tensor *out_proj;  /* [E, E] */
+    const rlv_tensor *proj;      /* [E, E], used as x.proj */
+    float *in_b;                 /* [3E] */
+    float *out_b, *ln_kv_w, *ln_kv_b, *ln_post_w, *ln_post_b; /* [E] */
+    float *pos_k;                /* [N][E] plain-bicubic resized key table */
+    float *qp;                   /* [Q][E] projected queries */
+    float *arena;
+};
+
+struct resampler_ws {
+    float *kv;      /* [N][E] */
+    float *kp;      /* [N][E] kv + pos_k, then reused */
+    float *K, *V;   /* [N][E] */
+    float *sc;      /* [Q][N] */
+    float *att;     /* [Q][E] */
+    float *o;       /* [Q][E] */
+    float *scratch;
+};
+
+static int want2(const ckpt *c, const rlv_tensor **out, rlv_err *err, const char *name, int ndim, int64_t a, int64_t b) {
+    const rlv_tensor *t = ckpt_find(c, name);
+    if (!t) return rlv_errf(err, RLV_EMISSING, "resampler: tensor '%s' is missing", name);
+    if (t->ndim != ndim || t->shape[0] != a || (ndim == 2 && t->shape[1] != b)) {
+        char got[96];
+        rlv_shape_str(t->shape, t->ndim, got, sizeof got);
+        return rlv_errf(err, RLV_ESHAPE, "resampler: tensor '%s' has shape %s, expected [%lld%s%lld]", name, got,
+                        (long long)a, ndim == 2 ? ", " : "", ndim == 2 ? (long long)b : 0LL);
+    }
+    *out = t;
+    return RLV_OK;
+}
+
+static size_t scratch_floats(const resampler_model *m) {
+    int k = m->E > m->Dv ? m->E : m->Dv;
+    return mm_scratch_floats(k, m->E);
+}
+
+int resampler_model_init(resampler_model **out, const ckpt *c, const rlv_config *cfg, rlv_err *err) {
+    *out = NULL;
+    int E = cfg->hidden_size, Q = cfg->num_query, qg = cfg->query_grid, vg = cfg->vit_grid;
+    if (E <= 0 || E % 128 || Q <= 0 || qg * qg != Q || vg <= 0)
+        return rlv_errf(err, RLV_ECONFIG, "resampler: hidden %d (a multiple of 128), num_query %d (a square)", E, Q);
+    resampler_model *m = calloc(1, sizeof *m);
+    if (!m) return rlv_errf(err, RLV_ENOMEM, "resampler");
+    m->E = E; m->Q = Q; m->N = vg * vg; m->Dv = cfg->vision.embed_dim;
+    m->heads = cfg->resampler_heads > 0 ? cfg->resampler_heads : E / 128;
+    m->hd = E / m->heads;
+    size_t nf = 8 * (size_t)E + (size_t)m->N * E + (size_t)Q * E;
+    m->arena = malloc(nf * sizeof(float));
+    float *tq = malloc((size_t)Q * E * sizeof(float)), *tpos = malloc((size_t)Q * E * sizeof(float));
+    float *scr = malloc(scratch_floats(m) * sizeof(float));
+    float *lqw = malloc((size_t)E * sizeof(float)), *lqb = malloc((size_t)E * sizeof(float));
+    int rc = RLV_OK;
+    if (!m->arena || !tq || !tpos || !scr || !lqw || !lqb) { rc = rlv_errf(err, RLV_ENOMEM, "resampler: %zu floats", nf); goto done; }
+    float *a = m->arena;
+    m->in_b = a; a += 3 * (size_t)E;
+    m->out_b = a; a += E;
+    m->ln_kv_w = a; a += E;
+    m->ln_kv_b = a; a += E;
+    m->ln_post_w = a; a += E;
+    m->ln_post_b = a; a += E;
+    m->pos_k = a; a += (size_t)m->N * E;
+    m->qp = a;
+    const rlv_tensor *t, *query, *pos;
+#define W(dst, n, nd, d0, d1) do { if ((rc = want2(c, &(dst), err, "model.resampler." n, nd, d0, d1)) != RLV_OK) goto done; } while (0)
+#define V(dst, n, len) do { W(t, n, 1, len, 0); half_to_f32_n(dst, t->data, t->dtype, (size_t)(len)); } while (0)
+    W(m->kv_proj, "kv_proj.weight", 2, E, m->Dv);
+    W(m->in_proj, "attn.in_proj_weight", 2, 3 * (int64_t)E, E);
+    W(m->out_proj, "attn.out_proj.weight", 2, E, E);
+    W(m->proj, "proj", 2, E, E);
+    W(query, "query", 2, Q, E);
+    W(pos, "pos_embed", 2, Q, E);
+    V(m->in_b, "attn.in_proj_bias", 3 * (int64_t)E);
+    V(m->out_b, "attn.out_proj.bias", E);
+    V(m->ln_kv_w, "ln_kv.weight", E);
+    V(m->ln_kv_b, "ln_kv.bias", E);
+    V(m->ln_post_w, "ln_post.weight", E);
+    V(m->ln_post_b, "ln_post.bias", E);
+    V(lqw, "ln_q.weight", E);
+    V(lqb, "ln_q.bias", E);
+#undef V
+#undef W
+    /* key table: plain bicubic query_grid -> vit_grid (an identity when they are equal) */
+    if ((rc = vit_resample_table(pos, 0, qg, vg, 0, m->pos_k, err)) != RLV_OK) goto done;
+    /* queries: (LN_q(query) + pos_q).Wq^T + bq, pos_q as stored */
+    half_to_f32_n(tq, query->data, query->dtype, (size_t)Q * E);
+    half_to_f32_n(tpos, pos->data, pos->dtype, (size_t)Q * E);
+    vit_layer_norm(tq, Q, E, lqw, lqb, 1e-6f);
+    for (size_t i = 0; i < (size_t)Q * E; i++) tq[i] += tpos[i];
+    mm_xwt(m->qp, E, tq, E, Q, E, m->in_proj->data, m->in_proj->dtype, E, m->in_b, 0, scr);
+done:
+    free(tq); free(tpos); free(scr); free(lqw); free(lqb);
+    if (rc != RLV_OK) resampler_model_free(&m);
+    *out = m;
+    return rc;
+}
+
+void resampler_model_free(resampler_model **m) {
+    if (!m || !*m) return;
+    free((*m)->arena);
+    free(*m);
+    *m = NULL;
+}
+
+int resampler_rows(const resampler_model *m) { return m->Q; }
+int resampler_width(const resampler_model *m) { return m->E; }
+
+int resampler_ws_init(resampler_ws **out, const resampler_model *m, rlv_err *err) {
+    *out = NULL;
+    resampler_ws *w = calloc(1, sizeof *w);
+    if (!w) return rlv_errf(err, RLV_ENOMEM, "resampler workspace");
+    size_t NE = (size_t)m->N * m->E, QE = (size_t)m->Q * m->E;
+    w->kv = malloc(NE * sizeof(float));
+    w->kp = malloc(NE * sizeof(float));
+    w->K = malloc(NE * sizeof(float));
+    w->V = malloc(NE * sizeof(float));
+    w->sc = malloc((size_t)m->Q * m->N * sizeof(float));
+    w->att = malloc(QE * sizeof(float));
+    w->o = malloc(QE * sizeof(float));
+    w->scratch = malloc(scratch_floats(m) * sizeof(float));
+    if (!w->kv || !w->kp || !w->K || !w->V || !w->sc || !w->att || !w->o || !w->scratch) {
+        resampler_ws_free(&w);
+        return rlv_errf(err, RLV_ENOMEM, "resampler workspace");
+    }
+    *out = w;
+    return RLV_OK;
+}
+
+void resampler_ws_free(resampler_ws **ws) {
+    if (!ws || !*ws) return;
+    resampler_ws *w = *ws;
+    free(w->kv); free(w->kp); free(w->K); free(w->V); free(w->sc); free(w->att); free(w->o); free(w->scratch);
+    free(w);
+    *ws = NULL;
+}
+
+void resampler_forward(const resampler_model *m, resampler_ws *ws, const float *x, float *out) {
+    int E = m->E, N = m->N, Q = m->Q, hd = m->hd;
+    size_t wsz = rlv_dtype_size(m->in_proj->dtype);
+    const char *Wq = (const char *)m->in_proj->data;
+    const void *Wk = Wq + (size_t)E * E * wsz, *Wv = Wq + 2 * (size_t)E * E * wsz;
+    mm_xwt(ws->kv, E, x, m->Dv, N, m->Dv, m->kv_proj->data, m->kv_proj->dtype, E, NULL, 0, ws->scratch);
+    vit_layer_norm(ws->kv, N, E, m->ln_kv_w, m->ln_kv_b, 1e-6f);
+    size_t ne = (size_t)N * E;
+    for (size_t i = 0; i < ne; i++) ws->kp[i] = ws->kv[i] + m->pos_k[i];
+    mm_xwt(ws->K, E, ws->kp, E, N, E, Wk, m->in_proj->dtype, E, m->in_b + E, 0, ws->scratch);
+    mm_xwt(ws->V, E, ws->kv, E, N, E, Wv, m->in_proj->dtype, E, m->in_b + 2 * E, 0, ws->scratch);
+    float scale = 1.0f / sqrtf((float)hd);
+    for (int h = 0; h < m->heads; h++) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Q, N, hd, scale, m->qp + h * hd, E,
+                    ws->K + h * hd, E, 0.0f, ws->sc, N);
+        vit_softmax_rows(ws->sc, Q, N, N);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Q, hd, N, 1.0f, ws->sc, N, ws->V + h * hd, E,
+                    0.0f, ws->att + h * hd, E);
+    }
+    mm_xwt(ws->o, E, ws->att, E, Q, E, m->out_proj->data, m->out_proj->dtype, E, m->out_b, 0, ws->scratch);
+    vit_layer_norm(ws->o, Q, E, m->ln_post_w, m->ln_post_b, 1e-6f);
+    mm_xw(out, E, ws->o, E, Q, E, m->proj->data, m->proj->dtype, E, ws->scratch);
+}

@@ -1,0 +1,40 @@
+/* resampler.h — OmniLMM's perceiver resampler, model-spec.md section 3.3: the ViT features
+ * [grid^2][vit width] -> the image embedding [num_query][hidden] that fills the <im_patch> slots.
+ * Owns: views of model.resampler.* (as stored), its f32 vectors, the key position table resized
+ * once at load with PLAIN bicubic (a = -0.75) from query_grid to the ViT grid, and the query side
+ * (LN_q(query) + pos_q).Wq^T + bq, which depends on no image and is therefore computed once at load.
+ * A resampler_ws is one worker's scratch; resampler_forward does not allocate.
+ * Knows nothing of pixels or of the decoder. */
+#ifndef RLV_RESAMPLER_H
+#define RLV_RESAMPLER_H
+
+#include "ckpt.h"
+#include "config.h"
+#include "err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct resampler_model resampler_model;
+typedef struct resampler_ws resampler_ws;
+
+/* Binds the tensors (RLV_EMISSING / RLV_ESHAPE naming the tensor), precomputes the position table
+ * and the projected queries. c must outlive *out. */
+int resampler_model_init(resampler_model **out, const ckpt *c, const rlv_config *cfg, rlv_err *err);
+void resampler_model_free(resampler_model **m);
+
+/* Rows and width of the output: num_query x hidden_size. */
+int resampler_rows(const resampler_model *m);
+int resampler_width(const resampler_model *m);
+
+int resampler_ws_init(resampler_ws **out, const resampler_model *m, rlv_err *err);
+void resampler_ws_free(resampler_ws **ws);
+
+/* x [vit_grid^2][vit width] (vit_forward's output) -> out [num_query][hidden]. */
+void resampler_forward(const resampler_model *m, resampler_ws *ws, const float *x, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,78 @@
+/* vit.h — the EVA02 vision tower (timm 0.9.10 Eva, post-norm blocks), model-spec.md section 3.2:
+ * normalised pixels [3, S, S] -> patch features [grid^2, embed_dim] (final norm applied, CLS dropped).
+ * Owns: views of the tower's weights (as stored, bf16/f16/f32, never converted whole), their small
+ * vectors in f32, and the position table resampled once at load from base_grid to the image's grid
+ * with antialiased bicubic (a = -0.5). A vit_ws is one worker's scratch, sized at creation, so
+ * vit_forward does not allocate. The model is read-only after vit_model_init and shared by workers.
+ * Also owns the two "bicubic" kernels of section 3.6 (vit_resample_table), which the resampler uses
+ * for its key position table. Knows nothing of images as files, of the resampler's math or the LLM.
+ *
+ * The whole vision step of a job (DESIGN.md step 2), per model, with one worker's buffers
+ *   px [3 S S], feat [vit_grid^2 vit_width], emb [num_query hidden], all allocated once:
+ *     k = imcache_key_of(bytes, len, model_id);
+ *     if (!imcache_get(cache, &k, emb, Q * H)) {
+ *         rc = image_to_pixels(iws, bytes, len, &limits, cfg.image_size, px, NULL, &err);  // RLV_EIMAGE...
+ *         vit_forward(vm, vws, px, feat);
+ *         resampler_forward(rm, rws, feat, emb);
+ *         imcache_put(cache, &k, emb, Q * H, &err);
+ *     }
+ *     llm_prefix(lws, ids, P, emb, slot_positions, Q, &err);   // rows into the <im_patch> slots
+ * (image_ws_init(&iws, limits.max_side, cfg.image_size, ..) so every accepted image fits.) */
+#ifndef RLV_VIT_H
+#define RLV_VIT_H
+
+#include <stddef.h>
+
+#include "ckpt.h"
+#include "config.h"
+#include "err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vit_model vit_model;
+typedef struct vit_ws vit_ws;
+
+/* Binds the tensors model.vision_tower.* of c (shapes checked against cfg: RLV_EMISSING /
+ * RLV_ESHAPE naming the tensor) and precomputes the resampled position table. c must outlive *out. */
+int vit_model_init(vit_model **out, const ckpt *c, const rlv_config *cfg, rlv_err *err);
+/* *m becomes NULL; NULL-safe. */
+void vit_model_free(vit_model **m);
+
+/* Sizes: tokens = grid^2 + 1 (with CLS), width = embed_dim, blocks = depth - 1. */
+int vit_tokens(const vit_model *m);
+int vit_width(const vit_model *m);
+int vit_blocks(const vit_model *m);
+
+/* One worker's scratch for m (about 4 * tokens * (5 * width + mlp_dim + tokens) bytes). */
+int vit_ws_init(vit_ws **out, const vit_model *m, rlv_err *err);
+void vit_ws_free(vit_ws **ws);
+
+/* pixels [3][S][S] (image_to_pixels' output) -> out [grid^2][embed_dim]. */
+void vit_forward(const vit_model *m, vit_ws *ws, const float *pixels, float *out);
+
+/* Steps of vit_forward, exposed for benchmarks: the embedding into the ws's token rows, one block
+ * in place on them, and a pointer to those rows ([tokens][width], owned by ws). */
+void vit_embed(const vit_model *m, vit_ws *ws, const float *pixels);
+void vit_block(const vit_model *m, vit_ws *ws, int j);
+float *vit_ws_tokens(vit_ws *ws);
+
+/* Resamples a square position table: src rows row0 .. row0 + in_grid^2 - 1 of a [rows][dim] tensor
+ * (any dtype) from in_grid x in_grid to out_grid x out_grid, into dst [out_grid^2][dim] f32, row-major.
+ * antialias = 1: torch's antialiased bicubic (a = -0.5, taps truncated and renormalised: timm's
+ * resample_abs_pos_embed); antialias = 0: plain bicubic (a = -0.75, clamped taps: F.interpolate
+ * mode='bicubic'). Computed in double. Returns RLV_OK or RLV_ENOMEM (allocates at load time only). */
+int vit_resample_table(const rlv_tensor *src, int row0, int in_grid, int out_grid, int antialias,
+                       float *dst, rlv_err *err);
+
+/* LayerNorm of n rows of width d in place (biased variance, eps), w and b f32. Shared with the
+ * resampler. */
+void vit_layer_norm(float *x, int n, int d, const float *w, const float *b, float eps);
+/* Row-wise softmax in place of an [n][d] matrix (leading dimension ld). */
+void vit_softmax_rows(float *x, int n, int d, int ld);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

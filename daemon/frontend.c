@@ -1,0 +1,459 @@
+/* frontend.c — the ROUTER loop of rlaifvd.
+ *
+ * Invariants:
+ * (1) Only this thread touches the ROUTER socket; workers see jobs through inproc only.
+ * (2) Every request gets exactly one reply: a decode error, `busy`, `timeout`,
+ *     `shutting_down` or the worker's reply. A reply that cannot be routed (the client is
+ *     gone: ZMQ_ROUTER_MANDATORY makes that visible) is counted as undeliverable, never silent.
+ * (3) A job slot belongs to exactly one owner at a time: the frontend from receipt to dispatch
+ *     and again from the worker's "done" to the reply; the worker in between. Slots come from
+ *     a pool sized at start-up (max_queue + workers): nothing is allocated per request except
+ *     the reply body, which ZeroMQ frees after sending.
+ *
+ * Job states:  RECEIVED -> (bad request) -> REPLIED
+ *              RECEIVED -> QUEUED -> RUNNING -> REPLIED
+ *              RECEIVED -> (queue full) busy -> REPLIED
+ *              QUEUED -> EXPIRED (deadline passed before a worker took it) timeout -> REPLIED
+ *              QUEUED -> (SIGTERM) shutting_down -> REPLIED;  RUNNING jobs finish and reply.
+ */
+#include "frontend.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "curve.h"
+#include "job.h"
+#include "log.h"
+#include "proto.h"
+#include "stats.h"
+#include "worker.h"
+
+volatile sig_atomic_t rlvd_stop = 0;
+
+typedef struct frontend {
+    const rlvd_config *cfg;
+    rlv_engine *engine;
+    void *zctx, *router, *backend;
+    rlvd_pool pool;
+    rlvd_job **queue;            /* ring of max_queue */
+    int q_head, q_len;
+    rlvd_worker *workers;
+    zmq_msg_t *idle;             /* identity frames of idle workers (stack) */
+    int n_idle, n_running;
+    proto_reply *rep;            /* for replies built here */
+    proto_limits lim;
+    rlvd_stats stats;
+    double t_start_ms;
+    int draining;
+} frontend;
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* The id as log text: a sanitised sample of its msgpack bytes. */
+static void id_text(const rlvd_job *j, char *buf, size_t cap) {
+    proto_id_text(buf, cap, j->req.id, j->req.id_len);
+}
+
+static void free_body(void *data, void *hint) {
+    (void)hint;
+    free(data);
+}
+
+/* Sends envelope + body; the body is handed to ZeroMQ (freed by it) when owned != 0. */
+static void send_reply(frontend *f, rlvd_job *j, const uint8_t *body, size_t len, int owned) {
+    int ok = 1;
+    for (int i = 0; i < j->n_env && ok; i++) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        zmq_msg_copy(&m, &j->env[i]);
+        if (zmq_msg_send(&m, f->router, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            ok = 0; /* EHOSTUNREACH (client gone) or EAGAIN (client not reading) */
+        }
+    }
+    zmq_msg_t m;
+    if (ok) {
+        if (owned) zmq_msg_init_data(&m, (void *)body, len, free_body, NULL);
+        else {
+            zmq_msg_init_size(&m, len);
+            memcpy(zmq_msg_data(&m), body, len);
+        }
+        if (zmq_msg_send(&m, f->router, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            ok = 0;
+        }
+    } else if (owned) {
+        free((void *)body);
+    }
+    if (!ok) {
+        f->stats.undeliverable++;
+        log_msg(LOG_WARN, "reply undeliverable: %s", zmq_strerror(zmq_errno()));
+    }
+}
+
+static void finish(frontend *f, rlvd_job *j, const char *outcome, const char *message) {
+    const char *op = proto_op_name(j->req.op);
+    double ms = now_ms() - j->t_recv_ms;
+    char id[128];
+    id_text(j, id, sizeof id);
+    stats_count(&f->stats, op, outcome);
+    if (j->req.op == PROTO_OP_SCORE && !strcmp(outcome, "ok")) stats_latency(&f->stats, ms);
+    log_request(id, op, outcome, (int)j->req.n_candidates, ms, message && *message ? message : NULL);
+    job_release(&f->pool, j);
+}
+
+/* Replies with an error built here and releases the job. */
+static void reply_error(frontend *f, rlvd_job *j, proto_code code, const char *fmt, ...) {
+    char msg[PROTO_ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    size_t len;
+    if (proto_reply_error(f->rep, j->req.id, j->req.id_len, code, "%s", msg) == PROTO_OK) {
+        const uint8_t *b = proto_reply_data(f->rep, &len);
+        send_reply(f, j, b, len, 0);
+    }
+    finish(f, j, proto_code_name(code), msg);
+}
+
+struct kv_ctx { frontend *f; proto_error *err; };
+static void add_setting(void *ctx, const char *key, const char *value) {
+    struct kv_ctx *c = ctx;
+    proto_reply_add_str(c->f->rep, key, value, c->err);
+}
+
+static proto_code build_info(frontend *f, rlvd_job *j, proto_error *e) {
+    rlv_engine_info in;
+    rlv_engine_get_info(f->engine, &in);
+    proto_reply *r = f->rep;
+    proto_code rc = proto_reply_begin(r, j->req.id, j->req.id_len, e);
+    rc = rc ? rc : proto_reply_add_str(r, "version", RLV_VERSION, e);
+    rc = rc ? rc : proto_reply_add_int(r, "protocol", PROTO_VERSION, e);
+    rc = rc ? rc : proto_reply_open_map(r, "models", e);
+    rc = rc ? rc : proto_reply_add_str(r, "policy", in.policy_dir, e);
+    rc = rc ? rc : (in.reference_dir ? proto_reply_add_str(r, "reference", in.reference_dir, e)
+                                     : proto_reply_add_nil(r, "reference", e));
+    rc = rc ? rc : proto_reply_close(r, e);
+    rc = rc ? rc : proto_reply_open_map(r, "model", e);
+    struct { const char *k; int v; } ints[] = {
+        {"hidden_size", in.hidden_size}, {"num_layers", in.num_layers}, {"num_heads", in.num_heads},
+        {"num_kv_heads", in.num_kv_heads}, {"vocab_size", in.vocab_size}, {"num_query", in.num_query},
+        {"image_size", in.image_size}, {"vit_width", in.vit_width}, {"vit_blocks", in.vit_blocks},
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0] && !rc; i++) rc = proto_reply_add_int(r, ints[i].k, ints[i].v, e);
+    rc = rc ? rc : proto_reply_add_uint(r, "weight_bytes", in.weight_bytes, e);
+    rc = rc ? rc : proto_reply_add_uint(r, "shared_bytes", in.shared_bytes, e);
+    rc = rc ? rc : proto_reply_close(r, e);
+    rc = rc ? rc : proto_reply_open_array(r, "reward_kinds", e);
+    for (int k = 0; k < 4 && !rc; k++)
+        if (in.reference_dir || k >= RLV_REWARD_LOGP_MEAN) rc = proto_reply_add_str(r, NULL, rlv_reward_name(k), e);
+    rc = rc ? rc : proto_reply_close(r, e);
+    rc = rc ? rc : proto_reply_add_str(r, "default_reward", in.reference_dir ? "rlaifv" : "logp_mean", e);
+    rc = rc ? rc : proto_reply_add_double(r, "default_beta", RLV_DEFAULT_BETA, e);
+    rc = rc ? rc : proto_reply_add_limits(r, "limits", &f->lim, e);
+    rc = rc ? rc : proto_reply_open_map(r, "settings", e);
+    if (!rc) {
+        struct kv_ctx c = {f, e};
+        rlvd_config_each(f->cfg, add_setting, &c);
+        rc = e->code;
+    }
+    rc = rc ? rc : proto_reply_close(r, e);
+    return rc ? rc : proto_reply_end(r, e);
+}
+
+static proto_code build_stats(frontend *f, rlvd_job *j, proto_error *e) {
+    rlv_engine_info in;
+    rlv_engine_get_info(f->engine, &in);
+    rlvd_stats *s = &f->stats;
+    proto_reply *r = f->rep;
+    proto_code rc = proto_reply_begin(r, j->req.id, j->req.id_len, e);
+    rc = rc ? rc : proto_reply_add_double(r, "uptime_s", (now_ms() - f->t_start_ms) / 1e3, e);
+    rc = rc ? rc : proto_reply_add_uint(r, "requests", s->requests, e);
+    rc = rc ? rc : proto_reply_open_map(r, "replies", e);
+    for (int i = 0; i < s->n_counters && !rc; i++) rc = proto_reply_add_uint(r, s->counters[i].key, s->counters[i].count, e);
+    rc = rc ? rc : proto_reply_close(r, e);
+    rc = rc ? rc : proto_reply_add_uint(r, "undeliverable", s->undeliverable, e);
+    rc = rc ? rc : proto_reply_add_int(r, "queue_depth", f->q_len, e);
+    rc = rc ? rc : proto_reply_add_int(r, "running", f->n_running, e);
+    rc = rc ? rc : proto_reply_add_int(r, "workers", f->cfg->workers, e);
+    rc = rc ? rc : proto_reply_open_map(r, "image_cache", e);
+    rc = rc ? rc : proto_reply_add_uint(r, "hits", in.cache_hits, e);
+    rc = rc ? rc : proto_reply_add_uint(r, "misses", in.cache_misses, e);
+    rc = rc ? rc : proto_reply_add_uint(r, "used_bytes", in.cache_used_bytes, e);
+    rc = rc ? rc : proto_reply_add_uint(r, "capacity_bytes", in.cache_capacity_bytes, e);
+    rc = rc ? rc : proto_reply_close(r, e);
+    rc = rc ? rc : proto_reply_open_map(r, "latency_ms", e);
+    rc = rc ? rc : proto_reply_add_uint(r, "window", s->n_lat < STATS_WINDOW ? s->n_lat : STATS_WINDOW, e);
+    rc = rc ? rc : proto_reply_add_double(r, "p50", stats_percentile(s, 50), e);
+    rc = rc ? rc : proto_reply_add_double(r, "p90", stats_percentile(s, 90), e);
+    rc = rc ? rc : proto_reply_add_double(r, "p99", stats_percentile(s, 99), e);
+    rc = rc ? rc : proto_reply_close(r, e);
+    return rc ? rc : proto_reply_end(r, e);
+}
+
+static void answer_here(frontend *f, rlvd_job *j) {
+    proto_error e = {0};
+    proto_code rc;
+    if (j->req.op == PROTO_OP_PING) {
+        rc = proto_reply_begin(f->rep, j->req.id, j->req.id_len, &e);
+        rc = rc ? rc : proto_reply_add_str(f->rep, "pong", RLV_VERSION, &e);
+        rc = rc ? rc : proto_reply_end(f->rep, &e);
+    } else if (j->req.op == PROTO_OP_INFO) {
+        rc = build_info(f, j, &e);
+    } else {
+        rc = build_stats(f, j, &e);
+    }
+    if (rc != PROTO_OK) {
+        reply_error(f, j, PROTO_E_INTERNAL, "building the %s reply: %s", proto_op_name(j->req.op), e.msg);
+        return;
+    }
+    size_t len;
+    const uint8_t *b = proto_reply_data(f->rep, &len);
+    send_reply(f, j, b, len, 0);
+    finish(f, j, "ok", NULL);
+}
+
+/* Reads one multipart request (envelope frames, then the body as the last frame) into a job.
+ * A slot is always free here: the pool has max_queue + workers + 1 slots, and a reply built
+ * here releases its slot before the next request is read. */
+static void on_request(frontend *f) {
+    rlvd_job *j = job_alloc(&f->pool);
+    RLV_ASSERT(j != NULL);
+    int overflow = 0;
+    for (;;) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, f->router, 0) < 0) {
+            zmq_msg_close(&m);
+            if (zmq_errno() == EINTR) continue;
+            break; /* cannot happen after POLLIN; the job is answered below as malformed */
+        }
+        if (!zmq_msg_more(&m)) {
+            zmq_msg_close(&j->body);
+            zmq_msg_init(&j->body);
+            zmq_msg_move(&j->body, &m);
+            zmq_msg_close(&m);
+            break;
+        }
+        if (j->n_env < RLVD_MAX_ENVELOPE) {
+            zmq_msg_init(&j->env[j->n_env]);
+            zmq_msg_move(&j->env[j->n_env++], &m);
+        } else {
+            overflow = 1;
+        }
+        zmq_msg_close(&m);
+    }
+    j->t_recv_ms = now_ms();
+    proto_error e = {0};
+    proto_code rc = j->n_env == 0 || overflow
+                        ? proto_errorf(&e, PROTO_E_BAD_REQUEST, "message has %s routing frames",
+                                       overflow ? "too many" : "no")
+                        : proto_decode_request(&j->req, zmq_msg_data(&j->body), zmq_msg_size(&j->body), &f->lim, &e);
+    if (j->n_env == 0) { /* nothing to route a reply to: count it */
+        f->stats.undeliverable++;
+        job_release(&f->pool, j);
+        return;
+    }
+    if (rc != PROTO_OK) {
+        char sample[160];
+        proto_sample(sample, sizeof sample, zmq_msg_data(&j->body), zmq_msg_size(&j->body), 64);
+        log_msg(LOG_DEBUG, "bad request (%s), body sample: %s", e.msg, sample);
+        reply_error(f, j, rc, "%s", e.msg);
+        return;
+    }
+    if (j->req.op != PROTO_OP_SCORE) {
+        answer_here(f, j);
+        return;
+    }
+    if (f->draining) {
+        reply_error(f, j, PROTO_E_SHUTTING_DOWN, "the daemon is shutting down");
+        return;
+    }
+    if ((j->req.reward == PROTO_REWARD_RLAIFV || j->req.reward == PROTO_REWARD_DPO) &&
+        !rlv_engine_has_reference(f->engine)) {
+        reply_error(f, j, PROTO_E_UNSUPPORTED_REWARD, "reward '%s' needs a reference model (start with --ref-model)",
+                    proto_reward_name(j->req.reward));
+        return;
+    }
+    if (f->q_len == f->cfg->max_queue) {
+        reply_error(f, j, PROTO_E_BUSY, "queue full (%d jobs waiting); retry later", f->q_len);
+        return;
+    }
+    if (j->req.has_deadline) j->deadline_ms = j->t_recv_ms + (double)j->req.deadline_ms;
+    f->queue[(f->q_head + f->q_len++) % f->cfg->max_queue] = j;
+}
+
+/* Answers queued jobs whose deadline has passed. */
+static void expire(frontend *f) {
+    double now = now_ms();
+    int kept = 0, n = f->q_len;
+    for (int i = 0; i < n; i++) {
+        rlvd_job *j = f->queue[(f->q_head + i) % f->cfg->max_queue];
+        if (j->deadline_ms && now >= j->deadline_ms)
+            reply_error(f, j, PROTO_E_TIMEOUT, "deadline of %lld ms passed after %.1f ms in the queue",
+                        (long long)j->req.deadline_ms, now - j->t_recv_ms);
+        else
+            f->queue[(f->q_head + kept++) % f->cfg->max_queue] = j;
+    }
+    f->q_len = kept;
+}
+
+static void dispatch(frontend *f) {
+    expire(f);
+    while (f->n_idle && f->q_len) {
+        rlvd_job *j = f->queue[f->q_head];
+        f->q_head = (f->q_head + 1) % f->cfg->max_queue;
+        f->q_len--;
+        zmq_msg_t *wid = &f->idle[--f->n_idle];
+        zmq_msg_send(wid, f->backend, ZMQ_SNDMORE);
+        zmq_send(f->backend, &j, sizeof j, 0);
+        zmq_msg_close(wid);
+        f->n_running++;
+    }
+}
+
+static void on_worker(frontend *f) {
+    zmq_msg_t wid;
+    zmq_msg_init(&wid);
+    if (zmq_msg_recv(&wid, f->backend, 0) < 0) { zmq_msg_close(&wid); return; }
+    rlvd_job *j = NULL;
+    int n = zmq_recv(f->backend, &j, sizeof j, 0);
+    zmq_msg_init(&f->idle[f->n_idle]);
+    zmq_msg_move(&f->idle[f->n_idle++], &wid);
+    zmq_msg_close(&wid);
+    if (n != (int)sizeof j || !j) return; /* "ready" */
+    f->n_running--;
+    if (j->reply) {
+        send_reply(f, j, j->reply, j->reply_len, 1);
+        j->reply = NULL; /* ZeroMQ owns it now */
+        finish(f, j, j->outcome ? j->outcome : "internal", j->message);
+    } else {
+        reply_error(f, j, PROTO_E_INTERNAL, "the worker could not build a reply");
+    }
+}
+
+static int is_local(const char *ep) {
+    return !strncmp(ep, "ipc://", 6) || !strncmp(ep, "inproc://", 9) || !strncmp(ep, "tcp://127.", 10) ||
+           !strncmp(ep, "tcp://localhost:", 16) || !strncmp(ep, "tcp://[::1]:", 12);
+}
+
+static int setup(frontend *f) {
+    const rlvd_config *c = f->cfg;
+    proto_limits_default(&f->lim);
+    f->lim.max_message_bytes = (size_t)c->max_message_bytes;
+    f->lim.max_image_bytes = (size_t)c->max_image_bytes;
+    f->lim.max_candidates = (size_t)c->max_candidates;
+    f->lim.max_candidate_bytes = (size_t)c->max_candidate_bytes;
+    f->lim.max_prompt_bytes = (size_t)c->max_prompt_bytes;
+    stats_init(&f->stats);
+    f->t_start_ms = now_ms();
+    if (job_pool_init(&f->pool, c->max_queue + c->workers + 1) != 0) return -1;
+    f->queue = calloc((size_t)c->max_queue, sizeof *f->queue);
+    f->idle = calloc((size_t)c->workers, sizeof *f->idle);
+    f->workers = calloc((size_t)c->workers, sizeof *f->workers);
+    f->rep = proto_reply_new();
+    f->zctx = zmq_ctx_new();
+    if (!f->queue || !f->idle || !f->workers || !f->rep || !f->zctx) return -1;
+    int curve = c->curve_secret_file != NULL;
+    if (!curve && !is_local(c->bind) && !c->insecure) {
+        log_msg(LOG_ERROR, "refusing to bind %s without CurveZMQ: give --curve-secret-file and --curve-allow-dir, "
+                           "or --insecure to accept anyone on the network", c->bind);
+        return -1;
+    }
+    if (curve && curve_start(f->zctx, c->curve_allow_dir) != 0) return -1;
+    f->router = zmq_socket(f->zctx, ZMQ_ROUTER);
+    int one = 1, linger = 2000;
+    /* ZeroMQ's own guard: frames far above the protocol limit are refused by the transport
+     * (the peer is disconnected); up to twice the limit they are read and answered too_large. */
+    int64_t maxmsg = c->max_message_bytes * 2 + 4096;
+    zmq_setsockopt(f->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    zmq_setsockopt(f->router, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(f->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (curve && curve_server_setup(f->router, c->curve_secret_file) != 0) return -1;
+    if (zmq_bind(f->router, c->bind) != 0) {
+        log_msg(LOG_ERROR, "cannot bind %s: %s", c->bind, zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    f->backend = zmq_socket(f->zctx, ZMQ_ROUTER);
+    zmq_setsockopt(f->backend, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_bind(f->backend, RLVD_BACKEND_EP) != 0) return -1;
+    for (int i = 0; i < c->workers; i++) {
+        f->workers[i] = (rlvd_worker){.id = i, .zctx = f->zctx, .engine = f->engine, .max_candidates = c->max_candidates};
+        if (worker_start(&f->workers[i]) != 0) return -1;
+    }
+    log_msg(LOG_INFO, "listening on %s (%s), %d workers, queue %d", c->bind, curve ? "CURVE" : "plain", c->workers,
+            c->max_queue);
+    return 0;
+}
+
+static void teardown(frontend *f) {
+    /* Stop the workers: each idle worker gets the empty frame (all are idle by now). */
+    for (int i = 0; i < f->n_idle; i++) {
+        zmq_msg_send(&f->idle[i], f->backend, ZMQ_SNDMORE);
+        zmq_send(f->backend, "", 0, 0);
+        zmq_msg_close(&f->idle[i]);
+    }
+    f->n_idle = 0;
+    if (f->workers)
+        for (int i = 0; i < f->cfg->workers; i++) worker_join(&f->workers[i]);
+    for (int i = 0; i < f->q_len; i++) job_release(&f->pool, f->queue[(f->q_head + i) % f->cfg->max_queue]);
+    if (f->router) zmq_close(f->router);
+    if (f->backend) zmq_close(f->backend);
+    curve_stop();
+    if (f->zctx) zmq_ctx_term(f->zctx);
+    job_pool_free(&f->pool);
+    proto_reply_free(&f->rep);
+    free(f->queue);
+    free(f->idle);
+    free(f->workers);
+}
+
+int frontend_run(const rlvd_config *cfg, rlv_engine *engine) {
+    frontend f = {.cfg = cfg, .engine = engine};
+    if (setup(&f) != 0) {
+        /* Workers that started are waiting for the frontend: let them register, then stop them. */
+        if (f.backend)
+            while (f.n_idle < cfg->workers) {
+                zmq_pollitem_t it = {f.backend, 0, ZMQ_POLLIN, 0};
+                if (zmq_poll(&it, 1, 1000) <= 0) break;
+                on_worker(&f);
+            }
+        teardown(&f);
+        return -1;
+    }
+    /* Wait until every worker said ready, so a fast first request finds them. */
+    while (f.n_idle < cfg->workers) on_worker(&f);
+    for (;;) {
+        if (rlvd_stop && !f.draining) {
+            f.draining = 1;
+            log_msg(LOG_INFO, "stopping: %d running jobs finish, %d queued get shutting_down", f.n_running, f.q_len);
+            while (f.q_len) {
+                rlvd_job *j = f.queue[f.q_head];
+                f.q_head = (f.q_head + 1) % cfg->max_queue;
+                f.q_len--;
+                reply_error(&f, j, PROTO_E_SHUTTING_DOWN, "the daemon is shutting down");
+            }
+        }
+        if (f.draining && f.n_running == 0) break;
+        zmq_pollitem_t items[2] = {{f.router, 0, ZMQ_POLLIN, 0}, {f.backend, 0, ZMQ_POLLIN, 0}};
+        int n = zmq_poll(items, 2, 50);
+        if (n < 0 && zmq_errno() != EINTR) break;
+        if (n > 0 && (items[1].revents & ZMQ_POLLIN)) on_worker(&f);
+        if (n > 0 && (items[0].revents & ZMQ_POLLIN)) on_request(&f);
+        dispatch(&f);
+    }
+    log_msg(LOG_INFO, "stopped after %llu requests (%llu undeliverable replies)",
+            (unsigned long long)f.stats.requests, (unsigned long long)f.stats.undeliverable);
+    teardown(&f);
+    return 0;
+}

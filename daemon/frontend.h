@@ -1,0 +1,18 @@
+/* frontend.h — rlaifvd's frontend thread: owns the ROUTER socket, the job queue and the
+ * worker pool; answers ping/info/stats itself. See the design notes in frontend.c. */
+#ifndef RLVD_FRONTEND_H
+#define RLVD_FRONTEND_H
+
+#include <signal.h>
+
+#include "rlaifv.h"
+#include "rlvd_config.h"
+
+/* Set from the SIGTERM/SIGINT handler; the frontend drains and returns when it sees it. */
+extern volatile sig_atomic_t rlvd_stop;
+
+/* Binds, starts cfg->workers workers on engine, serves until rlvd_stop, drains, joins.
+ * Returns 0 on a clean stop, -1 if it could not start (logged). */
+int frontend_run(const rlvd_config *cfg, rlv_engine *engine);
+
+#endif

@@ -1,0 +1,44 @@
+/* job.h — one request's life inside rlaifvd, and the fixed pool of job slots.
+ * Owns: the slot array (max_queue + workers slots, allocated at start-up), each slot's
+ * envelope/body messages and its decoded request (whose candidate arrays are reused).
+ * The frontend thread allocates and frees slots; a worker only reads the request and
+ * writes reply/outcome while it holds the slot (frontend.c invariant 3). */
+#ifndef RLVD_JOB_H
+#define RLVD_JOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <zmq.h>
+
+#include "proto.h"
+
+#define RLVD_MAX_ENVELOPE 4 /* routing frames kept per request (identity + REQ delimiter + spare) */
+
+typedef struct rlvd_job {
+    int slot;                       /* index in the pool */
+    zmq_msg_t env[RLVD_MAX_ENVELOPE];
+    int n_env;
+    zmq_msg_t body;                 /* request body; req points into it */
+    proto_request req;              /* decoded by the frontend */
+    double t_recv_ms;               /* monotonic ms at receipt */
+    double deadline_ms;             /* monotonic ms; 0 = none */
+    /* written by the worker: */
+    uint8_t *reply;                 /* malloc-ed msgpack body (zmq frees it after sending) */
+    size_t reply_len;
+    const char *outcome;            /* "ok" or a proto code name (static string) */
+    char message[256];              /* error message for the log, "" when ok */
+    double compute_ms;
+} rlvd_job;
+
+typedef struct rlvd_pool {
+    rlvd_job *jobs;                 /* [n] */
+    int *free_list;                 /* stack of free slot indices */
+    int n, n_free;
+} rlvd_pool;
+
+int job_pool_init(rlvd_pool *p, int n);
+rlvd_job *job_alloc(rlvd_pool *p);   /* NULL when every slot is in use */
+void job_release(rlvd_pool *p, rlvd_job *j); /* closes its messages, frees its reply */
+void job_pool_free(rlvd_pool *p);
+
+#endif

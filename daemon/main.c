@@ -1,0 +1,65 @@
+/* main.c — rlaifvd: settings, logging, the engine, then the frontend until SIGTERM/SIGINT. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "frontend.h"
+#include "log.h"
+#include "rlaifv.h"
+#include "rlvd_config.h"
+
+static void on_signal(int sig) {
+    (void)sig;
+    rlvd_stop = 1;
+}
+
+int main(int argc, char **argv) {
+    rlvd_config cfg;
+    char msg[512];
+    rlvd_config_defaults(&cfg);
+    int rc = rlvd_config_parse(&cfg, argc, argv, msg, sizeof msg);
+    if (rc != 0) {
+        if (rc < 0) fprintf(stderr, "rlaifvd: %s\n", msg);
+        rlvd_config_free(&cfg);
+        return rc < 0 ? 2 : 0;
+    }
+    if (log_init(cfg.log_level, cfg.log_format) != 0) {
+        fprintf(stderr, "rlaifvd: bad --log-level or --log-format\n");
+        rlvd_config_free(&cfg);
+        return 2;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: zmq_poll returns EINTR and the loop sees the flag */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    rlv_engine_opts o;
+    rlv_engine_opts_default(&o);
+    o.model_dir = cfg.model;
+    o.ref_model_dir = cfg.ref_model;
+    o.max_candidates = cfg.max_candidates;
+    o.max_seq_tokens = cfg.max_seq_tokens;
+    o.max_total_tokens = cfg.max_total_tokens;
+    o.max_image_side = cfg.max_image_side;
+    o.max_image_pixels = cfg.max_image_pixels;
+    o.cache_bytes = (size_t)cfg.cache_mb << 20;
+    o.blas_threads = cfg.blas_threads;
+    rlv_engine *e = NULL;
+    rlv_err err = {0};
+    log_msg(LOG_INFO, "loading %s%s%s", cfg.model, cfg.ref_model ? " and reference " : "", cfg.ref_model ? cfg.ref_model : "");
+    if (rlv_engine_open(&e, &o, &err) != RLV_OK) {
+        log_msg(LOG_ERROR, "cannot load the model: %s [%s]", err.msg, rlv_err_name(err.code));
+        rlvd_config_free(&cfg);
+        return 1;
+    }
+    rlv_engine_info in;
+    rlv_engine_get_info(e, &in);
+    log_msg(LOG_INFO, "model loaded: %.2f GB of weights (%.2f GB shared between policy and reference)",
+            in.weight_bytes / 1e9, in.shared_bytes / 1e9);
+    rc = frontend_run(&cfg, e);
+    rlv_engine_free(&e);
+    rlvd_config_free(&cfg);
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,140 @@
+/* worker.c — one scoring thread (see worker.h). Protocol with the frontend over a DEALER:
+ *   worker -> frontend: empty frame = ready (sent once at start);
+ *                       8-byte job pointer = this job is done (and I am ready again);
+ *   frontend -> worker: 8-byte job pointer = score it; empty frame = stop.
+ * Only pointers cross the socket: the job slot's memory is shared, and ownership moves with
+ * the message (frontend.c invariant 3). */
+#include "worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "job.h"
+#include "log.h"
+#include "proto.h"
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static rlv_reward_kind reward_of(proto_reward r) {
+    switch (r) {
+    case PROTO_REWARD_RLAIFV: return RLV_REWARD_RLAIFV;
+    case PROTO_REWARD_DPO: return RLV_REWARD_DPO;
+    case PROTO_REWARD_LOGP_MEAN: return RLV_REWARD_LOGP_MEAN;
+    case PROTO_REWARD_LOGP_SUM: return RLV_REWARD_LOGP_SUM;
+    default: return RLV_REWARD_DEFAULT;
+    }
+}
+
+/* Engine error -> stable wire code. */
+static proto_code code_of(int rc) {
+    switch (rc) {
+    case RLV_EIMAGE: return PROTO_E_BAD_IMAGE;
+    case RLV_EUNSUPPORTED: return PROTO_E_UNSUPPORTED_IMAGE;
+    case RLV_ELIMIT: return PROTO_E_TOO_LARGE;
+    case RLV_ETOO_LONG: return PROTO_E_TOO_LONG;
+    case RLV_EINVAL: return PROTO_E_BAD_REQUEST;
+    default: return PROTO_E_INTERNAL;
+    }
+}
+
+static void score_job(rlvd_worker *self, rlv_worker *w, proto_reply *rep, proto_ranked *ranked, rlvd_job *j) {
+    const proto_request *q = &j->req;
+    rlv_job job = {
+        .image = q->image, .image_len = q->image_len, .prompt = q->prompt, .prompt_len = q->prompt_len,
+        .n_candidates = (int)q->n_candidates, .candidates = q->candidates, .candidate_lens = q->candidate_lens,
+        .reward = reward_of(q->reward), .beta = q->has_beta ? q->beta : RLV_DEFAULT_BETA,
+        .token_logps = q->token_logps,
+    };
+    const rlv_result *res = NULL;
+    rlv_err err = {0};
+    proto_error perr;
+    double t0 = now_ms();
+    int rc = rlv_score(w, &job, &res, &err);
+    j->compute_ms = now_ms() - t0;
+    if (rc == RLV_OK && res->n <= self->max_candidates) {
+        for (int i = 0; i < res->n; i++) {
+            const rlv_ranked *r = &res->ranking[i];
+            ranked[i] = (proto_ranked){
+                .index = r->index, .reward = r->reward, .tokens = r->tokens,
+                .policy = {r->policy.logp_sum, r->policy.logp_mean, r->policy.token_logps},
+                .reference = {r->reference.logp_sum, r->reference.logp_mean, r->reference.token_logps},
+            };
+        }
+        proto_score_result pr = {
+            .reward_kind = rlv_reward_name(res->reward), .beta = res->beta, .has_reference = res->has_reference,
+            .n = (size_t)res->n, .ranking = ranked, .image_ms = res->image_ms, .prefix_ms = res->prefix_ms,
+            .candidates_ms = res->candidates_ms, .total_ms = res->total_ms,
+        };
+        if (proto_reply_score(rep, q->id, q->id_len, &pr, &perr) == PROTO_OK) {
+            j->outcome = "ok";
+        } else {
+            rc = RLV_ENOMEM;
+            snprintf(err.msg, sizeof err.msg, "encoding the reply: %.400s", perr.msg);
+        }
+    } else if (rc == RLV_OK) {
+        rc = RLV_EINVAL;
+        snprintf(err.msg, sizeof err.msg, "engine returned more candidates than the limit");
+    }
+    if (rc != RLV_OK) {
+        proto_code code = code_of(rc);
+        proto_reply_error(rep, q->id, q->id_len, code, "%s", err.msg);
+        j->outcome = proto_code_name(code);
+        snprintf(j->message, sizeof j->message, "%.200s", err.msg);
+    }
+    j->reply = proto_reply_release(rep, &j->reply_len);
+}
+
+static void *worker_main(void *arg) {
+    rlvd_worker *self = arg;
+    rlv_err err = {0};
+    rlv_worker *w = NULL;
+    proto_reply *rep = proto_reply_new();
+    proto_ranked *ranked = calloc((size_t)self->max_candidates, sizeof *ranked);
+    void *sock = zmq_socket(self->zctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    if (rlv_worker_open(&w, self->engine, &err) != RLV_OK)
+        log_msg(LOG_ERROR, "worker %d: %s", self->id, err.msg); /* it still serves: every job gets `internal` */
+    if (zmq_connect(sock, RLVD_BACKEND_EP) != 0 || zmq_send(sock, "", 0, 0) != 0) {
+        log_msg(LOG_ERROR, "worker %d: cannot reach the frontend: %s", self->id, zmq_strerror(zmq_errno()));
+        goto out;
+    }
+    for (;;) {
+        rlvd_job *j = NULL;
+        int n = zmq_recv(sock, &j, sizeof j, 0);
+        if (n < 0 && zmq_errno() == EINTR) continue;
+        if (n != (int)sizeof j) break; /* empty frame: stop */
+        if (!w || !rep || !ranked) {
+            proto_reply_error(rep, j->req.id, j->req.id_len, PROTO_E_INTERNAL, "worker has no workspace: %s", err.msg);
+            j->outcome = "internal";
+            j->reply = proto_reply_release(rep, &j->reply_len);
+        } else {
+            score_job(self, w, rep, ranked, j);
+        }
+        while (zmq_send(sock, &j, sizeof j, 0) < 0 && zmq_errno() == EINTR) {}
+    }
+out:
+    zmq_close(sock);
+    rlv_worker_free(&w);
+    proto_reply_free(&rep);
+    free(ranked);
+    return NULL;
+}
+
+int worker_start(rlvd_worker *w) {
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) return -1;
+    w->started = 1;
+    return 0;
+}
+
+void worker_join(rlvd_worker *w) {
+    if (w->started) pthread_join(w->thread, NULL);
+    w->started = 0;
+}

@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""train_demo.py — builds the embedded demo model pair (models/demo/{reference,policy}).
+
+  /usr/bin/python3 models/scripts/train_demo.py [--out models/demo] [--quick]
+
+1. A SentencePiece-BPE tokenizer with byte fallback (the family of Mistral's), trained on the
+   demo world's text, shipped as tokenizer.model + tokenizer_config.json +
+   special_tokens_map.json (RLAIF-V-12B's own layout), with OmniLMM's 9 added tokens.
+2. The reference model: OmniLMM architecture (tests/reference/omnilmm.py, real tensor names),
+   small widths, trained on truthful answers (supervised, loss on the answer + </s>).
+3. The policy: initialised from the reference, trained with DPO (beta 0.1, summed log-probs, as
+   RLAIF-V's llava15_train.sh) on (truthful, hallucinated) pairs; the vision tower and resampler
+   stay frozen, so those tensors are bit-identical in both checkpoints.
+4. Held-out evaluation in PyTorch: top-1 accuracy of the RLAIF-V reward and of the policy's mean
+   log-likelihood over 1 truthful + 3 hallucinated candidates (the C engine repeats it through
+   the daemon in tests/daemon/test_demo_model.py).
+Deterministic: fixed seeds, 2 threads. Weights are saved in bf16.
+"""
+import argparse
+import copy
+import json
+import math
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import sentencepiece as spm
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "reference"))
+import ckpt_lib  # noqa: E402
+import omnilmm  # noqa: E402
+import shapes  # noqa: E402
+import spm_legacy  # noqa: E402
+
+SYSTEM = ("You are an artificial intelligence assistant, which gives helpful, detailed, and polite answers "
+          "to the human's questions.")
+ADDED = ckpt_lib.OMNILMM_ADDED
+BETA = 0.1
+SP_VOCAB = 640
+
+
+def demo_config(vocab):
+    cfg = ckpt_lib.tiny_config(hidden_size=128, intermediate_size=384, num_attention_heads=2, num_key_value_heads=1,
+                               num_hidden_layers=2, num_query=16, image_size=112, vocab_size=vocab)
+    cfg["_name_or_path"] = "rlaifv-demo"
+    cfg["vision_config"] = {"embed_dim": 64, "num_heads": 2, "depth": 3, "mlp_dim": 128, "patch_size": 14,
+                            "base_grid": 4}
+    return cfg
+
+
+# ------------------------------------------------------------------ tokenizer
+
+def train_tokenizer(out_dir, items):
+    lines = [SYSTEM, "<|system|>", "<|user|>", "<|assistant|>"] * 5000  # frequent enough to merge into words
+    for it in items:
+        lines += [it["prompt"], it["truthful"]] + it["hallucinated"]
+    path = os.path.join(out_dir, "corpus.txt")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")  # no piece can hold a newline: '\n' is byte fallback, as in Mistral
+    spm.SentencePieceTrainer.train(
+        input=path, model_prefix=os.path.join(out_dir, "tokenizer"), model_type="bpe", vocab_size=SP_VOCAB,
+        byte_fallback=True, character_coverage=1.0, add_dummy_prefix=True, remove_extra_whitespaces=False,
+        normalization_rule_name="identity", unk_id=0, bos_id=1, eos_id=2, pad_id=-1, split_digits=True,
+        allow_whitespace_only_pieces=True, num_threads=1, minloglevel=2, seed_sentencepiece_size=100000)
+    os.remove(path)
+    os.remove(os.path.join(out_dir, "tokenizer.vocab"))
+
+
+def write_tokenizer_files(d, src_model):
+    import shutil
+    shutil.copyfile(src_model, os.path.join(d, "tokenizer.model"))
+    dec = {}
+    for i, c in [(0, "<unk>"), (1, "<s>"), (2, "</s>")] + [(SP_VOCAB + k, t) for k, t in enumerate(ADDED)]:
+        dec[str(i)] = {"content": c, "lstrip": False, "normalized": False, "rstrip": False, "single_word": False,
+                       "special": True}
+    with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+        json.dump({"add_bos_token": True, "add_eos_token": False, "added_tokens_decoder": dec,
+                   "additional_special_tokens": ADDED[:3], "bos_token": "<s>", "clean_up_tokenization_spaces": False,
+                   "eos_token": "</s>", "legacy": True, "model_max_length": 2048, "pad_token": "</s>",
+                   "sp_model_kwargs": {}, "tokenizer_class": "LlamaTokenizer", "unk_token": "<unk>"}, f, indent=2)
+    with open(os.path.join(d, "special_tokens_map.json"), "w") as f:
+        json.dump({"additional_special_tokens": ADDED[:3], "bos_token": "<s>", "eos_token": "</s>",
+                   "pad_token": "</s>", "unk_token": "<unk>"}, f, indent=2)
+
+
+def build_ids(tok, prompt, answer, Q):
+    """(ids, P, image_start): the whole conversation tokenised as one string (BOS added); P = first
+    scored position (after '\\n<|assistant|>\\n'); image_start = index of <im_start>."""
+    head = f"<|system|>\n{SYSTEM}</s>\n<|user|>\n<im_start>" + "<im_patch>" * Q + f"<im_end>\n{prompt}</s>"
+    ids_head = tok.encode(head)
+    tail_hdr = tok.encode("\n<|assistant|>\n", add_bos=False)
+    tail = tok.encode("\n<|assistant|>\n" + answer + "</s>", add_bos=False)
+    assert tail[:len(tail_hdr)] == tail_hdr, "the assistant header must tokenise the same alone"
+    return ids_head + tail, len(ids_head) + len(tail_hdr), ids_head.index(SP_VOCAB + 1)
+
+
+# ------------------------------------------------------------------ data
+
+def pixels_of(img, size):
+    arr = np.array(img.convert("RGB").resize((size, size), 3))  # 3 = BICUBIC, as the official transform
+    return omnilmm.normalise(arr)
+
+
+def encode_items(tok, items, size, Q):
+    out = []
+    for it in items:
+        px = pixels_of(it["image"], size)
+        cands = [it["truthful"]] + it["hallucinated"]
+        seqs = [build_ids(tok, it["prompt"], c, Q) for c in cands]
+        out.append({"px": px, "seqs": seqs})
+    return out
+
+
+def batch_logps(model, px, seqs):
+    """Per-sequence (sum, count) of log p over the scored tokens; seqs: [(ids, P, start)], one px per seq."""
+    L = max(len(s[0]) for s in seqs)
+    ids = torch.full((len(seqs), L), 2, dtype=torch.long)
+    mask = torch.zeros(len(seqs), L)
+    for b, (s, P, _) in enumerate(seqs):
+        ids[b, :len(s)] = torch.tensor(s)
+        mask[b, P:len(s)] = 1
+    rows = model.image_embedding(px)
+    logits = model(ids, rows, [s[2] for s in seqs])
+    lp = torch.log_softmax(logits[:, :-1].float(), -1).gather(2, ids[:, 1:, None])[..., 0]
+    m = mask[:, 1:]
+    return (lp * m).sum(1), m.sum(1)
+
+
+# ------------------------------------------------------------------ training
+
+def train_reference(model, data, steps, bs, lr, log):
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    rng = random.Random(11)
+    model.train()
+    for step in range(steps):
+        batch = [data[rng.randrange(len(data))] for _ in range(bs)]
+        px = torch.stack([b["px"] for b in batch])
+        seqs = [b["seqs"][0] for b in batch]
+        s, n = batch_logps(model, px, seqs)
+        loss = -(s.sum() / n.sum())
+        for g in opt.param_groups:
+            g["lr"] = lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * step / steps))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % 100 == 0 or step == steps - 1:
+            log(f"reference step {step}: loss {loss.item():.4f}")
+    model.eval()
+
+
+def train_policy(policy, ref, data, steps, bs, lr, log):
+    for p in list(policy.model.vision_tower.parameters()) + list(policy.model.resampler.parameters()):
+        p.requires_grad_(False)
+    opt = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+    rng = random.Random(12)
+    policy.train()
+    for step in range(steps):
+        batch = [data[rng.randrange(len(data))] for _ in range(bs)]
+        rej = [rng.randrange(1, 4) for _ in batch]
+        px = torch.stack([b["px"] for b in batch] * 2)
+        seqs = [b["seqs"][0] for b in batch] + [b["seqs"][k] for b, k in zip(batch, rej)]
+        with torch.no_grad():
+            rs, _ = batch_logps(ref, px, seqs)
+        ps, _ = batch_logps(policy, px, seqs)
+        n = len(batch)
+        margin = BETA * ((ps[:n] - rs[:n]) - (ps[n:] - rs[n:]))
+        loss = -F.logsigmoid(margin).mean()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
+        opt.step()
+        if step % 100 == 0 or step == steps - 1:
+            log(f"policy step {step}: dpo loss {loss.item():.4f}, reward margin {margin.mean().item() / BETA:.3f}")
+    policy.eval()
+
+
+def evaluate(policy, ref, data):
+    """Top-1 accuracy (truthful = candidate 0) of the RLAIF-V reward and of the policy's mean log-prob."""
+    hit_r = hit_l = 0
+    with torch.no_grad():
+        for it in data:
+            px = it["px"].unsqueeze(0).expand(4, -1, -1, -1)
+            ps, n = batch_logps(policy, px, it["seqs"])
+            rs, _ = batch_logps(ref, px, it["seqs"])
+            reward = BETA * (ps - rs) / n
+            hit_r += int(torch.argmax(reward).item() == 0)
+            hit_l += int(torch.argmax(ps / n).item() == 0)
+    return hit_r / len(data), hit_l / len(data)
+
+
+def bf16_roundtrip(model):
+    m = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.copy_(p.to(torch.bfloat16).to(torch.float32))
+    return m
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.path.join(HERE, "..", "demo"))
+    ap.add_argument("--quick", action="store_true", help="a few steps only (to test the script)")
+    ap.add_argument("--train", type=int, default=6000)
+    ap.add_argument("--heldout", type=int, default=600)
+    ap.add_argument("--ref-steps", type=int, default=2500)
+    ap.add_argument("--dpo-steps", type=int, default=800)
+    a = ap.parse_args()
+    if a.quick:
+        a.train, a.heldout, a.ref_steps, a.dpo_steps = 200, 40, 20, 10
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    t0 = time.time()
+    log_lines = []
+
+    def log(s):
+        s = f"[{time.time() - t0:7.1f}s] {s}"
+        print(s, flush=True)
+        log_lines.append(s)
+
+    out = os.path.abspath(a.out)
+    os.makedirs(out, exist_ok=True)
+    train_items = shapes.make_items(a.train, seed=1)
+    held_items = shapes.make_items(a.heldout, seed=2)
+    train_tokenizer(out, train_items)
+    tok_dir = os.path.join(out, "tokenizer")
+    os.makedirs(tok_dir, exist_ok=True)
+    write_tokenizer_files(tok_dir, os.path.join(out, "tokenizer.model"))
+    tok = spm_legacy.SpmLegacy(tok_dir)
+    cfg = demo_config(SP_VOCAB + len(ADDED))
+    Q, S = cfg["num_query"], cfg["image_size"]
+    train = encode_items(tok, train_items, S, Q)
+    held = encode_items(tok, held_items, S, Q)
+    log(f"data: {len(train)} train, {len(held)} held-out items; vocab {cfg['vocab_size']}")
+
+    ref = omnilmm.OmniLMM(cfg)
+    init = ckpt_lib.random_weights(cfg, seed=3, dtype="f32")
+    ref.load_state_dict(init)
+    train_reference(ref, train, a.ref_steps, 16, 3e-3, log)
+    ref = bf16_roundtrip(ref)
+    policy = copy.deepcopy(ref)
+    train_policy(policy, ref, train, a.dpo_steps, 8, 5e-4, log)
+    policy = bf16_roundtrip(policy)
+    acc_r, acc_l = evaluate(policy, ref, held)
+    log(f"held-out top-1 (1 truthful + 3 hallucinated, {len(held)} items): rlaifv reward {acc_r:.3f}, "
+        f"policy mean log-likelihood {acc_l:.3f}")
+    for name, m in (("reference", ref), ("policy", policy)):
+        d = os.path.join(out, name)
+        c = dict(cfg, _name_or_path=f"rlaifv-demo-{name}")
+        ckpt_lib.write_checkpoint(d, c, {k: v.to(torch.bfloat16) for k, v in m.state_dict().items()})
+        write_tokenizer_files(d, os.path.join(out, "tokenizer.model"))
+    os.remove(os.path.join(out, "tokenizer.model"))
+    import shutil
+    shutil.rmtree(tok_dir)
+    with open(os.path.join(out, "training.json"), "w") as f:
+        json.dump({"heldout_items": len(held), "top1_rlaifv_reward": acc_r, "top1_policy_mean_logp": acc_l,
+                   "train_items": len(train), "reference_steps": a.ref_steps, "dpo_steps": a.dpo_steps,
+                   "log": log_lines}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

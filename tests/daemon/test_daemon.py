@@ -1,0 +1,373 @@
+#!/usr/bin/env python3
+"""test_daemon.py — rlaifvd over real sockets on loopback, the real daemon process, a small checkpoint.
+
+  test_daemon.py --rlaifvd BIN --rlaifv BIN --model DIR --ref-model DIR --image FILE --work DIR
+
+Each case starts what it needs, asserts, and the run ends with the plain line 'N passed, N failed'.
+Every loop is bounded in count and time; only 127.0.0.1 is used.
+"""
+import argparse
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+
+import msgpack
+import zmq
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
+import rlaifv_client  # noqa: E402
+
+A = None
+CANDS = ["Because sheep are crossing the road.", "The car is red.", "", "A dog is driving the car."]
+PROMPT = "Why did the car in the picture stop?"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Daemon:
+    def __init__(self, *extra, ref=True, expect_start=True):
+        self.port = free_port()
+        self.ep = f"tcp://127.0.0.1:{self.port}"
+        args = [A.rlaifvd, "--model", A.model, "--bind", self.ep, "--log-level", "warn"]
+        if ref:
+            args += ["--ref-model", A.ref_model]
+        args += [str(x) for x in extra]
+        self.log = open(os.path.join(A.work, f"rlaifvd-{self.port}.log"), "w+")
+        self.p = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        if expect_start:
+            self.wait_ready()
+
+    def wait_ready(self, timeout=30):
+        ctx = zmq.Context.instance()
+        t0 = time.time()
+        while time.time() - t0 < timeout:
+            if self.p.poll() is not None:
+                raise AssertionError(f"rlaifvd exited with {self.p.returncode}: {self.read_log()}")
+            s = ctx.socket(zmq.DEALER)
+            s.setsockopt(zmq.LINGER, 0)
+            s.connect(self.ep)
+            s.send(msgpack.packb({"v": 1, "id": 0, "op": "ping"}))
+            ok = s.poll(500)
+            s.close(0)
+            if ok:
+                return
+        raise AssertionError("rlaifvd did not answer ping: " + self.read_log())
+
+    def read_log(self):
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()[-3000:]
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+                raise AssertionError("rlaifvd did not stop within %ds" % timeout)
+        return self.p.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+
+
+def dealer(ep):
+    s = zmq.Context.instance().socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    s.connect(ep)
+    return s
+
+
+def rpc(s, body, timeout_ms=20000, raw=False):
+    s.send(body if raw else msgpack.packb(body, use_bin_type=True))
+    assert s.poll(timeout_ms), "no reply"
+    return msgpack.unpackb(s.recv(), raw=False)
+
+
+def image():
+    return open(A.image, "rb").read()
+
+
+def score_req(i, **kw):
+    r = {"v": 1, "id": i, "op": "score", "image": image(), "prompt": PROMPT, "candidates": CANDS}
+    r.update(kw)
+    return r
+
+
+def offline(reward):
+    out = subprocess.run([A.rlaifv, "score", "--model", A.model, "--ref-model", A.ref_model, "--image", A.image,
+                          "--prompt", PROMPT, "--reward", reward, "--token-logps"]
+                         + sum((["--candidate", c] for c in CANDS), []), capture_output=True, check=True)
+    return json.loads(out.stdout)
+
+
+# ---------------------------------------------------------------- cases
+
+def case_wire_equals_offline():
+    with Daemon() as d:
+        s = dealer(d.ep)
+        for reward in ["rlaifv", "dpo", "logp_mean", "logp_sum"]:
+            rep = rpc(s, score_req(reward, reward=reward, token_logps=True))
+            assert rep["ok"] and rep["id"] == reward, rep
+            off = offline(reward)
+            assert rep["reward_kind"] == off["reward_kind"] == reward
+            assert [r["index"] for r in rep["ranking"]] == [r["index"] for r in off["ranking"]]
+            for a, b in zip(rep["ranking"], off["ranking"]):
+                # float rounding may differ with buffer sizes (BLAS blocking): 1e-6 relative
+                assert abs(a["reward"] - b["reward"]) <= 1e-6 * max(1, abs(b["reward"])), (a, b)
+                assert a["tokens"] == b["tokens"]
+                for m in ("policy", "reference"):
+                    assert abs(a[m]["logp_sum"] - b[m]["logp_sum"]) <= 1e-6, (m, a[m], b[m])
+                    assert len(a[m]["token_logps"]) == a["tokens"]
+        assert d.stop() == 0
+
+
+def case_concurrent_clients():
+    with Daemon("--workers", 2, "--max-queue", 64) as d:
+        want = {r["index"]: r["reward"] for r in rpc(dealer(d.ep), score_req("w"))["ranking"]}
+        errors = []
+
+        def client(k):
+            try:
+                s = dealer(d.ep)
+                for j in range(50):
+                    rid = f"c{k}-{j}"
+                    if j % 5 == 4:
+                        rep = rpc(s, {"v": 1, "id": rid, "op": "ping"})
+                        assert rep["ok"] and rep["id"] == rid
+                        continue
+                    rep = rpc(s, score_req(rid), timeout_ms=60000)
+                    assert rep["ok"] and rep["id"] == rid, rep
+                    got = {r["index"]: r["reward"] for r in rep["ranking"]}
+                    assert got.keys() == want.keys() and all(abs(got[i] - want[i]) < 1e-9 for i in got), (got, want)  # same daemon: bit-equal
+                    assert not s.poll(0), "an extra reply arrived"
+                s.close(0)
+            except Exception as e:  # noqa: BLE001
+                errors.append(f"client {k}: {e!r}")
+
+        ts = [threading.Thread(target=client, args=(k,)) for k in range(16)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(300)
+        assert not errors, errors[:3]
+        st = rpc(dealer(d.ep), {"v": 1, "id": "s", "op": "stats"})
+        assert st["replies"].get("score.ok", 0) >= 16 * 40, st
+        assert d.stop() == 0
+
+
+def expect_error(s, body, code, field=None):
+    raw = isinstance(body, bytes)
+    rep = rpc(s, body, raw=raw)
+    assert rep["ok"] is False and rep["error"]["code"] == code, (body if not raw else body[:40], rep)
+    if field:
+        assert field in rep["error"]["message"], rep
+    return rep
+
+
+def case_malformed_input():
+    with Daemon("--max-candidates", 64) as d:
+        s = dealer(d.ep)
+        rnd = random.Random(5)
+        expect_error(s, bytes(rnd.randrange(256) for _ in range(300)), "bad_request")
+        full = msgpack.packb(score_req(1), use_bin_type=True)
+        expect_error(s, full[: len(full) // 2], "bad_request")
+        expect_error(s, msgpack.packb({"v": 1, "id": 2, "op": "score", "image": image(), "prompt": 7,
+                                       "candidates": ["a"]}), "bad_request", field="prompt")
+        expect_error(s, msgpack.packb({"v": 1, "id": 3, "op": "score", "image": image(), "prompt": "x"}),
+                     "bad_request", field="candidates")
+        expect_error(s, msgpack.packb({"v": 1, "id": 4, "op": "score", "image": b"", "prompt": "x",
+                                       "candidates": ["a"]}, use_bin_type=True), "bad_image")
+        jpg = image()
+        expect_error(s, msgpack.packb(score_req(5, image=jpg[: len(jpg) // 3]), use_bin_type=True), "bad_image")
+        expect_error(s, msgpack.packb(score_req(6, image=b"\xff\xd8\xff" + bytes(2000)), use_bin_type=True),
+                     "bad_image")
+        expect_error(s, msgpack.packb(score_req(7, candidates=["x"] * 10000), use_bin_type=True), "too_large",
+                     field="max-candidates")
+        bad = msgpack.packb(score_req(8), use_bin_type=True).replace(PROMPT.encode(), b"Why \xff\xfe car" + b"x" * (len(PROMPT) - 10))
+        expect_error(s, bad, "bad_request", field="UTF-8")
+        huge = msgpack.packb(score_req(9, image=bytes(33 << 20)), use_bin_type=True)
+        expect_error(s, huge, "too_large")
+        expect_error(s, msgpack.packb({"v": 1, "id": 10, "op": "fly"}), "bad_request", field="op")
+        expect_error(s, msgpack.packb({"v": 99, "id": 11, "op": "ping"}), "unsupported_version")
+        rep = rpc(s, score_req(12))
+        assert rep["ok"] and rep["id"] == 12
+        assert d.stop() == 0
+
+
+def case_busy_and_timeout():
+    with Daemon("--workers", 1, "--max-queue", 1) as d:
+        s = dealer(d.ep)
+        n = 40
+        for i in range(n):
+            s.send(msgpack.packb(score_req(i), use_bin_type=True))
+        reps = {}
+        t0 = time.time()
+        while len(reps) < n and time.time() - t0 < 120:
+            if s.poll(1000):
+                r = msgpack.unpackb(s.recv(), raw=False)
+                assert r["id"] not in reps, "two replies for one request"
+                reps[r["id"]] = r
+        assert len(reps) == n, f"{len(reps)} replies for {n} requests"
+        codes = [r["error"]["code"] if not r["ok"] else "ok" for r in reps.values()]
+        assert codes.count("busy") > 0 and codes.count("ok") >= 2, codes
+        assert set(codes) <= {"ok", "busy"}, codes
+        rep = rpc(s, score_req("late", deadline_ms=0))
+        assert rep["ok"] is False and rep["error"]["code"] == "timeout", rep
+        assert rpc(s, {"v": 1, "id": "p", "op": "ping"})["ok"]
+        assert d.stop() == 0
+
+
+def case_sigterm_under_load():
+    with Daemon("--workers", 1, "--max-queue", 32) as d:
+        s = dealer(d.ep)
+        n = 30
+        for i in range(n):
+            s.send(msgpack.packb(score_req(i), use_bin_type=True))
+        time.sleep(0.05)
+        d.p.send_signal(signal.SIGTERM)
+        reps = {}
+        t0 = time.time()
+        while len(reps) < n and time.time() - t0 < 60:
+            if s.poll(500):
+                r = msgpack.unpackb(s.recv(), raw=False)
+                assert r["id"] not in reps
+                reps[r["id"]] = r
+        assert len(reps) == n, f"{len(reps)} of {n} accepted requests answered before exit"
+        codes = {r["error"]["code"] if not r["ok"] else "ok" for r in reps.values()}
+        assert codes <= {"ok", "shutting_down"}, codes
+        assert d.stop() == 0
+
+
+def case_client_vanishes():
+    with Daemon("--workers", 1) as d:
+        for _ in range(5):
+            g = dealer(d.ep)
+            g.send(msgpack.packb(score_req("gone"), use_bin_type=True))
+            g.close(0)
+        s = dealer(d.ep)
+        rep = rpc(s, score_req("still"), timeout_ms=60000)
+        assert rep["ok"] and rep["id"] == "still"
+        time.sleep(0.5)
+        st = rpc(s, {"v": 1, "id": "s", "op": "stats"})
+        assert st["ok"]
+        assert d.stop() == 0
+
+
+def case_curve():
+    kd = os.path.join(A.work, f"keys-{os.getpid()}")
+    os.makedirs(os.path.join(kd, "allow"), exist_ok=True)
+    for name in ("server", "alice", "mallory"):
+        if not os.path.exists(os.path.join(kd, name + ".key")):
+            subprocess.run([A.rlaifv, "keygen", os.path.join(kd, name)], check=True, capture_output=True)
+    os.replace(os.path.join(kd, "alice.pub"), os.path.join(kd, "allow", "alice.pub"))
+    with Daemon("--curve-secret-file", os.path.join(kd, "server.key"), "--curve-allow-dir",
+                os.path.join(kd, "allow"), expect_start=False) as d:
+        time.sleep(0.5)
+        keys = rlaifv_client.CurveKeys.load(os.path.join(kd, "server.pub"), os.path.join(kd, "alice.key"))
+        ok = False
+        for _ in range(30):
+            try:
+                with rlaifv_client.Client(d.ep, timeout=1.0, curve=keys) as c:
+                    ok = c.ping()["ok"]
+                    res = c.score(image(), PROMPT, CANDS, timeout=30)
+                    assert len(res.ranking) == len(CANDS)
+                    break
+            except rlaifv_client.Timeout:
+                continue
+        assert ok, "the allowed client was not served: " + d.read_log()
+        bad = rlaifv_client.CurveKeys.load(os.path.join(kd, "server.pub"), os.path.join(kd, "mallory.key"))
+        for keys_ in (bad, None):
+            with rlaifv_client.Client(d.ep, timeout=1.5, curve=keys_) as c:
+                try:
+                    c.ping()
+                    raise AssertionError("a client without an allowed key was served")
+                except rlaifv_client.Timeout:
+                    pass
+        assert d.stop() == 0
+    # Non-loopback bind without CURVE is refused; --insecure allows it.
+    p = subprocess.run([A.rlaifvd, "--model", A.model, "--bind", f"tcp://0.0.0.0:{free_port()}"],
+                       capture_output=True, timeout=60)
+    assert p.returncode != 0 and b"CurveZMQ" in p.stderr, p.stderr[-500:]
+
+
+def case_python_client():
+    with Daemon() as d:
+        with rlaifv_client.Client(d.ep, timeout=30) as c:
+            assert c.ping()["ok"]
+            info = c.info()
+            assert "rlaifv" in info["reward_kinds"] and info["limits"]["max_candidates"] >= 4
+            res = c.score(image(), PROMPT, CANDS, token_logps=True)
+            assert res.reward_kind == "rlaifv" and len(res.ranking) == 4
+            assert res.best.reward >= res.ranking[-1].reward
+            assert len(res.best.policy.token_logps) == res.best.tokens
+            try:
+                c.score(b"", PROMPT, CANDS)
+                raise AssertionError("empty image accepted")
+            except rlaifv_client.RlaifvError as e:
+                assert e.code == "bad_image"
+            st = c.stats()
+            assert st["replies"]["score.ok"] >= 1
+        import asyncio
+
+        async def run():
+            async with rlaifv_client.AsyncClient(d.ep, timeout=30) as ac:
+                rs = await asyncio.gather(*[ac.score(image(), PROMPT, CANDS[: k + 1]) for k in range(4)])
+                assert [len(r.ranking) for r in rs] == [1, 2, 3, 4]
+                assert (await ac.ping())["ok"]
+        asyncio.run(run())
+        assert d.stop() == 0
+
+
+CASES = [case_wire_equals_offline, case_concurrent_clients, case_malformed_input, case_busy_and_timeout,
+         case_sigterm_under_load, case_client_vanishes, case_curve, case_python_client]
+
+
+def main():
+    global A
+    ap = argparse.ArgumentParser()
+    for k in ("--rlaifvd", "--rlaifv", "--model", "--ref-model", "--image", "--work"):
+        ap.add_argument(k, required=True)
+    ap.add_argument("--only")
+    A = ap.parse_args()
+    os.makedirs(A.work, exist_ok=True)
+    passed = failed = 0
+    for c in CASES:
+        if A.only and A.only not in c.__name__:
+            continue
+        t0 = time.time()
+        try:
+            c()
+            passed += 1
+            print(f"ok   {c.__name__} ({time.time() - t0:.1f}s)", flush=True)
+        except Exception:  # noqa: BLE001
+            failed += 1
+            print(f"FAIL {c.__name__} ({time.time() - t0:.1f}s)", flush=True)
+            traceback.print_exc()
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

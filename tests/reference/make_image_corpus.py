@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""make_image_corpus.py — (re)writes tests/fuzz/corpus/image/: small valid and invalid images that
+seed fuzz_image and that test_image.c checks by name (each bad file has its own named error).
+
+  make_image_corpus.py [OUT_DIR]     (default: the corpus folder next to this script's tests/)
+"""
+import io
+import os
+import struct
+import sys
+
+import numpy as np
+from PIL import Image
+
+
+def enc(im, fmt, **kw):
+    b = io.BytesIO()
+    im.save(b, fmt, **kw)
+    return b.getvalue()
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "fuzz", "corpus", "image")
+    os.makedirs(out, exist_ok=True)
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[0:16, 0:16]
+    rgb = np.stack([xx * 16, yy * 16, (xx ^ yy) * 16], -1).astype(np.uint8)
+    im = Image.fromarray(rgb, "RGB")
+    files = {
+        "ok_rgb.png": enc(im, "PNG"),
+        "ok_p.png": enc(im.quantize(8), "PNG", transparency=1),
+        "ok_l16.png": enc(Image.fromarray(rng.integers(0, 1000, (6, 5), dtype=np.uint16)), "PNG"),
+        "ok_base.jpg": enc(im, "JPEG", quality=50),
+        "ok_prog.jpg": enc(im, "JPEG", quality=50, progressive=True),
+        "ok_grey.jpg": enc(im.convert("L"), "JPEG", quality=50),
+        "ok.gif": enc(im.quantize(8), "GIF"),
+        "ok.bmp": enc(im.resize((6, 5)), "BMP"),
+        "ok.ppm": enc(im.resize((6, 5)), "PPM"),
+        "cmyk.jpg": enc(im.resize((8, 8)).convert("CMYK"), "JPEG", quality=50),
+        "empty.bin": b"",
+        "header.webp": b"RIFF" + struct.pack("<I", 30) + b"WEBPVP8 " + struct.pack("<I", 18) + bytes(18),
+    }
+    jpg = files["ok_base.jpg"]
+    files["trunc.jpg"] = jpg[: len(jpg) // 2]
+    png = files["ok_rgb.png"]
+    files["trunc.png"] = png[: len(png) - 20]
+    # Decompression bombs: valid structure, huge declared dimensions (never decoded).
+    sof = jpg.find(b"\xff\xc0")
+    files["bomb.jpg"] = jpg[: sof + 5] + struct.pack(">HH", 60000, 60000) + jpg[sof + 9:]
+    files["bomb.png"] = png[:16] + struct.pack(">II", 100000, 100000) + png[24:]
+    for name, data in files.items():
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data)
+    print(f"{len(files)} files, {sum(map(len, files.values()))} bytes")
+
+
+if __name__ == "__main__":
+    main()

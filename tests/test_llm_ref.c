@@ -1,0 +1,374 @@
+/* test_llm_ref.c — the decoder's per-token log-probs against tests/reference/ref_llm.py
+ * (float64, one full forward per candidate, no cache) within 1e-4 absolute, on small random
+ * checkpoints: bf16 / f16 / f32 weights, GQA ratios 4, 2 and 1, vocab 32009 and small ones,
+ * image-slot embedding rows in the prefix, N = 1..16 candidates of 1 to 400 tokens packed in
+ * one batch. Plus: shape validation, limits and bad input as error values, workspace reuse,
+ * and two worker threads sharing one model. */
+#include <math.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ckpt.h"
+#include "config.h"
+#include "half.h"
+#include "llm.h"
+#include "mm.h"
+
+#define DATA RLV_TEST_DATA "/llm"
+#define TOL 1e-4
+
+typedef struct lcase {
+    char ckpt[512];
+    int P;
+    int32_t *prefix;
+    int n_emb;
+    int *emb_pos;
+    float *emb;       /* [n_emb][hidden] */
+    int n;            /* candidates */
+    int *lens;
+    int32_t **cand;
+    double **exp;     /* reference log-probs */
+    int total;
+} lcase;
+
+static int expect_word(FILE *f, const char *w) {
+    char buf[64];
+    return fscanf(f, "%63s", buf) == 1 && strcmp(buf, w) == 0;
+}
+
+static lcase *case_load(const char *name) {
+    char path[512];
+    snprintf(path, sizeof path, DATA "/%s.txt", name);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    lcase *c = calloc(1, sizeof *c);
+    char emb_file[512];
+    assert_true(expect_word(f, "ckpt") && fscanf(f, "%511s", c->ckpt) == 1);
+    assert_true(expect_word(f, "prefix") && fscanf(f, "%d", &c->P) == 1 && c->P > 0);
+    c->prefix = calloc((size_t)c->P, sizeof(int32_t));
+    for (int i = 0; i < c->P; i++) assert_int_equal(fscanf(f, "%d", &c->prefix[i]), 1);
+    assert_true(expect_word(f, "emb") && fscanf(f, "%d %511s", &c->n_emb, emb_file) == 2);
+    c->emb_pos = calloc((size_t)c->n_emb + 1, sizeof(int));
+    for (int i = 0; i < c->n_emb; i++) assert_int_equal(fscanf(f, "%d", &c->emb_pos[i]), 1);
+    assert_true(expect_word(f, "ncand") && fscanf(f, "%d", &c->n) == 1 && c->n > 0);
+    c->lens = calloc((size_t)c->n, sizeof(int));
+    c->cand = calloc((size_t)c->n, sizeof(int32_t *));
+    c->exp = calloc((size_t)c->n, sizeof(double *));
+    for (int i = 0; i < c->n; i++) {
+        int t;
+        assert_true(expect_word(f, "cand") && fscanf(f, "%d", &c->lens[i]) == 1 && c->lens[i] > 0);
+        c->cand[i] = calloc((size_t)c->lens[i], sizeof(int32_t));
+        c->exp[i] = calloc((size_t)c->lens[i], sizeof(double));
+        for (int j = 0; j < c->lens[i]; j++) assert_int_equal(fscanf(f, "%d", &c->cand[i][j]), 1);
+        assert_true(expect_word(f, "logp") && fscanf(f, "%d", &t) == 1 && t == c->lens[i]);
+        for (int j = 0; j < t; j++) assert_int_equal(fscanf(f, "%lf", &c->exp[i][j]), 1);
+        c->total += c->lens[i];
+    }
+    fclose(f);
+    if (c->n_emb) {
+        FILE *e = fopen(emb_file, "rb");
+        assert_non_null(e);
+        fseek(e, 0, SEEK_END);
+        long sz = ftell(e);
+        fseek(e, 0, SEEK_SET);
+        c->emb = malloc((size_t)sz);
+        assert_int_equal(fread(c->emb, 1, (size_t)sz, e), (size_t)sz);
+        fclose(e);
+    }
+    return c;
+}
+
+static void case_free(lcase *c) {
+    for (int i = 0; i < c->n; i++) free(c->cand[i]), free(c->exp[i]);
+    free(c->cand), free(c->exp), free(c->lens), free(c->prefix), free(c->emb_pos), free(c->emb);
+    free(c);
+}
+
+typedef struct loaded {
+    ckpt *ck;
+    rlv_config cfg;
+    llm_model *m;
+} loaded;
+
+static void load_model(loaded *L, const char *dir, int flags) {
+    rlv_err e = {0};
+    char p[600];
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    assert_int_equal(config_load(&L->cfg, p, &e), RLV_OK);
+    assert_int_equal(ckpt_open(&L->ck, dir, &e), RLV_OK);
+    int rc = llm_model_init(&L->m, L->ck, &L->cfg, flags, &e);
+    if (rc) fprintf(stderr, "llm_model_init: %s\n", e.msg);
+    assert_int_equal(rc, RLV_OK);
+}
+
+static void unload_model(loaded *L) {
+    llm_model_free(&L->m);
+    ckpt_free(&L->ck);
+}
+
+/* Scores candidates [0, n) of c in one batch on ws; returns max |got - expected|. */
+static double score_cmp(llm_ws *ws, const lcase *c, int n) {
+    rlv_err e = {0};
+    int total = 0;
+    for (int i = 0; i < n; i++) total += c->lens[i];
+    double *lp = malloc((size_t)total * sizeof(double)), *sums = malloc((size_t)n * sizeof(double));
+    int rc = llm_score(ws, (const int32_t *const *)c->cand, c->lens, n, lp, sums, &e);
+    if (rc) fprintf(stderr, "llm_score: %s\n", e.msg);
+    assert_int_equal(rc, RLV_OK);
+    double worst = 0;
+    int o = 0;
+    for (int i = 0; i < n; i++) {
+        double s = 0;
+        for (int j = 0; j < c->lens[i]; j++, o++) {
+            double d = fabs(lp[o] - c->exp[i][j]);
+            if (!(d <= worst)) worst = d;  /* NaN propagates as a failure */
+            s += c->exp[i][j];
+        }
+        assert_true(fabs(sums[i] - s) <= TOL * c->lens[i]);
+    }
+    free(lp), free(sums);
+    return worst;
+}
+
+static llm_ws *ws_for(const llm_model *m, const lcase *c) {
+    llm_limits lim = {c->P, c->total, c->n};
+    llm_ws *ws = NULL;
+    rlv_err e = {0};
+    assert_int_equal(llm_ws_init(&ws, m, &lim, &e), RLV_OK);
+    return ws;
+}
+
+static void prefix_ok(llm_ws *ws, const lcase *c) {
+    rlv_err e = {0};
+    int rc = llm_prefix(ws, c->prefix, c->P, c->emb, c->emb_pos, c->n_emb, &e);
+    if (rc) fprintf(stderr, "llm_prefix: %s\n", e.msg);
+    assert_int_equal(rc, RLV_OK);
+}
+
+/* All candidates of a case in one batch, with the weights as stored and widened at init. */
+static void check_case(const char *name, int all_n) {
+    lcase *c = case_load(name);
+    for (int flags = 0; flags <= LLM_F32_WEIGHTS; flags += LLM_F32_WEIGHTS) {
+        loaded L = {0};
+        load_model(&L, c->ckpt, flags);
+        llm_ws *ws = ws_for(L.m, c);
+        prefix_ok(ws, c);
+        double worst = score_cmp(ws, c, c->n);
+        printf("%-22s flags %d: N=%2d, %4d tokens, max |logp - ref| = %.3g\n", name, flags, c->n, c->total, worst);
+        assert_true(worst <= TOL);
+        if (all_n) /* N = 1 .. n: the first N candidates in one batch, same prefix */
+            for (int n = 1; n < c->n; n++) {
+                double w = score_cmp(ws, c, n);
+                assert_true(w <= TOL);
+                if (w > worst) worst = w;
+            }
+        if (all_n) printf("%-22s flags %d: N=1..%d, max |logp - ref| = %.3g\n", name, flags, c->n, worst);
+        llm_ws_free(&ws);
+        assert_null(ws);
+        unload_model(&L);
+    }
+    case_free(c);
+}
+
+static void test_bf16_gqa4_n1_to_16(void **s) { (void)s; check_case("bf16_gqa4_n16", 1); }
+static void test_f32_gqa1(void **s) { (void)s; check_case("f32_gqa1_n4", 1); }
+static void test_f16_gqa2(void **s) { (void)s; check_case("f16_gqa2_n8", 1); }
+static void test_bf16_long(void **s) { (void)s; check_case("bf16_gqa1_long", 0); }
+static void test_prefix_bos_only(void **s) { (void)s; check_case("bf16_gqa4_prefix1", 0); }
+static void test_prefix_all_slots(void **s) { (void)s; check_case("f32_gqa1_allslots", 0); }
+
+/* One workspace, larger than needed, reused across prefixes of two jobs and repeated calls:
+ * results do not depend on what ran before. */
+static void test_ws_reuse(void **s) {
+    (void)s;
+    lcase *a = case_load("bf16_gqa4_n16"), *b = case_load("bf16_gqa4_prefix1");
+    loaded L = {0};
+    load_model(&L, a->ckpt, 0);
+    llm_limits lim = {a->P + 7, a->total + 100, a->n + 3};
+    llm_ws *ws = NULL;
+    rlv_err e = {0};
+    assert_int_equal(llm_ws_init(&ws, L.m, &lim, &e), RLV_OK);
+    assert_true(llm_ws_kv_bytes(ws) > 0 && llm_ws_scratch_bytes(ws) > 0);
+    prefix_ok(ws, a);
+    assert_true(score_cmp(ws, a, a->n) <= TOL);
+    prefix_ok(ws, b);
+    assert_true(score_cmp(ws, b, b->n) <= TOL);
+    assert_true(score_cmp(ws, b, b->n) <= TOL);
+    prefix_ok(ws, a);
+    assert_true(score_cmp(ws, a, 3) <= TOL);
+    llm_ws_free(&ws);
+    llm_ws_free(&ws);  /* NULL: no-op */
+    unload_model(&L);
+    case_free(a), case_free(b);
+}
+
+typedef struct job { const llm_model *m; const lcase *c; double worst; } job;
+
+static void *worker(void *arg) {
+    job *j = arg;
+    llm_limits lim = {j->c->P, j->c->total, j->c->n};
+    llm_ws *ws = NULL;
+    rlv_err e = {0};
+    j->worst = 1e9;
+    if (llm_ws_init(&ws, j->m, &lim, &e)) return NULL;
+    double *lp = malloc((size_t)j->c->total * sizeof(double));
+    double worst = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        if (llm_prefix(ws, j->c->prefix, j->c->P, j->c->emb, j->c->emb_pos, j->c->n_emb, &e)) goto out;
+        if (llm_score(ws, (const int32_t *const *)j->c->cand, j->c->lens, j->c->n, lp, NULL, &e)) goto out;
+        for (int i = 0, o = 0; i < j->c->n; i++)
+            for (int t = 0; t < j->c->lens[i]; t++, o++) {
+                double d = fabs(lp[o] - j->c->exp[i][t]);
+                if (!(d <= worst)) worst = d;
+            }
+    }
+    j->worst = worst;
+out:
+    free(lp);
+    llm_ws_free(&ws);
+    return NULL;
+}
+
+/* Two workers, one shared read-only model, one workspace each, different jobs at once. */
+static void test_threads(void **s) {
+    (void)s;
+    lcase *a = case_load("bf16_gqa4_n16"), *b = case_load("bf16_gqa4_prefix1");
+    loaded L = {0};
+    load_model(&L, a->ckpt, 0);
+    mm_set_threads(1);
+    job ja = {L.m, a, 0}, jb = {L.m, b, 0};
+    pthread_t ta, tb;
+    assert_int_equal(pthread_create(&ta, NULL, worker, &ja), 0);
+    assert_int_equal(pthread_create(&tb, NULL, worker, &jb), 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    mm_set_threads(2);
+    assert_true(ja.worst <= TOL);
+    assert_true(jb.worst <= TOL);
+    unload_model(&L);
+    case_free(a), case_free(b);
+}
+
+/* Wrong shapes, missing tensors and bad inputs are error values naming the culprit. */
+static void test_errors(void **s) {
+    (void)s;
+    rlv_err e = {0};
+    loaded B = {0};
+    char p[600];
+    snprintf(p, sizeof p, DATA "/ckpt/bad_kshape/config.json");
+    assert_int_equal(config_load(&B.cfg, p, &e), RLV_OK);
+    assert_int_equal(ckpt_open(&B.ck, DATA "/ckpt/bad_kshape", &e), RLV_OK);
+    assert_int_equal(llm_model_init(&B.m, B.ck, &B.cfg, 0, &e), RLV_ESHAPE);
+    assert_null(B.m);
+    assert_non_null(strstr(e.msg, "model.layers.1.self_attn.k_proj.weight"));
+    rlv_config cfg2 = B.cfg;
+    cfg2.num_key_value_heads = 3;  /* 4 heads are not a multiple of 3 */
+    assert_int_equal(llm_model_init(&B.m, B.ck, &cfg2, 0, &e), RLV_ECONFIG);
+    ckpt_free(&B.ck);
+
+    lcase *a = case_load("bf16_gqa4_n16");
+    loaded L = {0};
+    load_model(&L, a->ckpt, 0);
+    cfg2 = L.cfg;
+    cfg2.num_hidden_layers = 3;  /* layer 2 is not in the file */
+    llm_model *m3 = NULL;
+    assert_int_equal(llm_model_init(&m3, L.ck, &cfg2, 0, &e), RLV_EMISSING);
+    assert_non_null(strstr(e.msg, "model.layers.2."));
+    cfg2 = L.cfg;
+    cfg2.vocab_size = 32000;  /* embed_tokens has 32009 rows */
+    assert_int_equal(llm_model_init(&m3, L.ck, &cfg2, 0, &e), RLV_ESHAPE);
+    assert_null(m3);
+    llm_limits bad = {0, 10, 1};
+    llm_ws *ws = NULL;
+    assert_int_equal(llm_ws_init(&ws, L.m, &bad, &e), RLV_EINVAL);
+    llm_limits lim = {a->P, 50, 4};
+    assert_int_equal(llm_ws_init(&ws, L.m, &lim, &e), RLV_OK);
+    double lp[64];
+    /* no prefix yet */
+    assert_int_equal(llm_score(ws, (const int32_t *const *)a->cand, a->lens, 1, lp, NULL, &e), RLV_EINVAL);
+    assert_int_equal(llm_prefix(ws, a->prefix, a->P + 1, a->emb, a->emb_pos, a->n_emb, &e), RLV_ETOO_LONG);
+    assert_int_equal(llm_prefix(ws, a->prefix, 0, NULL, NULL, 0, &e), RLV_EINVAL);
+    int32_t badid[2] = {1, 32009};
+    assert_int_equal(llm_prefix(ws, badid, 2, NULL, NULL, 0, &e), RLV_EINVAL);
+    assert_non_null(strstr(e.msg, "32009"));
+    int rep[2] = {3, 3};
+    assert_int_equal(llm_prefix(ws, a->prefix, a->P, a->emb, rep, 2, &e), RLV_EINVAL);
+    int outside[1] = {a->P};
+    assert_int_equal(llm_prefix(ws, a->prefix, a->P, a->emb, outside, 1, &e), RLV_EINVAL);
+    prefix_ok(ws, a);
+    /* candidate-side limits and values; the prefix survives a refused batch */
+    assert_int_equal(llm_score(ws, (const int32_t *const *)a->cand, a->lens, 5, lp, NULL, &e), RLV_ELIMIT);
+    int lens_long[2] = {40, 11};
+    assert_int_equal(llm_score(ws, (const int32_t *const *)a->cand + 4, lens_long, 2, lp, NULL, &e),
+                     RLV_ETOO_LONG);
+    int zero[1] = {0};
+    assert_int_equal(llm_score(ws, (const int32_t *const *)a->cand, zero, 1, lp, NULL, &e), RLV_EINVAL);
+    const int32_t neg[2] = {5, -1};
+    const int32_t *negp[1] = {neg};
+    int two[1] = {2};
+    assert_int_equal(llm_score(ws, negp, two, 1, lp, NULL, &e), RLV_EINVAL);
+    assert_true(score_cmp(ws, a, 4) <= TOL);
+    llm_ws_free(&ws);
+    unload_model(&L);
+    case_free(a);
+    llm_model_free(NULL);
+}
+
+/* mm_xwt with bf16 panels large enough to be widened by several threads, and over more
+ * than one panel, equals the product with the same weights given as f32; so does mm_xwt_ld
+ * on a column block (row stride > k), which llm.c's MLP uses for down_proj. */
+static void test_mm_panels(void **s) {
+    (void)s;
+    const int m = 3, k = 1100, n = MM_PANEL + 77;
+    uint16_t *wb = malloc((size_t)n * k * 2);
+    float *wf = malloc((size_t)n * k * 4), *x = malloc((size_t)m * k * 4);
+    float *y1 = malloc((size_t)m * n * 4), *y2 = malloc((size_t)m * n * 4);
+    float *scr = malloc(mm_scratch_floats(k, n) * sizeof(float));
+    for (size_t i = 0; i < (size_t)n * k; i++) {
+        wb[i] = half_f32_to_bf16((float)((int)(i * 2654435761u % 2001) - 1000) * 1e-3f);
+        wf[i] = half_bf16_to_f32(wb[i]);
+    }
+    for (size_t i = 0; i < (size_t)m * k; i++) x[i] = (float)((int)(i % 13) - 6) * 0.25f;
+    for (int t = 1; t <= 3; t += 2) {
+        mm_set_threads(t);
+        mm_xwt(y1, n, x, k, m, k, wb, RLV_BF16, n, NULL, 0, scr);
+        mm_xwt(y2, n, x, k, m, k, wf, RLV_F32, n, NULL, 0, scr);
+        for (size_t i = 0; i < (size_t)m * n; i++) assert_true(fabsf(y1[i] - y2[i]) <= 1e-4f * (1 + fabsf(y2[i])));
+    }
+    /* a column block [c0, c0 + kb) of the same weights through mm_xwt_ld, against plain dot products */
+    const int c0 = 300, kb = 700;
+    for (int t = 1; t <= 3; t += 2) {
+        mm_set_threads(t);
+        mm_xwt_ld(y1, n, x, k, m, kb, wb + c0, k, RLV_BF16, n, NULL, 0, scr);
+        mm_xwt_ld(y2, n, x, k, m, kb, wf + c0, k, RLV_F32, n, NULL, 0, scr);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) {
+                double d = 0;
+                for (int q = 0; q < kb; q++) d += (double)x[(size_t)i * k + q] * wf[(size_t)j * k + c0 + q];
+                assert_true(fabs(y1[(size_t)i * n + j] - d) <= 1e-4 * (1 + fabs(d)));
+                assert_true(fabs(y2[(size_t)i * n + j] - d) <= 1e-4 * (1 + fabs(d)));
+            }
+    }
+    mm_set_threads(2);
+    free(wb), free(wf), free(x), free(y1), free(y2), free(scr);
+}
+
+int main(void) {
+    mm_set_threads(2);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bf16_gqa4_n1_to_16), cmocka_unit_test(test_f32_gqa1),
+        cmocka_unit_test(test_f16_gqa2),           cmocka_unit_test(test_bf16_long),
+        cmocka_unit_test(test_prefix_bos_only),    cmocka_unit_test(test_prefix_all_slots),
+        cmocka_unit_test(test_ws_reuse),           cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_errors),            cmocka_unit_test(test_mm_panels),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
