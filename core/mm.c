@@ -61,14 +61,32 @@ static void widen(float *dst, const uint16_t *src, rlv_dtype dt, size_t rows, si
     }
 }
 
+/* Rows of W per panel for rows of length k: MM_PANEL, fewer when a panel would pass
+ * MM_PANEL_FLOATS (never fewer than MM_PANEL_MIN). */
+static int panel_rows(int k) {
+    size_t r = MM_PANEL_FLOATS / (size_t)(k > 0 ? k : 1);
+    if (r > MM_PANEL) r = MM_PANEL;
+    if (r < MM_PANEL_MIN) r = MM_PANEL_MIN;
+    return (int)r;
+}
+
+/* An upper bound of panel_rows(x) * x that grows with x (panel_rows(x) * x itself dips just
+ * above 4096), so sizing scratch with the largest x of several products covers each. */
+static size_t panel_bound(int x) {
+    size_t a = (size_t)MM_PANEL * (size_t)x, b = (size_t)MM_PANEL_MIN * (size_t)x;
+    size_t c = b > MM_PANEL_FLOATS ? b : MM_PANEL_FLOATS;
+    return a < c ? a : c;
+}
+
 size_t mm_scratch_floats(int k, int n) {
-    size_t pk = (size_t)(k < MM_PANEL ? k : MM_PANEL), pn = (size_t)(n < MM_PANEL ? n : MM_PANEL);
-    size_t a = pn * (size_t)k, b = pk * (size_t)n;
+    /* mm_xwt with inner dimension <= k and any n; mm_xw with width <= n and any k */
+    size_t a = panel_bound(k), b = panel_bound(n);
     return a > b ? a : b;
 }
 
 size_t mm_xwt_scratch_floats(int k, int n) {
-    return (size_t)(n < MM_PANEL ? n : MM_PANEL) * (size_t)k;
+    size_t a = panel_bound(k), b = (size_t)n * (size_t)k;
+    return a < b ? a : b;
 }
 
 static void add_bias(float *y, int ldy, int m, int n, const float *bias) {
@@ -88,8 +106,9 @@ void mm_xwt_ld(float *y, int ldy, const float *x, int ldx, int m, int k, const v
                     (const float *)w, ldw, beta, y, ldy);
     } else {
         const uint16_t *wh = (const uint16_t *)w;
-        for (int n0 = 0; n0 < n; n0 += MM_PANEL) {
-            int nb = n - n0 < MM_PANEL ? n - n0 : MM_PANEL;
+        int pr = panel_rows(k);
+        for (int n0 = 0; n0 < n; n0 += pr) {
+            int nb = n - n0 < pr ? n - n0 : pr;
             widen(scratch, wh + (size_t)n0 * ldw, dt, (size_t)nb, (size_t)k, (size_t)ldw);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nb, k, 1.0f, x, ldx,
                         scratch, k, beta, y + n0, ldy);
@@ -113,8 +132,9 @@ void mm_xw(float *y, int ldy, const float *x, int ldx, int m, int k,
     }
     /* Panel of MM_PANEL rows of W ([kb, n]): y += x[:, k0:k0+kb] . W[k0:k0+kb, :]. */
     const uint16_t *wh = (const uint16_t *)w;
-    for (int k0 = 0; k0 < k; k0 += MM_PANEL) {
-        int kb = k - k0 < MM_PANEL ? k - k0 : MM_PANEL;
+    int pr = panel_rows(n);
+    for (int k0 = 0; k0 < k; k0 += pr) {
+        int kb = k - k0 < pr ? k - k0 : pr;
         widen(scratch, wh + (size_t)k0 * n, dt, (size_t)kb, (size_t)n, (size_t)n);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, kb, 1.0f, x + k0, ldx,
                     scratch, n, k0 ? 1.0f : 0.0f, y, ldy);

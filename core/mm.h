@@ -11,16 +11,19 @@
 extern "C" {
 #endif
 
-/* Rows of W converted per panel. Measured (docs/performance.md, Decoder): OpenBLAS packs
- * the whole x again for every call, so 128-row panels reach 0.70 of f32 sgemm at the
- * decoder's shapes and 1024-row panels 0.88-1.0. Scratch: 1024 x k floats (16 MB at k 4096). */
+/* Rows of W converted per panel: MM_PANEL, or fewer for long rows so that a panel stays
+ * within MM_PANEL_FLOATS (16 MB), but at least MM_PANEL_MIN. Measured (docs/performance.md,
+ * Decoder): OpenBLAS packs the whole x again for every call, so 128-row panels reached 0.70
+ * of f32 sgemm at the decoder's shapes (m 1016, k 4096) and 1024-row panels 0.88-0.91. */
 #define MM_PANEL 1024
+#define MM_PANEL_MIN 128
+#define MM_PANEL_FLOATS ((size_t)1 << 22)
 
-/* Floats of scratch that mm_xwt / mm_xw need for inner dimension k / output width n:
- * min(MM_PANEL, n) * k for mm_xwt, min(MM_PANEL, k) * n for mm_xw (the larger of the two).
- * Grows with k and n, so sizing with the largest k and n of several products covers each. */
+/* Floats of scratch that mm_xwt / mm_xw need: enough for mm_xwt with inner dimension <= k
+ * and any n, and for mm_xw with output width <= n and any k (<= 16 MB unless k or n > 32768). */
 size_t mm_scratch_floats(int k, int n);
-/* The same for mm_xwt alone (min(MM_PANEL, n) * k): for callers that never call mm_xw. */
+/* Enough for mm_xwt / mm_xwt_ld with inner dimension <= k and output width <= n (callers
+ * that never call mm_xw: size with the largest k and the largest n of their products). */
 size_t mm_xwt_scratch_floats(int k, int n);
 
 /* y[m, n] (leading dim ldy) = x[m, k] (ld ldx) . W^T + bias, with W row-major [n, k] (the

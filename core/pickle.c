@@ -522,8 +522,11 @@ static int collect(vm *m, const val *root, pickle_state_dict *out) {
                             show(s, sizeof s, k->s, k->n), kind_name(v->kind));
         pickle_tensor *t = &out->tensors[out->n_tensors];
         *t = v->o->t;
-        t->name = strndup(k->s, k->n);
-        if (!t->name) return rlv_errf(m->err, RLV_ENOMEM, "data.pkl: out of memory");
+        char *name = malloc((size_t)k->n + 1); /* k->s is not NUL-terminated: no str* on it */
+        if (!name) return rlv_errf(m->err, RLV_ENOMEM, "data.pkl: out of memory");
+        memcpy(name, k->s, k->n);
+        name[k->n] = 0;
+        t->name = name;
         out->n_tensors++;
     }
     return RLV_OK;

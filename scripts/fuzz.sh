@@ -14,6 +14,13 @@ for t in build/fuzz/tests/fuzz_*; do
   work=build/fuzz/corpus/$name
   mkdir -p "$work"
   echo "fuzz: $name for ${SECONDS_EACH}s (seeds: $corpus)"
-  # A crash makes libFuzzer exit non-zero and, with pipefail, fails this script.
-  "$t" -max_total_time="$SECONDS_EACH" -max_len=1048576 -rss_limit_mb=4096 -print_final_stats=0 "$work" "$corpus" 2>&1 | tail -2
+  # A crash makes libFuzzer exit non-zero: show its report and fail this script.
+  log=build/fuzz/$name.log
+  if ! "$t" -max_total_time="$SECONDS_EACH" -max_len=1048576 -rss_limit_mb=4096 -print_final_stats=0 \
+       -artifact_prefix=build/fuzz/ "$work" "$corpus" >"$log" 2>&1; then
+    grep -v '^#' "$log" | tail -60
+    echo "fuzz: $name FAILED (input saved under build/fuzz/)"
+    exit 1
+  fi
+  tail -1 "$log"
 done

@@ -11,6 +11,7 @@
 #include "vit.h"
 #include "resampler.h"
 #include "imcache.h"
+#include "llm.h"
 
 int headers_cxx_ok(void);
 

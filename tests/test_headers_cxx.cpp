@@ -10,6 +10,7 @@
 #include "vit.h"
 #include "resampler.h"
 #include "imcache.h"
+#include "llm.h"
 
 extern "C" int headers_cxx_ok(void) {
     rlv_err e = {};
