@@ -118,7 +118,7 @@ def main():
     time.sleep(2)
     try:
         print(f"image: {len(img) / 1e6:.2f} MB JPEG 2000x1500; {len(CANDS)} candidates; {a.workers} workers")
-        print("| clients | cache | requests/s | p50 ms | p99 ms | server ms p50 | transport+protocol share |")
+        print("| clients | cache | requests/s | p50 ms | p99 ms | server ms p50 | share of latency outside the engine (queue + transport + protocol) |")
         print("|---|---|---|---|---|---|---|")
         for clients in (1, 4, 16):
             for distinct in (True, False):
