@@ -46,6 +46,20 @@ JOBS = [
 ]
 
 
+def shapes_jobs(work):
+    """Jobs of the demo model's world (models/scripts/shapes.py, held-out seed 2): image, prompt,
+    1 truthful + 3 hallucinated answers: in-distribution, so log-probs are near 0 and fp32 holds."""
+    sys.path.insert(0, os.path.join(HERE, "..", "models", "scripts"))
+    import shapes
+    imgs, jobs = [], []
+    for k, it in enumerate(shapes.make_items(3, seed=2)):
+        p = os.path.join(work, f"shapes{k}.png")
+        it["image"].save(p)
+        imgs.append(p)
+        jobs.append((it["prompt"], [it["truthful"]] + it["hallucinated"]))
+    return imgs, jobs
+
+
 def run(cmd):
     p = subprocess.run(cmd, capture_output=True)
     if p.returncode:
@@ -57,11 +71,18 @@ def main():
     ap = argparse.ArgumentParser()
     for k in ("--rlaifv", "--model", "--ref-model", "--work"):
         ap.add_argument(k, required=True)
+    ap.add_argument("--jobs", choices=["generic", "shapes"], default="generic",
+                    help="shapes: each held-out demo-world image with its own question (for models/demo)")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     passed = failed = 0
-    for ii, img in enumerate(make_images(a.work)):
-        for ji, (prompt, cands) in enumerate(JOBS):
+    if a.jobs == "shapes":
+        imgs, sj = shapes_jobs(a.work)
+        plan = [(img, [job]) for img, job in zip(imgs, sj)] + [(None, sj)]
+    else:
+        plan = [(img, JOBS) for img in make_images(a.work)]
+    for ii, (img, jobs) in enumerate(plan):
+        for ji, (prompt, cands) in enumerate(jobs):
             name = f"img{ii}-job{ji}-n{len(cands)}"
             job = os.path.join(a.work, name + ".json")
             exp = os.path.join(a.work, name + ".expected.json")

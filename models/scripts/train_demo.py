@@ -47,10 +47,10 @@ SP_VOCAB = 640
 
 def demo_config(vocab):
     cfg = ckpt_lib.tiny_config(hidden_size=128, intermediate_size=384, num_attention_heads=2, num_key_value_heads=1,
-                               num_hidden_layers=2, num_query=16, image_size=112, vocab_size=vocab)
+                               num_hidden_layers=2, num_query=64, image_size=224, vocab_size=vocab)
     cfg["_name_or_path"] = "rlaifv-demo"
-    cfg["vision_config"] = {"embed_dim": 64, "num_heads": 2, "depth": 3, "mlp_dim": 128, "patch_size": 14,
-                            "base_grid": 4}
+    cfg["vision_config"] = {"embed_dim": 128, "num_heads": 4, "depth": 4, "mlp_dim": 256, "patch_size": 14,
+                            "base_grid": 8}
     return cfg
 
 
@@ -209,7 +209,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="a few steps only (to test the script)")
     ap.add_argument("--train", type=int, default=6000)
     ap.add_argument("--heldout", type=int, default=600)
-    ap.add_argument("--ref-steps", type=int, default=2500)
+    ap.add_argument("--ref-steps", type=int, default=3000)
     ap.add_argument("--dpo-steps", type=int, default=800)
     a = ap.parse_args()
     if a.quick:
@@ -262,6 +262,9 @@ def main():
         json.dump({"heldout_items": len(held), "top1_rlaifv_reward": acc_r, "top1_policy_mean_logp": acc_l,
                    "train_items": len(train), "reference_steps": a.ref_steps, "dpo_steps": a.dpo_steps,
                    "log": log_lines}, f, indent=1)
+    import finish_demo
+    sys.argv = ["finish_demo.py", out]
+    finish_demo.main()
 
 
 if __name__ == "__main__":

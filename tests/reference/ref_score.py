@@ -86,6 +86,7 @@ def main():
     ids_all = encode(tj, texts)
     # The '\n<|assistant|>\n' pattern as the tokenizer gives it after '</s>' (omni_preprocess).
     header = encode(tj, ["</s>\n<|assistant|>\n"])[0][2:]
+    im_start = encode(tj, ["<im_start>"])[0][-1]  # the tokenizer's id (32001 for RLAIF-V-12B)
     out = {"candidates": []}
     with torch.no_grad():
         rows = {}
@@ -97,7 +98,7 @@ def main():
                 rows[name] = None
         for ci, ids in enumerate(ids_all):
             P = assistant_start(ids, header)
-            start = ids.index(32001) if 32001 in ids else None
+            start = ids.index(im_start) if im_start in ids else None
             rec = {"ids": ids, "scored_from": P}
             for name, m in models.items():
                 lp = omnilmm.candidate_logps(m, ids, P, rows[name], start if rows[name] is not None else None)
