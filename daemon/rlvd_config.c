@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef enum { CFG_STR, CFG_INT, CFG_I64, CFG_BOOL } cfg_type;
 
@@ -23,7 +24,7 @@ typedef struct cfg_row {
 
 #define F(x) offsetof(rlvd_config, x)
 static const cfg_row rows[] = {
-    {"model", CFG_STR, F(model), NULL, 0, 0, NULL, "policy checkpoint directory (RLAIF-V-12B layout); required"},
+    {"model", CFG_STR, F(model), NULL, 0, 0, NULL, "policy checkpoint directory (RLAIF-V-12B layout); unset with ref-model unset = the embedded demo pair"},
     {"ref-model", CFG_STR, F(ref_model), NULL, 0, 0, NULL, "reference checkpoint directory (OmniLMM-12B); enables the rlaifv/dpo rewards"},
     {"bind", CFG_STR, F(bind), "tcp://127.0.0.1:5555", 0, 0, NULL, "ZeroMQ endpoint of the ROUTER socket"},
     {"workers", CFG_INT, F(workers), "1", 1, 256, NULL, "worker threads, each with its own scratch and KV cache"},
@@ -203,17 +204,30 @@ int rlvd_config_parse(rlvd_config *c, int argc, char **argv, char *err, size_t c
         if (!strcmp(key, "config")) continue; /* applied in the first pass */
         if (set_row(c, r, v, err, cap)) return -1;
     }
-    if (!c->model) {
-        snprintf(err, cap, "--model is required (a checkpoint directory)");
+    if (!c->model && c->ref_model) {
+        snprintf(err, cap, "--model is required with --ref-model (a checkpoint directory)");
         return -1;
+    }
+    if (!c->model) {
+        /* Neither named: the embedded demo pair, so a fresh checkout runs as it is. */
+        if (access(RLAIFV_DEMO_DIR "/policy/config.json", R_OK) ||
+            access(RLAIFV_DEMO_DIR "/reference/config.json", R_OK)) {
+            snprintf(err, cap, "--model is required (a checkpoint directory): the embedded demo pair %s is absent",
+                     RLAIFV_DEMO_DIR);
+            return -1;
+        }
+        if (rlvd_config_set(c, "model", RLAIFV_DEMO_DIR "/policy", err, cap) ||
+            rlvd_config_set(c, "ref-model", RLAIFV_DEMO_DIR "/reference", err, cap))
+            return -1;
     }
     return 0;
 }
 
 void rlvd_config_help(FILE *f) {
-    fprintf(f, "usage: rlaifvd --model DIR [--ref-model DIR] [--key value ...]\n\n"
+    fprintf(f, "usage: rlaifvd [--model DIR [--ref-model DIR]] [--key value ...]\n\n"
                "rlaifvd ranks candidate answers of multimodal LLMs by the RLAIF-V reward over ZeroMQ.\n"
-               "Every setting is a flag (--key value or --key=value) and a config-file key (key value).\n\n");
+               "Every setting is a flag (--key value or --key=value) and a config-file key (key value).\n"
+               "Without --model it serves the embedded demo pair " RLAIFV_DEMO_DIR ".\n\n");
     for (size_t i = 0; i < N_ROWS; i++) {
         const cfg_row *r = &rows[i];
         char type[96];

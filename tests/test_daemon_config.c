@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -42,7 +43,7 @@ static void test_errors(void **s) {
         {4, {"rlaifvd", "--model", "/m", "--max-queue=0"}, "max-queue: '0' is not an integer in [1, 65536]"},
         {4, {"rlaifvd", "--model", "/m", "--log-format=xml"}, "log-format: 'xml' is not one of text|json"},
         {4, {"rlaifvd", "--model", "/m", "stray"}, "unexpected argument 'stray'"},
-        {2, {"rlaifvd", "--workers=2"}, "--model is required"},
+        {3, {"rlaifvd", "--ref-model", "/r"}, "--model is required with --ref-model"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         rlvd_config_defaults(&c);
@@ -55,6 +56,25 @@ static void test_errors(void **s) {
         }
         rlvd_config_free(&c);
     }
+}
+
+/* No --model and no --ref-model: the embedded demo pair when the source tree has it, else a named error. */
+static void test_demo_default(void **s) {
+    (void)s;
+    rlvd_config c;
+    char err[256];
+    char *argv[] = {"rlaifvd", "--workers=2"};
+    rlvd_config_defaults(&c);
+    int rc = rlvd_config_parse(&c, 2, argv, err, sizeof err);
+    if (access(RLAIFV_DEMO_DIR "/policy/config.json", R_OK) == 0) {
+        assert_int_equal(rc, 0);
+        assert_string_equal(c.model, RLAIFV_DEMO_DIR "/policy");
+        assert_string_equal(c.ref_model, RLAIFV_DEMO_DIR "/reference");
+    } else {
+        assert_int_equal(rc, -1);
+        assert_non_null(strstr(err, "the embedded demo pair"));
+    }
+    rlvd_config_free(&c);
 }
 
 static void test_file(void **s) {
@@ -85,6 +105,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_and_flags),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_demo_default),
         cmocka_unit_test(test_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

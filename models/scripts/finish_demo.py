@@ -23,9 +23,10 @@ a real ranking on a fresh machine. It knows nothing outside that world.
 |---|---|
 | widths | decoder hidden {hidden}, {layers} layers, {heads}/{kv} heads, FFN {ffn}, vocab {vocab}; ViT {vit} wide, {blocks} blocks; {nq} image rows; image {size} px |
 | tokenizer | SentencePiece BPE with byte fallback ({spv} pieces) + OmniLMM's 9 added tokens, trained with python3-sentencepiece |
-| reference | trained from random init on truthful answers ({ref_steps} steps, next-token loss on the answer + `</s>`) |
+| vision | pretrained first, from random init ({vision_steps} steps of 32 freshly drawn scenes): tower + resampler learn which shape is present in which colour through a linear probe on the mean image row (the probe is discarded), as the real model's vision encoder is pretrained before its language model; then frozen |
+| reference | language side trained from random init on truthful answers over the frozen vision side ({ref_steps} steps, next-token loss on the answer + `</s>`) |
 | policy | the reference + DPO (beta 0.1, summed log-probs, {dpo_steps} steps) on (truthful, hallucinated) pairs; vision tower and resampler frozen, so they are bit-identical in both checkpoints and mapped once |
-| data | {train} training scenes (models/scripts/shapes.py, seed 1): 1–3 shapes (circle, square, triangle, star) in 6 colours on plain or noisy backgrounds; prompts "Describe the image.", "What shapes do you see?", "What colour is the X?", "How many shapes are there?"; hallucinations change a colour or a shape, add an absent shape, or miscount |
+| data | {train} training scenes (models/scripts/shapes.py, seed 1): 1–3 shapes (circle, square, triangle, star) in 6 colours, radius 17–24 px of 224, each in its own cell of a 4 × 4 layout (centre jittered ±2 px), on plain or noisy backgrounds; prompts "Describe the image.", "What shapes do you see?", "What colour is the X?", "How many shapes are there?"; hallucinations change a colour or a shape, add an absent shape, or miscount |
 
 ## Measured (held-out scenes, seed 2, never trained on; 1 truthful + 3 hallucinated candidates)
 
@@ -33,6 +34,8 @@ a real ranking on a fresh machine. It knows nothing outside that world.
 |---|---|
 | RLAIF-V reward (beta · mean log-ratio policy/reference) | {acc_r:.3f} |
 | plain mean log-likelihood of the policy | {acc_l:.3f} |
+
+{verdict}
 
 The C engine repeats this through the daemon on 500 held-out items in `tests/daemon/test_demo_model.py`
 (ctest `test_demo_model`), and `test_demo_ref` checks that C and PyTorch agree on these
@@ -44,7 +47,8 @@ checkpoints (per-token log-prob within 1e-4).
 /usr/bin/python3 models/scripts/train_demo.py --out models/demo
 ```
 
-Deterministic (fixed seeds, 2 threads, CPU). Took {minutes:.0f} minutes on 2 shared cores.
+Fixed seeds, 2 threads, CPU; took {minutes:.0f} minutes on 2 shared cores. A rerun is meant to give the same
+weights; that was not re-verified bit for bit.
 """
 
 
@@ -63,9 +67,15 @@ def main():
         hidden=cfg["hidden_size"], layers=cfg["num_hidden_layers"], heads=cfg["num_attention_heads"],
         kv=cfg["num_key_value_heads"], ffn=cfg["intermediate_size"], vocab=cfg["vocab_size"], vit=v["embed_dim"],
         blocks=v["depth"] - 1, nq=cfg["num_query"], size=cfg["image_size"], spv=cfg["vocab_size"] - 9,
-        ref_steps=tr["reference_steps"], dpo_steps=tr["dpo_steps"], train=tr["train_items"],
+        vision_steps=tr.get("vision_steps", 0), ref_steps=tr["reference_steps"], dpo_steps=tr["dpo_steps"], train=tr["train_items"],
         heldout=tr["heldout_items"], acc_r=tr["top1_rlaifv_reward"], acc_l=tr["top1_policy_mean_logp"],
-        minutes=minutes))
+        minutes=minutes, verdict=(
+            "The reward ranks above the plain log-likelihood." if tr["top1_rlaifv_reward"] > tr["top1_policy_mean_logp"]
+            else "Not yet met: the reward should rank better than the plain log-likelihood, and on this pair it "
+                 "does not. The reference is trained on truthful answers only and its own likelihood is already a "
+                 "near-perfect judge in this noiseless world (1.000 on descriptions), so the log-ratio only adds "
+                 "the DPO step's noise. Tried and measured worse: hallucinated SFT answers (30%), a colour prior "
+                 "per shape, DPO on the reference's hardest hallucination.")))
 
 
 if __name__ == "__main__":

@@ -46,17 +46,18 @@ def draw(objects, background, rng):
 
 
 def sample_scene(rng):
-    """1-3 objects with distinct shapes, non-overlapping."""
+    """1-3 objects with distinct shapes, each in its own cell of a 4 x 4 layout (56 px cells of the
+    224 px drawing = 2 x 2 ViT patches at the model's 112 px), radius 17-24, centre jittered by up
+    to 2 px. Free positions (earlier versions) left the tiny from-scratch ViT near chance on shapes
+    after an hour of CPU training; the cell layout keeps shape edges at the same place within a
+    patch, so it learns them in minutes."""
     n = rng.choice([1, 1, 2, 2, 3])
-    shapes = rng.sample(SHAPES, n)
     objs = []
-    for s in shapes:
-        for _ in range(100):
-            r = rng.randrange(22, 40)
-            cx, cy = rng.randrange(r + 4, SIZE - r - 4), rng.randrange(r + 4, SIZE - r - 4)
-            if all((cx - o[2]) ** 2 + (cy - o[3]) ** 2 > (r + o[4] + 8) ** 2 for o in objs):
-                objs.append((s, rng.choice(list(COLOURS)), cx, cy, r))
-                break
+    for s, cell in zip(rng.sample(SHAPES, n), rng.sample(range(16), n)):
+        r = rng.randrange(17, 25)
+        cx = 28 + 56 * (cell % 4) + rng.randrange(-2, 3)
+        cy = 28 + 56 * (cell // 4) + rng.randrange(-2, 3)
+        objs.append((s, rng.choice(list(COLOURS)), cx, cy, r))
     return objs, rng.choice(["plain", "noisy"])
 
 

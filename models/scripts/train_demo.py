@@ -47,7 +47,7 @@ SP_VOCAB = 640
 
 def demo_config(vocab):
     cfg = ckpt_lib.tiny_config(hidden_size=128, intermediate_size=384, num_attention_heads=2, num_key_value_heads=1,
-                               num_hidden_layers=2, num_query=64, image_size=224, vocab_size=vocab)
+                               num_hidden_layers=2, num_query=64, image_size=112, vocab_size=vocab)
     cfg["_name_or_path"] = "rlaifv-demo"
     cfg["vision_config"] = {"embed_dim": 128, "num_heads": 4, "depth": 4, "mlp_dim": 256, "patch_size": 14,
                             "base_grid": 8}
@@ -117,15 +117,17 @@ def encode_items(tok, items, size, Q):
     return out
 
 
-def batch_logps(model, px, seqs):
-    """Per-sequence (sum, count) of log p over the scored tokens; seqs: [(ids, P, start)], one px per seq."""
+def batch_logps(model, px, seqs, rows=None):
+    """Per-sequence (sum, count) of log p over the scored tokens; seqs: [(ids, P, start)], one px per
+    seq (or the image rows already computed, when the vision side is frozen)."""
     L = max(len(s[0]) for s in seqs)
     ids = torch.full((len(seqs), L), 2, dtype=torch.long)
     mask = torch.zeros(len(seqs), L)
     for b, (s, P, _) in enumerate(seqs):
         ids[b, :len(s)] = torch.tensor(s)
         mask[b, P:len(s)] = 1
-    rows = model.image_embedding(px)
+    if rows is None:
+        rows = model.image_embedding(px)
     logits = model(ids, rows, [s[2] for s in seqs])
     lp = torch.log_softmax(logits[:, :-1].float(), -1).gather(2, ids[:, 1:, None])[..., 0]
     m = mask[:, 1:]
@@ -134,15 +136,70 @@ def batch_logps(model, px, seqs):
 
 # ------------------------------------------------------------------ training
 
+def scene_targets(objs):
+    """4 slots (circle, square, triangle, star): 0 = absent, 1 + colour index = present in that colour."""
+    t = [0] * len(shapes.SHAPES)
+    for s, c, *_ in objs:
+        t[shapes.SHAPES.index(s)] = 1 + list(shapes.COLOURS).index(c)
+    return t
+
+
+def pretrain_vision(model, steps, bs, lr, size, log):
+    """Stage 0, as the real model's vision encoder is pretrained before the language model sees it:
+    the vision tower + resampler learn the scene (which shape is present in which colour) through a
+    linear probe on the mean image row, on freshly drawn scenes (seed 3, never the training or held-out
+    items). The probe is thrown away; only the tower and resampler weights remain."""
+    vis = list(model.model.vision_tower.parameters()) + [p for p in model.model.resampler.parameters()
+                                                           if p.requires_grad]
+    probe = torch.nn.Linear(model.cfg["hidden_size"], len(shapes.SHAPES) * (1 + len(shapes.COLOURS)))
+    opt = torch.optim.AdamW(vis + list(probe.parameters()), lr=lr, weight_decay=0.0)
+    rng = random.Random(3)
+    K = 1 + len(shapes.COLOURS)
+
+    def scenes(n, r):
+        px, y = [], []
+        for _ in range(n):
+            objs, bg = shapes.sample_scene(r)
+            px.append(pixels_of(shapes.draw(objs, bg, r), size))
+            y.append(scene_targets(objs))
+        return torch.stack(px), torch.tensor(y)
+
+    probe_px, probe_y = scenes(300, random.Random(4))
+    for step in range(steps):
+        px, y = scenes(bs, rng)
+        for g in opt.param_groups:
+            g["lr"] = lr * min(1.0, (step + 1) / 50) * 0.5 * (1 + math.cos(math.pi * step / steps))
+        loss = F.cross_entropy(probe(model.image_embedding(px).mean(1)).view(-1, K), y.view(-1))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vis, 1.0)
+        opt.step()
+        if step % 100 == 0 or step == steps - 1:
+            with torch.no_grad():
+                pred = probe(model.image_embedding(probe_px).mean(1)).view(-1, len(shapes.SHAPES), K).argmax(-1)
+            log(f"vision step {step}: loss {loss.item():.4f}, probe: whole scene right "
+                f"{(pred == probe_y).all(1).float().mean().item():.3f} of 300 fresh scenes")
+    for p in vis:
+        p.requires_grad_(False)
+
+
+def image_rows(model, data):
+    """The frozen vision side's rows for every item, computed once."""
+    with torch.no_grad():
+        for i in range(0, len(data), 64):
+            chunk = data[i:i + 64]
+            rows = model.image_embedding(torch.stack([d["px"] for d in chunk]))
+            for d, r in zip(chunk, rows):
+                d["rows"] = r
+
+
 def train_reference(model, data, steps, bs, lr, log):
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
     rng = random.Random(11)
     model.train()
     for step in range(steps):
         batch = [data[rng.randrange(len(data))] for _ in range(bs)]
-        px = torch.stack([b["px"] for b in batch])
-        seqs = [b["seqs"][0] for b in batch]
-        s, n = batch_logps(model, px, seqs)
+        s, n = batch_logps(model, None, [b["seqs"][0] for b in batch], torch.stack([b["rows"] for b in batch]))
         loss = -(s.sum() / n.sum())
         for g in opt.param_groups:
             g["lr"] = lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * step / steps))
@@ -156,22 +213,22 @@ def train_reference(model, data, steps, bs, lr, log):
 
 
 def train_policy(policy, ref, data, steps, bs, lr, log):
-    for p in list(policy.model.vision_tower.parameters()) + list(policy.model.resampler.parameters()):
-        p.requires_grad_(False)
     opt = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
     rng = random.Random(12)
     policy.train()
     for step in range(steps):
         batch = [data[rng.randrange(len(data))] for _ in range(bs)]
         rej = [rng.randrange(1, 4) for _ in batch]
-        px = torch.stack([b["px"] for b in batch] * 2)
+        rows = torch.stack([b["rows"] for b in batch] * 2)
         seqs = [b["seqs"][0] for b in batch] + [b["seqs"][k] for b, k in zip(batch, rej)]
         with torch.no_grad():
-            rs, _ = batch_logps(ref, px, seqs)
-        ps, _ = batch_logps(policy, px, seqs)
+            rs, _ = batch_logps(ref, None, seqs, rows)
+        ps, _ = batch_logps(policy, None, seqs, rows)
         n = len(batch)
         margin = BETA * ((ps[:n] - rs[:n]) - (ps[n:] - rs[n:]))
         loss = -F.logsigmoid(margin).mean()
+        for g in opt.param_groups:
+            g["lr"] = lr * min(1.0, (step + 1) / 50)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
@@ -207,13 +264,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(HERE, "..", "demo"))
     ap.add_argument("--quick", action="store_true", help="a few steps only (to test the script)")
+    ap.add_argument("--reference", help="start from this already-trained reference (skips stages 0-1: "
+                                        "to iterate on the DPO stage; same result as a whole run that made it)")
     ap.add_argument("--train", type=int, default=6000)
     ap.add_argument("--heldout", type=int, default=600)
+    ap.add_argument("--vision-steps", type=int, default=600)
     ap.add_argument("--ref-steps", type=int, default=3000)
     ap.add_argument("--dpo-steps", type=int, default=800)
     a = ap.parse_args()
     if a.quick:
-        a.train, a.heldout, a.ref_steps, a.dpo_steps = 200, 40, 20, 10
+        a.train, a.heldout, a.vision_steps, a.ref_steps, a.dpo_steps = 200, 40, 10, 20, 10
     torch.manual_seed(0)
     torch.set_num_threads(2)
     t0 = time.time()
@@ -239,11 +299,22 @@ def main():
     held = encode_items(tok, held_items, S, Q)
     log(f"data: {len(train)} train, {len(held)} held-out items; vocab {cfg['vocab_size']}")
 
-    ref = omnilmm.OmniLMM(cfg)
-    init = ckpt_lib.random_weights(cfg, seed=3, dtype="f32")
-    ref.load_state_dict(init)
-    train_reference(ref, train, a.ref_steps, 16, 3e-3, log)
-    ref = bf16_roundtrip(ref)
+    if a.reference:
+        ref = omnilmm.load(a.reference, torch.float32)
+        for p in list(ref.model.vision_tower.parameters()) + list(ref.model.resampler.parameters()):
+            p.requires_grad_(False)
+        image_rows(ref, train)
+        ref.eval()
+        log(f"reference loaded from {a.reference}")
+    else:
+        ref = omnilmm.OmniLMM(cfg)
+        init = ckpt_lib.random_weights(cfg, seed=3, dtype="f32")
+        ref.load_state_dict(init)
+        pretrain_vision(ref, a.vision_steps, 32, 1e-3, S, log)
+        ref = bf16_roundtrip(ref)  # the rows the language model learns from are the shipped (bf16) tower's
+        image_rows(ref, train)
+        train_reference(ref, train, a.ref_steps, 16, 3e-3, log)
+        ref = bf16_roundtrip(ref)
     policy = copy.deepcopy(ref)
     train_policy(policy, ref, train, a.dpo_steps, 8, 5e-4, log)
     policy = bf16_roundtrip(policy)
@@ -260,7 +331,7 @@ def main():
     shutil.rmtree(tok_dir)
     with open(os.path.join(out, "training.json"), "w") as f:
         json.dump({"heldout_items": len(held), "top1_rlaifv_reward": acc_r, "top1_policy_mean_logp": acc_l,
-                   "train_items": len(train), "reference_steps": a.ref_steps, "dpo_steps": a.dpo_steps,
+                   "train_items": len(train), "vision_steps": a.vision_steps, "reference_steps": a.ref_steps, "dpo_steps": a.dpo_steps,
                    "log": log_lines}, f, indent=1)
     import finish_demo
     sys.argv = ["finish_demo.py", out]
