@@ -144,6 +144,12 @@ def scene_targets(objs):
     return t
 
 
+def freeze_vision(model):
+    """Vision tower + resampler stop learning: the language stages train over their fixed rows."""
+    for p in list(model.model.vision_tower.parameters()) + list(model.model.resampler.parameters()):
+        p.requires_grad_(False)
+
+
 def pretrain_vision(model, steps, bs, lr, size, log):
     """Stage 0, as the real model's vision encoder is pretrained before the language model sees it:
     the vision tower + resampler learn the scene (which shape is present in which colour) through a
@@ -179,8 +185,7 @@ def pretrain_vision(model, steps, bs, lr, size, log):
                 pred = probe(model.image_embedding(probe_px).mean(1)).view(-1, len(shapes.SHAPES), K).argmax(-1)
             log(f"vision step {step}: loss {loss.item():.4f}, probe: whole scene right "
                 f"{(pred == probe_y).all(1).float().mean().item():.3f} of 300 fresh scenes")
-    for p in vis:
-        p.requires_grad_(False)
+    freeze_vision(model)
 
 
 def image_rows(model, data):
@@ -301,8 +306,7 @@ def main():
 
     if a.reference:
         ref = omnilmm.load(a.reference, torch.float32)
-        for p in list(ref.model.vision_tower.parameters()) + list(ref.model.resampler.parameters()):
-            p.requires_grad_(False)
+        freeze_vision(ref)
         image_rows(ref, train)
         ref.eval()
         log(f"reference loaded from {a.reference}")
