@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "ckpt.h"
 #include "config.h"
 #include "llm.h"
@@ -25,12 +26,6 @@
 #define PREFIX 300
 #define SLOT0 39
 #define SLOTS 256
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static long status_kb(const char *key) {
     FILE *f = fopen("/proc/self/status", "r");

@@ -8,21 +8,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "ckpt.h"
 #include "config.h"
 #include "half.h"
 #include "manifest.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 /* Median seconds of `reps` runs of fn over (dst, src, n). */
 typedef void (*conv_fn)(float *, const uint16_t *, size_t);
@@ -36,7 +26,7 @@ static double time_it(conv_fn fn, float *dst, const uint16_t *src, size_t n, int
         fn(dst, src, n);
         t[r] = now_s() - t0;
     }
-    qsort(t, (size_t)reps, sizeof t[0], cmp_d);
+    sort_median(t, reps);
     return t[reps / 2];
 }
 
@@ -69,7 +59,7 @@ int main(int argc, char **argv) {
         for (int i = 0; i < ntens; i++) total += ckpt_tensor(c, i)->nbytes;
         ckpt_free(&c);
     }
-    qsort(t, 7, sizeof t[0], cmp_d);
+    sort_median(t, 7);
     printf("open+validate+manifest: %d tensors, %.2f GB: median %.2f ms (min %.2f, max %.2f) over 7 runs\n",
            ntens, total / 1e9, t[3] * 1e3, t[0] * 1e3, t[6] * 1e3);
 

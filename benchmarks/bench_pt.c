@@ -11,18 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "ckpt.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 /* RssAnon and RssFile in MB. */
 static void rss_mb(double *anon, double *file) {
@@ -55,7 +45,7 @@ static int bench(const char *dir, int reps) {
         for (int i = 0; i < n; i++) total += ckpt_tensor(c, i)->nbytes;
         ckpt_free(&c);
     }
-    qsort(t, (size_t)reps, sizeof t[0], cmp_d);
+    sort_median(t, reps);
     /* Resident memory: before, after one open, after reading every tensor byte once. */
     double a0, f0, a1, f1, a2, f2;
     rss_mb(&a0, &f0);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "ckpt.h"
 #include "config.h"
 #include "image.h"
@@ -19,17 +20,6 @@
 #include "resampler.h"
 #include "vit.h"
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-static double median(double *v, int n) { qsort(v, (size_t)n, sizeof *v, cmp); return v[n / 2]; }
 static double vmin(const double *v, int n) { double m = v[0]; for (int i = 1; i < n; i++) m = v[i] < m ? v[i] : m; return m; }
 
 static float *rnd(size_t n) {
@@ -42,19 +32,19 @@ static float *rnd(size_t n) {
 /* C[m, n] = A[m, k] . B[n, k]^T (the x.W^T shape of the model), f32, timed. */
 static double t_sgemm_nt(int m, int n, int k, int reps_inner) {
     float *a = rnd((size_t)m * k), *b = rnd((size_t)n * k), *c = malloc((size_t)m * n * sizeof(float));
-    double t0 = now();
+    double t0 = now_s();
     for (int r = 0; r < reps_inner; r++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, b, k, 0.0f, c, n);
-    double t = (now() - t0) / reps_inner;
+    double t = (now_s() - t0) / reps_inner;
     free(a); free(b); free(c);
     return t;
 }
 static double t_sgemm_nn(int m, int n, int k, int reps_inner) {
     float *a = rnd((size_t)m * k), *b = rnd((size_t)k * n), *c = malloc((size_t)m * n * sizeof(float));
-    double t0 = now();
+    double t0 = now_s();
     for (int r = 0; r < reps_inner; r++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
-    double t = (now() - t0) / reps_inner;
+    double t = (now_s() - t0) / reps_inner;
     free(a); free(b); free(c);
     return t;
 }
@@ -103,11 +93,11 @@ int main(int argc, char **argv) {
     /* decode + resize + normalise */
     int nr = reps * 3 > 64 ? 64 : reps * 3;
     for (int r = 0; r < nr; r++) {
-        double t0 = now();
+        double t0 = now_s();
         if (image_to_pixels(iw, jpg, jlen, NULL, S, px, NULL, &e)) { fprintf(stderr, "%s\n", e.msg); return 1; }
-        tv[r] = now() - t0;
+        tv[r] = now_s() - t0;
     }
-    double t_img = median(tv, nr);
+    double t_img = sort_median(tv, nr);
 
     /* one ViT block (embedding once, then the block repeatedly on its own output) */
     vit_embed(vm, vw, px);
@@ -116,15 +106,15 @@ int main(int argc, char **argv) {
     /* block and bare sgemm alternate, so both see the same machine load */
     for (int r = 0; r < reps; r++) {
         vit_embed(vm, vw, px);
-        double t0 = now();
+        double t0 = now_s();
         vit_block(vm, vw, 0);
-        tv[r] = now() - t0;
+        tv[r] = now_s() - t0;
         double s = t_sgemm_nt(T, 3 * D, D, 1) + t_sgemm_nt(T, D, D, 1) + t_sgemm_nt(T, M, D, 1) + t_sgemm_nt(T, D, M, 1);
         s += H * (t_sgemm_nt(T, T, hdim, 2) + t_sgemm_nn(T, hdim, T, 2));
         tr[r] = s;
     }
     double b_blk = vmin(tv, reps), b_ref_blk = vmin(tr, reps);
-    double t_blk = median(tv, reps), t_ref_blk = median(tr, reps);
+    double t_blk = sort_median(tv, reps), t_ref_blk = sort_median(tr, reps);
     double fl_lin = 2.0 * T * D * (3.0 * D + D + 2.0 * M), fl_att = 4.0 * T * T * D;
 
     /* resampler */
@@ -133,35 +123,35 @@ int main(int argc, char **argv) {
     int rh = cfg.resampler_heads, rhd = E / rh;
     double fl_rs = 2.0 * N * D * E + 2.0 * 2.0 * N * E * E + 4.0 * Q * N * E + 2.0 * 2.0 * Q * E * E;
     for (int r = 0; r < reps; r++) {
-        double t0 = now();
+        double t0 = now_s();
         resampler_forward(rm, rw, feat, emb);
-        tv[r] = now() - t0;
+        tv[r] = now_s() - t0;
         double s = t_sgemm_nt(N, E, D, 1) + 2 * t_sgemm_nt(N, E, E, 1) + t_sgemm_nt(Q, E, E, 1) + t_sgemm_nn(Q, E, E, 1);
         s += rh * (t_sgemm_nt(Q, N, rhd, 2) + t_sgemm_nn(Q, rhd, N, 2));
         tr[r] = s;
     }
     double b_rs = vmin(tv, reps), b_ref_rs = vmin(tr, reps);
-    double t_rs = median(tv, reps), t_ref_rs = median(tr, reps);
+    double t_rs = sort_median(tv, reps), t_ref_rs = sort_median(tr, reps);
 
     /* whole vision step (this checkpoint's blocks), cache miss vs hit */
     imcache *cache = NULL;
     imcache_open(&cache, (size_t)64 << 20, &e);
     imcache_key key = imcache_key_of(jpg, jlen, imcache_model_id(argv[1], strlen(argv[1])));
-    double t0 = now();
+    double t0 = now_s();
     if (!imcache_get(cache, &key, emb, (size_t)Q * E)) {
         image_to_pixels(iw, jpg, jlen, NULL, S, px, NULL, &e);
         vit_forward(vm, vw, px, feat);
         resampler_forward(rm, rw, feat, emb);
         imcache_put(cache, &key, emb, (size_t)Q * E, &e);
     }
-    double t_miss = now() - t0;
+    double t_miss = now_s() - t0;
     for (int r = 0; r < nr; r++) {
-        t0 = now();
+        t0 = now_s();
         imcache_key k2 = imcache_key_of(jpg, jlen, key.model);
         if (!imcache_get(cache, &k2, emb, (size_t)Q * E)) { fprintf(stderr, "unexpected miss\n"); return 1; }
-        tv[r] = now() - t0;
+        tv[r] = now_s() - t0;
     }
-    double t_hit = median(tv, nr);
+    double t_hit = sort_median(tv, nr);
 
     printf("bench_vit: %s, %d threads, ViT %d tokens x %d (MLP %d, %d heads), %d stored blocks; resampler %d x %d over %d keys\n",
            argv[1], threads, T, D, M, H, vit_blocks(vm), Q, E, N);

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
 #include "proto.h"
 
 static const char *dir = RLV_TEST_DATA "/proto";
@@ -24,20 +25,6 @@ static uint64_t fnv(const void *p, size_t n, uint64_t h) {
     return h;
 }
 #define FNV0 UINT64_C(0xcbf29ce484222325)
-
-static uint8_t *read_file(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    *n = 0;
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(sz > 0 ? (size_t)sz : 1);
-    if (b && fread(b, 1, (size_t)sz, f) != (size_t)sz) { free(b); b = NULL; }
-    fclose(f);
-    *n = (size_t)sz;
-    return b;
-}
 
 /* value of key in "k=v k=v ..." (NULL if absent); copies into out */
 static const char *kv(const char *list, const char *key, char *out, size_t cap) {
@@ -210,7 +197,7 @@ static void test_python_cases(void **s) {
         *want++ = '\0';
         snprintf(path, sizeof path, "%s/cases/%s.msgpack", dir, name);
         size_t len;
-        uint8_t *body = read_file(path, &len);
+        uint8_t *body = slurp(path, &len);
         if (!body) fail_msg("cannot read %s", path);
         proto_error e;
         proto_code rc = proto_decode_request(&q, body, len, NULL, &e);

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
 #include "ckpt.h"
 #include "config.h"
 #include "image.h"
@@ -21,19 +22,6 @@
 #include "vit.h"
 
 #define DATA RLV_TEST_DATA "/vision"
-
-static void *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(len > 0 ? (size_t)len : 1);
-    if (b && fread(b, 1, (size_t)len, f) != (size_t)len) { free(b); b = NULL; }
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
 
 /* max |a - b| / max |b| */
 static double rel_err(const float *a, const float *b, size_t n) {

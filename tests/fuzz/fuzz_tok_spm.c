@@ -1,14 +1,11 @@
 /* fuzz_tok_spm.c — arbitrary bytes as a tokenizer.model: the protobuf reader (spm_parse) and the
  * whole LlamaConverter load must return a value, never crash; a loaded tokenizer must encode and
  * decode a fixed text. */
-#include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "fuzz_util.h"
 #include "spm.h"
-#include "tok.h"
 
 static char dir[64];
 
@@ -37,13 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     tok *t = NULL;
     if (tok_load(&t, dir, &err) == RLV_OK) {
         static const char text[] = " ab a\nb <s>x</s> \xE4\xB8\xAD\xF0\x9F\x98\x80";
-        int32_t ids[256];
-        int n;
-        if (tok_encode(t, text, sizeof text - 1, 1, ids, 256, &n, &err) == RLV_OK) {
-            char out[1024];
-            size_t len;
-            tok_decode(t, ids, n, 0, out, sizeof out, &len, &err);
-        }
+        fuzz_tok_roundtrip(t, text, sizeof text - 1, 0);
         tok_free(&t);
     }
     unlink(path);
