@@ -47,12 +47,13 @@ JOBS = [
 
 
 def shapes_jobs(work):
-    """Jobs of the demo model's world (models/scripts/shapes.py, held-out seed 2): image, prompt,
-    1 truthful + 3 hallucinated answers: in-distribution, so log-probs are near 0 and fp32 holds."""
+    """Jobs of the demo model's world (models/scripts/shapes.py, held-out test seed): image, prompt,
+    1 truthful + 3 hallucinated answers in mixed phrasings: in-distribution, so log-probs are near 0
+    and fp32 holds."""
     sys.path.insert(0, os.path.join(HERE, "..", "models", "scripts"))
     import shapes
     imgs, jobs = [], []
-    for k, it in enumerate(shapes.make_items(3, seed=2)):
+    for k, it in enumerate(shapes.make_items(3, seed=shapes.TEST_SEED, mixed=True)):
         p = os.path.join(work, f"shapes{k}.png")
         it["image"].save(p)
         imgs.append(p)

@@ -12,6 +12,10 @@ SHAPES = ["circle", "square", "triangle", "star"]
 COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220),
            "yellow": (235, 210, 30), "purple": (140, 60, 190), "orange": (245, 140, 20)}
 NUMBERS = ["zero", "one", "two", "three", "four"]
+# Seeds of the item streams: training scenes; validation scenes (held out from training, but looked
+# at while the DPO recipe was chosen); test scenes (held out, never looked at before the recipe was
+# fixed: the figures the model card, the README and test_demo_model.py report).
+TRAIN_SEED, VALIDATION_SEED, TEST_SEED = 1, 2, 5
 SIZE = 224  # drawn size; the model resizes to its image_size (Pillow bicubic, as the pipeline does)
 
 
@@ -65,34 +69,59 @@ def _list(items):
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def describe(objs):
-    parts = [f"{'an' if c[0] in 'aeiou' else 'a'} {c} {s}" for s, c, *_ in objs]
-    return f"The image shows {_list(parts)}."
+def _objects(objs):
+    return _list([f"{'an' if c[0] in 'aeiou' else 'a'} {c} {s}" for s, c, *_ in objs])
+
+
+def _count(n, unit="shape"):
+    return f"{NUMBERS[n]} {unit}{'s' if n != 1 else ''}"
+
+
+# Phrasings of one answer. Answerers differ in how they say things, independently of whether what
+# they say is true. The training answers (the reference's SFT data and the DPO pairs) come in a
+# "house style": phrasing k with probability HOUSE[k]; candidates from other answerers
+# (make_items(..., mixed=True)) use any phrasing with equal probability. The likelihood of an answer
+# carries the prior of its phrasing; the RLAIF-V log-ratio cancels it, since policy and reference
+# share it.
+STYLES = {
+    "describe": [lambda o: f"The image shows {_objects(o)}.",
+                 lambda o: f"I can see {_objects(o)}.",
+                 lambda o: f"There {'is' if len(o) == 1 else 'are'} {_objects(o)} in the picture.",
+                 lambda o: f"This is a picture of {_objects(o)}."],
+    "colour": [lambda s, c: f"The {s} is {c}.",
+               lambda s, c: f"It is {c}.",
+               lambda s, c: f"The {s} is coloured {c}.",
+               lambda s, c: f"I see {'an' if c[0] in 'aeiou' else 'a'} {c} {s}."],
+    "count": [lambda n: f"There {'is' if n == 1 else 'are'} {_count(n)}.",
+              lambda n: f"I count {_count(n)}.",
+              lambda n: f"The image has {_count(n)}.",
+              lambda n: f"{_count(n).capitalize()}."],
+}
+HOUSE = [0.70, 0.15, 0.10, 0.05]
+
+
+def describe(objs, style=0):
+    return STYLES["describe"][style](objs)
 
 
 def qa(objs, rng):
-    """(prompt, truthful, [hallucinated x3]) for one scene."""
+    """(prompt, kind, truthful content, [hallucinated content x3]) for one scene; a content is the
+    argument tuple of the kind's phrasings (STYLES)."""
     present = {s: c for s, c, *_ in objs}
     kind = rng.choice(["describe", "shapes", "colour", "count"])
     absent_shapes = [s for s in SHAPES if s not in present]
     if kind == "colour":
         s = rng.choice(list(present))
-        prompt = f"What colour is the {s}?"
-        truth = f"The {s} is {present[s]}."
-        wrong = [f"The {s} is {c}." for c in rng.sample([c for c in COLOURS if c != present[s]], 3)]
-        return prompt, truth, wrong
+        wrong = [(s, c) for c in rng.sample([c for c in COLOURS if c != present[s]], 3)]
+        return f"What colour is the {s}?", kind, (s, present[s]), wrong
     if kind == "count":
         n = len(objs)
-        prompt = "How many shapes are there?"
-        truth = f"There {'is' if n == 1 else 'are'} {NUMBERS[n]} shape{'s' if n > 1 else ''}."
-        others = rng.sample([k for k in range(1, 5) if k != n], 3)
-        wrong = [f"There {'is' if k == 1 else 'are'} {NUMBERS[k]} shape{'s' if k > 1 else ''}." for k in others]
-        return prompt, truth, wrong
+        return "How many shapes are there?", kind, (n,), [(k,) for k in rng.sample([k for k in range(1, 5) if k != n], 3)]
     prompt = "Describe the image." if kind == "describe" else "What shapes do you see?"
-    truth = describe(objs)
-    wrong = set()
+    truth = [(s, c) for s, c, *_ in objs]
+    wrong = {}
     while len(wrong) < 3:
-        o = [list(x) for x in objs]
+        o = [list(x) for x in truth]
         i = rng.randrange(len(o))
         mode = rng.choice(["colour", "shape", "extra"] if absent_shapes else ["colour"])
         if mode == "colour":
@@ -100,20 +129,31 @@ def qa(objs, rng):
         elif mode == "shape":
             o[i][0] = rng.choice(absent_shapes)
         else:
-            o.append([rng.choice(absent_shapes), rng.choice(list(COLOURS)), 0, 0, 0])
-        w = describe([tuple(x) for x in o])
+            o.append([rng.choice(absent_shapes), rng.choice(list(COLOURS))])
+        w = [tuple(x) for x in o]
         if w != truth:
-            wrong.add(w)
-    return prompt, truth, sorted(wrong)
+            wrong[describe(w)] = w
+    return prompt, "describe", (truth,), [(wrong[k],) for k in sorted(wrong)]
 
 
-def make_items(n, seed):
-    """n items: dicts with the PIL image, prompt, truthful answer, 3 hallucinated answers."""
+def make_items(n, seed, mixed=False):
+    """n items: dicts with the PIL image, prompt, truthful answer, 3 hallucinated answers. The four
+    answers share one phrasing drawn from HOUSE (mixed=False: training data, one answerer), or each
+    has its own, drawn uniformly (mixed=True: candidates from different answerers). Scenes and
+    contents depend on the seed only, not on mixed."""
     rng = random.Random(seed)
+    srng = random.Random(seed * 7919 + 1)  # phrasings: their own stream, so scenes don't depend on them
     items = []
     for _ in range(n):
         objs, bg = sample_scene(rng)
         img = draw(objs, bg, rng)
-        prompt, truth, wrong = qa(objs, rng)
-        items.append({"image": img, "objects": objs, "prompt": prompt, "truthful": truth, "hallucinated": wrong})
+        prompt, kind, truth, wrong = qa(objs, rng)
+        styles = STYLES[kind]
+        if mixed:
+            ks = [srng.randrange(len(styles)) for _ in range(4)]
+        else:
+            ks = [srng.choices(range(len(styles)), HOUSE)[0]] * 4
+        items.append({"image": img, "objects": objs, "prompt": prompt, "styles": ks,
+                      "truthful": styles[ks[0]](*truth),
+                      "hallucinated": [styles[k](*w) for k, w in zip(ks[1:], wrong)]})
     return items

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """test_demo_model.py — the embedded demo pair (models/demo) really ranks, measured through the
-real daemon: on N held-out synthetic images (models/scripts/shapes.py, seed 2: never trained on),
-each with 1 truthful + 3 hallucinated candidates, the top-1 accuracy of the RLAIF-V reward must be
->= 0.90. The policy's plain mean log-likelihood is measured beside it; issue 8 also asks the reward
-to beat it, which the committed pair does not yet (see models/demo/README.md), so that comparison
-is printed, not asserted.
+real daemon: on N held-out synthetic images (models/scripts/shapes.py, the test seed: never trained on),
+each with 1 truthful + 3 hallucinated candidates phrased by different answerers (mixed=True), the
+top-1 accuracy of the RLAIF-V reward must be >= 0.90 and above that of the policy's plain mean
+log-likelihood (issue 8). The same scenes with all four candidates in one house phrasing are
+measured too and printed, not asserted: there the likelihood is not misled by phrasing.
 
   test_demo_model.py --rlaifvd BIN --models DIR [--items 500]
 """
@@ -29,7 +29,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rlaifvd", required=True)
     ap.add_argument("--models", required=True)
-    ap.add_argument("--items", type=int, default=500)
+    ap.add_argument("--items", type=int, default=600)
     a = ap.parse_args()
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -41,37 +41,47 @@ def main():
         sock = zmq.Context.instance().socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.connect(ep)
-        items = shapes.make_items(a.items, seed=2)
-        pending = {}
-        hit = {"rlaifv": 0, "logp_mean": 0}
         t0 = time.time()
-        for k, it in enumerate(items):
-            buf = io.BytesIO()
-            it["image"].save(buf, "PNG")
-            cands = [it["truthful"]] + it["hallucinated"]
-            for reward in ("rlaifv", "logp_mean"):
-                sock.send(msgpack.packb({"v": 1, "id": [k, reward], "op": "score", "image": buf.getvalue(),
-                                         "prompt": it["prompt"], "candidates": cands, "reward": reward},
-                                        use_bin_type=True))
-                pending[(k, reward)] = 1
-            while len(pending) > 16 or (k == len(items) - 1 and pending):
-                assert sock.poll(60000), "no reply within 60 s"
-                rep = msgpack.unpackb(sock.recv(), raw=False)
-                assert rep["ok"], rep
-                key = tuple(rep["id"])
-                del pending[key]
-                hit[key[1]] += rep["ranking"][0]["index"] == 0
-        n = len(items)
-        acc = {k: v / n for k, v in hit.items()}
-        print(f"{n} held-out items in {time.time() - t0:.1f} s: top-1 rlaifv reward {acc['rlaifv']:.3f}, "
-              f"policy mean log-likelihood {acc['logp_mean']:.3f}")
-        print(f"reward {'above' if acc['rlaifv'] > acc['logp_mean'] else 'NOT above'} the mean log-likelihood")
-        ok = acc["rlaifv"] >= 0.90
+        acc = {}
+        for mixed in (True, False):
+            acc[mixed] = top1(sock, shapes.make_items(a.items, seed=shapes.TEST_SEED, mixed=mixed))
+        n = a.items
+        print(f"{n} held-out items x 2 rewards x 2 phrasing sets in {time.time() - t0:.1f} s")
+        for mixed in (True, False):
+            print(f"  {'phrasings mixed (asserted)' if mixed else 'one house phrasing per item'}: top-1 rlaifv "
+                  f"reward {acc[mixed]['rlaifv']:.3f}, policy mean log-likelihood {acc[mixed]['logp_mean']:.3f}")
+        r, l = acc[True]["rlaifv"], acc[True]["logp_mean"]
+        ok = r >= 0.90 and r > l
+        if not ok:
+            print(f"FAILED: need rlaifv >= 0.90 and > logp_mean on mixed phrasings, got {r:.3f} vs {l:.3f}")
         print("1 passed, 0 failed" if ok else "0 passed, 1 failed")
         return 0 if ok else 1
     finally:
         d.send_signal(signal.SIGTERM)
         d.wait(60)
+
+
+def top1(sock, items):
+    """Top-1 accuracy (the truthful answer ranked first) of each reward over items, pipelined."""
+    pending = {}
+    hit = {"rlaifv": 0, "logp_mean": 0}
+    for k, it in enumerate(items):
+        buf = io.BytesIO()
+        it["image"].save(buf, "PNG")
+        pos = k % 4  # where the truthful answer stands (ties keep the input order: don't favour one slot)
+        cands = it["hallucinated"][:pos] + [it["truthful"]] + it["hallucinated"][pos:]
+        for reward in ("rlaifv", "logp_mean"):
+            sock.send(msgpack.packb({"v": 1, "id": [k, reward], "op": "score", "image": buf.getvalue(),
+                                     "prompt": it["prompt"], "candidates": cands, "reward": reward},
+                                    use_bin_type=True))
+            pending[(k, reward)] = pos
+        while len(pending) > 16 or (k == len(items) - 1 and pending):
+            assert sock.poll(60000), "no reply within 60 s"
+            rep = msgpack.unpackb(sock.recv(), raw=False)
+            assert rep["ok"], rep
+            key = tuple(rep["id"])
+            hit[key[1]] += rep["ranking"][0]["index"] == pending.pop(key)
+    return {k: v / len(items) for k, v in hit.items()}
 
 
 if __name__ == "__main__":
