@@ -76,6 +76,8 @@ DPO run (NLL = the truthful answer's mean NLL added to the DPO loss, weight 1):
 | lr 5e-4, 800 steps, 1 pair, NLL | 0.933 | 0.960 |
 | lr 5e-4, 800 steps, all 3 pairs, NLL | 0.950 | 0.970 |
 | lr 2e-4, 1500 steps, all 3 pairs, NLL (shipped) | 0.965 | 0.960 |
+| lr 2e-4, 1500 steps, all 3 pairs, NLL weight 2 (tried after; not adopted) | 0.965 | 0.962 |
+| lr 1e-4, 2500 steps, all 3 pairs, NLL (tried after; not adopted: same margin) | 0.970 | 0.965 |
 
 Without the NLL term the policy pushed the truthful answers down too: their log-prob fell by 15-40
 nats, mostly on the token after the content word, and the log-ratio became noise. An earlier pair
