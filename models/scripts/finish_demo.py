@@ -130,7 +130,6 @@ def finish(d, n, log=print):
     open(os.path.join(d, "sample_prompt.txt"), "w").write(it["prompt"] + "\n")
     open(os.path.join(d, "sample_candidates.txt"), "w").write("\n".join(it["hallucinated"][:1] + [it["truthful"]] +
                                                                        it["hallucinated"][1:]) + "\n")
-    minutes = float(tr["log"][-1].split("]")[0].strip("[ s")) / 60 if tr.get("log") else 0
     h = tr["heldout"]
     acc = {f"{a[0]}_{b[0]}_{c}": h[f"{a}_{b}"][k] for a in ("test", "validation") for b in ("mixed", "one_phrasing")
            for c, k in (("r", "top1_rlaifv_reward"), ("l", "top1_policy_mean_logp"))}
@@ -140,7 +139,7 @@ def finish(d, n, log=print):
         blocks=v["depth"] - 1, nq=cfg["num_query"], size=cfg["image_size"], spv=cfg["vocab_size"] - 9,
         dpo_lr=tr["dpo_lr"], sft_weight=tr["sft_weight"], vision_steps=tr.get("vision_steps", 0),
         ref_steps=tr["reference_steps"], dpo_steps=tr["dpo_steps"], train=tr["train_items"], heldout=n,
-        test_seed=shapes.TEST_SEED, val_seed=shapes.VALIDATION_SEED, minutes=minutes,
+        test_seed=shapes.TEST_SEED, val_seed=shapes.VALIDATION_SEED, minutes=tr["train_minutes"],
         house=" / ".join(f"{p:.2f}" for p in shapes.HOUSE), verdict=verdict(h), **acc))
 
 

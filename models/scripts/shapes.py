@@ -100,10 +100,6 @@ STYLES = {
 HOUSE = [0.70, 0.15, 0.10, 0.05]
 
 
-def describe(objs, style=0):
-    return STYLES["describe"][style](objs)
-
-
 def qa(objs, rng):
     """(prompt, kind, truthful content, [hallucinated content x3]) for one scene; a content is the
     argument tuple of the kind's phrasings (STYLES)."""
@@ -132,7 +128,7 @@ def qa(objs, rng):
             o.append([rng.choice(absent_shapes), rng.choice(list(COLOURS))])
         w = [tuple(x) for x in o]
         if w != truth:
-            wrong[describe(w)] = w
+            wrong[STYLES["describe"][0](w)] = w  # keyed by its house wording: dedup + a stable order
     return prompt, "describe", (truth,), [(wrong[k],) for k in sorted(wrong)]
 
 

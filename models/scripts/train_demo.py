@@ -341,15 +341,12 @@ def main():
     import shutil
     shutil.rmtree(tok_dir)
     with open(os.path.join(out, "training.json"), "w") as f:
-        json.dump({"heldout_items": a.heldout, "train_items": len(train), "vision_steps": a.vision_steps, "reference_steps": a.ref_steps, "dpo_steps": a.dpo_steps,
-                   "dpo_lr": a.dpo_lr, "sft_weight": a.sft_weight, "threads": a.threads,
+        json.dump({"heldout_items": a.heldout, "train_items": len(train), "vision_steps": a.vision_steps,
+                   "reference_steps": a.ref_steps, "dpo_steps": a.dpo_steps, "dpo_lr": a.dpo_lr,
+                   "sft_weight": a.sft_weight, "threads": a.threads, "train_minutes": (time.time() - t0) / 60,
                    "log": log_lines}, f, indent=1)
     import finish_demo
-    finish_demo.finish(out, a.heldout, log)
-    tr = json.load(open(os.path.join(out, "training.json")))
-    tr["log"] = log_lines
-    with open(os.path.join(out, "training.json"), "w") as f:
-        json.dump(tr, f, indent=1)
+    finish_demo.finish(out, a.heldout, log)  # adds the held-out figures to training.json
 
 
 if __name__ == "__main__":
