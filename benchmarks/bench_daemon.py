@@ -31,7 +31,7 @@ CANDS = ["Because sheep are crossing the road.", "The car is red.", "A dog is dr
 
 
 def big_jpeg():
-    src = os.path.join(HERE, "..", "..", "shared", "testdata", "images", "car_sheep.jpeg")
+    src = os.path.join(HERE, "..", "tests", "data", "images", "car_sheep.jpeg")
     img = Image.open(src).convert("RGB").resize((2000, 1500), Image.BICUBIC)
     arr = np.array(img).astype(np.int16)
     arr += np.random.default_rng(0).integers(-12, 13, arr.shape, dtype=np.int16)  # texture: ~1 MB at q 92

@@ -25,11 +25,10 @@ TOL = 1e-4
 def make_images(work):
     rng = np.random.default_rng(3)
     paths = []
-    src = os.path.join(HERE, "..", "..", "shared", "testdata", "images", "car_sheep.jpeg")
-    if os.path.exists(src):
-        p = os.path.join(work, "car_sheep.png")
-        Image.open(src).convert("RGB").save(p)
-        paths.append(p)
+    src = os.path.join(HERE, "data", "images", "car_sheep.jpeg")  # a missing photo fails the test
+    p = os.path.join(work, "car_sheep.png")
+    Image.open(src).convert("RGB").save(p)
+    paths.append(p)
     p = os.path.join(work, "noise_rgba.png")  # odd size, alpha channel: dropped as PIL's convert('RGB')
     Image.fromarray(rng.integers(0, 256, (37, 91, 4), dtype=np.uint8), "RGBA").save(p)
     paths.append(p)

@@ -62,15 +62,15 @@ def encode(im, fmt, **kw):
 
 def main():
     out = sys.argv[1]
-    img_dir = sys.argv[2] if len(sys.argv) > 2 else None
+    img_dir = sys.argv[2]  # tests/data/images: required, and must hold real photos
     os.makedirs(out, exist_ok=True)
     rng = np.random.default_rng(5)
     rs, dec = [], []
 
     # Resize: real photos (decoded by PIL), then generated images of every awkward shape.
-    photos = []
-    if img_dir and os.path.isdir(img_dir):
-        photos = sorted(f for f in os.listdir(img_dir) if f.lower().endswith((".jpg", ".jpeg", ".png")))
+    photos = sorted(f for f in os.listdir(img_dir) if f.lower().endswith((".jpg", ".jpeg", ".png")))
+    if not photos:
+        sys.exit(f"ref_image: no real photo in {img_dir}")
     for i, fn in enumerate(photos):
         src = np.asarray(Image.open(os.path.join(img_dir, fn)).convert("RGB"))
         base = os.path.splitext(fn)[0]
