@@ -22,6 +22,7 @@
 #include "config.h"
 #include "llm.h"
 #include "mm.h"
+#include "pool.h"
 
 #define PREFIX 300
 #define SLOT0 39
@@ -75,7 +76,11 @@ static double score_time(llm_ws *ws, int32_t **cand, int *lens, int n, double *l
 }
 
 /* cblas_sgemm f32 seconds for y[m, n] = x[m, k] . W^T over the decoder's weight shapes. */
-static double sgemm_time(const rlv_config *c, int m, double *flops) {
+void openblas_set_num_threads(int);
+
+/* cblas_sgemm on `threads` OpenBLAS threads; mm's pool wants OpenBLAS on one thread again after. */
+static double sgemm_time(const rlv_config *c, int m, int threads, double *flops) {
+    openblas_set_num_threads(threads);
     int H = c->hidden_size, F = c->intermediate_size, V = c->vocab_size;
     int kvd = c->num_key_value_heads * (H / c->num_attention_heads);
     int shp[8][2] = {{H, H}, {kvd, H}, {kvd, H}, {H, H}, {F, H}, {F, H}, {H, F}, {V, H}};
@@ -94,6 +99,7 @@ static double sgemm_time(const rlv_config *c, int m, double *flops) {
         *flops += 2.0 * m * n * k * times;
     }
     free(w), free(x), free(y);
+    openblas_set_num_threads(1);
     return t;
 }
 
@@ -103,8 +109,11 @@ int main(int argc, char **argv) {
         return 2;
     }
     int threads = argc > 2 ? atoi(argv[2]) : 2, clen = argc > 3 ? atoi(argv[3]) : 64;
-    mm_set_threads(threads);
     rlv_err e = {0};
+    rlv_pool *pool = NULL;
+    mm_ctx *mm = NULL;
+    die(pool_init(&pool, threads, &e), &e);
+    die(mm_ctx_init(&mm, pool, &e), &e);
     rlv_config cfg;
     char p[1024];
     snprintf(p, sizeof p, "%s/config.json", argv[1]);
@@ -135,7 +144,7 @@ int main(int argc, char **argv) {
     double *lp = malloc((size_t)max_tok * sizeof(double)), *lp2 = malloc((size_t)max_tok * sizeof(double));
     llm_limits lim = {PREFIX, max_tok, NMAX};
     llm_ws *ws = NULL;
-    die(llm_ws_init(&ws, m, &lim, &e), &e);
+    die(llm_ws_init(&ws, m, &lim, mm, &e), &e);
 
     /* 4. memory with the bf16 model alone (measured after one batch has touched everything) */
     for (int i = 0; i < 8; i++) lens[i] = L1;
@@ -156,12 +165,12 @@ int main(int argc, char **argv) {
     die(llm_model_init(&m32, ck, &cfg, LLM_F32_WEIGHTS, &e), &e);
     double tconv = now_s() - t0;
     llm_ws *ws32 = NULL;
-    die(llm_ws_init(&ws32, m32, &lim, &e), &e);
+    die(llm_ws_init(&ws32, m32, &lim, mm, &e), &e);
     prefix_time(ws32);
     double fl = score_flops(&cfg, 8, L1), sg_fl = 0;
     double t_bf16 = 1e30, t_f32 = 1e30, t_sg = 1e30;
     for (int r = 0; r < 3; r++) {
-        t_sg = fmin(t_sg, sgemm_time(&cfg, 8 * (L1 - 1), &sg_fl));
+        t_sg = fmin(t_sg, sgemm_time(&cfg, 8 * (L1 - 1), threads, &sg_fl));
         t_bf16 = fmin(t_bf16, score_time(ws, cand, lens, 8, lp));
         t_f32 = fmin(t_f32, score_time(ws32, cand, lens, 8, lp2));
     }

@@ -17,6 +17,7 @@
 #include "image.h"
 #include "imcache.h"
 #include "mm.h"
+#include "pool.h"
 #include "resampler.h"
 #include "vit.h"
 
@@ -56,8 +57,13 @@ int main(int argc, char **argv) {
     }
     int threads = argc > 3 ? atoi(argv[3]) : 2, reps = argc > 4 ? atoi(argv[4]) : 3;
     if (reps < 1) reps = 1;
-    mm_set_threads(threads);
     rlv_err e = {0};
+    rlv_pool *pool = NULL;
+    mm_ctx *mm = NULL;
+    if (pool_init(&pool, threads, &e) || mm_ctx_init(&mm, pool, &e)) {
+        fprintf(stderr, "bench_vit: %s\n", e.msg);
+        return 1;
+    }
     rlv_config cfg;
     char path[1024];
     snprintf(path, sizeof path, "%s/config.json", argv[1]);
@@ -68,7 +74,7 @@ int main(int argc, char **argv) {
     resampler_ws *rw = NULL;
     image_ws *iw = NULL;
     if (config_load(&cfg, path, &e) || ckpt_open(&c, argv[1], &e) || vit_model_init(&vm, c, &cfg, &e) ||
-        resampler_model_init(&rm, c, &cfg, &e) || vit_ws_init(&vw, vm, &e) || resampler_ws_init(&rw, rm, &e) ||
+        resampler_model_init(&rm, c, &cfg, &e) || vit_ws_init(&vw, vm, mm, &e) || resampler_ws_init(&rw, rm, mm, &e) ||
         image_ws_init(&iw, 8192, cfg.image_size, &e)) {
         fprintf(stderr, "bench_vit: %s\n", e.msg);
         return 1;

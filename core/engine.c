@@ -21,6 +21,7 @@
 #include "llm.h"
 #include "manifest.h"
 #include "mm.h"
+#include "pool.h"
 #include "prompt.h"
 #include "resampler.h"
 #include "reward.h"
@@ -50,6 +51,8 @@ struct rlv_engine {
 
 struct rlv_worker {
     rlv_engine *e;
+    rlv_pool *pool;               /* blas_threads threads, every parallel stage of a job */
+    mm_ctx *mm;                   /* matrix products on the pool */
     llm_ws *llm[2];
     vit_ws *vit[2];
     resampler_ws *rs[2];
@@ -138,7 +141,6 @@ int rlv_engine_open(rlv_engine **out, const rlv_engine_opts *opts, rlv_err *err)
     e->opts.model_dir = e->policy_dir;
     e->opts.ref_model_dir = e->reference_dir;
     e->n_models = opts->ref_model_dir ? 2 : 1;
-    mm_set_threads(opts->blas_threads);
     int rc = load_model(&e->m[POL], opts->model_dir, err);
     if (!rc && e->n_models == 2) rc = load_model(&e->m[REF], opts->ref_model_dir, err);
     if (!rc && e->n_models == 2) {
@@ -222,10 +224,12 @@ int rlv_worker_open(rlv_worker **out, rlv_engine *e, rlv_err *err) {
     llm_limits lim = {.max_prefix = o->max_seq_tokens, .max_cand_tokens = maxt, .max_cands = maxc};
     int rc = RLV_OK;
     size_t feat = 0;
+    rc = pool_init(&w->pool, o->blas_threads, err);
+    if (!rc) rc = mm_ctx_init(&w->mm, w->pool, err);
     for (int k = 0; k < e->n_models && !rc; k++) {
-        rc = llm_ws_init(&w->llm[k], e->m[k].llm, &lim, err);
-        if (!rc) rc = vit_ws_init(&w->vit[k], e->m[k].vit, err);
-        if (!rc) rc = resampler_ws_init(&w->rs[k], e->m[k].rs, err);
+        rc = llm_ws_init(&w->llm[k], e->m[k].llm, &lim, w->mm, err);
+        if (!rc) rc = vit_ws_init(&w->vit[k], e->m[k].vit, w->mm, err);
+        if (!rc) rc = resampler_ws_init(&w->rs[k], e->m[k].rs, w->mm, err);
         size_t f = (size_t)(vit_tokens(e->m[k].vit) - 1) * (size_t)vit_width(e->m[k].vit);
         if (f > feat) feat = f;
         if (!rc && !(w->emb[k] = malloc((size_t)c->num_query * e->m[k].cfg.hidden_size * sizeof(float))))
@@ -275,6 +279,8 @@ void rlv_worker_free(rlv_worker **wp) {
     free(w->cand_ids);
     free(w->cand_lens);
     free(w->ranked);
+    mm_ctx_free(&w->mm);
+    pool_free(&w->pool);
     free(w);
     *wp = NULL;
 }

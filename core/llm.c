@@ -81,7 +81,7 @@ struct llm_ws {
     double *row_sum;   /* [cap_rows] running sum of exp(logit - row_max) */
     float *row_tgt;    /* [cap_rows] logit of the row's scored token */
     int *tgt;          /* [cap_rows] the row's scored token */
-    float *mm_scratch; /* mm_xwt panels */
+    mm_ctx *mm;        /* the worker's products and pool (not owned) */
     int *pos;          /* [cap_rows] position of each row */
     int *seg_off;      /* [max(max_cands, 1) + 1] row offsets of the segments */
     unsigned char *mark; /* [max_prefix] which prefix positions take embedding rows */
@@ -232,7 +232,7 @@ static void *ws_alloc(llm_ws *ws, size_t n, size_t elem, size_t *acct, int *fail
     return p;
 }
 
-int llm_ws_init(llm_ws **out, const llm_model *m, const llm_limits *lim, rlv_err *err) {
+int llm_ws_init(llm_ws **out, const llm_model *m, const llm_limits *lim, mm_ctx *mm, rlv_err *err) {
     *out = NULL;
     if (lim->max_prefix < 1 || lim->max_cand_tokens < 1 || lim->max_cands < 1)
         return rlv_errf(err, RLV_EINVAL, "llm limits: max_prefix %d, max_cand_tokens %d, max_cands %d must be >= 1",
@@ -243,6 +243,7 @@ int llm_ws_init(llm_ws **out, const llm_model *m, const llm_limits *lim, rlv_err
     llm_ws *ws = calloc(1, sizeof *ws);
     if (!ws) return rlv_errf(err, RLV_ENOMEM, "llm_ws");
     ws->m = m;
+    ws->mm = mm;
     ws->lim = *lim;
     ws->cap_rows = lim->max_prefix > lim->max_cand_tokens ? lim->max_prefix : lim->max_cand_tokens;
     ws->kv_rows = lim->max_prefix + lim->max_cand_tokens;
@@ -253,8 +254,6 @@ int llm_ws_init(llm_ws **out, const llm_model *m, const llm_limits *lim, rlv_err
     size_t s2 = (size_t)lim->max_cand_tokens * kvr;
     ws->score_floats = s1 > s2 ? s1 : s2;
     int fc = m->F < LLM_FFN_COLS ? m->F : LLM_FFN_COLS, vc = m->V < LLM_VOCAB_COLS ? m->V : LLM_VOCAB_COLS;
-    int big = m->H > (int)qd ? m->H : (int)qd;
-    if (fc > big) big = fc;
     int fail = 0;
     size_t *kb = &ws->kv_bytes, *sb = &ws->scratch_bytes;
     ws->k_cache = ws_alloc(ws, (size_t)m->L * kvr * kvd, sizeof(float), kb, &fail);
@@ -273,9 +272,6 @@ int llm_ws_init(llm_ws **out, const llm_model *m, const llm_limits *lim, rlv_err
     ws->row_sum = ws_alloc(ws, cap, sizeof(double), sb, &fail);
     ws->row_tgt = ws_alloc(ws, cap, sizeof(float), sb, &fail);
     ws->tgt = ws_alloc(ws, cap, sizeof(int), sb, &fail);
-    /* panels: every product has k <= big, and lm_head's last one n = V for the prefix row */
-    size_t mmf = mm_xwt_scratch_floats(big, big), mmv = mm_xwt_scratch_floats(m->H, m->V);
-    ws->mm_scratch = ws_alloc(ws, mmf > mmv ? mmf : mmv, sizeof(float), sb, &fail);
     ws->pos = ws_alloc(ws, cap, sizeof(int), sb, &fail);
     ws->seg_off = ws_alloc(ws, (size_t)lim->max_cands + 2, sizeof(int), sb, &fail);
     ws->mark = ws_alloc(ws, (size_t)lim->max_prefix, 1, sb, &fail);
@@ -304,7 +300,7 @@ void llm_ws_free(llm_ws **wp) {
     llm_ws *ws = *wp;
     free(ws->k_cache), free(ws->v_cache), free(ws->rope_cos), free(ws->rope_sin);
     free(ws->x), free(ws->h), free(ws->q), free(ws->gate), free(ws->up);
-    free(ws->scores), free(ws->logits), free(ws->mm_scratch), free(ws->pos), free(ws->seg_off);
+    free(ws->scores), free(ws->logits), free(ws->pos), free(ws->seg_off);
     free(ws->row_max), free(ws->row_sum), free(ws->row_tgt), free(ws->tgt);
     free(ws->mark), free(ws->prefix_logits);
     free(ws);
@@ -397,9 +393,9 @@ static void attention(llm_ws *ws, int l, int R, int ctx, int nseg, const int *se
     }
 }
 
-static void mm(float *y, int ldy, const float *x, int ldx, int rows, int k, const llm_w *w, int n, int acc,
-               float *scratch) {
-    mm_xwt(y, ldy, x, ldx, rows, k, w->p, w->dt, n, NULL, acc, scratch);
+static void mm(llm_ws *ws, float *y, int ldy, const float *x, int ldx, int rows, int k, const llm_w *w, int n,
+               int acc) {
+    mm_xwt(ws->mm, y, ldy, x, ldx, rows, k, w->p, k, w->dt, n, NULL, acc);
 }
 
 /* The sub-matrix of w starting at element (row r0, column c0), row stride ld elements. */
@@ -417,28 +413,28 @@ static void forward(llm_ws *ws, int R, int ctx, int nseg, const int *seg_off, in
         float *kc = ws->k_cache + ((size_t)l * ws->kv_rows + kv0) * kvd;
         float *vc = ws->v_cache + ((size_t)l * ws->kv_rows + kv0) * kvd;
         rms_norm(ws->h, ws->x, ly->ln_in, R, H, m->eps);
-        mm(ws->q, qd, ws->h, H, R, H, &ly->wq, qd, 0, ws->mm_scratch);
-        mm(kc, kvd, ws->h, H, R, H, &ly->wk, kvd, 0, ws->mm_scratch);
-        mm(vc, kvd, ws->h, H, R, H, &ly->wv, kvd, 0, ws->mm_scratch);
+        mm(ws, ws->q, qd, ws->h, H, R, H, &ly->wq, qd, 0);
+        mm(ws, kc, kvd, ws->h, H, R, H, &ly->wk, kvd, 0);
+        mm(ws, vc, kvd, ws->h, H, R, H, &ly->wv, kvd, 0);
         rope(ws, ws->q, qd, R, m->nh, m->hd);
         rope(ws, kc, kvd, R, m->nkv, m->hd);
         attention(ws, l, R, ctx, nseg, seg_off, kv0);
-        mm(ws->x, H, ws->att, qd, R, qd, &ly->wo, H, 1, ws->mm_scratch);
+        mm(ws, ws->x, H, ws->att, qd, R, qd, &ly->wo, H, 1);
         rms_norm(ws->h, ws->x, ly->ln_post, R, H, m->eps);
         /* SwiGLU over blocks of intermediate columns: x += silu(h.Wg[f]^T) * (h.Wu[f]^T) . Wd[:, f]^T */
         for (int f0 = 0; f0 < F; f0 += LLM_FFN_COLS) {
             int fc = F - f0 < LLM_FFN_COLS ? F - f0 : LLM_FFN_COLS;
-            mm_xwt(ws->gate, fc, ws->h, H, R, H, w_at(&ly->wg, (size_t)f0, 0, (size_t)H), ly->wg.dt, fc, NULL, 0,
-                   ws->mm_scratch);
-            mm_xwt(ws->up, fc, ws->h, H, R, H, w_at(&ly->wu, (size_t)f0, 0, (size_t)H), ly->wu.dt, fc, NULL, 0,
-                   ws->mm_scratch);
+            mm_xwt(ws->mm, ws->gate, fc, ws->h, H, R, H, w_at(&ly->wg, (size_t)f0, 0, (size_t)H), H, ly->wg.dt, fc,
+                   NULL, 0);
+            mm_xwt(ws->mm, ws->up, fc, ws->h, H, R, H, w_at(&ly->wu, (size_t)f0, 0, (size_t)H), H, ly->wu.dt, fc,
+                   NULL, 0);
             size_t n = (size_t)R * fc;
             for (size_t i = 0; i < n; i++) {
                 float g = ws->gate[i];
                 ws->gate[i] = g / (1.0f + expf(-g)) * ws->up[i];
             }
-            mm_xwt_ld(ws->x, H, ws->gate, fc, R, fc, w_at(&ly->wd, 0, (size_t)f0, (size_t)F), F, ly->wd.dt, H,
-                      NULL, 1, ws->mm_scratch);
+            mm_xwt(ws->mm, ws->x, H, ws->gate, fc, R, fc, w_at(&ly->wd, 0, (size_t)f0, (size_t)F), F, ly->wd.dt, H,
+                   NULL, 1);
         }
     }
     rms_norm(ws->h, ws->x, m->norm, R, H, m->eps);
@@ -483,8 +479,7 @@ int llm_prefix(llm_ws *ws, const int32_t *ids, int n, const float *emb, const in
     }
     int seg[2] = {0, n};
     forward(ws, n, 0, 1, seg, 0);
-    mm(ws->prefix_logits, m->V, ws->h + (size_t)(n - 1) * m->H, m->H, 1, m->H, &m->lm_head, m->V, 0,
-       ws->mm_scratch);
+    mm(ws, ws->prefix_logits, m->V, ws->h + (size_t)(n - 1) * m->H, m->H, 1, m->H, &m->lm_head, m->V, 0);
     ws->prefix_lse = log_sum_exp(ws->prefix_logits, m->V);
     ws->P = n;
     return RLV_OK;
@@ -537,8 +532,8 @@ int llm_score(llm_ws *ws, const int32_t *const *cand, const int *lens, int n, do
     int vc = V < LLM_VOCAB_COLS ? V : LLM_VOCAB_COLS;
     for (int v0 = 0; v0 < V && R > 0; v0 += vc) {
         int nv = V - v0 < vc ? V - v0 : vc;
-        mm_xwt(ws->logits, nv, ws->h, H, R, H, w_at(&m->lm_head, (size_t)v0, 0, (size_t)H), m->lm_head.dt, nv, NULL,
-               0, ws->mm_scratch);
+        mm_xwt(ws->mm, ws->logits, nv, ws->h, H, R, H, w_at(&m->lm_head, (size_t)v0, 0, (size_t)H), H, m->lm_head.dt,
+               nv, NULL, 0);
         for (int r = 0; r < R; r++) {
             const float *z = ws->logits + (size_t)r * nv;
             float mx = z[0];

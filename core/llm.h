@@ -5,7 +5,7 @@
  * scratch, sized once from llm_limits; nothing is allocated per job).
  * Knows nothing of tokenizers, images or the wire: it takes token ids and embedding rows.
  *
- * Use:  llm_model_init(&m, ckpt, &cfg, 0, &err);  llm_ws_init(&ws, m, &limits, &err);
+ * Use:  llm_model_init(&m, ckpt, &cfg, 0, &err);  llm_ws_init(&ws, m, &limits, mm, &err);
  *       per job: llm_prefix(ws, ids, P, img_rows, img_pos, 256, &err);
  *                llm_score(ws, cands, lens, N, logps, sums, &err);
  * Compute is fp32 with every large product in cblas_sgemm (mm.h); log-softmax with max
@@ -19,6 +19,7 @@
 #include "ckpt.h"
 #include "config.h"
 #include "err.h"
+#include "mm.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -52,9 +53,10 @@ typedef struct llm_limits {
     int max_cands;       /* candidates per job */
 } llm_limits;
 
-/* Allocates one worker's workspace for model m (which must outlive it). Everything a job
+/* Allocates one worker's workspace for model m (which must outlive it); its products run on
+ * mm (the worker's context and thread pool, which must outlive it too). Everything a job
  * needs is allocated here. RLV_EINVAL for limits < 1, RLV_ENOMEM. */
-int llm_ws_init(llm_ws **out, const llm_model *m, const llm_limits *lim, rlv_err *err);
+int llm_ws_init(llm_ws **out, const llm_model *m, const llm_limits *lim, mm_ctx *mm, rlv_err *err);
 /* *ws becomes NULL; NULL is a no-op. */
 void llm_ws_free(llm_ws **ws);
 /* Bytes allocated by the workspace: KV cache, and everything else (activations, scores, RoPE). */

@@ -1,47 +1,50 @@
-/* mm.h — matrix products against weights as stored (f32, f16 or bf16), via cblas_sgemm.
- * Owns: the panel conversion of half-precision weights into a caller-given scratch buffer.
- * Weights are never converted whole: panels of MM_PANEL rows are converted and multiplied.
- * Thread-safe: no state besides the caller's scratch (one scratch per worker). */
+/* mm.h — matrix products against weights as stored (f32, f16 or bf16), on a worker's thread pool.
+ * Owns: mm_ctx, one per worker: its pool and one packing buffer per pool thread (allocated once,
+ * a fixed size whatever the shapes). Half-precision weights are never converted whole: each
+ * thread widens the panel of weights it is about to multiply into its own buffer.
+ * Products split the output columns (weight rows) over the pool's threads, so every weight byte
+ * is read by one thread once per call. Compute is fp32 with fp32 accumulation.
+ * Thread-safety: an mm_ctx is driven by one thread at a time (its worker); models are shared. */
 #ifndef RLV_MM_H
 #define RLV_MM_H
 
+#include "err.h"
+#include "pool.h"
 #include "tensor.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* Rows of W converted per panel: MM_PANEL, or fewer for long rows so that a panel stays
- * within MM_PANEL_FLOATS (16 MB), but at least MM_PANEL_MIN. Measured (docs/performance.md,
- * Decoder): OpenBLAS packs the whole x again for every call, so 128-row panels reached 0.70
- * of f32 sgemm at the decoder's shapes (m 1016, k 4096) and 1024-row panels 0.88-0.91. */
-#define MM_PANEL 1024
-#define MM_PANEL_MIN 128
-#define MM_PANEL_FLOATS ((size_t)1 << 22)
+typedef struct mm_ctx mm_ctx;
 
-/* Floats of scratch that mm_xwt / mm_xw need: enough for mm_xwt with inner dimension <= k
- * and any n, and for mm_xw with output width <= n and any k (<= 16 MB unless k or n > 32768). */
-size_t mm_scratch_floats(int k, int n);
-/* Enough for mm_xwt / mm_xwt_ld with inner dimension <= k and output width <= n (callers
- * that never call mm_xw: size with the largest k and the largest n of their products). */
-size_t mm_xwt_scratch_floats(int k, int n);
+/* pool may be NULL (products run on the caller alone); it must outlive the context.
+ * RLV_ENOMEM. */
+int mm_ctx_init(mm_ctx **out, rlv_pool *pool, rlv_err *err);
+/* *c becomes NULL; NULL is a no-op. */
+void mm_ctx_free(mm_ctx **c);
+rlv_pool *mm_ctx_pool(const mm_ctx *c);
+/* Bytes of the packing buffers. */
+size_t mm_ctx_bytes(const mm_ctx *c);
 
-/* y[m, n] (leading dim ldy) = x[m, k] (ld ldx) . W^T + bias, with W row-major [n, k] (the
- * nn.Linear layout) of dtype dt at w. bias may be NULL. accumulate: y += instead of y =. */
-void mm_xwt(float *y, int ldy, const float *x, int ldx, int m, int k,
-            const void *w, rlv_dtype dt, int n, const float *bias, int accumulate, float *scratch);
+/* y[m, n] (leading dim ldy) = x[m, k] (ld ldx) . W^T (+ bias[n]), with W [n, k] of dtype dt,
+ * row i at w + i * ldw elements (ldw >= k; the nn.Linear layout, or a column block of a wider
+ * weight). bias may be NULL. accumulate: y += instead of y =. Runs on the whole pool. */
+void mm_xwt(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k, const void *w, int ldw,
+            rlv_dtype dt, int n, const float *bias, int accumulate);
 
-/* mm_xwt for a column block of a wider weight: row i of W starts at w + i * ldw elements
- * (ldw >= k), e.g. the columns f0.. of down_proj as w = base + f0, ldw = intermediate size. */
-void mm_xwt_ld(float *y, int ldy, const float *x, int ldx, int m, int k, const void *w, int ldw,
-               rlv_dtype dt, int n, const float *bias, int accumulate, float *scratch);
+/* y[m, n] = x[m, k] . W (+ y if accumulate), with W [k, n] of dtype dt, row i at w + i * ldw
+ * elements (ldw >= n; e.g. the resampler's proj, or attention's V). Runs on the whole pool. */
+void mm_xw(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k, const void *w, int ldw,
+           rlv_dtype dt, int n, int accumulate);
 
-/* y[m, n] = x[m, k] . W with W row-major [k, n] (e.g. the resampler's proj). */
-void mm_xw(float *y, int ldy, const float *x, int ldx, int m, int k,
-           const void *w, rlv_dtype dt, int n, float *scratch);
-
-/* Sets OpenBLAS's thread count and the threads that widen a large panel (process-wide). */
-void mm_set_threads(int n);
+/* The same two products scaled by alpha (y = alpha x.W^T [+ y]), serially on the calling thread,
+ * which must be thread tid of c's pool inside a pool_run task (tid 0 outside one): for many small
+ * independent products run side by side, such as attention heads. */
+void mm_xwt_on(mm_ctx *c, int tid, float *y, int ldy, const float *x, int ldx, int m, int k, const void *w,
+               int ldw, rlv_dtype dt, int n, float alpha, int accumulate);
+void mm_xw_on(mm_ctx *c, int tid, float *y, int ldy, const float *x, int ldx, int m, int k, const void *w,
+              int ldw, rlv_dtype dt, int n, float alpha, int accumulate);
 
 #ifdef __cplusplus
 }

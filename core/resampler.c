@@ -39,7 +39,7 @@ struct resampler_ws {
     float *sc;      /* [Q][N] */
     float *att;     /* [Q][E] */
     float *o;       /* [Q][E] */
-    float *scratch;
+    mm_ctx *mm;     /* the worker's products and pool (not owned) */
 };
 
 static int want2(const ckpt *c, const rlv_tensor **out, rlv_err *err, const char *name, int ndim, int64_t a, int64_t b) {
@@ -55,11 +55,6 @@ static int want2(const ckpt *c, const rlv_tensor **out, rlv_err *err, const char
     return RLV_OK;
 }
 
-static size_t scratch_floats(const resampler_model *m) {
-    int k = m->E > m->Dv ? m->E : m->Dv;
-    return mm_scratch_floats(k, m->E);
-}
-
 int resampler_model_init(resampler_model **out, const ckpt *c, const rlv_config *cfg, rlv_err *err) {
     *out = NULL;
     int E = cfg->hidden_size, Q = cfg->num_query, qg = cfg->query_grid, vg = cfg->vit_grid;
@@ -73,10 +68,10 @@ int resampler_model_init(resampler_model **out, const ckpt *c, const rlv_config 
     size_t nf = 8 * (size_t)E + (size_t)m->N * E + (size_t)Q * E;
     m->arena = malloc(nf * sizeof(float));
     float *tq = malloc((size_t)Q * E * sizeof(float)), *tpos = malloc((size_t)Q * E * sizeof(float));
-    float *scr = malloc(scratch_floats(m) * sizeof(float));
+    mm_ctx *mm = NULL;  /* load time: products on this thread alone */
     float *lqw = malloc((size_t)E * sizeof(float)), *lqb = malloc((size_t)E * sizeof(float));
     int rc = RLV_OK;
-    if (!m->arena || !tq || !tpos || !scr || !lqw || !lqb) { rc = rlv_errf(err, RLV_ENOMEM, "resampler: %zu floats", nf); goto done; }
+    if (!m->arena || !tq || !tpos || !lqw || !lqb || mm_ctx_init(&mm, NULL, err)) { rc = rlv_errf(err, RLV_ENOMEM, "resampler: %zu floats", nf); goto done; }
     float *a = m->arena;
     m->in_b = a; a += 3 * (size_t)E;
     m->out_b = a; a += E;
@@ -112,9 +107,10 @@ int resampler_model_init(resampler_model **out, const ckpt *c, const rlv_config 
     half_to_f32_n(tpos, pos->data, pos->dtype, (size_t)Q * E);
     vit_layer_norm(tq, Q, E, lqw, lqb, 1e-6f);
     for (size_t i = 0; i < (size_t)Q * E; i++) tq[i] += tpos[i];
-    mm_xwt(m->qp, E, tq, E, Q, E, m->in_proj->data, m->in_proj->dtype, E, m->in_b, 0, scr);
+    mm_xwt(mm, m->qp, E, tq, E, Q, E, m->in_proj->data, E, m->in_proj->dtype, E, m->in_b, 0);
 done:
-    free(tq); free(tpos); free(scr); free(lqw); free(lqb);
+    free(tq); free(tpos); free(lqw); free(lqb);
+    mm_ctx_free(&mm);
     if (rc != RLV_OK) resampler_model_free(&m);
     *out = m;
     return rc;
@@ -130,7 +126,7 @@ void resampler_model_free(resampler_model **m) {
 int resampler_rows(const resampler_model *m) { return m->Q; }
 int resampler_width(const resampler_model *m) { return m->E; }
 
-int resampler_ws_init(resampler_ws **out, const resampler_model *m, rlv_err *err) {
+int resampler_ws_init(resampler_ws **out, const resampler_model *m, mm_ctx *mm, rlv_err *err) {
     *out = NULL;
     resampler_ws *w = calloc(1, sizeof *w);
     if (!w) return rlv_errf(err, RLV_ENOMEM, "resampler workspace");
@@ -142,8 +138,8 @@ int resampler_ws_init(resampler_ws **out, const resampler_model *m, rlv_err *err
     w->sc = malloc((size_t)m->Q * m->N * sizeof(float));
     w->att = malloc(QE * sizeof(float));
     w->o = malloc(QE * sizeof(float));
-    w->scratch = malloc(scratch_floats(m) * sizeof(float));
-    if (!w->kv || !w->kp || !w->K || !w->V || !w->sc || !w->att || !w->o || !w->scratch) {
+    w->mm = mm;
+    if (!w->kv || !w->kp || !w->K || !w->V || !w->sc || !w->att || !w->o) {
         resampler_ws_free(&w);
         return rlv_errf(err, RLV_ENOMEM, "resampler workspace");
     }
@@ -154,7 +150,7 @@ int resampler_ws_init(resampler_ws **out, const resampler_model *m, rlv_err *err
 void resampler_ws_free(resampler_ws **ws) {
     if (!ws || !*ws) return;
     resampler_ws *w = *ws;
-    free(w->kv); free(w->kp); free(w->K); free(w->V); free(w->sc); free(w->att); free(w->o); free(w->scratch);
+    free(w->kv); free(w->kp); free(w->K); free(w->V); free(w->sc); free(w->att); free(w->o);
     free(w);
     *ws = NULL;
 }
@@ -164,12 +160,12 @@ void resampler_forward(const resampler_model *m, resampler_ws *ws, const float *
     size_t wsz = rlv_dtype_size(m->in_proj->dtype);
     const char *Wq = (const char *)m->in_proj->data;
     const void *Wk = Wq + (size_t)E * E * wsz, *Wv = Wq + 2 * (size_t)E * E * wsz;
-    mm_xwt(ws->kv, E, x, m->Dv, N, m->Dv, m->kv_proj->data, m->kv_proj->dtype, E, NULL, 0, ws->scratch);
+    mm_xwt(ws->mm, ws->kv, E, x, m->Dv, N, m->Dv, m->kv_proj->data, m->Dv, m->kv_proj->dtype, E, NULL, 0);
     vit_layer_norm(ws->kv, N, E, m->ln_kv_w, m->ln_kv_b, 1e-6f);
     size_t ne = (size_t)N * E;
     for (size_t i = 0; i < ne; i++) ws->kp[i] = ws->kv[i] + m->pos_k[i];
-    mm_xwt(ws->K, E, ws->kp, E, N, E, Wk, m->in_proj->dtype, E, m->in_b + E, 0, ws->scratch);
-    mm_xwt(ws->V, E, ws->kv, E, N, E, Wv, m->in_proj->dtype, E, m->in_b + 2 * E, 0, ws->scratch);
+    mm_xwt(ws->mm, ws->K, E, ws->kp, E, N, E, Wk, E, m->in_proj->dtype, E, m->in_b + E, 0);
+    mm_xwt(ws->mm, ws->V, E, ws->kv, E, N, E, Wv, E, m->in_proj->dtype, E, m->in_b + 2 * E, 0);
     float scale = 1.0f / sqrtf((float)hd);
     for (int h = 0; h < m->heads; h++) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Q, N, hd, scale, m->qp + h * hd, E,
@@ -178,7 +174,7 @@ void resampler_forward(const resampler_model *m, resampler_ws *ws, const float *
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Q, hd, N, 1.0f, ws->sc, N, ws->V + h * hd, E,
                     0.0f, ws->att + h * hd, E);
     }
-    mm_xwt(ws->o, E, ws->att, E, Q, E, m->out_proj->data, m->out_proj->dtype, E, m->out_b, 0, ws->scratch);
+    mm_xwt(ws->mm, ws->o, E, ws->att, E, Q, E, m->out_proj->data, E, m->out_proj->dtype, E, m->out_b, 0);
     vit_layer_norm(ws->o, Q, E, m->ln_post_w, m->ln_post_b, 1e-6f);
-    mm_xw(out, E, ws->o, E, Q, E, m->proj->data, m->proj->dtype, E, ws->scratch);
+    mm_xw(ws->mm, out, E, ws->o, E, Q, E, m->proj->data, E, m->proj->dtype, E, 0);
 }

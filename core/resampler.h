@@ -11,6 +11,7 @@
 #include "ckpt.h"
 #include "config.h"
 #include "err.h"
+#include "mm.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -28,7 +29,8 @@ void resampler_model_free(resampler_model **m);
 int resampler_rows(const resampler_model *m);
 int resampler_width(const resampler_model *m);
 
-int resampler_ws_init(resampler_ws **out, const resampler_model *m, rlv_err *err);
+/* mm (the worker's matrix-product context and thread pool) must outlive the workspace. */
+int resampler_ws_init(resampler_ws **out, const resampler_model *m, mm_ctx *mm, rlv_err *err);
 void resampler_ws_free(resampler_ws **ws);
 
 /* x [vit_grid^2][vit width] (vit_forward's output) -> out [num_query][hidden]. */

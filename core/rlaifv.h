@@ -42,7 +42,7 @@ typedef struct rlv_engine_opts {
     int max_image_side;         /* pixels per side before decoding (default 8192) */
     int64_t max_image_pixels;   /* width * height before decoding (default 40 M) */
     size_t cache_bytes;         /* image-embedding cache (default 256 MiB; 0 disables) */
-    int blas_threads;           /* OpenBLAS threads (default 1) */
+    int blas_threads;           /* threads of each worker's pool: its products and stages (default 1) */
 } rlv_engine_opts;
 
 /* Fills the defaults above. */

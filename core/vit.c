@@ -5,7 +5,7 @@
  *   a   = concat_h softmax(q_h.k_h^T / sqrt(hd)).v_h
  *   x  += LN1(a.Wproj^T + b)                       (the norm is on the branch output)
  *   x  += LN2(fc2(GELU_erf(fc1(x))))
- * All weight products go through mm_xwt (weights as stored, panels converted into scratch);
+ * All weight products go through mm_xwt on the worker's pool (weights as stored, widened per panel);
  * the attention products are activation x activation and call cblas_sgemm directly. */
 #include "vit.h"
 
@@ -80,7 +80,7 @@ struct vit_ws {
     float *tmp;     /* [T][D] branch output */
     float *hid;     /* [T][M] MLP hidden */
     float *sc;      /* [T][T] one head's scores */
-    float *scratch; /* mm_xwt panels */
+    mm_ctx *mm;     /* the worker's products and pool (not owned) */
 };
 
 /* ---- loading -------------------------------------------------------------------------------- */
@@ -207,15 +207,14 @@ int vit_tokens(const vit_model *m) { return m->T; }
 int vit_width(const vit_model *m) { return m->D; }
 int vit_blocks(const vit_model *m) { return m->nblk; }
 
-int vit_ws_init(vit_ws **out, const vit_model *m, rlv_err *err) {
+int vit_ws_init(vit_ws **out, const vit_model *m, mm_ctx *mm, rlv_err *err) {
     *out = NULL;
     vit_ws *w = calloc(1, sizeof *w);
     if (!w) return rlv_errf(err, RLV_ENOMEM, "vision workspace");
     size_t T = (size_t)m->T, D = (size_t)m->D, M = (size_t)m->M;
     w->T = m->T; w->D = m->D; w->M = m->M;
     w->K = 3 * m->P * m->P;
-    int kmax = m->D > m->M ? m->D : m->M, nmax = 3 * m->D > m->M ? 3 * m->D : m->M;
-    if (w->K > kmax) kmax = w->K;
+    w->mm = mm;
     w->cols = malloc((T - 1) * (size_t)w->K * sizeof(float));
     w->x = malloc(T * D * sizeof(float));
     w->qkv = malloc(T * 3 * D * sizeof(float));
@@ -223,8 +222,7 @@ int vit_ws_init(vit_ws **out, const vit_model *m, rlv_err *err) {
     w->tmp = malloc(T * D * sizeof(float));
     w->hid = malloc(T * M * sizeof(float));
     w->sc = malloc(T * T * sizeof(float));
-    w->scratch = malloc(mm_scratch_floats(kmax, nmax) * sizeof(float));
-    if (!w->cols || !w->x || !w->qkv || !w->att || !w->tmp || !w->hid || !w->sc || !w->scratch) {
+    if (!w->cols || !w->x || !w->qkv || !w->att || !w->tmp || !w->hid || !w->sc) {
         vit_ws_free(&w);
         return rlv_errf(err, RLV_ENOMEM, "vision workspace for %zu tokens", T);
     }
@@ -235,7 +233,7 @@ int vit_ws_init(vit_ws **out, const vit_model *m, rlv_err *err) {
 void vit_ws_free(vit_ws **ws) {
     if (!ws || !*ws) return;
     vit_ws *w = *ws;
-    free(w->cols); free(w->x); free(w->qkv); free(w->att); free(w->tmp); free(w->hid); free(w->sc); free(w->scratch);
+    free(w->cols); free(w->x); free(w->qkv); free(w->att); free(w->tmp); free(w->hid); free(w->sc);
     free(w);
     *ws = NULL;
 }
@@ -305,7 +303,7 @@ void vit_embed(const vit_model *m, vit_ws *ws, const float *px) {
                 }
         }
     memcpy(ws->x, m->cls, (size_t)D * sizeof(float));
-    mm_xwt(ws->x + D, D, ws->cols, K, g * g, K, m->patch_w->data, m->patch_w->dtype, D, m->patch_b, 0, ws->scratch);
+    mm_xwt(ws->mm, ws->x + D, D, ws->cols, K, g * g, K, m->patch_w->data, K, m->patch_w->dtype, D, m->patch_b, 0);
     size_t td = (size_t)m->T * D;
     for (size_t i = 0; i < td; i++) ws->x[i] += m->pos[i];
 }
@@ -313,7 +311,7 @@ void vit_embed(const vit_model *m, vit_ws *ws, const float *px) {
 void vit_block(const vit_model *m, vit_ws *ws, int j) {
     const vit_blockw *b = &m->blk[j];
     int T = m->T, D = m->D, M = m->M, hd = m->hd;
-    mm_xwt(ws->qkv, 3 * D, ws->x, D, T, D, b->qkv->data, b->qkv->dtype, 3 * D, b->qkv_b, 0, ws->scratch);
+    mm_xwt(ws->mm, ws->qkv, 3 * D, ws->x, D, T, D, b->qkv->data, D, b->qkv->dtype, 3 * D, b->qkv_b, 0);
     float scale = 1.0f / sqrtf((float)hd);
     for (int h = 0; h < m->H; h++) {
         const float *q = ws->qkv + h * hd, *k = q + D, *v = q + 2 * D;
@@ -321,11 +319,11 @@ void vit_block(const vit_model *m, vit_ws *ws, int j) {
         vit_softmax_rows(ws->sc, T, T, T);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, ws->sc, T, v, 3 * D, 0.0f, ws->att + h * hd, D);
     }
-    mm_xwt(ws->tmp, D, ws->att, D, T, D, b->proj->data, b->proj->dtype, D, b->proj_b, 0, ws->scratch);
+    mm_xwt(ws->mm, ws->tmp, D, ws->att, D, T, D, b->proj->data, D, b->proj->dtype, D, b->proj_b, 0);
     add_norm(ws->x, ws->tmp, T, D, b->n1w, b->n1b);
-    mm_xwt(ws->hid, M, ws->x, D, T, D, b->fc1->data, b->fc1->dtype, M, b->fc1_b, 0, ws->scratch);
+    mm_xwt(ws->mm, ws->hid, M, ws->x, D, T, D, b->fc1->data, D, b->fc1->dtype, M, b->fc1_b, 0);
     gelu_erf(ws->hid, (size_t)T * M);
-    mm_xwt(ws->tmp, D, ws->hid, M, T, M, b->fc2->data, b->fc2->dtype, D, b->fc2_b, 0, ws->scratch);
+    mm_xwt(ws->mm, ws->tmp, D, ws->hid, M, T, M, b->fc2->data, M, b->fc2->dtype, D, b->fc2_b, 0);
     add_norm(ws->x, ws->tmp, T, D, b->n2w, b->n2b);
 }
 

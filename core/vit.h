@@ -26,6 +26,7 @@
 #include "ckpt.h"
 #include "config.h"
 #include "err.h"
+#include "mm.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -46,7 +47,8 @@ int vit_width(const vit_model *m);
 int vit_blocks(const vit_model *m);
 
 /* One worker's scratch for m (about 4 * tokens * (5 * width + mlp_dim + tokens) bytes). */
-int vit_ws_init(vit_ws **out, const vit_model *m, rlv_err *err);
+/* mm (the worker's matrix-product context and thread pool) must outlive the workspace. */
+int vit_ws_init(vit_ws **out, const vit_model *m, mm_ctx *mm, rlv_err *err);
 void vit_ws_free(vit_ws **ws);
 
 /* pixels [3][S][S] (image_to_pixels' output) -> out [grid^2][embed_dim]. */

@@ -5,6 +5,8 @@
 #include "ckpt.h"
 #include "config.h"
 #include "manifest.h"
+#include "cpu.h"
+#include "pool.h"
 #include "mm.h"
 #include "image.h"
 #include "vit.h"

@@ -21,6 +21,7 @@
 #include "half.h"
 #include "llm.h"
 #include "mm.h"
+#include "pool.h"
 
 #define DATA RLV_TEST_DATA "/llm"
 #define TOL 1e-4
@@ -38,6 +39,10 @@ typedef struct lcase {
     double **exp;     /* reference log-probs */
     int total;
 } lcase;
+
+/* The products of every single-threaded test run on this 2-thread pool. */
+static rlv_pool *g_pool;
+static mm_ctx *g_mm;
 
 static int expect_word(FILE *f, const char *w) {
     char buf[64];
@@ -142,7 +147,7 @@ static llm_ws *ws_for(const llm_model *m, const lcase *c) {
     llm_limits lim = {c->P, c->total, c->n};
     llm_ws *ws = NULL;
     rlv_err e = {0};
-    assert_int_equal(llm_ws_init(&ws, m, &lim, &e), RLV_OK);
+    assert_int_equal(llm_ws_init(&ws, m, &lim, g_mm, &e), RLV_OK);
     return ws;
 }
 
@@ -195,7 +200,7 @@ static void test_ws_reuse(void **s) {
     llm_limits lim = {a->P + 7, a->total + 100, a->n + 3};
     llm_ws *ws = NULL;
     rlv_err e = {0};
-    assert_int_equal(llm_ws_init(&ws, L.m, &lim, &e), RLV_OK);
+    assert_int_equal(llm_ws_init(&ws, L.m, &lim, g_mm, &e), RLV_OK);
     assert_true(llm_ws_kv_bytes(ws) > 0 && llm_ws_scratch_bytes(ws) > 0);
     prefix_ok(ws, a);
     assert_true(score_cmp(ws, a, a->n) <= TOL);
@@ -216,9 +221,11 @@ static void *worker(void *arg) {
     job *j = arg;
     llm_limits lim = {j->c->P, j->c->total, j->c->n};
     llm_ws *ws = NULL;
+    mm_ctx *mm = NULL;  /* each worker its own context, as rlv_worker has */
     rlv_err e = {0};
     j->worst = 1e9;
-    if (llm_ws_init(&ws, j->m, &lim, &e)) return NULL;
+    if (mm_ctx_init(&mm, NULL, &e)) return NULL;
+    if (llm_ws_init(&ws, j->m, &lim, mm, &e)) { mm_ctx_free(&mm); return NULL; }
     double *lp = malloc((size_t)j->c->total * sizeof(double));
     double worst = 0;
     for (int rep = 0; rep < 3; rep++) {
@@ -234,6 +241,7 @@ static void *worker(void *arg) {
 out:
     free(lp);
     llm_ws_free(&ws);
+    mm_ctx_free(&mm);
     return NULL;
 }
 
@@ -243,14 +251,12 @@ static void test_threads(void **s) {
     lcase *a = case_load("bf16_gqa4_n16"), *b = case_load("bf16_gqa4_prefix1");
     loaded L = {0};
     load_model(&L, a->ckpt, 0);
-    mm_set_threads(1);
     job ja = {L.m, a, 0}, jb = {L.m, b, 0};
     pthread_t ta, tb;
     assert_int_equal(pthread_create(&ta, NULL, worker, &ja), 0);
     assert_int_equal(pthread_create(&tb, NULL, worker, &jb), 0);
     pthread_join(ta, NULL);
     pthread_join(tb, NULL);
-    mm_set_threads(2);
     assert_true(ja.worst <= TOL);
     assert_true(jb.worst <= TOL);
     unload_model(&L);
@@ -288,9 +294,9 @@ static void test_errors(void **s) {
     assert_null(m3);
     llm_limits bad = {0, 10, 1};
     llm_ws *ws = NULL;
-    assert_int_equal(llm_ws_init(&ws, L.m, &bad, &e), RLV_EINVAL);
+    assert_int_equal(llm_ws_init(&ws, L.m, &bad, g_mm, &e), RLV_EINVAL);
     llm_limits lim = {a->P, 50, 4};
-    assert_int_equal(llm_ws_init(&ws, L.m, &lim, &e), RLV_OK);
+    assert_int_equal(llm_ws_init(&ws, L.m, &lim, g_mm, &e), RLV_OK);
     double lp[64];
     /* no prefix yet */
     assert_int_equal(llm_score(ws, (const int32_t *const *)a->cand, a->lens, 1, lp, NULL, &e), RLV_EINVAL);
@@ -322,53 +328,21 @@ static void test_errors(void **s) {
     llm_model_free(NULL);
 }
 
-/* mm_xwt with bf16 panels large enough to be widened by several threads, and over more
- * than one panel, equals the product with the same weights given as f32; so does mm_xwt_ld
- * on a column block (row stride > k), which llm.c's MLP uses for down_proj. */
-static void test_mm_panels(void **s) {
-    (void)s;
-    const int m = 3, k = 1100, n = MM_PANEL + 77;
-    uint16_t *wb = malloc((size_t)n * k * 2);
-    float *wf = malloc((size_t)n * k * 4), *x = malloc((size_t)m * k * 4);
-    float *y1 = malloc((size_t)m * n * 4), *y2 = malloc((size_t)m * n * 4);
-    float *scr = malloc(mm_scratch_floats(k, n) * sizeof(float));
-    for (size_t i = 0; i < (size_t)n * k; i++) {
-        wb[i] = half_f32_to_bf16((float)((int)(i * 2654435761u % 2001) - 1000) * 1e-3f);
-        wf[i] = half_bf16_to_f32(wb[i]);
-    }
-    for (size_t i = 0; i < (size_t)m * k; i++) x[i] = (float)((int)(i % 13) - 6) * 0.25f;
-    for (int t = 1; t <= 3; t += 2) {
-        mm_set_threads(t);
-        mm_xwt(y1, n, x, k, m, k, wb, RLV_BF16, n, NULL, 0, scr);
-        mm_xwt(y2, n, x, k, m, k, wf, RLV_F32, n, NULL, 0, scr);
-        for (size_t i = 0; i < (size_t)m * n; i++) assert_true(fabsf(y1[i] - y2[i]) <= 1e-4f * (1 + fabsf(y2[i])));
-    }
-    /* a column block [c0, c0 + kb) of the same weights through mm_xwt_ld, against plain dot products */
-    const int c0 = 300, kb = 700;
-    for (int t = 1; t <= 3; t += 2) {
-        mm_set_threads(t);
-        mm_xwt_ld(y1, n, x, k, m, kb, wb + c0, k, RLV_BF16, n, NULL, 0, scr);
-        mm_xwt_ld(y2, n, x, k, m, kb, wf + c0, k, RLV_F32, n, NULL, 0, scr);
-        for (int i = 0; i < m; i++)
-            for (int j = 0; j < n; j++) {
-                double d = 0;
-                for (int q = 0; q < kb; q++) d += (double)x[(size_t)i * k + q] * wf[(size_t)j * k + c0 + q];
-                assert_true(fabs(y1[(size_t)i * n + j] - d) <= 1e-4 * (1 + fabs(d)));
-                assert_true(fabs(y2[(size_t)i * n + j] - d) <= 1e-4 * (1 + fabs(d)));
-            }
-    }
-    mm_set_threads(2);
-    free(wb), free(wf), free(x), free(y1), free(y2), free(scr);
-}
-
 int main(void) {
-    mm_set_threads(2);
+    rlv_err e = {0};
+    if (pool_init(&g_pool, 2, &e) || mm_ctx_init(&g_mm, g_pool, &e)) {
+        fprintf(stderr, "test_llm_ref: %s\n", e.msg);
+        return 1;
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bf16_gqa4_n1_to_16), cmocka_unit_test(test_f32_gqa1),
         cmocka_unit_test(test_f16_gqa2),           cmocka_unit_test(test_bf16_long),
         cmocka_unit_test(test_prefix_bos_only),    cmocka_unit_test(test_prefix_all_slots),
         cmocka_unit_test(test_ws_reuse),           cmocka_unit_test(test_threads),
-        cmocka_unit_test(test_errors),            cmocka_unit_test(test_mm_panels),
+        cmocka_unit_test(test_errors),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    mm_ctx_free(&g_mm);
+    pool_free(&g_pool);
+    return rc;
 }

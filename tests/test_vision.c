@@ -18,8 +18,14 @@
 #include "config.h"
 #include "image.h"
 #include "llm.h"
+#include "mm.h"
+#include "pool.h"
 #include "resampler.h"
 #include "vit.h"
+
+/* Every product of these tests runs on this 2-thread pool. */
+static rlv_pool *g_pool;
+static mm_ctx *g_mm;
 
 #define DATA RLV_TEST_DATA "/vision"
 
@@ -53,8 +59,8 @@ static void check_dtype(const char *dt) {
     if (rc) print_message("%s\n", e.msg);
     assert_int_equal(rc, RLV_OK);
     assert_int_equal(resampler_model_init(&rm, c, &cfg, &e), RLV_OK);
-    assert_int_equal(vit_ws_init(&vw, vm, &e), RLV_OK);
-    assert_int_equal(resampler_ws_init(&rw, rm, &e), RLV_OK);
+    assert_int_equal(vit_ws_init(&vw, vm, g_mm, &e), RLV_OK);
+    assert_int_equal(resampler_ws_init(&rw, rm, g_mm, &e), RLV_OK);
     assert_int_equal(vit_tokens(vm), cfg.vit_grid * cfg.vit_grid + 1);
     assert_int_equal(cfg.vit_grid, 8); /* 4 -> 8: both tables really resampled */
     assert_int_equal(cfg.vision.base_grid, 4);
@@ -116,7 +122,7 @@ static void check_dtype(const char *dt) {
     llm_ws *lw = NULL;
     llm_limits lim = {P, tot, nc};
     assert_int_equal(llm_model_init(&lm, c, &cfg, 0, &e), RLV_OK);
-    assert_int_equal(llm_ws_init(&lw, lm, &lim, &e), RLV_OK);
+    assert_int_equal(llm_ws_init(&lw, lm, &lim, g_mm, &e), RLV_OK);
     assert_int_equal(llm_prefix(lw, ids, P, emb, pos, cfg.num_query, &e), RLV_OK);
     double *lp = malloc((size_t)tot * sizeof *lp), md = 0;
     assert_int_equal(llm_score(lw, cand, lens, nc, lp, NULL, &e), RLV_OK);
@@ -168,7 +174,7 @@ static void test_jpeg_effect(void **s) {
     llm_model *lm = NULL;
     llm_ws *lw = NULL;
     assert_int_equal(vit_model_init(&vm, c, &cfg, &e) | resampler_model_init(&rm, c, &cfg, &e) |
-                     vit_ws_init(&vw, vm, &e) | resampler_ws_init(&rw, rm, &e) |
+                     vit_ws_init(&vw, vm, g_mm, &e) | resampler_ws_init(&rw, rm, g_mm, &e) |
                      image_ws_init(&iw, 8192, cfg.image_size, &e) | llm_model_init(&lm, c, &cfg, 0, &e), RLV_OK);
     snprintf(path, sizeof path, "%s/e2e_bf16.bin", dir);
     int32_t *cs = slurp(path, &n);
@@ -178,7 +184,7 @@ static void test_jpeg_effect(void **s) {
     for (int i = 0; i < nc; i++) { lens[i] = cs[3 + i]; cand[i] = ids + P + tot; tot += lens[i]; }
     for (int k = 0; k < cfg.num_query; k++) pos[k] = s0 + 1 + k;
     llm_limits lim = {P, tot, nc};
-    assert_int_equal(llm_ws_init(&lw, lm, &lim, &e), RLV_OK);
+    assert_int_equal(llm_ws_init(&lw, lm, &lim, g_mm, &e), RLV_OK);
     int S = cfg.image_size, w = *(int32_t *)pil, h = *(int32_t *)(pil + 4);
     size_t ne = (size_t)cfg.num_query * cfg.hidden_size, nf = (size_t)(vit_tokens(vm) - 1) * vit_width(vm);
     float *px = malloc((size_t)3 * S * S * sizeof(float)), *feat = malloc(nf * 4), *emb = malloc(ne * 4);
@@ -266,6 +272,11 @@ static void test_missing_tensor(void **s) {
 }
 
 int main(void) {
+    rlv_err e = {0};
+    if (pool_init(&g_pool, 2, &e) || mm_ctx_init(&g_mm, g_pool, &e)) {
+        fprintf(stderr, "test_vision: %s\n", e.msg);
+        return 1;
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kernels),
         cmocka_unit_test(test_bf16),
@@ -273,5 +284,8 @@ int main(void) {
         cmocka_unit_test(test_missing_tensor),
         cmocka_unit_test(test_jpeg_effect),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    mm_ctx_free(&g_mm);
+    pool_free(&g_pool);
+    return rc;
 }
