@@ -26,6 +26,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "jnum.h"
+
 typedef struct ckpt_mapping {
     char *path;
     const uint8_t *base;
@@ -184,7 +186,7 @@ static int load_one(ckpt *c, const char *path, rlv_err *err) {
 /* Loads every shard named by an index's weight_map, then checks each listed tensor is there. */
 static int load_index(ckpt *c, const char *index_path, rlv_err *err) {
     json_error_t je;
-    json_t *root = json_load_file(index_path, JSON_REJECT_DUPLICATES, &je);
+    json_t *root = json_load_file(index_path, JSON_REJECT_DUPLICATES | JNUM_DECODE, &je);
     if (!root) return rlv_errf(err, RLV_EHEADER_JSON, "%s: not valid JSON (line %d: %s)", index_path, je.line, je.text);
     int rc = RLV_OK;
     json_t *wm = json_object_get(root, "weight_map");

@@ -1,6 +1,7 @@
 /* config.c — config.json -> rlv_config (see config.h). Every required field is checked for
  * presence and type; the error names the field. Derived sizes are checked for consistency
- * (divisibility, perfect-square num_query) so later modules can trust them. */
+ * (divisibility, perfect-square num_query) so later modules can trust them. Numbers of any size
+ * load (jnum.h): one we do not read cannot fail the file, one we read is range-checked. */
 #include "config.h"
 
 #include <jansson.h>
@@ -9,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jnum.h"
+
 static int get_int(json_t *root, const char *key, int required, int dflt, int lo, int *out, rlv_err *err) {
     json_t *v = json_object_get(root, key);
     if (!v) {
@@ -16,12 +19,13 @@ static int get_int(json_t *root, const char *key, int required, int dflt, int lo
         *out = dflt;
         return RLV_OK;
     }
-    if (!json_is_integer(v))
+    int64_t x;
+    int r = jnum_int(v, lo, 1 << 30, &x);
+    if (r == JNUM_ENOTINT)
         return rlv_errf(err, RLV_ECONFIG, "config.json: field '%s' must be an integer", key);
-    json_int_t x = json_integer_value(v);
-    if (x < lo || x > (1 << 30))
-        return rlv_errf(err, RLV_ECONFIG, "config.json: field '%s' = %lld out of range [%d, %d]",
-                        key, (long long)x, lo, 1 << 30);
+    if (r == JNUM_ERANGE)
+        return rlv_errf(err, RLV_ECONFIG, "config.json: field '%s' = %.16g out of range [%d, %d]",
+                        key, json_number_value(v), lo, 1 << 30);
     *out = (int)x;
     return RLV_OK;
 }
@@ -84,9 +88,11 @@ static int parse_vision(json_t *root, rlv_config *c, rlv_err *err) {
         snprintf(key, sizeof key, "vision_config.%s", f[i].k);
         json_t *x = json_object_get(v, f[i].k);
         if (!x) return rlv_errf(err, RLV_ECONFIG, "config.json: missing field '%s'", key);
-        if (!json_is_integer(x) || json_integer_value(x) < f[i].lo || json_integer_value(x) > (1 << 20))
-            return rlv_errf(err, RLV_ECONFIG, "config.json: field '%s' must be an integer >= %d", key, f[i].lo);
-        *f[i].p = (int)json_integer_value(x);
+        int64_t n;
+        if (jnum_int(x, f[i].lo, 1 << 20, &n))
+            return rlv_errf(err, RLV_ECONFIG, "config.json: field '%s' must be an integer in [%d, %d]", key, f[i].lo,
+                            1 << 20);
+        *f[i].p = (int)n;
     }
     return RLV_OK;
 }
@@ -121,7 +127,7 @@ static int derive(rlv_config *c, rlv_err *err) {
 int config_parse(rlv_config *c, const char *text, size_t len, rlv_err *err) {
     memset(c, 0, sizeof *c);
     json_error_t je;
-    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JNUM_DECODE, &je);
     if (!root) return rlv_errf(err, RLV_ECONFIG, "config.json: not valid JSON (line %d: %s)", je.line, je.text);
     int rc = RLV_OK;
     if (!json_is_object(root)) { rc = rlv_errf(err, RLV_ECONFIG, "config.json: top level is not an object"); goto done; }

@@ -8,6 +8,8 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "jnum.h"
+
 /* The safetensors spec caps the header at 100 MB; the real index has 1130 tensors (~100 KB). */
 #define ST_MAX_HEADER (100u << 20)
 
@@ -19,9 +21,11 @@ static int parse_dtype(const char *s, rlv_dtype *dt) {
     return 1;
 }
 
+/* A non-negative integer up to 2^53 (an offset or dimension past that is past any real file). */
 static int get_u64(json_t *v, uint64_t *out) {
-    if (!json_is_integer(v) || json_integer_value(v) < 0) return 0;
-    *out = (uint64_t)json_integer_value(v);
+    int64_t x;
+    if (jnum_int(v, 0, JNUM_EXACT_MAX, &x)) return 0;
+    *out = (uint64_t)x;
     return 1;
 }
 
@@ -45,13 +49,13 @@ static int add_entry(ckpt *c, int file, const char *path, const char *name, json
     for (size_t i = 0; i < nd; i++) {
         uint64_t d;
         if (!get_u64(json_array_get(js, i), &d))
-            return rlv_errf(err, RLV_EHEADER_JSON, "%s: tensor '%s': shape[%zu] is not a non-negative integer",
+            return rlv_errf(err, RLV_EHEADER_JSON, "%s: tensor '%s': shape[%zu] is not an integer in [0, 2^53]",
                             path, name, i);
         shape[i] = (int64_t)d;
     }
     uint64_t b, e;
     if (!get_u64(json_array_get(jo, 0), &b) || !get_u64(json_array_get(jo, 1), &e) || e < b)
-        return rlv_errf(err, RLV_EHEADER_JSON, "%s: tensor '%s': data_offsets must be 0 <= begin <= end", path, name);
+        return rlv_errf(err, RLV_EHEADER_JSON, "%s: tensor '%s': data_offsets must be integers 0 <= begin <= end <= 2^53", path, name);
     if (e > data_len)
         return rlv_errf(err, RLV_ERANGE, "%s: tensor '%s': data_offsets [%llu, %llu] outside the data area of %zu B",
                         path, name, (unsigned long long)b, (unsigned long long)e, data_len);
@@ -74,7 +78,7 @@ int st_load_file(ckpt *c, const char *path, rlv_err *err) {
         return rlv_errf(err, RLV_EHEADER_LEN, "%s: header length %llu above the 100 MB limit", path,
                         (unsigned long long)n);
     json_error_t je;
-    json_t *root = json_loadb((const char *)base + 8, (size_t)n, JSON_REJECT_DUPLICATES, &je);
+    json_t *root = json_loadb((const char *)base + 8, (size_t)n, JSON_REJECT_DUPLICATES | JNUM_DECODE, &je);
     if (!root)
         return rlv_errf(err, RLV_EHEADER_JSON, "%s: header is not valid JSON (at byte %d: %s)", path, je.position,
                         je.text);

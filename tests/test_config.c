@@ -74,6 +74,33 @@ static void test_errors(void **s) {
     expect_err("\"vocab_size\": 32009}", "\"vocab_size\": 32009", "JSON");
     expect_err("\"vocab_size\": 32009}", "\"vocab_size\": 32009, \"vision_config\": {\"embed_dim\": 96}}",
                "vision_config.num_heads");
+    /* numbers we read are range-checked whatever their size (past 64 bits too), never wrapped */
+    expect_err("\"vocab_size\": 32009", "\"vocab_size\": 1000000000000000019884624838656",
+               "'vocab_size' = 1e+30 out of range [3, 1073741824]");
+    expect_err("\"vocab_size\": 32009", "\"vocab_size\": 1e30", "'vocab_size' = 1e+30 out of range");
+    expect_err("\"hidden_size\": 4096", "\"hidden_size\": -1000000000000000019884624838656", "'hidden_size' = -1e+30");
+    expect_err("\"vocab_size\": 32009", "\"vocab_size\": 32009.5", "'vocab_size' must be an integer");
+    expect_err("\"vocab_size\": 32009}", "\"vocab_size\": 32009, \"vision_config\": {\"embed_dim\": 96, \"num_heads\": "
+               "4, \"depth\": 1e30, \"mlp_dim\": 192, \"patch_size\": 14, \"base_grid\": 2}}", "vision_config.depth");
+}
+
+/* transformers writes int(1e30) (VERY_LARGE_INTEGER) into files; where we do not read a number,
+ * its size does not matter. An integral real is an integer (Python writes 32009.0 for a float). */
+static void test_big_unused_numbers(void **s) {
+    (void)s;
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%.*s, \"model_max_length\": 1000000000000000019884624838656, \"x\": "
+             "[-1000000000000000019884624838656, {\"y\": 1e300}], \"unused_big\": 1e30}", (int)strlen(REAL) - 1, REAL);
+    rlv_config c;
+    rlv_err e = {0};
+    if (config_parse(&c, buf, strlen(buf), &e)) fail_msg("%s", e.msg);
+    assert_int_equal(c.vocab_size, 32009);
+    assert_int_equal(c.hidden_size, 4096);
+    const char *from = "\"vocab_size\": 32009";
+    const char *at = strstr(REAL, from);
+    snprintf(buf, sizeof buf, "%.*s\"vocab_size\": 32009.0%s", (int)(at - REAL), REAL, at + strlen(from));
+    if (config_parse(&c, buf, strlen(buf), &e)) fail_msg("%s", e.msg);
+    assert_int_equal(c.vocab_size, 32009);
 }
 
 static void test_vision_override(void **s) {
@@ -94,6 +121,7 @@ int main(void) {
         cmocka_unit_test(test_real),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_vision_override),
+        cmocka_unit_test(test_big_unused_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -121,6 +121,14 @@ static void test_corrupt(void **s) {
     assert_int_equal(ckpt_open(&c, write_st("ok", ok, 24, -1), &e), RLV_OK);
     assert_int_equal(ckpt_n_tensors(c), 2);
     ckpt_free(&c);
+    /* numbers of any size where nothing reads them load */
+    const char *big = "{\"__metadata__\":{\"n\":1000000000000000019884624838656},"
+                      "\"a\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16],\"x\":[-1e30,"
+                      "1000000000000000019884624838656]}}";
+    if (ckpt_open(&c, write_st("big", big, 16, -1), &e)) fail_msg("%s", e.msg);
+    assert_int_equal(ckpt_n_tensors(c), 1);
+    assert_int_equal(ckpt_find(c, "a")->shape[1], 2);
+    ckpt_free(&c);
 
     char shortp[512];
     snprintf(shortp, sizeof shortp, "%s/short.safetensors", tmpdir);
@@ -145,8 +153,15 @@ static void test_corrupt(void **s) {
            RLV_ERANGE, "outside the data area");
     expect(write_st("negshape", "{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", 8, -1),
            RLV_EHEADER_JSON, "shape[0]");
-    expect(write_st("overflow", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4],"
+    expect(write_st("overflow", "{\"a\":{\"dtype\":\"F32\",\"shape\":[9007199254740992,4096],"
                                 "\"data_offsets\":[0,8]}}", 8, -1), RLV_ESIZE, "overflows");
+    /* numbers past 2^53 (past 64 bits too) where we read them: a named error, no overflow */
+    expect(write_st("hugeshape", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4],"
+                                 "\"data_offsets\":[0,8]}}", 8, -1), RLV_EHEADER_JSON, "shape[0] is not an integer in [0, 2^53]");
+    expect(write_st("hugeoff", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,"
+                               "1000000000000000019884624838656]}}", 8, -1), RLV_EHEADER_JSON, "data_offsets");
+    expect(write_st("fracshape", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2.5],\"data_offsets\":[0,8]}}", 8, -1),
+           RLV_EHEADER_JSON, "shape[0]");
     expect(write_st("backwards", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", 8, -1),
            RLV_EHEADER_JSON, "begin <= end");
     expect(write_st("dupkey", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
