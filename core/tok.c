@@ -2,7 +2,9 @@
  *
  * Design notes (the library's pipeline, in its order; model-spec §9):
  *  1. Added tokens whose `normalized` flag is false are cut out of the raw text first,
- *     leftmost-longest, even mid-word; lstrip/rstrip widen a match over Unicode whitespace.
+ *     leftmost-longest, even mid-word; a single_word token's match is dropped when a word
+ *     character (regex \w, uword.h) touches it within the piece; lstrip/rstrip widen a kept match
+ *     over Unicode whitespace.
  *  2. Each remaining piece is normalised (Prepend "▁" to a non-empty piece, Replace " "→"▁");
  *     added tokens with `normalized` true are then cut out of the normalised piece.
  *  3. Optional Metaspace pre-tokeniser (newer files): " "→"▁", prepend per prepend_scheme,
@@ -21,7 +23,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "jnum.h"
 #include "spm.h"
+#include "uword.h"
 
 #define TOK_MAX_IDS (1 << 22)
 #define NONE UINT32_MAX
@@ -30,7 +34,7 @@ typedef struct tok_added {
     int id;
     uint32_t off, len;   /* content in blob */
     uint32_t noff, nlen; /* content after the normaliser (matched in normalised text) */
-    uint8_t lstrip, rstrip, normalized, special;
+    uint8_t lstrip, rstrip, normalized, special, single_word;
 } tok_added;
 
 enum { NORM_PREPEND, NORM_REPLACE };
@@ -508,6 +512,19 @@ static int pretok_bpe(enc *e, const char *s, size_t n, int at_start) {
     return bpe_word(e, p + st, m - st);
 }
 
+/* Whether the character ending at s[i] (i > 0) / starting at s[i] is a word character. */
+static int word_before(const char *s, size_t i) {
+    size_t j = i - 1;
+    while (j > 0 && ((uint8_t)s[j] & 0xC0) == 0x80) j--;
+    int k;
+    return uword_is_word(utf8_decode((const uint8_t *)s + j, &k));
+}
+
+static int word_at(const char *s, size_t i) {
+    int k;
+    return uword_is_word(utf8_decode((const uint8_t *)s + i, &k));
+}
+
 /* Longest added token of the set (bit) matching at s[i]; returns its index or -1. */
 static int added_match(const tok *t, const char *s, size_t n, size_t i, int bit) {
     for (int a = 0; a < t->n_added; a++) { /* sorted longest first */
@@ -532,7 +549,11 @@ static int split_added(enc *e, const char *s, size_t n, int bit, int at_start, p
         int a = added_match(t, s, n, i, bit);
         if (a < 0) { i++; continue; }
         const tok_added *ad = &t->added[a];
-        size_t start = i, stop = i + (bit == 1 ? ad->len : ad->nlen);
+        size_t start = i, stop = i + (bit == 1 ? ad->len : ad->nlen), end = stop;
+        /* The library iterates its automaton's non-overlapping matches: the next search starts
+         * at this match's end, also when the match is dropped or rstrip took more. */
+        i = end;
+        if (ad->single_word && ((start > 0 && word_before(s, start)) || (end < n && word_at(s, end)))) continue;
         if (ad->lstrip) {
             size_t ns = start;
             while (ns > 0) {
@@ -551,7 +572,6 @@ static int split_added(enc *e, const char *s, size_t n, int bit, int at_start, p
         if (start_off < start && (rc = fn(e, s + start_off, start - start_off, at_start && start_off == 0))) return rc;
         emit(e, ad->id);
         start_off = stop;
-        i = stop;
     }
     if (start_off < n) return fn(e, s + start_off, n - start_off, at_start && start_off == 0);
     return RLV_OK;
@@ -802,17 +822,13 @@ static int set_added(tok *t, const added_spec *sp, int n, int vocab_count, int i
     for (int i = 0; i < n && !rc; i++) {
         size_t len = strlen(sp[i].content);
         if (!len) continue;
-        if (sp[i].single_word) {
-            rc = rlv_errf(err, RLV_EUNSUPPORTED, "%s: added token '%s' has single_word=true (not supported)", where, sp[i].content);
-            break;
-        }
         int k, id = -1;
         for (k = 0; k < t->n_added; k++)
             if (t->added[k].len == len && !memcmp(t->blob + t->added[k].off, sp[i].content, len)) break;
         if (k < t->n_added) {
             tok_added *o = &t->added[k];
             if (o->lstrip == sp[i].lstrip && o->rstrip == sp[i].rstrip && o->normalized == sp[i].normalized &&
-                o->special == sp[i].special)
+                o->special == sp[i].special && o->single_word == sp[i].single_word)
                 continue;
             id = o->id;
         } else if ((id = vocab_find(t, sp[i].content, len)) < 0) {
@@ -835,6 +851,7 @@ static int set_added(tok *t, const added_spec *sp, int n, int vocab_count, int i
         ad->rstrip = (uint8_t)sp[i].rstrip;
         ad->normalized = (uint8_t)sp[i].normalized;
         ad->special = (uint8_t)sp[i].special;
+        ad->single_word = (uint8_t)sp[i].single_word;
         if ((rc = blob_add(t, sp[i].content, len, &ad->off))) break;
         ad->len = (uint32_t)len;
         if (ad->normalized) {
@@ -975,14 +992,13 @@ static int json_decoder(tok *t, json_t *d, const char *where, rlv_err *err) {
     if (!strcmp(type, "Fuse")) return add_dec(t, DEC_FUSE, NULL, NULL, 0, 0, 0, err);
     if (!strcmp(type, "Strip")) {
         const char *c = json_string_value(json_object_get(d, "content"));
-        json_t *a = json_object_get(d, "start"), *z = json_object_get(d, "stop");
-        if (!c || !*c || !json_is_integer(a) || !json_is_integer(z) || json_integer_value(a) < 0 || json_integer_value(z) < 0 ||
-            json_integer_value(a) > 1000 || json_integer_value(z) > 1000)
-            return rlv_errf(err, RLV_ETOKEN, "%s: Strip decoder needs content, start, stop", where);
+        int64_t a, z;
+        if (!c || !*c || jnum_int(json_object_get(d, "start"), 0, 1000, &a) || jnum_int(json_object_get(d, "stop"), 0, 1000, &z))
+            return rlv_errf(err, RLV_ETOKEN, "%s: Strip decoder needs content, start and stop (integers in [0, 1000])", where);
         int k;
         utf8_decode((const uint8_t *)c, &k);
         if ((size_t)k != strlen(c)) return rlv_errf(err, RLV_ETOKEN, "%s: Strip decoder content must be one character", where);
-        return add_dec(t, DEC_STRIP, c, NULL, (int)json_integer_value(a), (int)json_integer_value(z), 0, err);
+        return add_dec(t, DEC_STRIP, c, NULL, (int)a, (int)z, 0, err);
     }
     if (!strcmp(type, "Metaspace")) {
         const char *r = json_string_value(json_object_get(d, "replacement"));
@@ -1000,10 +1016,15 @@ static int special_id(json_t *root_special, const char *name, tok *t, int32_t *i
     json_t *st = json_object_get(root_special, name);
     json_t *ids = json_object_get(st, "ids");
     int pid;
-    if (json_is_array(ids) && json_array_size(ids) == 1 && json_is_integer(json_array_get(ids, 0)))
-        pid = (int)json_integer_value(json_array_get(ids, 0));
-    else
+    int64_t x;
+    if (json_is_array(ids) && json_array_size(ids) == 1 && json_is_number(json_array_get(ids, 0))) {
+        if (jnum_int(json_array_get(ids, 0), 0, TOK_MAX_IDS - 1, &x))
+            return rlv_errf(err, RLV_ETOKEN, "%s: post_processor token '%s': id %.16g is not an integer in [0, %d]", where,
+                            name, json_number_value(json_array_get(ids, 0)), TOK_MAX_IDS - 1);
+        pid = (int)x;
+    } else {
         pid = tok_piece_id(t, name);
+    }
     if (pid < 0 || pid >= t->n_ids) return rlv_errf(err, RLV_ETOKEN, "%s: post_processor token '%s' has no id", where, name);
     *id = pid;
     return RLV_OK;
@@ -1038,7 +1059,7 @@ static int json_post(tok *t, json_t *p, const char *where, rlv_err *err) {
 
 static int load_json(tok *t, const char *path, rlv_err *err) {
     json_error_t je;
-    json_t *root = json_load_file(path, 0, &je);
+    json_t *root = json_load_file(path, JNUM_DECODE, &je);
     if (!root) return rlv_errf(err, RLV_ETOKEN, "%s: line %d: %s", path, je.line, je.text);
     int rc = RLV_OK;
     added_spec *sp = NULL;
@@ -1065,14 +1086,16 @@ static int load_json(tok *t, const char *path, rlv_err *err) {
         bad = "model.end_of_word_suffix";
     if (bad) { rc = rlv_errf(err, RLV_EUNSUPPORTED, "%s: '%s' is set (not supported)", path, bad); goto out; }
     /* ids */
-    long max_id = -1;
+    int64_t max_id = -1, x;
     const char *key;
     json_object_foreach(vocab, key, v) {
-        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= TOK_MAX_IDS) {
-            rc = rlv_errf(err, RLV_ETOKEN, "%s: vocab entry '%s' has no valid id", path, key);
+        if ((rc = jnum_int(v, 0, TOK_MAX_IDS - 1, &x))) {
+            rc = rc == JNUM_ERANGE ? rlv_errf(err, RLV_ETOKEN, "%s: vocab entry '%s': id %.16g out of range [0, %d]", path, key,
+                                              json_number_value(v), TOK_MAX_IDS - 1)
+                                   : rlv_errf(err, RLV_ETOKEN, "%s: vocab entry '%s': id is not an integer", path, key);
             goto out;
         }
-        if (json_integer_value(v) > max_id) max_id = (long)json_integer_value(v);
+        if (x > max_id) max_id = x;
     }
     size_t n_added = json_is_array(added) ? json_array_size(added) : 0;
     sp = calloc(n_added ? n_added : 1, sizeof *sp);
@@ -1080,11 +1103,14 @@ static int load_json(tok *t, const char *path, rlv_err *err) {
     for (size_t i = 0; i < n_added; i++) {
         json_t *a = json_array_get(added, i), *id = json_object_get(a, "id");
         const char *c = json_string_value(json_object_get(a, "content"));
-        if (!c || !json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) >= TOK_MAX_IDS) {
-            rc = rlv_errf(err, RLV_ETOKEN, "%s: added_tokens[%zu] needs content and a valid id", path, i);
+        if (!c) { rc = rlv_errf(err, RLV_ETOKEN, "%s: added_tokens[%zu] has no content", path, i); goto out; }
+        if ((rc = jnum_int(id, 0, TOK_MAX_IDS - 1, &x))) {
+            rc = rc == JNUM_ERANGE ? rlv_errf(err, RLV_ETOKEN, "%s: added_tokens[%zu] '%s': id %.16g out of range [0, %d]", path,
+                                              i, c, json_number_value(id), TOK_MAX_IDS - 1)
+                                   : rlv_errf(err, RLV_ETOKEN, "%s: added_tokens[%zu] '%s': id is not an integer", path, i, c);
             goto out;
         }
-        sp[i] = (added_spec){(int)json_integer_value(id), c, jbool(a, "lstrip", 0), jbool(a, "rstrip", 0),
+        sp[i] = (added_spec){(int)x, c, jbool(a, "lstrip", 0), jbool(a, "rstrip", 0),
                              jbool(a, "normalized", 1), jbool(a, "special", 0), jbool(a, "single_word", 0)};
     }
     /* ids of added tokens are assigned from the vocab size on (set_added), not read from the file */
@@ -1093,7 +1119,8 @@ static int load_json(tok *t, const char *path, rlv_err *err) {
     if ((rc = tok_alloc_ids(t, id_cap, json_object_size(vocab)))) { rlv_errf(err, rc, "%s", path); goto out; }
     t->n_ids = (int)max_id + 1;
     json_object_foreach(vocab, key, v) {
-        int id = (int)json_integer_value(v);
+        jnum_int(v, 0, TOK_MAX_IDS - 1, &x); /* checked above */
+        int id = (int)x;
         if (t->voff[id] != NONE) { rc = rlv_errf(err, RLV_ETOKEN, "%s: vocab id %d used twice", path, id); goto out; }
         if ((rc = vocab_set(t, id, key, strlen(key)))) { rlv_errf(err, rc, "%s", path); goto out; }
     }
@@ -1233,7 +1260,7 @@ static json_t *load_json_opt(const char *dir, const char *name, int *rc, rlv_err
     struct stat st;
     if (stat(p, &st)) return NULL;
     json_error_t je;
-    json_t *r = json_load_file(p, 0, &je);
+    json_t *r = json_load_file(p, JNUM_DECODE, &je);
     if (!r || !json_is_object(r)) {
         *rc = rlv_errf(err, RLV_ETOKEN, "%s: line %d: %s", p, je.line, r ? "not an object" : je.text);
         json_decref(r);

@@ -23,7 +23,7 @@ typedef struct tok tok;
  * tokenizer_config.json and special_tokens_map.json are read when present), or a checkpoint
  * directory (tokenizer.json wins over tokenizer.model when both are there).
  * A feature these files may carry but this module does not implement (another model type, a
- * regex normaliser, single_word added tokens, ...) is a load error naming it (RLV_EUNSUPPORTED):
+ * regex normaliser, ...) is a load error naming it (RLV_EUNSUPPORTED):
  * never a silent difference. Returns RLV_OK and *out (free with tok_free), or RLV_EIO,
  * RLV_ETOKEN (malformed content), RLV_EFORMAT (bad protobuf), RLV_EUNSUPPORTED, RLV_ENOMEM. */
 int tok_load(tok **out, const char *path, rlv_err *err);

@@ -1,7 +1,9 @@
 /* test_tok.c — the tokenizer against the real Hugging Face tokenizers library (expected.jsonl from
  * tests/reference/tok_oracle.js) and against sentencepiece (sp_expected.jsonl from tok_files.py):
  * ids with and without BOS, decode, for every string of tests/data/tok_corpus.jsonl, on
- * tokenizer.json files and on tokenizer.model files converted as transformers does. */
+ * tokenizer.json files and on tokenizer.model files converted as transformers does; and for the
+ * added-token flags (single_word x lstrip x rstrip x normalized), every string of
+ * tests/data/tok_words.jsonl (words_expected.jsonl). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +20,8 @@
 
 #define DATA RLV_TEST_DATA "/tok"
 #define CORPUS RLV_SOURCE_DIR "/tests/data/tok_corpus.jsonl"
+#define WORDS RLV_SOURCE_DIR "/tests/data/tok_words.jsonl"
+#define VERY_LARGE_INTEGER "1000000000000000019884624838656" /* transformers' int(1e30) */
 #define CAP 16384
 
 /* ---------- jsonl ---------- */
@@ -66,9 +70,9 @@ static void show(const char *what, const char *text, size_t len, json_t *want, c
     free(w);
 }
 
-/* Compares t with an oracle file over the corpus; returns the number of mismatching checks. */
-static int check_hf(const tok *t, const char *expected, int *n_strings) {
-    jl corpus = jl_read(CORPUS), exp = jl_read(expected);
+/* Compares t with an oracle file over a corpus; returns the number of mismatching checks. */
+static int check_corpus(const tok *t, const char *corpus_path, const char *expected, int *n_strings) {
+    jl corpus = jl_read(corpus_path), exp = jl_read(expected);
     int bad = 0;
     static int32_t ids[CAP];
     static char dec[1 << 20];
@@ -103,6 +107,10 @@ static int check_hf(const tok *t, const char *expected, int *n_strings) {
     return bad;
 }
 
+static int check_hf(const tok *t, const char *expected, int *n_strings) {
+    return check_corpus(t, CORPUS, expected, n_strings);
+}
+
 static void check_json_dir(const char *name) {
     char p[512], e[512];
     snprintf(p, sizeof p, DATA "/%s/tokenizer.json", name);
@@ -122,6 +130,60 @@ static void test_mistral_json(void **s) { (void)s; check_json_dir("mistral"); }
 static void test_omni_json(void **s) { (void)s; check_json_dir("omni"); }
 static void test_flags_json(void **s) { (void)s; check_json_dir("omni_flags"); }
 static void test_metaspace_json(void **s) { (void)s; check_json_dir("metaspace"); check_json_dir("metaspace_split"); }
+
+/* The 16 combinations of single_word, lstrip, rstrip, normalized on the 16 WORD_TOKENS of
+ * tok_files.py, over the word-boundary corpus; on the Prepend/Replace normaliser (sw_n_*) and
+ * on the Metaspace pre-tokeniser (sw_m_*). */
+static void test_added_flags_json(void **s) {
+    (void)s;
+    int total = 0, dirs = 0;
+    for (int b = 0; b < 2; b++)
+        for (int k = 0; k < 16; k++) {
+            char name[32], p[512], e[512];
+            snprintf(name, sizeof name, "sw_%c_%c%c%c%c", "nm"[b], k & 8 ? 's' : '-', k & 4 ? 'l' : '-', k & 2 ? 'r' : '-',
+                     k & 1 ? 'n' : '-');
+            snprintf(p, sizeof p, DATA "/%s/tokenizer.json", name);
+            snprintf(e, sizeof e, DATA "/%s/words_expected.jsonl", name);
+            tok *t = NULL;
+            rlv_err err = {0};
+            if (tok_load(&t, p, &err)) fail_msg("%s", err.msg);
+            int n, bad = check_corpus(t, WORDS, e, &n);
+            if (bad) fail_msg("%s: %d strings, %d mismatches", name, n, bad);
+            total += n;
+            dirs++;
+            tok_free(&t);
+        }
+    printf("added-token flags: %d tokenizers x %d strings each = %d strings x (ids, ids+BOS, decode, decode "
+           "skip-special): 0 mismatches\n", dirs, total / dirs, total);
+    assert_int_equal(dirs, 32);
+}
+
+/* Mixed flags, from a tokenizer.json directory (its tokenizer_config.json carries transformers'
+ * VERY_LARGE_INTEGER) and from tokenizer.model + tokenizer_config.json's added_tokens_decoder. */
+static void test_added_flags_dirs(void **s) {
+    (void)s;
+    const char *dirs[] = {DATA "/sw_mixed", DATA "/spm_sw"}, *src[] = {"tokenizer.json", "tokenizer.model"};
+    for (int k = 0; k < 2; k++) {
+        char p[512];
+        snprintf(p, sizeof p, "%s/tokenizer_config.json", dirs[k]);
+        FILE *f = fopen(p, "rb");
+        assert_non_null(f);
+        static char cfg[1 << 16];
+        size_t n = fread(cfg, 1, sizeof cfg - 1, f);
+        cfg[n] = 0;
+        fclose(f);
+        assert_non_null(strstr(cfg, "\"model_max_length\": " VERY_LARGE_INTEGER));
+        if (k == 1) assert_non_null(strstr(cfg, "\"single_word\": true"));
+        tok *t = NULL;
+        rlv_err e = {0};
+        if (tok_load(&t, dirs[k], &e)) fail_msg("%s", e.msg);
+        assert_string_equal(tok_source(t), src[k]);
+        int ns, bad = check_corpus(t, WORDS, DATA "/sw_mixed/words_expected.jsonl", &ns);
+        printf("%s vs library on sw_mixed/tokenizer.json: %d strings, %d mismatches\n", dirs[k], ns, bad);
+        assert_int_equal(bad, 0);
+        tok_free(&t);
+    }
+}
 
 /* model-spec §9 and §4.2 figures. */
 static void test_spec_examples(void **s) {
@@ -274,8 +336,21 @@ static void test_load_errors(void **s) {
          "NFKC", RLV_EUNSUPPORTED},
         {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}, \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}",
          "ByteLevel", RLV_EUNSUPPORTED},
-        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}, \"added_tokens\": [{\"id\": 1, "
-         "\"content\": \"<x>\", \"single_word\": true}]}", "single_word", RLV_EUNSUPPORTED},
+        /* numbers we use are range-checked, whatever their size */
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 1e30}, \"merges\": []}}", "'a': id 1e+30 out of range",
+         RLV_ETOKEN},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": " VERY_LARGE_INTEGER "}, \"merges\": []}}",
+         "'a': id 1e+30 out of range", RLV_ETOKEN},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0.5}, \"merges\": []}}", "'a': id is not an integer",
+         RLV_ETOKEN},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}, \"added_tokens\": [{\"id\": "
+         VERY_LARGE_INTEGER ", \"content\": \"<x>\"}]}", "added_tokens[0] '<x>': id 1e+30 out of range",
+         RLV_ETOKEN},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}, \"decoder\": {\"type\": \"Strip\", "
+         "\"content\": \" \", \"start\": " VERY_LARGE_INTEGER ", \"stop\": 0}}", "Strip decoder", RLV_ETOKEN},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}, \"post_processor\": {\"type\": "
+         "\"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": \"a\"}}], \"special_tokens\": {\"a\": "
+         "{\"ids\": [1e30]}}}}", "'a': id 1e+30 is not an integer in", RLV_ETOKEN},
         {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"a b\"]}}", "merges[0]", RLV_ETOKEN},
         {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}, \"decoder\": {\"type\": \"WordPiece\"}}",
          "WordPiece", RLV_EUNSUPPORTED},
@@ -301,6 +376,27 @@ static void test_load_errors(void **s) {
     write_file(path, "\x0a\xff\xff\xff\xff\x0f");
     assert_int_equal(tok_load(&t, path, &e), RLV_EFORMAT);
     assert_non_null(strstr(e.msg, "bad.model"));
+}
+
+/* Numbers past 64 bits where nothing reads them load, as the library loads them. */
+static void test_big_unused_numbers(void **s) {
+    (void)s;
+    char path[512];
+    snprintf(path, sizeof path, DATA "/big_tokenizer.json");
+    write_file(path, "{\"version\": " VERY_LARGE_INTEGER ", \"x\": [-" VERY_LARGE_INTEGER ", 1e300, {\"y\": "
+                     VERY_LARGE_INTEGER "0}], \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2}, "
+                     "\"merges\": [\"a b\"], \"max\": " VERY_LARGE_INTEGER "}, \"added_tokens\": [{\"id\": 3, \"content\": "
+                     "\"<x>\", \"special\": true, \"model_max_length\": " VERY_LARGE_INTEGER "}]}");
+    tok *t = NULL;
+    rlv_err e = {0};
+    if (tok_load(&t, path, &e)) fail_msg("%s", e.msg);
+    int32_t ids[8];
+    int n;
+    assert_int_equal(tok_encode(t, "ab<x>", 5, 0, ids, 8, &n, &e), RLV_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(ids[0], 2);
+    assert_int_equal(ids[1], 3);
+    tok_free(&t);
 }
 
 /* Read-only after load: concurrent encodes give the same ids. */
@@ -350,6 +446,8 @@ int main(void) {
         cmocka_unit_test(test_metaspace_json), cmocka_unit_test(test_spm_mistral),
         cmocka_unit_test(test_spm_small),      cmocka_unit_test(test_dir_prefers_json),
         cmocka_unit_test(test_load_errors),    cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_added_flags_json), cmocka_unit_test(test_added_flags_dirs),
+        cmocka_unit_test(test_big_unused_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

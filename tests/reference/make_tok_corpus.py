@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""make_tok_corpus.py — writes tests/data/tok_corpus.jsonl: strings that break naive tokenizers.
+"""make_tok_corpus.py — writes tests/data/tok_corpus.jsonl: strings that break naive tokenizers, and
+tests/data/tok_words.jsonl: word boundaries around added tokens (see the end of this file).
 
 One JSON object per line, {"text": ...}. Deterministic (fixed seed); rerun after editing and
 commit the output. Categories: captions, whitespace runs, newlines/tabs/CR, digits, punctuation
@@ -114,13 +115,55 @@ for _ in range(80):  # random unicode code points, mostly BMP
     out.append("".join(s))
 out.append("")
 
-seen, uniq = set(), []
-for s in out:
-    if s not in seen:
-        seen.add(s)
-        uniq.append(s)
-path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "tok_corpus.jsonl")
-with open(path, "w", encoding="utf-8") as f:
-    for s in uniq:
-        f.write(json.dumps({"text": s}, ensure_ascii=False) + "\n")
-print(f"{path}: {len(uniq)} strings")
+
+
+def write_jsonl(name, strings):
+    """Writes tests/data/NAME, one {"text": ...} per distinct string, in first-seen order."""
+    seen, uniq = set(), []
+    for s in strings:
+        if s not in seen:
+            seen.add(s)
+            uniq.append(s)
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", name)
+    with open(path, "w", encoding="utf-8") as f:
+        for s in uniq:
+            f.write(json.dumps({"text": s}, ensure_ascii=False) + "\n")
+    print(f"{path}: {len(uniq)} strings")
+
+
+write_jsonl("tok_corpus.jsonl", out)
+
+# tok_words.jsonl: word boundaries around added tokens. Every added-token content of tok_files.py's
+# sw_* tokenizers (WORD_TOKENS, kept in step with it) inside contexts that decide
+# single_word/lstrip/rstrip: start and end of text, spaces, tabs, newlines, no-break space, letters,
+# digits, underscore, Unicode letters (é ß 中), combining marks, superscript digits (No: not \w),
+# letter numbers (Nl: \w), connector punctuation, joiners, punctuation, the token twice, glued to
+# other added tokens; then whole sentences mixing them.
+WORD_TOKENS = ["dog", "<sep>", "ß", "中", "42", "x_y", "né", "!?", "ok", "[e]", "猫", "7", "a_b", "über", "...", " hi"]
+
+CONTEXTS = [
+    "{c}", " {c}", "{c} ", " {c} ", "  {c}  ", "a{c}", "{c}a", "a{c}b", "1{c}", "{c}1", "_{c}", "{c}_",
+    "é{c}", "{c}é", "ß{c}ß", "中{c}", "{c}中", ".{c}.", "({c})", "{c}{c}", "{c} {c}", "{c}  {c}", "x {c} y",
+    "\n{c}\n", "\t{c}\t", "{c}\u0301", "e\u0301{c}", "²{c}", "{c}²", "Ⅻ{c}", "‿{c}", "{c}\u200d", "\u200c{c}",
+    "-{c}-", "{c}'s", "the {c}.", "{c}\u00a0x", "x\u00a0{c}", "<s>{c}</s>", "{c}<sep>", "<sep>{c}", "{c}dog",
+    "dog{c}", "a {c}b", "a{c} b", "{c}\u3000中", "😀{c}😀", "{c}\r\n",
+]
+
+SENTENCES = [
+    "dog<sep>ß 中42 x_y né!? ok [e]猫7a_b über... hi",
+    "hotdog dogs dog_dog dog-dog dog's DOG Dog",
+    "book ok okay ok. ok, (ok) ok!? ok...",
+    "42 4242 x42 42x 1.42 42_ _42 ４２",
+    "The x_y axis and the a_b pair; x_y_z, a_b_c.",
+    "Straße groß ß ßß ẞ über Über übermorgen",
+    "中文 中 中国 我的猫 猫猫 猫 中猫",
+    "né née nén  né\tné\nné",
+    "[e] [e][e] x[e]y [e]. e",
+    "7 77 7a a7 7. (7) 7_7",
+    "... .... .. ...x x... x ... y",
+    " hi hi  hi hi\u00a0hi\thi",
+    "", " ", "  ", "\n", "<sep>", "<sep><sep>", "dog dog dog", "!?!?", "!? !?",
+]
+
+
+write_jsonl("tok_words.jsonl", [ctx.format(c=c) for c in WORD_TOKENS for ctx in CONTEXTS] + SENTENCES)

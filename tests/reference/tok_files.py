@@ -9,6 +9,13 @@
   spm_mistral/  tokenizer.model rebuilt from the Mistral vocabulary (§9.9) + tokenizer_config.json
                 with added_tokens_decoder (0-2, 32000-32008) + special_tokens_map.json; no tokenizer.json
   both/         omni's tokenizer.json next to spm_mistral's files (tokenizer.json must win)
+  sw_<base>_<flags>/  mistral (base n) or Metaspace (base m) + the 16 WORD_TOKENS added with one of the 16
+                combinations of single_word (s), lstrip (l), rstrip (r), normalized (n): flags "slrn",
+                "-l-n", ...; checked on tests/data/tok_words.jsonl (words_expected.jsonl)
+  sw_mixed/     mistral + WORD_TOKENS[k] added with combination k, and a tokenizer_config.json (Llama
+                class, model_max_length = transformers' VERY_LARGE_INTEGER, past 64 bits)
+  spm_sw/       spm_mistral's tokenizer.model + the same tokens in added_tokens_decoder (their flags
+                there), VERY_LARGE_INTEGER again: must encode as sw_mixed does
   spm_small_N/  SentencePiece BPE models with byte fallback trained here, plus sp_expected.jsonl:
                 sentencepiece's own ids for every corpus string without <s>, </s>, <unk>
 The Node oracle (tok_oracle.js) then writes expected.jsonl into each tokenizer.json directory."""
@@ -24,12 +31,34 @@ from sentencepiece import sentencepiece_model_pb2 as pb
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.join(HERE, "..", "node", "node_modules", "@lenml", "tokenizer-llama2", "models", "tokenizer.json")
 CORPUS = os.path.join(HERE, "..", "data", "tok_corpus.jsonl")
+# transformers' VERY_LARGE_INTEGER = int(1e30), written as an integer into tokenizer_config.json
+VERY_LARGE_INTEGER = int(1e30)
+# kept in step with make_tok_corpus.py (tok_words.jsonl)
+WORD_TOKENS = ["dog", "<sep>", "ß", "中", "42", "x_y", "né", "!?", "ok", "[e]", "猫", "7", "a_b", "über", "...", " hi"]
 OMNI = ["<im_patch>", "<im_start>", "<im_end>", "<box>", "</box>", "<ref>", "</ref>", "<quad>", "</quad>"]
 
 
-def added(i, c, special=True, normalized=False, lstrip=False, rstrip=False):
-    return {"id": i, "content": c, "single_word": False, "lstrip": lstrip, "rstrip": rstrip,
+def added(i, c, special=True, normalized=False, lstrip=False, rstrip=False, single_word=False):
+    return {"id": i, "content": c, "single_word": single_word, "lstrip": lstrip, "rstrip": rstrip,
             "normalized": normalized, "special": special}
+
+
+def combo(k):
+    """Flags of combination k (0-15) and its name: bit 3 single_word, 2 lstrip, 1 rstrip, 0 normalized."""
+    f = dict(single_word=bool(k & 8), lstrip=bool(k & 4), rstrip=bool(k & 2), normalized=bool(k & 1))
+    return f, "".join(ch if f[key] else "-" for ch, key in zip("slrn", ("single_word", "lstrip", "rstrip", "normalized")))
+
+
+def word_tokens(vocab, flags_of):
+    """WORD_TOKENS as added tokens, not special, with the id the library gives them: the vocab's when
+    the content is a piece, else the next free one from 32000 (flags_of(k) -> flags of token k)."""
+    out, nxt = [], 32000
+    for k, c in enumerate(WORD_TOKENS):
+        i = vocab.get(c)
+        if i is None:
+            i, nxt = nxt, nxt + 1
+        out.append(added(i, c, special=False, **flags_of(k)))
+    return out
 
 
 def write(d, name, obj):
@@ -103,7 +132,7 @@ def main(out):
     write(d, "tokenizer_config.json", {
         "add_bos_token": True, "add_eos_token": False, "added_tokens_decoder": atd,
         "additional_special_tokens": [], "bos_token": "<s>", "clean_up_tokenization_spaces": False,
-        "eos_token": "</s>", "legacy": True, "model_max_length": 2048, "pad_token": "</s>",
+        "eos_token": "</s>", "legacy": True, "model_max_length": VERY_LARGE_INTEGER, "pad_token": "</s>",
         "sp_model_kwargs": {}, "spaces_between_special_tokens": False, "tokenizer_class": "LlamaTokenizer",
         "unk_token": "<unk>", "use_default_system_prompt": True})
     write(d, "special_tokens_map.json", {
@@ -117,6 +146,32 @@ def main(out):
     os.makedirs(d, exist_ok=True)
     for src in ("omni/tokenizer.json", "spm_mistral/tokenizer.model", "spm_mistral/tokenizer_config.json"):
         shutil.copy(os.path.join(out, src), d)
+
+    # single_word x lstrip x rstrip x normalized, on the Prepend/Replace normaliser and on Metaspace
+    vocab = base["model"]["vocab"]
+    for k in range(16):
+        flags, fname = combo(k)
+        for bname in ("n", "m"):
+            sw = json.loads(json.dumps(base))
+            sw["added_tokens"] += word_tokens(vocab, lambda _k: flags)
+            if bname == "m":
+                sw["normalizer"] = None
+                sw["pre_tokenizer"] = {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": False}
+                sw["decoder"] = {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": False}
+            write(os.path.join(out, "sw_%s_%s" % (bname, fname)), "tokenizer.json", sw)
+    mixed = word_tokens(vocab, lambda k: combo(k)[0])
+    sw = json.loads(json.dumps(base))
+    sw["added_tokens"] += sorted(mixed, key=lambda a: a["id"])
+    write(os.path.join(out, "sw_mixed"), "tokenizer.json", sw)
+    cfg = {"add_bos_token": True, "add_eos_token": False, "bos_token": "<s>", "eos_token": "</s>",
+           "model_max_length": VERY_LARGE_INTEGER, "tokenizer_class": "LlamaTokenizer", "unk_token": "<unk>"}
+    write(os.path.join(out, "sw_mixed"), "tokenizer_config.json", cfg)
+    d = os.path.join(out, "spm_sw")
+    os.makedirs(d, exist_ok=True)
+    shutil.copy(os.path.join(out, "spm_mistral", "tokenizer.model"), d)
+    atd = {str(a["id"]): {k: a[k] for k in ("content", "lstrip", "normalized", "rstrip", "single_word", "special")}
+           for a in base["added_tokens"] + mixed}
+    write(d, "tokenizer_config.json", dict(cfg, added_tokens_decoder=atd))
 
     # small trained models, checked against sentencepiece itself
     corpus = [json.loads(l)["text"] for l in open(CORPUS, encoding="utf-8")]

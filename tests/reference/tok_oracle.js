@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// tok_oracle.js DATA_DIR CORPUS — the real Hugging Face tokenizers library (Node binding) as oracle.
-// For every DATA_DIR/<name>/tokenizer.json writes DATA_DIR/<name>/expected.jsonl, one line per
+// tok_oracle.js DATA_DIR CORPUS WORDS — the real Hugging Face tokenizers library (Node binding) as oracle.
+// For every DATA_DIR/<name>/tokenizer.json writes DATA_DIR/<name>/expected.jsonl (sw_* directories,
+// the added-token flag variants: words_expected.jsonl over WORDS instead), one line per
 // corpus string: {"bos": ids with special tokens, "nobos": ids without, "dec": decode(nobos),
 // "dec_skip": decode(bos, skip_special_tokens)}. In DATA_DIR/omni also writes prompt_expected.jsonl:
 // whole conversations built as the official chat.py + Zephyr template do (model-spec §4.1),
@@ -21,12 +22,16 @@ function conversation(system, question, numQuery, response) {
 }
 
 async function main() {
-  const [dir, corpusPath] = process.argv.slice(2);
-  const corpus = fs.readFileSync(corpusPath, 'utf8').split('\n').filter((l) => l.length).map((l) => JSON.parse(l).text);
+  const [dir, corpusPath, wordsPath] = process.argv.slice(2);
+  if (!wordsPath) throw new Error('usage: tok_oracle.js DATA_DIR CORPUS WORDS');
+  const read = (p) => fs.readFileSync(p, 'utf8').split('\n').filter((l) => l.length).map((l) => JSON.parse(l).text);
+  const main = read(corpusPath), words = read(wordsPath);
   for (const name of fs.readdirSync(dir).sort()) {
     const tj = path.join(dir, name, 'tokenizer.json');
     if (!fs.existsSync(tj)) continue;
     const tok = Tokenizer.fromFile(tj);
+    const sw = name.startsWith('sw_');
+    const corpus = sw ? words : main;
     const lines = [];
     for (const text of corpus) {
       const bos = (await tok.encode(text, null, { addSpecialTokens: true })).getIds();
@@ -35,7 +40,7 @@ async function main() {
       const decSkip = await tok.decode(bos, true);
       lines.push(JSON.stringify({ bos, nobos, dec, dec_skip: decSkip }));
     }
-    fs.writeFileSync(path.join(dir, name, 'expected.jsonl'), lines.join('\n') + '\n');
+    fs.writeFileSync(path.join(dir, name, sw ? 'words_expected.jsonl' : 'expected.jsonl'), lines.join('\n') + '\n');
     if (name === 'omni') {
       const cases = [
         [null, 'What is in the image?', 256, ['The image shows a red car.', '', '  two spaces', '\nnewline first',
