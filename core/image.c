@@ -3,17 +3,20 @@
  * Design notes:
  * (1) Nothing is decoded before image_probe() has accepted the header: the format is recognised
  *     from its magic bytes, JPEG and PNG are walked segment by segment (no pixel work) so a
- *     truncated file, a CMYK or arithmetic-coded JPEG, or a decompression bomb is refused with a
- *     named error before stb_image allocates anything.
- * (2) Conversion to RGB follows PIL's .convert('RGB') (model-spec.md 3.1 step 1); the one case
- *     where stb's 8-bit output differs is 16-bit grey PNG (PIL clamps I;16 to 255, stb takes the
- *     high byte), decoded here through stb's 16-bit path and clamped.
+ *     truncated file, a lossless or 12-bit JPEG, a JPEG with more than IMAGE_JPEG_MAX_SCANS scans,
+ *     or a decompression bomb is refused with a named error before any decoder allocates anything.
+ * (2) Conversion to RGB follows PIL's .convert('RGB') (model-spec.md 3.1 step 1). JPEG goes
+ *     through libjpeg-turbo with Pillow's settings (image_jpeg.c): the same library Debian's Pillow
+ *     links, so the bytes are Pillow's. The other formats go through stb_image, whose 8-bit output
+ *     equals PIL's except for 16-bit grey PNG (PIL clamps I;16 to 255, stb takes the high byte),
+ *     decoded here through stb's 16-bit path and clamped.
  * (3) The resize is Pillow 9.4's ImagingResample with the bicubic filter, transcribed rule for
  *     rule: double coefficients normalised per output pixel, rounded half away from zero to
  *     22-bit fixed point, horizontal pass first into a uint8 image holding only the rows the
  *     vertical pass reads. The expressions keep Pillow's operation order so the doubles round the
  *     same way (this file must not be compiled with FP contraction). */
 #include "image.h"
+#include "image_impl.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -68,11 +71,9 @@ static int probe_jpeg(const uint8_t *d, size_t n, image_header *h, rlv_err *err)
                 return rlv_errf(err, RLV_EUNSUPPORTED, "lossless JPEG (SOF%u) is not supported", m - 0xC0);
             if (m == 0xC5 || m == 0xC6 || m == 0xCD || m == 0xCE)
                 return rlv_errf(err, RLV_EUNSUPPORTED, "hierarchical JPEG (SOF%u) is not supported", m - 0xC0);
-            if (m >= 0xC9)
-                return rlv_errf(err, RLV_EUNSUPPORTED, "arithmetic-coded JPEG (SOF%u) is not supported", m - 0xC0);
-            if (prec != 8) return rlv_errf(err, RLV_EUNSUPPORTED, "%d-bit JPEG is not supported (8-bit only)", prec);
-            if (nc == 4) return rlv_errf(err, RLV_EUNSUPPORTED, "CMYK JPEG (4 components) is not supported");
-            if (nc != 1 && nc != 3) return rlv_errf(err, RLV_EUNSUPPORTED, "JPEG with %d components is not supported", nc);
+            /* SOF9/SOF10 (arithmetic coding) are decoded: Debian's libjpeg-turbo, hence its Pillow, reads them */
+            if (prec != 8) return rlv_errf(err, RLV_EUNSUPPORTED, "%d-bit JPEG is not supported (8-bit only, as Pillow)", prec);
+            if (nc != 1 && nc != 3 && nc != 4) return rlv_errf(err, RLV_EUNSUPPORTED, "JPEG with %d components is not supported", nc);
             if (L < 8u + 3u * (unsigned)nc) return rlv_errf(err, RLV_EIMAGE, "malformed JPEG: frame header too short for %d components", nc);
             if (h->width == 0) return rlv_errf(err, RLV_EIMAGE, "malformed JPEG: width 0");
             if (h->height == 0) return rlv_errf(err, RLV_EUNSUPPORTED, "JPEG with its height in a DNL marker is not supported");
@@ -80,7 +81,8 @@ static int probe_jpeg(const uint8_t *d, size_t n, image_header *h, rlv_err *err)
         p += L;
         if (m == 0xDA) { /* SOS: entropy-coded data follows, up to the next real marker */
             if (!sof) return rlv_errf(err, RLV_EIMAGE, "malformed JPEG: scan before the frame header");
-            scans++;
+            if (++scans > IMAGE_JPEG_MAX_SCANS)
+                return rlv_errf(err, RLV_EIMAGE, "JPEG with more than %d scans (scan %d starts at byte %zu)", IMAGE_JPEG_MAX_SCANS, scans, p - L - 2);
             for (;;) {
                 const uint8_t *q = p < n ? memchr(d + p, 0xFF, n - p) : NULL;
                 if (!q || (size_t)(q - d) + 1 >= n)
@@ -250,7 +252,12 @@ int image_decode(const uint8_t *data, size_t len, const image_limits *lim,
     if (len > 0x7fffffff) return rlv_errf(err, RLV_ELIMIT, "image of %zu bytes", len);
     int x = 0, y = 0, c = 0;
     uint8_t *out;
-    if (!strcmp(hd.format, "PNG") && hd.bit_depth == 16 && hd.channels == 1) {
+    if (!strcmp(hd.format, "JPEG")) {
+        rc = image_jpeg_decode(data, len, hd.width, hd.height, IMAGE_JPEG_MAX_SCANS, &out, err);
+        if (rc != RLV_OK) return rc;
+        x = hd.width;
+        y = hd.height;
+    } else if (!strcmp(hd.format, "PNG") && hd.bit_depth == 16 && hd.channels == 1) {
         /* PIL reads 16-bit grey as I;16 and .convert('RGB') clamps it (not >> 8). */
         uint16_t *g = stbi_load_16_from_memory(data, (int)len, &x, &y, &c, 1);
         if (!g) return rlv_errf(err, RLV_EIMAGE, "PNG decode failed: %s", stbi_failure_reason());
@@ -277,7 +284,7 @@ int image_decode(const uint8_t *data, size_t len, const image_limits *lim,
     return RLV_OK;
 }
 
-/* Both allocations above (stb's and ours) come from malloc: stbi_image_free is free(). */
+/* All allocations above (stb's, image_jpeg's and ours) come from malloc: stbi_image_free is free(). */
 void image_pixels_free(uint8_t **rgb) {
     if (!rgb) return;
     free(*rgb);

@@ -1,11 +1,14 @@
 /* image.h — encoded image bytes -> the normalised [3, S, S] f32 pixel tensor of the official
  * pipeline: PIL.Image.open(..).convert('RGB') -> Resize((S, S), BICUBIC) -> ToTensor -> Normalize
  * (OpenAI CLIP mean/std), model-spec.md section 3.1.
- * Owns: the header check (format, dimensions, structure) that runs BEFORE any decoding, the
- * decode to RGB8 (stb_image, in image_stb.c), the Pillow-exact fixed-point bicubic resize and the
- * normalisation. Untrusted bytes never crash: every refusal is a value (RLV_EIMAGE for empty,
- * truncated or malformed data, RLV_EUNSUPPORTED for a recognised format stb cannot read such as
- * WebP or CMYK JPEG, RLV_ELIMIT for dimensions above the limits). Knows nothing of models. */
+ * Owns: the header check (format, dimensions, structure, JPEG scan count) that runs BEFORE any
+ * decoding, the decode to RGB8 byte-identical to Pillow 9.4's (JPEG: libjpeg-turbo with Pillow's
+ * settings, in image_jpeg.c; the other formats: stb_image, in image_stb.c), the Pillow-exact
+ * fixed-point bicubic resize and the normalisation. Untrusted bytes never crash: every refusal is
+ * a value (RLV_EIMAGE for empty, truncated, corrupt or malformed data and for a JPEG of more than
+ * 500 scans, RLV_EUNSUPPORTED for a recognised format Pillow cannot read here such as WebP or a
+ * 12-bit, lossless or hierarchical JPEG, RLV_ELIMIT for dimensions above the limits).
+ * Knows nothing of models. */
 #ifndef RLV_IMAGE_H
 #define RLV_IMAGE_H
 
@@ -42,7 +45,9 @@ typedef struct image_header {
 int image_probe(const uint8_t *data, size_t len, const image_limits *lim, image_header *hdr, rlv_err *err);
 
 /* image_probe, then decodes to packed RGB8 exactly as PIL's .convert('RGB') (alpha dropped, grey
- * replicated, palette expanded, 16-bit RGB(A) high byte, 16-bit grey clamped to 255).
+ * replicated, palette expanded, 16-bit RGB(A) high byte, 16-bit grey clamped to 255; JPEG: every
+ * byte as Pillow's libjpeg-turbo decode, CMYK/YCCK through Pillow's inverted-CMYK conversion;
+ * EXIF orientation is not applied, as in Pillow's open).
  * On RLV_OK *rgb (w*h*3 bytes, owned by the caller: image_pixels_free) and *w, *h are set. */
 int image_decode(const uint8_t *data, size_t len, const image_limits *lim,
                  uint8_t **rgb, int *w, int *h, rlv_err *err);

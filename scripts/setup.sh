@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libzmq3-dev libsodium-dev libmsgpack-dev libopenblas-dev libstb-dev libjansson-dev libcmocka-dev libzip-dev
-  libxxhash-dev
+  libxxhash-dev libjpeg62-turbo-dev libjpeg-turbo-progs
   python3 python3-torch python3-numpy python3-pil python3-zmq python3-msgpack python3-sentencepiece python3-protobuf python3-pip
 )
 missing=()
