@@ -6,8 +6,8 @@ PyTorch float64, tokenised by the real HF tokenizers library).
   test_score_ref.py --rlaifv BIN --model DIR --ref-model DIR --work DIR
 
 Tolerances: per-token log-prob 1e-4 absolute, sums and means 1e-4, rewards 1e-4 absolute;
-rankings identical. PNG images (decoding is exact) and jobs without an image; every reward kind;
-N = 1, 4, 16.
+rankings identical. A real JPEG photo as it is (decoded as Pillow does since issue 14), a PNG, and
+jobs without an image; every reward kind; N = 1, 4, 16.
 """
 import argparse
 import json
@@ -26,9 +26,9 @@ def make_images(work):
     rng = np.random.default_rng(3)
     paths = []
     src = os.path.join(HERE, "data", "images", "car_sheep.jpeg")  # a missing photo fails the test
-    p = os.path.join(work, "car_sheep.png")
-    Image.open(src).convert("RGB").save(p)
-    paths.append(p)
+    if not os.path.isfile(src):
+        sys.exit(f"test_score_ref: {src} is missing")
+    paths.append(src)  # the JPEG bytes themselves: the C decode must be Pillow's
     p = os.path.join(work, "noise_rgba.png")  # odd size, alpha channel: dropped as PIL's convert('RGB')
     Image.fromarray(rng.integers(0, 256, (37, 91, 4), dtype=np.uint8), "RGBA").save(p)
     paths.append(p)
