@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """make_image_corpus.py — (re)writes tests/fuzz/corpus/image/: small valid and invalid images that
-seed fuzz_image and that test_image.c checks by name (each bad file has its own named error).
+seed fuzz_image and that test_image.c checks by name (each bad file has its own named error);
+with JPEG_WRITE (the built tests/reference/jpeg_write.c) also tests/fuzz/corpus/jpeg/: one small
+JPEG of each kind ref_image.py checks, seeds for fuzz_jpeg.
 
-  make_image_corpus.py [OUT_DIR]     (default: the corpus folder next to this script's tests/)
+  make_image_corpus.py [OUT_DIR [JPEG_WRITE]]   (default OUT_DIR: the corpus folder next to this script's tests/)
 """
 import io
 import os
@@ -53,6 +55,41 @@ def main():
         with open(os.path.join(out, name), "wb") as f:
             f.write(data)
     print(f"{len(files)} files, {sum(map(len, files.values()))} bytes")
+    if len(sys.argv) > 2:
+        jpeg_corpus(os.path.join(out, "..", "jpeg"), sys.argv[2], rng)
+
+
+def jpeg_corpus(out, jpeg_tool, rng):
+    """Seeds for fuzz_jpeg: each layout, colour space and coding of ref_image.py, 17x9 or so."""
+    import subprocess
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from ref_image import cjpeg, jpeg_segments
+    os.makedirs(out, exist_ok=True)
+    im = Image.fromarray(rng.integers(0, 256, (9, 17, 3), dtype=np.uint8), "RGB")
+    cmyk = Image.fromarray(rng.integers(0, 256, (9, 17, 4), dtype=np.uint8), "CMYK")
+    files = {f"pil_{t}.jpg": enc(im, "JPEG", quality=80, subsampling=k) for k, t in ((2, "420"), (1, "422"), (0, "444"))}
+    files["pil_prog.jpg"] = enc(im, "JPEG", quality=80, progressive=True)
+    files["pil_grey.jpg"] = enc(im.convert("L"), "JPEG", quality=80)
+    files["pil_cmyk.jpg"] = enc(cmyk, "JPEG", quality=80)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    files["pil_exif.jpg"] = enc(im, "JPEG", quality=80, exif=exif.tobytes())
+    for name, opts in (("440", ["-sample", "1x2"]), ("411", ["-sample", "4x1"]), ("restart", ["-restart", "1B"]),
+                       ("arith", ["-arithmetic"]), ("arith_prog", ["-arithmetic", "-progressive"]), ("rgb", ["-rgb"]),
+                       ("prog_restart", ["-progressive", "-restart", "1B"])):
+        files[f"cjpeg_{name}.jpg"] = cjpeg(im, "-quality", "80", *opts)
+    raw = np.asarray(cmyk).tobytes()
+    for kind in ("ycck", "cmyk_noadobe"):
+        for prog in ((), ("progressive",)):
+            files[f"{kind}{'_prog' if prog else ''}.jpg"] = subprocess.run(
+                [jpeg_tool, kind, "17", "9", *prog], input=raw, stdout=subprocess.PIPE, check=True).stdout
+    prog = files["pil_prog.jpg"]
+    last = [s for s in jpeg_segments(prog) if s[0] == 0xDA][-1]
+    files["scans_many.jpg"] = prog[:last[2]] + prog[last[1]:last[2]] * 45 + prog[last[2]:]  # past fuzz_jpeg's 40
+    for name, data in files.items():
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data)
+    print(f"jpeg: {len(files)} files, {sum(map(len, files.values()))} bytes")
 
 
 if __name__ == "__main__":
