@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """test_score_ref.py — `rlaifv score` (the C engine end to end, from strings through the real
-tokenizer files to the ranking) against tests/reference/ref_score.py (the official pipeline in
-PyTorch float64, tokenised by the real HF tokenizers library).
+tokenizer files to the ranking) against tests/reference/ref_score.py (a float64 PyTorch
+implementation of the scoring pipeline written from the model specification, not the official
+RLAIF-V code; tokenised by the real HF tokenizers library).
 
   test_score_ref.py --rlaifv BIN --model DIR --ref-model DIR --work DIR
 

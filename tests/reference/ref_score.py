@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""ref_score.py — the official scoring pipeline, end to end, as the reference for the engine.
+"""ref_score.py — the scoring pipeline end to end, reimplemented in PyTorch float64 from the model
+specification (model-spec.md), as the reference for the engine; not the official RLAIF-V code.
 
   ref_score.py --model DIR [--ref-model DIR] --job JOB.json --out EXPECTED.json
 
