@@ -14,7 +14,8 @@ COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220),
 NUMBERS = ["zero", "one", "two", "three", "four"]
 # Seeds of the item streams: training scenes; validation scenes (held out from training, but looked
 # at while the DPO recipe was chosen); test scenes (held out, never looked at before the recipe was
-# fixed: the figures the model card, the README and test_demo_model.py report).
+# fixed: the seed test_demo_model.py replays through the daemon; the model card and the README
+# report it among 8 held-out seeds, finish_demo.py --seeds).
 TRAIN_SEED, VALIDATION_SEED, TEST_SEED = 1, 2, 5
 SIZE = 224  # drawn size; the model resizes to its image_size (Pillow bicubic, as the pipeline does)
 
