@@ -357,7 +357,12 @@ int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *
 
     /* 2. image */
     int decoded = 0, hits = 0;
-    for (int k = 0; k < nm && !rc && with_image; k++) rc = image_step(w, j, k, &decoded, &hits, err);
+    double t_img[2] = {0, 0};
+    for (int k = 0; k < nm && !rc && with_image; k++) {
+        double a = now_ms();
+        rc = image_step(w, j, k, &decoded, &hits, err);
+        t_img[k] = now_ms() - a;
+    }
     if (rc) return rc;
     double t1 = now_ms();
 
@@ -380,14 +385,16 @@ int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *
                         e->opts.max_total_tokens);
     }
     for (int q = 0; q < nq; q++) w->emb_pos[q] = p->image_pos + q;
-    double t_prefix = 0, t_cands = 0;
+    double t_prefix = 0, t_cands = 0, t_pre[2] = {0, 0}, t_cand[2] = {0, 0};
     for (int k = 0; k < nm && !rc; k++) {
         double a = now_ms();
         rc = llm_prefix(w->llm[k], p->prefix, p->n_prefix, w->emb[k], w->emb_pos, nq, err);
         double b = now_ms();
         if (!rc) rc = llm_score(w->llm[k], w->cand_ids, w->cand_lens, n, w->logps[k], NULL, err);
-        t_prefix += b - a;
-        t_cands += now_ms() - b;
+        t_pre[k] = b - a;
+        t_cand[k] = now_ms() - b;
+        t_prefix += t_pre[k];
+        t_cands += t_cand[k];
     }
     if (rc) {
         prompt_free(&p);
@@ -417,7 +424,9 @@ int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *
     reward_rank(w->ranked, n);
     w->res = (rlv_result){.reward = kind, .beta = beta, .has_reference = nm == 2, .n = n, .ranking = w->ranked,
                           .image_ms = t1 - t0, .prefix_ms = t_prefix, .candidates_ms = t_cands,
-                          .image_cache_hit = with_image && hits == nm};
+                          .image_cache_hit = with_image && hits == nm,
+                          .image_ms_model = {t_img[0], t_img[1]}, .prefix_ms_model = {t_pre[0], t_pre[1]},
+                          .candidates_ms_model = {t_cand[0], t_cand[1]}};
     w->res.total_ms = now_ms() - t0;
     *res = &w->res;
     return RLV_OK;

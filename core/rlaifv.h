@@ -109,6 +109,9 @@ typedef struct rlv_result {
     const rlv_ranked *ranking;  /* n entries, highest reward first, ties in input order */
     double image_ms, prefix_ms, candidates_ms, total_ms;
     int image_cache_hit;
+    /* The stages per model, [0] policy and [1] reference (0 without one): the image step of
+     * the model that decodes first (the policy) includes the decode + resize of the image. */
+    double image_ms_model[2], prefix_ms_model[2], candidates_ms_model[2];
 } rlv_result;
 
 /* Scores one job. On RLV_OK, *res points into w and is valid until the next rlv_score on w.
