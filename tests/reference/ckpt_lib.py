@@ -174,19 +174,30 @@ def st_bytes(tensors):
         header[name] = {"dtype": ST_NAMES[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
         chunks.append(raw)
         off += len(raw)
-    header["__metadata__"] = {"format": "pt"}
+    return st_header_bytes(header) + b"".join(chunks)
+
+
+def st_header_bytes(header):
+    """The bytes before the tensor data: u64 length + the JSON header ({name: {dtype, shape,
+    data_offsets}}, "__metadata__" added), padded with spaces to a multiple of 8."""
+    header = dict(header, __metadata__={"format": "pt"})
     h = json.dumps(header, separators=(",", ":")).encode()
     h += b" " * ((8 - len(h) % 8) % 8)
-    return struct.pack("<Q", len(h)) + h + b"".join(chunks)
+    return struct.pack("<Q", len(h)) + h
 
 
-def write_checkpoint(out_dir, cfg, tensors, shards=1):
+def write_configs(out_dir, cfg):
+    """config.json and generation_config.json (RLAIF-V-12B's) into out_dir."""
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
     with open(os.path.join(out_dir, "generation_config.json"), "w") as f:
         json.dump({"_from_model_config": True, "bos_token_id": 1, "eos_token_id": 2,
                    "transformers_version": "4.36.0"}, f, indent=2)
+
+
+def write_checkpoint(out_dir, cfg, tensors, shards=1):
+    write_configs(out_dir, cfg)
     names = list(tensors)
     if shards <= 1:
         with open(os.path.join(out_dir, "model.safetensors"), "wb") as f:
@@ -202,8 +213,13 @@ def write_checkpoint(out_dir, cfg, tensors, shards=1):
             total += t.numel() * t.element_size()
         with open(os.path.join(out_dir, fn), "wb") as f:
             f.write(st_bytes(part))
+    write_index(out_dir, total, weight_map)
+
+
+def write_index(out_dir, total_size, weight_map):
+    """model.safetensors.index.json: the tensor bytes in all and the shard of each name."""
     with open(os.path.join(out_dir, "model.safetensors.index.json"), "w") as f:
-        json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
+        json.dump({"metadata": {"total_size": total_size}, "weight_map": weight_map}, f, indent=2)
 
 
 def read_safetensors(path):
