@@ -1,5 +1,5 @@
-/* cmd_inspect.c — `rlaifv inspect MODEL_DIR`: configuration, tensor count, bytes per dtype and
- * the manifest check. Exit 0 only when the checkpoint is complete and consistent; one line
+/* cmd_inspect.c — `rlaifv inspect MODEL_DIR`: configuration, tensor count, bytes per dtype, the
+ * q8 weights (count, block sizes) and the manifest check, which names every bad q8 tensor. Exit 0 only when the checkpoint is complete and consistent; one line
  * per problem otherwise. */
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +9,32 @@
 #include "cmd.h"
 #include "config.h"
 #include "manifest.h"
+
+/* q8 summary: valid I8 weights by block size; the bad ones are named by the manifest check. */
+static void print_q8(const ckpt *c) {
+    int blocks[8] = {0}, nblk[8] = {0}, nb = 0, bad = 0, ok = 0;
+    size_t scale_bytes = 0;
+    for (int i = 0; i < ckpt_n_tensors(c); i++) {
+        const rlv_tensor *t = ckpt_tensor(c, i), *s;
+        int b;
+        if (t->dtype != RLV_I8) continue;
+        if (ckpt_q8(c, t, &s, &b, NULL)) {
+            bad++;
+            continue;
+        }
+        ok++;
+        scale_bytes += s->nbytes;
+        int j = 0;
+        while (j < nb && blocks[j] != b) j++;
+        if (j == nb && nb < 8) blocks[nb++] = b;
+        if (j < nb) nblk[j]++;
+    }
+    if (!ok && !bad) return;
+    printf("q8: %d weight(s) int8 + F16 scales (%zu scale bytes)", ok, scale_bytes);
+    for (int j = 0; j < nb; j++) printf(", %d with block %d", nblk[j], blocks[j]);
+    if (bad) printf(", %d bad (errors below)", bad);
+    printf("\n");
+}
 
 static void on_problem(void *ctx, manifest_problem kind, const char *msg) {
     (void)ctx;
@@ -53,7 +79,7 @@ int cmd_inspect(int argc, char **argv) {
         return 1;
     }
     double t1 = now_ms();
-    size_t bytes[3] = {0}, count[3] = {0}, total = 0;
+    size_t bytes[RLV_N_DTYPES] = {0}, count[RLV_N_DTYPES] = {0}, total = 0;
     for (int i = 0; i < ckpt_n_tensors(c); i++) {
         const rlv_tensor *t = ckpt_tensor(c, i);
         bytes[t->dtype] += t->nbytes;
@@ -62,14 +88,16 @@ int cmd_inspect(int argc, char **argv) {
     }
     printf("weights: %s, %d file(s), %d tensors, %.1f MB, opened in %.1f ms\n", ckpt_format(c),
            ckpt_n_files(c), ckpt_n_tensors(c), total / 1e6, t1 - t0);
-    for (int d = 0; d < 3; d++)
+    for (int d = 0; d < RLV_N_DTYPES; d++)
         if (count[d]) printf("  %-4s %5zu tensors %12zu bytes\n", rlv_dtype_name((rlv_dtype)d), count[d], bytes[d]);
+    print_q8(c);
     manifest_report rep;
     int rc = manifest_check(&cfg, c, on_problem, NULL, &rep, &err);
     if (rc) {
         printf("error: %s [%s]\n", err.msg, rlv_err_name(err.code));
     } else {
         printf("manifest: ok, %d expected tensors present with the expected shapes", rep.expected);
+        if (rep.q8) printf(", %d of them q8", rep.q8);
         if (rep.unexpected) printf(", %d unexpected (warnings above)", rep.unexpected);
         printf("\n");
     }

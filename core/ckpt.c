@@ -11,7 +11,12 @@
  * (4) Format choice: model.safetensors.index.json > model.safetensors > any *.safetensors
  *     > pytorch_model.bin.index.json > pytorch_model.bin. An index's weight_map is checked
  *     against the shards: a missing shard is RLV_ESHARD, a listed tensor absent from its
- *     shard is RLV_EMISSING. */
+ *     shard is RLV_EMISSING.
+ * (5) q8 (docs/quantization.md): after every file is loaded, each I8 tensor is linked to its
+ *     "<name>_scale" companion and validated once (dtype, shape, block from the file's metadata,
+ *     every scale finite and >= 0). A bad one does not fail ckpt_open: its message is kept and
+ *     returned by ckpt_q8, so `rlaifv inspect` can name every bad tensor and the manifest check
+ *     (which every model load runs) refuses the checkpoint. */
 #include "ckpt.h"
 #include "ckpt_impl.h"
 
@@ -26,13 +31,22 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "half.h"
 #include "jnum.h"
+#include "q8.h"
 
 typedef struct ckpt_mapping {
     char *path;
     const uint8_t *base;
     size_t len;
+    int q8_block; /* from __metadata__ "rlaifv.q8_block", 0 = none */
 } ckpt_mapping;
+
+typedef struct ckpt_q8link {
+    int scale;  /* index of the companion, -1 when err is set */
+    int block;
+    char *err;  /* why the weight is unusable, NULL when valid */
+} ckpt_q8link;
 
 struct ckpt {
     char *dir;
@@ -42,6 +56,7 @@ struct ckpt {
     rlv_tensor *tensors;
     int n_tensors, cap_tensors;
     json_t *index; /* name -> tensor index */
+    ckpt_q8link *q8; /* [n_tensors], meaningful for I8 tensors (note 5) */
 };
 
 static char *dupstr(const char *s) {
@@ -80,6 +95,7 @@ int ckpt_map_file(ckpt *c, const char *path, const uint8_t **base, size_t *len, 
     f->path = dupstr(path);
     f->base = p;
     f->len = (size_t)st.st_size;
+    f->q8_block = 0;
     if (!f->path) {
         if (p) munmap((void *)p, f->len);
         return rlv_errf(err, RLV_ENOMEM, "%s: out of memory", path);
@@ -242,6 +258,85 @@ static int find_any_safetensors(const char *dir, char *out, size_t cap) {
     return 1;
 }
 
+void ckpt_set_q8_block(ckpt *c, int file, int block) { c->files[file].q8_block = block; }
+
+/* Note 5: why I8 tensor t (of file block `block`) cannot be used, into msg; 0 when it can. */
+static int q8_fault(const ckpt *c, const rlv_tensor *t, int *scale_idx, char *msg, size_t cap) {
+    const ckpt_mapping *f = &c->files[t->shard];
+    int block = f->q8_block;
+    if (t->ndim != 2)
+        return snprintf(msg, cap, "I8 tensor '%s' has %d dimensions; q8 weights are 2-D", t->name, t->ndim), 1;
+    if (!block)
+        return snprintf(msg, cap, "I8 tensor '%s': %s declares no q8 block size (__metadata__ \"rlaifv.q8_block\")",
+                        t->name, f->path), 1;
+    if (t->shape[1] % block)
+        return snprintf(msg, cap, "q8 tensor '%s': block size %d does not divide its rows of %lld", t->name, block,
+                        (long long)t->shape[1]), 1;
+    size_t n = strlen(t->name) + sizeof Q8_SCALE_SUFFIX;
+    char *sn = malloc(n);
+    if (!sn) return snprintf(msg, cap, "out of memory"), 1;
+    snprintf(sn, n, "%s" Q8_SCALE_SUFFIX, t->name);
+    const rlv_tensor *s = ckpt_find(c, sn);
+    free(sn);
+    if (!s) return snprintf(msg, cap, "q8 tensor '%s' has no scale tensor '%s" Q8_SCALE_SUFFIX "'", t->name, t->name), 1;
+    if (s->dtype != RLV_F16)
+        return snprintf(msg, cap, "q8 scale '%s' is %s; q8 scales are F16", s->name, rlv_dtype_name(s->dtype)), 1;
+    int64_t want[2] = {t->shape[0], t->shape[1] / block};
+    if (s->ndim != 2 || s->shape[0] != want[0] || s->shape[1] != want[1]) {
+        char a[96], b[96];
+        rlv_shape_str(s->shape, s->ndim, a, sizeof a);
+        rlv_shape_str(want, 2, b, sizeof b);
+        return snprintf(msg, cap, "q8 scale '%s' has shape %s, expected %s (block %d)", s->name, a, b, block), 1;
+    }
+    const uint8_t *v = s->data; /* safetensors does not align ranges: read bytewise */
+    int64_t ns = want[0] * want[1];
+    for (int64_t i = 0; i < ns; i++) {
+        uint16_t h = (uint16_t)(v[2 * i] | v[2 * i + 1] << 8);
+        if ((h & 0x7c00u) == 0x7c00u || (h & 0x8000u && h != 0x8000u))
+            return snprintf(msg, cap, "q8 scale '%s'[%lld][%lld] = %g; scales must be finite and >= 0", s->name,
+                            (long long)(i / want[1]), (long long)(i % want[1]), (double)half_f16_to_f32(h)), 1;
+    }
+    *scale_idx = (int)(s - c->tensors);
+    return 0;
+}
+
+static int q8_link(ckpt *c, rlv_err *err) {
+    c->q8 = calloc((size_t)c->n_tensors + 1, sizeof *c->q8);
+    if (!c->q8) return rlv_errf(err, RLV_ENOMEM, "out of memory");
+    char msg[RLV_ERR_MSG_MAX];
+    for (int i = 0; i < c->n_tensors; i++) {
+        const rlv_tensor *t = &c->tensors[i];
+        ckpt_q8link *l = &c->q8[i];
+        l->scale = -1;
+        if (t->dtype != RLV_I8) continue;
+        if (q8_fault(c, t, &l->scale, msg, sizeof msg)) {
+            l->scale = -1;
+            if (!(l->err = dupstr(msg))) return rlv_errf(err, RLV_ENOMEM, "out of memory");
+        } else {
+            l->block = c->files[t->shard].q8_block;
+        }
+    }
+    return RLV_OK;
+}
+
+int ckpt_q8(const ckpt *c, const rlv_tensor *w, const rlv_tensor **scale, int *block, rlv_err *err) {
+    if (!w || w < c->tensors || w >= c->tensors + c->n_tensors || w->dtype != RLV_I8)
+        return rlv_errf(err, RLV_EINVAL, "'%s' is not an I8 tensor of this checkpoint", w ? w->name : "(null)");
+    const ckpt_q8link *l = &c->q8[w - c->tensors];
+    if (l->err) return rlv_errf(err, RLV_EQ8, "%s", l->err);
+    if (scale) *scale = &c->tensors[l->scale];
+    if (block) *block = l->block;
+    return RLV_OK;
+}
+
+void ckpt_evict(const ckpt *c, const void *p, size_t n) {
+    (void)c;
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t b = ((uintptr_t)p + n) & ~((uintptr_t)page - 1);
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 int ckpt_open(ckpt **out, const char *path, rlv_err *err) {
     *out = NULL;
     ckpt *c = calloc(1, sizeof *c);
@@ -274,6 +369,7 @@ int ckpt_open(ckpt **out, const char *path, rlv_err *err) {
         rc = load_one(c, path, err);
     }
     if (!rc && c->n_tensors == 0) rc = rlv_errf(err, RLV_EFORMAT, "%s: checkpoint holds no tensors", path);
+    if (!rc) rc = q8_link(c, err);
     if (rc) {
         ckpt_free(&c);
         return rc;
@@ -296,7 +392,6 @@ const char *ckpt_dir(const ckpt *c) { return c->dir; }
 
 size_t ckpt_share_identical(ckpt *c, const ckpt *src) {
     size_t shared = 0;
-    long page = sysconf(_SC_PAGESIZE);
     for (int i = 0; i < c->n_tensors; i++) {
         rlv_tensor *t = &c->tensors[i];
         const rlv_tensor *s = ckpt_find(src, t->name);
@@ -304,9 +399,7 @@ size_t ckpt_share_identical(ckpt *c, const ckpt *src) {
         if (memcmp(s->shape, t->shape, sizeof s->shape[0] * (size_t)t->ndim) || memcmp(s->data, t->data, t->nbytes))
             continue;
         /* Drop the pages wholly inside our copy from memory (read-only file pages: safe). */
-        uintptr_t a = ((uintptr_t)t->data + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
-        uintptr_t b = ((uintptr_t)t->data + t->nbytes) & ~((uintptr_t)page - 1);
-        if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+        ckpt_evict(c, t->data, t->nbytes);
         t->data = s->data;
         shared += t->nbytes;
     }
@@ -317,6 +410,8 @@ void ckpt_free(ckpt **cp) {
     if (!cp || !*cp) return;
     ckpt *c = *cp;
     for (int i = 0; i < c->n_tensors; i++) free((void *)c->tensors[i].name);
+    for (int i = 0; c->q8 && i < c->n_tensors; i++) free(c->q8[i].err);
+    free(c->q8);
     for (int i = 0; i < c->n_files; i++) {
         if (c->files[i].base) munmap((void *)c->files[i].base, c->files[i].len);
         free(c->files[i].path);

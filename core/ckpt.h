@@ -35,9 +35,23 @@ const char *ckpt_file(const ckpt *c, int i);
 /* The directory holding the files (owned by c). */
 const char *ckpt_dir(const ckpt *c);
 
+/* The q8 view of an I8 weight w of c (docs/quantization.md): its companion scale tensor
+ * ("<name>_scale", F16, shape [rows, cols / block]) and the block size from its file's
+ * __metadata__ ("rlaifv.q8_block"). Every companion was validated once at ckpt_open: dtype,
+ * shape, block dividing the row, every scale finite and >= 0. Returns RLV_OK with *scale (owned
+ * by c) and *block; RLV_EINVAL if w is not an I8 tensor of c; RLV_EQ8 with err naming the tensor
+ * and the fault (missing scale, wrong shape or dtype, block not dividing the row, a NaN/inf/
+ * negative scale and its index, no block size in the file's metadata). scale/block may be NULL. */
+int ckpt_q8(const ckpt *c, const rlv_tensor *w, const rlv_tensor **scale, int *block, rlv_err *err);
+
+/* Drops the pages wholly inside [p, p + n) of a mapping of c from this process's memory; they are
+ * read again from the file if touched (a streaming reader's bound on resident memory). */
+void ckpt_evict(const ckpt *c, const void *p, size_t n);
+
 /* For every tensor of c whose name, dtype, shape and bytes equal a tensor of src, serve it from
  * src's bytes instead (and tell the kernel c's copy is not needed), so identical weights of a
- * policy and its reference are read from one mapping. src must outlive c. Call before sharing c
+ * policy and its reference are read from one mapping. q8 weights and their scales are tensors
+ * like any other here: each is shared when its own bytes are identical; ckpt_q8 keeps working. src must outlive c. Call before sharing c
  * between threads. Returns the bytes now shared. */
 size_t ckpt_share_identical(ckpt *c, const ckpt *src);
 

@@ -19,6 +19,9 @@ int ckpt_map_file(ckpt *c, const char *path, const uint8_t **base, size_t *len, 
 int ckpt_add_tensor(ckpt *c, int file, const char *name, rlv_dtype dt, int ndim,
                     const int64_t *shape, const void *data, size_t nbytes, rlv_err *err);
 
+/* Records the q8 block size a file's __metadata__ declares ("rlaifv.q8_block"; 0 = none). */
+void ckpt_set_q8_block(ckpt *c, int file, int block);
+
 /* Fails with RLV_EOVERLAP if two tensors of one file share bytes. */
 int ckpt_check_overlaps(ckpt *c, int file, rlv_err *err);
 

@@ -101,6 +101,9 @@ void half_to_f32_n(float *dst, const void *src, rlv_dtype dt, size_t n) {
     case RLV_F32: memcpy(dst, src, n * 4); break;
     case RLV_F16: half_f16_to_f32_n(dst, (const uint16_t *)src, n); break;
     case RLV_BF16: half_bf16_to_f32_n(dst, (const uint16_t *)src, n); break;
+    case RLV_I8: /* the raw int8 values; a q8 weight's scales are applied by q8_dequantize_rows */
+        for (size_t i = 0; i < n; i++) dst[i] = (float)((const int8_t *)src)[i];
+        break;
     }
 }
 
@@ -110,4 +113,23 @@ uint16_t half_f32_to_bf16(float f) {
     if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u); /* quiet NaN */
     u += 0x7fffu + ((u >> 16) & 1u);
     return (uint16_t)(u >> 16);
+}
+
+uint16_t half_f32_to_f16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+    uint32_t a = u & 0x7fffffffu;
+    if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u | ((a >> 13) & 0x3ffu)); /* quiet NaN */
+    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);  /* >= 65520 (and inf): inf */
+    if (a >= 0x38800000u) {                                     /* normal: >= 2^-14 */
+        uint32_t h = (((a >> 23) - 112u) << 10) | ((a >> 13) & 0x3ffu), rem = a & 0x1fffu;
+        if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) h++;  /* a carry into the exponent is right */
+        return (uint16_t)(sign | h);
+    }
+    if (a < 0x33000000u) return sign;                           /* <= 2^-25: rounds to 0 */
+    uint32_t mant = (a & 0x7fffffu) | 0x800000u, s = 126u - (a >> 23);  /* s in [14, 24] */
+    uint32_t h = mant >> s, rem = mant & ((1u << s) - 1u), half = 1u << (s - 1u);
+    if (rem > half || (rem == half && (h & 1u))) h++;
+    return (uint16_t)(sign | h);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "jnum.h"
+#include "q8.h"
 
 /* The safetensors spec caps the header at 100 MB; the real index has 1130 tensors (~100 KB). */
 #define ST_MAX_HEADER (100u << 20)
@@ -17,6 +18,7 @@ static int parse_dtype(const char *s, rlv_dtype *dt) {
     if (!strcmp(s, "F32")) *dt = RLV_F32;
     else if (!strcmp(s, "F16")) *dt = RLV_F16;
     else if (!strcmp(s, "BF16")) *dt = RLV_BF16;
+    else if (!strcmp(s, "I8")) *dt = RLV_I8;
     else return 0;
     return 1;
 }
@@ -40,7 +42,7 @@ static int add_entry(ckpt *c, int file, const char *path, const char *name, json
                         "data_offsets ([begin, end])", path, name);
     rlv_dtype dt;
     if (!parse_dtype(json_string_value(jd), &dt))
-        return rlv_errf(err, RLV_EDTYPE, "%s: tensor '%s': dtype %s is not supported (F32, F16, BF16 are)",
+        return rlv_errf(err, RLV_EDTYPE, "%s: tensor '%s': dtype %s is not supported (F32, F16, BF16, I8 are)",
                         path, name, json_string_value(jd));
     size_t nd = json_array_size(js);
     if (nd > RLV_MAX_DIMS)
@@ -60,6 +62,25 @@ static int add_entry(ckpt *c, int file, const char *path, const char *name, json
         return rlv_errf(err, RLV_ERANGE, "%s: tensor '%s': data_offsets [%llu, %llu] outside the data area of %zu B",
                         path, name, (unsigned long long)b, (unsigned long long)e, data_len);
     return ckpt_add_tensor(c, file, name, dt, (int)nd, shape, data + b, (size_t)(e - b), err);
+}
+
+/* __metadata__ (string -> string, per the safetensors spec): only our q8 keys are read.
+ * "rlaifv.quant": "q8" and "rlaifv.q8_block": decimal in [1, Q8_BLOCK_MAX] go together. */
+static int read_metadata(ckpt *c, int file, const char *path, json_t *md, rlv_err *err) {
+    if (!json_is_object(md)) return rlv_errf(err, RLV_EHEADER_JSON, "%s: __metadata__ is not an object", path);
+    json_t *jq = json_object_get(md, "rlaifv.quant"), *jb = json_object_get(md, "rlaifv.q8_block");
+    if (!jq && !jb) return RLV_OK;
+    if (!json_is_string(jq) || strcmp(json_string_value(jq), "q8") != 0)
+        return rlv_errf(err, RLV_EFORMAT, "%s: __metadata__ \"rlaifv.quant\" must be \"q8\" (with \"rlaifv.q8_block\")", path);
+    const char *b = json_is_string(jb) ? json_string_value(jb) : "";
+    long v = 0;
+    size_t i = 0;
+    for (; b[i] >= '0' && b[i] <= '9' && v <= Q8_BLOCK_MAX; i++) v = v * 10 + (b[i] - '0');
+    if (i == 0 || b[i] || v < 1 || v > Q8_BLOCK_MAX)
+        return rlv_errf(err, RLV_EFORMAT, "%s: __metadata__ \"rlaifv.q8_block\" must be a decimal string in [1, %d]",
+                        path, Q8_BLOCK_MAX);
+    ckpt_set_q8_block(c, file, (int)v);
+    return RLV_OK;
 }
 
 int st_load_file(ckpt *c, const char *path, rlv_err *err) {
@@ -107,10 +128,7 @@ int st_load_file(ckpt *c, const char *path, rlv_err *err) {
         }
         json_object_foreach(root, name, info) {
             if (!strcmp(name, "__metadata__")) {
-                if (!json_is_object(info)) {
-                    rc = rlv_errf(err, RLV_EHEADER_JSON, "%s: __metadata__ is not an object", path);
-                    break;
-                }
+                if ((rc = read_metadata(c, file, path, info, err))) break;
                 continue;
             }
             if ((rc = add_entry(c, file, path, name, info, data, data_len, err))) break;

@@ -3,13 +3,14 @@
 
 #include <stdio.h>
 
-size_t rlv_dtype_size(rlv_dtype t) { return t == RLV_F32 ? 4 : 2; }
+size_t rlv_dtype_size(rlv_dtype t) { return t == RLV_F32 ? 4 : t == RLV_I8 ? 1 : 2; }
 
 const char *rlv_dtype_name(rlv_dtype t) {
     switch (t) {
     case RLV_F32: return "F32";
     case RLV_F16: return "F16";
     case RLV_BF16: return "BF16";
+    case RLV_I8: return "I8";
     }
     return "?";
 }

@@ -11,7 +11,9 @@
 extern "C" {
 #endif
 
-typedef enum { RLV_F32 = 0, RLV_F16 = 1, RLV_BF16 = 2 } rlv_dtype;
+/* RLV_I8: the int8 values of a q8 weight; its scales are a companion tensor (ckpt_q8, q8.h). */
+typedef enum { RLV_F32 = 0, RLV_F16 = 1, RLV_BF16 = 2, RLV_I8 = 3 } rlv_dtype;
+#define RLV_N_DTYPES 4
 
 #define RLV_MAX_DIMS 8
 
@@ -25,9 +27,9 @@ typedef struct rlv_tensor {
     int shard;                    /* index of the file it came from (for messages) */
 } rlv_tensor;
 
-/* Bytes per element: 4, 2, 2. */
+/* Bytes per element: 4, 2, 2, 1. */
 size_t rlv_dtype_size(rlv_dtype t);
-/* "F32", "F16", "BF16" (the safetensors spelling). */
+/* "F32", "F16", "BF16", "I8" (the safetensors spelling). */
 const char *rlv_dtype_name(rlv_dtype t);
 /* Product of the shape (1 for a scalar). */
 int64_t rlv_tensor_numel(const rlv_tensor *t);
