@@ -1,24 +1,357 @@
 /* cmd_convert.c — `rlaifv convert MODEL OUT.safetensors`: writes every tensor of a checkpoint
  * (safetensors or pytorch_model.bin, single or sharded) into one safetensors file, bytes unchanged.
  * Views that share a storage in a .bin become separate ranges (safetensors forbids overlap).
- * Writes OUT.tmp, then renames, so a failed run leaves no half file under OUT. */
+ * Writes OUT.tmp, then renames, so a failed run leaves no half file under OUT.
+ * `rlaifv convert --quantize q8 [--block B] IN_DIR OUT_DIR`: the q8 checkpoint directory of
+ * docs/quantization.md, streamed (see convert_q8 below); the arithmetic is core/q8.c's. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "ckpt.h"
 #include "cmd.h"
+#include "config.h"
+#include "half.h"
+#include "manifest.h"
+#include "q8.h"
 
 static int write_all(FILE *f, const void *p, size_t n) { return n == 0 || fwrite(p, 1, n, f) == n; }
 
+
+/* ---- `rlaifv convert --quantize q8 [--block B] IN_DIR OUT_DIR` (docs/quantization.md) ----
+ * Design notes:
+ * (1) Streaming: every output size is known from the input's shapes, so each shard's header is
+ *     written first and the data follow with pwrite at their offsets. A weight is read RLV_Q8_CHUNK
+ *     elements at a time (widened to f32, quantised by core/q8.c, written), and the input pages
+ *     just read are dropped (ckpt_evict): resident memory stays ~30 MB + the file mappings' last
+ *     chunk, whatever the checkpoint size.
+ * (2) Which tensors: the manifest entries marked q8 (the weight matrices of decoder, ViT,
+ *     resampler, lm_head, embed_tokens); everything else is copied byte for byte, in its dtype.
+ * (3) Layout: one output shard per input weight file, same tensors in the same order (a q8
+ *     weight's scale right after it), named model.safetensors or model-0000i-of-0000n.safetensors,
+ *     with model.safetensors.index.json when sharded. Every other regular file of IN_DIR (config,
+ *     tokenizer files) is copied. The result is built in OUT_DIR.tmp and renamed at the end. */
+#define RLV_Q8_CHUNK (4u << 20) /* elements per step: 16 MB of f32 */
+
+enum { PLAN_COPY, PLAN_Q8, PLAN_SCALE };
+
+typedef struct plan_entry {
+    const rlv_tensor *t;
+    int kind, shard;
+    rlv_dtype dt;
+    int64_t shape[RLV_MAX_DIMS];
+    int ndim;
+    uint64_t nbytes, off; /* off: inside the shard's data area */
+} plan_entry;
+
+static int is_weight_file(const char *n) {
+    size_t l = strlen(n);
+    const char *suf[] = {".safetensors", ".bin", ".pt", ".pth", ".index.json"};
+    for (size_t i = 0; i < sizeof suf / sizeof *suf; i++)
+        if (l >= strlen(suf[i]) && !strcmp(n + l - strlen(suf[i]), suf[i])) return 1;
+    return 0;
+}
+
+static int copy_file(const char *from, const char *to, char *msg, size_t cap) {
+    FILE *a = fopen(from, "rb"), *b = a ? fopen(to, "wb") : NULL;
+    char buf[1 << 16];
+    size_t n;
+    int ok = a && b;
+    while (ok && (n = fread(buf, 1, sizeof buf, a)) > 0) ok = fwrite(buf, 1, n, b) == n;
+    if (a && ferror(a)) ok = 0;
+    if (b && fclose(b) != 0) ok = 0;
+    if (a) fclose(a);
+    if (!ok) snprintf(msg, cap, "copying %.400s to %.400s: %s", from, to, strerror(errno));
+    return ok;
+}
+
+static int pwrite_all(int fd, const void *p, size_t n, uint64_t off) {
+    const uint8_t *s = p;
+    while (n) {
+        ssize_t w = pwrite(fd, s, n, (off_t)off);
+        if (w <= 0) return 0;
+        s += w, n -= (size_t)w, off += (uint64_t)w;
+    }
+    return 1;
+}
+
+/* Writes entries [e0, e1) of shard `shard` into path (header, then data streamed). */
+static int write_shard(const ckpt *c, const plan_entry *p, int e0, int e1, int block, const char *path,
+                       float *fbuf, int8_t *qbuf, uint16_t *sbuf, char *msg, size_t cap) {
+    json_t *h = json_object();
+    for (int i = e0; i < e1; i++) {
+        json_t *shape = json_array();
+        for (int d = 0; d < p[i].ndim; d++) json_array_append_new(shape, json_integer(p[i].shape[d]));
+        char name[1024];
+        snprintf(name, sizeof name, "%s%s", p[i].t->name, p[i].kind == PLAN_SCALE ? Q8_SCALE_SUFFIX : "");
+        json_object_set_new(h, name, json_pack("{s:s, s:o, s:[I,I]}", "dtype", rlv_dtype_name(p[i].dt), "shape", shape,
+                                               "data_offsets", (json_int_t)p[i].off, (json_int_t)(p[i].off + p[i].nbytes)));
+    }
+    char bs[16];
+    snprintf(bs, sizeof bs, "%d", block);
+    json_object_set_new(h, "__metadata__", json_pack("{s:s, s:s, s:s}", "format", "pt", "rlaifv.quant", "q8",
+                                                     "rlaifv.q8_block", bs));
+    char *js = json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(h);
+    if (!js) return snprintf(msg, cap, "%.900s: out of memory", path), 0;
+    size_t jn = strlen(js), pad = (8 - jn % 8) % 8;
+    uint64_t hl = jn + pad;
+    uint8_t head[8];
+    for (int i = 0; i < 8; i++) head[i] = (uint8_t)(hl >> (8 * i));
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int ok = fd >= 0 && pwrite_all(fd, head, 8, 0) && pwrite_all(fd, js, jn, 8) && pwrite_all(fd, "        ", pad, 8 + jn);
+    free(js);
+    const uint64_t base = 8 + hl;
+    for (int i = e0; ok && i < e1; i++) {
+        const rlv_tensor *t = p[i].t;
+        const uint8_t *src = t->data;
+        if (p[i].kind == PLAN_SCALE) continue; /* written with its weight */
+        if (p[i].kind == PLAN_COPY) {
+            for (uint64_t o = 0; ok && o < p[i].nbytes; o += RLV_Q8_CHUNK * 4u) {
+                size_t n = p[i].nbytes - o < RLV_Q8_CHUNK * 4u ? (size_t)(p[i].nbytes - o) : RLV_Q8_CHUNK * 4u;
+                ok = pwrite_all(fd, src + o, n, base + p[i].off + o);
+                ckpt_evict(c, src + o, n);
+            }
+            continue;
+        }
+        const int64_t rows = t->shape[0], cols = t->shape[1], nb = cols / block;
+        const int64_t step = (int64_t)RLV_Q8_CHUNK / cols > 0 ? (int64_t)RLV_Q8_CHUNK / cols : 1;
+        const size_t es = rlv_dtype_size(t->dtype);
+        const uint64_t soff = p[i + 1].off; /* the PLAN_SCALE entry follows */
+        for (int64_t r0 = 0; ok && r0 < rows; r0 += step) {
+            int64_t nr = rows - r0 < step ? rows - r0 : step, bad = 0;
+            const uint8_t *s = src + (size_t)(r0 * cols) * es;
+            half_to_f32_n(fbuf, s, t->dtype, (size_t)(nr * cols));
+            ckpt_evict(c, s, (size_t)(nr * cols) * es);
+            if (q8_quantize_rows(qbuf, sbuf, fbuf, nr, cols, block, &bad)) {
+                bad += r0 * cols;
+                snprintf(msg, cap, "'%s'[%lld][%lld] = %g: %s", t->name, (long long)(bad / cols), (long long)(bad % cols),
+                         (double)fbuf[bad - r0 * cols], isfinite(fbuf[bad - r0 * cols]) ? "its block's scale overflows f16"
+                                                                                         : "not finite, cannot be quantised");
+                close(fd);
+                return 0;
+            }
+            ok = pwrite_all(fd, qbuf, (size_t)(nr * cols), base + p[i].off + (uint64_t)(r0 * cols)) &&
+                 pwrite_all(fd, sbuf, (size_t)(nr * nb) * 2, base + soff + (uint64_t)(r0 * nb) * 2);
+        }
+    }
+    if (fd >= 0 && close(fd) != 0) ok = 0;
+    if (!ok) snprintf(msg, cap, "%.900s: %s", path, strerror(errno));
+    return ok;
+}
+
+/* Output shard of each input file: a memfd pt.c made for an unaligned storage belongs to the file
+ * loaded before it. Returns the number of shards. */
+static int shard_map(const ckpt *c, int *map) {
+    int s = -1;
+    for (int i = 0; i < ckpt_n_files(c); i++) {
+        if (s < 0 || strncmp(ckpt_file(c, i), "/proc/self/fd/", 14)) s++;
+        map[i] = s;
+    }
+    return s + 1;
+}
+
+static int convert_q8(int block, const char *in, const char *out) {
+    char msg[1024] = "", p[4096], tmp[4096];
+    rlv_err err = {0};
+    rlv_config cfg;
+    ckpt *c = NULL;
+    manifest_entry *m = NULL;
+    plan_entry *plan = NULL;
+    int *map = NULL, n_m = 0, rc = 1, nq = 0;
+    float *fbuf = NULL;
+    int8_t *qbuf = NULL;
+    uint16_t *sbuf = NULL;
+    json_t *q8set = json_object(), *wmap = json_object();
+    struct stat st;
+    DIR *d = NULL;
+    struct dirent *de;
+    int made_tmp = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    snprintf(tmp, sizeof tmp, "%s.tmp", out);
+    if (stat(in, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(msg, sizeof msg, "%s: not a checkpoint directory", in);
+        goto done;
+    }
+    if (stat(out, &st) == 0) {
+        snprintf(msg, sizeof msg, "%s exists; give a new directory", out);
+        goto done;
+    }
+    snprintf(p, sizeof p, "%s/config.json", in);
+    if (config_load(&cfg, p, &err) || manifest_build(&cfg, &m, &n_m, &err) || ckpt_open(&c, in, &err)) {
+        snprintf(msg, sizeof msg, "%s [%s]", err.msg, rlv_err_name(err.code));
+        goto done;
+    }
+    for (int i = 0; i < n_m; i++)
+        if (m[i].q8) json_object_set_new(q8set, m[i].name, json_true());
+    int n_t = ckpt_n_tensors(c), n_p = 0;
+    plan = calloc((size_t)n_t * 2, sizeof *plan);
+    map = calloc((size_t)ckpt_n_files(c), sizeof *map);
+    fbuf = malloc(RLV_Q8_CHUNK * sizeof *fbuf);
+    qbuf = malloc(RLV_Q8_CHUNK);
+    sbuf = malloc(RLV_Q8_CHUNK * sizeof *sbuf);
+    if (!plan || !map || !fbuf || !qbuf || !sbuf) {
+        snprintf(msg, sizeof msg, "out of memory");
+        goto done;
+    }
+    int n_s = shard_map(c, map);
+    uint64_t *size = calloc((size_t)n_s, sizeof *size), in_bytes = 0, out_bytes = 0;
+    if (!size) {
+        snprintf(msg, sizeof msg, "out of memory");
+        goto done;
+    }
+    /* Plan (note 2, 3): tensors are in file order, so each shard's entries are contiguous. */
+    for (int i = 0; i < n_t; i++) {
+        const rlv_tensor *t = ckpt_tensor(c, i);
+        size_t l = strlen(t->name), sl = strlen(Q8_SCALE_SUFFIX);
+        if (t->dtype == RLV_I8 || (l > sl && !strcmp(t->name + l - sl, Q8_SCALE_SUFFIX))) {
+            snprintf(msg, sizeof msg, "'%s': %s is already quantised (or holds a '%s' tensor)", t->name, in,
+                     Q8_SCALE_SUFFIX);
+            free(size);
+            goto done;
+        }
+        int sh = map[t->shard], q = json_object_get(q8set, t->name) && t->ndim == 2;
+        if (q && t->shape[1] > (int64_t)RLV_Q8_CHUNK) {
+            snprintf(msg, sizeof msg, "'%s': rows of %lld elements, above this converter's %u", t->name,
+                     (long long)t->shape[1], RLV_Q8_CHUNK);
+            free(size);
+            goto done;
+        }
+        if (q && t->shape[1] % block) {
+            snprintf(msg, sizeof msg, "'%s': rows of %lld are not a multiple of the block size %d", t->name,
+                     (long long)t->shape[1], block);
+            free(size);
+            goto done;
+        }
+        plan_entry *e = &plan[n_p++];
+        *e = (plan_entry){.t = t, .kind = q ? PLAN_Q8 : PLAN_COPY, .shard = sh, .dt = q ? RLV_I8 : t->dtype,
+                          .ndim = t->ndim, .off = size[sh]};
+        memcpy(e->shape, t->shape, sizeof e->shape);
+        e->nbytes = q ? (uint64_t)rlv_tensor_numel(t) : t->nbytes;
+        size[sh] += e->nbytes;
+        in_bytes += t->nbytes;
+        if (q) {
+            plan_entry *s = &plan[n_p++];
+            *s = (plan_entry){.t = t, .kind = PLAN_SCALE, .shard = sh, .dt = RLV_F16, .ndim = 2, .off = size[sh]};
+            s->shape[0] = t->shape[0], s->shape[1] = t->shape[1] / block;
+            s->nbytes = (uint64_t)(s->shape[0] * s->shape[1]) * 2;
+            size[sh] += s->nbytes;
+            nq++;
+        }
+    }
+    free(size);
+    if (mkdir(tmp, 0755) != 0) {
+        snprintf(msg, sizeof msg, "%.900s: %s (a failed run's leftover? remove it)", tmp, strerror(errno));
+        goto done;
+    }
+    made_tmp = 1;
+    for (int s = 0, e0 = 0; s < n_s; s++) {
+        int e1 = e0;
+        while (e1 < n_p && plan[e1].shard == s) e1++;
+        char fn[64];
+        if (n_s == 1) snprintf(fn, sizeof fn, "model.safetensors");
+        else snprintf(fn, sizeof fn, "model-%05d-of-%05d.safetensors", s + 1, n_s);
+        snprintf(p, sizeof p, "%.4000s/%.64s", tmp, fn);
+        if (!write_shard(c, plan, e0, e1, block, p, fbuf, qbuf, sbuf, msg, sizeof msg)) goto done;
+        for (int i = e0; i < e1; i++) {
+            char name[1024];
+            snprintf(name, sizeof name, "%s%s", plan[i].t->name, plan[i].kind == PLAN_SCALE ? Q8_SCALE_SUFFIX : "");
+            json_object_set_new(wmap, name, json_string(fn));
+            out_bytes += plan[i].nbytes;
+        }
+        e0 = e1;
+    }
+    if (n_s > 1) {
+        json_t *idx = json_pack("{s:{s:I}, s:O}", "metadata", "total_size", (json_int_t)out_bytes, "weight_map", wmap);
+        snprintf(p, sizeof p, "%.4000s/model.safetensors.index.json", tmp);
+        int bad = !idx || json_dump_file(idx, p, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0;
+        json_decref(idx);
+        if (bad) {
+            snprintf(msg, sizeof msg, "%.900s: cannot write", p);
+            goto done;
+        }
+    }
+    /* Note 3: config.json, tokenizer files and any other non-weight file. */
+    d = opendir(in);
+    while (d && (de = readdir(d))) {
+        char from[4096];
+        snprintf(from, sizeof from, "%s/%s", in, de->d_name);
+        if (de->d_name[0] == '.' || is_weight_file(de->d_name) || stat(from, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        snprintf(p, sizeof p, "%.3800s/%.255s", tmp, de->d_name);
+        if (!copy_file(from, p, msg, sizeof msg)) {
+            closedir(d);
+            goto done;
+        }
+    }
+    if (d) closedir(d);
+    if (rename(tmp, out) != 0) {
+        snprintf(msg, sizeof msg, "renaming %.400s to %.400s: %s", tmp, out, strerror(errno));
+        goto done;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    printf("%s: %d tensors, %d q8 (block %d, F16 scales), %d shard(s), %.3f GB -> %.3f GB in %.1f s (%.0f MB/s in)\n",
+           out, n_t, nq, block, n_s, in_bytes / 1e9, out_bytes / 1e9, s, in_bytes / 1e6 / (s > 0 ? s : 1));
+    rc = 0;
+done:
+    if (rc) {
+        fprintf(stderr, "error: %s\n", msg);
+        if (made_tmp && (d = opendir(tmp))) { /* remove the partial OUT.tmp */
+            while ((de = readdir(d)))
+                if (de->d_name[0] != '.') snprintf(p, sizeof p, "%.3800s/%.255s", tmp, de->d_name), remove(p);
+            closedir(d);
+            rmdir(tmp);
+        }
+    }
+    json_decref(q8set);
+    json_decref(wmap);
+    free(plan);
+    free(map);
+    free(fbuf);
+    free(qbuf);
+    free(sbuf);
+    free(m);
+    ckpt_free(&c);
+    return rc;
+}
+
 int cmd_convert(int argc, char **argv) {
+    if (argc >= 2 && !strcmp(argv[1], "--quantize")) {
+        int block = Q8_BLOCK_DEFAULT, a = 3;
+        if (argc >= 5 && !strcmp(argv[3], "--block")) {
+            char *end;
+            long b = strtol(argv[4], &end, 10);
+            if (*end || b < 1 || b > 4096) {
+                fprintf(stderr, "error: --block %s: a whole number in [1, 4096]\n", argv[4]);
+                return 2;
+            }
+            block = (int)b, a = 5;
+        }
+        if (argc != a + 2 || strcmp(argv[2], "q8")) {
+            fprintf(stderr, "usage: rlaifv convert --quantize q8 [--block %d] IN_DIR OUT_DIR\n", Q8_BLOCK_DEFAULT);
+            return 2;
+        }
+        return convert_q8(block, argv[a], argv[a + 1]);
+    }
     if (argc != 3) {
         fprintf(argc == 2 && !strcmp(argv[1], "--help") ? stdout : stderr,
                 "usage: rlaifv convert MODEL OUT.safetensors\n"
+                "       rlaifv convert --quantize q8 [--block %d] IN_DIR OUT_DIR\n"
                 "  MODEL: a checkpoint directory or file (safetensors or pytorch_model.bin, sharded or not).\n"
-                "  Writes all its tensors, bytes unchanged, into one safetensors file.\n");
+                "  Writes all its tensors, bytes unchanged, into one safetensors file.\n"
+                "  --quantize q8: writes OUT_DIR, a checkpoint whose weight matrices are int8 in blocks of\n"
+                "  --block along each row with one F16 scale per block (docs/quantization.md), sharded like\n"
+                "  IN_DIR, with its config and tokenizer files; other tensors are copied unchanged.\n",
+                Q8_BLOCK_DEFAULT);
         return argc == 2 && !strcmp(argv[1], "--help") ? 0 : 2;
     }
     rlv_err err = {0};
