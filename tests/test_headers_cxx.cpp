@@ -2,6 +2,7 @@
 #include "err.h"
 #include "tensor.h"
 #include "half.h"
+#include "q8.h"
 #include "ckpt.h"
 #include "config.h"
 #include "manifest.h"
