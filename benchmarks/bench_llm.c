@@ -1,5 +1,5 @@
 /* bench_llm.c — the decoder's throughput next to cblas_sgemm, batching gain, memory.
- * usage: bench_llm MODEL_DIR [THREADS=2] [CAND_LEN_SCALING=64]
+ * usage: bench_llm MODEL_DIR [THREADS=2] [CAND_LEN_SCALING=64] [stages]
  *   MODEL_DIR: a real-width checkpoint with 2 decoder layers, e.g.
  *     /usr/bin/python3 tests/reference/make_ckpt.py --real-widths --layers 2 --vit-blocks 1 --out /tmp/llm_rw
  * Prefix: 300 tokens of which 256 are embedding rows (the image slots), as RLAIF-V-12B's.
@@ -8,7 +8,10 @@
  *      the same shapes (m = the batch rows; every weight shape of the layers and lm_head).
  *   2. N = 1, 2, 4, 8, 16, 32 candidates of CAND_LEN tokens: time per candidate in one batch
  *      (one prefix + one llm_score) vs one at a time (its own prefix + llm_score of one).
- *   3. Memory: VmRSS / VmHWM over the weight bytes; KV + scratch of one workspace. */
+ *   3. Memory: VmRSS / VmHWM over the weight bytes; KV + scratch of one workspace.
+ *   "stages" (4th argument): only the time of every stage (timing.h) of one prefix and one
+ *   llm_score of 8 x 128 tokens, best of 3 per stage, and the same scaled to 32 layers (per-layer
+ *   stages x 32 / layers; embedding, lm_head and log-softmax once). */
 #include <cblas.h>
 #include <math.h>
 #include <stdint.h>
@@ -61,6 +64,36 @@ static double score_flops(const rlv_config *c, int n, int len) {
     return c->num_hidden_layers * (proj + att) + 2 * R * H * V;
 }
 
+/* Stage tables of one prefix + one llm_score of 8 x 128, best of `reps` stage by stage. */
+static void stages(llm_ws *ws, int32_t **cand, int *lens, double *lp, int layers, int reps) {
+    rlv_timing bp, bs, t;
+    rlv_err e = {0};
+    for (int r = 0; r < reps; r++) {
+        memset(&t, 0, sizeof t);
+        llm_ws_set_timing(ws, &t);
+        die(llm_prefix(ws, prefix_ids, PREFIX, emb_rows, emb_pos, SLOTS, &e), &e);
+        bench_timing_min(&bp, &t, r == 0);
+        memset(&t, 0, sizeof t);
+        die(llm_score(ws, (const int32_t *const *)cand, lens, 8, lp, NULL, &e), &e);
+        bench_timing_min(&bs, &t, r == 0);
+        llm_ws_set_timing(ws, NULL);
+    }
+    printf("\n[0] stages, best of %d per stage, %d layers\n", reps, layers);
+    bench_print_stages("prefix, 300 rows", &bp);
+    bench_print_stages("llm_score, 8 x 128 tokens (1016 rows)", &bs);
+    /* 32 layers: every stage but the once-per-forward ones grows with the depth */
+    rlv_timing job, per_layer, once;
+    bench_timing_axpy(&per_layer, &bp, 1, &bs, 1);
+    memset(&once, 0, sizeof once);
+    int fwd[] = {RLV_STAGE_EMBED, RLV_STAGE_LM_HEAD, RLV_STAGE_LOGSOFTMAX};
+    for (int i = 0; i < 3; i++) {
+        once.s[fwd[i]] = per_layer.s[fwd[i]], once.n[fwd[i]] = per_layer.n[fwd[i]];
+        per_layer.s[fwd[i]] = 0, per_layer.n[fwd[i]] = 0;
+    }
+    bench_timing_axpy(&job, &per_layer, 32.0 / layers, &once, 1);
+    bench_print_stages("prefix + llm_score scaled to 32 layers", &job);
+}
+
 static double prefix_time(llm_ws *ws) {
     rlv_err e = {0};
     double t0 = now_s();
@@ -109,6 +142,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     int threads = argc > 2 ? atoi(argv[2]) : 2, clen = argc > 3 ? atoi(argv[3]) : 64;
+    int stages_only = argc > 4 && !strcmp(argv[4], "stages");
     rlv_err e = {0};
     rlv_pool *pool = NULL;
     mm_ctx *mm = NULL;
@@ -146,8 +180,16 @@ int main(int argc, char **argv) {
     llm_ws *ws = NULL;
     die(llm_ws_init(&ws, m, &lim, mm, &e), &e);
 
-    /* 4. memory with the bf16 model alone (measured after one batch has touched everything) */
     for (int i = 0; i < 8; i++) lens[i] = L1;
+    if (stages_only) {
+        prefix_time(ws);  /* warm: pages of the mmap-ed weights */
+        stages(ws, cand, lens, lp, cfg.num_hidden_layers, 3);
+        llm_ws_free(&ws);
+        llm_model_free(&m);
+        ckpt_free(&ck);
+        return 0;
+    }
+    /* 4. memory with the bf16 model alone (measured after one batch has touched everything) */
     double tp = prefix_time(ws);
     score_time(ws, cand, lens, 8, lp);
     long rss_bf16 = status_kb("VmRSS:"), hwm_bf16 = status_kb("VmHWM:");

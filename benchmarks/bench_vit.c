@@ -2,8 +2,10 @@
  * cblas_sgemm at the same shapes (same run, same thread count), decode + resize of a JPEG, and the
  * whole vision step on a cache miss vs a cache hit.
  *
- *   bench_vit CKPT_DIR JPEG [threads=2] [reps=3]
+ *   bench_vit CKPT_DIR JPEG [threads=2] [reps=3] [stages]
  *   (CKPT_DIR from: make_ckpt.py --real-widths --layers 1 --vit-blocks 2 --out DIR)
+ * "stages": only the time of every stage (timing.h) of the embedding, the blocks and the resampler,
+ * best of reps per stage, and the vision step scaled to 63 blocks.
  */
 #include <cblas.h>
 #include <stdio.h>
@@ -95,6 +97,39 @@ int main(int argc, char **argv) {
     float *px = malloc((size_t)3 * S * S * sizeof(float));
     float *feat = malloc((size_t)N * D * sizeof(float)), *emb = malloc((size_t)Q * E * sizeof(float));
     double tv[64];
+
+    if (argc > 5 && !strcmp(argv[5], "stages")) {
+        if (image_to_pixels(iw, jpg, jlen, NULL, S, px, NULL, &e)) { fprintf(stderr, "%s\n", e.msg); return 1; }
+        vit_forward(vm, vw, px, feat);  /* warm: pages of the mmap-ed weights */
+        resampler_forward(rm, rw, feat, emb);
+        rlv_timing be, bb, br, t;
+        for (int r = 0; r < reps; r++) {
+            memset(&t, 0, sizeof t);
+            vit_ws_set_timing(vw, &t);
+            vit_embed(vm, vw, px);
+            bench_timing_min(&be, &t, r == 0);
+            memset(&t, 0, sizeof t);
+            for (int j = 0; j < vit_blocks(vm); j++) vit_block(vm, vw, j);
+            bench_timing_min(&bb, &t, r == 0);
+            vit_ws_set_timing(vw, NULL);
+            memset(&t, 0, sizeof t);
+            resampler_ws_set_timing(rw, &t);
+            resampler_forward(rm, rw, feat, emb);
+            resampler_ws_set_timing(rw, NULL);
+            bench_timing_min(&br, &t, r == 0);
+        }
+        printf("bench_vit stages: %s, %d threads, best of %d per stage\n", argv[1], threads, reps);
+        bench_print_stages("ViT embedding (im2col, patch product, position add)", &be);
+        char title[96];
+        snprintf(title, sizeof title, "ViT, %d blocks", vit_blocks(vm));
+        bench_print_stages(title, &bb);
+        bench_print_stages("resampler", &br);
+        rlv_timing v63;
+        bench_timing_axpy(&v63, &bb, 63.0 / vit_blocks(vm), &be, 1);
+        bench_timing_axpy(&v63, &v63, 1, &br, 1);
+        bench_print_stages("vision step scaled to 63 blocks (embedding + 63 blocks + resampler)", &v63);
+        return 0;
+    }
 
     /* decode + resize + normalise */
     int nr = reps * 3 > 64 ? 64 : reps * 3;

@@ -29,6 +29,7 @@
 
 #include "half.h"
 #include "mm.h"
+#include "timing.h"
 
 /* Columns of the MLP's intermediate activations computed at once (gate/up rows f0.., the
  * matching down_proj columns): every weight panel is widened once per forward, whatever R. */
@@ -87,6 +88,7 @@ struct llm_ws {
     unsigned char *mark; /* [max_prefix] which prefix positions take embedding rows */
     float *prefix_logits; /* [V] logits of the last prefix row */
     double prefix_lse;    /* their log-sum-exp */
+    rlv_timing *timing; /* stage times, caller-owned; NULL: not measured */
     int P;             /* prefix rows in the cache; 0 = none */
     size_t kv_bytes, scratch_bytes;
 };
@@ -309,6 +311,7 @@ void llm_ws_free(llm_ws **wp) {
 
 size_t llm_ws_kv_bytes(const llm_ws *ws) { return ws->kv_bytes; }
 size_t llm_ws_scratch_bytes(const llm_ws *ws) { return ws->scratch_bytes; }
+void llm_ws_set_timing(llm_ws *ws, rlv_timing *t) { ws->timing = t; }
 
 /* ------------------------------------------------------------------ forward */
 
@@ -408,19 +411,27 @@ static const void *w_at(const llm_w *w, size_t r0, size_t c0, size_t ld) {
 static void forward(llm_ws *ws, int R, int ctx, int nseg, const int *seg_off, int kv0) {
     const llm_model *m = ws->m;
     int H = m->H, F = m->F, qd = m->nh * m->hd, kvd = m->nkv * m->hd;
+    rlv_timing *tm = ws->timing;
+    double t0 = timing_start(tm);
     for (int l = 0; l < m->L; l++) {
         const llm_layer *ly = &m->layers[l];
         float *kc = ws->k_cache + ((size_t)l * ws->kv_rows + kv0) * kvd;
         float *vc = ws->v_cache + ((size_t)l * ws->kv_rows + kv0) * kvd;
         rms_norm(ws->h, ws->x, ly->ln_in, R, H, m->eps);
+        timing_stop(tm, RLV_STAGE_NORM, &t0);
         mm(ws, ws->q, qd, ws->h, H, R, H, &ly->wq, qd, 0);
         mm(ws, kc, kvd, ws->h, H, R, H, &ly->wk, kvd, 0);
         mm(ws, vc, kvd, ws->h, H, R, H, &ly->wv, kvd, 0);
+        timing_stop(tm, RLV_STAGE_MATMUL, &t0);
         rope(ws, ws->q, qd, R, m->nh, m->hd);
         rope(ws, kc, kvd, R, m->nkv, m->hd);
+        timing_stop(tm, RLV_STAGE_ROPE, &t0);
         attention(ws, l, R, ctx, nseg, seg_off, kv0);
+        timing_stop(tm, RLV_STAGE_ATTENTION, &t0);
         mm(ws, ws->x, H, ws->att, qd, R, qd, &ly->wo, H, 1);
+        timing_stop(tm, RLV_STAGE_MATMUL, &t0);
         rms_norm(ws->h, ws->x, ly->ln_post, R, H, m->eps);
+        timing_stop(tm, RLV_STAGE_NORM, &t0);
         /* SwiGLU over blocks of intermediate columns: x += silu(h.Wg[f]^T) * (h.Wu[f]^T) . Wd[:, f]^T */
         for (int f0 = 0; f0 < F; f0 += LLM_FFN_COLS) {
             int fc = F - f0 < LLM_FFN_COLS ? F - f0 : LLM_FFN_COLS;
@@ -428,16 +439,20 @@ static void forward(llm_ws *ws, int R, int ctx, int nseg, const int *seg_off, in
                    NULL, 0);
             mm_xwt(ws->mm, ws->up, fc, ws->h, H, R, H, w_at(&ly->wu, (size_t)f0, 0, (size_t)H), H, ly->wu.dt, fc,
                    NULL, 0);
+            timing_stop(tm, RLV_STAGE_MATMUL, &t0);
             size_t n = (size_t)R * fc;
             for (size_t i = 0; i < n; i++) {
                 float g = ws->gate[i];
                 ws->gate[i] = g / (1.0f + expf(-g)) * ws->up[i];
             }
+            timing_stop(tm, RLV_STAGE_ACT, &t0);
             mm_xwt(ws->mm, ws->x, H, ws->gate, fc, R, fc, w_at(&ly->wd, 0, (size_t)f0, (size_t)F), F, ly->wd.dt, H,
                    NULL, 1);
+            timing_stop(tm, RLV_STAGE_MATMUL, &t0);
         }
     }
     rms_norm(ws->h, ws->x, m->norm, R, H, m->eps);
+    timing_stop(tm, RLV_STAGE_NORM, &t0);
 }
 
 static void embed_row(const llm_model *m, float *dst, int id) {
@@ -462,6 +477,7 @@ int llm_prefix(llm_ws *ws, const int32_t *ids, int n, const float *emb, const in
         return rlv_errf(err, RLV_ETOO_LONG, "prefix: %d tokens > limit %d", n, ws->lim.max_prefix);
     if (n_emb < 0 || n_emb > n || (n_emb > 0 && (!emb || !emb_pos)))
         return rlv_errf(err, RLV_EINVAL, "prefix: %d embedding rows for %d tokens", n_emb, n);
+    double t0 = timing_start(ws->timing);
     memset(ws->mark, 0, (size_t)n);
     for (int k = 0; k < n_emb; k++) {
         int p = emb_pos[k];
@@ -477,10 +493,14 @@ int llm_prefix(llm_ws *ws, const int32_t *ids, int n, const float *emb, const in
             return rlv_errf(err, RLV_EINVAL, "prefix: token %d at position %d outside vocab %d", ids[i], i, m->V);
         embed_row(m, ws->x + (size_t)i * m->H, ids[i]);
     }
+    timing_stop(ws->timing, RLV_STAGE_EMBED, &t0);
     int seg[2] = {0, n};
     forward(ws, n, 0, 1, seg, 0);
+    t0 = timing_start(ws->timing);
     mm(ws, ws->prefix_logits, m->V, ws->h + (size_t)(n - 1) * m->H, m->H, 1, m->H, &m->lm_head, m->V, 0);
+    timing_stop(ws->timing, RLV_STAGE_LM_HEAD, &t0);
     ws->prefix_lse = log_sum_exp(ws->prefix_logits, m->V);
+    timing_stop(ws->timing, RLV_STAGE_LOGSOFTMAX, &t0);
     ws->P = n;
     return RLV_OK;
 }
@@ -505,6 +525,8 @@ int llm_score(llm_ws *ws, const int32_t *const *cand, const int *lens, int n, do
                                 cand[i][j], V);
     }
     /* rows: c_0 .. c_{T-2} of each candidate, at positions P, P + 1, ... (design note 2) */
+    rlv_timing *tm = ws->timing;
+    double t0 = timing_start(tm);
     int *off = ws->seg_off, R = 0;
     for (int i = 0; i < n; i++) {
         off[i] = R;
@@ -514,7 +536,9 @@ int llm_score(llm_ws *ws, const int32_t *const *cand, const int *lens, int n, do
         }
     }
     off[n] = R;
+    timing_stop(tm, RLV_STAGE_EMBED, &t0);
     if (R > 0) forward(ws, R, P, n, off, P);
+    t0 = timing_start(tm);
     /* c_0 from the prefix's last row; c_{j+1} from row off_i + j (design note 4) */
     size_t o = 0;
     for (int i = 0; i < n; i++) {
@@ -534,6 +558,7 @@ int llm_score(llm_ws *ws, const int32_t *const *cand, const int *lens, int n, do
         int nv = V - v0 < vc ? V - v0 : vc;
         mm_xwt(ws->mm, ws->logits, nv, ws->h, H, R, H, w_at(&m->lm_head, (size_t)v0, 0, (size_t)H), H, m->lm_head.dt,
                nv, NULL, 0);
+        timing_stop(tm, RLV_STAGE_LM_HEAD, &t0);
         for (int r = 0; r < R; r++) {
             const float *z = ws->logits + (size_t)r * nv;
             float mx = z[0];
@@ -549,6 +574,7 @@ int llm_score(llm_ws *ws, const int32_t *const *cand, const int *lens, int n, do
             int t = ws->tgt[r] - v0;
             if (t >= 0 && t < nv) ws->row_tgt[r] = z[t];
         }
+        timing_stop(tm, RLV_STAGE_LOGSOFTMAX, &t0);
     }
     for (int r = 0, s = 0; r < R; r++) {
         while (r >= off[s + 1]) s++;

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "err.h"
 #include "mm.h"
+#include "timing.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -62,6 +63,9 @@ void llm_ws_free(llm_ws **ws);
 /* Bytes allocated by the workspace: KV cache, and everything else (activations, scores, RoPE). */
 size_t llm_ws_kv_bytes(const llm_ws *ws);
 size_t llm_ws_scratch_bytes(const llm_ws *ws);
+/* Stage times of every later llm_prefix / llm_score are added to *t (caller-owned, must outlive
+ * its use; NULL stops measuring). For benchmarks; costs two clock reads per stage. */
+void llm_ws_set_timing(llm_ws *ws, rlv_timing *t);
 
 /* Runs the decoder over the prefix once and keeps its KV cache in ws (replacing any earlier
  * prefix). ids[n] are token ids; for k < n_emb, position emb_pos[k] takes the float row

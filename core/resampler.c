@@ -17,6 +17,7 @@
 
 #include "half.h"
 #include "mm.h"
+#include "timing.h"
 #include "vit.h"
 
 struct resampler_model {
@@ -40,6 +41,7 @@ struct resampler_ws {
     float *att;     /* [Q][E] */
     float *o;       /* [Q][E] */
     mm_ctx *mm;     /* the worker's products and pool (not owned) */
+    rlv_timing *timing; /* stage times, caller-owned; NULL: not measured */
 };
 
 static int want2(const ckpt *c, const rlv_tensor **out, rlv_err *err, const char *name, int ndim, int64_t a, int64_t b) {
@@ -155,17 +157,25 @@ void resampler_ws_free(resampler_ws **ws) {
     *ws = NULL;
 }
 
+void resampler_ws_set_timing(resampler_ws *ws, rlv_timing *t) { ws->timing = t; }
+
 void resampler_forward(const resampler_model *m, resampler_ws *ws, const float *x, float *out) {
     int E = m->E, N = m->N, Q = m->Q, hd = m->hd;
     size_t wsz = rlv_dtype_size(m->in_proj->dtype);
     const char *Wq = (const char *)m->in_proj->data;
     const void *Wk = Wq + (size_t)E * E * wsz, *Wv = Wq + 2 * (size_t)E * E * wsz;
+    rlv_timing *tm = ws->timing;
+    double t0 = timing_start(tm);
     mm_xwt(ws->mm, ws->kv, E, x, m->Dv, N, m->Dv, m->kv_proj->data, m->Dv, m->kv_proj->dtype, E, NULL, 0);
+    timing_stop(tm, RLV_STAGE_MATMUL, &t0);
     vit_layer_norm(ws->kv, N, E, m->ln_kv_w, m->ln_kv_b, 1e-6f);
+    timing_stop(tm, RLV_STAGE_NORM, &t0);
     size_t ne = (size_t)N * E;
     for (size_t i = 0; i < ne; i++) ws->kp[i] = ws->kv[i] + m->pos_k[i];
+    timing_stop(tm, RLV_STAGE_ADD, &t0);
     mm_xwt(ws->mm, ws->K, E, ws->kp, E, N, E, Wk, E, m->in_proj->dtype, E, m->in_b + E, 0);
     mm_xwt(ws->mm, ws->V, E, ws->kv, E, N, E, Wv, E, m->in_proj->dtype, E, m->in_b + 2 * E, 0);
+    timing_stop(tm, RLV_STAGE_MATMUL, &t0);
     float scale = 1.0f / sqrtf((float)hd);
     for (int h = 0; h < m->heads; h++) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Q, N, hd, scale, m->qp + h * hd, E,
@@ -174,7 +184,11 @@ void resampler_forward(const resampler_model *m, resampler_ws *ws, const float *
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Q, hd, N, 1.0f, ws->sc, N, ws->V + h * hd, E,
                     0.0f, ws->att + h * hd, E);
     }
+    timing_stop(tm, RLV_STAGE_ATTENTION, &t0);
     mm_xwt(ws->mm, ws->o, E, ws->att, E, Q, E, m->out_proj->data, E, m->out_proj->dtype, E, m->out_b, 0);
+    timing_stop(tm, RLV_STAGE_MATMUL, &t0);
     vit_layer_norm(ws->o, Q, E, m->ln_post_w, m->ln_post_b, 1e-6f);
+    timing_stop(tm, RLV_STAGE_NORM, &t0);
     mm_xw(ws->mm, out, E, ws->o, E, Q, E, m->proj->data, E, m->proj->dtype, E, 0);
+    timing_stop(tm, RLV_STAGE_MATMUL, &t0);
 }

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "err.h"
 #include "mm.h"
+#include "timing.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -32,6 +33,9 @@ int resampler_width(const resampler_model *m);
 /* mm (the worker's matrix-product context and thread pool) must outlive the workspace. */
 int resampler_ws_init(resampler_ws **out, const resampler_model *m, mm_ctx *mm, rlv_err *err);
 void resampler_ws_free(resampler_ws **ws);
+/* Stage times of later resampler_forward calls are added to *t (caller-owned; NULL stops
+ * measuring). For benchmarks. */
+void resampler_ws_set_timing(resampler_ws *ws, rlv_timing *t);
 
 /* x [vit_grid^2][vit width] (vit_forward's output) -> out [num_query][hidden]. */
 void resampler_forward(const resampler_model *m, resampler_ws *ws, const float *x, float *out);

@@ -18,6 +18,7 @@
 
 #include "half.h"
 #include "mm.h"
+#include "timing.h"
 
 #if defined(RLV_HAVE_MVEC) && defined(__x86_64__)
 #include <immintrin.h>
@@ -81,6 +82,7 @@ struct vit_ws {
     float *hid;     /* [T][M] MLP hidden */
     float *sc;      /* [T][T] one head's scores */
     mm_ctx *mm;     /* the worker's products and pool (not owned) */
+    rlv_timing *timing; /* stage times, caller-owned; NULL: not measured */
 };
 
 /* ---- loading -------------------------------------------------------------------------------- */
@@ -239,6 +241,7 @@ void vit_ws_free(vit_ws **ws) {
 }
 
 float *vit_ws_tokens(vit_ws *ws) { return ws->x; }
+void vit_ws_set_timing(vit_ws *ws, rlv_timing *t) { ws->timing = t; }
 
 /* ---- kernels -------------------------------------------------------------------------------- */
 
@@ -288,6 +291,7 @@ static void gelu_erf(float *x, size_t n) {
 
 void vit_embed(const vit_model *m, vit_ws *ws, const float *px) {
     int P = m->P, S = m->S, g = m->grid, K = ws->K, D = m->D;
+    double t0 = timing_start(ws->timing);
     /* im2col: patch (gy, gx) flattened in (c, ky, kx) order = Conv2d weight layout; pixels past
      * the image (dynamic_img_pad, bottom/right) are zero. */
     for (int gy = 0; gy < g; gy++)
@@ -302,16 +306,22 @@ void vit_embed(const vit_model *m, vit_ws *ws, const float *px) {
                     }
                 }
         }
+    timing_stop(ws->timing, RLV_STAGE_IM2COL, &t0);
     memcpy(ws->x, m->cls, (size_t)D * sizeof(float));
     mm_xwt(ws->mm, ws->x + D, D, ws->cols, K, g * g, K, m->patch_w->data, K, m->patch_w->dtype, D, m->patch_b, 0);
+    timing_stop(ws->timing, RLV_STAGE_MATMUL, &t0);
     size_t td = (size_t)m->T * D;
     for (size_t i = 0; i < td; i++) ws->x[i] += m->pos[i];
+    timing_stop(ws->timing, RLV_STAGE_ADD, &t0);
 }
 
 void vit_block(const vit_model *m, vit_ws *ws, int j) {
     const vit_blockw *b = &m->blk[j];
     int T = m->T, D = m->D, M = m->M, hd = m->hd;
+    rlv_timing *tm = ws->timing;
+    double t0 = timing_start(tm);
     mm_xwt(ws->mm, ws->qkv, 3 * D, ws->x, D, T, D, b->qkv->data, D, b->qkv->dtype, 3 * D, b->qkv_b, 0);
+    timing_stop(tm, RLV_STAGE_MATMUL, &t0);
     float scale = 1.0f / sqrtf((float)hd);
     for (int h = 0; h < m->H; h++) {
         const float *q = ws->qkv + h * hd, *k = q + D, *v = q + 2 * D;
@@ -319,21 +329,30 @@ void vit_block(const vit_model *m, vit_ws *ws, int j) {
         vit_softmax_rows(ws->sc, T, T, T);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, ws->sc, T, v, 3 * D, 0.0f, ws->att + h * hd, D);
     }
+    timing_stop(tm, RLV_STAGE_ATTENTION, &t0);
     mm_xwt(ws->mm, ws->tmp, D, ws->att, D, T, D, b->proj->data, D, b->proj->dtype, D, b->proj_b, 0);
+    timing_stop(tm, RLV_STAGE_MATMUL, &t0);
     add_norm(ws->x, ws->tmp, T, D, b->n1w, b->n1b);
+    timing_stop(tm, RLV_STAGE_NORM, &t0);
     mm_xwt(ws->mm, ws->hid, M, ws->x, D, T, D, b->fc1->data, D, b->fc1->dtype, M, b->fc1_b, 0);
+    timing_stop(tm, RLV_STAGE_MATMUL, &t0);
     gelu_erf(ws->hid, (size_t)T * M);
+    timing_stop(tm, RLV_STAGE_ACT, &t0);
     mm_xwt(ws->mm, ws->tmp, D, ws->hid, M, T, M, b->fc2->data, M, b->fc2->dtype, D, b->fc2_b, 0);
+    timing_stop(tm, RLV_STAGE_MATMUL, &t0);
     add_norm(ws->x, ws->tmp, T, D, b->n2w, b->n2b);
+    timing_stop(tm, RLV_STAGE_NORM, &t0);
 }
 
 void vit_forward(const vit_model *m, vit_ws *ws, const float *pixels, float *out) {
     vit_embed(m, ws, pixels);
     for (int j = 0; j < m->nblk; j++) vit_block(m, ws, j);
     /* final norm on the patch rows only: the CLS row is dropped and LayerNorm is per row */
+    double t0 = timing_start(ws->timing);
     size_t n = (size_t)(m->T - 1) * m->D;
     memcpy(out, ws->x + m->D, n * sizeof(float));
     vit_layer_norm(out, m->T - 1, m->D, m->norm_w, m->norm_b, 1e-6f);
+    timing_stop(ws->timing, RLV_STAGE_NORM, &t0);
 }
 
 /* ---- position tables (model-spec.md 3.6) ---------------------------------------------------- */

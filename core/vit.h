@@ -27,6 +27,7 @@
 #include "config.h"
 #include "err.h"
 #include "mm.h"
+#include "timing.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -59,6 +60,9 @@ void vit_forward(const vit_model *m, vit_ws *ws, const float *pixels, float *out
 void vit_embed(const vit_model *m, vit_ws *ws, const float *pixels);
 void vit_block(const vit_model *m, vit_ws *ws, int j);
 float *vit_ws_tokens(vit_ws *ws);
+/* Stage times of later vit_embed / vit_block / vit_forward calls are added to *t (caller-owned;
+ * NULL stops measuring). For benchmarks. */
+void vit_ws_set_timing(vit_ws *ws, rlv_timing *t);
 
 /* Resamples a square position table: src rows row0 .. row0 + in_grid^2 - 1 of a [rows][dim] tensor
  * (any dtype) from in_grid x in_grid to out_grid x out_grid, into dst [out_grid^2][dim] f32, row-major.

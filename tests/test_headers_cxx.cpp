@@ -8,6 +8,7 @@
 #include "manifest.h"
 #include "cpu.h"
 #include "pool.h"
+#include "timing.h"
 #include "mm.h"
 #include "image.h"
 #include "vit.h"

@@ -1,0 +1,60 @@
+/* timing.h — where a forward pass spends its time, stage by stage, for benchmarks.
+ * Owns: the list of stages (rlv_stage, shared by the decoder, the ViT and the resampler so one
+ * table covers a whole job) and rlv_timing, seconds and call counts per stage.
+ * A workspace holds a pointer to a caller-owned rlv_timing (NULL: off, no clock is read);
+ * with one, each stage costs two clock_gettime calls (vDSO, tens of ns), so it is compiled in
+ * always. Stages are timed on the thread that drives the pool, around the whole parallel stage.
+ * Knows nothing of models. */
+#ifndef RLV_TIMING_H
+#define RLV_TIMING_H
+
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    RLV_STAGE_MATMUL,     /* products against weights (mm_xwt / mm_xw), but lm_head's */
+    RLV_STAGE_LM_HEAD,    /* the lm_head product (once per forward, not per layer) */
+    RLV_STAGE_ATTENTION,  /* attention: Q.K^T, softmax, P.V over all heads */
+    RLV_STAGE_NORM,       /* RMSNorm / LayerNorm (ViT: with the residual add fused) */
+    RLV_STAGE_ROPE,
+    RLV_STAGE_ACT,        /* SiLU(gate) * up, GELU */
+    RLV_STAGE_ADD,        /* residual and position-table adds, copies of token rows */
+    RLV_STAGE_EMBED,      /* embedding-row gather */
+    RLV_STAGE_IM2COL,
+    RLV_STAGE_LOGSOFTMAX, /* the log-softmax accumulation over lm_head's logits */
+    RLV_STAGE_PREFETCH,   /* madvise(WILLNEED) of weights ahead of use */
+    RLV_STAGE_N
+} rlv_stage;
+
+typedef struct rlv_timing {
+    double s[RLV_STAGE_N];  /* seconds, summed over calls */
+    long n[RLV_STAGE_N];    /* calls */
+} rlv_timing;
+
+/* Short name of a stage ("matmul", "attention", ...). */
+const char *timing_stage_name(int stage);
+
+/* Starts a stage: the clock now, or 0 without a table. */
+static inline double timing_start(const rlv_timing *t) {
+    if (!t) return 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Ends a stage begun at *t0, charges it to `stage` and restarts *t0 for the next one. */
+static inline void timing_stop(rlv_timing *t, rlv_stage stage, double *t0) {
+    if (!t) return;
+    double now = timing_start(t);
+    t->s[stage] += now - *t0;
+    t->n[stage]++;
+    *t0 = now;
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif
