@@ -52,7 +52,7 @@ static inline void bench_print_stages(const char *title, const rlv_timing *t) {
         if (!t->n[s]) continue;
         printf("    %-16s %10.4f s %8ld calls %7.2f %%\n", timing_stage_name(s), t->s[s], t->n[s],
                tot > 0 ? 100 * t->s[s] / tot : 0);
-        if (s != RLV_STAGE_MATMUL && s != RLV_STAGE_LM_HEAD) other += t->s[s];
+        if (s != RLV_STAGE_MATMUL && s != RLV_STAGE_LM_HEAD && s != RLV_STAGE_ATTENTION) other += t->s[s];
     }
     printf("    %-16s %10.4f s %14s %7.2f %%\n", "not a product", other, "", tot > 0 ? 100 * other / tot : 0);
 }

@@ -7,11 +7,16 @@
  *     batch. Candidate i's rows are the tokens c_0 .. c_{T_i-2} (the last token's output is
  *     never scored); they sit at rows [P + off_i, P + off_i + T_i - 1) and at positions
  *     P, P + 1, ... — every candidate continues from the prefix (model-spec 6).
- * (3) Attention per query head, through BLAS: one product Q·K_prefixᵀ for ALL rows of the
- *     batch (the shared part), one small Q_i·K_iᵀ per candidate (its own causal block); the
- *     softmax runs over [prefix | own block] with the unseen part of the block zeroed, so
- *     P·V_prefix + P_i·V_i gives the block-diagonal causal result. The prefix itself is one
- *     candidate of P rows with no shared part.
+ * (3) Attention on the pool, over work items (kv head g, block of LLM_ATT_ROWS rows), taken
+ *     one at a time by whichever thread is free; an item runs the `group` query heads that
+ *     share g's K/V (GQA: the cached K/V of the group stay in cache across them). Per head: one
+ *     product Q·K_prefixᵀ for the block's rows (the shared part), one Q_i·K_iᵀ per piece of a
+ *     candidate in the block (its own causal keys up to the block's last row); the softmax runs
+ *     over [prefix | own keys] with the unseen part zeroed, so P·V_prefix + P_i·V_i gives the
+ *     block-diagonal causal result. The prefix itself is one candidate of P rows with no shared
+ *     part. Items are fixed whatever the thread count, and every row-wise stage (norms, RoPE,
+ *     SwiGLU, gather, log-softmax) computes a row the same way on any thread, so log-probs do
+ *     not depend on the thread count unless the weight products do (test_llm_ref checks).
  * (4) Scored rows: the last prefix row predicts c_0 of every candidate (its log-softmax is
  *     computed once, in llm_prefix); candidate row j predicts c_{j+1}. lm_head runs on all
  *     scored rows for LLM_VOCAB_COLS vocabulary entries at a time, keeping a running max and
@@ -21,8 +26,8 @@
  *     widened once per forward however many rows the batch has. */
 #include "llm.h"
 
-#include <cblas.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +42,9 @@
 /* Vocabulary entries of logits computed at once, for every scored row; log-softmax is
  * accumulated over the blocks (running max and sum), so lm_head is widened once per batch. */
 #define LLM_VOCAB_COLS 4096
+/* Query rows of one attention work item (design note 3): per-thread scores are
+ * [LLM_ATT_ROWS][kv_rows] floats, 601 KB for the limits 300 + 2048. */
+#define LLM_ATT_ROWS 64
 
 typedef struct llm_w {
     const void *p;  /* row-major [rows, cols] as stored (or an f32 copy, see f32_owned) */
@@ -75,17 +83,17 @@ struct llm_ws {
     float *q;          /* [cap_rows][nh*hd] */
     float *att;        /* = q: head h's output overwrites head h's queries once its scores exist */
     float *gate, *up;  /* [cap_rows][min(F, LLM_FFN_COLS)] */
-    float *scores;     /* [score_floats]: attention probabilities of one head */
-    size_t score_floats;
+    float *scores;     /* [threads][score_floats]: each pool thread's attention probabilities */
+    size_t score_floats; /* LLM_ATT_ROWS x kv_rows */
     float *logits;     /* [cap_rows][min(V, LLM_VOCAB_COLS)] */
     float *row_max;    /* [cap_rows] running max of each scored row's logits */
     double *row_sum;   /* [cap_rows] running sum of exp(logit - row_max) */
     float *row_tgt;    /* [cap_rows] logit of the row's scored token */
     int *tgt;          /* [cap_rows] the row's scored token */
+    int *row_src;      /* [cap_rows] where a row's embedding comes from: id >= 0, or -(k + 1) = row k of emb */
     mm_ctx *mm;        /* the worker's products and pool (not owned) */
     int *pos;          /* [cap_rows] position of each row */
     int *seg_off;      /* [max(max_cands, 1) + 1] row offsets of the segments */
-    unsigned char *mark; /* [max_prefix] which prefix positions take embedding rows */
     float *prefix_logits; /* [V] logits of the last prefix row */
     double prefix_lse;    /* their log-sum-exp */
     rlv_timing *timing; /* stage times, caller-owned; NULL: not measured */
@@ -251,10 +259,10 @@ int llm_ws_init(llm_ws **out, const llm_model *m, const llm_limits *lim, mm_ctx 
     ws->kv_rows = lim->max_prefix + lim->max_cand_tokens;
     size_t H = (size_t)m->H, qd = (size_t)m->nh * m->hd, kvd = (size_t)m->nkv * m->hd;
     size_t cap = (size_t)ws->cap_rows, kvr = (size_t)ws->kv_rows;
-    /* scores of one head: the prefix (P x P) or the batch (R x (P + longest candidate)) */
-    size_t s1 = (size_t)lim->max_prefix * (size_t)lim->max_prefix;
-    size_t s2 = (size_t)lim->max_cand_tokens * kvr;
-    ws->score_floats = s1 > s2 ? s1 : s2;
+    /* scores of one work item: its rows x (cached context + the longest own block), within
+     * LLM_ATT_ROWS x kv_rows for the prefix (0 + P) and for the batch (P + longest candidate) */
+    ws->score_floats = (size_t)LLM_ATT_ROWS * kvr;
+    size_t nth = (size_t)pool_threads(mm_ctx_pool(mm));
     int fc = m->F < LLM_FFN_COLS ? m->F : LLM_FFN_COLS, vc = m->V < LLM_VOCAB_COLS ? m->V : LLM_VOCAB_COLS;
     int fail = 0;
     size_t *kb = &ws->kv_bytes, *sb = &ws->scratch_bytes;
@@ -268,15 +276,15 @@ int llm_ws_init(llm_ws **out, const llm_model *m, const llm_limits *lim, mm_ctx 
     ws->att = ws->q;
     ws->gate = ws_alloc(ws, cap * fc, sizeof(float), sb, &fail);
     ws->up = ws_alloc(ws, cap * fc, sizeof(float), sb, &fail);
-    ws->scores = ws_alloc(ws, ws->score_floats, sizeof(float), sb, &fail);
+    ws->scores = ws_alloc(ws, nth * ws->score_floats, sizeof(float), sb, &fail);
     ws->logits = ws_alloc(ws, cap * vc, sizeof(float), sb, &fail);
     ws->row_max = ws_alloc(ws, cap, sizeof(float), sb, &fail);
     ws->row_sum = ws_alloc(ws, cap, sizeof(double), sb, &fail);
     ws->row_tgt = ws_alloc(ws, cap, sizeof(float), sb, &fail);
     ws->tgt = ws_alloc(ws, cap, sizeof(int), sb, &fail);
+    ws->row_src = ws_alloc(ws, cap, sizeof(int), sb, &fail);
     ws->pos = ws_alloc(ws, cap, sizeof(int), sb, &fail);
     ws->seg_off = ws_alloc(ws, (size_t)lim->max_cands + 2, sizeof(int), sb, &fail);
-    ws->mark = ws_alloc(ws, (size_t)lim->max_prefix, 1, sb, &fail);
     ws->prefix_logits = ws_alloc(ws, (size_t)m->V, sizeof(float), sb, &fail);
     if (fail) {
         size_t total = ws->kv_bytes + ws->scratch_bytes;
@@ -303,8 +311,8 @@ void llm_ws_free(llm_ws **wp) {
     free(ws->k_cache), free(ws->v_cache), free(ws->rope_cos), free(ws->rope_sin);
     free(ws->x), free(ws->h), free(ws->q), free(ws->gate), free(ws->up);
     free(ws->scores), free(ws->logits), free(ws->pos), free(ws->seg_off);
-    free(ws->row_max), free(ws->row_sum), free(ws->row_tgt), free(ws->tgt);
-    free(ws->mark), free(ws->prefix_logits);
+    free(ws->row_max), free(ws->row_sum), free(ws->row_tgt), free(ws->tgt), free(ws->row_src);
+    free(ws->prefix_logits);
     free(ws);
     *wp = NULL;
 }
@@ -315,21 +323,41 @@ void llm_ws_set_timing(llm_ws *ws, rlv_timing *t) { ws->timing = t; }
 
 /* ------------------------------------------------------------------ forward */
 
-static void rms_norm(float *y, const float *x, const float *w, int rows, int H, float eps) {
-    for (int r = 0; r < rows; r++) {
-        const float *xr = x + (size_t)r * H;
-        float *yr = y + (size_t)r * H;
+/* Row-wise stages (design note 3): each runs rows [lo, hi) of the batch on one pool thread. */
+typedef struct rows_task {
+    llm_ws *ws;
+    float *y;           /* rms_norm: output rows; rope: the K rows (stride kvd) */
+    const float *x;     /* rms_norm: input rows */
+    const float *w;     /* rms_norm: weights [H] */
+    const float *emb;   /* gather: the embedding rows given to llm_prefix */
+    int n;              /* silu / log-softmax: columns of the block */
+    int v0;             /* log-softmax: first vocabulary entry of the block */
+} rows_task;
+
+static void rms_norm_run(void *arg, int lo, int hi, int tid) {
+    const rows_task *t = arg;
+    (void)tid;
+    int H = t->ws->m->H;
+    float eps = t->ws->m->eps;
+    for (int r = lo; r < hi; r++) {
+        const float *xr = t->x + (size_t)r * H;
+        float *yr = t->y + (size_t)r * H;
         double ss = 0;
         for (int i = 0; i < H; i++) ss += (double)xr[i] * xr[i];
         float s = (float)(1.0 / sqrt(ss / H + eps));
-        for (int i = 0; i < H; i++) yr[i] = xr[i] * s * w[i];
+        for (int i = 0; i < H; i++) yr[i] = xr[i] * s * t->w[i];
     }
 }
 
-/* Rotates the n_heads heads of hd floats in each row (row stride ld) at the row's position. */
-static void rope(const llm_ws *ws, float *a, int ld, int rows, int n_heads, int hd) {
-    int half = hd / 2;
-    for (int r = 0; r < rows; r++) {
+static void rms_norm(llm_ws *ws, float *y, const float *x, const float *w, int rows) {
+    rows_task t = {.ws = ws, .y = y, .x = x, .w = w};
+    pool_for(mm_ctx_pool(ws->mm), rows, 1, rms_norm_run, &t);
+}
+
+/* Rotates the n_heads heads of hd floats of rows [lo, hi) (row stride ld) at each row's position. */
+static void rope_rows(const llm_ws *ws, float *a, int ld, int lo, int hi, int n_heads) {
+    int hd = ws->m->hd, half = hd / 2;
+    for (int r = lo; r < hi; r++) {
         const float *c = ws->rope_cos + (size_t)ws->pos[r] * half;
         const float *s = ws->rope_sin + (size_t)ws->pos[r] * half;
         for (int h = 0; h < n_heads; h++) {
@@ -343,57 +371,116 @@ static void rope(const llm_ws *ws, float *a, int ld, int rows, int n_heads, int 
     }
 }
 
-/* Attention of layer l for R rows in nseg segments (seg_off[nseg + 1]); every row sees the
- * ctx cached rows [0, ctx) and the earlier rows of its own segment, whose K/V are at cache
- * rows kv0 + r. Writes ws->att. */
-static void attention(llm_ws *ws, int l, int R, int ctx, int nseg, const int *seg_off, int kv0) {
+/* RoPE of the queries (ws->q) and of the new keys (t->y) of rows [lo, hi). */
+static void rope_run(void *arg, int lo, int hi, int tid) {
+    const rows_task *t = arg;
+    (void)tid;
+    const llm_model *m = t->ws->m;
+    rope_rows(t->ws, t->ws->q, m->nh * m->hd, lo, hi, m->nh);
+    rope_rows(t->ws, t->y, m->nkv * m->hd, lo, hi, m->nkv);
+}
+
+/* gate = silu(gate) * up on rows [lo, hi) of a block of t->n intermediate columns. */
+static void silu_run(void *arg, int lo, int hi, int tid) {
+    const rows_task *t = arg;
+    (void)tid;
+    float *gate = t->ws->gate, *up = t->ws->up;
+    for (size_t i = (size_t)lo * t->n; i < (size_t)hi * t->n; i++) {
+        float g = gate[i];
+        gate[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+/* Attention of layer l (design note 3) for R rows in nseg segments (seg_off[nseg + 1]); every row
+ * sees the ctx cached rows [0, ctx) and the earlier rows of its own segment, whose K/V are at
+ * cache rows kv0 + r. Writes ws->att. */
+typedef struct att_task {
+    llm_ws *ws;
+    int l, R, ctx, nseg, kv0, blocks;
+    const int *seg_off;
+    atomic_int next;  /* next work item: kv head it / blocks, row block it % blocks */
+    int timed;        /* thread 0 adds its seconds in products and in softmax to mm_s, sm_s */
+    double mm_s, sm_s;
+} att_task;
+
+static void att_run(void *arg, int tid, int nth) {
+    att_task *t = arg;
+    (void)nth;
+    llm_ws *ws = t->ws;
     const llm_model *m = ws->m;
-    int hd = m->hd, qd = m->nh * m->hd, kvd = m->nkv * m->hd, group = m->nh / m->nkv;
-    int maxseg = 0;
-    for (int s = 0; s < nseg; s++)
-        if (seg_off[s + 1] - seg_off[s] > maxseg) maxseg = seg_off[s + 1] - seg_off[s];
-    int ld = ctx + maxseg;
-    RLV_ASSERT((size_t)R * ld <= ws->score_floats);
+    int hd = m->hd, qd = m->nh * m->hd, kvd = m->nkv * m->hd, group = m->nh / m->nkv, ctx = t->ctx, kv0 = t->kv0;
+    const int *off = t->seg_off;
     const float scale = 1.0f / sqrtf((float)hd);
-    const float *kc = ws->k_cache + (size_t)l * ws->kv_rows * kvd;
-    const float *vc = ws->v_cache + (size_t)l * ws->kv_rows * kvd;
-    float *S = ws->scores;
-    for (int h = 0; h < m->nh; h++) {
-        int g = h / group;
-        const float *Q = ws->q + (size_t)h * hd;
+    const float *kc = ws->k_cache + (size_t)t->l * ws->kv_rows * kvd;
+    const float *vc = ws->v_cache + (size_t)t->l * ws->kv_rows * kvd;
+    float *S = ws->scores + (size_t)tid * ws->score_floats;
+    int items = m->nkv * t->blocks;
+    rlv_timing clk, *tc = tid == 0 && t->timed ? &clk : NULL;  /* thread 0 reads the clock when timed */
+    for (int it; (it = atomic_fetch_add(&t->next, 1)) < items;) {
+        int g = it / t->blocks, r0 = it % t->blocks * LLM_ATT_ROWS;
+        int r1 = t->R - r0 < LLM_ATT_ROWS ? t->R : r0 + LLM_ATT_ROWS, nr = r1 - r0;
+        /* segments s0 .. s1-1 meet the block; each piece [a, b) sees its own keys [o, row] */
+        int s0 = 0;
+        while (off[s0 + 1] <= r0) s0++;
+        int s1 = s0, wmax = 0;
+        for (; s1 < t->nseg && off[s1] < r1; s1++) {
+            int b = off[s1 + 1] < r1 ? off[s1 + 1] : r1;
+            if (b - off[s1] > wmax) wmax = b - off[s1];
+        }
+        int ld = ctx + wmax;
+        RLV_ASSERT((size_t)nr * ld <= ws->score_floats);
         const float *K = kc + (size_t)g * hd, *Vv = vc + (size_t)g * hd;
-        float *O = ws->att + (size_t)h * hd;
-        if (ctx > 0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, ctx, hd, scale, Q, qd, K, kvd, 0.0f, S, ld);
-        for (int s = 0; s < nseg; s++) {
-            int o = seg_off[s], n = seg_off[s + 1] - o;
-            if (n == 0) continue;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd, scale, Q + (size_t)o * qd, qd,
-                        K + (size_t)(kv0 + o) * kvd, kvd, 0.0f, S + (size_t)o * ld + ctx, ld);
-            for (int j = 0; j < n; j++) {
-                float *row = S + (size_t)(o + j) * ld;
-                int w = ctx + j + 1;  /* visible: the context and own rows 0..j */
-                float mx = row[0];
-                for (int t = 1; t < w; t++) mx = row[t] > mx ? row[t] : mx;
-                double sum = 0;
-                for (int t = 0; t < w; t++) {
-                    row[t] = expf(row[t] - mx);
-                    sum += row[t];
+        double i0 = timing_start(tc), sm0 = t->sm_s;
+        for (int h = g * group; h < (g + 1) * group; h++) {
+            /* every read of this head's queries in the block precedes the writes of its output
+             * there (att aliases q) */
+            const float *Q = ws->q + (size_t)h * hd;
+            float *O = ws->att + (size_t)h * hd;
+            if (ctx > 0)
+                mm_xwt_on(ws->mm, tid, S, ld, Q + (size_t)r0 * qd, qd, nr, hd, K, kvd, RLV_F32, ctx, scale, 0);
+            for (int s = s0; s < s1; s++) {
+                int o = off[s], a = o > r0 ? o : r0, b = off[s + 1] < r1 ? off[s + 1] : r1;
+                if (b <= a) continue;
+                float *Sp = S + (size_t)(a - r0) * ld;
+                mm_xwt_on(ws->mm, tid, Sp + ctx, ld, Q + (size_t)a * qd, qd, b - a, hd, K + (size_t)(kv0 + o) * kvd,
+                          kvd, RLV_F32, b - o, scale, 0);
+                double c0 = timing_start(tc);
+                for (int j = a; j < b; j++) {
+                    float *row = S + (size_t)(j - r0) * ld;
+                    int w = ctx + (j - o) + 1;  /* visible: the context and own rows o..j */
+                    float mx = row[0];
+                    for (int i = 1; i < w; i++) mx = row[i] > mx ? row[i] : mx;
+                    double sum = 0;
+                    for (int i = 0; i < w; i++) {
+                        row[i] = expf(row[i] - mx);
+                        sum += row[i];
+                    }
+                    float inv = (float)(1.0 / sum);
+                    for (int i = 0; i < w; i++) row[i] *= inv;
+                    for (int i = w; i < ctx + (b - o); i++) row[i] = 0.0f;
                 }
-                float inv = (float)(1.0 / sum);
-                for (int t = 0; t < w; t++) row[t] *= inv;
-                for (int t = w; t < ctx + n; t++) row[t] = 0.0f;
+                if (tc) t->sm_s += timing_start(tc) - c0;
+            }
+            if (ctx > 0)
+                mm_xw_on(ws->mm, tid, O + (size_t)r0 * qd, qd, S, ld, nr, ctx, Vv, kvd, RLV_F32, hd, 1.0f, 0);
+            for (int s = s0; s < s1; s++) {
+                int o = off[s], a = o > r0 ? o : r0, b = off[s + 1] < r1 ? off[s + 1] : r1;
+                if (b <= a) continue;
+                mm_xw_on(ws->mm, tid, O + (size_t)a * qd, qd, S + (size_t)(a - r0) * ld + ctx, ld, b - a, b - o,
+                         Vv + (size_t)(kv0 + o) * kvd, kvd, RLV_F32, hd, 1.0f, ctx > 0);
             }
         }
-        if (ctx > 0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, hd, ctx, 1.0f, S, ld, Vv, kvd, 0.0f, O, qd);
-        for (int s = 0; s < nseg; s++) {
-            int o = seg_off[s], n = seg_off[s + 1] - o;
-            if (n == 0) continue;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n, 1.0f, S + (size_t)o * ld + ctx, ld,
-                        Vv + (size_t)(kv0 + o) * kvd, kvd, ctx > 0 ? 1.0f : 0.0f, O + (size_t)o * qd, qd);
-        }
+        if (tc) t->mm_s += timing_start(tc) - i0 - (t->sm_s - sm0);  /* the item but its softmax */
     }
+}
+
+static void attention(llm_ws *ws, int l, int R, int ctx, int nseg, const int *seg_off, int kv0) {
+    double t0 = timing_start(ws->timing);
+    att_task t = {.ws = ws, .l = l, .R = R, .ctx = ctx, .nseg = nseg, .kv0 = kv0,
+                  .blocks = (R + LLM_ATT_ROWS - 1) / LLM_ATT_ROWS, .seg_off = seg_off, .timed = ws->timing != NULL};
+    atomic_init(&t.next, 0);
+    pool_run(mm_ctx_pool(ws->mm), att_run, &t);
+    timing_split(ws->timing, RLV_STAGE_ATTENTION, RLV_STAGE_SOFTMAX, &t0, t.mm_s, t.sm_s);
 }
 
 static void mm(llm_ws *ws, float *y, int ldy, const float *x, int ldx, int rows, int k, const llm_w *w, int n,
@@ -411,26 +498,27 @@ static const void *w_at(const llm_w *w, size_t r0, size_t c0, size_t ld) {
 static void forward(llm_ws *ws, int R, int ctx, int nseg, const int *seg_off, int kv0) {
     const llm_model *m = ws->m;
     int H = m->H, F = m->F, qd = m->nh * m->hd, kvd = m->nkv * m->hd;
+    rlv_pool *pool = mm_ctx_pool(ws->mm);
     rlv_timing *tm = ws->timing;
     double t0 = timing_start(tm);
     for (int l = 0; l < m->L; l++) {
         const llm_layer *ly = &m->layers[l];
         float *kc = ws->k_cache + ((size_t)l * ws->kv_rows + kv0) * kvd;
         float *vc = ws->v_cache + ((size_t)l * ws->kv_rows + kv0) * kvd;
-        rms_norm(ws->h, ws->x, ly->ln_in, R, H, m->eps);
+        rms_norm(ws, ws->h, ws->x, ly->ln_in, R);
         timing_stop(tm, RLV_STAGE_NORM, &t0);
         mm(ws, ws->q, qd, ws->h, H, R, H, &ly->wq, qd, 0);
         mm(ws, kc, kvd, ws->h, H, R, H, &ly->wk, kvd, 0);
         mm(ws, vc, kvd, ws->h, H, R, H, &ly->wv, kvd, 0);
         timing_stop(tm, RLV_STAGE_MATMUL, &t0);
-        rope(ws, ws->q, qd, R, m->nh, m->hd);
-        rope(ws, kc, kvd, R, m->nkv, m->hd);
+        rows_task rt = {.ws = ws, .y = kc};
+        pool_for(pool, R, 1, rope_run, &rt);
         timing_stop(tm, RLV_STAGE_ROPE, &t0);
-        attention(ws, l, R, ctx, nseg, seg_off, kv0);
-        timing_stop(tm, RLV_STAGE_ATTENTION, &t0);
+        attention(ws, l, R, ctx, nseg, seg_off, kv0);  /* charges its own two stages */
+        t0 = timing_start(tm);
         mm(ws, ws->x, H, ws->att, qd, R, qd, &ly->wo, H, 1);
         timing_stop(tm, RLV_STAGE_MATMUL, &t0);
-        rms_norm(ws->h, ws->x, ly->ln_post, R, H, m->eps);
+        rms_norm(ws, ws->h, ws->x, ly->ln_post, R);
         timing_stop(tm, RLV_STAGE_NORM, &t0);
         /* SwiGLU over blocks of intermediate columns: x += silu(h.Wg[f]^T) * (h.Wu[f]^T) . Wd[:, f]^T */
         for (int f0 = 0; f0 < F; f0 += LLM_FFN_COLS) {
@@ -440,24 +528,30 @@ static void forward(llm_ws *ws, int R, int ctx, int nseg, const int *seg_off, in
             mm_xwt(ws->mm, ws->up, fc, ws->h, H, R, H, w_at(&ly->wu, (size_t)f0, 0, (size_t)H), H, ly->wu.dt, fc,
                    NULL, 0);
             timing_stop(tm, RLV_STAGE_MATMUL, &t0);
-            size_t n = (size_t)R * fc;
-            for (size_t i = 0; i < n; i++) {
-                float g = ws->gate[i];
-                ws->gate[i] = g / (1.0f + expf(-g)) * ws->up[i];
-            }
+            rows_task st = {.ws = ws, .n = fc};
+            pool_for(pool, R, 1, silu_run, &st);
             timing_stop(tm, RLV_STAGE_ACT, &t0);
             mm_xwt(ws->mm, ws->x, H, ws->gate, fc, R, fc, w_at(&ly->wd, 0, (size_t)f0, (size_t)F), F, ly->wd.dt, H,
                    NULL, 1);
             timing_stop(tm, RLV_STAGE_MATMUL, &t0);
         }
     }
-    rms_norm(ws->h, ws->x, m->norm, R, H, m->eps);
+    rms_norm(ws, ws->h, ws->x, m->norm, R);
     timing_stop(tm, RLV_STAGE_NORM, &t0);
 }
 
-static void embed_row(const llm_model *m, float *dst, int id) {
-    size_t es = rlv_dtype_size(m->embed.dt);
-    half_to_f32_n(dst, (const char *)m->embed.p + (size_t)id * m->H * es, m->embed.dt, (size_t)m->H);
+/* Embedding rows [lo, hi) of ws->x from ws->row_src. */
+static void gather_run(void *arg, int lo, int hi, int tid) {
+    const rows_task *t = arg;
+    (void)tid;
+    const llm_model *m = t->ws->m;
+    size_t H = (size_t)m->H, es = rlv_dtype_size(m->embed.dt);
+    for (int r = lo; r < hi; r++) {
+        int src = t->ws->row_src[r];
+        float *dst = t->ws->x + (size_t)r * H;
+        if (src < 0) memcpy(dst, t->emb + (size_t)(-src - 1) * H, H * sizeof(float));
+        else half_to_f32_n(dst, (const char *)m->embed.p + (size_t)src * H * es, m->embed.dt, H);
+    }
 }
 
 static double log_sum_exp(const float *z, int n) {
@@ -466,6 +560,30 @@ static double log_sum_exp(const float *z, int n) {
     double s = 0;
     for (int i = 0; i < n; i++) s += expf(z[i] - mx);  /* each term <= 1: float exp, double sum */
     return mx + log(s);
+}
+
+/* Rows [lo, hi) of a block of t->n logits starting at vocabulary entry t->v0: running max and
+ * sum of each row (design note 4), and the logit of the row's target if it is in the block. */
+static void logsoftmax_run(void *arg, int lo, int hi, int tid) {
+    const rows_task *t = arg;
+    (void)tid;
+    llm_ws *ws = t->ws;
+    int nv = t->n;
+    for (int r = lo; r < hi; r++) {
+        const float *z = ws->logits + (size_t)r * nv;
+        float mx = z[0];
+        for (int i = 1; i < nv; i++) mx = z[i] > mx ? z[i] : mx;
+        if (mx > ws->row_max[r]) {
+            ws->row_sum[r] *= exp((double)ws->row_max[r] - mx);  /* exp(-inf) = 0 on the first block */
+            ws->row_max[r] = mx;
+        }
+        double sum = 0;
+        float m0 = ws->row_max[r];
+        for (int i = 0; i < nv; i++) sum += expf(z[i] - m0);  /* each term <= 1 */
+        ws->row_sum[r] += sum;
+        int k = ws->tgt[r] - t->v0;
+        if (k >= 0 && k < nv) ws->row_tgt[r] = z[k];
+    }
 }
 
 int llm_prefix(llm_ws *ws, const int32_t *ids, int n, const float *emb, const int *emb_pos, int n_emb,
@@ -478,21 +596,22 @@ int llm_prefix(llm_ws *ws, const int32_t *ids, int n, const float *emb, const in
     if (n_emb < 0 || n_emb > n || (n_emb > 0 && (!emb || !emb_pos)))
         return rlv_errf(err, RLV_EINVAL, "prefix: %d embedding rows for %d tokens", n_emb, n);
     double t0 = timing_start(ws->timing);
-    memset(ws->mark, 0, (size_t)n);
+    memset(ws->row_src, 0, (size_t)n * sizeof *ws->row_src);
     for (int k = 0; k < n_emb; k++) {
         int p = emb_pos[k];
-        if (p < 0 || p >= n || ws->mark[p])
+        if (p < 0 || p >= n || ws->row_src[p] < 0)
             return rlv_errf(err, RLV_EINVAL, "prefix: embedding row %d at position %d (bad or repeated)", k, p);
-        ws->mark[p] = 1;
-        memcpy(ws->x + (size_t)p * m->H, emb + (size_t)k * m->H, (size_t)m->H * sizeof(float));
+        ws->row_src[p] = -(k + 1);
     }
     for (int i = 0; i < n; i++) {
         ws->pos[i] = i;
-        if (ws->mark[i]) continue;
+        if (ws->row_src[i] < 0) continue;
         if (ids[i] < 0 || ids[i] >= m->V)
             return rlv_errf(err, RLV_EINVAL, "prefix: token %d at position %d outside vocab %d", ids[i], i, m->V);
-        embed_row(m, ws->x + (size_t)i * m->H, ids[i]);
+        ws->row_src[i] = ids[i];
     }
+    rows_task gt = {.ws = ws, .emb = emb};
+    pool_for(mm_ctx_pool(ws->mm), n, 1, gather_run, &gt);
     timing_stop(ws->timing, RLV_STAGE_EMBED, &t0);
     int seg[2] = {0, n};
     forward(ws, n, 0, 1, seg, 0);
@@ -532,10 +651,12 @@ int llm_score(llm_ws *ws, const int32_t *const *cand, const int *lens, int n, do
         off[i] = R;
         for (int j = 0; j < lens[i] - 1; j++, R++) {
             ws->pos[R] = P + j;
-            embed_row(m, ws->x + (size_t)R * H, cand[i][j]);
+            ws->row_src[R] = cand[i][j];
         }
     }
     off[n] = R;
+    rows_task gt = {.ws = ws};
+    pool_for(mm_ctx_pool(ws->mm), R, 1, gather_run, &gt);
     timing_stop(tm, RLV_STAGE_EMBED, &t0);
     if (R > 0) forward(ws, R, P, n, off, P);
     t0 = timing_start(tm);
@@ -559,21 +680,8 @@ int llm_score(llm_ws *ws, const int32_t *const *cand, const int *lens, int n, do
         mm_xwt(ws->mm, ws->logits, nv, ws->h, H, R, H, w_at(&m->lm_head, (size_t)v0, 0, (size_t)H), H, m->lm_head.dt,
                nv, NULL, 0);
         timing_stop(tm, RLV_STAGE_LM_HEAD, &t0);
-        for (int r = 0; r < R; r++) {
-            const float *z = ws->logits + (size_t)r * nv;
-            float mx = z[0];
-            for (int i = 1; i < nv; i++) mx = z[i] > mx ? z[i] : mx;
-            if (mx > ws->row_max[r]) {
-                ws->row_sum[r] *= exp((double)ws->row_max[r] - mx);  /* exp(-inf) = 0 on the first block */
-                ws->row_max[r] = mx;
-            }
-            double sum = 0;
-            float m0 = ws->row_max[r];
-            for (int i = 0; i < nv; i++) sum += expf(z[i] - m0);  /* each term <= 1 */
-            ws->row_sum[r] += sum;
-            int t = ws->tgt[r] - v0;
-            if (t >= 0 && t < nv) ws->row_tgt[r] = z[t];
-        }
+        rows_task lt = {.ws = ws, .n = nv, .v0 = v0};
+        pool_for(mm_ctx_pool(ws->mm), R, 1, logsoftmax_run, &lt);
         timing_stop(tm, RLV_STAGE_LOGSOFTMAX, &t0);
     }
     for (int r = 0, s = 0; r < R; r++) {

@@ -128,3 +128,27 @@ void pool_run(rlv_pool *p, pool_fn fn, void *arg) {
         if (++spins < POOL_SPIN) POOL_PAUSE();
         else sched_yield();
 }
+
+typedef struct pool_for_task {
+    pool_range_fn fn;
+    void *arg;
+    int n, align;
+} pool_for_task;
+
+static void pool_for_run(void *arg, int tid, int nth) {
+    const pool_for_task *t = arg;
+    int lo, hi;
+    pool_split(t->n, tid, nth, t->align, &lo, &hi);
+    if (lo < hi) t->fn(t->arg, lo, hi, tid);
+}
+
+void pool_for(rlv_pool *p, int n, int align, pool_range_fn fn, void *arg) {
+    if (n <= 0) return;
+    if (align < 1) align = 1;
+    if (!p || p->n == 1 || n <= align) {
+        fn(arg, 0, n, 0);
+        return;
+    }
+    pool_for_task t = {fn, arg, n, align};
+    pool_run(p, pool_for_run, &t);
+}

@@ -27,6 +27,14 @@ void pool_free(rlv_pool **p);
 int pool_threads(const rlv_pool *p);
 void pool_run(rlv_pool *p, pool_fn fn, void *arg);
 
+/* A range task: items [lo, hi) of a pool_for, on thread tid. */
+typedef void (*pool_range_fn)(void *arg, int lo, int hi, int tid);
+/* Runs fn over [0, n) on the pool: thread tid gets its pool_split share (chunks of `align`
+ * items) and calls fn once if the share is not empty. With one chunk or one thread, fn(arg, 0,
+ * n, 0) runs on the caller (no hand-off). For row-wise work whose result does not depend on
+ * which thread computes a row. */
+void pool_for(rlv_pool *p, int n, int align, pool_range_fn fn, void *arg);
+
 /* Thread tid's share [*lo, *hi) of n items split over nth threads, in whole chunks of `align`
  * items (the last chunk may be short). */
 static inline void pool_split(int n, int tid, int nth, int align, int *lo, int *hi) {

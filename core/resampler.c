@@ -9,7 +9,6 @@
  * Wq, Wk, Wv are the three row blocks of the packed in_proj_weight; no copy is made of them. */
 #include "resampler.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +36,7 @@ struct resampler_ws {
     float *kv;      /* [N][E] */
     float *kp;      /* [N][E] kv + pos_k, then reused */
     float *K, *V;   /* [N][E] */
-    float *sc;      /* [Q][N] */
+    float *sc;      /* [threads][vit_attention_floats(N)]: each pool thread's attention scores */
     float *att;     /* [Q][E] */
     float *o;       /* [Q][E] */
     mm_ctx *mm;     /* the worker's products and pool (not owned) */
@@ -107,7 +106,7 @@ int resampler_model_init(resampler_model **out, const ckpt *c, const rlv_config 
     /* queries: (LN_q(query) + pos_q).Wq^T + bq, pos_q as stored */
     half_to_f32_n(tq, query->data, query->dtype, (size_t)Q * E);
     half_to_f32_n(tpos, pos->data, pos->dtype, (size_t)Q * E);
-    vit_layer_norm(tq, Q, E, lqw, lqb, 1e-6f);
+    vit_layer_norm(NULL, tq, Q, E, lqw, lqb, 1e-6f);
     for (size_t i = 0; i < (size_t)Q * E; i++) tq[i] += tpos[i];
     mm_xwt(mm, m->qp, E, tq, E, Q, E, m->in_proj->data, E, m->in_proj->dtype, E, m->in_b, 0);
 done:
@@ -137,7 +136,7 @@ int resampler_ws_init(resampler_ws **out, const resampler_model *m, mm_ctx *mm, 
     w->kp = malloc(NE * sizeof(float));
     w->K = malloc(NE * sizeof(float));
     w->V = malloc(NE * sizeof(float));
-    w->sc = malloc((size_t)m->Q * m->N * sizeof(float));
+    w->sc = malloc((size_t)pool_threads(mm_ctx_pool(mm)) * vit_attention_floats(m->N) * sizeof(float));
     w->att = malloc(QE * sizeof(float));
     w->o = malloc(QE * sizeof(float));
     w->mm = mm;
@@ -159,8 +158,21 @@ void resampler_ws_free(resampler_ws **ws) {
 
 void resampler_ws_set_timing(resampler_ws *ws, rlv_timing *t) { ws->timing = t; }
 
+typedef struct add_task {
+    float *y;
+    const float *a, *b;
+    int d;
+} add_task;
+
+static void add_run(void *arg, int lo, int hi, int tid) {
+    const add_task *t = arg;
+    (void)tid;
+    for (size_t i = (size_t)lo * t->d; i < (size_t)hi * t->d; i++) t->y[i] = t->a[i] + t->b[i];
+}
+
 void resampler_forward(const resampler_model *m, resampler_ws *ws, const float *x, float *out) {
     int E = m->E, N = m->N, Q = m->Q, hd = m->hd;
+    rlv_pool *pool = mm_ctx_pool(ws->mm);
     size_t wsz = rlv_dtype_size(m->in_proj->dtype);
     const char *Wq = (const char *)m->in_proj->data;
     const void *Wk = Wq + (size_t)E * E * wsz, *Wv = Wq + 2 * (size_t)E * E * wsz;
@@ -168,26 +180,19 @@ void resampler_forward(const resampler_model *m, resampler_ws *ws, const float *
     double t0 = timing_start(tm);
     mm_xwt(ws->mm, ws->kv, E, x, m->Dv, N, m->Dv, m->kv_proj->data, m->Dv, m->kv_proj->dtype, E, NULL, 0);
     timing_stop(tm, RLV_STAGE_MATMUL, &t0);
-    vit_layer_norm(ws->kv, N, E, m->ln_kv_w, m->ln_kv_b, 1e-6f);
+    vit_layer_norm(pool, ws->kv, N, E, m->ln_kv_w, m->ln_kv_b, 1e-6f);
     timing_stop(tm, RLV_STAGE_NORM, &t0);
-    size_t ne = (size_t)N * E;
-    for (size_t i = 0; i < ne; i++) ws->kp[i] = ws->kv[i] + m->pos_k[i];
+    add_task at = {ws->kp, ws->kv, m->pos_k, E};
+    pool_for(pool, N, 1, add_run, &at);
     timing_stop(tm, RLV_STAGE_ADD, &t0);
     mm_xwt(ws->mm, ws->K, E, ws->kp, E, N, E, Wk, E, m->in_proj->dtype, E, m->in_b + E, 0);
     mm_xwt(ws->mm, ws->V, E, ws->kv, E, N, E, Wv, E, m->in_proj->dtype, E, m->in_b + 2 * E, 0);
     timing_stop(tm, RLV_STAGE_MATMUL, &t0);
-    float scale = 1.0f / sqrtf((float)hd);
-    for (int h = 0; h < m->heads; h++) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Q, N, hd, scale, m->qp + h * hd, E,
-                    ws->K + h * hd, E, 0.0f, ws->sc, N);
-        vit_softmax_rows(ws->sc, Q, N, N);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Q, hd, N, 1.0f, ws->sc, N, ws->V + h * hd, E,
-                    0.0f, ws->att + h * hd, E);
-    }
-    timing_stop(tm, RLV_STAGE_ATTENTION, &t0);
+    vit_attention(ws->mm, ws->sc, ws->att, E, m->qp, E, ws->K, ws->V, E, Q, N, m->heads, hd, tm);
+    t0 = timing_start(tm);
     mm_xwt(ws->mm, ws->o, E, ws->att, E, Q, E, m->out_proj->data, E, m->out_proj->dtype, E, m->out_b, 0);
     timing_stop(tm, RLV_STAGE_MATMUL, &t0);
-    vit_layer_norm(ws->o, Q, E, m->ln_post_w, m->ln_post_b, 1e-6f);
+    vit_layer_norm(pool, ws->o, Q, E, m->ln_post_w, m->ln_post_b, 1e-6f);
     timing_stop(tm, RLV_STAGE_NORM, &t0);
     mm_xw(ws->mm, out, E, ws->o, E, Q, E, m->proj->data, E, m->proj->dtype, E, 0);
     timing_stop(tm, RLV_STAGE_MATMUL, &t0);

@@ -2,7 +2,7 @@
 #include "timing.h"
 
 static const char *const names[RLV_STAGE_N] = {
-    "matmul", "lm_head matmul", "attention", "norm", "rope", "activation", "add/copy", "embed gather", "im2col", "log-softmax",
+    "matmul", "lm_head matmul", "attention mm", "softmax", "norm", "rope", "activation", "add/copy", "embed gather", "im2col", "log-softmax",
     "prefetch",
 };
 

@@ -17,7 +17,8 @@ extern "C" {
 typedef enum {
     RLV_STAGE_MATMUL,     /* products against weights (mm_xwt / mm_xw), but lm_head's */
     RLV_STAGE_LM_HEAD,    /* the lm_head product (once per forward, not per layer) */
-    RLV_STAGE_ATTENTION,  /* attention: Q.K^T, softmax, P.V over all heads */
+    RLV_STAGE_ATTENTION,  /* attention's products Q.K^T and P.V, all heads (see timing_split) */
+    RLV_STAGE_SOFTMAX,    /* attention's softmax (with the causal mask), all heads */
     RLV_STAGE_NORM,       /* RMSNorm / LayerNorm (ViT: with the residual add fused) */
     RLV_STAGE_ROPE,
     RLV_STAGE_ACT,        /* SiLU(gate) * up, GELU */
@@ -51,6 +52,18 @@ static inline void timing_stop(rlv_timing *t, rlv_stage stage, double *t0) {
     double now = timing_start(t);
     t->s[stage] += now - *t0;
     t->n[stage]++;
+    *t0 = now;
+}
+
+/* Ends a parallel stage begun at *t0 whose parts a and b interleave on every thread: its wall
+ * time is charged to a and b in the proportion thread 0 spent on them (a_s, b_s seconds). */
+static inline void timing_split(rlv_timing *t, rlv_stage a, rlv_stage b, double *t0, double a_s, double b_s) {
+    if (!t) return;
+    double now = timing_start(t), wall = now - *t0, fb = a_s + b_s > 0 ? b_s / (a_s + b_s) : 0;
+    t->s[a] += wall * (1 - fb);
+    t->s[b] += wall * fb;
+    t->n[a]++;
+    t->n[b]++;
     *t0 = now;
 }
 

@@ -5,13 +5,18 @@
  *   a   = concat_h softmax(q_h.k_h^T / sqrt(hd)).v_h
  *   x  += LN1(a.Wproj^T + b)                       (the norm is on the branch output)
  *   x  += LN2(fc2(GELU_erf(fc1(x))))
- * All weight products go through mm_xwt on the worker's pool (weights as stored, widened per panel);
- * the attention products are activation x activation and call cblas_sgemm directly. */
+ * Every stage runs on the worker's pool: weight products through mm_xwt (weights as stored,
+ * widened per panel); attention over (head, 64-row block) items, each on one thread with the serial
+ * products mm_xwt_on / mm_xw_on; LayerNorms, adds, GELU and im2col split by rows. Every row and
+ * every attention item is computed the same way whatever the thread count, so these stages give
+ * the same bits on any pool (test_vision checks vit_attention); the weight products split their
+ * columns by the thread count and OpenBLAS does not round a column the same way at every width,
+ * so the tower's output agrees across thread counts to rounding, not bitwise. */
 #include "vit.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,7 +85,7 @@ struct vit_ws {
     float *att;     /* [T][D] heads concatenated */
     float *tmp;     /* [T][D] branch output */
     float *hid;     /* [T][M] MLP hidden */
-    float *sc;      /* [T][T] one head's scores */
+    float *sc;      /* [threads][vit_attention_floats(T)]: each pool thread's attention scores */
     mm_ctx *mm;     /* the worker's products and pool (not owned) */
     rlv_timing *timing; /* stage times, caller-owned; NULL: not measured */
 };
@@ -223,7 +228,7 @@ int vit_ws_init(vit_ws **out, const vit_model *m, mm_ctx *mm, rlv_err *err) {
     w->att = malloc(T * D * sizeof(float));
     w->tmp = malloc(T * D * sizeof(float));
     w->hid = malloc(T * M * sizeof(float));
-    w->sc = malloc(T * T * sizeof(float));
+    w->sc = malloc((size_t)pool_threads(mm_ctx_pool(mm)) * vit_attention_floats(m->T) * sizeof(float));
     if (!w->cols || !w->x || !w->qkv || !w->att || !w->tmp || !w->hid || !w->sc) {
         vit_ws_free(&w);
         return rlv_errf(err, RLV_ENOMEM, "vision workspace for %zu tokens", T);
@@ -245,8 +250,13 @@ void vit_ws_set_timing(vit_ws *ws, rlv_timing *t) { ws->timing = t; }
 
 /* ---- kernels -------------------------------------------------------------------------------- */
 
-void vit_layer_norm(float *x, int n, int d, const float *w, const float *b, float eps) {
-    for (int i = 0; i < n; i++) {
+/* Query rows of one attention work item. Fixed, so a head's output does not depend on the thread
+ * count (each item is computed the same way whoever runs it); small, so the per-thread scores
+ * ([VIT_ATT_ROWS][keys], 262 KB for the ViT's 1025 keys) stay in L2 between the two products. */
+#define VIT_ATT_ROWS 64
+
+static void layer_norm_rows(float *x, int lo, int hi, int d, const float *w, const float *b, float eps) {
+    for (int i = lo; i < hi; i++) {
         float *r = x + (size_t)i * d;
         double s = 0, s2 = 0;
         for (int j = 0; j < d; j++) s += r[j];
@@ -255,6 +265,30 @@ void vit_layer_norm(float *x, int n, int d, const float *w, const float *b, floa
         float inv = (float)(1.0 / sqrt(s2 / d + eps)), mf = (float)mean;
         for (int j = 0; j < d; j++) r[j] = (r[j] - mf) * inv * w[j] + b[j];
     }
+}
+
+typedef struct ln_task {
+    float *x;
+    const float *src;  /* NULL: in place; else row i is copied from src + i * d first */
+    float *add_to;     /* NULL, or add_to[i] += LN(x[i]) afterwards (post-norm residual) */
+    int d;
+    const float *w, *b;
+    float eps;
+} ln_task;
+
+static void ln_run(void *arg, int lo, int hi, int tid) {
+    const ln_task *t = arg;
+    (void)tid;
+    size_t d = (size_t)t->d;
+    if (t->src) memcpy(t->x + lo * d, t->src + lo * d, (size_t)(hi - lo) * d * sizeof(float));
+    layer_norm_rows(t->x, lo, hi, t->d, t->w, t->b, t->eps);
+    if (t->add_to)
+        for (size_t i = lo * d; i < hi * d; i++) t->add_to[i] += t->x[i];
+}
+
+void vit_layer_norm(rlv_pool *p, float *x, int n, int d, const float *w, const float *b, float eps) {
+    ln_task t = {x, NULL, NULL, d, w, b, eps};
+    pool_for(p, n, 1, ln_run, &t);
 }
 
 void vit_softmax_rows(float *x, int n, int d, int ld) {
@@ -272,75 +306,155 @@ void vit_softmax_rows(float *x, int n, int d, int ld) {
     }
 }
 
-/* out = x + LN(branch) row by row (post-norm residual). */
-static void add_norm(float *x, float *br, int n, int d, const float *w, const float *b) {
-    vit_layer_norm(br, n, d, w, b, 1e-6f);
-    size_t nd = (size_t)n * d;
-    for (size_t i = 0; i < nd; i++) x[i] += br[i];
+size_t vit_attention_floats(int nk) { return (size_t)VIT_ATT_ROWS * (size_t)(nk > 0 ? nk : 1); }
+
+typedef struct att_task {
+    mm_ctx *mm;
+    float *sc;  /* [threads][vit_attention_floats(nk)] */
+    float *out;
+    const float *q, *k, *v;
+    int ldo, ldq, ldk, nq, nk, heads, hd, blocks;
+    float scale;
+    atomic_int next;  /* next work item: (head, row block), head-major so K/V stay in cache */
+    int timed;        /* thread 0 adds its seconds in products and in softmax to mm_s, sm_s */
+    double mm_s, sm_s;
+} att_task;
+
+static void att_run(void *arg, int tid, int nth) {
+    att_task *t = arg;
+    (void)nth;
+    float *S = t->sc + (size_t)tid * vit_attention_floats(t->nk);
+    int items = t->heads * t->blocks, hd = t->hd;
+    /* thread 0 reads the clock only when the stage is timed */
+    rlv_timing clk, *tc = tid == 0 && t->timed ? &clk : NULL;
+    /* items are taken one at a time (dynamic): a thread slowed by other load takes fewer */
+    for (int it; (it = atomic_fetch_add(&t->next, 1)) < items;) {
+        int h = it / t->blocks, r0 = it % t->blocks * VIT_ATT_ROWS;
+        int n = t->nq - r0 < VIT_ATT_ROWS ? t->nq - r0 : VIT_ATT_ROWS;
+        double c0 = timing_start(tc);
+        mm_xwt_on(t->mm, tid, S, t->nk, t->q + (size_t)r0 * t->ldq + (size_t)h * hd, t->ldq, n, hd,
+                  t->k + (size_t)h * hd, t->ldk, RLV_F32, t->nk, t->scale, 0);
+        double c1 = timing_start(tc);
+        vit_softmax_rows(S, n, t->nk, t->nk);
+        double c2 = timing_start(tc);
+        mm_xw_on(t->mm, tid, t->out + (size_t)r0 * t->ldo + (size_t)h * hd, t->ldo, S, t->nk, n, t->nk,
+                 t->v + (size_t)h * hd, t->ldk, RLV_F32, hd, 1.0f, 0);
+        if (tc) t->mm_s += (c1 - c0) + (timing_start(tc) - c2), t->sm_s += c2 - c1;
+    }
 }
 
-static void gelu_erf(float *x, size_t n) {
-    size_t i = 0;
+void vit_attention(mm_ctx *mm, float *sc, float *out, int ldo, const float *q, int ldq, const float *k,
+                   const float *v, int ldk, int nq, int nk, int heads, int hd, rlv_timing *tm) {
+    if (nq <= 0 || nk <= 0 || heads <= 0) return;
+    double t0 = timing_start(tm);
+    att_task t = {.mm = mm, .sc = sc, .out = out, .q = q, .k = k, .v = v, .ldo = ldo, .ldq = ldq, .ldk = ldk,
+                  .nq = nq, .nk = nk, .heads = heads, .hd = hd, .blocks = (nq + VIT_ATT_ROWS - 1) / VIT_ATT_ROWS,
+                  .scale = 1.0f / sqrtf((float)hd), .timed = tm != NULL};
+    atomic_init(&t.next, 0);
+    pool_run(mm_ctx_pool(mm), att_run, &t);
+    timing_split(tm, RLV_STAGE_ATTENTION, RLV_STAGE_SOFTMAX, &t0, t.mm_s, t.sm_s);
+}
+
+/* x += LN(branch) row by row (post-norm residual), on the pool. */
+static void add_norm(rlv_pool *p, float *x, float *br, int n, int d, const float *w, const float *b) {
+    ln_task t = {br, NULL, x, d, w, b, 1e-6f};
+    pool_for(p, n, 1, ln_run, &t);
+}
+
+typedef struct rows_task {
+    float *x;
+    const float *y;
+    int d;
+} rows_task;
+
+/* GELU (erf) row by row: the vector/scalar split of a row never depends on the thread count. */
+static void gelu_run(void *arg, int lo, int hi, int tid) {
+    const rows_task *t = arg;
+    (void)tid;
+    for (int r = lo; r < hi; r++) {
+        float *x = t->x + (size_t)r * t->d;
+        size_t i = 0, n = (size_t)t->d;
 #ifdef VIT_MVEC
-    if (vit_avx2()) i = gelu_avx2(x, n);
+        if (vit_avx2()) i = gelu_avx2(x, n);
 #endif
-    for (; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+        for (; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+    }
+}
+
+/* x[r] += y[r] row by row. */
+static void add_run(void *arg, int lo, int hi, int tid) {
+    const rows_task *t = arg;
+    (void)tid;
+    size_t d = (size_t)t->d;
+    for (size_t i = lo * d; i < hi * d; i++) t->x[i] += t->y[i];
 }
 
 /* ---- forward -------------------------------------------------------------------------------- */
 
-void vit_embed(const vit_model *m, vit_ws *ws, const float *px) {
-    int P = m->P, S = m->S, g = m->grid, K = ws->K, D = m->D;
-    double t0 = timing_start(ws->timing);
-    /* im2col: patch (gy, gx) flattened in (c, ky, kx) order = Conv2d weight layout; pixels past
-     * the image (dynamic_img_pad, bottom/right) are zero. */
-    for (int gy = 0; gy < g; gy++)
-        for (int gx = 0; gx < g; gx++) {
-            float *col = ws->cols + ((size_t)gy * g + gx) * K;
-            for (int c = 0; c < 3; c++)
-                for (int ky = 0; ky < P; ky++) {
-                    int y = gy * P + ky;
-                    for (int kx = 0; kx < P; kx++) {
-                        int xx = gx * P + kx;
-                        *col++ = (y < S && xx < S) ? px[((size_t)c * S + y) * S + xx] : 0.0f;
-                    }
+typedef struct im2col_task {
+    const vit_model *m;
+    float *cols;
+    const float *px;
+} im2col_task;
+
+/* im2col of patches [lo, hi): patch (gy, gx) flattened in (c, ky, kx) order = Conv2d weight
+ * layout; pixels past the image (dynamic_img_pad, bottom/right) are zero. */
+static void im2col_run(void *arg, int lo, int hi, int tid) {
+    const im2col_task *t = arg;
+    (void)tid;
+    int P = t->m->P, S = t->m->S, g = t->m->grid, K = 3 * P * P;
+    for (int pi = lo; pi < hi; pi++) {
+        int gy = pi / g, gx = pi % g;
+        float *col = t->cols + (size_t)pi * K;
+        for (int c = 0; c < 3; c++)
+            for (int ky = 0; ky < P; ky++) {
+                int y = gy * P + ky;
+                for (int kx = 0; kx < P; kx++) {
+                    int xx = gx * P + kx;
+                    *col++ = (y < S && xx < S) ? t->px[((size_t)c * S + y) * S + xx] : 0.0f;
                 }
-        }
+            }
+    }
+}
+
+void vit_embed(const vit_model *m, vit_ws *ws, const float *px) {
+    int g = m->grid, K = ws->K, D = m->D;
+    rlv_pool *pool = mm_ctx_pool(ws->mm);
+    double t0 = timing_start(ws->timing);
+    im2col_task it = {m, ws->cols, px};
+    pool_for(pool, g * g, 1, im2col_run, &it);
     timing_stop(ws->timing, RLV_STAGE_IM2COL, &t0);
     memcpy(ws->x, m->cls, (size_t)D * sizeof(float));
     mm_xwt(ws->mm, ws->x + D, D, ws->cols, K, g * g, K, m->patch_w->data, K, m->patch_w->dtype, D, m->patch_b, 0);
     timing_stop(ws->timing, RLV_STAGE_MATMUL, &t0);
-    size_t td = (size_t)m->T * D;
-    for (size_t i = 0; i < td; i++) ws->x[i] += m->pos[i];
+    rows_task at = {ws->x, m->pos, D};
+    pool_for(pool, m->T, 1, add_run, &at);
     timing_stop(ws->timing, RLV_STAGE_ADD, &t0);
 }
 
 void vit_block(const vit_model *m, vit_ws *ws, int j) {
     const vit_blockw *b = &m->blk[j];
     int T = m->T, D = m->D, M = m->M, hd = m->hd;
+    rlv_pool *pool = mm_ctx_pool(ws->mm);
     rlv_timing *tm = ws->timing;
     double t0 = timing_start(tm);
     mm_xwt(ws->mm, ws->qkv, 3 * D, ws->x, D, T, D, b->qkv->data, D, b->qkv->dtype, 3 * D, b->qkv_b, 0);
     timing_stop(tm, RLV_STAGE_MATMUL, &t0);
-    float scale = 1.0f / sqrtf((float)hd);
-    for (int h = 0; h < m->H; h++) {
-        const float *q = ws->qkv + h * hd, *k = q + D, *v = q + 2 * D;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q, 3 * D, k, 3 * D, 0.0f, ws->sc, T);
-        vit_softmax_rows(ws->sc, T, T, T);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, ws->sc, T, v, 3 * D, 0.0f, ws->att + h * hd, D);
-    }
-    timing_stop(tm, RLV_STAGE_ATTENTION, &t0);
+    vit_attention(ws->mm, ws->sc, ws->att, D, ws->qkv, 3 * D, ws->qkv + D, ws->qkv + 2 * D, 3 * D, T, T, m->H, hd,
+                  tm);
+    t0 = timing_start(tm);
     mm_xwt(ws->mm, ws->tmp, D, ws->att, D, T, D, b->proj->data, D, b->proj->dtype, D, b->proj_b, 0);
     timing_stop(tm, RLV_STAGE_MATMUL, &t0);
-    add_norm(ws->x, ws->tmp, T, D, b->n1w, b->n1b);
+    add_norm(pool, ws->x, ws->tmp, T, D, b->n1w, b->n1b);
     timing_stop(tm, RLV_STAGE_NORM, &t0);
     mm_xwt(ws->mm, ws->hid, M, ws->x, D, T, D, b->fc1->data, D, b->fc1->dtype, M, b->fc1_b, 0);
     timing_stop(tm, RLV_STAGE_MATMUL, &t0);
-    gelu_erf(ws->hid, (size_t)T * M);
+    rows_task gt = {ws->hid, NULL, M};
+    pool_for(pool, T, 1, gelu_run, &gt);
     timing_stop(tm, RLV_STAGE_ACT, &t0);
     mm_xwt(ws->mm, ws->tmp, D, ws->hid, M, T, M, b->fc2->data, M, b->fc2->dtype, D, b->fc2_b, 0);
     timing_stop(tm, RLV_STAGE_MATMUL, &t0);
-    add_norm(ws->x, ws->tmp, T, D, b->n2w, b->n2b);
+    add_norm(pool, ws->x, ws->tmp, T, D, b->n2w, b->n2b);
     timing_stop(tm, RLV_STAGE_NORM, &t0);
 }
 
@@ -349,9 +463,8 @@ void vit_forward(const vit_model *m, vit_ws *ws, const float *pixels, float *out
     for (int j = 0; j < m->nblk; j++) vit_block(m, ws, j);
     /* final norm on the patch rows only: the CLS row is dropped and LayerNorm is per row */
     double t0 = timing_start(ws->timing);
-    size_t n = (size_t)(m->T - 1) * m->D;
-    memcpy(out, ws->x + m->D, n * sizeof(float));
-    vit_layer_norm(out, m->T - 1, m->D, m->norm_w, m->norm_b, 1e-6f);
+    ln_task t = {out, ws->x + m->D, NULL, m->D, m->norm_w, m->norm_b, 1e-6f};
+    pool_for(mm_ctx_pool(ws->mm), m->T - 1, 1, ln_run, &t);
     timing_stop(ws->timing, RLV_STAGE_NORM, &t0);
 }
 

@@ -47,7 +47,7 @@ int vit_tokens(const vit_model *m);
 int vit_width(const vit_model *m);
 int vit_blocks(const vit_model *m);
 
-/* One worker's scratch for m (about 4 * tokens * (5 * width + mlp_dim + tokens) bytes). */
+/* One worker's scratch for m (about 4 * tokens * (5 * width + mlp_dim + 64 * threads) bytes). */
 /* mm (the worker's matrix-product context and thread pool) must outlive the workspace. */
 int vit_ws_init(vit_ws **out, const vit_model *m, mm_ctx *mm, rlv_err *err);
 void vit_ws_free(vit_ws **ws);
@@ -72,11 +72,21 @@ void vit_ws_set_timing(vit_ws *ws, rlv_timing *t);
 int vit_resample_table(const rlv_tensor *src, int row0, int in_grid, int out_grid, int antialias,
                        float *dst, rlv_err *err);
 
-/* LayerNorm of n rows of width d in place (biased variance, eps), w and b f32. Shared with the
- * resampler. */
-void vit_layer_norm(float *x, int n, int d, const float *w, const float *b, float eps);
-/* Row-wise softmax in place of an [n][d] matrix (leading dimension ld). */
+/* LayerNorm of n rows of width d in place (biased variance, eps), w and b f32, rows split over
+ * pool p (NULL: on the caller). Shared with the resampler. */
+void vit_layer_norm(rlv_pool *p, float *x, int n, int d, const float *w, const float *b, float eps);
+/* Row-wise softmax in place of an [n][d] matrix (leading dimension ld), on the calling thread. */
 void vit_softmax_rows(float *x, int n, int d, int ld);
+
+/* Attention without mask, every head on mm's pool: for h < heads, columns [h hd, (h+1) hd) of
+ * out [nq][ldo] = softmax(q_h . k_h^T / sqrt(hd)) . v_h, with q [nq][ldq], k and v [nk][ldk] f32
+ * (head h at column h hd of each). sc: one score buffer of vit_attention_floats(nk) floats per
+ * pool thread, thread after thread. Work items are (head, block of query rows), fixed whatever
+ * the thread count, so the result does not depend on it. Shared with the resampler. With tm, its
+ * time is added to tm's attention (products) and softmax stages. */
+void vit_attention(mm_ctx *mm, float *sc, float *out, int ldo, const float *q, int ldq, const float *k,
+                   const float *v, int ldk, int nq, int nk, int heads, int hd, rlv_timing *tm);
+size_t vit_attention_floats(int nk);
 
 #ifdef __cplusplus
 }

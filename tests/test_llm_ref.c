@@ -3,7 +3,7 @@
  * checkpoints: bf16 / f16 / f32 weights, GQA ratios 4, 2 and 1, vocab 32009 and small ones,
  * image-slot embedding rows in the prefix, N = 1..16 candidates of 1 to 400 tokens packed in
  * one batch. Plus: shape validation, limits and bad input as error values, workspace reuse,
- * and two worker threads sharing one model. */
+ * two worker threads sharing one model, and log-probs on pools of 1, 2 and 3 threads. */
 #include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -215,6 +215,57 @@ static void test_ws_reuse(void **s) {
     case_free(a), case_free(b);
 }
 
+/* Log-probs of all candidates of case `name` (bf16 weights) on a pool of nth threads, into lp. */
+static void score_on(const char *name, int nth, double *lp, int cap) {
+    lcase *c = case_load(name);
+    assert_true(c->total <= cap);
+    loaded L = {0};
+    load_model(&L, c->ckpt, 0);
+    rlv_pool *p = NULL;
+    mm_ctx *mm = NULL;
+    llm_ws *ws = NULL;
+    rlv_err e = {0};
+    llm_limits lim = {c->P, c->total, c->n};
+    assert_int_equal(pool_init(&p, nth, &e), RLV_OK);
+    assert_int_equal(mm_ctx_init(&mm, p, &e), RLV_OK);
+    assert_int_equal(llm_ws_init(&ws, L.m, &lim, mm, &e), RLV_OK);
+    prefix_ok(ws, c);
+    assert_int_equal(llm_score(ws, (const int32_t *const *)c->cand, c->lens, c->n, lp, NULL, &e), RLV_OK);
+    llm_ws_free(&ws);
+    mm_ctx_free(&mm);
+    pool_free(&p);
+    unload_model(&L);
+    case_free(c);
+}
+
+/* Every stage of llm.c splits its work in the same pieces whatever the thread count (attention
+ * items, rows), so it computes the same bits on any pool: with the weight products run on one
+ * thread (tried by hand), 1, 2 and 3 threads give identical log-probs. The products split their
+ * output columns by the thread count and OpenBLAS does not round a column the same way at every
+ * width, so across the whole forward the log-probs agree to ~2e-6, not bitwise: the bound is
+ * TOL / 10. The cases cover segments crossing the attention's 64-row blocks (16 candidates) and
+ * a candidate longer than several blocks. */
+static void test_thread_counts(void **s) {
+    (void)s;
+    const char *names[] = {"bf16_gqa4_n16", "bf16_gqa1_long"};
+    enum { CAP = 4096 };
+    double *a = malloc(CAP * sizeof(double)), *b = malloc(CAP * sizeof(double));
+    for (int i = 0; i < 2; i++) {
+        lcase *c = case_load(names[i]);
+        int total = c->total;
+        case_free(c);
+        score_on(names[i], 1, a, CAP);
+        for (int nth = 2; nth <= 3; nth++) {
+            score_on(names[i], nth, b, CAP);
+            double worst = 0;
+            for (int k = 0; k < total; k++) worst = fmax(worst, fabs(a[k] - b[k]));
+            printf("%-22s %d threads vs 1: max |diff| = %.3g over %d log-probs\n", names[i], nth, worst, total);
+            assert_true(worst <= TOL / 10);
+        }
+    }
+    free(a), free(b);
+}
+
 typedef struct job { const llm_model *m; const lcase *c; double worst; } job;
 
 static void *worker(void *arg) {
@@ -339,7 +390,7 @@ int main(void) {
         cmocka_unit_test(test_f16_gqa2),           cmocka_unit_test(test_bf16_long),
         cmocka_unit_test(test_prefix_bos_only),    cmocka_unit_test(test_prefix_all_slots),
         cmocka_unit_test(test_ws_reuse),           cmocka_unit_test(test_threads),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_errors),             cmocka_unit_test(test_thread_counts),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     mm_ctx_free(&g_mm);

@@ -1,7 +1,8 @@
 /* test_vision.c — the EVA ViT and the resampler against the float64 PyTorch reference
  * (tests/reference/ref_vision.py) on tiny random checkpoints with bf16 and f32 weights: ViT
  * features and the image embedding within 1e-4 relative, from the same normalised pixels and end to
- * end from a PNG; the two position-table kernels against model-spec.md 3.6's test vectors. */
+ * end from a PNG; the two position-table kernels against model-spec.md 3.6's test vectors;
+ * vit_attention against doubles and bitwise equal on pools of 1, 2 and 3 threads. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -255,6 +256,57 @@ static void test_kernels(void **s) {
 }
 
 /* A checkpoint without model.resampler.query (the foundation suite's missing_tensor/). */
+/* vit_attention (shared by the ViT and the resampler): 150 query rows (three 64-row items, the
+ * last short) x 97 keys x 3 heads of 16, q/k/v interleaved in one [rows][3 x 48] matrix as the
+ * ViT's qkv; within 1e-5 relative of a double computation, and the same bits on 1, 2, 3 threads
+ * (its items are fixed whatever the thread count and each runs on one thread). */
+static void test_attention_threads(void **s) {
+    (void)s;
+    enum { NQ = 150, NK = 97, HEADS = 3, HD = 16, D = HEADS * HD, LD = 3 * D };
+    float *qkv = malloc((size_t)NQ * LD * sizeof(float)), *out[3], ref[NQ * D];
+    unsigned r = 7;
+    for (int i = 0; i < NQ * LD; i++) {
+        r = r * 1664525u + 1013904223u;
+        qkv[i] = (float)(r >> 8) / (1 << 24) * 4 - 2;
+    }
+    const float *q = qkv, *k = qkv + D, *v = qkv + 2 * D;  /* keys: the first NK rows */
+    for (int h = 0; h < HEADS; h++)
+        for (int i = 0; i < NQ; i++) {
+            double sc[NK], mx = -INFINITY, sum = 0;
+            for (int j = 0; j < NK; j++) {
+                double d = 0;
+                for (int t = 0; t < HD; t++) d += (double)q[i * LD + h * HD + t] * k[j * LD + h * HD + t];
+                sc[j] = d / sqrt(HD);
+                mx = fmax(mx, sc[j]);
+            }
+            for (int j = 0; j < NK; j++) sum += sc[j] = exp(sc[j] - mx);
+            for (int t = 0; t < HD; t++) {
+                double o = 0;
+                for (int j = 0; j < NK; j++) o += sc[j] / sum * v[j * LD + h * HD + t];
+                ref[i * D + h * HD + t] = (float)o;
+            }
+        }
+    rlv_err e = {0};
+    for (int nth = 1; nth <= 3; nth++) {
+        rlv_pool *p = NULL;
+        mm_ctx *mm = NULL;
+        assert_int_equal(pool_init(&p, nth, &e), RLV_OK);
+        assert_int_equal(mm_ctx_init(&mm, p, &e), RLV_OK);
+        float *sc = malloc((size_t)nth * vit_attention_floats(NK) * sizeof(float));
+        out[nth - 1] = malloc((size_t)NQ * D * sizeof(float));
+        vit_attention(mm, sc, out[nth - 1], D, q, LD, k, v, LD, NQ, NK, HEADS, HD, NULL);
+        double err = rel_err(out[nth - 1], ref, (size_t)NQ * D);
+        print_message("vit_attention, %d threads: max rel err %.3g\n", nth, err);
+        assert_true(err <= 1e-5);
+        if (nth > 1) assert_memory_equal(out[0], out[nth - 1], (size_t)NQ * D * sizeof(float));
+        free(sc);
+        mm_ctx_free(&mm);
+        pool_free(&p);
+    }
+    for (int i = 0; i < 3; i++) free(out[i]);
+    free(qkv);
+}
+
 static void test_missing_tensor(void **s) {
     (void)s;
     const char *dir = RLV_TEST_DATA "/ckpt/missing_tensor";
@@ -286,6 +338,7 @@ int main(void) {
         cmocka_unit_test(test_bf16),
         cmocka_unit_test(test_f32),
         cmocka_unit_test(test_missing_tensor),
+        cmocka_unit_test(test_attention_threads),
         cmocka_unit_test(test_jpeg_effect),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
