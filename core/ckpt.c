@@ -329,11 +329,18 @@ int ckpt_q8(const ckpt *c, const rlv_tensor *w, const rlv_tensor **scale, int *b
     return RLV_OK;
 }
 
+/* Page-aligned [*a, *b) around [p, p + n): the pages that hold any of its bytes (outer) or only
+ * the whole pages inside it (empty when *b <= *a). */
+static void page_range(const void *p, size_t n, int outer, uintptr_t *a, uintptr_t *b) {
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), in = outer ? 0 : page - 1, out = outer ? page - 1 : 0;
+    *a = ((uintptr_t)p + in) & ~(page - 1);
+    *b = ((uintptr_t)p + n + out) & ~(page - 1);
+}
+
 void ckpt_evict(const ckpt *c, const void *p, size_t n) {
     (void)c;
-    long page = sysconf(_SC_PAGESIZE);
-    uintptr_t a = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
-    uintptr_t b = ((uintptr_t)p + n) & ~((uintptr_t)page - 1);
+    uintptr_t a, b;
+    page_range(p, n, 0, &a, &b);
     if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
@@ -389,6 +396,15 @@ const char *ckpt_format(const ckpt *c) { return c->format; }
 int ckpt_n_files(const ckpt *c) { return c->n_files; }
 const char *ckpt_file(const ckpt *c, int i) { return i >= 0 && i < c->n_files ? c->files[i].path : NULL; }
 const char *ckpt_dir(const ckpt *c) { return c->dir; }
+
+void ckpt_prefetch(const rlv_tensor *t) {
+    if (!t || !t->nbytes) return;
+    /* the partial pages at either end are needed too (reading a neighbour's bytes with them is
+     * harmless); they lie inside the file's mapping, which holds the tensor */
+    uintptr_t a, b;
+    page_range(t->data, t->nbytes, 1, &a, &b);
+    if (b > a) (void)madvise((void *)a, b - a, MADV_WILLNEED);
+}
 
 size_t ckpt_share_identical(ckpt *c, const ckpt *src) {
     size_t shared = 0;

@@ -55,6 +55,13 @@ void ckpt_evict(const ckpt *c, const void *p, size_t n);
  * between threads. Returns the bytes now shared. */
 size_t ckpt_share_identical(ckpt *c, const ckpt *src);
 
+/* Asks the kernel to start reading t's bytes from the disk now (madvise MADV_WILLNEED on the
+ * whole pages inside the tensor's range) and returns at once: the read-ahead of weights that are
+ * used soon, e.g. the next layer's, so that a model larger than the page cache streams from the
+ * disk while the current layer computes. On resident pages it is a page-cache lookup per page.
+ * Never fails (the advice is only advice); NULL or an empty tensor is a no-op. Any thread. */
+void ckpt_prefetch(const rlv_tensor *t);
+
 /* Unmaps everything; *c becomes NULL. ckpt_free(NULL) and a NULL *c are no-ops. */
 void ckpt_free(ckpt **c);
 

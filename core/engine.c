@@ -331,6 +331,9 @@ static int image_step(rlv_worker *w, const rlv_job *j, int k, int *decoded, int 
         if (rc) return rc;
         *decoded = 1;
     }
+    /* the resampler's weights come in from the disk while the tower computes (the tower reads
+     * its own blocks ahead, vit.c) */
+    resampler_prefetch(m->rs);
     vit_forward(m->vit, w->vit[k], w->pixels, w->feats);
     resampler_forward(m->rs, w->rs[k], w->feats, w->emb[k]);
     return imcache_put(e->cache, &key, w->emb[k], n, err);

@@ -23,7 +23,11 @@
  *     sum per row, so no rows x vocab matrix exists and lm_head is widened once per batch.
  * (5) Weight traffic: with bf16 weights every product widens panels (mm.h); the MLP and
  *     lm_head loop over weight blocks on the outside and rows inside, so each weight byte is
- *     widened once per forward however many rows the batch has. */
+ *     widened once per forward however many rows the batch has.
+ * (6) Read-ahead: layer l + 1's weights (lm_head after the last layer) are handed to
+ *     ckpt_prefetch when layer l starts, so a model larger than the page cache streams from
+ *     the disk while the layer before computes. The embedding is not: only the gathered rows
+ *     are read. */
 #include "llm.h"
 
 #include <math.h>
@@ -49,6 +53,7 @@
 typedef struct llm_w {
     const void *p;  /* row-major [rows, cols] as stored (or an f32 copy, see f32_owned) */
     rlv_dtype dt;
+    const rlv_tensor *src;  /* the mmap-ed tensor p points into, for read-ahead; NULL for a copy */
 } llm_w;
 
 typedef struct llm_layer {
@@ -147,6 +152,7 @@ static int load_mat(llm_model *m, const ckpt *c, const char *name, int64_t rows,
     } else {
         w->p = t->data;
         w->dt = t->dtype;
+        w->src = t;
         m->weight_bytes += t->nbytes;
     }
     return RLV_OK;
@@ -493,6 +499,17 @@ static const void *w_at(const llm_w *w, size_t r0, size_t c0, size_t ld) {
     return (const char *)w->p + (r0 * ld + c0) * rlv_dtype_size(w->dt);
 }
 
+/* Read-ahead of layer l's matrices (design note 6); l == L: lm_head. */
+static void layer_prefetch(const llm_model *m, int l) {
+    if (l == m->L) {
+        ckpt_prefetch(m->lm_head.src);
+        return;
+    }
+    const llm_layer *ly = &m->layers[l];
+    const llm_w *w[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->wg, &ly->wu, &ly->wd};
+    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) ckpt_prefetch(w[i]->src);
+}
+
 /* ws->x holds R embedded rows (positions in ws->pos); runs every layer, K/V of row r going
  * to cache row kv0 + r, and leaves the final-normed rows in ws->h. */
 static void forward(llm_ws *ws, int R, int ctx, int nseg, const int *seg_off, int kv0) {
@@ -501,10 +518,13 @@ static void forward(llm_ws *ws, int R, int ctx, int nseg, const int *seg_off, in
     rlv_pool *pool = mm_ctx_pool(ws->mm);
     rlv_timing *tm = ws->timing;
     double t0 = timing_start(tm);
+    layer_prefetch(m, 0);
     for (int l = 0; l < m->L; l++) {
         const llm_layer *ly = &m->layers[l];
         float *kc = ws->k_cache + ((size_t)l * ws->kv_rows + kv0) * kvd;
         float *vc = ws->v_cache + ((size_t)l * ws->kv_rows + kv0) * kvd;
+        layer_prefetch(m, l + 1);
+        timing_stop(tm, RLV_STAGE_PREFETCH, &t0);
         rms_norm(ws, ws->h, ws->x, ly->ln_in, R);
         timing_stop(tm, RLV_STAGE_NORM, &t0);
         mm(ws, ws->q, qd, ws->h, H, R, H, &ly->wq, qd, 0);

@@ -37,6 +37,9 @@ void resampler_ws_free(resampler_ws **ws);
  * measuring). For benchmarks. */
 void resampler_ws_set_timing(resampler_ws *ws, rlv_timing *t);
 
+/* Starts reading the resampler's weight matrices from the disk (ckpt_prefetch) and returns. */
+void resampler_prefetch(const resampler_model *m);
+
 /* x [vit_grid^2][vit width] (vit_forward's output) -> out [num_query][hidden]. */
 void resampler_forward(const resampler_model *m, resampler_ws *ws, const float *x, float *out);
 

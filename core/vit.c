@@ -11,7 +11,8 @@
  * every attention item is computed the same way whatever the thread count, so these stages give
  * the same bits on any pool (test_vision checks vit_attention); the weight products split their
  * columns by the thread count and OpenBLAS does not round a column the same way at every width,
- * so the tower's output agrees across thread counts to rounding, not bitwise. */
+ * so the tower's output agrees across thread counts to rounding, not bitwise.
+ * While block j computes, block j + 1's weights are read ahead (ckpt_prefetch). */
 #include "vit.h"
 
 #include <math.h>
@@ -417,10 +418,23 @@ static void im2col_run(void *arg, int lo, int hi, int tid) {
     }
 }
 
+/* Read-ahead of block j's weights (all four products), from the disk if they are not in memory. */
+static void block_prefetch(const vit_model *m, int j) {
+    if (j < 0 || j >= m->nblk) return;
+    const vit_blockw *b = &m->blk[j];
+    ckpt_prefetch(b->qkv);
+    ckpt_prefetch(b->proj);
+    ckpt_prefetch(b->fc1);
+    ckpt_prefetch(b->fc2);
+}
+
 void vit_embed(const vit_model *m, vit_ws *ws, const float *px) {
     int g = m->grid, K = ws->K, D = m->D;
     rlv_pool *pool = mm_ctx_pool(ws->mm);
     double t0 = timing_start(ws->timing);
+    ckpt_prefetch(m->patch_w);
+    block_prefetch(m, 0);
+    timing_stop(ws->timing, RLV_STAGE_PREFETCH, &t0);
     im2col_task it = {m, ws->cols, px};
     pool_for(pool, g * g, 1, im2col_run, &it);
     timing_stop(ws->timing, RLV_STAGE_IM2COL, &t0);
@@ -438,6 +452,9 @@ void vit_block(const vit_model *m, vit_ws *ws, int j) {
     rlv_pool *pool = mm_ctx_pool(ws->mm);
     rlv_timing *tm = ws->timing;
     double t0 = timing_start(tm);
+    /* the next block's weights come in from the disk while this one computes */
+    block_prefetch(m, j + 1);
+    timing_stop(tm, RLV_STAGE_PREFETCH, &t0);
     mm_xwt(ws->mm, ws->qkv, 3 * D, ws->x, D, T, D, b->qkv->data, D, b->qkv->dtype, 3 * D, b->qkv_b, 0);
     timing_stop(tm, RLV_STAGE_MATMUL, &t0);
     vit_attention(ws->mm, ws->sc, ws->att, D, ws->qkv, 3 * D, ws->qkv + D, ws->qkv + 2 * D, 3 * D, T, T, m->H, hd,
