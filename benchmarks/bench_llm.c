@@ -147,7 +147,7 @@ int main(int argc, char **argv) {
     rlv_pool *pool = NULL;
     mm_ctx *mm = NULL;
     die(pool_init(&pool, threads, &e), &e);
-    die(mm_ctx_init(&mm, pool, &e), &e);
+    die(mm_ctx_init(&mm, pool, MM_COMPUTE_F32, &e), &e);
     rlv_config cfg;
     char p[1024];
     snprintf(p, sizeof p, "%s/config.json", argv[1]);

@@ -62,7 +62,7 @@ int main(int argc, char **argv) {
     rlv_err e = {0};
     rlv_pool *pool = NULL;
     mm_ctx *mm = NULL;
-    if (pool_init(&pool, threads, &e) || mm_ctx_init(&mm, pool, &e)) {
+    if (pool_init(&pool, threads, &e) || mm_ctx_init(&mm, pool, MM_COMPUTE_F32, &e)) {
         fprintf(stderr, "bench_vit: %s\n", e.msg);
         return 1;
     }

@@ -46,6 +46,8 @@ static unsigned cap_from_env(void) {
     return ~0u;  /* "avx512bf16" or anything else: no cap */
 }
 
+static atomic_uint set_cap = ~0u;
+
 unsigned cpu_features(void) {
     static atomic_uint cached = ~0u;  /* ~0: not detected yet (detect() never sets bit 31) */
     unsigned f = atomic_load(&cached);
@@ -53,8 +55,10 @@ unsigned cpu_features(void) {
         f = detect() & cap_from_env();
         atomic_store(&cached, f);
     }
-    return f;
+    return f & atomic_load(&set_cap);
 }
+
+void cpu_set_cap(unsigned mask) { atomic_store(&set_cap, mask); }
 
 const char *cpu_level_name(unsigned f) {
     if (f & CPU_AVX512BF16) return "avx512bf16";

@@ -15,8 +15,12 @@ enum {
     CPU_AVX512BF16 = 4,  /* AVX512_BF16 (vdpbf16ps) */
 };
 
-/* The CPU_* bits of this CPU (after the RLV_CPU cap). */
+/* The CPU_* bits of this CPU (after the RLV_CPU cap and cpu_set_cap). */
 unsigned cpu_features(void);
+/* Caps cpu_features() to the bits in mask from now on (on top of RLV_CPU; ~0u lifts this cap),
+ * for tests and benchmarks that run every kernel in one process. Contexts already made keep
+ * their kernel. Never adds a feature the CPU lacks. */
+void cpu_set_cap(unsigned mask);
 /* "avx512bf16", "avx512", "avx2" or "generic": the widest level in f. */
 const char *cpu_level_name(unsigned f);
 

@@ -16,6 +16,7 @@
 
 #include "ckpt.h"
 #include "config.h"
+#include "cpu.h"
 #include "image.h"
 #include "imcache.h"
 #include "llm.h"
@@ -83,6 +84,17 @@ void rlv_engine_opts_default(rlv_engine_opts *o) {
     o->blas_threads = 1;
 }
 
+const char *rlv_compute_name(rlv_compute c) {
+    return c == RLV_COMPUTE_FP32 ? "fp32" : c == RLV_COMPUTE_BF16 ? "bf16" : NULL;
+}
+
+int rlv_compute_parse(const char *name, rlv_compute *out) {
+    if (name && !strcmp(name, "fp32")) *out = RLV_COMPUTE_FP32;
+    else if (name && !strcmp(name, "bf16")) *out = RLV_COMPUTE_BF16;
+    else return RLV_EINVAL;
+    return RLV_OK;
+}
+
 static double now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -133,6 +145,10 @@ int rlv_engine_open(rlv_engine **out, const rlv_engine_opts *opts, rlv_err *err)
     if (!opts || !opts->model_dir) return rlv_errf(err, RLV_EINVAL, "no model directory given");
     if (opts->max_candidates < 1 || opts->max_seq_tokens < 16 || opts->max_total_tokens < 1)
         return rlv_errf(err, RLV_EINVAL, "limits must be positive (max_candidates, max_seq_tokens, max_total_tokens)");
+    if (!rlv_compute_name(opts->compute)) return rlv_errf(err, RLV_EINVAL, "unknown compute mode %d", (int)opts->compute);
+    if (opts->compute == RLV_COMPUTE_BF16 && !(cpu_features() & CPU_AVX512BF16))
+        return rlv_errf(err, RLV_EUNSUPPORTED, "compute bf16 needs a CPU with AVX512_BF16 (vdpbf16ps); this one runs %s: "
+                        "use compute fp32", cpu_level_name(cpu_features()));
     rlv_engine *e = calloc(1, sizeof *e);
     if (!e) return rlv_errf(err, RLV_ENOMEM, "out of memory");
     e->opts = *opts;
@@ -225,7 +241,7 @@ int rlv_worker_open(rlv_worker **out, rlv_engine *e, rlv_err *err) {
     int rc = RLV_OK;
     size_t feat = 0;
     rc = pool_init(&w->pool, o->blas_threads, err);
-    if (!rc) rc = mm_ctx_init(&w->mm, w->pool, err);
+    if (!rc) rc = mm_ctx_init(&w->mm, w->pool, o->compute == RLV_COMPUTE_BF16 ? MM_COMPUTE_BF16 : MM_COMPUTE_F32, err);
     for (int k = 0; k < e->n_models && !rc; k++) {
         rc = llm_ws_init(&w->llm[k], e->m[k].llm, &lim, w->mm, err);
         if (!rc) rc = vit_ws_init(&w->vit[k], e->m[k].vit, w->mm, err);

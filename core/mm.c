@@ -1,29 +1,60 @@
-/* mm.c — x.W^T and x.W on the pool (see mm.h): each thread takes a range of output columns,
- * widens its weight panels into its own buffer and multiplies them with single-threaded
- * cblas_sgemm. Why panels: the bf16 weights of the real model pair are 46 GB and would be
- * 92 GB as f32. */
+/* mm.c — x.W^T and x.W on the pool (see mm.h).
+ * Kernels (chosen once per context from cpu_features() and the compute mode): our packed GEMM
+ * (core/mm_kern.h: AVX-512 or AVX2 fp32 FMA, or AVX512_BF16 vdpbf16ps) run by the blocked
+ * driver below, or, for `generic` (RLV_CPU=generic or a CPU without AVX2), single-threaded
+ * cblas_sgemm on weight panels widened into the thread's buffer.
+ *
+ * Driver (BLIS loop order), per thread over its share of output columns:
+ *   for jc (nc columns): for pc (kc depth): pack B [kc x nc] (weights, widened here, once per call)
+ *     for ic (mc rows): pack A [mc x kc] (activations)
+ *       for jr (nr micro-panel of B, stays in L1): for ir (mr rows): micro-tile
+ * Threads split the output columns (weight rows), so each weight byte is read and widened by one
+ * thread once per call whatever m is; only when n is too narrow to share (fewer than 4 micro-
+ * panels per thread) and m is tall do they split the rows instead, each packing all of B.
+ * Why panels, not whole widened weights: the bf16 weights of the real pair are 46 GB, 92 GB as f32. */
 #include "mm.h"
 
 #include <cblas.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "cpu.h"
 #include "half.h"
+#include "mm_kern.h"
 
-/* Floats of each thread's packing buffer (4 MB): a panel of weights widened to f32. */
+/* Floats of each thread's buffer on the generic path (4 MB): a panel of weights widened to f32. */
 #define MM_TBUF_FLOATS ((size_t)1 << 20)
-/* Column ranges handed to threads are multiples of this (whole vectors for the kernels). */
+/* Column ranges handed to threads on the generic path are multiples of this. */
 #define MM_ALIGN 16
 
 struct mm_ctx {
     rlv_pool *pool;
     int nth;
-    float **buf;  /* [nth][MM_TBUF_FLOATS] */
+    const mm_kern *kern;  /* NULL: generic (OpenBLAS) */
+    size_t buf_bytes;     /* of each thread's buffer */
+    float **buf;          /* [nth]: generic: [MM_TBUF_FLOATS] f32; kernel: A block [mc][kc] then B block [nc][kc] */
 };
 
 void openblas_set_num_threads(int);
 
-int mm_ctx_init(mm_ctx **out, rlv_pool *pool, rlv_err *err) {
+/* Bytes of one packed block of `rows` rows/columns at full depth kc. */
+static size_t kern_block_bytes(const mm_kern *k, int rows) {
+    return (size_t)rows * (size_t)((k->kc + k->kstep - 1) / k->kstep) * 4;
+}
+
+int mm_ctx_init(mm_ctx **out, rlv_pool *pool, mm_compute compute, rlv_err *err) {
     *out = NULL;
+    unsigned f = cpu_features();
+    const mm_kern *kern = NULL;
+    if (compute == MM_COMPUTE_BF16) {
+        if (!(f & CPU_AVX512BF16))
+            return rlv_errf(err, RLV_EUNSUPPORTED, "compute bf16 needs AVX512_BF16 (vdpbf16ps); this CPU runs %s",
+                            cpu_level_name(f));
+        kern = &mm_kern_avx512bf16;
+    } else if (compute != MM_COMPUTE_F32)
+        return rlv_errf(err, RLV_EINVAL, "compute mode %d", (int)compute);
+    else if (f & CPU_AVX512) kern = &mm_kern_avx512;
+    else if (f & CPU_AVX2) kern = &mm_kern_avx2;
     mm_ctx *c = calloc(1, sizeof *c);
     int nth = pool_threads(pool);
     if (!c || !(c->buf = calloc((size_t)nth, sizeof *c->buf))) {
@@ -32,10 +63,12 @@ int mm_ctx_init(mm_ctx **out, rlv_pool *pool, rlv_err *err) {
     }
     c->pool = pool;
     c->nth = nth;
+    c->kern = kern;
+    c->buf_bytes = kern ? kern_block_bytes(kern, kern->mc) + kern_block_bytes(kern, kern->nc) : MM_TBUF_FLOATS * sizeof(float);
     for (int i = 0; i < nth; i++)
-        if (!(c->buf[i] = malloc(MM_TBUF_FLOATS * sizeof(float)))) {
+        if (!(c->buf[i] = aligned_alloc(64, (c->buf_bytes + 63) / 64 * 64))) {
             mm_ctx_free(&c);
-            return rlv_errf(err, RLV_ENOMEM, "mm buffers: %d x %zu bytes", nth, MM_TBUF_FLOATS * sizeof(float));
+            return rlv_errf(err, RLV_ENOMEM, "mm buffers: %d x %zu bytes", nth, c->buf_bytes);
         }
     /* the pool's threads are the parallelism: OpenBLAS runs on the thread that calls it */
     openblas_set_num_threads(1);
@@ -54,7 +87,8 @@ void mm_ctx_free(mm_ctx **cp) {
 }
 
 rlv_pool *mm_ctx_pool(const mm_ctx *c) { return c->pool; }
-size_t mm_ctx_bytes(const mm_ctx *c) { return (size_t)c->nth * MM_TBUF_FLOATS * sizeof(float); }
+size_t mm_ctx_bytes(const mm_ctx *c) { return (size_t)c->nth * c->buf_bytes; }
+const char *mm_kernel_name(const mm_ctx *c) { return c->kern ? c->kern->name : "generic"; }
 
 /* dst[rows][cols] = widen(src rows of stride ld elements). */
 static void widen(float *dst, const void *src, rlv_dtype dt, size_t rows, size_t cols, size_t ld) {
@@ -115,25 +149,99 @@ static void xw_cols(float *buf, float *y, int ldy, const float *x, int ldx, int 
     }
 }
 
+/* Prefetches slice `part` of `parts` of the weights that B micro-panel (columns [col0, col0 + ncol),
+ * depth [k0, k0 + kb)) is packed from: issued while the tiles of the previous panel run, so that
+ * streaming the weights from memory overlaps the arithmetic instead of stalling the packing. */
+static void prefetch_panel(const void *w, size_t es, int ldw, int trans, int col0, int ncol, int k0, int kb, int part,
+                           int parts) {
+    int rows = trans ? ncol : kb, r0 = rows * part / parts, r1 = rows * (part + 1) / parts;
+    size_t bytes = (size_t)(trans ? kb : ncol) * es;
+    for (int r = r0; r < r1; r++) {
+        const char *p = (const char *)w + (trans ? (size_t)(col0 + r) * ldw + (size_t)k0 : (size_t)(k0 + r) * ldw + (size_t)col0) * es;
+        for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 2);
+        __builtin_prefetch(p + bytes - 1, 0, 2);
+    }
+}
+
+/* Rows [0, m) x columns [n0, n1) of y = alpha x.op(W) (+ y when acc) through kernel kn on buffer
+ * buf (see the loop nest at the top). trans = 1: W [n, k] (x.W^T); 0: W [k, n] (x.W).
+ * B micro-panels are packed one at a time during the first row block, each right before its
+ * tiles, with the next panel's weights prefetched meanwhile; later row blocks reuse them. */
+static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const float *x, int ldx, int m, int k,
+                      const void *w, int ldw, rlv_dtype dt, int trans, int n0, int n1, float alpha, int acc) {
+    if (m <= 0 || n1 <= n0) return;
+    if (k <= 0) {  /* empty sum */
+        if (!acc)
+            for (int i = 0; i < m; i++) memset(y + (size_t)i * ldy + n0, 0, (size_t)(n1 - n0) * sizeof(float));
+        return;
+    }
+    size_t es = rlv_dtype_size(dt);
+    char *abuf = buf, *bbuf = abuf + kern_block_bytes(kn, kn->mc);
+    int mr = kn->mr, nr = kn->nr;
+    for (int jc = n0; jc < n1; jc += kn->nc) {
+        int nb = n1 - jc < kn->nc ? n1 - jc : kn->nc;
+        for (int pc = 0; pc < k; pc += kn->kc) {
+            int kb = k - pc < kn->kc ? k - pc : kn->kc;
+            size_t pb = (size_t)((kb + kn->kstep - 1) / kn->kstep) * 4;  /* bytes of one packed k-row per lane */
+            int a2 = acc || pc > 0;  /* later depth blocks add to the earlier ones */
+            for (int ic = 0; ic < m; ic += kn->mc) {
+                int mb = m - ic < kn->mc ? m - ic : kn->mc, tiles = (mb + mr - 1) / mr;
+                kn->pack_a(abuf, x + (size_t)ic * ldx + pc, (size_t)ldx, mb, kb);
+                for (int jr = 0; jr < nb; jr += nr) {
+                    int nbr = nb - jr < nr ? nb - jr : nr;
+                    if (ic == 0) {
+                        const char *wp = (const char *)w + (trans ? (size_t)(jc + jr) * ldw + (size_t)pc
+                                                                  : (size_t)pc * ldw + (size_t)(jc + jr)) * es;
+                        kn->pack_b(bbuf + (size_t)jr * pb, wp, dt, (size_t)ldw, trans, nbr, kb);
+                    }
+                    int pf = ic == 0 && jr + nr < nb;  /* next panel of this block */
+                    for (int ir = 0, t = 0; ir < mb; ir += mr, t++) {
+                        if (pf) prefetch_panel(w, es, ldw, trans, jc + jr + nr, nb - jr - nr < nr ? nb - jr - nr : nr, pc, kb,
+                                               t, tiles);
+                        kn->tile(kb, abuf + (size_t)ir * pb, bbuf + (size_t)jr * pb, y + (size_t)(ic + ir) * ldy + jc + jr,
+                                 (size_t)ldy, mb - ir < mr ? mb - ir : mr, nbr, alpha, a2);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* One product on one thread: rows [r0, r1) x columns [n0, n1). */
+static void gemm_part(mm_ctx *c, int tid, int trans, float *y, int ldy, const float *x, int ldx, int r0, int r1, int k,
+                      const void *w, int ldw, rlv_dtype dt, int n0, int n1, float alpha, int acc) {
+    if (r1 <= r0 || n1 <= n0) return;
+    y += (size_t)r0 * ldy, x += (size_t)r0 * ldx;
+    if (c->kern) {
+        kern_gemm(c->kern, c->buf[tid], y, ldy, x, ldx, r1 - r0, k, w, ldw, dt, trans, n0, n1, alpha, acc);
+        return;
+    }
+    float beta = acc ? 1.0f : 0.0f;
+    if (trans) xwt_cols(c->buf[tid], y, ldy, x, ldx, r1 - r0, k, w, ldw, dt, n0, n1, alpha, beta);
+    else xw_cols(c->buf[tid], y, ldy, x, ldx, r1 - r0, k, w, ldw, dt, n0, n1, alpha, beta);
+}
+
 typedef struct mm_task {
     mm_ctx *c;
-    int xw;  /* 0: x.W^T, 1: x.W */
+    int trans;  /* 1: x.W^T, 0: x.W */
     float *y;
     int ldy, ldx, m, k, ldw, n;
     const float *x, *bias;
     const void *w;
     rlv_dtype dt;
-    float beta;
+    int acc;
 } mm_task;
 
 static void mm_run(void *arg, int tid, int nth) {
     const mm_task *t = arg;
-    int n0, n1;
-    pool_split(t->n, tid, nth, MM_ALIGN, &n0, &n1);
-    if (t->xw) xw_cols(t->c->buf[tid], t->y, t->ldy, t->x, t->ldx, t->m, t->k, t->w, t->ldw, t->dt, n0, n1, 1.0f, t->beta);
-    else xwt_cols(t->c->buf[tid], t->y, t->ldy, t->x, t->ldx, t->m, t->k, t->w, t->ldw, t->dt, n0, n1, 1.0f, t->beta);
-    if (t->bias)
-        for (int i = 0; i < t->m; i++) {
+    const mm_kern *kn = t->c->kern;
+    int nr = kn ? kn->nr : MM_ALIGN, mr = kn ? kn->mr : 1;
+    int r0 = 0, r1 = t->m, n0 = 0, n1 = t->n;
+    if (nth > 1 && t->n < nth * 4 * nr && t->m >= nth * 4 * mr) pool_split(t->m, tid, nth, mr, &r0, &r1);
+    else pool_split(t->n, tid, nth, nr, &n0, &n1);
+    gemm_part(t->c, tid, t->trans, t->y, t->ldy, t->x, t->ldx, r0, r1, t->k, t->w, t->ldw, t->dt, n0, n1, 1.0f, t->acc);
+    if (t->bias && n1 > n0)
+        for (int i = r0; i < r1; i++) {
             float *r = t->y + (size_t)i * t->ldy;
             for (int j = n0; j < n1; j++) r[j] += t->bias[j];
         }
@@ -142,23 +250,23 @@ static void mm_run(void *arg, int tid, int nth) {
 void mm_xwt(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k, const void *w, int ldw,
             rlv_dtype dt, int n, const float *bias, int accumulate) {
     if (m <= 0 || n <= 0) return;
-    mm_task t = {c, 0, y, ldy, ldx, m, k, ldw, n, x, bias, w, dt, accumulate ? 1.0f : 0.0f};
+    mm_task t = {c, 1, y, ldy, ldx, m, k, ldw, n, x, bias, w, dt, accumulate};
     pool_run(c->pool, mm_run, &t);
 }
 
 void mm_xw(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k, const void *w, int ldw,
            rlv_dtype dt, int n, int accumulate) {
     if (m <= 0 || n <= 0) return;
-    mm_task t = {c, 1, y, ldy, ldx, m, k, ldw, n, x, NULL, w, dt, accumulate ? 1.0f : 0.0f};
+    mm_task t = {c, 0, y, ldy, ldx, m, k, ldw, n, x, NULL, w, dt, accumulate};
     pool_run(c->pool, mm_run, &t);
 }
 
 void mm_xwt_on(mm_ctx *c, int tid, float *y, int ldy, const float *x, int ldx, int m, int k, const void *w,
                int ldw, rlv_dtype dt, int n, float alpha, int accumulate) {
-    xwt_cols(c->buf[tid], y, ldy, x, ldx, m, k, w, ldw, dt, 0, n, alpha, accumulate ? 1.0f : 0.0f);
+    gemm_part(c, tid, 1, y, ldy, x, ldx, 0, m, k, w, ldw, dt, 0, n, alpha, accumulate);
 }
 
 void mm_xw_on(mm_ctx *c, int tid, float *y, int ldy, const float *x, int ldx, int m, int k, const void *w,
               int ldw, rlv_dtype dt, int n, float alpha, int accumulate) {
-    xw_cols(c->buf[tid], y, ldy, x, ldx, m, k, w, ldw, dt, 0, n, alpha, accumulate ? 1.0f : 0.0f);
+    gemm_part(c, tid, 0, y, ldy, x, ldx, 0, m, k, w, ldw, dt, 0, n, alpha, accumulate);
 }

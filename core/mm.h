@@ -1,9 +1,12 @@
 /* mm.h — matrix products against weights as stored (f32, f16 or bf16), on a worker's thread pool.
- * Owns: mm_ctx, one per worker: its pool and one packing buffer per pool thread (allocated once,
- * a fixed size whatever the shapes). Half-precision weights are never converted whole: each
- * thread widens the panel of weights it is about to multiply into its own buffer.
- * Products split the output columns (weight rows) over the pool's threads, so every weight byte
- * is read by one thread once per call. Compute is fp32 with fp32 accumulation.
+ * Owns: mm_ctx, one per worker: its pool, its kernel (chosen at init from cpu_features() and the
+ * compute mode: packed AVX-512 or AVX2 FMA kernels, OpenBLAS for `generic`) and one packing
+ * buffer per pool thread (allocated once, a fixed size whatever the shapes). Half-precision
+ * weights are never converted whole: each thread widens the panel of weights it is about to
+ * multiply as it packs it. Products split the output columns (weight rows) over the pool's
+ * threads, so every weight byte is read by one thread once per call (narrow, tall products
+ * split rows instead). Compute is fp32 with fp32 accumulation, or optionally bf16 products
+ * with fp32 accumulation (MM_COMPUTE_BF16).
  * Thread-safety: an mm_ctx is driven by one thread at a time (its worker); models are shared. */
 #ifndef RLV_MM_H
 #define RLV_MM_H
@@ -18,14 +21,24 @@ extern "C" {
 
 typedef struct mm_ctx mm_ctx;
 
+typedef enum {
+    MM_COMPUTE_F32 = 0,  /* fp32 products and accumulation (the default) */
+    MM_COMPUTE_BF16 = 1, /* activations and weights rounded to bf16 (nearest even; bf16 weights as
+                          * stored), products summed in fp32 by vdpbf16ps; needs AVX512_BF16 */
+} mm_compute;
+
 /* pool may be NULL (products run on the caller alone); it must outlive the context.
- * RLV_ENOMEM. */
-int mm_ctx_init(mm_ctx **out, rlv_pool *pool, rlv_err *err);
+ * RLV_ENOMEM; RLV_EUNSUPPORTED: MM_COMPUTE_BF16 on a CPU (or RLV_CPU cap) without AVX512_BF16;
+ * RLV_EINVAL: unknown compute. */
+int mm_ctx_init(mm_ctx **out, rlv_pool *pool, mm_compute compute, rlv_err *err);
 /* *c becomes NULL; NULL is a no-op. */
 void mm_ctx_free(mm_ctx **c);
 rlv_pool *mm_ctx_pool(const mm_ctx *c);
 /* Bytes of the packing buffers. */
 size_t mm_ctx_bytes(const mm_ctx *c);
+/* The kernel every product of c runs on: "avx512bf16", "avx512", "avx2" or "generic" (OpenBLAS).
+ * Static string. */
+const char *mm_kernel_name(const mm_ctx *c);
 
 /* y[m, n] (leading dim ldy) = x[m, k] (ld ldx) . W^T (+ bias[n]), with W [n, k] of dtype dt,
  * row i at w + i * ldw elements (ldw >= k; the nn.Linear layout, or a column block of a wider

@@ -72,7 +72,7 @@ int resampler_model_init(resampler_model **out, const ckpt *c, const rlv_config 
     mm_ctx *mm = NULL;  /* load time: products on this thread alone */
     float *lqw = malloc((size_t)E * sizeof(float)), *lqb = malloc((size_t)E * sizeof(float));
     int rc = RLV_OK;
-    if (!m->arena || !tq || !tpos || !lqw || !lqb || mm_ctx_init(&mm, NULL, err)) { rc = rlv_errf(err, RLV_ENOMEM, "resampler: %zu floats", nf); goto done; }
+    if (!m->arena || !tq || !tpos || !lqw || !lqb || mm_ctx_init(&mm, NULL, MM_COMPUTE_F32, err)) { rc = rlv_errf(err, RLV_ENOMEM, "resampler: %zu floats", nf); goto done; }
     float *a = m->arena;
     m->in_b = a; a += 3 * (size_t)E;
     m->out_b = a; a += E;

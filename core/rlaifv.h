@@ -33,6 +33,18 @@ int rlv_reward_parse(const char *name, rlv_reward_kind *out);
 
 #define RLV_DEFAULT_BETA 0.1 /* RLAIF-V's DPO beta (model-spec.md section 5.1) */
 
+/* How the weight products compute (rlv_engine_opts.compute). */
+typedef enum {
+    RLV_COMPUTE_FP32 = 0, /* fp32 products and accumulation (the default) */
+    RLV_COMPUTE_BF16 = 1, /* activations and weights rounded to bf16, products accumulated in fp32
+                           * (vdpbf16ps): faster, needs a CPU with AVX512_BF16; log-probs drift
+                           * from fp32 (docs/performance.md) */
+} rlv_compute;
+/* "fp32" / "bf16"; NULL for an unknown value. Static string. */
+const char *rlv_compute_name(rlv_compute c);
+/* Parses a name; returns RLV_OK or RLV_EINVAL. */
+int rlv_compute_parse(const char *name, rlv_compute *out);
+
 typedef struct rlv_engine_opts {
     const char *model_dir;      /* policy checkpoint (RLAIF-V-12B), required */
     const char *ref_model_dir;  /* reference checkpoint (OmniLMM-12B) or NULL */
@@ -43,6 +55,8 @@ typedef struct rlv_engine_opts {
     int64_t max_image_pixels;   /* width * height before decoding (default 40 M) */
     size_t cache_bytes;         /* image-embedding cache (default 256 MiB; 0 disables) */
     int blas_threads;           /* threads of each worker's pool: its products and stages (default 1) */
+    rlv_compute compute;        /* weight products (default RLV_COMPUTE_FP32); RLV_COMPUTE_BF16 on a CPU
+                                 * without AVX512_BF16: rlv_engine_open fails with RLV_EUNSUPPORTED */
 } rlv_engine_opts;
 
 /* Fills the defaults above. */

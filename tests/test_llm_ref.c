@@ -20,6 +20,7 @@
 #include "config.h"
 #include "half.h"
 #include "llm.h"
+#include "cpu.h"
 #include "mm.h"
 #include "pool.h"
 
@@ -275,7 +276,7 @@ static void *worker(void *arg) {
     mm_ctx *mm = NULL;  /* each worker its own context, as rlv_worker has */
     rlv_err e = {0};
     j->worst = 1e9;
-    if (mm_ctx_init(&mm, NULL, &e)) return NULL;
+    if (mm_ctx_init(&mm, NULL, MM_COMPUTE_F32, &e)) return NULL;
     if (llm_ws_init(&ws, j->m, &lim, mm, &e)) { mm_ctx_free(&mm); return NULL; }
     double *lp = malloc((size_t)j->c->total * sizeof(double));
     double worst = 0;
@@ -294,6 +295,50 @@ out:
     llm_ws_free(&ws);
     mm_ctx_free(&mm);
     return NULL;
+}
+
+/* Drift bound of the optional bf16 compute mode (activations and weights rounded to bf16,
+ * fp32 sums) from the float64 reference, per token log-prob, on these tiny random models.
+ * Measured: see docs/performance.md "Matrix kernels"; the bound leaves about 3x headroom. */
+#define BF16_TOL 0.05
+
+/* compute bf16: runs within BF16_TOL of the reference where the CPU has AVX512_BF16; refused
+ * with RLV_EUNSUPPORTED where it does not (asserted, so an AVX2-only CPU passes, not skips). */
+static void test_bf16_compute(void **s) {
+    (void)s;
+    mm_ctx *mm = NULL;
+    rlv_err e = {0};
+    int rc = mm_ctx_init(&mm, g_pool, MM_COMPUTE_BF16, &e);
+    if (!(cpu_features() & CPU_AVX512BF16)) {
+        assert_int_equal(rc, RLV_EUNSUPPORTED);
+        printf("compute bf16: refused on this CPU (%s)\n", e.msg);
+        return;
+    }
+    assert_int_equal(rc, RLV_OK);
+    static const char *names[] = {"bf16_gqa4_n16", "f32_gqa1_n4", "f16_gqa2_n8", "bf16_gqa1_long"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        lcase *c = case_load(names[i]);
+        loaded L = {0};
+        load_model(&L, c->ckpt, 0);
+        llm_limits lim = {c->P, c->total, c->n};
+        llm_ws *ws = NULL;
+        assert_int_equal(llm_ws_init(&ws, L.m, &lim, mm, &e), RLV_OK);
+        prefix_ok(ws, c);
+        double *lp = malloc((size_t)c->total * sizeof(double)), worst = 0;
+        assert_int_equal(llm_score(ws, (const int32_t *const *)c->cand, c->lens, c->n, lp, NULL, &e), RLV_OK);
+        for (int a = 0, o = 0; a < c->n; a++)
+            for (int t = 0; t < c->lens[a]; t++, o++) {
+                double d = fabs(lp[o] - c->exp[a][t]);
+                if (!(d <= worst)) worst = d;
+            }
+        printf("%-22s compute bf16: max |logp - ref| = %.3g (bound %.3g)\n", names[i], worst, BF16_TOL);
+        assert_true(worst <= BF16_TOL);
+        free(lp);
+        llm_ws_free(&ws);
+        unload_model(&L);
+        case_free(c);
+    }
+    mm_ctx_free(&mm);
 }
 
 /* Two workers, one shared read-only model, one workspace each, different jobs at once. */
@@ -381,7 +426,7 @@ static void test_errors(void **s) {
 
 int main(void) {
     rlv_err e = {0};
-    if (pool_init(&g_pool, 2, &e) || mm_ctx_init(&g_mm, g_pool, &e)) {
+    if (pool_init(&g_pool, 2, &e) || mm_ctx_init(&g_mm, g_pool, MM_COMPUTE_F32, &e)) {
         fprintf(stderr, "test_llm_ref: %s\n", e.msg);
         return 1;
     }
@@ -391,6 +436,7 @@ int main(void) {
         cmocka_unit_test(test_prefix_bos_only),    cmocka_unit_test(test_prefix_all_slots),
         cmocka_unit_test(test_ws_reuse),           cmocka_unit_test(test_threads),
         cmocka_unit_test(test_errors),             cmocka_unit_test(test_thread_counts),
+        cmocka_unit_test(test_bf16_compute),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     mm_ctx_free(&g_mm);

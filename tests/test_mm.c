@@ -1,7 +1,14 @@
 /* test_mm.c — mm.h's products against double-precision dot products: every dtype (f32, bf16,
  * f16), both layouts (x.W^T, x.W), column blocks of wider weights (ldw), bias, accumulate,
  * alpha, pools of 1-3 threads, and shapes that are not multiples of any kernel tile. The
- * bound is relative to sum |x||w| of each output: fp32 accumulation over k terms. */
+ * bound is relative to sum |x||w| of each output: fp32 accumulation over k terms.
+ * Every kernel this CPU runs is tested in turn (cpu_set_cap: generic = OpenBLAS, avx2, avx512,
+ * and the bf16 compute mode), and the test asserts by mm_kernel_name() that the kernel asked
+ * for is the one that ran; where the CPU lacks a level it asserts the fallback instead (a
+ * bf16 context: RLV_EUNSUPPORTED). Edge sweeps: m = 1..15 (past both micro-tile heights, 6 and
+ * 14), n = 1..33 (widths 16 and 32), k around 16/32 and the depth blocks (256, 512), rows past
+ * a row block (mc) and columns past a column block (nc). The bf16 mode is checked against
+ * doubles of the bf16-rounded operands, so its pairing and rounding are exact, not loose. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -53,6 +61,10 @@ static wbuf make_w(rlv_dtype dt, size_t n) {
 /* One product through mm and against doubles. xw = 0: W is [n rows][ldw], x.W^T over columns
  * [c0, c0 + k); xw = 1: W is [k rows][ldw], x.W over columns [c0, c0 + n). on >= 0: the serial
  * variant on thread 0 with alpha. Returns the worst error over its bound. */
+static int g_bf16;  /* the context computes in bf16: the reference rounds both operands too */
+
+static double bf16_round(double v) { return half_bf16_to_f32(half_f32_to_bf16((float)v)); }
+
 static double check(mm_ctx *c, int xw, rlv_dtype dt, int m, int k, int n, int extra, int use_bias, int acc,
                     int on, float alpha) {
     int ldw = (xw ? n : k) + extra, c0 = extra / 2, ldx = k + 3, ldy = n + 5;
@@ -79,9 +91,10 @@ static double check(mm_ctx *c, int xw, rlv_dtype dt, int m, int k, int n, int ex
         for (int j = 0; j < n; j++) {
             double d = 0, mag = 0;
             for (int q = 0; q < k; q++) {
-                double wv = xw ? wf[(size_t)q * ldw + j] : wf[(size_t)j * ldw + q];
-                d += (double)x[(size_t)i * ldx + q] * wv;
-                mag += fabs((double)x[(size_t)i * ldx + q] * wv);
+                double wv = xw ? wf[(size_t)q * ldw + j] : wf[(size_t)j * ldw + q], xv = x[(size_t)i * ldx + q];
+                if (g_bf16) wv = bf16_round(wv), xv = bf16_round(xv);
+                d += xv * wv;
+                mag += fabs(xv * wv);
             }
             d *= alpha;
             mag *= fabs(alpha);
@@ -97,16 +110,62 @@ static double check(mm_ctx *c, int xw, rlv_dtype dt, int m, int k, int n, int ex
     return worst;
 }
 
-static void run_all(int threads) {
-    rlv_pool *p = NULL;
+typedef struct level {
+    const char *name;  /* the kernel asked for */
+    unsigned cap;      /* cpu_set_cap mask */
+    mm_compute compute;
+} level;
+
+static const level levels[] = {
+    {"generic", 0, MM_COMPUTE_F32},
+    {"avx2", CPU_AVX2, MM_COMPUTE_F32},
+    {"avx512", CPU_AVX2 | CPU_AVX512, MM_COMPUTE_F32},
+    {"avx512bf16", ~0u, MM_COMPUTE_BF16},
+};
+
+/* The context for lv, or NULL (asserted: RLV_EUNSUPPORTED) where the CPU cannot run a bf16 one;
+ * asserts the kernel is lv's, or the widest fp32 one the CPU has below it. */
+static mm_ctx *level_ctx(const level *lv, rlv_pool *p) {
+    cpu_set_cap(lv->cap);
+    unsigned f = cpu_features();
     mm_ctx *c = NULL;
     rlv_err e = {0};
+    int rc = mm_ctx_init(&c, p, lv->compute, &e);
+    cpu_set_cap(~0u);
+    if (lv->compute == MM_COMPUTE_BF16) {
+        if (!(f & CPU_AVX512BF16)) {
+            assert_int_equal(rc, RLV_EUNSUPPORTED);
+            assert_null(c);
+            print_message("mm: this CPU lacks AVX512_BF16: compute bf16 refused (%s)\n", e.msg);
+            return NULL;
+        }
+        assert_int_equal(rc, RLV_OK);
+        assert_string_equal(mm_kernel_name(c), "avx512bf16");
+        return c;
+    }
+    assert_int_equal(rc, RLV_OK);
+    const char *want = f & CPU_AVX512 ? "avx512" : f & CPU_AVX2 ? "avx2" : "generic";
+    if (strcmp(want, lv->name)) print_message("mm: this CPU lacks %s: checking its fallback %s\n", lv->name, want);
+    assert_string_equal(mm_kernel_name(c), want);
+    return c;
+}
+
+static void run_level(const level *lv, int threads) {
+    rlv_pool *p = NULL;
+    rlv_err e = {0};
     assert_int_equal(pool_init(&p, threads, &e), RLV_OK);
-    assert_int_equal(mm_ctx_init(&c, p, &e), RLV_OK);
+    mm_ctx *c = level_ctx(lv, p);
+    if (!c) {
+        pool_free(&p);
+        return;
+    }
+    g_bf16 = lv->compute == MM_COMPUTE_BF16;
     assert_true(mm_ctx_bytes(c) > 0);
     static const int shapes[][3] = {  /* m, k, n */
         {1, 1, 1}, {1, 64, 4096}, {3, 1100, 1101}, {7, 33, 17}, {17, 256, 48}, {64, 129, 95},
         {130, 300, 257}, {257, 64, 33}, {31, 4100, 40}, {2, 17, 1500},
+        /* depth blocks (kc 256, 512 bf16), row blocks (mc 336 / 240), column blocks (nc 2048) */
+        {15, 255, 33}, {15, 257, 33}, {14, 511, 32}, {13, 513, 31}, {337, 40, 70}, {241, 33, 17}, {5, 70, 2081},
     };
     const rlv_dtype dts[3] = {RLV_F32, RLV_BF16, RLV_F16};
     double worst = 0;
@@ -118,14 +177,31 @@ static void run_all(int threads) {
                     int m = shapes[s][0], k = shapes[s][1], n = shapes[s][2];
                     double r = check(c, xw, dts[d], m, k, n, v ? 37 : 0, v == 1, v >= 1, v == 2, 0.125f);
                     if (r > 1.0)
-                        print_message("threads %d dtype %d %s m %d k %d n %d variant %d: error %.3g of bound\n", threads,
-                                      d, xw ? "x.W" : "x.W^T", m, k, n, v, r);
+                        print_message("%s threads %d dtype %d %s m %d k %d n %d variant %d: error %.3g of bound\n",
+                                      lv->name, threads, d, xw ? "x.W" : "x.W^T", m, k, n, v, r);
                     if (!(r <= worst)) worst = r;
                     cases++;
                 }
-    print_message("mm (%s, %d threads): %d products, worst error %.3f of the bound\n", cpu_level_name(cpu_features()),
-                  threads, cases, worst);
+    /* every micro-tile edge: m past 6 and 14 rows, n past 16 and 32 columns, k past 16 and 32 */
+    static const int ns[] = {1, 7, 15, 16, 17, 31, 32, 33}, ks[] = {1, 2, 15, 16, 17, 33};
+    if (threads <= 2)
+        for (int m = 1; m <= 15; m++)
+            for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
+                for (size_t b = 0; b < sizeof ks / sizeof *ks; b++)
+                    for (int xw = 0; xw < 2; xw++) {
+                        rlv_dtype dt = dts[(m + a + b) % 3];
+                        int v = (int)((m + a) % 3);
+                        double r = check(c, xw, dt, m, ks[b], ns[a], v ? 5 : 0, v == 1, v >= 1, v == 2, -0.5f);
+                        if (r > 1.0)
+                            print_message("%s threads %d dtype %d %s m %d k %d n %d variant %d: error %.3g of bound\n",
+                                          lv->name, threads, (int)dt, xw ? "x.W" : "x.W^T", m, ks[b], ns[a], v, r);
+                        if (!(r <= worst)) worst = r;
+                        cases++;
+                    }
+    print_message("mm (%s, %d threads): %d products, worst error %.3f of the bound\n", mm_kernel_name(c), threads, cases,
+                  worst);
     assert_true(worst <= 1.0);
+    g_bf16 = 0;
     mm_ctx_free(&c);
     assert_null(c);
     mm_ctx_free(&c);  /* NULL: no-op */
@@ -133,9 +209,31 @@ static void run_all(int threads) {
     assert_null(p);
 }
 
+static void run_all(int threads) {
+    for (size_t i = 0; i < sizeof levels / sizeof *levels; i++) run_level(&levels[i], threads);
+}
+
 static void test_one_thread(void **s) { (void)s; run_all(1); }
 static void test_two_threads(void **s) { (void)s; run_all(2); }
 static void test_three_threads(void **s) { (void)s; run_all(3); }
+
+/* A bad compute mode is refused; RLV_CPU (read once per process) is honoured by the default
+ * context: the ctest variants run this binary under RLV_CPU=generic, avx2 and avx512. */
+static void test_default_kernel(void **s) {
+    (void)s;
+    mm_ctx *c = NULL;
+    rlv_err e = {0};
+    assert_int_equal(mm_ctx_init(&c, NULL, (mm_compute)7, &e), RLV_EINVAL);
+    assert_null(c);
+    assert_int_equal(mm_ctx_init(&c, NULL, MM_COMPUTE_F32, &e), RLV_OK);
+    const char *env = getenv("RLV_CPU");
+    unsigned f = cpu_features();
+    print_message("mm: RLV_CPU=%s, kernel %s\n", env ? env : "(unset)", mm_kernel_name(c));
+    if (env && !strcmp(env, "generic")) assert_string_equal(mm_kernel_name(c), "generic");
+    if (env && !strcmp(env, "avx2")) assert_true(!(f & CPU_AVX512));
+    assert_string_equal(mm_kernel_name(c), f & CPU_AVX512 ? "avx512" : f & CPU_AVX2 ? "avx2" : "generic");
+    mm_ctx_free(&c);
+}
 
 /* A NULL pool runs on the caller; pool_split covers every item once, in aligned chunks. */
 static void test_pool(void **s) {
@@ -161,10 +259,15 @@ static void test_pool(void **s) {
     assert_null(p);
 }
 
-int main(void) {
+/* "test_mm default": only the RLV_CPU check (the ctest variants under RLV_CPU=...). */
+int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "default")) {
+        const struct CMUnitTest one[] = {cmocka_unit_test(test_default_kernel)};
+        return cmocka_run_group_tests(one, NULL, NULL);
+    }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pool), cmocka_unit_test(test_one_thread), cmocka_unit_test(test_two_threads),
-        cmocka_unit_test(test_three_threads),
+        cmocka_unit_test(test_pool), cmocka_unit_test(test_default_kernel), cmocka_unit_test(test_one_thread),
+        cmocka_unit_test(test_two_threads), cmocka_unit_test(test_three_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

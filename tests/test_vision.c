@@ -329,7 +329,7 @@ static void test_missing_tensor(void **s) {
 
 int main(void) {
     rlv_err e = {0};
-    if (pool_init(&g_pool, 2, &e) || mm_ctx_init(&g_mm, g_pool, &e)) {
+    if (pool_init(&g_pool, 2, &e) || mm_ctx_init(&g_mm, g_pool, MM_COMPUTE_F32, &e)) {
         fprintf(stderr, "test_vision: %s\n", e.msg);
         return 1;
     }

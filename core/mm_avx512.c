@@ -1,0 +1,131 @@
+/* mm_avx512.c — the AVX-512F fp32 kernel behind mm.h (see mm_kern.h): 14 x 32 micro-tile
+ * (28 zmm accumulators, 2 for the B row, A broadcast from memory: 31 of 32 registers), packing
+ * with 16 x 16 register transposes. Compiled with -mavx512f/bw/dq/vl (core/CMakeLists.txt);
+ * mm.c calls it only when cpu_features() has CPU_AVX512. */
+#include "mm_kern.h"
+#include "mm_x86.h"
+
+#define MR 14
+#define NR 32
+
+/* A block: rows of x, 16 at a time along k, transposed into [k][14] micro-panels. The packed
+ * A is read ~nc/nr times per packing, so this is a small share of the work (nc >= 256). */
+static void pack_a(void *dst, const float *x, size_t ldx, int mb, int kb) {
+    float *d = dst;
+    for (int i0 = 0; i0 < mb; i0 += MR, d += (size_t)MR * kb) {
+        int rows = mb - i0 < MR ? mb - i0 : MR;
+        const float *xr = x + (size_t)i0 * ldx;
+        int k0 = 0;
+        if (rows == MR)
+            for (; k0 + 16 <= kb; k0 += 16) {
+                __m512 r[16];
+#pragma GCC unroll 16
+                for (int i = 0; i < 16; i++) {
+                    /* 14 rows ldx apart share few L1 sets: fetch ahead rather than count on the prefetcher */
+                    if (i < MR) _mm_prefetch((const char *)(xr + (size_t)i * ldx + k0 + 64), _MM_HINT_T0);
+                    r[i] = i < MR ? _mm512_loadu_ps(xr + (size_t)i * ldx + k0) : _mm512_setzero_ps();
+                }
+                mmx_tr16(r);
+#pragma GCC unroll 16
+                for (int q = 0; q < 16; q++) _mm512_mask_storeu_ps(d + (size_t)(k0 + q) * MR, (__mmask16)0x3fff, r[q]);
+            }
+        for (; k0 + 16 <= kb; k0 += 16) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++) r[i] = i < rows ? _mm512_loadu_ps(xr + (size_t)i * ldx + k0) : _mm512_setzero_ps();
+            mmx_tr16(r);
+            for (int q = 0; q < 16; q++) _mm512_mask_storeu_ps(d + (size_t)(k0 + q) * MR, (__mmask16)0x3fff, r[q]);
+        }
+        for (; k0 < kb; k0++)
+            for (int i = 0; i < MR; i++) d[(size_t)k0 * MR + i] = i < rows ? xr[(size_t)i * ldx + k0] : 0.0f;
+    }
+}
+
+/* One W [n, k] panel (cols <= 32 rows of w) into [kb][32]: 16 rows x 16 k widened, then
+ * transposed in registers, twice per 16 k. dt is a constant at each call site (see pack_b), so
+ * the widening is specialised and r[] stays in registers. */
+static inline __attribute__((always_inline)) void pack_b_rows(float *d, const void *w, rlv_dtype dt, size_t ldw,
+                                                                 int cols, int kb) {
+    int k0 = 0;
+    if (cols == NR) {  /* one row pointer stepped by ldw: 16 row addresses would not fit the registers */
+        size_t rb = ldw * rlv_dtype_size(dt);
+        for (int h = 0; h < 2; h++)
+            for (k0 = 0; k0 + 16 <= kb; k0 += 16) {
+                __m512 r[16];
+                const char *p = (const char *)w + ((size_t)(16 * h) * ldw + (size_t)k0) * rlv_dtype_size(dt);
+#pragma GCC unroll 16
+                for (int i = 0; i < 16; i++, p += rb) r[i] = mmx_load16(p, dt, 0, 16);
+                mmx_tr16(r);
+#pragma GCC unroll 16
+                for (int q = 0; q < 16; q++) _mm512_storeu_ps(d + (size_t)(k0 + q) * NR + 16 * h, r[q]);
+            }
+    } else
+        for (; k0 + 16 <= kb; k0 += 16)
+            for (int h = 0; h < 2; h++) {
+                __m512 r[16];
+                for (int i = 0; i < 16; i++) {
+                    int c = 16 * h + i;
+                    r[i] = c < cols ? mmx_load16(w, dt, (size_t)c * ldw + (size_t)k0, 16) : _mm512_setzero_ps();
+                }
+                mmx_tr16(r);
+                for (int q = 0; q < 16; q++) _mm512_storeu_ps(d + (size_t)(k0 + q) * NR + 16 * h, r[q]);
+            }
+    for (; k0 < kb; k0++)
+        for (int c = 0; c < NR; c++) d[(size_t)k0 * NR + c] = c < cols ? mmx_elem(w, dt, (size_t)c * ldw + (size_t)k0) : 0.0f;
+}
+
+/* One W [k, n] panel: row q of the panel is 32 consecutive elements of w's row q. */
+static inline __attribute__((always_inline)) void pack_b_cols(float *d, const void *w, rlv_dtype dt, size_t ldw,
+                                                                 int cols, int kb) {
+    for (int q = 0; q < kb; q++) {
+        size_t o = (size_t)q * ldw;
+        _mm512_storeu_ps(d + (size_t)q * NR, mmx_load16(w, dt, o, cols));
+        _mm512_storeu_ps(d + (size_t)q * NR + 16, cols > 16 ? mmx_load16(w, dt, o + 16, cols - 16) : _mm512_setzero_ps());
+    }
+}
+
+/* B block, widened as it is packed: each weight element is read once per product. */
+static void pack_b(void *dst, const void *w, rlv_dtype dt, size_t ldw, int trans, int nb, int kb) {
+    float *d = dst;
+    size_t es = rlv_dtype_size(dt);
+    for (int j0 = 0; j0 < nb; j0 += NR, d += (size_t)NR * kb) {
+        int cols = nb - j0 < NR ? nb - j0 : NR;
+        const void *wp = (const char *)w + (trans ? (size_t)j0 * ldw : (size_t)j0) * es;
+        if (trans) {
+            if (dt == RLV_F32) pack_b_rows(d, wp, RLV_F32, ldw, cols, kb);
+            else if (dt == RLV_BF16) pack_b_rows(d, wp, RLV_BF16, ldw, cols, kb);
+            else pack_b_rows(d, wp, RLV_F16, ldw, cols, kb);
+        } else {
+            if (dt == RLV_F32) pack_b_cols(d, wp, RLV_F32, ldw, cols, kb);
+            else if (dt == RLV_BF16) pack_b_cols(d, wp, RLV_BF16, ldw, cols, kb);
+            else pack_b_cols(d, wp, RLV_F16, ldw, cols, kb);
+        }
+    }
+}
+
+#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13)
+#define DECL(i) __m512 c##i##a = _mm512_setzero_ps(), c##i##b = _mm512_setzero_ps();
+#define FMA(i) {                                                   \
+        __m512 av = _mm512_set1_ps(a[i]);                          \
+        c##i##a = _mm512_fmadd_ps(av, b0, c##i##a);                \
+        c##i##b = _mm512_fmadd_ps(av, b1, c##i##b);                \
+    }
+#define STORE(i) if (i < mb) mmx_store_row32(c + (size_t)i * ldc, c##i##a, c##i##b, m0, m1, va, acc);
+
+/* Accumulators are named variables, not an array, so that they stay in registers at -O2. */
+static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc) {
+    const float *a = ap, *b = bp;
+    ROWS(DECL)
+    for (int p = 0; p < kb; p++, a += MR, b += NR) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        ROWS(FMA)
+    }
+    __mmask16 m0, m1;
+    mmx_masks32(nb, &m0, &m1);
+    __m512 va = _mm512_set1_ps(alpha);
+    ROWS(STORE)
+}
+
+const mm_kern mm_kern_avx512 = {
+    .name = "avx512", .mr = MR, .nr = NR, .kc = 256, .mc = 14 * 24, .nc = 32 * 64, .kstep = 1,
+    .pack_a = pack_a, .pack_b = pack_b, .tile = tile,
+};

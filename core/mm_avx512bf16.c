@@ -1,0 +1,124 @@
+/* mm_avx512bf16.c — the optional bf16 compute kernel behind mm.h (MM_COMPUTE_BF16; see
+ * mm_kern.h): vdpbf16ps, two bf16 products added into each fp32 accumulator lane.
+ * Activations are rounded to bf16 (round to nearest even, vcvtne2ps2bf16) as A is packed;
+ * bf16 weights go in as stored, f32/f16 ones are rounded the same way as B is packed. k goes
+ * in pairs: one packed 32-bit element holds k = 2p (low half) and 2p + 1 (high half), zero
+ * past the end of k. 14 x 32 micro-tile as the fp32 kernel (28 zmm accumulators).
+ * Compiled with -mavx512f/bw/dq/vl -mavx512bf16; mm.c calls it only with CPU_AVX512BF16. */
+#include "mm_kern.h"
+#include "mm_x86.h"
+
+#define MR 14
+#define NR 32
+
+static inline uint32_t pair_of(uint16_t lo, uint16_t hi) { return (uint32_t)lo | (uint32_t)hi << 16; }
+
+/* bf16 bits of element i of w (as stored for bf16, rounded otherwise). */
+static inline uint16_t bf16_elem(const void *w, rlv_dtype dt, size_t i) {
+    if (dt == RLV_BF16) return ((const uint16_t *)w)[i];
+    return half_f32_to_bf16(mmx_elem(w, dt, i));
+}
+
+/* 32 consecutive elements from w + i as 16 bf16 pairs (each 32-bit lane: k even low, odd high). */
+static inline __m512 pairs32(const void *w, rlv_dtype dt, size_t i) {
+    if (dt == RLV_BF16) return _mm512_loadu_ps((const uint16_t *)w + i);
+    __m512bh h = _mm512_cvtne2ps_pbh(mmx_load16(w, dt, i + 16, 16), mmx_load16(w, dt, i, 16));
+    return (__m512)h;
+}
+
+/* 16 elements (n <= 16) from w + i as bf16 in the low halves of 32-bit lanes. */
+static inline __m512i low16(const void *w, rlv_dtype dt, size_t i, int n) {
+    __m256i h;
+    if (dt == RLV_BF16) h = _mm256_maskz_loadu_epi16(n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1), (const uint16_t *)w + i);
+    else h = (__m256i)_mm512_cvtneps_pbh(mmx_load16(w, dt, i, n));
+    return _mm512_cvtepu16_epi32(h);
+}
+
+static void pack_a(void *dst, const float *x, size_t ldx, int mb, int kb) {
+    uint32_t *d = dst;
+    int kp = (kb + 1) / 2;
+    for (int i0 = 0; i0 < mb; i0 += MR, d += (size_t)MR * kp) {
+        int rows = mb - i0 < MR ? mb - i0 : MR;
+        const float *xr = x + (size_t)i0 * ldx;
+        int k0 = 0;
+        for (; k0 + 32 <= kb; k0 += 32) {  /* 16 rows x 16 pairs, transposed */
+            __m512 r[16];
+            for (int i = 0; i < 16; i++) r[i] = i < rows ? pairs32(xr + (size_t)i * ldx, RLV_F32, (size_t)k0) : _mm512_setzero_ps();
+            mmx_tr16(r);
+            for (int q = 0; q < 16; q++) _mm512_mask_storeu_ps(d + (size_t)(k0 / 2 + q) * MR, (__mmask16)0x3fff, r[q]);
+        }
+        for (int p = k0 / 2; p < kp; p++)
+            for (int i = 0; i < MR; i++) {
+                const float *row = xr + (size_t)i * ldx;
+                d[(size_t)p * MR + i] = i >= rows ? 0 : pair_of(half_f32_to_bf16(row[2 * p]),
+                                                                  2 * p + 1 < kb ? half_f32_to_bf16(row[2 * p + 1]) : 0);
+            }
+    }
+}
+
+static void pack_b(void *dst, const void *w, rlv_dtype dt, size_t ldw, int trans, int nb, int kb) {
+    uint32_t *d = dst;
+    int kp = (kb + 1) / 2;
+    for (int j0 = 0; j0 < nb; j0 += NR, d += (size_t)NR * kp) {
+        int cols = nb - j0 < NR ? nb - j0 : NR;
+        if (!trans) {  /* W [k, n]: the pair is rows 2p and 2p + 1 of w, interleaved by 16-bit halves */
+            for (int p = 0; p < kp; p++) {
+                size_t o = (size_t)(2 * p) * ldw + (size_t)j0;
+                int odd = 2 * p + 1 < kb;
+                for (int h = 0; h < 2; h++) {
+                    int n = cols - 16 * h;
+                    __m512i v = _mm512_setzero_si512();
+                    if (n > 0) {
+                        v = low16(w, dt, o + 16 * (size_t)h, n);
+                        if (odd) v = _mm512_or_si512(v, _mm512_slli_epi32(low16(w, dt, o + ldw + 16 * (size_t)h, n), 16));
+                    }
+                    _mm512_storeu_si512(d + (size_t)p * NR + 16 * h, v);
+                }
+            }
+            continue;
+        }
+        int k0 = 0;
+        for (; k0 + 32 <= kb; k0 += 32)  /* W [n, k]: a row's 32 k are already 16 pairs */
+            for (int h = 0; h < 2; h++) {
+                __m512 r[16];
+                for (int i = 0; i < 16; i++) {
+                    int c = 16 * h + i;
+                    r[i] = c < cols ? pairs32(w, dt, (size_t)(j0 + c) * ldw + (size_t)k0) : _mm512_setzero_ps();
+                }
+                mmx_tr16(r);
+                for (int q = 0; q < 16; q++) _mm512_storeu_ps(d + (size_t)(k0 / 2 + q) * NR + 16 * h, r[q]);
+            }
+        for (int p = k0 / 2; p < kp; p++)
+            for (int c = 0; c < NR; c++) {
+                size_t o = (size_t)(j0 + c) * ldw + (size_t)(2 * p);
+                d[(size_t)p * NR + c] = c >= cols ? 0 : pair_of(bf16_elem(w, dt, o), 2 * p + 1 < kb ? bf16_elem(w, dt, o + 1) : 0);
+            }
+    }
+}
+
+#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13)
+#define DECL(i) __m512 c##i##a = _mm512_setzero_ps(), c##i##b = _mm512_setzero_ps();
+#define DOT(i) {                                                   \
+        __m512bh av = (__m512bh)_mm512_set1_epi32((int)a[i]);      \
+        c##i##a = _mm512_dpbf16_ps(c##i##a, av, b0);               \
+        c##i##b = _mm512_dpbf16_ps(c##i##b, av, b1);               \
+    }
+#define STORE(i) if (i < mb) mmx_store_row32(c + (size_t)i * ldc, c##i##a, c##i##b, m0, m1, va, acc);
+
+static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc) {
+    const uint32_t *a = ap, *b = bp;
+    ROWS(DECL)
+    for (int p = 0, kp = (kb + 1) / 2; p < kp; p++, a += MR, b += NR) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + 16);
+        ROWS(DOT)
+    }
+    __mmask16 m0, m1;
+    mmx_masks32(nb, &m0, &m1);
+    __m512 va = _mm512_set1_ps(alpha);
+    ROWS(STORE)
+}
+
+const mm_kern mm_kern_avx512bf16 = {
+    .name = "avx512bf16", .mr = MR, .nr = NR, .kc = 512, .mc = 14 * 24, .nc = 32 * 64, .kstep = 2,
+    .pack_a = pack_a, .pack_b = pack_b, .tile = tile,
+};

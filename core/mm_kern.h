@@ -1,0 +1,39 @@
+/* mm_kern.h — internal: the packed GEMM kernels behind mm.h, one table per instruction set.
+ * Owns: the contract between mm.c's blocked driver (BLIS-style loops, threads, buffers) and the
+ * per-ISA files (core/mm_avx2.c, core/mm_avx512.c, core/mm_avx512bf16.c), which are the only
+ * files compiled with -mavx2 / -mavx512*; mm.c calls into them only after cpu_features() says the
+ * CPU runs them. Knows nothing of models.
+ *
+ * Packed layouts (elements of `esize` bytes: 4 = f32, or 4 = one bf16 pair for the bf16 kernel):
+ *   A block (rows of x): micro-panels of mr rows, each [kp][mr] (kp = k rounded up to kstep),
+ *     rows past the block's end zero.
+ *   B block (output columns = weight rows of W^T, or columns of W): micro-panels of nr columns,
+ *     each [kp][nr], columns past the block's end zero. Half-precision weights are widened here.
+ * kstep is 2 for the bf16 kernel: element p of a panel holds k = 2p (low half) and 2p + 1. */
+#ifndef RLV_MM_KERN_H
+#define RLV_MM_KERN_H
+
+#include <stddef.h>
+
+#include "tensor.h"
+
+typedef struct mm_kern {
+    const char *name;
+    int mr, nr;      /* micro-tile: mr rows x nr columns of y in registers */
+    int kc, mc, nc;  /* cache blocking: depth, rows of an A block (multiple of mr), columns of a B block (of nr) */
+    int kstep;       /* 1, or 2 when k goes in pairs (vdpbf16ps) */
+    /* dst = A block of mb rows x kb depth, from x (row stride ldx floats). */
+    void (*pack_a)(void *dst, const float *x, size_t ldx, int mb, int kb);
+    /* dst = B block of nb columns x kb depth. trans = 1: w is W [n, k] (columns are rows of w);
+     * trans = 0: w is W [k, n] (rows of w are k). ldw in elements of dt. */
+    void (*pack_b)(void *dst, const void *w, rlv_dtype dt, size_t ldw, int trans, int nb, int kb);
+    /* c[mb, nb] (row stride ldc) = alpha a.b (+ c when acc), a and b single packed micro-panels of
+     * depth kb (mb <= mr, nb <= nr); c outside [mb, nb] untouched, and not read when !acc. */
+    void (*tile)(int kb, const void *a, const void *b, float *c, size_t ldc, int mb, int nb, float alpha, int acc);
+} mm_kern;
+
+extern const mm_kern mm_kern_avx2;        /* fp32 FMA, 6 x 16 */
+extern const mm_kern mm_kern_avx512;      /* fp32 FMA, 14 x 32 */
+extern const mm_kern mm_kern_avx512bf16;  /* vdpbf16ps: bf16 products, fp32 accumulation, 14 x 32 */
+
+#endif

@@ -1,0 +1,99 @@
+/* mm_x86.h — internal: register transposes and widening loads shared by the per-ISA kernel
+ * files. Static inline, so each includer compiles them with its own -m flags; include only from
+ * core/mm_avx2.c, core/mm_avx512.c, core/mm_avx512bf16.c. Owns nothing. */
+#ifndef RLV_MM_X86_H
+#define RLV_MM_X86_H
+
+#include <immintrin.h>
+#include <stdint.h>
+
+#include "half.h"
+#include "tensor.h"
+
+/* One weight element widened (scalar: edges of panels only). */
+static inline float mmx_elem(const void *w, rlv_dtype dt, size_t i) {
+    if (dt == RLV_F32) return ((const float *)w)[i];
+    if (dt == RLV_BF16) return half_bf16_to_f32(((const uint16_t *)w)[i]);
+    return half_f16_to_f32(((const uint16_t *)w)[i]);
+}
+
+#ifdef __AVX2__
+/* 8 elements from w + i widened to f32: bf16 is a zero-extend and a 16-bit shift, f16 vcvtph2ps. */
+static inline __attribute__((always_inline)) __m256 mmx_load8(const void *w, rlv_dtype dt, size_t i) {
+    if (dt == RLV_F32) return _mm256_loadu_ps((const float *)w + i);
+    __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)w + i));
+    if (dt == RLV_BF16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    return _mm256_cvtph_ps(h);
+}
+
+/* r[0..7] (rows) become their transpose (r[j][i] = old r[i][j]). */
+static inline __attribute__((always_inline)) void mmx_tr8(__m256 r[8]) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int g = 0; g < 2; g++) {
+        u[4 * g] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+        u[4 * g + 1] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+        u[4 * g + 2] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        u[4 * g + 3] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+    }
+    for (int c = 0; c < 4; c++) {
+        r[c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x20);
+        r[4 + c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x31);
+    }
+}
+#endif
+
+#ifdef __AVX512F__
+/* 16 elements from w + i widened to f32 (lanes past n zero; n <= 16). */
+static inline __attribute__((always_inline)) __m512 mmx_load16(const void *w, rlv_dtype dt, size_t i, int n) {
+    __mmask16 m = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+    if (dt == RLV_F32) return _mm512_maskz_loadu_ps(m, (const float *)w + i);
+    __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)w + i);
+    if (dt == RLV_BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    return _mm512_cvtph_ps(h);
+}
+
+/* r[0..15] (rows of 16 lanes) become their transpose: 4x4 blocks inside 128-bit lanes by
+ * unpack + shuffle, then the lanes moved across registers by two rounds of shuffle_f32x4. */
+/* always_inline: as a call, r[] would go through memory */
+static inline __attribute__((always_inline)) void mmx_tr16(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int g = 0; g < 4; g++) {  /* u[4g + c], lane L: column 4L + c of rows 4g..4g+3 */
+        u[4 * g] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+        u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+        u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+    }
+    for (int c = 0; c < 4; c++) {
+        __m512 v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44), v2 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
+        __m512 v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44), v4 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
+        r[c] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+        r[4 + c] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+        r[8 + c] = _mm512_shuffle_f32x4(v2, v4, 0x88);
+        r[12 + c] = _mm512_shuffle_f32x4(v2, v4, 0xDD);
+    }
+}
+/* Row r of a 14/16 x 32 tile: r[0..31] masked by (m0, m1) = alpha (x0, x1) (+ r when acc). */
+static inline __attribute__((always_inline)) void mmx_store_row32(float *r, __m512 x0, __m512 x1, __mmask16 m0,
+                                                                     __mmask16 m1, __m512 va, int acc) {
+    x0 = _mm512_mul_ps(x0, va), x1 = _mm512_mul_ps(x1, va);
+    if (acc) x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, r)), x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, r + 16));
+    _mm512_mask_storeu_ps(r, m0, x0);
+    _mm512_mask_storeu_ps(r + 16, m1, x1);
+}
+
+/* The masks of columns [0, 16) and [16, 32) below nb. */
+static inline void mmx_masks32(int nb, __mmask16 *m0, __mmask16 *m1) {
+    *m0 = nb >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nb) - 1);
+    *m1 = nb >= 32 ? (__mmask16)0xffff : nb > 16 ? (__mmask16)((1u << (nb - 16)) - 1) : 0;
+}
+#endif
+
+#endif
