@@ -46,6 +46,7 @@ int main(int argc, char **argv) {
     o.max_image_pixels = cfg.max_image_pixels;
     o.cache_bytes = (size_t)cfg.cache_mb << 20;
     o.blas_threads = cfg.blas_threads;
+    if (rlv_compute_parse(cfg.compute, &o.compute) != RLV_OK) o.compute = RLV_COMPUTE_FP32;  /* the table allows fp32|bf16 only */
     rlv_engine *e = NULL;
     rlv_err err = {0};
     log_msg(LOG_INFO, "loading %s%s%s", cfg.model, cfg.ref_model ? " and reference " : "", cfg.ref_model ? cfg.ref_model : "");

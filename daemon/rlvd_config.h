@@ -14,6 +14,7 @@ typedef struct rlvd_config {
     char *bind;                /* ZeroMQ endpoint */
     int workers;
     int blas_threads;
+    char *compute;             /* fp32|bf16: how weight products compute */
     int max_queue;             /* jobs waiting before `busy` */
     int64_t max_message_bytes;
     int64_t max_image_bytes;
