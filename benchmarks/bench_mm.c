@@ -1,0 +1,242 @@
+/* bench_mm.c — GFLOP/s of mm_xwt at every weight product shape of the decoder (Mistral-7B, as
+ * core/llm.c forward() calls it) and the ViT (EVA-E, as core/vit.c does), against the widest
+ * fp32 FMA peak measured in the same run (bench_peak.h), cblas_sgemm (whatever OpenBLAS picks
+ * for OPENBLAS_CORETYPE) and optionally BLIS (dlopen'ed: it exports cblas_sgemm too, so it is
+ * not linked). Random weights, as bf16 and as f32; min over --reps timed calls after a warm-up.
+ *
+ *   bench_mm [--threads 2] [--reps 3] [--m 256,512,1024] [--compute fp32|bf16] [--blis]
+ *            [--only cblas|ours] [--shape NAME]
+ * Not run by ctest. */
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "bench_peak.h"
+#include "bench_util.h"
+#include "cpu.h"
+#include "half.h"
+#include "mm.h"
+#include "pool.h"
+
+void openblas_set_num_threads(int);
+char *openblas_get_config(void);
+char *openblas_get_corename(void);
+
+typedef struct shape {
+    const char *name;
+    int k, n, ldw, acc;  /* y[M, n] (+)= x[M, k] . W^T, W rows of ldw elements */
+} shape;
+
+/* Mistral-7B: H 4096, kv 1024, F 14336 in blocks of LLM_FFN_COLS = 2048, vocab in blocks of 4096.
+ * EVA-E: width 1792, mlp 15360, patch embedding k = 3 x 14 x 14. */
+static const shape shapes[] = {
+    {"llm.q", 4096, 4096, 4096, 0},       {"llm.k/v", 4096, 1024, 4096, 0}, {"llm.o", 4096, 4096, 4096, 1},
+    {"llm.gate/up", 4096, 2048, 4096, 0}, {"llm.down", 2048, 4096, 14336, 1}, {"llm.lm_head", 4096, 4096, 4096, 0},
+    {"vit.patch", 588, 1792, 588, 0},     {"vit.qkv", 1792, 5376, 1792, 0},  {"vit.proj", 1792, 1792, 1792, 0},
+    {"vit.fc1", 1792, 15360, 1792, 0},    {"vit.fc2", 15360, 1792, 15360, 0},
+};
+
+typedef void (*bli_sgemm_fn)(int, int, int64_t, int64_t, int64_t, float *, float *, int64_t, int64_t, float *, int64_t,
+                             int64_t, float *, float *, int64_t, int64_t);
+typedef void (*bli_threads_fn)(int64_t);
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static float rndf(void) {
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static void die(const char *what) {
+    fprintf(stderr, "bench_mm: %s\n", what);
+    exit(1);
+}
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n);
+    if (!p) die("out of memory");
+    return p;
+}
+
+static double loadavg(void) {
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1) l = -1;
+        fclose(f);
+    }
+    return l;
+}
+
+typedef struct run {
+    int which;  /* 0 ours, 1 cblas, 2 blis */
+    mm_ctx *mm;
+    bli_sgemm_fn blis;
+    const shape *s;
+    int m;
+    float *y;
+    const float *x;
+    const void *w;
+    rlv_dtype dt;
+} run;
+
+static void run_once(const run *r) {
+    const shape *s = r->s;
+    float one = 1.0f, beta = s->acc ? 1.0f : 0.0f;
+    if (r->which == 0)
+        mm_xwt(r->mm, r->y, s->n, r->x, s->k, r->m, s->k, r->w, s->ldw, r->dt, s->n, NULL, s->acc);
+    else if (r->which == 1)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r->m, s->n, s->k, 1.0f, r->x, s->k, r->w, s->ldw, beta,
+                    r->y, s->n);
+    else  /* column-major strides: x [m, k] rs k cs 1; W^T [k, n] element (p, j) at j*ldw + p */
+        r->blis(0, 0, r->m, s->n, s->k, &one, (float *)r->x, s->k, 1, (float *)r->w, 1, s->ldw, &beta, r->y, s->n, 1);
+}
+
+/* CPU seconds of the whole process (all threads). */
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+typedef struct rate {
+    double wall;  /* GFLOP/s: flops over the min wall time */
+    double cpu;   /* GFLOP per CPU-second x threads: flops over the min process CPU time, the
+                   * machine's share taken out (it is shared: wall time includes being preempted) */
+} rate;
+
+/* min over reps after one warm-up call. */
+static rate time_gflops(const run *r, int reps, int threads) {
+    run_once(r);
+    double best = 1e30, best_cpu = 1e30;
+    for (int i = 0; i < reps; i++) {
+        double t0 = now_s(), c0 = cpu_s();
+        run_once(r);
+        double t = now_s() - t0, c = cpu_s() - c0;
+        if (t < best) best = t;
+        if (c < best_cpu) best_cpu = c;
+    }
+    double gf = 2.0 * r->m * (double)r->s->n * r->s->k * 1e-9;
+    return (rate){gf / best, gf / best_cpu * threads};
+}
+
+/* The same two rates for bench_peak's loop: its flops are ~ GFLOP/s x seconds (each thread runs
+ * at least `seconds` and reports its own rate). */
+static rate peak_rate(bench_isa isa, int threads) {
+    const double sec = 0.3;
+    double c0 = cpu_s(), g = bench_peak_gflops(isa, threads, sec), c = cpu_s() - c0;
+    return (rate){g, g * sec / c * threads};
+}
+
+int main(int argc, char **argv) {
+    int threads = 2, reps = 3, use_blis = 0, only = 0;  /* only: 0 all, 1 ours, 2 cblas */
+    int ms[8] = {256, 512, 1024}, nm = 3;
+    const char *one = NULL;
+    mm_compute compute = MM_COMPUTE_F32;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--threads") && v) threads = atoi(v), i++;
+        else if (!strcmp(a, "--reps") && v) reps = atoi(v), i++;
+        else if (!strcmp(a, "--blis")) use_blis = 1;
+        else if (!strcmp(a, "--shape") && v) one = v, i++;
+        else if (!strcmp(a, "--only") && v) only = !strcmp(v, "ours") ? 1 : 2, i++;
+        else if (!strcmp(a, "--compute") && v) compute = !strcmp(v, "bf16") ? MM_COMPUTE_BF16 : MM_COMPUTE_F32, i++;
+        else if (!strcmp(a, "--m") && v) {
+            nm = 0;
+            for (char *p = argv[++i]; *p && nm < 8;) {
+                ms[nm++] = (int)strtol(p, &p, 10);
+                if (*p == ',') p++;
+            }
+        } else {
+            fprintf(stderr, "usage: bench_mm [--threads N] [--reps N] [--m 256,512,1024] [--compute fp32|bf16] [--blis] "
+                            "[--only ours|cblas] [--shape NAME]\n");
+            return 2;
+        }
+    }
+    if (threads < 1 || reps < 1) die("--threads and --reps must be >= 1");
+    rlv_pool *pool = NULL;
+    mm_ctx *mm = NULL;
+    rlv_err e = {0};
+    if (pool_init(&pool, threads, &e) || mm_ctx_init(&mm, pool, compute, &e)) die(e.msg);
+    bli_sgemm_fn blis = NULL;
+    if (use_blis) {
+        void *h = dlopen("libblis.so.4", RTLD_NOW | RTLD_LOCAL);
+        if (!h) die(dlerror());
+        blis = (bli_sgemm_fn)dlsym(h, "bli_sgemm");
+        bli_threads_fn nt = (bli_threads_fn)dlsym(h, "bli_thread_set_num_threads");
+        if (!blis || !nt) die("libblis.so.4: no bli_sgemm / bli_thread_set_num_threads");
+        nt(threads);
+    }
+    bench_isa isa = bench_widest_fp32();
+    double l0 = loadavg();
+    rate pk = peak_rate(isa, threads), bpk = {0, 0};
+    if (compute == MM_COMPUTE_BF16) bpk = peak_rate(BENCH_AVX512_BF16, threads);
+    const char *cte = getenv("OPENBLAS_CORETYPE");
+    printf("# bench_mm: %d threads, min of %d reps; kernel %s (cpu %s); OpenBLAS core %s (OPENBLAS_CORETYPE=%s)%s\n",
+           threads, reps, mm_kernel_name(mm), cpu_level_name(cpu_features()), openblas_get_corename(), cte ? cte : "(unset)",
+           blis ? "; BLIS via dlopen" : "");
+    printf("# peak %s at start: %.0f GFLOP/s wall, %.0f per CPU-second x %d; load average %.2f\n", bench_isa_name(isa),
+           pk.wall, pk.cpu, threads, l0);
+    if (bpk.wall > 0)
+        printf("# peak avx512-bf16 (vdpbf16ps) at start: %.0f GFLOP/s wall, %.0f per CPU-second x %d\n", bpk.wall, bpk.cpu,
+               threads);
+    printf("# GF/s: wall clock (min of reps); /pk: over the fp32 peak, wall; /pkc: the same per CPU-second (load-free)\n");
+    printf("%-12s %5s %5s %5s | %7s %5s %5s | %7s %5s %5s | %7s %6s | %7s %6s\n", "shape", "M", "k", "n", "bf16w", "/pk",
+           "/pkc", "f32w", "/pk", "/pkc", "cblas", "f32/cb", "blis", "f32/bl");
+    size_t xcap = 0;
+    float *x = NULL, *y = NULL;
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+        const shape *s = &shapes[si];
+        if (one && strcmp(one, s->name)) continue;
+        size_t wn = (size_t)s->n * s->ldw;
+        float *wf = xmalloc(wn * sizeof(float));
+        uint16_t *wb = xmalloc(wn * sizeof(uint16_t));
+        for (size_t i = 0; i < wn; i++) {
+            wb[i] = half_f32_to_bf16(rndf() * 0.05f);
+            wf[i] = half_bf16_to_f32(wb[i]);
+        }
+        int mlist[9], nml = 0;
+        for (int i = 0; i < nm; i++) mlist[nml++] = ms[i];
+        if (!strcmp(s->name, "llm.lm_head")) mlist[nml++] = 1;  /* one scored row */
+        for (int mi = 0; mi < nml; mi++) {
+            int m = mlist[mi];
+            size_t need = (size_t)m * (s->k > s->n ? s->k : s->n);
+            if (need > xcap) {
+                free(x), free(y);
+                x = xmalloc(need * sizeof(float)), y = xmalloc(need * sizeof(float));
+                xcap = need;
+            }
+            for (size_t i = 0; i < (size_t)m * s->k; i++) x[i] = rndf();
+            for (size_t i = 0; i < (size_t)m * s->n; i++) y[i] = 0;
+            run r = {0, mm, blis, s, m, y, x, wb, RLV_BF16};
+            rate gb = {0, 0}, gf = {0, 0}, gc = {0, 0}, gl = {0, 0};
+            if (only != 2) {
+                gb = time_gflops(&r, reps, threads);
+                r.w = wf, r.dt = RLV_F32;
+                gf = time_gflops(&r, reps, threads);
+            }
+            if (only != 1) {
+                openblas_set_num_threads(threads);
+                r.which = 1, r.w = wf, r.dt = RLV_F32;
+                gc = time_gflops(&r, reps, threads);
+                openblas_set_num_threads(1);
+            }
+            if (blis) r.which = 2, r.w = wf, gl = time_gflops(&r, reps, threads);
+            printf("%-12s %5d %5d %5d | %7.1f %5.2f %5.2f | %7.1f %5.2f %5.2f | %7.1f %6.2f | %7.1f %6.2f\n", s->name, m,
+                   s->k, s->n, gb.wall, gb.wall / pk.wall, gb.cpu / pk.cpu, gf.wall, gf.wall / pk.wall, gf.cpu / pk.cpu,
+                   gc.wall, gc.wall > 0 ? gf.wall / gc.wall : 0, gl.wall, gl.wall > 0 ? gf.wall / gl.wall : 0);
+            fflush(stdout);
+        }
+        free(wf), free(wb);
+    }
+    rate pk1 = peak_rate(isa, threads);
+    printf("# peak %s at end: %.0f GFLOP/s wall, %.0f per CPU-second x %d; load average %.2f (ratios above: start peak)\n",
+           bench_isa_name(isa), pk1.wall, pk1.cpu, threads, loadavg());
+    free(x), free(y);
+    mm_ctx_free(&mm);
+    pool_free(&pool);
+    return 0;
+}
