@@ -40,7 +40,7 @@ def main():
         plan = [(img, [job]) for img, job in zip(imgs, sj)] + [(None, sj)]
     else:
         plan = [(img, tsr.JOBS) for img in tsr.make_images(a.work)]
-    worst_lp, worst_rw, changed, rankings, tokens = 0.0, {}, 0, 0, 0
+    worst_lp, worst_rw, changed, rankings, tokens, gaps = 0.0, {}, 0, 0, 0, []
     for img, jobs in plan:
         for prompt, cands in jobs:
             for reward in ("rlaifv", "logp_mean"):
@@ -54,10 +54,14 @@ def main():
                             tokens += 1
                     worst_rw[reward] = max(worst_rw.get(reward, 0.0), abs(r["reward"] - q["reward"]))
                 rankings += 1
-                changed += [r["index"] for r in f["ranking"]] != [r["index"] for r in b["ranking"]]
+                if [r["index"] for r in f["ranking"]] != [r["index"] for r in b["ranking"]]:
+                    changed += 1  # how close the swapped candidates were under fp32
+                    rw = [r["reward"] for r in f["ranking"]]
+                    gaps.append(min(abs(x - y) for x, y in zip(rw, rw[1:])))
     print(f"{a.model}: {rankings} rankings ({tokens} token log-probs): max |d token logp| {worst_lp:.3g}; "
           + "; ".join(f"max |d reward {k}| {v:.3g}" for k, v in worst_rw.items())
-          + f"; rankings changed {changed}/{rankings}")
+          + f"; rankings changed {changed}/{rankings}"
+          + (f" (each had neighbours within {max(gaps):.2g} of reward under fp32)" if gaps else ""))
 
 
 if __name__ == "__main__":
