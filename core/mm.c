@@ -175,6 +175,11 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
             for (int i = 0; i < m; i++) memset(y + (size_t)i * ldy + n0, 0, (size_t)(n1 - n0) * sizeof(float));
         return;
     }
+    if (trans && m <= kn->gemv_rows && kn->gemv) {
+        const char *wp = (const char *)w + (size_t)n0 * ldw * rlv_dtype_size(dt);
+        kn->gemv(y + n0, (size_t)ldy, x, (size_t)ldx, m, k, wp, dt, (size_t)ldw, n1 - n0, alpha, acc);
+        return;
+    }
     size_t es = rlv_dtype_size(dt);
     char *abuf = buf, *bbuf = abuf + kern_block_bytes(kn, kn->mc);
     int mr = kn->mr, nr = kn->nr;

@@ -125,7 +125,55 @@ static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, i
     ROWS(STORE)
 }
 
+/* gemv: M (<= 4) rows of x against 4 weight rows at a time, 16 k per step, horizontal sums at
+ * the end. M is a constant in each instance (see gemv) so the 16 accumulators are registers. */
+static inline __attribute__((always_inline)) void gemv_m(float *y, size_t ldy, const float *x, size_t ldx, const int M,
+                                                            int k, const void *w, rlv_dtype dt, size_t ldw, int n,
+                                                            float alpha, int acc) {
+    for (int j0 = 0; j0 < n; j0 += 4) {
+        int rows = n - j0 < 4 ? n - j0 : 4;
+        __m512 c[4][4];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) c[r][i] = _mm512_setzero_ps();
+        for (int k0 = 0; k0 < k; k0 += 16) {
+            int kn = k - k0 < 16 ? k - k0 : 16;
+            __m512 xv[4], wv[4];
+#pragma GCC unroll 4
+            for (int i = 0; i < M; i++) xv[i] = mmx_load16(x + (size_t)i * ldx, RLV_F32, (size_t)k0, kn);
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++)
+                wv[r] = r < rows ? mmx_load16(w, dt, (size_t)(j0 + r) * ldw + (size_t)k0, kn) : _mm512_setzero_ps();
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+                for (int i = 0; i < M; i++) c[r][i] = _mm512_fmadd_ps(xv[i], wv[r], c[r][i]);
+        }
+        for (int i = 0; i < M; i++)
+            for (int r = 0; r < rows; r++) {
+                float v = alpha * _mm512_reduce_add_ps(c[r][i]), *o = y + (size_t)i * ldy + j0 + r;
+                *o = acc ? *o + v : v;
+            }
+    }
+}
+
+static void gemv(float *y, size_t ldy, const float *x, size_t ldx, int m, int k, const void *w, rlv_dtype dt, size_t ldw,
+                 int n, float alpha, int acc) {
+#define GEMV_DT(M)                                                                              \
+    if (dt == RLV_F32) gemv_m(y, ldy, x, ldx, M, k, w, RLV_F32, ldw, n, alpha, acc);            \
+    else if (dt == RLV_BF16) gemv_m(y, ldy, x, ldx, M, k, w, RLV_BF16, ldw, n, alpha, acc);     \
+    else gemv_m(y, ldy, x, ldx, M, k, w, RLV_F16, ldw, n, alpha, acc);
+    switch (m) {
+    case 1: GEMV_DT(1) break;
+    case 2: GEMV_DT(2) break;
+    case 3: GEMV_DT(3) break;
+    default: GEMV_DT(4) break;
+    }
+#undef GEMV_DT
+}
+
 const mm_kern mm_kern_avx512 = {
     .name = "avx512", .mr = MR, .nr = NR, .kc = 256, .mc = 14 * 24, .nc = 32 * 64, .kstep = 1,
-    .pack_a = pack_a, .pack_b = pack_b, .tile = tile,
+    .pack_a = pack_a, .pack_b = pack_b, .tile = tile, .gemv_rows = 4, .gemv = gemv,
 };

@@ -30,6 +30,12 @@ typedef struct mm_kern {
     /* c[mb, nb] (row stride ldc) = alpha a.b (+ c when acc), a and b single packed micro-panels of
      * depth kb (mb <= mr, nb <= nr); c outside [mb, nb] untouched, and not read when !acc. */
     void (*tile)(int kb, const void *a, const void *b, float *c, size_t ldc, int mb, int nb, float alpha, int acc);
+    /* Optional (NULL: the tiles do it): y[m, n] = alpha x.W^T (+ y when acc) for m <= gemv_rows,
+     * W [n, k] read in place, widened as loaded: a few rows cannot repay packing the weights
+     * (lm_head of one scored row), and the product is bound by reading them. */
+    int gemv_rows;
+    void (*gemv)(float *y, size_t ldy, const float *x, size_t ldx, int m, int k, const void *w, rlv_dtype dt, size_t ldw,
+                 int n, float alpha, int acc);
 } mm_kern;
 
 extern const mm_kern mm_kern_avx2;        /* fp32 FMA, 6 x 16 */
