@@ -183,14 +183,17 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
     size_t es = rlv_dtype_size(dt);
     char *abuf = buf, *bbuf = abuf + kern_block_bytes(kn, kn->mc);
     int mr = kn->mr, nr = kn->nr;
+    /* row blocks of equal size (whole micro-tiles, at most mc): 1024 rows as 4 x ~256, not
+     * 3 x 336 + 16, whose last block would reload every packed B panel for 2 tiles */
+    int nblk = (m + kn->mc - 1) / kn->mc, mcb = ((m + nblk - 1) / nblk + mr - 1) / mr * mr;
     for (int jc = n0; jc < n1; jc += kn->nc) {
         int nb = n1 - jc < kn->nc ? n1 - jc : kn->nc;
         for (int pc = 0; pc < k; pc += kn->kc) {
             int kb = k - pc < kn->kc ? k - pc : kn->kc;
             size_t pb = (size_t)((kb + kn->kstep - 1) / kn->kstep) * 4;  /* bytes of one packed k-row per lane */
             int a2 = acc || pc > 0;  /* later depth blocks add to the earlier ones */
-            for (int ic = 0; ic < m; ic += kn->mc) {
-                int mb = m - ic < kn->mc ? m - ic : kn->mc, tiles = (mb + mr - 1) / mr;
+            for (int ic = 0; ic < m; ic += mcb) {
+                int mb = m - ic < mcb ? m - ic : mcb, tiles = (mb + mr - 1) / mr;
                 kn->pack_a(abuf, x + (size_t)ic * ldx + pc, (size_t)ldx, mb, kb);
                 for (int jr = 0; jr < nb; jr += nr) {
                     int nbr = nb - jr < nr ? nb - jr : nr;
@@ -199,10 +202,15 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
                                                                   : (size_t)pc * ldw + (size_t)(jc + jr)) * es;
                         kn->pack_b(bbuf + (size_t)jr * pb, wp, dt, (size_t)ldw, trans, nbr, kb);
                     }
-                    int pf = ic == 0 && jr + nr < nb;  /* next panel of this block */
+                    int pf = jr + nr < nb;  /* next panel of this block: its weights, or once packed, the panel */
+                    size_t pfb = (size_t)nr * pb, pf0 = 0;
                     for (int ir = 0, t = 0; ir < mb; ir += mr, t++) {
-                        if (pf) prefetch_panel(w, es, ldw, trans, jc + jr + nr, nb - jr - nr < nr ? nb - jr - nr : nr, pc, kb,
-                                               t, tiles);
+                        if (pf && ic == 0)
+                            prefetch_panel(w, es, ldw, trans, jc + jr + nr, nb - jr - nr < nr ? nb - jr - nr : nr, pc, kb, t,
+                                           tiles);
+                        else if (pf)  /* packed B outgrows L2 (nc x kc floats): bring the next panel back */
+                            for (size_t e = pfb * (size_t)(t + 1) / (size_t)tiles; pf0 < e; pf0 += 64)
+                                __builtin_prefetch(bbuf + (size_t)(jr + nr) * pb + pf0, 0, 2);
                         kn->tile(kb, abuf + (size_t)ir * pb, bbuf + (size_t)jr * pb, y + (size_t)(ic + ir) * ldy + jc + jr,
                                  (size_t)ldy, mb - ir < mr ? mb - ir : mr, nbr, alpha, a2);
                     }
