@@ -5,7 +5,7 @@
  * weights are never converted whole: each thread widens the panel of weights it is about to
  * multiply as it packs it. Products split the output columns (weight rows) over the pool's
  * threads, so every weight byte is read by one thread once per call (narrow, tall products
- * split rows instead). Compute is fp32 with fp32 accumulation, or optionally bf16 products
+ * split rows instead; x.W^T of at most 4 rows reads the weights in place, without packing). Compute is fp32 with fp32 accumulation, or optionally bf16 products
  * with fp32 accumulation (MM_COMPUTE_BF16).
  * Thread-safety: an mm_ctx is driven by one thread at a time (its worker); models are shared. */
 #ifndef RLV_MM_H

@@ -5,8 +5,8 @@
  * Every kernel this CPU runs is tested in turn (cpu_set_cap: generic = OpenBLAS, avx2, avx512,
  * and the bf16 compute mode), and the test asserts by mm_kernel_name() that the kernel asked
  * for is the one that ran; where the CPU lacks a level it asserts the fallback instead (a
- * bf16 context: RLV_EUNSUPPORTED). Edge sweeps: m = 1..15 (past both micro-tile heights, 6 and
- * 14), n = 1..33 (widths 16 and 32), k around 16/32 and the depth blocks (256, 512), rows past
+ * bf16 context: RLV_EUNSUPPORTED). Edge sweeps: m = 1..15 (the gemv path up to 4 rows, then
+ * past both micro-tile heights, 6 and 14), n = 1..33 (widths 16 and 32), k around 16/32 and the depth blocks (256, 512), rows past
  * a row block (mc) and columns past a column block (nc). The bf16 mode is checked against
  * doubles of the bf16-rounded operands, so its pairing and rounding are exact, not loose. */
 #include <math.h>
