@@ -114,6 +114,13 @@ static void pack_b(void *dst, const void *w, rlv_dtype dt, size_t ldw, int trans
 /* Accumulators are named variables, not an array, so that they stay in registers at -O2. */
 static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc) {
     const float *a = ap, *b = bp;
+    /* y is re-read once per depth block and is too big for the caches (1024 x 4096 floats):
+     * start fetching this tile's rows now, so that they have arrived by the store */
+    if (acc)
+        for (int i = 0; i < mb; i++) {
+            _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + (size_t)i * ldc + 16), _MM_HINT_T0);
+        }
     ROWS(DECL)
     for (int p = 0; p < kb; p++, a += MR, b += NR) {
         __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
@@ -174,6 +181,6 @@ static void gemv(float *y, size_t ldy, const float *x, size_t ldx, int m, int k,
 }
 
 const mm_kern mm_kern_avx512 = {
-    .name = "avx512", .mr = MR, .nr = NR, .kc = 256, .mc = 14 * 24, .nc = 32 * 64, .kstep = 1,
+    .name = "avx512", .mr = MR, .nr = NR, .kc = 512, .mc = 14 * 18, .nc = 32 * 64, .kstep = 1,
     .pack_a = pack_a, .pack_b = pack_b, .tile = tile, .gemv_rows = 4, .gemv = gemv,
 };
