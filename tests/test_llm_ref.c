@@ -228,7 +228,7 @@ static void score_on(const char *name, int nth, double *lp, int cap) {
     rlv_err e = {0};
     llm_limits lim = {c->P, c->total, c->n};
     assert_int_equal(pool_init(&p, nth, &e), RLV_OK);
-    assert_int_equal(mm_ctx_init(&mm, p, &e), RLV_OK);
+    assert_int_equal(mm_ctx_init(&mm, p, MM_COMPUTE_F32, &e), RLV_OK);
     assert_int_equal(llm_ws_init(&ws, L.m, &lim, mm, &e), RLV_OK);
     prefix_ok(ws, c);
     assert_int_equal(llm_score(ws, (const int32_t *const *)c->cand, c->lens, c->n, lp, NULL, &e), RLV_OK);

@@ -291,7 +291,7 @@ static void test_attention_threads(void **s) {
         rlv_pool *p = NULL;
         mm_ctx *mm = NULL;
         assert_int_equal(pool_init(&p, nth, &e), RLV_OK);
-        assert_int_equal(mm_ctx_init(&mm, p, &e), RLV_OK);
+        assert_int_equal(mm_ctx_init(&mm, p, MM_COMPUTE_F32, &e), RLV_OK);
         float *sc = malloc((size_t)nth * vit_attention_floats(NK) * sizeof(float));
         out[nth - 1] = malloc((size_t)NQ * D * sizeof(float));
         vit_attention(mm, sc, out[nth - 1], D, q, LD, k, v, LD, NQ, NK, HEADS, HD, NULL);
