@@ -6,7 +6,7 @@
  *
  *   bench_job --model DIR [--ref-model DIR] --image FILE [--prompt TEXT] [--candidates 8]
  *             [--cand-tokens 64] [--repeat 1] [--blas-threads 1] [--no-cache] [--peak-seconds 0.3]
- *             [--one-at-a-time]
+ *             [--one-at-a-time] [--compute fp32|bf16]
  *
  * Candidates are generated English-like texts of about --cand-tokens tokens each (their
  * exact token counts, from the engine's own prompt assembly, are printed). --no-cache opens
@@ -16,6 +16,8 @@
  * --one-at-a-time (implies --no-cache) then scores the same candidates the way the official
  * pipeline does, one forward per candidate: N jobs of one candidate each, every one running the
  * vision side and the prefix again, and prints the batched job's speed-up over them.
+ * --compute bf16 runs the weight products on bf16 dot products (rlv_engine_opts.compute); %peak
+ * stays over the widest fp32 FMA peak (the issue's yardstick) and the bf16 peak is printed too.
  * Exit 1 when a log-prob is not finite. */
 #include <math.h>
 #include <stdint.h>
@@ -138,6 +140,7 @@ typedef struct bench_opts {
     const char *model, *ref_model, *image, *prompt;
     int candidates, cand_tokens, repeat, threads, no_cache, one_at_a_time;
     double peak_seconds;
+    rlv_compute compute;
 } bench_opts;
 
 static int parse_args(bench_opts *o, int argc, char **argv) {
@@ -157,6 +160,7 @@ static int parse_args(bench_opts *o, int argc, char **argv) {
         else if (!strcmp(a, "--repeat")) o->repeat = atoi(v);
         else if (!strcmp(a, "--blas-threads")) o->threads = atoi(v);
         else if (!strcmp(a, "--peak-seconds")) o->peak_seconds = atof(v);
+        else if (!strcmp(a, "--compute")) { if (rlv_compute_parse(v, &o->compute)) return -1; }
         else return -1;
         i++;
     }
@@ -214,7 +218,7 @@ int main(int argc, char **argv) {
     if (parse_args(&o, argc, argv)) {
         fprintf(stderr, "usage: %s --model DIR [--ref-model DIR] --image FILE [--prompt TEXT] [--candidates 8]\n"
                         "       [--cand-tokens 64] [--repeat 1] [--blas-threads 1] [--no-cache] [--peak-seconds 0.3]\n"
-                        "       [--one-at-a-time]\n",
+                        "       [--one-at-a-time] [--compute fp32|bf16]\n",
                 argv[0]);
         return 2;
     }
@@ -257,6 +261,7 @@ int main(int argc, char **argv) {
     eo.model_dir = o.model;
     eo.ref_model_dir = o.ref_model;
     eo.blas_threads = o.threads;
+    eo.compute = o.compute;
     eo.max_candidates = n;
     eo.max_total_tokens = tot_ids > 4096 ? tot_ids : 4096;
     if (o.no_cache) eo.cache_bytes = 0;
@@ -353,6 +358,9 @@ int main(int argc, char **argv) {
     printf("\npeak (%s, %d threads, measured in this run): %.1f GFLOP/s at the start, %.1f at the end; "
            "%%peak uses the start's. Best job wall %.1f ms.\n", bench_isa_name(isa), o.threads, peak0, peak1,
            best_ms);
+    if (o.compute == RLV_COMPUTE_BF16)
+        printf("compute bf16: the %s peak (the unit its products run on) is %.1f GFLOP/s now\n",
+               bench_isa_name(BENCH_AVX512_BF16), peak_now(&o, BENCH_AVX512_BF16));
     printf("peak RSS %.0f MB; %s\n", peak_rss_mb(), bad ? "NON-FINITE log-probs or rewards" : "all log-probs finite");
     rlv_worker_free(&w);
     rlv_engine_free(&e);
