@@ -310,7 +310,7 @@ int main(int argc, char **argv) {
         printf("  %-26s %-9s %10s %10s %9s %7s\n", "stage", "model", "ms", "GFLOP", "GFLOP/s", "%peak");
         double total_fl = 0;
         for (int k = 0; k < nm; k++) {
-            double img_fl = res->image_cache_hit ? 0 : fl[k].vit + fl[k].resampler;
+            double img_fl = res->image_ran_model[k] ? fl[k].vit + fl[k].resampler : 0;
             row("image: ViT + resampler", mname[k], res->image_ms_model[k], img_fl, peak);
             total_fl += img_fl + fl[k].prefix + fl[k].cands;
         }

@@ -331,16 +331,19 @@ static int copy_texts(rlv_worker *w, const rlv_job *j, const char **prompt, rlv_
     return RLV_OK;
 }
 
-/* Step 2: the image embedding of model k into w->emb[k]; *hit counts cache hits. */
-static int image_step(rlv_worker *w, const rlv_job *j, int k, int *decoded, int *hits, rlv_err *err) {
+/* Step 2: the image embedding of model k into w->emb[k]; *ran = 1 when its vision side ran. */
+static int image_step(rlv_worker *w, const rlv_job *j, int k, int *decoded, int *ran, rlv_err *err) {
     rlv_engine *e = w->e;
     engine_model *m = &e->m[k];
     size_t n = (size_t)m->cfg.num_query * m->cfg.hidden_size;
-    imcache_key key = imcache_key_of(j->image, j->image_len, m->vision_id);
-    if (imcache_get(e->cache, &key, w->emb[k], n)) {
-        (*hits)++;
+    /* a reference whose vision weights are the policy's own bytes (ckpt_share_identical) gets
+     * the policy's embedding: the same weights, code and threads give the same floats */
+    if (k > 0 && m->vision_id == e->m[POL].vision_id && n == (size_t)e->m[POL].cfg.num_query * e->m[POL].cfg.hidden_size) {
+        memcpy(w->emb[k], w->emb[POL], n * sizeof *w->emb[k]);
         return RLV_OK;
     }
+    imcache_key key = imcache_key_of(j->image, j->image_len, m->vision_id);
+    if (imcache_get(e->cache, &key, w->emb[k], n)) return RLV_OK;
     if (!*decoded) {
         image_limits lim = {.max_side = e->opts.max_image_side, .max_pixels = e->opts.max_image_pixels};
         int rc = image_to_pixels(w->img, j->image, j->image_len, &lim, m->cfg.image_size, w->pixels, NULL, err);
@@ -350,6 +353,7 @@ static int image_step(rlv_worker *w, const rlv_job *j, int k, int *decoded, int 
     /* the resampler's weights come in from the disk while the tower computes (the tower reads
      * its own blocks ahead, vit.c) */
     resampler_prefetch(m->rs);
+    *ran = 1;
     vit_forward(m->vit, w->vit[k], w->pixels, w->feats);
     resampler_forward(m->rs, w->rs[k], w->feats, w->emb[k]);
     return imcache_put(e->cache, &key, w->emb[k], n, err);
@@ -375,11 +379,11 @@ int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *
     if (rc) return rc;
 
     /* 2. image */
-    int decoded = 0, hits = 0;
+    int decoded = 0, ran[2] = {0, 0};
     double t_img[2] = {0, 0};
     for (int k = 0; k < nm && !rc && with_image; k++) {
         double a = now_ms();
-        rc = image_step(w, j, k, &decoded, &hits, err);
+        rc = image_step(w, j, k, &decoded, &ran[k], err);
         t_img[k] = now_ms() - a;
     }
     if (rc) return rc;
@@ -443,7 +447,8 @@ int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *
     reward_rank(w->ranked, n);
     w->res = (rlv_result){.reward = kind, .beta = beta, .has_reference = nm == 2, .n = n, .ranking = w->ranked,
                           .image_ms = t1 - t0, .prefix_ms = t_prefix, .candidates_ms = t_cands,
-                          .image_cache_hit = with_image && hits == nm,
+                          .image_cache_hit = with_image && !ran[0] && !ran[1],
+                          .image_ran_model = {ran[0], ran[1]},
                           .image_ms_model = {t_img[0], t_img[1]}, .prefix_ms_model = {t_pre[0], t_pre[1]},
                           .candidates_ms_model = {t_cand[0], t_cand[1]}};
     w->res.total_ms = now_ms() - t0;

@@ -126,6 +126,9 @@ typedef struct rlv_result {
     /* The stages per model, [0] policy and [1] reference (0 without one): the image step of
      * the model that decodes first (the policy) includes the decode + resize of the image. */
     double image_ms_model[2], prefix_ms_model[2], candidates_ms_model[2];
+    /* 1 where the model's ViT + resampler ran in this job; 0 on an image-cache hit, and for a
+     * reference whose vision weights are the policy's own bytes (it takes the policy's embedding) */
+    int image_ran_model[2];
 } rlv_result;
 
 /* Scores one job. On RLV_OK, *res points into w and is valid until the next rlv_score on w.
