@@ -41,6 +41,7 @@ static unsigned be16(const uint8_t *p) { return (unsigned)p[0] << 8 | p[1]; }
 static int probe_jpeg(const uint8_t *d, size_t n, image_header *h, rlv_err *err) {
     size_t p = 2;
     int sof = 0, scans = 0;
+    double passes = 0; /* sum over scans of its components / the frame's (IMAGE_JPEG_MAX_PASSES) */
     for (;;) {
         if (p >= n) return rlv_errf(err, RLV_EIMAGE, "truncated JPEG: data ends at byte %zu before the end-of-image marker", n);
         if (d[p] != 0xFF) return rlv_errf(err, RLV_EIMAGE, "malformed JPEG: byte %zu is 0x%02x, expected a marker", p, d[p]);
@@ -83,6 +84,8 @@ static int probe_jpeg(const uint8_t *d, size_t n, image_header *h, rlv_err *err)
             if (!sof) return rlv_errf(err, RLV_EIMAGE, "malformed JPEG: scan before the frame header");
             if (++scans > IMAGE_JPEG_MAX_SCANS)
                 return rlv_errf(err, RLV_EIMAGE, "JPEG with more than %d scans (scan %d starts at byte %zu)", IMAGE_JPEG_MAX_SCANS, scans, p - L - 2);
+            if (L < 3) return rlv_errf(err, RLV_EIMAGE, "malformed JPEG: scan header of %zu bytes", L);
+            passes += (double)s[0] / h->channels;
             for (;;) {
                 const uint8_t *q = p < n ? memchr(d + p, 0xFF, n - p) : NULL;
                 if (!q || (size_t)(q - d) + 1 >= n)
@@ -97,6 +100,7 @@ static int probe_jpeg(const uint8_t *d, size_t n, image_header *h, rlv_err *err)
     }
     if (!sof) return rlv_errf(err, RLV_EIMAGE, "malformed JPEG: no frame header");
     h->format = "JPEG";
+    h->passes = passes;
     return RLV_OK;
 }
 
@@ -169,7 +173,8 @@ static const char *unsupported_format(const uint8_t *d, size_t n) {
     return NULL;
 }
 
-/* P5/P6 header: three decimal fields after the magic, '#' comments allowed. Returns maxval or -1. */
+/* P5/P6 header: three decimal fields after the magic, '#' comments allowed, and the one whitespace
+ * byte that ends the header (without it the maxval itself may be cut). Returns maxval or -1. */
 static int pnm_maxval(const uint8_t *d, size_t n) {
     size_t p = 2;
     long v = 0;
@@ -183,7 +188,7 @@ static int pnm_maxval(const uint8_t *d, size_t n) {
         v = 0;
         while (p < n && d[p] >= '0' && d[p] <= '9' && v < 1000000) v = v * 10 + (d[p++] - '0');
     }
-    return (int)v;
+    return p < n ? (int)v : -1;
 }
 
 int image_probe(const uint8_t *data, size_t len, const image_limits *lim, image_header *hdr, rlv_err *err) {
@@ -191,6 +196,7 @@ int image_probe(const uint8_t *data, size_t len, const image_limits *lim, image_
     if (!lim) { image_limits_default(&dl); lim = &dl; }
     memset(hdr, 0, sizeof *hdr);
     hdr->bit_depth = 8;
+    hdr->passes = 1;
     if (!data || len == 0) return rlv_errf(err, RLV_EIMAGE, "empty image (0 bytes)");
     int rc;
     if (len >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF) {
@@ -238,6 +244,10 @@ int image_probe(const uint8_t *data, size_t len, const image_limits *lim, image_
         (int64_t)hdr->width * hdr->height > lim->max_pixels)
         return rlv_errf(err, RLV_ELIMIT, "%s image %dx%d exceeds the limits (side <= %d, pixels <= %lld)",
                         hdr->format, hdr->width, hdr->height, lim->max_side, (long long)lim->max_pixels);
+    if (hdr->passes * hdr->width * hdr->height > (double)IMAGE_JPEG_MAX_PASSES * lim->max_pixels)
+        return rlv_errf(err, RLV_ELIMIT, "%s image %dx%d: its scans cost %.1f passes over the image, more than %d passes over "
+                        "the largest allowed (%lld pixels)", hdr->format, hdr->width, hdr->height, hdr->passes,
+                        IMAGE_JPEG_MAX_PASSES, (long long)lim->max_pixels);
     return RLV_OK;
 }
 
@@ -250,32 +260,39 @@ int image_decode(const uint8_t *data, size_t len, const image_limits *lim,
     int rc = image_probe(data, len, lim, &hd, err);
     if (rc != RLV_OK) return rc;
     if (len > 0x7fffffff) return rlv_errf(err, RLV_ELIMIT, "image of %zu bytes", len);
-    int x = 0, y = 0, c = 0;
+    int x = 0, y = 0;
     uint8_t *out;
     if (!strcmp(hd.format, "JPEG")) {
         rc = image_jpeg_decode(data, len, hd.width, hd.height, IMAGE_JPEG_MAX_SCANS, &out, err);
         if (rc != RLV_OK) return rc;
         x = hd.width;
         y = hd.height;
-    } else if (!strcmp(hd.format, "PNG") && hd.bit_depth == 16 && hd.channels == 1) {
-        /* PIL reads 16-bit grey as I;16 and .convert('RGB') clamps it (not >> 8). */
-        uint16_t *g = stbi_load_16_from_memory(data, (int)len, &x, &y, &c, 1);
-        if (!g) return rlv_errf(err, RLV_EIMAGE, "PNG decode failed: %s", stbi_failure_reason());
-        out = (x == hd.width && y == hd.height) ? malloc((size_t)x * y * 3) : NULL;
-        if (out)
-            for (size_t i = 0; i < (size_t)x * y; i++) {
-                uint8_t v = g[i] > 255 ? 255 : (uint8_t)g[i];
-                out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = v;
-            }
-        stbi_image_free(g);
-        if (!out) return x == hd.width && y == hd.height ? rlv_errf(err, RLV_ENOMEM, "PNG %dx%d: out of memory", x, y)
-                                                          : rlv_errf(err, RLV_EIMAGE, "PNG decoded to %dx%d, header says %dx%d", x, y, hd.width, hd.height);
     } else {
-        out = stbi_load_from_memory(data, (int)len, &x, &y, &c, 3);
-        if (!out) return rlv_errf(err, RLV_EIMAGE, "%s decode failed: %s", hd.format, stbi_failure_reason());
+        /* PIL reads 16-bit grey PNG as I;16 and .convert('RGB') clamps it (not >> 8). */
+        int grey16 = !strcmp(hd.format, "PNG") && hd.bit_depth == 16 && hd.channels == 1;
+        /* stb's largest buffers: the inflated PNG rows (at most 8 bytes per pixel plus a filter
+         * byte per row, doubled once when interlaced rows overflow its first guess), GIF's
+         * three w*h*4 planes, the 16-bit RGBA result; and 1 MiB for its fixed tables. */
+        size_t px = (size_t)hd.width * hd.height;
+        size_t cap = 2 * (8 * px + (size_t)hd.height) + (1u << 20);
+        void *p = NULL;
+        rc = image_stb_decode(data, len, hd.format, grey16, cap, &p, &x, &y, err);
+        if (rc != RLV_OK) return rc;
         if (x != hd.width || y != hd.height) {
-            stbi_image_free(out);
+            free(p);
             return rlv_errf(err, RLV_EIMAGE, "%s decoded to %dx%d, header says %dx%d", hd.format, x, y, hd.width, hd.height);
+        }
+        out = p;
+        if (grey16) {
+            const uint16_t *g = p;
+            out = malloc(px * 3);
+            if (out)
+                for (size_t i = 0; i < px; i++) {
+                    uint8_t v = g[i] > 255 ? 255 : (uint8_t)g[i];
+                    out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = v;
+                }
+            free(p);
+            if (!out) return rlv_errf(err, RLV_ENOMEM, "PNG %dx%d: out of memory", x, y);
         }
     }
     *rgb = out;

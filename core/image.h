@@ -34,6 +34,8 @@ typedef struct image_header {
     int width, height;
     int channels;        /* as stored (1 grey, 2 grey+alpha, 3, 4) */
     int bit_depth;       /* 8 or 16 (PNG); 8 otherwise */
+    double passes;       /* decode work in full passes over the pixels: JPEG, the sum over its
+                            scans of (components in the scan / components); 1 otherwise */
 } image_header;
 
 /* Reads only the header (and walks the JPEG/PNG segment structure, no pixel decoding):

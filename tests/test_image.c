@@ -10,6 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <malloc.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <zlib.h>
+
 #include <cmocka.h>
 
 #include "test_util.h"
@@ -288,29 +293,210 @@ static void test_limits(void **s) {
     free(b);
 }
 
-/* Every proper prefix of a JPEG and a PNG is refused (no end marker), never decoded. */
+/* Decodes with glibc filling every new allocation with a pattern (M_PERTURB): a decoder that
+ * reports pixels it never wrote gives different bytes for two patterns. Returns the rc; *rgb is
+ * set on RLV_OK. */
+static int decode_perturbed(const uint8_t *b, size_t n, int pattern, uint8_t **rgb, int *w, int *h, rlv_err *e) {
+    mallopt(M_PERTURB, pattern);
+    int rc = image_decode(b, n, NULL, rgb, w, h, e);
+    mallopt(M_PERTURB, 0);
+    return rc;
+}
+
+/* Every proper prefix of an image of every format is refused bad_image, never decoded from bytes
+ * that are not there (issue 18: truncated TGA/BMP/PPM/PSD/GIF were scored from uninitialised or
+ * zero-filled pixels); the whole files decode the same under two allocation patterns. */
 static void test_every_prefix_refused(void **s) {
     (void)s;
-    const char *files[] = {"ok_base.jpg", "ok_prog.jpg", "ok_rgb.png"};
-    for (int f = 0; f < 3; f++) {
+    /* keep: trailing bytes that no decoder (Pillow's included) needs for the pixels */
+    static const struct { const char *file; size_t keep; } files[] = {
+        {"ok_base.jpg", 0}, {"ok_prog.jpg", 0}, {"ok_grey.jpg", 0}, {"ok_rgb.png", 0}, {"ok_p.png", 0},
+        {"ok_l16.png", 0}, {"ok.bmp", 0}, {"ok.ppm", 0}, {"ok.psd", 0},
+        {"ok.tga", 26}, {"ok_rle.tga", 26}, /* the optional TGA 2.0 footer Pillow writes */
+        {"ok.gif", 2}, /* the image's 0-length block terminator and the 0x3B trailer */
+    };
+    for (size_t f = 0; f < sizeof files / sizeof *files; f++) {
         char path[512];
         size_t n;
-        snprintf(path, sizeof path, CORPUS "/%s", files[f]);
+        snprintf(path, sizeof path, CORPUS "/%s", files[f].file);
         uint8_t *b = slurp(path, &n);
         assert_non_null(b);
-        for (size_t len = 0; len < n; len++) {
+        uint8_t *a = NULL, *c = NULL;
+        int w, h, w2, h2;
+        rlv_err e = {0};
+        assert_int_equal(decode_perturbed(b, n, 0x55, &a, &w, &h, &e), RLV_OK);
+        assert_int_equal(decode_perturbed(b, n, 0xaa, &c, &w2, &h2, &e), RLV_OK);
+        assert_memory_equal(a, c, (size_t)w * h * 3);
+        image_pixels_free(&a);
+        image_pixels_free(&c);
+        for (size_t len = 0; len + files[f].keep < n; len++) {
             uint8_t *cut = malloc(len ? len : 1); /* exact size: ASan sees any over-read */
             memcpy(cut, b, len);
             uint8_t *rgb = NULL;
-            int w, h;
-            rlv_err e = {0};
-            int rc = image_decode(cut, len, NULL, &rgb, &w, &h, &e);
+            int rc = decode_perturbed(cut, len, 0x55, &rgb, &w, &h, &e);
+            if (rc != RLV_EIMAGE) print_message("%s cut to %zu of %zu bytes: %s\n", files[f].file, len, n, rlv_err_name(rc));
             assert_int_equal(rc, RLV_EIMAGE);
             assert_null(rgb);
             free(cut);
         }
         free(b);
     }
+}
+
+static void put_be32(uint8_t *p, uint32_t v) { p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v; }
+
+/* A PNG chunk: length, type, data, CRC. Returns the bytes written. */
+static size_t png_chunk(uint8_t *o, const char *type, const uint8_t *d, uint32_t n) {
+    put_be32(o, n);
+    memcpy(o + 4, type, 4);
+    if (n) memcpy(o + 8, d, n);
+    put_be32(o + 8 + n, (uint32_t)crc32(crc32(0, o + 4, 4), d, n));
+    return 12 + (size_t)n;
+}
+
+/* An 8-bit RGB PNG of w x h whose IDAT inflates to inflated_bytes of zeros (filter 0, black). */
+static uint8_t *png_of_zeros(uint32_t w, uint32_t hgt, size_t inflated_bytes, size_t *len) {
+    z_stream z = {0};
+    assert_int_equal(deflateInit(&z, 9), Z_OK);
+    size_t cap = inflated_bytes / 500 + 4096, n_idat = 0;
+    uint8_t *idat = malloc(cap), zeros[1 << 16] = {0};
+    for (size_t left = inflated_bytes; ;) {
+        size_t k = left < sizeof zeros ? left : sizeof zeros;
+        z.next_in = zeros;
+        z.avail_in = (uInt)k;
+        left -= k;
+        z.next_out = idat + n_idat;
+        z.avail_out = (uInt)(cap - n_idat);
+        int rc = deflate(&z, left ? Z_NO_FLUSH : Z_FINISH);
+        n_idat = cap - z.avail_out;
+        if (rc == Z_STREAM_END) break;
+        assert_true(z.avail_out > 0);
+    }
+    deflateEnd(&z);
+    uint8_t *png = malloc(n_idat + 64), ihdr[13] = {0};
+    put_be32(ihdr, w);
+    put_be32(ihdr + 4, hgt);
+    ihdr[8] = 8;
+    ihdr[9] = 2;
+    memcpy(png, "\x89PNG\r\n\x1a\n", 8);
+    size_t p = 8;
+    p += png_chunk(png + p, "IHDR", ihdr, 13);
+    p += png_chunk(png + p, "IDAT", idat, (uint32_t)n_idat);
+    p += png_chunk(png + p, "IEND", NULL, 0);
+    free(idat);
+    *len = p;
+    return png;
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* A 1x1 PNG whose data inflates to 256 MiB is refused before its buffer grows past what the
+ * header allows (issue 18: 2.02 GiB of RSS per request); the same data under a header of its
+ * size decodes. */
+static void test_png_deflate_bomb(void **s) {
+    (void)s;
+    size_t n;
+    uint8_t *bomb = png_of_zeros(1, 1, (size_t)256 << 20, &n);
+    struct rusage r0, r1;
+    getrusage(RUSAGE_SELF, &r0);
+    double t0 = now_s();
+    uint8_t *rgb = NULL;
+    int w, h;
+    rlv_err e = {0};
+    assert_int_equal(image_decode(bomb, n, NULL, &rgb, &w, &h, &e), RLV_EIMAGE);
+    double dt = now_s() - t0;
+    getrusage(RUSAGE_SELF, &r1);
+    print_message("1x1 PNG of %zu bytes inflating to 256 MiB: %s in %.3f s, max RSS +%ld KiB\n", n, e.msg, dt,
+                  r1.ru_maxrss - r0.ru_maxrss);
+    assert_non_null(strstr(e.msg, "decompression bomb"));
+    assert_null(rgb);
+    assert_true(r1.ru_maxrss - r0.ru_maxrss < 64 * 1024); /* KiB: far below the 256 MiB it holds */
+    free(bomb);
+    /* 3000 x 2000 rows of zeros: the same kind of stream, at the size its header declares */
+    uint8_t *ok = png_of_zeros(3000, 2000, (size_t)2000 * (1 + 3000 * 3), &n);
+    assert_int_equal(image_decode(ok, n, NULL, &rgb, &w, &h, &e), RLV_OK);
+    assert_int_equal(w, 3000);
+    size_t nz = 0;
+    for (size_t i = 0; i < (size_t)w * h * 3; i++) nz += rgb[i] != 0;
+    assert_int_equal(nz, 0);
+    image_pixels_free(&rgb);
+    free(ok);
+    /* the cap itself, on a real file: one allocation above it fails the decode, named */
+    uint8_t *b = slurp(CORPUS "/ok_rgb.png", &n);
+    void *px = NULL;
+    int x, y;
+    assert_int_equal(image_stb_decode(b, n, "PNG", 0, 256, &px, &x, &y, &e), RLV_EIMAGE);
+    assert_non_null(strstr(e.msg, "beyond the 256 bytes"));
+    assert_null(px);
+    assert_int_equal(image_stb_decode(b, n, "PNG", 0, 1 << 20, &px, &x, &y, &e), RLV_OK);
+    free(px);
+    free(b);
+}
+
+/* A JPEG header of w x h with nc components and `scans` scans of ns components each (empty
+ * entropy data: only image_probe is asked). */
+static uint8_t *jpeg_scans(int w, int hgt, int nc, int scans, int ns, size_t *len) {
+    uint8_t *j = malloc(64 + (size_t)scans * 16), *p = j;
+    *p++ = 0xFF; *p++ = 0xD8;
+    *p++ = 0xFF; *p++ = 0xC2; /* SOF2: progressive */
+    *p++ = 0; *p++ = (uint8_t)(8 + 3 * nc); *p++ = 8;
+    *p++ = (uint8_t)(hgt >> 8); *p++ = (uint8_t)hgt; *p++ = (uint8_t)(w >> 8); *p++ = (uint8_t)w;
+    *p++ = (uint8_t)nc;
+    for (int c = 0; c < nc; c++) { *p++ = (uint8_t)(c + 1); *p++ = 0x11; *p++ = 0; }
+    for (int i = 0; i < scans; i++) {
+        *p++ = 0xFF; *p++ = 0xDA;
+        *p++ = 0; *p++ = (uint8_t)(6 + 2 * ns); *p++ = (uint8_t)ns;
+        for (int c = 0; c < ns; c++) { *p++ = (uint8_t)(c + 1); *p++ = 0; }
+        *p++ = 1; *p++ = 63; *p++ = 0;
+        *p++ = 0x00; /* one byte of entropy-coded data */
+    }
+    *p++ = 0xFF; *p++ = 0xD9;
+    *len = (size_t)(p - j);
+    return j;
+}
+
+/* Decode work bound (issue 18: 150 empty scans of 8192 x 4880 decoded for 27 s): refused by the
+ * header check in no time; the limit sits at IMAGE_JPEG_MAX_PASSES full passes over the largest
+ * image allowed, counted by the components each scan covers. */
+static void test_jpeg_scan_work(void **s) {
+    (void)s;
+    static const struct { int w, h, nc, scans, ns, code; } c[] = {
+        {8192, 4880, 3, 150, 1, RLV_ELIMIT},   /* the issue's bomb: 50 passes */
+        {8192, 4880, 1, 150, 1, RLV_ELIMIT},
+        {8192, 4880, 3, 16, 3, RLV_OK},        /* 16 passes over 40 M: at the limit */
+        {8192, 4880, 3, 17, 3, RLV_ELIMIT},
+        {8192, 4880, 3, 48, 1, RLV_OK},        /* 16 passes, one component at a time */
+        {8192, 4880, 3, 49, 1, RLV_ELIMIT},
+        {512, 512, 3, 500, 3, RLV_OK},         /* small: the scan count limit rules */
+        {512, 512, 3, 501, 3, RLV_EIMAGE},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        size_t n;
+        uint8_t *j = jpeg_scans(c[i].w, c[i].h, c[i].nc, c[i].scans, c[i].ns, &n);
+        image_header hd;
+        rlv_err e = {0};
+        double t0 = now_s();
+        int rc = image_probe(j, n, NULL, &hd, &e);
+        double dt = now_s() - t0;
+        print_message("%dx%d, %d comps, %d scans of %d: %s %s (%.1f ms)\n", c[i].w, c[i].h, c[i].nc, c[i].scans, c[i].ns,
+                      rlv_err_name(rc), rc ? e.msg : "", dt * 1e3);
+        assert_int_equal(rc, c[i].code);
+        assert_true(dt < 0.1);
+        if (rc == RLV_ELIMIT) assert_non_null(strstr(e.msg, "passes"));
+        free(j);
+    }
+    /* and in the decoder, a bomb of this kind is never reached: image_decode probes first */
+    size_t n;
+    uint8_t *j = jpeg_scans(8192, 4880, 3, 150, 1, &n), *rgb = NULL;
+    int w, h;
+    rlv_err e = {0};
+    assert_int_equal(image_decode(j, n, NULL, &rgb, &w, &h, &e), RLV_ELIMIT);
+    assert_null(rgb);
+    free(j);
 }
 
 int main(void) {
@@ -323,6 +509,8 @@ int main(void) {
         cmocka_unit_test(test_named_errors),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_every_prefix_refused),
+        cmocka_unit_test(test_png_deflate_bomb),
+        cmocka_unit_test(test_jpeg_scan_work),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

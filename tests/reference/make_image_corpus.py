@@ -21,6 +21,14 @@ def enc(im, fmt, **kw):
     return b.getvalue()
 
 
+def psd(rgb):
+    """Pillow reads PSD but cannot write it: header, empty colour-mode, resource and layer
+    sections, raw planar 8-bit RGB."""
+    h, w, _ = rgb.shape
+    head = b"8BPS" + struct.pack(">H6xHIIHH", 1, 3, h, w, 8, 3) + struct.pack(">IIIH", 0, 0, 0, 0)
+    return head + b"".join(rgb[:, :, c].tobytes() for c in range(3))
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "fuzz", "corpus", "image")
@@ -40,6 +48,9 @@ def main():
         "ok.bmp": enc(im.resize((6, 5)), "BMP"),
         "ok.ppm": enc(im.resize((6, 5)), "PPM"),
         "cmyk.jpg": enc(im.resize((8, 8)).convert("CMYK"), "JPEG", quality=50),
+        "ok.tga": enc(im.resize((6, 5)), "TGA"),
+        "ok_rle.tga": enc(im.resize((6, 5)), "TGA", compression="tga_rle"),
+        "ok.psd": psd(np.asarray(im.resize((6, 5)))),
         "empty.bin": b"",
         "header.webp": b"RIFF" + struct.pack("<I", 30) + b"WEBPVP8 " + struct.pack("<I", 18) + bytes(18),
     }
