@@ -14,16 +14,24 @@
  *              RECEIVED -> QUEUED -> RUNNING -> REPLIED
  *              RECEIVED -> (queue full) busy -> REPLIED
  *              QUEUED -> EXPIRED (deadline passed before a worker took it) timeout -> REPLIED
- *              QUEUED -> (SIGTERM) shutting_down -> REPLIED;  RUNNING jobs finish and reply.
+ *              RECEIVED -> (max-queued-bytes reached) busy -> REPLIED
+ *              QUEUED -> (SIGTERM) shutting_down -> REPLIED;  RUNNING jobs finish and reply;
+ *              then requests still arriving get shutting_down until the socket is quiet.
+ * (4) Memory: requests are held only by queued and running jobs, whose body bytes held_bytes
+ *     counts against max-queued-bytes; with the fixed pool that bounds RSS (docs/operations.md).
  */
 #include "frontend.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "curve.h"
@@ -34,6 +42,7 @@
 #include "worker.h"
 
 volatile sig_atomic_t rlvd_stop = 0;
+volatile sig_atomic_t rlvd_signal = 0;
 
 typedef struct frontend {
     const rlvd_config *cfg;
@@ -48,6 +57,7 @@ typedef struct frontend {
     proto_reply *rep;            /* for replies built here */
     proto_limits lim;
     rlvd_stats stats;
+    size_t held_bytes;           /* body bytes of queued + running score jobs (invariant 4) */
     double t_start_ms;
     int draining;
 } frontend;
@@ -106,6 +116,8 @@ static void finish(frontend *f, rlvd_job *j, const char *outcome, const char *me
     char id[128];
     id_text(j, id, sizeof id);
     stats_count(&f->stats, op, outcome);
+    f->held_bytes -= j->held_bytes;
+    j->held_bytes = 0;
     if (j->req.op == PROTO_OP_SCORE && !strcmp(outcome, "ok")) stats_latency(&f->stats, ms);
     log_request(id, op, outcome, (int)j->req.n_candidates, ms, message && *message ? message : NULL);
     job_release(&f->pool, j);
@@ -184,6 +196,7 @@ static proto_code build_stats(frontend *f, rlvd_job *j, proto_error *e) {
     rc = rc ? rc : proto_reply_close(r, e);
     rc = rc ? rc : proto_reply_add_uint(r, "undeliverable", s->undeliverable, e);
     rc = rc ? rc : proto_reply_add_int(r, "queue_depth", f->q_len, e);
+    rc = rc ? rc : proto_reply_add_uint(r, "queued_bytes", f->held_bytes, e);
     rc = rc ? rc : proto_reply_add_int(r, "running", f->n_running, e);
     rc = rc ? rc : proto_reply_add_int(r, "workers", f->cfg->workers, e);
     rc = rc ? rc : proto_reply_open_map(r, "image_cache", e);
@@ -259,8 +272,9 @@ static void on_request(frontend *f) {
                         ? proto_errorf(&e, PROTO_E_BAD_REQUEST, "message has %s routing frames",
                                        overflow ? "too many" : "no")
                         : proto_decode_request(&j->req, zmq_msg_data(&j->body), zmq_msg_size(&j->body), &f->lim, &e);
-    if (j->n_env == 0) { /* nothing to route a reply to: count it */
+    if (j->n_env == 0 || overflow) { /* nothing to route a reply to, or not all of the route: count it */
         f->stats.undeliverable++;
+        log_msg(LOG_WARN, "request with %s routing frames not answered (undeliverable)", overflow ? "too many" : "no");
         job_release(&f->pool, j);
         return;
     }
@@ -289,6 +303,14 @@ static void on_request(frontend *f) {
         reply_error(f, j, PROTO_E_BUSY, "queue full (%d jobs waiting); retry later", f->q_len);
         return;
     }
+    size_t bytes = zmq_msg_size(&j->body);
+    if (f->held_bytes + bytes > (size_t)f->cfg->max_queued_bytes) {
+        reply_error(f, j, PROTO_E_BUSY, "queued requests hold %zu bytes, this one %zu, max-queued-bytes %lld; retry later",
+                    f->held_bytes, bytes, (long long)f->cfg->max_queued_bytes);
+        return;
+    }
+    j->held_bytes = bytes;
+    f->held_bytes += bytes;
     if (j->req.has_deadline) j->deadline_ms = j->t_recv_ms + (double)j->req.deadline_ms;
     f->queue[(f->q_head + f->q_len++) % f->cfg->max_queue] = j;
 }
@@ -347,6 +369,20 @@ static int is_local(const char *ep) {
            !strncmp(ep, "tcp://localhost:", 16) || !strncmp(ep, "tcp://[::1]:", 12);
 }
 
+/* 1 when a process accepts connections on the unix socket of an ipc:// endpoint: ZeroMQ would
+ * unlink it and bind over the live daemon (issue 18). A stale file (ECONNREFUSED) is fine. */
+static int ipc_live(const char *ep) {
+    if (strncmp(ep, "ipc://", 6)) return 0;
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    if (strlen(ep + 6) >= sizeof a.sun_path) return 0; /* zmq_bind refuses it itself */
+    strcpy(a.sun_path, ep + 6);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0) return 0;
+    int live = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return live;
+}
+
 static int setup(frontend *f) {
     const rlvd_config *c = f->cfg;
     proto_limits_default(&f->lim);
@@ -380,6 +416,10 @@ static int setup(frontend *f) {
     zmq_setsockopt(f->router, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(f->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     if (curve && curve_server_setup(f->router, c->curve_secret_file) != 0) return -1;
+    if (ipc_live(c->bind)) {
+        log_msg(LOG_ERROR, "cannot bind %s: another process is listening on it", c->bind);
+        return -1;
+    }
     if (zmq_bind(f->router, c->bind) != 0) {
         log_msg(LOG_ERROR, "cannot bind %s: %s", c->bind, zmq_strerror(zmq_errno()));
         return -1;
@@ -418,6 +458,25 @@ static void teardown(frontend *f) {
     free(f->workers);
 }
 
+/* At exit: requests already sent reach the ROUTER a few ms late; each gets its answer
+ * (shutting_down for score, ping/info/stats as usual) until the socket has been quiet for
+ * DRAIN_QUIET_MS, for at most DRAIN_MAX_MS. */
+#define DRAIN_QUIET_MS 50
+#define DRAIN_MAX_MS 1000
+static void drain_inbound(frontend *f) {
+    double t0 = now_ms();
+    int n = 0;
+    while (now_ms() - t0 < DRAIN_MAX_MS) {
+        zmq_pollitem_t it = {f->router, 0, ZMQ_POLLIN, 0};
+        int r = zmq_poll(&it, 1, DRAIN_QUIET_MS);
+        if (r < 0 && zmq_errno() == EINTR) continue;
+        if (r <= 0) break;
+        on_request(f);
+        n++;
+    }
+    log_msg(LOG_INFO, "drained %d late requests in %.1f ms", n, now_ms() - t0);
+}
+
 int frontend_run(const rlvd_config *cfg, rlv_engine *engine) {
     frontend f = {.cfg = cfg, .engine = engine};
     if (setup(&f) != 0) {
@@ -444,7 +503,20 @@ int frontend_run(const rlvd_config *cfg, rlv_engine *engine) {
                 reply_error(&f, j, PROTO_E_SHUTTING_DOWN, "the daemon is shutting down");
             }
         }
-        if (f.draining && f.n_running == 0) break;
+        if (rlvd_signal) {
+            int sig = rlvd_signal;
+            rlvd_signal = 0;
+            if (sig == SIGUSR1)
+                log_msg(LOG_INFO, "SIGUSR1: %llu requests, %llu undeliverable replies, %d queued (%zu bytes), %d running",
+                        (unsigned long long)f.stats.requests, (unsigned long long)f.stats.undeliverable, f.q_len,
+                        f.held_bytes, f.n_running);
+            else
+                log_msg(LOG_INFO, "%s ignored (logs go to stderr: nothing to reopen)", sig == SIGHUP ? "SIGHUP" : "SIGUSR2");
+        }
+        if (f.draining && f.n_running == 0) {
+            drain_inbound(&f);
+            break;
+        }
         zmq_pollitem_t items[2] = {{f.router, 0, ZMQ_POLLIN, 0}, {f.backend, 0, ZMQ_POLLIN, 0}};
         int n = zmq_poll(items, 2, 50);
         if (n < 0 && zmq_errno() != EINTR) break;

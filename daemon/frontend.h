@@ -10,6 +10,9 @@
 
 /* Set from the SIGTERM/SIGINT handler; the frontend drains and returns when it sees it. */
 extern volatile sig_atomic_t rlvd_stop;
+/* Set from the SIGHUP / SIGUSR1 / SIGUSR2 handler (the signal number); the frontend logs what it
+ * does with it (USR1: the stats line; HUP, USR2: nothing to do, said so) and clears it. */
+extern volatile sig_atomic_t rlvd_signal;
 
 /* Binds, starts cfg->workers workers on engine, serves until rlvd_stop, drains, joins.
  * Returns 0 on a clean stop, -1 if it could not start (logged). */

@@ -30,6 +30,7 @@ rlvd_job *job_alloc(rlvd_pool *p) {
     j->outcome = NULL;
     j->message[0] = 0;
     j->deadline_ms = 0;
+    j->held_bytes = 0;
     j->compute_ms = 0;
     return j;
 }

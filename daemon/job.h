@@ -12,7 +12,7 @@
 
 #include "proto.h"
 
-#define RLVD_MAX_ENVELOPE 4 /* routing frames kept per request (identity + REQ delimiter + spare) */
+#define RLVD_MAX_ENVELOPE 8 /* routing frames per request (identity + REQ delimiter + proxy hops); more cannot be routed back */
 
 typedef struct rlvd_job {
     int slot;                       /* index in the pool */
@@ -22,6 +22,7 @@ typedef struct rlvd_job {
     proto_request req;              /* decoded by the frontend */
     double t_recv_ms;               /* monotonic ms at receipt */
     double deadline_ms;             /* monotonic ms; 0 = none */
+    size_t held_bytes;              /* body bytes counted in the frontend's held_bytes; 0 = none */
     /* written by the worker: */
     uint8_t *reply;                 /* malloc-ed msgpack body (zmq frees it after sending) */
     size_t reply_len;

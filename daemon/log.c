@@ -2,6 +2,8 @@
  * string is escaped correctly; text lines replace control characters so one request is one line. */
 #include "log.h"
 
+#include "proto.h"
+
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,21 +36,24 @@ static void timestamp(char *buf, size_t cap) {
     snprintf(buf + n, cap - n, ".%03ldZ", ts.tv_nsec / 1000000);
 }
 
-/* Copies s into out with control characters as '?', so a log line stays one line. */
+/* Copies s into out as valid UTF-8 without control characters, cut on a character boundary:
+ * a log line stays one line, and jansson (which refuses invalid UTF-8) never drops it. */
 static void scrub(char *out, size_t cap, const char *s) {
-    size_t o = 0;
-    for (; s && *s && o + 1 < cap; s++) out[o++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
-    out[o] = 0;
+    proto_scrub(out, cap, s ? s : "", s ? strlen(s) : 0);
 }
 
 static void emit(log_level lv, json_t *fields, const char *text) {
     char ts[40];
     timestamp(ts, sizeof ts);
     if (g_json) {
-        json_object_set_new(fields, "ts", json_string(ts));
-        json_object_set_new(fields, "level", json_string(NAMES[lv]));
-        char *s = json_dumps(fields, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (fields) {
+            json_object_set_new(fields, "ts", json_string(ts));
+            json_object_set_new(fields, "level", json_string(NAMES[lv]));
+        }
+        char *s = fields ? json_dumps(fields, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        /* never a silent gap in the log: only out of memory gets here */
         if (s) fprintf(stderr, "%s\n", s);
+        else fprintf(stderr, "{\"msg\":\"log line lost (out of memory)\",\"ts\":\"%s\",\"level\":\"%s\"}\n", ts, NAMES[lv]);
         free(s);
     } else {
         fprintf(stderr, "%s %-5s %s\n", ts, NAMES[lv], text);

@@ -9,8 +9,8 @@
 #include "rlvd_config.h"
 
 static void on_signal(int sig) {
-    (void)sig;
-    rlvd_stop = 1;
+    if (sig == SIGTERM || sig == SIGINT) rlvd_stop = 1;
+    else rlvd_signal = sig;
 }
 
 int main(int argc, char **argv) {
@@ -33,6 +33,10 @@ int main(int argc, char **argv) {
     sa.sa_handler = on_signal; /* no SA_RESTART: zmq_poll returns EINTR and the loop sees the flag */
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    /* their default action kills the process mid-job with nothing logged (issue 18) */
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     rlv_engine_opts o;

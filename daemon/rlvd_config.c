@@ -31,6 +31,7 @@ static const cfg_row rows[] = {
     {"blas-threads", CFG_INT, F(blas_threads), "1", 1, 256, NULL, "threads of each worker's pool (its matrix products and stages)"},
     {"compute", CFG_STR, F(compute), "fp32", 0, 0, "fp32|bf16", "weight products: fp32, or bf16 products with fp32 sums (needs AVX512_BF16; faster, drifts: docs/performance.md)"},
     {"max-queue", CFG_INT, F(max_queue), "64", 1, 65536, NULL, "jobs waiting for a worker before `busy`"},
+    {"max-queued-bytes", CFG_I64, F(max_queued_bytes), "268435456", 1024, INT64_C(1) << 40, NULL, "request bytes held by queued and running score jobs before `busy` (bounds memory: docs/operations.md)"},
     {"max-message-bytes", CFG_I64, F(max_message_bytes), "33554432", 1024, INT64_C(1) << 31, NULL, "largest request frame"},
     {"max-image-bytes", CFG_I64, F(max_image_bytes), "16777216", 1, INT64_C(1) << 31, NULL, "largest encoded image"},
     {"max-image-pixels", CFG_I64, F(max_image_pixels), "40000000", 1, INT64_C(1) << 40, NULL, "width x height limit, checked before decoding"},
@@ -146,6 +147,15 @@ int rlvd_config_load_file(rlvd_config *c, const char *path, char *err, size_t ca
     int ln = 0, rc = 0;
     while (!rc && fgets(line, sizeof line, f)) {
         ln++;
+        size_t n = strlen(line);
+        int ch;
+        if (n == sizeof line - 1 && line[n - 1] != '\n' && (ch = getc(f)) != EOF) {
+            /* never parse the tail of a line as a line of its own (issue 18: a long comment's
+             * tail became `insecure true`) */
+            snprintf(err, cap, "%s:%d: line longer than %zu bytes", path, ln, sizeof line - 2);
+            rc = -1;
+            break;
+        }
         char *s = trim(line);
         if (!*s || *s == '#') continue;
         char *sep = s + strcspn(s, " \t=");

@@ -16,6 +16,7 @@ typedef struct rlvd_config {
     int blas_threads;
     char *compute;             /* fp32|bf16: how weight products compute */
     int max_queue;             /* jobs waiting before `busy` */
+    int64_t max_queued_bytes;  /* request bytes held by queued + running score jobs before `busy` */
     int64_t max_message_bytes;
     int64_t max_image_bytes;
     int64_t max_image_pixels;

@@ -99,6 +99,26 @@ static void test_file(void **s) {
     assert_int_equal(rlvd_config_parse(&c, 3, argv, err, sizeof err), -1);
     assert_non_null(strstr(err, "rlaifvd_test.conf:2: max-candidates"));
     rlvd_config_free(&c);
+    /* issue 18: a comment longer than the line buffer is an error, its tail never a setting */
+    f = fopen(path, "w");
+    fprintf(f, "model /m\n# ");
+    for (int i = 0; i < 5000; i++) fputc('x', f);
+    fprintf(f, " insecure true\n");
+    fclose(f);
+    rlvd_config_defaults(&c);
+    assert_int_equal(rlvd_config_parse(&c, 3, argv, err, sizeof err), -1);
+    assert_non_null(strstr(err, "rlaifvd_test.conf:2: line longer than 4094 bytes"));
+    assert_int_equal(c.insecure, 0);
+    rlvd_config_free(&c);
+    /* a line of exactly the longest length, the file's last without a newline: read whole */
+    f = fopen(path, "w");
+    fprintf(f, "model /m\n#");
+    for (int i = 0; i < 4094; i++) fputc('y', f);
+    fclose(f);
+    rlvd_config_defaults(&c);
+    assert_int_equal(rlvd_config_parse(&c, 3, argv, err, sizeof err), 0);
+    assert_string_equal(c.model, "/m");
+    rlvd_config_free(&c);
 }
 
 int main(void) {

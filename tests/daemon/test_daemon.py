@@ -39,9 +39,9 @@ def free_port():
 
 
 class Daemon:
-    def __init__(self, *extra, ref=True, expect_start=True):
+    def __init__(self, *extra, ref=True, expect_start=True, ep=None):
         self.port = free_port()
-        self.ep = f"tcp://127.0.0.1:{self.port}"
+        self.ep = ep or f"tcp://127.0.0.1:{self.port}"
         args = [A.rlaifvd, "--model", A.model, "--bind", self.ep, "--log-level", "warn"]
         if ref:
             args += ["--ref-model", A.ref_model]
@@ -68,9 +68,12 @@ class Daemon:
         raise AssertionError("rlaifvd did not answer ping: " + self.read_log())
 
     def read_log(self):
+        return self.read_log_all()[-3000:]
+
+    def read_log_all(self):
         self.log.flush()
         self.log.seek(0)
-        return self.log.read()[-3000:]
+        return self.log.read()
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
         if self.p.poll() is None:
@@ -340,8 +343,119 @@ def case_python_client():
         assert d.stop() == 0
 
 
+# ---------------------------------------------------------------- hostile input and overload (issue 18)
+
+def read_all(s, n, timeout_s=60):
+    reps = {}
+    t0 = time.time()
+    while len(reps) < n and time.time() - t0 < timeout_s:
+        if s.poll(500):
+            r = msgpack.unpackb(s.recv(), raw=False)
+            assert r["id"] not in reps, "two replies for one request"
+            reps[r["id"]] = r
+    return reps
+
+
+def case_max_queued_bytes():
+    body = msgpack.packb(score_req(0), use_bin_type=True)
+    with Daemon("--workers", 1, "--max-queued-bytes", int(len(body) * 2.5)) as d:
+        s = dealer(d.ep)
+        n = 8
+        for i in range(n):
+            s.send(msgpack.packb(score_req(i), use_bin_type=True))
+        reps = read_all(s, n)
+        assert len(reps) == n, f"{len(reps)} replies for {n} requests"
+        busy = [r for r in reps.values() if not r["ok"]]
+        assert busy and all(r["error"]["code"] == "busy" and "max-queued-bytes" in r["error"]["message"] for r in busy), busy
+        assert n - len(busy) >= 2
+        st = rpc(s, {"v": 1, "id": "s", "op": "stats"})
+        assert st["queued_bytes"] == 0, st
+        assert d.stop() == 0
+
+
+def case_signals_logged_not_fatal():
+    with Daemon("--log-level", "info") as d:
+        s = dealer(d.ep)
+        for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+            d.p.send_signal(sig)
+            time.sleep(0.2)
+            assert d.p.poll() is None, f"rlaifvd died of {sig!r}"
+            assert rpc(s, {"v": 1, "id": int(sig), "op": "ping"})["ok"]
+        log = d.read_log()
+        assert "SIGUSR1: " in log and "SIGHUP ignored" in log and "SIGUSR2 ignored" in log, log
+        assert d.stop() == 0
+
+
+def case_sigterm_answers_late_requests():
+    for trial in range(3):
+        with Daemon() as d:
+            s = dealer(d.ep)
+            n = 300
+            for i in range(n):
+                s.send(msgpack.packb({"v": 1, "id": i, "op": "ping"}))
+            d.p.send_signal(signal.SIGTERM)
+            for i in range(n, n + 20):
+                s.send(msgpack.packb(score_req(i), use_bin_type=True))
+            reps = read_all(s, n + 20, timeout_s=20)
+            assert d.stop() == 0
+            assert len(reps) == n + 20, f"trial {trial}: {len(reps)} replies for {n + 20} requests sent around SIGTERM"
+            codes = {r["error"]["code"] for r in reps.values() if not r["ok"]}
+            assert codes <= {"shutting_down"}, codes
+
+
+def case_ipc_path_in_use():
+    path = os.path.join(A.work, f"rlvd-{os.getpid()}.sock")
+    ep = "ipc://" + path
+    with Daemon(ep=ep, ref=False) as d1:
+        with Daemon(ep=ep, ref=False, expect_start=False) as d2:
+            assert d2.p.wait(30) != 0
+            assert "another process is listening" in d2.read_log(), d2.read_log()
+        assert rpc(dealer(ep), {"v": 1, "id": 1, "op": "ping"})["ok"]
+        assert d1.stop() == 0
+    # a stale socket file left by a killed daemon does not block the next one
+    with Daemon(ep=ep, ref=False) as d3:
+        d3.p.kill()
+        d3.p.wait()
+    assert os.path.exists(path)
+    with Daemon(ep=ep, ref=False) as d4:
+        assert d4.stop() == 0
+
+
+def case_json_log_utf8_ids():
+    with Daemon("--log-format", "json", "--log-level", "info") as d:
+        s = dealer(d.ep)
+        ids = ["é" * k + "x" for k in range(40, 56)]
+        for i in ids:
+            assert rpc(s, {"v": 1, "id": i, "op": "ping"})["ok"]
+            assert rpc(s, {"v": 1, "id": i, "op": "nope"})["error"]["code"] == "bad_request"
+        assert d.stop() == 0
+        lines = [json.loads(l) for l in d.read_log_all().splitlines() if l.strip()]
+        reqs = [l for l in lines if l.get("msg") == "request" and l["id"] != "0"]
+        assert len(reqs) == 2 * len(ids), f"{len(reqs)} request lines for {2 * len(ids)} requests"
+        assert all(l["id"].startswith("ééé") for l in reqs)
+
+
+def case_routing_frames():
+    with Daemon() as d:
+        s = dealer(d.ep)
+        for hops in (1, 3, 6):
+            frames = [b"hop%d" % k for k in range(hops)]
+            s.send_multipart(frames + [msgpack.packb({"v": 1, "id": hops, "op": "ping"})])
+            assert s.poll(5000), f"no reply with {hops + 1} routing frames"
+            got = s.recv_multipart()
+            assert got[:-1] == frames, got
+            assert msgpack.unpackb(got[-1])["id"] == hops
+        s.send_multipart([b"x"] * 9 + [msgpack.packb({"v": 1, "id": 9, "op": "ping"})])
+        assert not s.poll(500), "a reply routed without all of its frames"
+        st = rpc(s, {"v": 1, "id": "s", "op": "stats"})
+        assert st["undeliverable"] == 1, st
+        assert d.stop() == 0
+
+
 CASES = [case_wire_equals_offline, case_concurrent_clients, case_malformed_input, case_busy_and_timeout,
-         case_sigterm_under_load, case_client_vanishes, case_curve, case_python_client]
+         case_sigterm_under_load, case_client_vanishes, case_curve, case_python_client,
+         case_max_queued_bytes, case_signals_logged_not_fatal, case_sigterm_answers_late_requests, case_ipc_path_in_use,
+         case_json_log_utf8_ids, case_routing_frames]
 
 
 def main():
