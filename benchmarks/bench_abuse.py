@@ -13,7 +13,6 @@ import argparse
 import io
 import os
 import signal
-import socket
 import struct
 import subprocess
 import time
@@ -24,23 +23,15 @@ import numpy as np
 import zmq
 from PIL import Image
 
+from bench_daemon import free_port, proc_status_kib
+
 PROMPT = "Describe the image."
 CANDS = ["A yellow circle above a purple triangle.", "A green star.", "Two red squares.", "A blue circle."]
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 def hwm_kib(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
+    """Peak RSS (VmHWM); bench_daemon.rss_kb reads the current one."""
+    return proc_status_kib(pid, "VmHWM")
 
 
 def png_chunk(t, d):

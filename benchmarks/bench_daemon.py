@@ -48,11 +48,15 @@ def free_port():
     return p
 
 
-def rss_kb(pid):
+def proc_status_kib(pid, field):
     for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS"):
+        if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
+
+
+def rss_kb(pid):
+    return proc_status_kib(pid, "VmRSS")
 
 
 def load(ep, clients, per_client, img, distinct, timeout_s=600):
