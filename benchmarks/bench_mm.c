@@ -2,7 +2,8 @@
  * core/llm.c forward() calls it) and the ViT (EVA-E, as core/vit.c does), against the widest
  * fp32 FMA peak measured in the same run (bench_peak.h), cblas_sgemm (whatever OpenBLAS picks
  * for OPENBLAS_CORETYPE) and optionally BLIS (dlopen'ed: it exports cblas_sgemm too, so it is
- * not linked). Random weights, as bf16 and as f32; min over --reps timed calls after a warm-up.
+ * not linked). Random weights, as bf16, as q8 (quantised from the bf16 values, block 32, f16
+ * scales: docs/quantization.md) and as f32; min over --reps timed calls after a warm-up.
  * The machine may be shared: the peak is measured before every shape and at the end, and the
  * ratios are over the highest of those (wall) and over the highest per CPU-second (load-free:
  * CPU time, not wall time, of both the product and the peak loop). Rows are printed at the end;
@@ -25,6 +26,7 @@
 #include "half.h"
 #include "mm.h"
 #include "pool.h"
+#include "q8.h"
 
 void openblas_set_num_threads(int);
 char *openblas_get_config(void);
@@ -83,20 +85,19 @@ typedef struct run {
     int m;
     float *y;
     const float *x;
-    const void *w;
-    rlv_dtype dt;
+    mm_w w;  /* ours: the weights as bf16, q8 or f32; cblas and BLIS read w.p as f32 */
 } run;
 
 static void run_once(const run *r) {
     const shape *s = r->s;
     float one = 1.0f, beta = s->acc ? 1.0f : 0.0f;
     if (r->which == 0)
-        mm_xwt(r->mm, r->y, s->n, r->x, s->k, r->m, s->k, r->w, s->ldw, r->dt, s->n, NULL, s->acc);
+        mm_xwt(r->mm, r->y, s->n, r->x, s->k, r->m, s->k, r->w, s->n, NULL, s->acc);
     else if (r->which == 1)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r->m, s->n, s->k, 1.0f, r->x, s->k, r->w, s->ldw, beta,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r->m, s->n, s->k, 1.0f, r->x, s->k, r->w.p, s->ldw, beta,
                     r->y, s->n);
     else  /* column-major strides: x [m, k] rs k cs 1; W^T [k, n] element (p, j) at j*ldw + p */
-        r->blis(0, 0, r->m, s->n, s->k, &one, (float *)r->x, s->k, 1, (float *)r->w, 1, s->ldw, &beta, r->y, s->n, 1);
+        r->blis(0, 0, r->m, s->n, s->k, &one, (float *)r->x, s->k, 1, (float *)r->w.p, 1, s->ldw, &beta, r->y, s->n, 1);
 }
 
 /* CPU seconds of the whole process (all threads). */
@@ -130,7 +131,7 @@ static rate time_gflops(const run *r, int reps, int threads) {
 typedef struct row {
     const char *name;
     int m, k, n;
-    rate b, f, c, l;  /* ours with bf16 weights, ours with f32 weights, cblas, BLIS */
+    rate b, q, f, c, l;  /* ours with bf16, q8 and f32 weights, cblas, BLIS */
 } row;
 
 static void peak_max(rate *best, rate r) {
@@ -210,11 +211,14 @@ int main(int argc, char **argv) {
         }
         size_t wn = (size_t)s->n * s->ldw;
         float *wf = xmalloc(wn * sizeof(float));
-        uint16_t *wb = xmalloc(wn * sizeof(uint16_t));
+        uint16_t *wb = xmalloc(wn * sizeof(uint16_t)), *ws = xmalloc(wn / Q8_BLOCK_DEFAULT * sizeof(uint16_t));
+        int8_t *wq = xmalloc(wn);
         for (size_t i = 0; i < wn; i++) {
             wb[i] = half_f32_to_bf16(rndf() * 0.05f);
             wf[i] = half_bf16_to_f32(wb[i]);
         }
+        if (q8_quantize_rows(wq, ws, wf, s->n, s->ldw, Q8_BLOCK_DEFAULT, NULL)) die("q8_quantize_rows");
+        mm_w wq8 = {wq, RLV_I8, s->ldw, ws, Q8_BLOCK_DEFAULT, 0};
         int mlist[9], nml = 0;
         for (int i = 0; i < nm; i++) mlist[nml++] = ms[i];
         if (!strcmp(s->name, "llm.lm_head")) mlist[nml++] = 1;  /* one scored row */
@@ -228,24 +232,27 @@ int main(int argc, char **argv) {
             }
             for (size_t i = 0; i < (size_t)m * s->k; i++) x[i] = rndf();
             for (size_t i = 0; i < (size_t)m * s->n; i++) y[i] = 0;
-            run r = {0, mm, blis, s, m, y, x, wb, RLV_BF16};
-            rate gb = {0, 0}, gf = {0, 0}, gc = {0, 0}, gl = {0, 0};
+            run r = {0, mm, blis, s, m, y, x, mm_w_plain(wb, RLV_BF16, s->ldw)};
+            rate gb = {0, 0}, gq = {0, 0}, gf = {0, 0}, gc = {0, 0}, gl = {0, 0};
             if (only != 2) {
                 gb = time_gflops(&r, reps, threads);
-                r.w = wf, r.dt = RLV_F32;
+                r.w = wq8;
+                gq = time_gflops(&r, reps, threads);
+                r.w = mm_w_plain(wf, RLV_F32, s->ldw);
                 gf = time_gflops(&r, reps, threads);
             }
             if (only != 1) {
                 openblas_set_num_threads(threads);
-                r.which = 1, r.w = wf, r.dt = RLV_F32;
+                r.which = 1, r.w = mm_w_plain(wf, RLV_F32, s->ldw);
                 gc = time_gflops(&r, reps, threads);
                 openblas_set_num_threads(1);
             }
-            if (blis) r.which = 2, r.w = wf, gl = time_gflops(&r, reps, threads);
-            if (nrows < 64) rows[nrows++] = (row){s->name, m, s->k, s->n, gb, gf, gc, gl};
-            fprintf(stderr, "%s M %d: %.1f %.1f %.1f %.1f GFLOP/s\n", s->name, m, gb.wall, gf.wall, gc.wall, gl.wall);
+            if (blis) r.which = 2, r.w = mm_w_plain(wf, RLV_F32, s->ldw), gl = time_gflops(&r, reps, threads);
+            if (nrows < 64) rows[nrows++] = (row){s->name, m, s->k, s->n, gb, gq, gf, gc, gl};
+            fprintf(stderr, "%s M %d: %.1f %.1f %.1f %.1f %.1f GFLOP/s\n", s->name, m, gb.wall, gq.wall, gf.wall, gc.wall,
+                    gl.wall);
         }
-        free(wf), free(wb);
+        free(wf), free(wb), free(wq), free(ws);
     }
     rate pk1 = peak_rate(isa, threads);
     peak_max(&best, pk1);
@@ -254,12 +261,13 @@ int main(int argc, char **argv) {
     printf("# highest peak of the run (start, before each shape, end): %.0f GFLOP/s wall, %.0f per CPU-second x %d\n",
            best.wall, best.cpu, threads);
     printf("# GF/s: wall clock (min of reps); /pk: over the highest peak, wall; /pkc: per CPU-second, over the highest\n");
-    printf("%-12s %5s %5s %5s | %7s %5s %5s | %7s %5s %5s | %7s %6s | %7s %6s\n", "shape", "M", "k", "n", "bf16w", "/pk",
-           "/pkc", "f32w", "/pk", "/pkc", "cblas", "f32/cb", "blis", "f32/bl");
+    printf("%-12s %5s %5s %5s | %7s %5s %5s | %7s %5s %5s %7s | %7s %5s %5s | %7s %6s | %7s %6s\n", "shape", "M", "k", "n",
+           "bf16w", "/pk", "/pkc", "q8w", "/pk", "/pkc", "q8/bf16", "f32w", "/pk", "/pkc", "cblas", "f32/cb", "blis", "f32/bl");
     for (int i = 0; i < nrows; i++) {
         const row *r = &rows[i];
-        printf("%-12s %5d %5d %5d | %7.1f %5.2f %5.2f | %7.1f %5.2f %5.2f | %7.1f %6.2f | %7.1f %6.2f\n", r->name, r->m, r->k,
-               r->n, r->b.wall, r->b.wall / best.wall, r->b.cpu / best.cpu, r->f.wall, r->f.wall / best.wall,
+        printf("%-12s %5d %5d %5d | %7.1f %5.2f %5.2f | %7.1f %5.2f %5.2f %7.2f | %7.1f %5.2f %5.2f | %7.1f %6.2f | %7.1f %6.2f\n",
+               r->name, r->m, r->k, r->n, r->b.wall, r->b.wall / best.wall, r->b.cpu / best.cpu, r->q.wall,
+               r->q.wall / best.wall, r->q.cpu / best.cpu, r->b.cpu > 0 ? r->q.cpu / r->b.cpu : 0, r->f.wall, r->f.wall / best.wall,
                r->f.cpu / best.cpu, r->c.wall, r->c.wall > 0 ? r->f.wall / r->c.wall : 0, r->l.wall,
                r->l.wall > 0 ? r->f.wall / r->l.wall : 0);
     }

@@ -50,11 +50,8 @@
  * [LLM_ATT_ROWS][kv_rows] floats, 601 KB for the limits 300 + 2048. */
 #define LLM_ATT_ROWS 64
 
-typedef struct llm_w {
-    const void *p;  /* row-major [rows, cols] as stored (or an f32 copy, see f32_owned) */
-    rlv_dtype dt;
-    const rlv_tensor *src;  /* the mmap-ed tensor p points into, for read-ahead; NULL for a copy */
-} llm_w;
+/* row-major [rows, cols] as stored, q8 with its scales (or an f32 copy, see f32_owned) */
+typedef mm_weight llm_w;
 
 typedef struct llm_layer {
     llm_w wq, wk, wv, wo, wg, wu, wd;
@@ -122,39 +119,37 @@ static int find_w(const ckpt *c, const char *name, int64_t rows, int64_t cols, c
                             (long long)rows, (long long)cols);
         return rlv_errf(err, RLV_ESHAPE, "'%s': shape %s, config wants [%lld]", name, got, (long long)rows);
     }
-    if (t->dtype != RLV_F32 && t->dtype != RLV_BF16 && t->dtype != RLV_F16)
-        return rlv_errf(err, RLV_EDTYPE, "'%s': unsupported dtype", name);
+    /* vectors (norms) are never q8: an I8 one would be read as bare integers */
+    if (t->dtype != RLV_F32 && t->dtype != RLV_BF16 && t->dtype != RLV_F16 && !(cols && t->dtype == RLV_I8))
+        return rlv_errf(err, RLV_EDTYPE, "'%s': unsupported dtype %s", name, rlv_dtype_name(t->dtype));
     *out = t;
     return RLV_OK;
 }
 
-static int own_f32(llm_model *m, float **out, const rlv_tensor *t, rlv_err *err) {
-    size_t n = (size_t)rlv_tensor_numel(t);
-    float *p = malloc(n * sizeof(float));
-    if (!p) return rlv_errf(err, RLV_ENOMEM, "'%s': %zu bytes as f32", t->name, n * sizeof(float));
-    half_to_f32_n(p, t->data, t->dtype, n);
+static int own_f32(llm_model *m, float **out, mm_w w, size_t rows, size_t cols, const char *name, rlv_err *err) {
+    float *p = malloc(rows * cols * sizeof(float));
+    if (!p) return rlv_errf(err, RLV_ENOMEM, "'%s': %zu bytes as f32", name, rows * cols * sizeof(float));
+    mm_w_to_f32(p, w, rows, cols);
     m->f32_owned[m->n_owned++] = p;
     *out = p;
     return RLV_OK;
 }
 
+/* Matrix `name` [rows, cols] as stored (q8 with its scales), or widened to an f32 copy. */
 static int load_mat(llm_model *m, const ckpt *c, const char *name, int64_t rows, int64_t cols, int flags,
                     llm_w *w, rlv_err *err) {
     const rlv_tensor *t;
     int rc = find_w(c, name, rows, cols, &t, err);
+    if (!rc) rc = mm_weight_bind(w, c, t, err);
     if (rc) return rc;
     if ((flags & LLM_F32_WEIGHTS) && t->dtype != RLV_F32) {
         float *p;
-        if ((rc = own_f32(m, &p, t, err))) return rc;
-        w->p = p;
-        w->dt = RLV_F32;
+        if ((rc = own_f32(m, &p, w->w, (size_t)rows, (size_t)cols, name, err))) return rc;
+        *w = (llm_w){mm_w_plain(p, RLV_F32, (int)cols), NULL, NULL};
         m->weight_bytes += (size_t)rows * (size_t)cols * sizeof(float);
-    } else {
-        w->p = t->data;
-        w->dt = t->dtype;
-        w->src = t;
-        m->weight_bytes += t->nbytes;
+        return RLV_OK;
     }
+    m->weight_bytes += t->nbytes + (w->scale ? w->scale->nbytes : 0);
     return RLV_OK;
 }
 
@@ -163,7 +158,7 @@ static int load_vec(llm_model *m, const ckpt *c, const char *name, int64_t n, fl
     int rc = find_w(c, name, n, 0, &t, err);
     if (rc) return rc;
     m->weight_bytes += t->nbytes;
-    return own_f32(m, out, t, err);
+    return own_f32(m, out, mm_w_plain(t->data, t->dtype, (int)n), 1, (size_t)n, name, err);
 }
 
 int llm_model_init(llm_model **out, const ckpt *c, const rlv_config *cfg, int flags, rlv_err *err) {
@@ -193,10 +188,8 @@ int llm_model_init(llm_model **out, const ckpt *c, const rlv_config *cfg, int fl
         rc = rlv_errf(err, RLV_ENOMEM, "llm_model layers");
         goto fail;
     }
-    const rlv_tensor *t;
-    if ((rc = find_w(c, "model.embed_tokens.weight", V, H, &t, err))) goto fail;
-    m->embed.p = t->data, m->embed.dt = t->dtype;  /* rows are gathered, never multiplied */
-    m->weight_bytes += t->nbytes;
+    /* embedding rows are gathered (widened or dequantised one at a time), never multiplied */
+    if ((rc = load_mat(m, c, "model.embed_tokens.weight", V, H, flags & ~LLM_F32_WEIGHTS, &m->embed, err))) goto fail;
     if ((rc = load_mat(m, c, "lm_head.weight", V, H, flags, &m->lm_head, err))) goto fail;
     if ((rc = load_vec(m, c, "model.norm.weight", H, &m->norm, err))) goto fail;
     for (int i = 0; i < L; i++) {
@@ -443,13 +436,12 @@ static void att_run(void *arg, int tid, int nth) {
             const float *Q = ws->q + (size_t)h * hd;
             float *O = ws->att + (size_t)h * hd;
             if (ctx > 0)
-                mm_xwt_on(ws->mm, tid, S, ld, Q + (size_t)r0 * qd, qd, nr, hd, K, kvd, RLV_F32, ctx, scale, 0);
+                mm_xwt_on(ws->mm, tid, S, ld, Q + (size_t)r0 * qd, qd, nr, hd, mm_w_plain(K, RLV_F32, kvd), ctx, scale, 0);
             for (int s = s0; s < s1; s++) {
                 int o = off[s], a = o > r0 ? o : r0, b = off[s + 1] < r1 ? off[s + 1] : r1;
                 if (b <= a) continue;
                 float *Sp = S + (size_t)(a - r0) * ld;
-                mm_xwt_on(ws->mm, tid, Sp + ctx, ld, Q + (size_t)a * qd, qd, b - a, hd, K + (size_t)(kv0 + o) * kvd,
-                          kvd, RLV_F32, b - o, scale, 0);
+                mm_xwt_on(ws->mm, tid, Sp + ctx, ld, Q + (size_t)a * qd, qd, b - a, hd, mm_w_plain(K + (size_t)(kv0 + o) * kvd, RLV_F32, kvd), b - o, scale, 0);
                 double c0 = timing_start(tc);
                 for (int j = a; j < b; j++) {
                     float *row = S + (size_t)(j - r0) * ld;
@@ -468,12 +460,12 @@ static void att_run(void *arg, int tid, int nth) {
                 if (tc) t->sm_s += timing_start(tc) - c0;
             }
             if (ctx > 0)
-                mm_xw_on(ws->mm, tid, O + (size_t)r0 * qd, qd, S, ld, nr, ctx, Vv, kvd, RLV_F32, hd, 1.0f, 0);
+                mm_xw_on(ws->mm, tid, O + (size_t)r0 * qd, qd, S, ld, nr, ctx, mm_w_plain(Vv, RLV_F32, kvd), hd, 1.0f, 0);
             for (int s = s0; s < s1; s++) {
                 int o = off[s], a = o > r0 ? o : r0, b = off[s + 1] < r1 ? off[s + 1] : r1;
                 if (b <= a) continue;
                 mm_xw_on(ws->mm, tid, O + (size_t)a * qd, qd, S + (size_t)(a - r0) * ld + ctx, ld, b - a, b - o,
-                         Vv + (size_t)(kv0 + o) * kvd, kvd, RLV_F32, hd, 1.0f, ctx > 0);
+                         mm_w_plain(Vv + (size_t)(kv0 + o) * kvd, RLV_F32, kvd), hd, 1.0f, ctx > 0);
             }
         }
         if (tc) t->mm_s += timing_start(tc) - i0 - (t->sm_s - sm0);  /* the item but its softmax */
@@ -491,23 +483,18 @@ static void attention(llm_ws *ws, int l, int R, int ctx, int nseg, const int *se
 
 static void mm(llm_ws *ws, float *y, int ldy, const float *x, int ldx, int rows, int k, const llm_w *w, int n,
                int acc) {
-    mm_xwt(ws->mm, y, ldy, x, ldx, rows, k, w->p, k, w->dt, n, NULL, acc);
-}
-
-/* The sub-matrix of w starting at element (row r0, column c0), row stride ld elements. */
-static const void *w_at(const llm_w *w, size_t r0, size_t c0, size_t ld) {
-    return (const char *)w->p + (r0 * ld + c0) * rlv_dtype_size(w->dt);
+    mm_xwt(ws->mm, y, ldy, x, ldx, rows, k, w->w, n, NULL, acc);
 }
 
 /* Read-ahead of layer l's matrices (design note 6); l == L: lm_head. */
 static void layer_prefetch(const llm_model *m, int l) {
     if (l == m->L) {
-        ckpt_prefetch(m->lm_head.src);
+        mm_weight_prefetch(&m->lm_head);
         return;
     }
     const llm_layer *ly = &m->layers[l];
     const llm_w *w[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->wg, &ly->wu, &ly->wd};
-    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) ckpt_prefetch(w[i]->src);
+    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) mm_weight_prefetch(w[i]);
 }
 
 /* ws->x holds R embedded rows (positions in ws->pos); runs every layer, K/V of row r going
@@ -543,16 +530,14 @@ static void forward(llm_ws *ws, int R, int ctx, int nseg, const int *seg_off, in
         /* SwiGLU over blocks of intermediate columns: x += silu(h.Wg[f]^T) * (h.Wu[f]^T) . Wd[:, f]^T */
         for (int f0 = 0; f0 < F; f0 += LLM_FFN_COLS) {
             int fc = F - f0 < LLM_FFN_COLS ? F - f0 : LLM_FFN_COLS;
-            mm_xwt(ws->mm, ws->gate, fc, ws->h, H, R, H, w_at(&ly->wg, (size_t)f0, 0, (size_t)H), H, ly->wg.dt, fc,
-                   NULL, 0);
-            mm_xwt(ws->mm, ws->up, fc, ws->h, H, R, H, w_at(&ly->wu, (size_t)f0, 0, (size_t)H), H, ly->wu.dt, fc,
-                   NULL, 0);
+            mm_xwt(ws->mm, ws->gate, fc, ws->h, H, R, H, mm_w_at(ly->wg.w, (size_t)f0, 0), fc, NULL, 0);
+            mm_xwt(ws->mm, ws->up, fc, ws->h, H, R, H, mm_w_at(ly->wu.w, (size_t)f0, 0), fc, NULL, 0);
             timing_stop(tm, RLV_STAGE_MATMUL, &t0);
             rows_task st = {.ws = ws, .n = fc};
             pool_for(pool, R, 1, silu_run, &st);
             timing_stop(tm, RLV_STAGE_ACT, &t0);
-            mm_xwt(ws->mm, ws->x, H, ws->gate, fc, R, fc, w_at(&ly->wd, 0, (size_t)f0, (size_t)F), F, ly->wd.dt, H,
-                   NULL, 1);
+            /* a column block of down_proj: q8 views keep their scales whatever f0 (mm_w_at) */
+            mm_xwt(ws->mm, ws->x, H, ws->gate, fc, R, fc, mm_w_at(ly->wd.w, 0, (size_t)f0), H, NULL, 1);
             timing_stop(tm, RLV_STAGE_MATMUL, &t0);
         }
     }
@@ -565,12 +550,12 @@ static void gather_run(void *arg, int lo, int hi, int tid) {
     const rows_task *t = arg;
     (void)tid;
     const llm_model *m = t->ws->m;
-    size_t H = (size_t)m->H, es = rlv_dtype_size(m->embed.dt);
+    size_t H = (size_t)m->H;
     for (int r = lo; r < hi; r++) {
         int src = t->ws->row_src[r];
         float *dst = t->ws->x + (size_t)r * H;
         if (src < 0) memcpy(dst, t->emb + (size_t)(-src - 1) * H, H * sizeof(float));
-        else half_to_f32_n(dst, (const char *)m->embed.p + (size_t)src * H * es, m->embed.dt, H);
+        else mm_w_to_f32(dst, mm_w_at(m->embed.w, (size_t)src, 0), 1, H);
     }
 }
 
@@ -697,8 +682,7 @@ int llm_score(llm_ws *ws, const int32_t *const *cand, const int *lens, int n, do
     int vc = V < LLM_VOCAB_COLS ? V : LLM_VOCAB_COLS;
     for (int v0 = 0; v0 < V && R > 0; v0 += vc) {
         int nv = V - v0 < vc ? V - v0 : vc;
-        mm_xwt(ws->mm, ws->logits, nv, ws->h, H, R, H, w_at(&m->lm_head, (size_t)v0, 0, (size_t)H), H, m->lm_head.dt,
-               nv, NULL, 0);
+        mm_xwt(ws->mm, ws->logits, nv, ws->h, H, R, H, mm_w_at(m->lm_head.w, (size_t)v0, 0), nv, NULL, 0);
         timing_stop(tm, RLV_STAGE_LM_HEAD, &t0);
         rows_task lt = {.ws = ws, .n = nv, .v0 = v0};
         pool_for(mm_ctx_pool(ws->mm), R, 1, logsoftmax_run, &lt);

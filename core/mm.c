@@ -21,6 +21,7 @@
 #include "cpu.h"
 #include "half.h"
 #include "mm_kern.h"
+#include "q8.h"
 
 /* Floats of each thread's buffer on the generic path (4 MB): a panel of weights widened to f32. */
 #define MM_TBUF_FLOATS ((size_t)1 << 20)
@@ -90,23 +91,53 @@ rlv_pool *mm_ctx_pool(const mm_ctx *c) { return c->pool; }
 size_t mm_ctx_bytes(const mm_ctx *c) { return (size_t)c->nth * c->buf_bytes; }
 const char *mm_kernel_name(const mm_ctx *c) { return c->kern ? c->kern->name : "generic"; }
 
-/* dst[rows][cols] = widen(src rows of stride ld elements). */
-static void widen(float *dst, const void *src, rlv_dtype dt, size_t rows, size_t cols, size_t ld) {
-    size_t es = rlv_dtype_size(dt);
-    for (size_t r = 0; r < rows; r++) half_to_f32_n(dst + r * cols, (const char *)src + r * ld * es, dt, cols);
+mm_w mm_w_plain(const void *p, rlv_dtype dt, int ld) {
+    mm_w w = {p, dt, ld, NULL, 0, 0};
+    return w;
 }
 
-static const void *w_at(const void *w, rlv_dtype dt, size_t r, size_t c, size_t ld) {
-    return (const char *)w + (r * ld + c) * rlv_dtype_size(dt);
+mm_w mm_w_at(mm_w w, size_t r, size_t c) {
+    w.p = (const char *)w.p + (r * (size_t)w.ld + c) * rlv_dtype_size(w.dt);
+    if (w.dt == RLV_I8) {
+        w.scale += r * (size_t)(w.ld / w.block);
+        w.c0 += (int)c;
+    }
+    return w;
+}
+
+int mm_weight_bind(mm_weight *out, const ckpt *c, const rlv_tensor *t, rlv_err *err) {
+    int64_t rows = t->ndim ? t->shape[0] : 1, cols = rows ? rlv_tensor_numel(t) / rows : 0;
+    mm_weight b = {mm_w_plain(t->data, t->dtype, (int)cols), t, NULL};
+    if (t->dtype == RLV_I8) {
+        int rc = ckpt_q8(c, t, &b.scale, &b.w.block, err);
+        if (rc) return rc;
+        b.w.scale = b.scale->data;
+    } else if (t->dtype != RLV_F32 && t->dtype != RLV_F16 && t->dtype != RLV_BF16)
+        return rlv_errf(err, RLV_EDTYPE, "'%s': dtype %s is not a weight dtype", t->name, rlv_dtype_name(t->dtype));
+    *out = b;
+    return RLV_OK;
+}
+
+void mm_weight_prefetch(const mm_weight *w) {
+    ckpt_prefetch(w->t);
+    ckpt_prefetch(w->scale);
+}
+
+void mm_w_to_f32(float *dst, mm_w w, size_t rows, size_t cols) {
+    for (size_t r = 0; r < rows; r++) {
+        mm_w row = mm_w_at(w, r, 0);
+        if (w.dt == RLV_I8) q8_dequantize_span(dst + r * cols, row.p, row.scale, row.c0, (int64_t)cols, w.block);
+        else half_to_f32_n(dst + r * cols, row.p, w.dt, cols);
+    }
 }
 
 /* Columns [n0, n1) of y = alpha x.W^T (+ beta y), on buffer buf. */
-static void xwt_cols(float *buf, float *y, int ldy, const float *x, int ldx, int m, int k, const void *w, int ldw,
-                     rlv_dtype dt, int n0, int n1, float alpha, float beta) {
+static void xwt_cols(float *buf, float *y, int ldy, const float *x, int ldx, int m, int k, const mm_w *w, int n0,
+                     int n1, float alpha, float beta) {
     if (n1 <= n0 || m <= 0) return;
-    if (dt == RLV_F32) {
+    if (w->dt == RLV_F32) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n1 - n0, k, alpha, x, ldx,
-                    (const float *)w + (size_t)n0 * ldw, ldw, beta, y + n0, ldy);
+                    (const float *)w->p + (size_t)n0 * w->ld, w->ld, beta, y + n0, ldy);
         return;
     }
     /* panels of pr weight rows by kc inner elements; inner chunks after the first accumulate */
@@ -116,7 +147,7 @@ static void xwt_cols(float *buf, float *y, int ldy, const float *x, int ldx, int
         int nb = n1 - r0 < pr ? n1 - r0 : pr;
         for (int k0 = 0; k0 < k; k0 += kc) {
             int kb = k - k0 < kc ? k - k0 : kc;
-            widen(buf, w_at(w, dt, (size_t)r0, (size_t)k0, (size_t)ldw), dt, (size_t)nb, (size_t)kb, (size_t)ldw);
+            mm_w_to_f32(buf, mm_w_at(*w, (size_t)r0, (size_t)k0), (size_t)nb, (size_t)kb);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nb, kb, alpha, x + k0, ldx, buf, kb,
                         k0 ? 1.0f : beta, y + r0, ldy);
         }
@@ -124,12 +155,12 @@ static void xwt_cols(float *buf, float *y, int ldy, const float *x, int ldx, int
 }
 
 /* Columns [n0, n1) of y = alpha x.W (+ beta y), W [k, n]. */
-static void xw_cols(float *buf, float *y, int ldy, const float *x, int ldx, int m, int k, const void *w, int ldw,
-                    rlv_dtype dt, int n0, int n1, float alpha, float beta) {
+static void xw_cols(float *buf, float *y, int ldy, const float *x, int ldx, int m, int k, const mm_w *w, int n0,
+                    int n1, float alpha, float beta) {
     if (n1 <= n0 || m <= 0) return;
-    if (dt == RLV_F32) {
+    if (w->dt == RLV_F32) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n1 - n0, k, alpha, x, ldx,
-                    (const float *)w + n0, ldw, beta, y + n0, ldy);
+                    (const float *)w->p + n0, w->ld, beta, y + n0, ldy);
         return;
     }
     int nc = n1 - n0;
@@ -137,13 +168,13 @@ static void xw_cols(float *buf, float *y, int ldy, const float *x, int ldx, int 
     if (kc < 1) {  /* wider than a buffer: column blocks */
         for (int c0 = n0; c0 < n1; c0 += (int)MM_TBUF_FLOATS) {
             int c1 = n1 - c0 < (int)MM_TBUF_FLOATS ? n1 : c0 + (int)MM_TBUF_FLOATS;
-            xw_cols(buf, y, ldy, x, ldx, m, k, w, ldw, dt, c0, c1, alpha, beta);
+            xw_cols(buf, y, ldy, x, ldx, m, k, w, c0, c1, alpha, beta);
         }
         return;
     }
     for (int k0 = 0; k0 < k; k0 += kc) {
         int kb = k - k0 < kc ? k - k0 : kc;
-        widen(buf, w_at(w, dt, (size_t)k0, (size_t)n0, (size_t)ldw), dt, (size_t)kb, (size_t)nc, (size_t)ldw);
+        mm_w_to_f32(buf, mm_w_at(*w, (size_t)k0, (size_t)n0), (size_t)kb, (size_t)nc);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, nc, kb, alpha, x + k0, ldx, buf, nc,
                     k0 ? 1.0f : beta, y + n0, ldy);
     }
@@ -168,7 +199,7 @@ static void prefetch_panel(const void *w, size_t es, int ldw, int trans, int col
  * B micro-panels are packed one at a time during the first row block, each right before its
  * tiles, with the next panel's weights prefetched meanwhile; later row blocks reuse them. */
 static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const float *x, int ldx, int m, int k,
-                      const void *w, int ldw, rlv_dtype dt, int trans, int n0, int n1, float alpha, int acc) {
+                      const mm_w *w, int trans, int n0, int n1, float alpha, int acc) {
     if (m <= 0 || n1 <= n0) return;
     if (k <= 0) {  /* empty sum */
         if (!acc)
@@ -176,11 +207,11 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
         return;
     }
     if (trans && m <= kn->gemv_rows && kn->gemv) {
-        const char *wp = (const char *)w + (size_t)n0 * ldw * rlv_dtype_size(dt);
-        kn->gemv(y + n0, (size_t)ldy, x, (size_t)ldx, m, k, wp, dt, (size_t)ldw, n1 - n0, alpha, acc);
+        mm_w wp = mm_w_at(*w, (size_t)n0, 0);
+        kn->gemv(y + n0, (size_t)ldy, x, (size_t)ldx, m, k, &wp, n1 - n0, alpha, acc);
         return;
     }
-    size_t es = rlv_dtype_size(dt);
+    size_t es = rlv_dtype_size(w->dt);
     char *abuf = buf, *bbuf = abuf + kern_block_bytes(kn, kn->mc);
     int mr = kn->mr, nr = kn->nr;
     /* row blocks of equal size (whole micro-tiles, at most mc): 1024 rows as 4 x ~256, not
@@ -198,15 +229,14 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
                 for (int jr = 0; jr < nb; jr += nr) {
                     int nbr = nb - jr < nr ? nb - jr : nr;
                     if (ic == 0) {
-                        const char *wp = (const char *)w + (trans ? (size_t)(jc + jr) * ldw + (size_t)pc
-                                                                  : (size_t)pc * ldw + (size_t)(jc + jr)) * es;
-                        kn->pack_b(bbuf + (size_t)jr * pb, wp, dt, (size_t)ldw, trans, nbr, kb);
+                        mm_w wp = trans ? mm_w_at(*w, (size_t)(jc + jr), (size_t)pc) : mm_w_at(*w, (size_t)pc, (size_t)(jc + jr));
+                        kn->pack_b(bbuf + (size_t)jr * pb, &wp, trans, nbr, kb);
                     }
                     int pf = jr + nr < nb;  /* next panel of this block: its weights, or once packed, the panel */
                     size_t pfb = (size_t)nr * pb, pf0 = 0;
                     for (int ir = 0, t = 0; ir < mb; ir += mr, t++) {
                         if (pf && ic == 0)
-                            prefetch_panel(w, es, ldw, trans, jc + jr + nr, nb - jr - nr < nr ? nb - jr - nr : nr, pc, kb, t,
+                            prefetch_panel(w->p, es, w->ld, trans, jc + jr + nr, nb - jr - nr < nr ? nb - jr - nr : nr, pc, kb, t,
                                            tiles);
                         else if (pf)  /* packed B outgrows L2 (nc x kc floats): bring the next panel back */
                             for (size_t e = pfb * (size_t)(t + 1) / (size_t)tiles; pf0 < e; pf0 += 64)
@@ -222,26 +252,25 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
 
 /* One product on one thread: rows [r0, r1) x columns [n0, n1). */
 static void gemm_part(mm_ctx *c, int tid, int trans, float *y, int ldy, const float *x, int ldx, int r0, int r1, int k,
-                      const void *w, int ldw, rlv_dtype dt, int n0, int n1, float alpha, int acc) {
+                      const mm_w *w, int n0, int n1, float alpha, int acc) {
     if (r1 <= r0 || n1 <= n0) return;
     y += (size_t)r0 * ldy, x += (size_t)r0 * ldx;
     if (c->kern) {
-        kern_gemm(c->kern, c->buf[tid], y, ldy, x, ldx, r1 - r0, k, w, ldw, dt, trans, n0, n1, alpha, acc);
+        kern_gemm(c->kern, c->buf[tid], y, ldy, x, ldx, r1 - r0, k, w, trans, n0, n1, alpha, acc);
         return;
     }
     float beta = acc ? 1.0f : 0.0f;
-    if (trans) xwt_cols(c->buf[tid], y, ldy, x, ldx, r1 - r0, k, w, ldw, dt, n0, n1, alpha, beta);
-    else xw_cols(c->buf[tid], y, ldy, x, ldx, r1 - r0, k, w, ldw, dt, n0, n1, alpha, beta);
+    if (trans) xwt_cols(c->buf[tid], y, ldy, x, ldx, r1 - r0, k, w, n0, n1, alpha, beta);
+    else xw_cols(c->buf[tid], y, ldy, x, ldx, r1 - r0, k, w, n0, n1, alpha, beta);
 }
 
 typedef struct mm_task {
     mm_ctx *c;
     int trans;  /* 1: x.W^T, 0: x.W */
     float *y;
-    int ldy, ldx, m, k, ldw, n;
+    int ldy, ldx, m, k, n;
     const float *x, *bias;
-    const void *w;
-    rlv_dtype dt;
+    mm_w w;
     int acc;
 } mm_task;
 
@@ -252,7 +281,7 @@ static void mm_run(void *arg, int tid, int nth) {
     int r0 = 0, r1 = t->m, n0 = 0, n1 = t->n;
     if (nth > 1 && t->n < nth * 4 * nr && t->m >= nth * 4 * mr) pool_split(t->m, tid, nth, mr, &r0, &r1);
     else pool_split(t->n, tid, nth, nr, &n0, &n1);
-    gemm_part(t->c, tid, t->trans, t->y, t->ldy, t->x, t->ldx, r0, r1, t->k, t->w, t->ldw, t->dt, n0, n1, 1.0f, t->acc);
+    gemm_part(t->c, tid, t->trans, t->y, t->ldy, t->x, t->ldx, r0, r1, t->k, &t->w, n0, n1, 1.0f, t->acc);
     if (t->bias && n1 > n0)
         for (int i = r0; i < r1; i++) {
             float *r = t->y + (size_t)i * t->ldy;
@@ -260,26 +289,34 @@ static void mm_run(void *arg, int tid, int nth) {
         }
 }
 
-void mm_xwt(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k, const void *w, int ldw,
-            rlv_dtype dt, int n, const float *bias, int accumulate) {
+/* The q8 invariant every view keeps (mm_w): whole scale rows per stored row. */
+static void check_w(const mm_w *w) {
+    RLV_ASSERT(w->dt != RLV_I8 || (w->block > 0 && w->ld % w->block == 0 && w->scale && w->c0 >= 0));
+}
+
+void mm_xwt(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k, mm_w w, int n, const float *bias,
+            int accumulate) {
     if (m <= 0 || n <= 0) return;
-    mm_task t = {c, 1, y, ldy, ldx, m, k, ldw, n, x, bias, w, dt, accumulate};
+    check_w(&w);
+    mm_task t = {c, 1, y, ldy, ldx, m, k, n, x, bias, w, accumulate};
     pool_run(c->pool, mm_run, &t);
 }
 
-void mm_xw(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k, const void *w, int ldw,
-           rlv_dtype dt, int n, int accumulate) {
+void mm_xw(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k, mm_w w, int n, int accumulate) {
     if (m <= 0 || n <= 0) return;
-    mm_task t = {c, 0, y, ldy, ldx, m, k, ldw, n, x, NULL, w, dt, accumulate};
+    check_w(&w);
+    mm_task t = {c, 0, y, ldy, ldx, m, k, n, x, NULL, w, accumulate};
     pool_run(c->pool, mm_run, &t);
 }
 
-void mm_xwt_on(mm_ctx *c, int tid, float *y, int ldy, const float *x, int ldx, int m, int k, const void *w,
-               int ldw, rlv_dtype dt, int n, float alpha, int accumulate) {
-    gemm_part(c, tid, 1, y, ldy, x, ldx, 0, m, k, w, ldw, dt, 0, n, alpha, accumulate);
+void mm_xwt_on(mm_ctx *c, int tid, float *y, int ldy, const float *x, int ldx, int m, int k, mm_w w, int n,
+               float alpha, int accumulate) {
+    check_w(&w);
+    gemm_part(c, tid, 1, y, ldy, x, ldx, 0, m, k, &w, 0, n, alpha, accumulate);
 }
 
-void mm_xw_on(mm_ctx *c, int tid, float *y, int ldy, const float *x, int ldx, int m, int k, const void *w,
-              int ldw, rlv_dtype dt, int n, float alpha, int accumulate) {
-    gemm_part(c, tid, 0, y, ldy, x, ldx, 0, m, k, w, ldw, dt, 0, n, alpha, accumulate);
+void mm_xw_on(mm_ctx *c, int tid, float *y, int ldy, const float *x, int ldx, int m, int k, mm_w w, int n,
+              float alpha, int accumulate) {
+    check_w(&w);
+    gemm_part(c, tid, 0, y, ldy, x, ldx, 0, m, k, &w, 0, n, alpha, accumulate);
 }

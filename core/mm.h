@@ -1,9 +1,9 @@
-/* mm.h — matrix products against weights as stored (f32, f16 or bf16), on a worker's thread pool.
+/* mm.h — matrix products against weights as stored (f32, f16, bf16 or q8), on a worker's thread pool.
  * Owns: mm_ctx, one per worker: its pool, its kernel (chosen at init from cpu_features() and the
  * compute mode: packed AVX-512 or AVX2 FMA kernels, OpenBLAS for `generic`) and one packing
  * buffer per pool thread (allocated once, a fixed size whatever the shapes). Half-precision
- * weights are never converted whole: each thread widens the panel of weights it is about to
- * multiply as it packs it. Products split the output columns (weight rows) over the pool's
+ * and q8 weights are never converted whole: each thread widens (q8: dequantises, q x scale, one
+ * f32 product per element) the panel of weights it is about to multiply as it packs it. Products split the output columns (weight rows) over the pool's
  * threads, so every weight byte is read by one thread once per call (narrow, tall products
  * split rows instead; x.W^T of at most 4 rows reads the weights in place, without packing). Compute is fp32 with fp32 accumulation, or optionally bf16 products
  * with fp32 accumulation (MM_COMPUTE_BF16).
@@ -11,6 +11,7 @@
 #ifndef RLV_MM_H
 #define RLV_MM_H
 
+#include "ckpt.h"
 #include "err.h"
 #include "pool.h"
 #include "tensor.h"
@@ -40,24 +41,56 @@ size_t mm_ctx_bytes(const mm_ctx *c);
  * Static string. */
 const char *mm_kernel_name(const mm_ctx *c);
 
-/* y[m, n] (leading dim ldy) = x[m, k] (ld ldx) . W^T (+ bias[n]), with W [n, k] of dtype dt,
- * row i at w + i * ldw elements (ldw >= k; the nn.Linear layout, or a column block of a wider
- * weight). bias may be NULL. accumulate: y += instead of y =. Runs on the whole pool. */
-void mm_xwt(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k, const void *w, int ldw,
-            rlv_dtype dt, int n, const float *bias, int accumulate);
+/* A weight as the products read it: rows of ld elements of dtype dt from p. For RLV_I8 (q8,
+ * docs/quantization.md) element (r, c) is p[r][c] * scale[r][(c0 + c) / block] with f16 scales,
+ * ld / block of them per row: ld is then the stored row, and a view into it (mm_w_at) keeps its
+ * scales by moving c0. Plain views leave scale NULL and block, c0 0. */
+typedef struct mm_w {
+    const void *p;          /* element (0, 0) of the view */
+    rlv_dtype dt;
+    int ld;                 /* elements between rows */
+    const uint16_t *scale;  /* RLV_I8: f16 scales of row 0's stored row, from its first block */
+    int block;              /* RLV_I8: elements per scale; divides ld */
+    int c0;                 /* RLV_I8: stored column of the view's column 0 */
+} mm_w;
 
-/* y[m, n] = x[m, k] . W (+ y if accumulate), with W [k, n] of dtype dt, row i at w + i * ldw
- * elements (ldw >= n; e.g. the resampler's proj, or attention's V). Runs on the whole pool. */
-void mm_xw(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k, const void *w, int ldw,
-           rlv_dtype dt, int n, int accumulate);
+/* A plain (f32/f16/bf16) weight, or f32 activations used as one (attention's K and V). */
+mm_w mm_w_plain(const void *p, rlv_dtype dt, int ld);
+/* The view of w from row r, column c on (a row block or column block of a wider weight). */
+mm_w mm_w_at(mm_w w, size_t r, size_t c);
+/* A checkpoint weight bound for the products: its view and the tensors the view reads. */
+typedef struct mm_weight {
+    mm_w w;
+    const rlv_tensor *t;      /* the weight's tensor (owned by the checkpoint); NULL for a copy */
+    const rlv_tensor *scale;  /* q8: its scales' tensor; NULL otherwise */
+} mm_weight;
+/* Binds checkpoint tensor t of c as a matrix [shape[0], numel / shape[0]]: F32/F16/BF16 as
+ * stored, I8 with its q8 scales (ckpt_q8). RLV_EQ8 (an I8 tensor without valid scales, err from
+ * ckpt_q8), RLV_EDTYPE (another dtype), both naming the tensor. */
+int mm_weight_bind(mm_weight *out, const ckpt *c, const rlv_tensor *t, rlv_err *err);
+/* Read-ahead of the bytes the weight reads, scales included (ckpt_prefetch). */
+void mm_weight_prefetch(const mm_weight *w);
+/* dst[rows][cols] = the view's first rows x cols elements widened (q8: dequantised) to f32:
+ * embedding rows, f32 copies of weights. */
+void mm_w_to_f32(float *dst, mm_w w, size_t rows, size_t cols);
+
+/* y[m, n] (leading dim ldy) = x[m, k] (ld ldx) . W^T (+ bias[n]), with W [n, k] the view w
+ * (w.ld >= k; the nn.Linear layout, or a column block of a wider weight). bias may be NULL.
+ * accumulate: y += instead of y =. Runs on the whole pool. */
+void mm_xwt(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k, mm_w w, int n, const float *bias,
+            int accumulate);
+
+/* y[m, n] = x[m, k] . W (+ y if accumulate), with W [k, n] the view w (w.ld >= n; e.g. the
+ * resampler's proj, or attention's V). Runs on the whole pool. */
+void mm_xw(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k, mm_w w, int n, int accumulate);
 
 /* The same two products scaled by alpha (y = alpha x.W^T [+ y]), serially on the calling thread,
  * which must be thread tid of c's pool inside a pool_run task (tid 0 outside one): for many small
  * independent products run side by side, such as attention heads. */
-void mm_xwt_on(mm_ctx *c, int tid, float *y, int ldy, const float *x, int ldx, int m, int k, const void *w,
-               int ldw, rlv_dtype dt, int n, float alpha, int accumulate);
-void mm_xw_on(mm_ctx *c, int tid, float *y, int ldy, const float *x, int ldx, int m, int k, const void *w,
-              int ldw, rlv_dtype dt, int n, float alpha, int accumulate);
+void mm_xwt_on(mm_ctx *c, int tid, float *y, int ldy, const float *x, int ldx, int m, int k, mm_w w, int n,
+               float alpha, int accumulate);
+void mm_xw_on(mm_ctx *c, int tid, float *y, int ldy, const float *x, int ldx, int m, int k, mm_w w, int n,
+              float alpha, int accumulate);
 
 #ifdef __cplusplus
 }

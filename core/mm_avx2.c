@@ -31,18 +31,17 @@ static void pack_a(void *dst, const float *x, size_t ldx, int mb, int kb) {
     }
 }
 
-static void pack_b(void *dst, const void *w, rlv_dtype dt, size_t ldw, int trans, int nb, int kb) {
+static void pack_b(void *dst, const mm_w *w, int trans, int nb, int kb) {
     float *d = dst;
     for (int j0 = 0; j0 < nb; j0 += NR, d += (size_t)NR * kb) {
         int cols = nb - j0 < NR ? nb - j0 : NR;
         if (!trans) {  /* W [k, n]: rows of w copied (widened); a short panel goes element by element */
             for (int q = 0; q < kb; q++) {
-                size_t o = (size_t)q * ldw + (size_t)j0;
                 if (cols == NR) {
-                    _mm256_storeu_ps(d + (size_t)q * NR, mmx_load8(w, dt, o));
-                    _mm256_storeu_ps(d + (size_t)q * NR + 8, mmx_load8(w, dt, o + 8));
+                    _mm256_storeu_ps(d + (size_t)q * NR, mmx_w8(w, (size_t)q, (size_t)j0));
+                    _mm256_storeu_ps(d + (size_t)q * NR + 8, mmx_w8(w, (size_t)q, (size_t)j0 + 8));
                 } else
-                    for (int c = 0; c < NR; c++) d[(size_t)q * NR + c] = c < cols ? mmx_elem(w, dt, o + (size_t)c) : 0.0f;
+                    for (int c = 0; c < NR; c++) d[(size_t)q * NR + c] = c < cols ? mmx_elem(w, (size_t)q, (size_t)(j0 + c)) : 0.0f;
             }
             continue;
         }
@@ -52,14 +51,13 @@ static void pack_b(void *dst, const void *w, rlv_dtype dt, size_t ldw, int trans
                 __m256 r[8];
                 for (int i = 0; i < 8; i++) {
                     int c = 8 * h + i;
-                    r[i] = c < cols ? mmx_load8(w, dt, (size_t)(j0 + c) * ldw + (size_t)k0) : _mm256_setzero_ps();
+                    r[i] = c < cols ? mmx_w8(w, (size_t)(j0 + c), (size_t)k0) : _mm256_setzero_ps();
                 }
                 mmx_tr8(r);
                 for (int q = 0; q < 8; q++) _mm256_storeu_ps(d + (size_t)(k0 + q) * NR + 8 * h, r[q]);
             }
         for (; k0 < kb; k0++)
-            for (int c = 0; c < NR; c++)
-                d[(size_t)k0 * NR + c] = c < cols ? mmx_elem(w, dt, (size_t)(j0 + c) * ldw + (size_t)k0) : 0.0f;
+            for (int c = 0; c < NR; c++) d[(size_t)k0 * NR + c] = c < cols ? mmx_elem(w, (size_t)(j0 + c), (size_t)k0) : 0.0f;
     }
 }
 

@@ -40,18 +40,35 @@ static void pack_a(void *dst, const float *x, size_t ldx, int mb, int kb) {
     }
 }
 
-/* One W [n, k] panel (cols <= 32 rows of w) into [kb][32]: 16 rows x 16 k widened, then
- * transposed in registers, twice per 16 k. dt is a constant at each call site (see pack_b), so
- * the widening is specialised and r[] stays in registers. */
-static inline __attribute__((always_inline)) void pack_b_rows(float *d, const void *w, rlv_dtype dt, size_t ldw,
-                                                                 int cols, int kb) {
+/* One W [n, k] panel (cols <= 32 rows of the view w) into [kb][32]: 16 rows x 16 k widened, then
+ * transposed in registers, twice per 16 k. dt is w->dt as a constant at each call site (see
+ * pack_b), so the widening is specialised and r[] stays in registers. */
+static inline __attribute__((always_inline)) void pack_b_rows(float *d, const mm_w *w, rlv_dtype dt, int cols, int kb) {
     int k0 = 0;
-    if (cols == NR) {  /* one row pointer stepped by ldw: 16 row addresses would not fit the registers */
-        size_t rb = ldw * rlv_dtype_size(dt);
+    if (cols == NR && dt == RLV_I8) {  /* the 32 rows of a 16-k step share its block index */
+        const int8_t *q = w->p;
+        size_t ld = (size_t)w->ld, lds = ld / (size_t)w->block, blk = (size_t)w->block;
         for (int h = 0; h < 2; h++)
             for (k0 = 0; k0 + 16 <= kb; k0 += 16) {
                 __m512 r[16];
-                const char *p = (const char *)w + ((size_t)(16 * h) * ldw + (size_t)k0) * rlv_dtype_size(dt);
+                size_t sc = (size_t)w->c0 + (size_t)k0, b = sc / blk;
+                int one = (sc + 15) / blk == b;
+                for (int i = 0; i < 16; i++) {
+                    size_t row = (size_t)(16 * h + i);
+                    const uint16_t *s = w->scale + row * lds;
+                    __m512 sv = one ? _mm512_set1_ps(half_f16_to_f32(s[b])) : mmx_q8_scales16(s, sc, w->block, 16);
+                    r[i] = mmx_q8_16(q + row * ld + (size_t)k0, 16, sv);
+                }
+                mmx_tr16(r);
+#pragma GCC unroll 16
+                for (int qq = 0; qq < 16; qq++) _mm512_storeu_ps(d + (size_t)(k0 + qq) * NR + 16 * h, r[qq]);
+            }
+    } else if (cols == NR) {  /* one row pointer stepped by ldw: 16 row addresses would not fit the registers */
+        size_t rb = (size_t)w->ld * rlv_dtype_size(dt);
+        for (int h = 0; h < 2; h++)
+            for (k0 = 0; k0 + 16 <= kb; k0 += 16) {
+                __m512 r[16];
+                const char *p = (const char *)w->p + ((size_t)(16 * h) * (size_t)w->ld + (size_t)k0) * rlv_dtype_size(dt);
 #pragma GCC unroll 16
                 for (int i = 0; i < 16; i++, p += rb) r[i] = mmx_load16(p, dt, 0, 16);
                 mmx_tr16(r);
@@ -64,41 +81,37 @@ static inline __attribute__((always_inline)) void pack_b_rows(float *d, const vo
                 __m512 r[16];
                 for (int i = 0; i < 16; i++) {
                     int c = 16 * h + i;
-                    r[i] = c < cols ? mmx_load16(w, dt, (size_t)c * ldw + (size_t)k0, 16) : _mm512_setzero_ps();
+                    r[i] = c < cols ? mmx_w16(w, dt, (size_t)c, (size_t)k0, 16) : _mm512_setzero_ps();
                 }
                 mmx_tr16(r);
                 for (int q = 0; q < 16; q++) _mm512_storeu_ps(d + (size_t)(k0 + q) * NR + 16 * h, r[q]);
             }
     for (; k0 < kb; k0++)
-        for (int c = 0; c < NR; c++) d[(size_t)k0 * NR + c] = c < cols ? mmx_elem(w, dt, (size_t)c * ldw + (size_t)k0) : 0.0f;
+        for (int c = 0; c < NR; c++) d[(size_t)k0 * NR + c] = c < cols ? mmx_elem(w, (size_t)c, (size_t)k0) : 0.0f;
 }
 
 /* One W [k, n] panel: row q of the panel is 32 consecutive elements of w's row q. */
-static inline __attribute__((always_inline)) void pack_b_cols(float *d, const void *w, rlv_dtype dt, size_t ldw,
-                                                                 int cols, int kb) {
+static inline __attribute__((always_inline)) void pack_b_cols(float *d, const mm_w *w, rlv_dtype dt, int cols, int kb) {
     for (int q = 0; q < kb; q++) {
-        size_t o = (size_t)q * ldw;
-        _mm512_storeu_ps(d + (size_t)q * NR, mmx_load16(w, dt, o, cols));
-        _mm512_storeu_ps(d + (size_t)q * NR + 16, cols > 16 ? mmx_load16(w, dt, o + 16, cols - 16) : _mm512_setzero_ps());
+        _mm512_storeu_ps(d + (size_t)q * NR, mmx_w16(w, dt, (size_t)q, 0, cols));
+        _mm512_storeu_ps(d + (size_t)q * NR + 16, cols > 16 ? mmx_w16(w, dt, (size_t)q, 16, cols - 16) : _mm512_setzero_ps());
     }
 }
 
 /* B block, widened as it is packed: each weight element is read once per product. */
-static void pack_b(void *dst, const void *w, rlv_dtype dt, size_t ldw, int trans, int nb, int kb) {
+static void pack_b(void *dst, const mm_w *w, int trans, int nb, int kb) {
     float *d = dst;
-    size_t es = rlv_dtype_size(dt);
     for (int j0 = 0; j0 < nb; j0 += NR, d += (size_t)NR * kb) {
         int cols = nb - j0 < NR ? nb - j0 : NR;
-        const void *wp = (const char *)w + (trans ? (size_t)j0 * ldw : (size_t)j0) * es;
-        if (trans) {
-            if (dt == RLV_F32) pack_b_rows(d, wp, RLV_F32, ldw, cols, kb);
-            else if (dt == RLV_BF16) pack_b_rows(d, wp, RLV_BF16, ldw, cols, kb);
-            else pack_b_rows(d, wp, RLV_F16, ldw, cols, kb);
-        } else {
-            if (dt == RLV_F32) pack_b_cols(d, wp, RLV_F32, ldw, cols, kb);
-            else if (dt == RLV_BF16) pack_b_cols(d, wp, RLV_BF16, ldw, cols, kb);
-            else pack_b_cols(d, wp, RLV_F16, ldw, cols, kb);
+        mm_w v = mm_w_at(*w, trans ? (size_t)j0 : 0, trans ? 0 : (size_t)j0);
+#define PACK_DT(DT) (trans ? pack_b_rows(d, &v, DT, cols, kb) : pack_b_cols(d, &v, DT, cols, kb))
+        switch (w->dt) {
+        case RLV_F32: PACK_DT(RLV_F32); break;
+        case RLV_BF16: PACK_DT(RLV_BF16); break;
+        case RLV_F16: PACK_DT(RLV_F16); break;
+        case RLV_I8: PACK_DT(RLV_I8); break;
         }
+#undef PACK_DT
     }
 }
 
@@ -135,8 +148,9 @@ static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, i
 /* gemv: M (<= 4) rows of x against 4 weight rows at a time, 16 k per step, horizontal sums at
  * the end. M is a constant in each instance (see gemv) so the 16 accumulators are registers. */
 static inline __attribute__((always_inline)) void gemv_m(float *y, size_t ldy, const float *x, size_t ldx, const int M,
-                                                            int k, const void *w, rlv_dtype dt, size_t ldw, int n,
-                                                            float alpha, int acc) {
+                                                            int k, const mm_w *w, rlv_dtype dt, int n, float alpha,
+                                                            int acc) {
+    size_t ld = (size_t)w->ld, blk = dt == RLV_I8 ? (size_t)w->block : 1, lds = ld / blk;
     for (int j0 = 0; j0 < n; j0 += 4) {
         int rows = n - j0 < 4 ? n - j0 : 4;
         __m512 c[4][4];
@@ -149,9 +163,20 @@ static inline __attribute__((always_inline)) void gemv_m(float *y, size_t ldy, c
             __m512 xv[4], wv[4];
 #pragma GCC unroll 4
             for (int i = 0; i < M; i++) xv[i] = mmx_load16(x + (size_t)i * ldx, RLV_F32, (size_t)k0, kn);
+            if (dt == RLV_I8) {  /* the 4 rows share the block index of this 16-k step */
+                size_t sc = (size_t)w->c0 + (size_t)k0, b = sc / blk;
+                int one = (sc + (size_t)kn - 1) / blk == b;
 #pragma GCC unroll 4
-            for (int r = 0; r < 4; r++)
-                wv[r] = r < rows ? mmx_load16(w, dt, (size_t)(j0 + r) * ldw + (size_t)k0, kn) : _mm512_setzero_ps();
+                for (int r = 0; r < 4; r++) {
+                    const uint16_t *s = w->scale + (size_t)(j0 + r) * lds;
+                    wv[r] = r >= rows ? _mm512_setzero_ps()
+                                      : mmx_q8_16((const int8_t *)w->p + (size_t)(j0 + r) * ld + (size_t)k0, kn,
+                                                  one ? _mm512_set1_ps(half_f16_to_f32(s[b])) : mmx_q8_scales16(s, sc, w->block, kn));
+                }
+            } else
+#pragma GCC unroll 4
+                for (int r = 0; r < 4; r++)
+                    wv[r] = r < rows ? mmx_load16(w->p, dt, (size_t)(j0 + r) * ld + (size_t)k0, kn) : _mm512_setzero_ps();
 #pragma GCC unroll 4
             for (int r = 0; r < 4; r++)
 #pragma GCC unroll 4
@@ -165,12 +190,15 @@ static inline __attribute__((always_inline)) void gemv_m(float *y, size_t ldy, c
     }
 }
 
-static void gemv(float *y, size_t ldy, const float *x, size_t ldx, int m, int k, const void *w, rlv_dtype dt, size_t ldw,
-                 int n, float alpha, int acc) {
+static void gemv(float *y, size_t ldy, const float *x, size_t ldx, int m, int k, const mm_w *w, int n, float alpha,
+                 int acc) {
 #define GEMV_DT(M)                                                                              \
-    if (dt == RLV_F32) gemv_m(y, ldy, x, ldx, M, k, w, RLV_F32, ldw, n, alpha, acc);            \
-    else if (dt == RLV_BF16) gemv_m(y, ldy, x, ldx, M, k, w, RLV_BF16, ldw, n, alpha, acc);     \
-    else gemv_m(y, ldy, x, ldx, M, k, w, RLV_F16, ldw, n, alpha, acc);
+    switch (w->dt) {                                                                            \
+    case RLV_F32: gemv_m(y, ldy, x, ldx, M, k, w, RLV_F32, n, alpha, acc); break;               \
+    case RLV_BF16: gemv_m(y, ldy, x, ldx, M, k, w, RLV_BF16, n, alpha, acc); break;             \
+    case RLV_F16: gemv_m(y, ldy, x, ldx, M, k, w, RLV_F16, n, alpha, acc); break;               \
+    case RLV_I8: gemv_m(y, ldy, x, ldx, M, k, w, RLV_I8, n, alpha, acc); break;                 \
+    }
     switch (m) {
     case 1: GEMV_DT(1) break;
     case 2: GEMV_DT(2) break;

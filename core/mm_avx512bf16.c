@@ -13,24 +13,30 @@
 
 static inline uint32_t pair_of(uint16_t lo, uint16_t hi) { return (uint32_t)lo | (uint32_t)hi << 16; }
 
-/* bf16 bits of element i of w (as stored for bf16, rounded otherwise). */
-static inline uint16_t bf16_elem(const void *w, rlv_dtype dt, size_t i) {
-    if (dt == RLV_BF16) return ((const uint16_t *)w)[i];
-    return half_f32_to_bf16(mmx_elem(w, dt, i));
+/* bf16 bits of element (r, c) of the view w (as stored for bf16, rounded otherwise). */
+static inline uint16_t bf16_elem(const mm_w *w, size_t r, size_t c) {
+    if (w->dt == RLV_BF16) return ((const uint16_t *)w->p)[r * (size_t)w->ld + c];
+    return half_f32_to_bf16(mmx_elem(w, r, c));
 }
 
-/* 32 consecutive elements from w + i as 16 bf16 pairs (each 32-bit lane: k even low, odd high). */
-static inline __m512 pairs32(const void *w, rlv_dtype dt, size_t i) {
-    if (dt == RLV_BF16) return _mm512_loadu_ps((const uint16_t *)w + i);
-    __m512bh h = _mm512_cvtne2ps_pbh(mmx_load16(w, dt, i + 16, 16), mmx_load16(w, dt, i, 16));
-    return (__m512)h;
+/* 32 consecutive f32 of x as 16 bf16 pairs (each 32-bit lane: k even low, odd high). */
+static inline __m512 pairs32_f32(const float *x) {
+    return (__m512)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + 16), _mm512_loadu_ps(x));
 }
 
-/* 16 elements (n <= 16) from w + i as bf16 in the low halves of 32-bit lanes. */
-static inline __m512i low16(const void *w, rlv_dtype dt, size_t i, int n) {
+/* The same from row r, column c of the view w. */
+static inline __m512 pairs32(const mm_w *w, size_t r, size_t c) {
+    if (w->dt == RLV_BF16) return _mm512_loadu_ps((const uint16_t *)w->p + r * (size_t)w->ld + c);
+    return (__m512)_mm512_cvtne2ps_pbh(mmx_w16(w, w->dt, r, c + 16, 16), mmx_w16(w, w->dt, r, c, 16));
+}
+
+/* 16 elements (n <= 16) of row r of the view w from column c as bf16 in the low halves of 32-bit lanes. */
+static inline __m512i low16(const mm_w *w, size_t r, size_t c, int n) {
     __m256i h;
-    if (dt == RLV_BF16) h = _mm256_maskz_loadu_epi16(n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1), (const uint16_t *)w + i);
-    else h = (__m256i)_mm512_cvtneps_pbh(mmx_load16(w, dt, i, n));
+    if (w->dt == RLV_BF16)
+        h = _mm256_maskz_loadu_epi16(n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1),
+                                     (const uint16_t *)w->p + r * (size_t)w->ld + c);
+    else h = (__m256i)_mm512_cvtneps_pbh(mmx_w16(w, w->dt, r, c, n));
     return _mm512_cvtepu16_epi32(h);
 }
 
@@ -43,7 +49,7 @@ static void pack_a(void *dst, const float *x, size_t ldx, int mb, int kb) {
         int k0 = 0;
         for (; k0 + 32 <= kb; k0 += 32) {  /* 16 rows x 16 pairs, transposed */
             __m512 r[16];
-            for (int i = 0; i < 16; i++) r[i] = i < rows ? pairs32(xr + (size_t)i * ldx, RLV_F32, (size_t)k0) : _mm512_setzero_ps();
+            for (int i = 0; i < 16; i++) r[i] = i < rows ? pairs32_f32(xr + (size_t)i * ldx + k0) : _mm512_setzero_ps();
             mmx_tr16(r);
             for (int q = 0; q < 16; q++) _mm512_mask_storeu_ps(d + (size_t)(k0 / 2 + q) * MR, (__mmask16)0x3fff, r[q]);
         }
@@ -56,21 +62,21 @@ static void pack_a(void *dst, const float *x, size_t ldx, int mb, int kb) {
     }
 }
 
-static void pack_b(void *dst, const void *w, rlv_dtype dt, size_t ldw, int trans, int nb, int kb) {
+static void pack_b(void *dst, const mm_w *w, int trans, int nb, int kb) {
     uint32_t *d = dst;
     int kp = (kb + 1) / 2;
     for (int j0 = 0; j0 < nb; j0 += NR, d += (size_t)NR * kp) {
         int cols = nb - j0 < NR ? nb - j0 : NR;
         if (!trans) {  /* W [k, n]: the pair is rows 2p and 2p + 1 of w, interleaved by 16-bit halves */
             for (int p = 0; p < kp; p++) {
-                size_t o = (size_t)(2 * p) * ldw + (size_t)j0;
                 int odd = 2 * p + 1 < kb;
                 for (int h = 0; h < 2; h++) {
                     int n = cols - 16 * h;
+                    size_t c = (size_t)j0 + 16 * (size_t)h;
                     __m512i v = _mm512_setzero_si512();
                     if (n > 0) {
-                        v = low16(w, dt, o + 16 * (size_t)h, n);
-                        if (odd) v = _mm512_or_si512(v, _mm512_slli_epi32(low16(w, dt, o + ldw + 16 * (size_t)h, n), 16));
+                        v = low16(w, (size_t)(2 * p), c, n);
+                        if (odd) v = _mm512_or_si512(v, _mm512_slli_epi32(low16(w, (size_t)(2 * p + 1), c, n), 16));
                     }
                     _mm512_storeu_si512(d + (size_t)p * NR + 16 * h, v);
                 }
@@ -83,15 +89,16 @@ static void pack_b(void *dst, const void *w, rlv_dtype dt, size_t ldw, int trans
                 __m512 r[16];
                 for (int i = 0; i < 16; i++) {
                     int c = 16 * h + i;
-                    r[i] = c < cols ? pairs32(w, dt, (size_t)(j0 + c) * ldw + (size_t)k0) : _mm512_setzero_ps();
+                    r[i] = c < cols ? pairs32(w, (size_t)(j0 + c), (size_t)k0) : _mm512_setzero_ps();
                 }
                 mmx_tr16(r);
                 for (int q = 0; q < 16; q++) _mm512_storeu_ps(d + (size_t)(k0 / 2 + q) * NR + 16 * h, r[q]);
             }
         for (int p = k0 / 2; p < kp; p++)
             for (int c = 0; c < NR; c++) {
-                size_t o = (size_t)(j0 + c) * ldw + (size_t)(2 * p);
-                d[(size_t)p * NR + c] = c >= cols ? 0 : pair_of(bf16_elem(w, dt, o), 2 * p + 1 < kb ? bf16_elem(w, dt, o + 1) : 0);
+                size_t r = (size_t)(j0 + c);
+                d[(size_t)p * NR + c] = c >= cols ? 0 : pair_of(bf16_elem(w, r, (size_t)(2 * p)),
+                                                                2 * p + 1 < kb ? bf16_elem(w, r, (size_t)(2 * p + 1)) : 0);
             }
     }
 }

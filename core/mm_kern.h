@@ -8,14 +8,15 @@
  *   A block (rows of x): micro-panels of mr rows, each [kp][mr] (kp = k rounded up to kstep),
  *     rows past the block's end zero.
  *   B block (output columns = weight rows of W^T, or columns of W): micro-panels of nr columns,
- *     each [kp][nr], columns past the block's end zero. Half-precision weights are widened here.
+ *     each [kp][nr], columns past the block's end zero. Half-precision weights are widened here,
+ *     q8 weights dequantised (q x scale, the f32 product q8_dequantize_rows makes).
  * kstep is 2 for the bf16 kernel: element p of a panel holds k = 2p (low half) and 2p + 1. */
 #ifndef RLV_MM_KERN_H
 #define RLV_MM_KERN_H
 
 #include <stddef.h>
 
-#include "tensor.h"
+#include "mm.h"
 
 typedef struct mm_kern {
     const char *name;
@@ -24,9 +25,9 @@ typedef struct mm_kern {
     int kstep;       /* 1, or 2 when k goes in pairs (vdpbf16ps) */
     /* dst = A block of mb rows x kb depth, from x (row stride ldx floats). */
     void (*pack_a)(void *dst, const float *x, size_t ldx, int mb, int kb);
-    /* dst = B block of nb columns x kb depth. trans = 1: w is W [n, k] (columns are rows of w);
-     * trans = 0: w is W [k, n] (rows of w are k). ldw in elements of dt. */
-    void (*pack_b)(void *dst, const void *w, rlv_dtype dt, size_t ldw, int trans, int nb, int kb);
+    /* dst = B block of nb columns x kb depth from the view w (at the block's first element).
+     * trans = 1: w is W [n, k] (columns are rows of w); trans = 0: w is W [k, n] (rows of w are k). */
+    void (*pack_b)(void *dst, const mm_w *w, int trans, int nb, int kb);
     /* c[mb, nb] (row stride ldc) = alpha a.b (+ c when acc), a and b single packed micro-panels of
      * depth kb (mb <= mr, nb <= nr); c outside [mb, nb] untouched, and not read when !acc. */
     void (*tile)(int kb, const void *a, const void *b, float *c, size_t ldc, int mb, int nb, float alpha, int acc);
@@ -34,8 +35,8 @@ typedef struct mm_kern {
      * W [n, k] read in place, widened as loaded: a few rows cannot repay packing the weights
      * (lm_head of one scored row), and the product is bound by reading them. */
     int gemv_rows;
-    void (*gemv)(float *y, size_t ldy, const float *x, size_t ldx, int m, int k, const void *w, rlv_dtype dt, size_t ldw,
-                 int n, float alpha, int acc);
+    void (*gemv)(float *y, size_t ldy, const float *x, size_t ldx, int m, int k, const mm_w *w, int n, float alpha,
+                 int acc);
 } mm_kern;
 
 extern const mm_kern mm_kern_avx2;        /* fp32 FMA, 6 x 16 */

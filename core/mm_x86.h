@@ -8,13 +8,25 @@
 #include <stdint.h>
 
 #include "half.h"
-#include "tensor.h"
+#include "mm.h"
 
-/* One weight element widened (scalar: edges of panels only). */
-static inline float mmx_elem(const void *w, rlv_dtype dt, size_t i) {
+/* One element widened (scalar: edges of panels only), flat index i of a plain array. */
+static inline float mmx_flat(const void *w, rlv_dtype dt, size_t i) {
     if (dt == RLV_F32) return ((const float *)w)[i];
     if (dt == RLV_BF16) return half_bf16_to_f32(((const uint16_t *)w)[i]);
     return half_f16_to_f32(((const uint16_t *)w)[i]);
+}
+
+/* The scales of row r of a q8 view: the stored row's, from its first block. */
+static inline const uint16_t *mmx_q8_srow(const mm_w *w, size_t r) {
+    return w->scale + r * (size_t)(w->ld / w->block);
+}
+
+/* Element (r, c) of the view w widened (q8: q x scale, one f32 product, as q8_dequantize_rows). */
+static inline float mmx_elem(const mm_w *w, size_t r, size_t c) {
+    size_t i = r * (size_t)w->ld + c;
+    if (w->dt != RLV_I8) return mmx_flat(w->p, w->dt, i);
+    return (float)((const int8_t *)w->p)[i] * half_f16_to_f32(mmx_q8_srow(w, r)[((size_t)w->c0 + c) / (size_t)w->block]);
 }
 
 #ifdef __AVX2__
@@ -24,6 +36,23 @@ static inline __attribute__((always_inline)) __m256 mmx_load8(const void *w, rlv
     __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)w + i));
     if (dt == RLV_BF16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
     return _mm256_cvtph_ps(h);
+}
+
+/* 8 elements of row r of the view w from column c widened (q8: dequantised); 8 lanes of one
+ * scale when they share a block, else a scale per lane. */
+static inline __attribute__((always_inline)) __m256 mmx_w8(const mm_w *w, size_t r, size_t c) {
+    if (w->dt != RLV_I8) return mmx_load8(w->p, w->dt, r * (size_t)w->ld + c);
+    const uint16_t *s = mmx_q8_srow(w, r);
+    size_t sc = (size_t)w->c0 + c, b = sc / (size_t)w->block;
+    __m256 sv;
+    if ((sc + 7) / (size_t)w->block == b) sv = _mm256_set1_ps(half_f16_to_f32(s[b]));
+    else {
+        float v[8];
+        for (int i = 0; i < 8; i++) v[i] = half_f16_to_f32(s[(sc + (size_t)i) / (size_t)w->block]);
+        sv = _mm256_loadu_ps(v);
+    }
+    __m128i q = _mm_loadl_epi64((const __m128i *)((const int8_t *)w->p + r * (size_t)w->ld + c));
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), sv);
 }
 
 /* r[0..7] (rows) become their transpose (r[j][i] = old r[i][j]). */
@@ -54,6 +83,31 @@ static inline __attribute__((always_inline)) __m512 mmx_load16(const void *w, rl
     __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)w + i);
     if (dt == RLV_BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
     return _mm512_cvtph_ps(h);
+}
+
+/* The scales of stored columns sc .. sc + n - 1 (n <= 16) of a q8 row whose scales are s: one
+ * broadcast when they share a block, else one per lane (blocks under 16, or straddled). */
+static inline __attribute__((always_inline)) __m512 mmx_q8_scales16(const uint16_t *s, size_t sc, int block, int n) {
+    size_t b = sc / (size_t)block;
+    if ((sc + (size_t)n - 1) / (size_t)block == b) return _mm512_set1_ps(half_f16_to_f32(s[b]));
+    float v[16] = {0};
+    for (int i = 0; i < n; i++) v[i] = half_f16_to_f32(s[(sc + (size_t)i) / (size_t)block]);
+    return _mm512_loadu_ps(v);
+}
+
+/* n (<= 16) int8 values from q times their scales sv, as f32 (lanes past n zero). */
+static inline __attribute__((always_inline)) __m512 mmx_q8_16(const int8_t *q, int n, __m512 sv) {
+    __mmask16 m = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, q))), sv);
+}
+
+/* n elements (at most 16 are read) of row r of the view w from column c widened (q8: dequantised).
+ * dt is w->dt, a constant at the call site so that the inlined load is specialised. */
+static inline __attribute__((always_inline)) __m512 mmx_w16(const mm_w *w, rlv_dtype dt, size_t r, size_t c, int n) {
+    n = n < 16 ? n : 16;
+    if (dt != RLV_I8) return mmx_load16(w->p, dt, r * (size_t)w->ld + c, n);
+    return mmx_q8_16((const int8_t *)w->p + r * (size_t)w->ld + c, n,
+                     mmx_q8_scales16(mmx_q8_srow(w, r), (size_t)w->c0 + c, w->block, n));
 }
 
 /* r[0..15] (rows of 16 lanes) become their transpose: 4x4 blocks inside 128-bit lanes by

@@ -40,11 +40,14 @@ int q8_quantize_rows(int8_t *q, uint16_t *scale, const float *w, int64_t rows, i
     return 0;
 }
 
+void q8_dequantize_span(float *dst, const int8_t *q, const uint16_t *scale, int64_t c0, int64_t n, int block) {
+    for (int64_t i = 0; i < n;) {
+        int64_t b = (c0 + i) / block, e = (b + 1) * block - c0;  /* this block ends before span index e */
+        float s = half_f16_to_f32(scale[b]);
+        for (; i < n && i < e; i++) dst[i] = (float)q[i] * s;
+    }
+}
+
 void q8_dequantize_rows(float *w, const int8_t *q, const uint16_t *scale, int64_t rows, int64_t cols, int block) {
-    const int64_t nb = cols / block;
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t b = 0; b < nb; b++) {
-            float s = half_f16_to_f32(scale[r * nb + b]);
-            for (int i = 0; i < block; i++) w[r * cols + b * block + i] = (float)q[r * cols + b * block + i] * s;
-        }
+    for (int64_t r = 0; r < rows; r++) q8_dequantize_span(w + r * cols, q + r * cols, scale + r * (cols / block), 0, cols, block);
 }

@@ -25,6 +25,10 @@ extern "C" {
 int q8_quantize_rows(int8_t *q, uint16_t *scale, const float *w, int64_t rows, int64_t cols, int block,
                      int64_t *bad);
 
+/* dst[0, n) = q[0, n) * the scale of stored column c0 + i of one row (scale = that row's scales,
+ * from its first block): a span of a row, for readers that need only part of it (mm's panels). */
+void q8_dequantize_span(float *dst, const int8_t *q, const uint16_t *scale, int64_t c0, int64_t n, int block);
+
 /* w [rows][cols] = q * scale, the reference dequantiser (scalar, exact: one f32 product each). */
 void q8_dequantize_rows(float *w, const int8_t *q, const uint16_t *scale, int64_t rows, int64_t cols, int block);
 

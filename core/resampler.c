@@ -21,10 +21,10 @@
 
 struct resampler_model {
     int E, Q, N, Dv, heads, hd;
-    const rlv_tensor *kv_proj;   /* [E, Dv] */
-    const rlv_tensor *in_proj;   /* [3E, E]: Wq, Wk, Wv */
-    const rlv_tensor *out_proj;  /* [E, E] */
-    const rlv_tensor *proj;      /* [E, E], used as x.proj */
+    mm_weight kv_proj;   /* [E, Dv] (each matrix as stored, q8 with its scales) */
+    mm_weight in_proj;   /* [3E, E]: Wq, Wk, Wv */
+    mm_weight out_proj;  /* [E, E] */
+    mm_weight proj;      /* [E, E], used as x.proj: q8 blocks run along its rows (the output) */
     float *in_b;                 /* [3E] */
     float *out_b, *ln_kv_w, *ln_kv_b, *ln_post_w, *ln_post_b; /* [E] */
     float *pos_k;                /* [N][E] plain-bicubic resized key table */
@@ -56,6 +56,12 @@ static int want2(const ckpt *c, const rlv_tensor **out, rlv_err *err, const char
     return RLV_OK;
 }
 
+/* Vectors and tables are widened to f32 as they are; q8 is for the matrices only. */
+static int not_q8(const rlv_tensor *t, rlv_err *err) {
+    if (t->dtype != RLV_I8) return RLV_OK;
+    return rlv_errf(err, RLV_EDTYPE, "resampler: tensor '%s' is I8; only weight matrices may be q8", t->name);
+}
+
 int resampler_model_init(resampler_model **out, const ckpt *c, const rlv_config *cfg, rlv_err *err) {
     *out = NULL;
     int E = cfg->hidden_size, Q = cfg->num_query, qg = cfg->query_grid, vg = cfg->vit_grid;
@@ -84,13 +90,16 @@ int resampler_model_init(resampler_model **out, const ckpt *c, const rlv_config 
     m->qp = a;
     const rlv_tensor *t, *query, *pos;
 #define W(dst, n, nd, d0, d1) do { if ((rc = want2(c, &(dst), err, "model.resampler." n, nd, d0, d1)) != RLV_OK) goto done; } while (0)
-#define V(dst, n, len) do { W(t, n, 1, len, 0); half_to_f32_n(dst, t->data, t->dtype, (size_t)(len)); } while (0)
-    W(m->kv_proj, "kv_proj.weight", 2, E, m->Dv);
-    W(m->in_proj, "attn.in_proj_weight", 2, 3 * (int64_t)E, E);
-    W(m->out_proj, "attn.out_proj.weight", 2, E, E);
-    W(m->proj, "proj", 2, E, E);
+#define M(dst, n, d0, d1) do { W(t, n, 2, d0, d1); if ((rc = mm_weight_bind(&(dst), c, t, err)) != RLV_OK) goto done; } while (0)
+#define V(dst, n, len) do { W(t, n, 1, len, 0); if ((rc = not_q8(t, err)) != RLV_OK) goto done; \
+        half_to_f32_n(dst, t->data, t->dtype, (size_t)(len)); } while (0)
+    M(m->kv_proj, "kv_proj.weight", E, m->Dv);
+    M(m->in_proj, "attn.in_proj_weight", 3 * (int64_t)E, E);
+    M(m->out_proj, "attn.out_proj.weight", E, E);
+    M(m->proj, "proj", E, E);
     W(query, "query", 2, Q, E);
     W(pos, "pos_embed", 2, Q, E);
+    if ((rc = not_q8(query, err)) != RLV_OK || (rc = not_q8(pos, err)) != RLV_OK) goto done;
     V(m->in_b, "attn.in_proj_bias", 3 * (int64_t)E);
     V(m->out_b, "attn.out_proj.bias", E);
     V(m->ln_kv_w, "ln_kv.weight", E);
@@ -100,6 +109,7 @@ int resampler_model_init(resampler_model **out, const ckpt *c, const rlv_config 
     V(lqw, "ln_q.weight", E);
     V(lqb, "ln_q.bias", E);
 #undef V
+#undef M
 #undef W
     /* key table: plain bicubic query_grid -> vit_grid (an identity when they are equal) */
     if ((rc = vit_resample_table(pos, 0, qg, vg, 0, m->pos_k, err)) != RLV_OK) goto done;
@@ -108,7 +118,7 @@ int resampler_model_init(resampler_model **out, const ckpt *c, const rlv_config 
     half_to_f32_n(tpos, pos->data, pos->dtype, (size_t)Q * E);
     vit_layer_norm(NULL, tq, Q, E, lqw, lqb, 1e-6f);
     for (size_t i = 0; i < (size_t)Q * E; i++) tq[i] += tpos[i];
-    mm_xwt(mm, m->qp, E, tq, E, Q, E, m->in_proj->data, E, m->in_proj->dtype, E, m->in_b, 0);
+    mm_xwt(mm, m->qp, E, tq, E, Q, E, m->in_proj.w, E, m->in_b, 0);
 done:
     free(tq); free(tpos); free(lqw); free(lqb);
     mm_ctx_free(&mm);
@@ -161,10 +171,10 @@ void resampler_ws_set_timing(resampler_ws *ws, rlv_timing *t) { ws->timing = t; 
 /* Read-ahead of the resampler's four matrices (150 MB at the real widths), e.g. while the last ViT
  * blocks compute. */
 void resampler_prefetch(const resampler_model *m) {
-    ckpt_prefetch(m->kv_proj);
-    ckpt_prefetch(m->in_proj);
-    ckpt_prefetch(m->out_proj);
-    ckpt_prefetch(m->proj);
+    mm_weight_prefetch(&m->kv_proj);
+    mm_weight_prefetch(&m->in_proj);
+    mm_weight_prefetch(&m->out_proj);
+    mm_weight_prefetch(&m->proj);
 }
 
 typedef struct add_task {
@@ -182,27 +192,25 @@ static void add_run(void *arg, int lo, int hi, int tid) {
 void resampler_forward(const resampler_model *m, resampler_ws *ws, const float *x, float *out) {
     int E = m->E, N = m->N, Q = m->Q, hd = m->hd;
     rlv_pool *pool = mm_ctx_pool(ws->mm);
-    size_t wsz = rlv_dtype_size(m->in_proj->dtype);
-    const char *Wq = (const char *)m->in_proj->data;
-    const void *Wk = Wq + (size_t)E * E * wsz, *Wv = Wq + 2 * (size_t)E * E * wsz;
+    mm_w Wk = mm_w_at(m->in_proj.w, (size_t)E, 0), Wv = mm_w_at(m->in_proj.w, 2 * (size_t)E, 0);
     rlv_timing *tm = ws->timing;
     double t0 = timing_start(tm);
-    mm_xwt(ws->mm, ws->kv, E, x, m->Dv, N, m->Dv, m->kv_proj->data, m->Dv, m->kv_proj->dtype, E, NULL, 0);
+    mm_xwt(ws->mm, ws->kv, E, x, m->Dv, N, m->Dv, m->kv_proj.w, E, NULL, 0);
     timing_stop(tm, RLV_STAGE_MATMUL, &t0);
     vit_layer_norm(pool, ws->kv, N, E, m->ln_kv_w, m->ln_kv_b, 1e-6f);
     timing_stop(tm, RLV_STAGE_NORM, &t0);
     add_task at = {ws->kp, ws->kv, m->pos_k, E};
     pool_for(pool, N, 1, add_run, &at);
     timing_stop(tm, RLV_STAGE_ADD, &t0);
-    mm_xwt(ws->mm, ws->K, E, ws->kp, E, N, E, Wk, E, m->in_proj->dtype, E, m->in_b + E, 0);
-    mm_xwt(ws->mm, ws->V, E, ws->kv, E, N, E, Wv, E, m->in_proj->dtype, E, m->in_b + 2 * E, 0);
+    mm_xwt(ws->mm, ws->K, E, ws->kp, E, N, E, Wk, E, m->in_b + E, 0);
+    mm_xwt(ws->mm, ws->V, E, ws->kv, E, N, E, Wv, E, m->in_b + 2 * E, 0);
     timing_stop(tm, RLV_STAGE_MATMUL, &t0);
     vit_attention(ws->mm, ws->sc, ws->att, E, m->qp, E, ws->K, ws->V, E, Q, N, m->heads, hd, tm);
     t0 = timing_start(tm);
-    mm_xwt(ws->mm, ws->o, E, ws->att, E, Q, E, m->out_proj->data, E, m->out_proj->dtype, E, m->out_b, 0);
+    mm_xwt(ws->mm, ws->o, E, ws->att, E, Q, E, m->out_proj.w, E, m->out_b, 0);
     timing_stop(tm, RLV_STAGE_MATMUL, &t0);
     vit_layer_norm(pool, ws->o, Q, E, m->ln_post_w, m->ln_post_b, 1e-6f);
     timing_stop(tm, RLV_STAGE_NORM, &t0);
-    mm_xw(ws->mm, out, E, ws->o, E, Q, E, m->proj->data, E, m->proj->dtype, E, 0);
+    mm_xw(ws->mm, out, E, ws->o, E, Q, E, m->proj.w, E, 0);
     timing_stop(tm, RLV_STAGE_MATMUL, &t0);
 }

@@ -63,14 +63,14 @@ __attribute__((target("avx2,fma"))) static int exp_sub_avx2(float *r, int d, flo
 #endif
 
 typedef struct vit_blockw {
-    const rlv_tensor *qkv, *proj, *fc1, *fc2;  /* [3D, D], [D, D], [M, D], [D, M] as stored */
+    mm_weight qkv, proj, fc1, fc2;  /* [3D, D], [D, D], [M, D], [D, M] as stored (q8 with scales) */
     float *qkv_b;                              /* [3D]: q_bias, 0, v_bias */
     float *proj_b, *n1w, *n1b, *n2w, *n2b, *fc1_b, *fc2_b;
 } vit_blockw;
 
 struct vit_model {
     int D, H, hd, M, P, S, grid, T, nblk;
-    const rlv_tensor *patch_w;  /* [D, 3, P, P] = [D, 3 P P] */
+    mm_weight patch_w;          /* [D, 3, P, P] = [D, 3 P P] (never q8: ckpt_q8 wants 2-D) */
     float *patch_b, *cls;       /* [D] */
     float *pos;                 /* [T][D]: CLS row, then the resampled grid */
     float *norm_w, *norm_b;     /* [D] */
@@ -114,7 +114,12 @@ static int want(const ckpt *c, const rlv_tensor **out, rlv_err *err, const char 
     return RLV_OK;
 }
 
-static void to_f32(float *dst, const rlv_tensor *t) { half_to_f32_n(dst, t->data, t->dtype, (size_t)rlv_tensor_numel(t)); }
+/* A vector or table widened to f32; q8 is for the matrices only (an I8 one would be bare integers). */
+static int to_f32(float *dst, const rlv_tensor *t, rlv_err *err) {
+    if (t->dtype == RLV_I8) return rlv_errf(err, RLV_EDTYPE, "vision tower: tensor '%s' is I8; only weight matrices may be q8", t->name);
+    half_to_f32_n(dst, t->data, t->dtype, (size_t)rlv_tensor_numel(t));
+    return RLV_OK;
+}
 
 int vit_model_init(vit_model **out, const ckpt *c, const rlv_config *cfg, rlv_err *err) {
     *out = NULL;
@@ -156,34 +161,41 @@ int vit_model_init(vit_model **out, const ckpt *c, const rlv_config *cfg, rlv_er
     int rc;
 #define WANT(dst, n, ...) do { snprintf(nm, sizeof nm, "%s%s", vt, n); \
         if ((rc = want(c, &(dst), err, nm, __VA_ARGS__)) != RLV_OK) goto fail; } while (0)
-    WANT(m->patch_w, "patch_embed.proj.weight", 4, D, (int64_t)3, P, P);
+#define F32(dst, t) do { if ((rc = to_f32(dst, t, err)) != RLV_OK) goto fail; } while (0)
+#define MAT(dst, n, ...) do { WANT(t, n, __VA_ARGS__); if ((rc = mm_weight_bind(&(dst), c, t, err)) != RLV_OK) goto fail; } while (0)
+    MAT(m->patch_w, "patch_embed.proj.weight", 4, D, (int64_t)3, P, P);
     WANT(t, "patch_embed.proj.bias", 1, D);
-    to_f32(m->patch_b, t);
+    F32(m->patch_b, t);
     WANT(t, "cls_token", 3, (int64_t)1, (int64_t)1, D);
-    to_f32(m->cls, t);
+    F32(m->cls, t);
     WANT(t, "norm.weight", 1, D);
-    to_f32(m->norm_w, t);
+    F32(m->norm_w, t);
     WANT(t, "norm.bias", 1, D);
-    to_f32(m->norm_b, t);
+    F32(m->norm_b, t);
     WANT(pos, "pos_embed", 3, (int64_t)1, 1 + G * G, D);
+    if (pos->dtype == RLV_I8) {
+        rc = rlv_errf(err, RLV_EDTYPE, "vision tower: tensor '%s' is I8; only weight matrices may be q8", pos->name);
+        goto fail;
+    }
     half_to_f32_n(m->pos, pos->data, pos->dtype, (size_t)D); /* the CLS row is kept as is */
     if ((rc = vit_resample_table(pos, 1, (int)G, m->grid, 1, m->pos + D, err)) != RLV_OK) goto fail;
     for (int j = 0; j < m->nblk; j++) {
         vit_blockw *b = &m->blk[j];
         char bn[64];
 #define BW(dst, n, ...) do { snprintf(bn, sizeof bn, "blocks.%d.%s", j, n); WANT(dst, bn, __VA_ARGS__); } while (0)
-#define BV(dst, n, len) do { BW(t, n, 1, (int64_t)(len)); dst = a; a += (len); to_f32(dst, t); } while (0)
-        BW(b->qkv, "attn.qkv.weight", 2, 3 * D, D);
-        BW(b->proj, "attn.proj.weight", 2, D, D);
-        BW(b->fc1, "mlp.fc1.weight", 2, M, D);
-        BW(b->fc2, "mlp.fc2.weight", 2, D, M);
+#define BM(dst, n, ...) do { snprintf(bn, sizeof bn, "blocks.%d.%s", j, n); MAT(dst, bn, __VA_ARGS__); } while (0)
+#define BV(dst, n, len) do { BW(t, n, 1, (int64_t)(len)); dst = a; a += (len); F32(dst, t); } while (0)
+        BM(b->qkv, "attn.qkv.weight", 2, 3 * D, D);
+        BM(b->proj, "attn.proj.weight", 2, D, D);
+        BM(b->fc1, "mlp.fc1.weight", 2, M, D);
+        BM(b->fc2, "mlp.fc2.weight", 2, D, M);
         b->qkv_b = a;
         a += 3 * D;
         BW(t, "attn.q_bias", 1, D);
-        to_f32(b->qkv_b, t);
+        F32(b->qkv_b, t);
         memset(b->qkv_b + D, 0, (size_t)D * sizeof(float));
         BW(t, "attn.v_bias", 1, D);
-        to_f32(b->qkv_b + 2 * D, t);
+        F32(b->qkv_b + 2 * D, t);
         BV(b->proj_b, "attn.proj.bias", D);
         BV(b->n1w, "norm1.weight", D);
         BV(b->n1b, "norm1.bias", D);
@@ -192,8 +204,11 @@ int vit_model_init(vit_model **out, const ckpt *c, const rlv_config *cfg, rlv_er
         BV(b->fc1_b, "mlp.fc1.bias", M);
         BV(b->fc2_b, "mlp.fc2.bias", D);
 #undef BV
+#undef BM
 #undef BW
     }
+#undef MAT
+#undef F32
 #undef WANT
     RLV_ASSERT((size_t)(a - m->arena) <= nf);
     *out = m;
@@ -334,12 +349,12 @@ static void att_run(void *arg, int tid, int nth) {
         int n = t->nq - r0 < VIT_ATT_ROWS ? t->nq - r0 : VIT_ATT_ROWS;
         double c0 = timing_start(tc);
         mm_xwt_on(t->mm, tid, S, t->nk, t->q + (size_t)r0 * t->ldq + (size_t)h * hd, t->ldq, n, hd,
-                  t->k + (size_t)h * hd, t->ldk, RLV_F32, t->nk, t->scale, 0);
+                  mm_w_plain(t->k + (size_t)h * hd, RLV_F32, t->ldk), t->nk, t->scale, 0);
         double c1 = timing_start(tc);
         vit_softmax_rows(S, n, t->nk, t->nk);
         double c2 = timing_start(tc);
         mm_xw_on(t->mm, tid, t->out + (size_t)r0 * t->ldo + (size_t)h * hd, t->ldo, S, t->nk, n, t->nk,
-                 t->v + (size_t)h * hd, t->ldk, RLV_F32, hd, 1.0f, 0);
+                 mm_w_plain(t->v + (size_t)h * hd, RLV_F32, t->ldk), hd, 1.0f, 0);
         if (tc) t->mm_s += (c1 - c0) + (timing_start(tc) - c2), t->sm_s += c2 - c1;
     }
 }
@@ -422,24 +437,24 @@ static void im2col_run(void *arg, int lo, int hi, int tid) {
 static void block_prefetch(const vit_model *m, int j) {
     if (j < 0 || j >= m->nblk) return;
     const vit_blockw *b = &m->blk[j];
-    ckpt_prefetch(b->qkv);
-    ckpt_prefetch(b->proj);
-    ckpt_prefetch(b->fc1);
-    ckpt_prefetch(b->fc2);
+    mm_weight_prefetch(&b->qkv);
+    mm_weight_prefetch(&b->proj);
+    mm_weight_prefetch(&b->fc1);
+    mm_weight_prefetch(&b->fc2);
 }
 
 void vit_embed(const vit_model *m, vit_ws *ws, const float *px) {
     int g = m->grid, K = ws->K, D = m->D;
     rlv_pool *pool = mm_ctx_pool(ws->mm);
     double t0 = timing_start(ws->timing);
-    ckpt_prefetch(m->patch_w);
+    mm_weight_prefetch(&m->patch_w);
     block_prefetch(m, 0);
     timing_stop(ws->timing, RLV_STAGE_PREFETCH, &t0);
     im2col_task it = {m, ws->cols, px};
     pool_for(pool, g * g, 1, im2col_run, &it);
     timing_stop(ws->timing, RLV_STAGE_IM2COL, &t0);
     memcpy(ws->x, m->cls, (size_t)D * sizeof(float));
-    mm_xwt(ws->mm, ws->x + D, D, ws->cols, K, g * g, K, m->patch_w->data, K, m->patch_w->dtype, D, m->patch_b, 0);
+    mm_xwt(ws->mm, ws->x + D, D, ws->cols, K, g * g, K, m->patch_w.w, D, m->patch_b, 0);
     timing_stop(ws->timing, RLV_STAGE_MATMUL, &t0);
     rows_task at = {ws->x, m->pos, D};
     pool_for(pool, m->T, 1, add_run, &at);
@@ -455,21 +470,21 @@ void vit_block(const vit_model *m, vit_ws *ws, int j) {
     /* the next block's weights come in from the disk while this one computes */
     block_prefetch(m, j + 1);
     timing_stop(tm, RLV_STAGE_PREFETCH, &t0);
-    mm_xwt(ws->mm, ws->qkv, 3 * D, ws->x, D, T, D, b->qkv->data, D, b->qkv->dtype, 3 * D, b->qkv_b, 0);
+    mm_xwt(ws->mm, ws->qkv, 3 * D, ws->x, D, T, D, b->qkv.w, 3 * D, b->qkv_b, 0);
     timing_stop(tm, RLV_STAGE_MATMUL, &t0);
     vit_attention(ws->mm, ws->sc, ws->att, D, ws->qkv, 3 * D, ws->qkv + D, ws->qkv + 2 * D, 3 * D, T, T, m->H, hd,
                   tm);
     t0 = timing_start(tm);
-    mm_xwt(ws->mm, ws->tmp, D, ws->att, D, T, D, b->proj->data, D, b->proj->dtype, D, b->proj_b, 0);
+    mm_xwt(ws->mm, ws->tmp, D, ws->att, D, T, D, b->proj.w, D, b->proj_b, 0);
     timing_stop(tm, RLV_STAGE_MATMUL, &t0);
     add_norm(pool, ws->x, ws->tmp, T, D, b->n1w, b->n1b);
     timing_stop(tm, RLV_STAGE_NORM, &t0);
-    mm_xwt(ws->mm, ws->hid, M, ws->x, D, T, D, b->fc1->data, D, b->fc1->dtype, M, b->fc1_b, 0);
+    mm_xwt(ws->mm, ws->hid, M, ws->x, D, T, D, b->fc1.w, M, b->fc1_b, 0);
     timing_stop(tm, RLV_STAGE_MATMUL, &t0);
     rows_task gt = {ws->hid, NULL, M};
     pool_for(pool, T, 1, gelu_run, &gt);
     timing_stop(tm, RLV_STAGE_ACT, &t0);
-    mm_xwt(ws->mm, ws->tmp, D, ws->hid, M, T, M, b->fc2->data, M, b->fc2->dtype, D, b->fc2_b, 0);
+    mm_xwt(ws->mm, ws->tmp, D, ws->hid, M, T, M, b->fc2.w, D, b->fc2_b, 0);
     timing_stop(tm, RLV_STAGE_MATMUL, &t0);
     add_norm(pool, ws->x, ws->tmp, T, D, b->n2w, b->n2b);
     timing_stop(tm, RLV_STAGE_NORM, &t0);

@@ -1,5 +1,5 @@
 /* test_mm.c — mm.h's products against double-precision dot products: every dtype (f32, bf16,
- * f16), both layouts (x.W^T, x.W), column blocks of wider weights (ldw), bias, accumulate,
+ * f16, q8 with blocks of 8, 16, 32, 48 and 64 whose column blocks start off a block), both layouts (x.W^T, x.W), column blocks of wider weights (ldw), bias, accumulate,
  * alpha, pools of 1-3 threads, and shapes that are not multiples of any kernel tile. The
  * bound is relative to sum |x||w| of each output: fp32 accumulation over k terms.
  * Every kernel this CPU runs is tested in turn (cpu_set_cap: generic = OpenBLAS, avx2, avx512,
@@ -8,7 +8,10 @@
  * bf16 context: RLV_EUNSUPPORTED). Edge sweeps: m = 1..15 (the gemv path up to 4 rows, then
  * past both micro-tile heights, 6 and 14), n = 1..33 (widths 16 and 32), k around 16/32 and the depth blocks (256, 512), rows past
  * a row block (mc) and columns past a column block (nc). The bf16 mode is checked against
- * doubles of the bf16-rounded operands, so its pairing and rounding are exact, not loose. */
+ * doubles of the bf16-rounded operands, so its pairing and rounding are exact, not loose.
+ * q8 weights are checked against doubles of q8_dequantize_rows (the reference), and bit for bit
+ * against the same product on the dequantised f32 weights (test_q8_exact): dequantising while
+ * packing must give the very floats the reference does. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,6 +27,7 @@
 #include "half.h"
 #include "mm.h"
 #include "pool.h"
+#include "q8.h"
 
 static uint64_t rng = 88172645463325252ull;
 static float rndf(void) {  /* uniform in [-1, 1) */
@@ -32,9 +36,13 @@ static float rndf(void) {  /* uniform in [-1, 1) */
 }
 
 typedef struct wbuf {
-    void *p;    /* as stored */
-    float *f;   /* the same values widened */
+    void *p;         /* as stored */
+    float *f;        /* the same values widened (q8: q8_dequantize_rows) */
+    uint16_t *s;     /* q8: scales [n / ld][ld / block] */
 } wbuf;
+
+static const int q8_blocks[] = {32, 16, 8, 48, 64};
+static int g_block = 32;  /* the q8 block of the next make_w */
 
 /* f16 bits of v, which must be 0 or a normal f16 value exactly (as k / 1024 with 0 < |k| < 2048). */
 static uint16_t f16_exact(float v) {
@@ -43,8 +51,16 @@ static uint16_t f16_exact(float v) {
     return (uint16_t)(((b.u >> 16) & 0x8000) | ((((b.u >> 23) & 0xff) - 127 + 15) << 10) | ((b.u >> 13) & 0x3ff));
 }
 
-static wbuf make_w(rlv_dtype dt, size_t n) {
-    wbuf b = {malloc(n * rlv_dtype_size(dt)), malloc(n * sizeof(float))};
+/* n weights, rows of ld (q8: ld a multiple of g_block) */
+static wbuf make_w(rlv_dtype dt, size_t n, size_t ld) {
+    wbuf b = {malloc(n * rlv_dtype_size(dt)), malloc(n * sizeof(float)), NULL};
+    if (dt == RLV_I8) {  /* rows of different magnitudes, so that the scales matter */
+        b.s = malloc(n / (size_t)g_block * sizeof(uint16_t));
+        for (size_t i = 0; i < n; i++) b.f[i] = rndf() * (float)(1 + (i / ld) % 5) * (i % 97 == 0 ? 8.0f : 0.5f);
+        assert_int_equal(q8_quantize_rows(b.p, b.s, b.f, (int64_t)(n / ld), (int64_t)ld, g_block, NULL), 0);
+        q8_dequantize_rows(b.f, b.p, b.s, (int64_t)(n / ld), (int64_t)ld, g_block);
+        return b;
+    }
     for (size_t i = 0; i < n; i++) {
         float v = rndf() * 0.5f;
         if (dt == RLV_F32) ((float *)b.p)[i] = v, b.f[i] = v;
@@ -68,23 +84,25 @@ static double bf16_round(double v) { return half_bf16_to_f32(half_f32_to_bf16((f
 static double check(mm_ctx *c, int xw, rlv_dtype dt, int m, int k, int n, int extra, int use_bias, int acc,
                     int on, float alpha) {
     int ldw = (xw ? n : k) + extra, c0 = extra / 2, ldx = k + 3, ldy = n + 5;
+    if (dt == RLV_I8) ldw = (ldw + g_block - 1) / g_block * g_block;  /* whole blocks per stored row */
     size_t wn = (size_t)(xw ? k : n) * ldw;
-    wbuf w = make_w(dt, wn);
+    wbuf w = make_w(dt, wn, (size_t)ldw);
     float *x = malloc((size_t)m * ldx * sizeof(float)), *y = malloc((size_t)m * ldy * sizeof(float));
     float *y0 = malloc((size_t)m * ldy * sizeof(float)), *bias = malloc((size_t)n * sizeof(float));
     for (size_t i = 0; i < (size_t)m * ldx; i++) x[i] = rndf();
     for (size_t i = 0; i < (size_t)m * ldy; i++) y0[i] = y[i] = rndf();
     for (int j = 0; j < n; j++) bias[j] = rndf();
-    size_t es = rlv_dtype_size(dt);
-    const char *wp = (const char *)w.p + (size_t)c0 * es;
+    mm_w whole = mm_w_plain(w.p, dt, ldw);
+    if (dt == RLV_I8) whole.scale = w.s, whole.block = g_block;
+    mm_w wp = mm_w_at(whole, 0, (size_t)c0);  /* a column block from c0: q8 off a block boundary */
     const float *wf = w.f + c0;
     if (on) {
-        if (xw) mm_xw_on(c, 0, y, ldy, x, ldx, m, k, wp, ldw, dt, n, alpha, acc);
-        else mm_xwt_on(c, 0, y, ldy, x, ldx, m, k, wp, ldw, dt, n, alpha, acc);
+        if (xw) mm_xw_on(c, 0, y, ldy, x, ldx, m, k, wp, n, alpha, acc);
+        else mm_xwt_on(c, 0, y, ldy, x, ldx, m, k, wp, n, alpha, acc);
     } else {
         alpha = 1.0f;
-        if (xw) mm_xw(c, y, ldy, x, ldx, m, k, wp, ldw, dt, n, acc);
-        else mm_xwt(c, y, ldy, x, ldx, m, k, wp, ldw, dt, n, use_bias ? bias : NULL, acc);
+        if (xw) mm_xw(c, y, ldy, x, ldx, m, k, wp, n, acc);
+        else mm_xwt(c, y, ldy, x, ldx, m, k, wp, n, use_bias ? bias : NULL, acc);
     }
     double worst = 0;
     for (int i = 0; i < m; i++)
@@ -106,7 +124,7 @@ static double check(mm_ctx *c, int xw, rlv_dtype dt, int m, int k, int n, int ex
     /* columns outside [0, n) of y are untouched */
     for (int i = 0; i < m; i++)
         for (int j = n; j < ldy; j++) assert_true(y[(size_t)i * ldy + j] == y0[(size_t)i * ldy + j]);
-    free(w.p), free(w.f), free(x), free(y), free(y0), free(bias);
+    free(w.p), free(w.f), free(w.s), free(x), free(y), free(y0), free(bias);
     return worst;
 }
 
@@ -167,14 +185,15 @@ static void run_level(const level *lv, int threads) {
         /* depth blocks (kc 256, 512 bf16), row blocks (mc 336 / 240), column blocks (nc 2048) */
         {15, 255, 33}, {15, 257, 33}, {14, 511, 32}, {13, 513, 31}, {337, 40, 70}, {241, 33, 17}, {5, 70, 2081},
     };
-    const rlv_dtype dts[3] = {RLV_F32, RLV_BF16, RLV_F16};
+    const rlv_dtype dts[4] = {RLV_F32, RLV_BF16, RLV_F16, RLV_I8};
     double worst = 0;
     int cases = 0;
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
-        for (int d = 0; d < 3; d++)
+        for (int d = 0; d < 4; d++)
             for (int xw = 0; xw < 2; xw++)
                 for (int v = 0; v < 3; v++) {  /* plain; ldw > width with bias and accumulate; serial with alpha */
                     int m = shapes[s][0], k = shapes[s][1], n = shapes[s][2];
+                    g_block = q8_blocks[(s + (size_t)v) % (sizeof q8_blocks / sizeof *q8_blocks)];
                     double r = check(c, xw, dts[d], m, k, n, v ? 37 : 0, v == 1, v >= 1, v == 2, 0.125f);
                     if (r > 1.0)
                         print_message("%s threads %d dtype %d %s m %d k %d n %d variant %d: error %.3g of bound\n",
@@ -189,8 +208,9 @@ static void run_level(const level *lv, int threads) {
             for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
                 for (size_t b = 0; b < sizeof ks / sizeof *ks; b++)
                     for (int xw = 0; xw < 2; xw++) {
-                        rlv_dtype dt = dts[(m + a + b) % 3];
+                        rlv_dtype dt = dts[(m + a + b) % 4];
                         int v = (int)((m + a) % 3);
+                        g_block = q8_blocks[(m + b) % (sizeof q8_blocks / sizeof *q8_blocks)];
                         double r = check(c, xw, dt, m, ks[b], ns[a], v ? 5 : 0, v == 1, v >= 1, v == 2, -0.5f);
                         if (r > 1.0)
                             print_message("%s threads %d dtype %d %s m %d k %d n %d variant %d: error %.3g of bound\n",
@@ -211,6 +231,49 @@ static void run_level(const level *lv, int threads) {
 
 static void run_all(int threads) {
     for (size_t i = 0; i < sizeof levels / sizeof *levels; i++) run_level(&levels[i], threads);
+}
+
+/* q8 weights give, bit for bit, the product of their dequantised f32 values on the same kernel:
+ * the tiles see the same floats (packed or, for m <= 4, loaded in place by the gemv). Column
+ * blocks start off a block boundary; both layouts; every block size. */
+static void test_q8_exact(void **st) {
+    (void)st;
+    rlv_pool *p = NULL;
+    rlv_err e = {0};
+    assert_int_equal(pool_init(&p, 2, &e), RLV_OK);
+    static const int shapes[][3] = {{1, 4096, 70}, {3, 1100, 257}, {4, 96, 33}, {5, 513, 31}, {64, 700, 130}, {300, 96, 40}};
+    int cases = 0;
+    for (size_t li = 0; li < sizeof levels / sizeof *levels; li++) {
+        mm_ctx *c = level_ctx(&levels[li], p);
+        if (!c) continue;
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+            for (size_t bi = 0; bi < sizeof q8_blocks / sizeof *q8_blocks; bi++)
+                for (int xw = 0; xw < 2; xw++) {
+                    int m = shapes[s][0], k = shapes[s][1], n = shapes[s][2], B = q8_blocks[bi];
+                    int rows = xw ? k : n, ld = ((xw ? n : k) + 13 + B - 1) / B * B, c0 = 5 + (int)bi;
+                    g_block = B;
+                    wbuf w = make_w(RLV_I8, (size_t)rows * ld, (size_t)ld);
+                    float *x = malloc((size_t)m * k * sizeof(float)), *y1 = calloc((size_t)m * n, sizeof(float)),
+                          *y2 = calloc((size_t)m * n, sizeof(float));
+                    for (size_t i = 0; i < (size_t)m * k; i++) x[i] = rndf();
+                    mm_w q = {w.p, RLV_I8, ld, w.s, B, 0};
+                    mm_w wq = mm_w_at(q, 0, (size_t)c0), wf = mm_w_plain(w.f + c0, RLV_F32, ld);
+                    if (xw) mm_xw(c, y1, n, x, k, m, k, wq, n, 0), mm_xw(c, y2, n, x, k, m, k, wf, n, 0);
+                    else mm_xwt(c, y1, n, x, k, m, k, wq, n, NULL, 0), mm_xwt(c, y2, n, x, k, m, k, wf, n, NULL, 0);
+                    /* OpenBLAS reads f32 weights in place, q8 ones from widened panels: its own
+                     * blocking may differ, so generic is held to the bound in run_level instead */
+                    if (strcmp(mm_kernel_name(c), "generic"))
+                        for (size_t i = 0; i < (size_t)m * n; i++)
+                            if (memcmp(&y1[i], &y2[i], sizeof(float)))
+                                fail_msg("%s %s m %d k %d n %d block %d: y[%zu] q8 %.9g, dequantised f32 %.9g", mm_kernel_name(c),
+                                         xw ? "x.W" : "x.W^T", m, k, n, B, i, y1[i], y2[i]);
+                    free(w.p), free(w.f), free(w.s), free(x), free(y1), free(y2);
+                    cases++;
+                }
+        mm_ctx_free(&c);
+    }
+    print_message("mm q8: %d products equal to their dequantised f32 ones\n", cases);
+    pool_free(&p);
 }
 
 static void test_one_thread(void **s) { (void)s; run_all(1); }
@@ -267,7 +330,7 @@ int main(int argc, char **argv) {
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool), cmocka_unit_test(test_default_kernel), cmocka_unit_test(test_one_thread),
-        cmocka_unit_test(test_two_threads), cmocka_unit_test(test_three_threads),
+        cmocka_unit_test(test_two_threads), cmocka_unit_test(test_three_threads), cmocka_unit_test(test_q8_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,11 @@
       writes broken q8 checkpoints derived from GOOD_Q8_DIR (a single-file one) under SUITE_DIR:
       scale_shape, block_divide, nan_scale, neg_scale, missing_scale, stray_scale, i8_norm,
       scale_dtype, no_block.
+  q8_ref.py dequant Q8_DIR OUT_DIR
+      writes OUT_DIR: Q8_DIR with every I8 weight replaced by its F32 dequantised values
+      (q * f32(scale), one f32 product each, as core/q8.c q8_dequantize_rows) and the scales
+      dropped; other tensors, shards and files as they are. Scoring it must give what the q8
+      checkpoint gives (tests/test_q8_score.py).
 """
 import json
 import os
@@ -199,6 +204,38 @@ def bad(good, root):
     make("scale_dtype", meta, x)
 
 
+def dequant(q8_dir, out_dir):
+    os.makedirs(out_dir, exist_ok=True)
+    for fn in sorted(os.listdir(q8_dir)):
+        src = os.path.join(q8_dir, fn)
+        if not fn.endswith(".safetensors"):
+            if os.path.isfile(src):
+                shutil.copy(src, out_dir)
+            continue
+        meta, ts = read_st(src)
+        block = int(meta.get("rlaifv.q8_block", "0"))
+        out = {}
+        for name, (dt, shape, raw) in ts.items():
+            if name.endswith("_scale") and name[:-len("_scale")] in ts:
+                continue
+            if dt == "I8":
+                q = np.frombuffer(raw, dtype=np.int8).reshape(shape).astype(np.float32)
+                sdt, sshape, sraw = ts[name + "_scale"]
+                sc = np.frombuffer(sraw, dtype=np.float16).reshape(sshape).astype(np.float32)
+                w = (q.reshape(shape[0], -1, block) * sc[..., None]).reshape(shape).astype(np.float32)
+                out[name] = ("F32", shape, w.tobytes())
+            else:
+                out[name] = (dt, shape, raw)
+        write_st(os.path.join(out_dir, fn), {"format": "pt"}, out)
+    idx = os.path.join(out_dir, "model.safetensors.index.json")
+    if os.path.exists(idx):  # the scales are gone
+        with open(idx) as f:
+            j = json.load(f)
+        j["weight_map"] = {n: f for n, f in j["weight_map"].items() if not n.endswith("_scale")}
+        with open(idx, "w") as f:
+            json.dump(j, f, indent=2)
+
+
 def main():
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     if len(sys.argv) >= 4 and sys.argv[1] == "check" and len(sys.argv) % 2 == 0:
@@ -211,6 +248,9 @@ def main():
         sys.exit(1 if fails else 0)
     if len(sys.argv) == 4 and sys.argv[1] == "bad":
         bad(sys.argv[2], sys.argv[3])
+        return
+    if len(sys.argv) == 4 and sys.argv[1] == "dequant":
+        dequant(sys.argv[2], sys.argv[3])
         return
     sys.exit(__doc__)
 
