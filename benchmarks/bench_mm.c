@@ -217,7 +217,8 @@ int main(int argc, char **argv) {
             wb[i] = half_f32_to_bf16(rndf() * 0.05f);
             wf[i] = half_bf16_to_f32(wb[i]);
         }
-        if (q8_quantize_rows(wq, ws, wf, s->n, s->ldw, Q8_BLOCK_DEFAULT, NULL)) die("q8_quantize_rows");
+        if (s->ldw % Q8_BLOCK_DEFAULT == 0 && q8_quantize_rows(wq, ws, wf, s->n, s->ldw, Q8_BLOCK_DEFAULT, NULL))
+            die("q8_quantize_rows");
         mm_w wq8 = {wq, RLV_I8, s->ldw, ws, Q8_BLOCK_DEFAULT, 0};
         int mlist[9], nml = 0;
         for (int i = 0; i < nm; i++) mlist[nml++] = ms[i];
@@ -237,7 +238,7 @@ int main(int argc, char **argv) {
             if (only != 2) {
                 gb = time_gflops(&r, reps, threads);
                 r.w = wq8;
-                gq = time_gflops(&r, reps, threads);
+                if (s->ldw % Q8_BLOCK_DEFAULT == 0) gq = time_gflops(&r, reps, threads);  /* vit.patch: kept bf16 */
                 r.w = mm_w_plain(wf, RLV_F32, s->ldw);
                 gf = time_gflops(&r, reps, threads);
             }

@@ -56,7 +56,7 @@ static inline __attribute__((always_inline)) void pack_b_rows(float *d, const mm
                 for (int i = 0; i < 16; i++) {
                     size_t row = (size_t)(16 * h + i);
                     const uint16_t *s = w->scale + row * lds;
-                    __m512 sv = one ? _mm512_set1_ps(half_f16_to_f32(s[b])) : mmx_q8_scales16(s, sc, w->block, 16);
+                    __m512 sv = one ? _mm512_set1_ps(mmx_f16(s[b])) : mmx_q8_scales16(s, sc, w->block, 16);
                     r[i] = mmx_q8_16(q + row * ld + (size_t)k0, 16, sv);
                 }
                 mmx_tr16(r);
@@ -171,7 +171,7 @@ static inline __attribute__((always_inline)) void gemv_m(float *y, size_t ldy, c
                     const uint16_t *s = w->scale + (size_t)(j0 + r) * lds;
                     wv[r] = r >= rows ? _mm512_setzero_ps()
                                       : mmx_q8_16((const int8_t *)w->p + (size_t)(j0 + r) * ld + (size_t)k0, kn,
-                                                  one ? _mm512_set1_ps(half_f16_to_f32(s[b])) : mmx_q8_scales16(s, sc, w->block, kn));
+                                                  one ? _mm512_set1_ps(mmx_f16(s[b])) : mmx_q8_scales16(s, sc, w->block, kn));
                 }
             } else
 #pragma GCC unroll 4

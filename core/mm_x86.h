@@ -17,6 +17,9 @@ static inline float mmx_flat(const void *w, rlv_dtype dt, size_t i) {
     return half_f16_to_f32(((const uint16_t *)w)[i]);
 }
 
+/* f16 -> f32 inline (vcvtph2ps, exact for every f16), for the q8 scales in the hot loops. */
+static inline __attribute__((always_inline)) float mmx_f16(uint16_t h) { return _cvtsh_ss(h); }
+
 /* The scales of row r of a q8 view: the stored row's, from its first block. */
 static inline const uint16_t *mmx_q8_srow(const mm_w *w, size_t r) {
     return w->scale + r * (size_t)(w->ld / w->block);
@@ -45,7 +48,7 @@ static inline __attribute__((always_inline)) __m256 mmx_w8(const mm_w *w, size_t
     const uint16_t *s = mmx_q8_srow(w, r);
     size_t sc = (size_t)w->c0 + c, b = sc / (size_t)w->block;
     __m256 sv;
-    if ((sc + 7) / (size_t)w->block == b) sv = _mm256_set1_ps(half_f16_to_f32(s[b]));
+    if ((sc + 7) / (size_t)w->block == b) sv = _mm256_set1_ps(mmx_f16(s[b]));
     else {
         float v[8];
         for (int i = 0; i < 8; i++) v[i] = half_f16_to_f32(s[(sc + (size_t)i) / (size_t)w->block]);
@@ -89,7 +92,7 @@ static inline __attribute__((always_inline)) __m512 mmx_load16(const void *w, rl
  * broadcast when they share a block, else one per lane (blocks under 16, or straddled). */
 static inline __attribute__((always_inline)) __m512 mmx_q8_scales16(const uint16_t *s, size_t sc, int block, int n) {
     size_t b = sc / (size_t)block;
-    if ((sc + (size_t)n - 1) / (size_t)block == b) return _mm512_set1_ps(half_f16_to_f32(s[b]));
+    if ((sc + (size_t)n - 1) / (size_t)block == b) return _mm512_set1_ps(mmx_f16(s[b]));
     float v[16] = {0};
     for (int i = 0; i < n; i++) v[i] = half_f16_to_f32(s[(sc + (size_t)i) / (size_t)block]);
     return _mm512_loadu_ps(v);
