@@ -4,6 +4,10 @@
  *   3. prefix  prompt assembly + tokenisation, the decoder over the shared prefix (per model)
  *   4. candidates  all N packed into one batch against the prefix KV (per model)
  *   5. reward and rank
+ * The prefix cache (pcache.h) sits across steps 2 and 3: prompt assembly runs first (the key is
+ * the exact prefix ids), then a model whose (identity, image hash, ids) is cached attaches that
+ * entry's state in place and runs neither its vision side nor its prefix forward. Errors keep the
+ * documented order (image header before tokens): a failed assembly probes the image first.
  * Policy and reference run one after the other in the same worker. Tensors that are
  * bit-identical in both checkpoints are served from the policy's mapping (ckpt_share_identical). */
 #include "rlaifv.h"
@@ -22,6 +26,7 @@
 #include "llm.h"
 #include "manifest.h"
 #include "mm.h"
+#include "pcache.h"
 #include "pool.h"
 #include "prompt.h"
 #include "resampler.h"
@@ -38,6 +43,7 @@ typedef struct engine_model {
     vit_model *vit;
     resampler_model *rs;
     uint64_t vision_id;           /* image-cache identity of this model's vision weights */
+    uint64_t model_id;            /* prefix-cache identity: every weight, and the compute mode */
 } engine_model;
 
 struct rlv_engine {
@@ -47,6 +53,7 @@ struct rlv_engine {
     int n_models;
     tok *tok;
     imcache *cache;
+    pcache *pcache;
     size_t weight_bytes, shared_bytes;
 };
 
@@ -81,6 +88,7 @@ void rlv_engine_opts_default(rlv_engine_opts *o) {
     o->max_image_side = 8192;
     o->max_image_pixels = 40000000;
     o->cache_bytes = (size_t)256 << 20;
+    o->prefix_cache_bytes = (size_t)1024 << 20;
     o->blas_threads = 1;
 }
 
@@ -108,14 +116,16 @@ static char *dupstr(const char *s) {
     return d;
 }
 
-/* Identity of a model's vision weights for the image cache: a hash of their bytes' addresses is
- * not enough (two processes differ, and the reference may alias the policy's bytes), so hash the
- * (name, pointer) pairs: aliased identical tensors share pointers, hence the identity. */
-static uint64_t vision_identity(const ckpt *c) {
+/* Identity of a model's weights for the caches (the vision weights alone for the image cache,
+ * all of them for the prefix cache): hash the (pointer, size) of each tensor; aliased identical
+ * tensors (ckpt_share_identical) share pointers, hence the identity, and one process's caches
+ * never meet another's pointers. */
+static uint64_t weights_identity(const ckpt *c, int vision_only) {
     uint64_t acc = 0;
     for (int i = 0; i < ckpt_n_tensors(c); i++) {
         const rlv_tensor *t = ckpt_tensor(c, i);
-        if (strncmp(t->name, "model.vision_tower.", 19) && strncmp(t->name, "model.resampler.", 16)) continue;
+        if (vision_only && strncmp(t->name, "model.vision_tower.", 19) && strncmp(t->name, "model.resampler.", 16))
+            continue;
         struct { const void *p; size_t n; } k = {t->data, t->nbytes};
         acc ^= imcache_model_id(&k, sizeof k) + (acc << 6) + (acc >> 2);
     }
@@ -132,11 +142,12 @@ static int load_model(engine_model *m, const char *dir, rlv_err *err) {
     return rc;
 }
 
-static int bind_model(engine_model *m, rlv_err *err) {
+static int bind_model(engine_model *m, rlv_compute compute, rlv_err *err) {
     int rc = llm_model_init(&m->llm, m->ck, &m->cfg, 0, err);
     if (!rc) rc = vit_model_init(&m->vit, m->ck, &m->cfg, err);
     if (!rc) rc = resampler_model_init(&m->rs, m->ck, &m->cfg, err);
-    m->vision_id = vision_identity(m->ck);
+    m->vision_id = weights_identity(m->ck, 1);
+    m->model_id = weights_identity(m->ck, 0) ^ ((uint64_t)compute + 1) * 0x9E3779B97F4A7C15ull;
     return rc;
 }
 
@@ -168,12 +179,13 @@ int rlv_engine_open(rlv_engine **out, const rlv_engine_opts *opts, rlv_err *err)
         else
             e->shared_bytes = ckpt_share_identical(e->m[REF].ck, e->m[POL].ck);
     }
-    for (int k = 0; !rc && k < e->n_models; k++) rc = bind_model(&e->m[k], err);
+    for (int k = 0; !rc && k < e->n_models; k++) rc = bind_model(&e->m[k], opts->compute, err);
     if (!rc) rc = tok_load(&e->tok, opts->model_dir, err);
     if (!rc && tok_vocab_size(e->tok) > e->m[POL].cfg.vocab_size)
         rc = rlv_errf(err, RLV_ECONFIG, "tokenizer has %d ids, the model's vocab_size is %d", tok_vocab_size(e->tok),
                       e->m[POL].cfg.vocab_size);
     if (!rc) rc = imcache_open(&e->cache, opts->cache_bytes, err);
+    if (!rc) rc = pcache_open(&e->pcache, opts->prefix_cache_bytes, err);
     for (int k = 0; !rc && k < e->n_models; k++)
         for (int i = 0; i < ckpt_n_tensors(e->m[k].ck); i++) e->weight_bytes += ckpt_tensor(e->m[k].ck, i)->nbytes;
     if (rc) {
@@ -195,6 +207,7 @@ void rlv_engine_free(rlv_engine **ep) {
     }
     tok_free(&e->tok);
     imcache_free(&e->cache);
+    pcache_free(&e->pcache);
     free(e->policy_dir);
     free(e->reference_dir);
     free(e);
@@ -225,6 +238,13 @@ void rlv_engine_get_info(const rlv_engine *e, rlv_engine_info *o) {
     o->cache_misses = s.misses;
     o->cache_used_bytes = s.used_bytes;
     o->cache_capacity_bytes = s.cap_bytes;
+    pcache_stats ps;
+    pcache_get_stats(e->pcache, &ps);
+    o->prefix_cache_hits = ps.hits;
+    o->prefix_cache_misses = ps.misses;
+    o->prefix_cache_entries = ps.entries;
+    o->prefix_cache_used_bytes = ps.used_bytes;
+    o->prefix_cache_capacity_bytes = ps.cap_bytes;
 }
 
 /* ------------------------------------------------------------------ workers */
@@ -331,18 +351,26 @@ static int copy_texts(rlv_worker *w, const rlv_job *j, const char **prompt, rlv_
     return RLV_OK;
 }
 
-/* Step 2: the image embedding of model k into w->emb[k]; *ran = 1 when its vision side ran. */
-static int image_step(rlv_worker *w, const rlv_job *j, int k, int *decoded, int *ran, rlv_err *err) {
+/* 1 when model k takes the policy's image embedding: a reference whose vision weights are the
+ * policy's own bytes (ckpt_share_identical), so the same weights, code and threads give the same floats. */
+static int takes_policy_embedding(const rlv_engine *e, int k) {
+    const rlv_config *a = &e->m[k].cfg, *p = &e->m[POL].cfg;
+    return k > 0 && e->m[k].vision_id == e->m[POL].vision_id &&
+           (size_t)a->num_query * a->hidden_size == (size_t)p->num_query * p->hidden_size;
+}
+
+/* Step 2: the image embedding of model k into w->emb[k] (img: the image's hash); *ran = 1 when its
+ * vision side ran. */
+static int image_step(rlv_worker *w, const rlv_job *j, imcache_key img, int k, int *decoded, int *ran, rlv_err *err) {
     rlv_engine *e = w->e;
     engine_model *m = &e->m[k];
     size_t n = (size_t)m->cfg.num_query * m->cfg.hidden_size;
-    /* a reference whose vision weights are the policy's own bytes (ckpt_share_identical) gets
-     * the policy's embedding: the same weights, code and threads give the same floats */
-    if (k > 0 && m->vision_id == e->m[POL].vision_id && n == (size_t)e->m[POL].cfg.num_query * e->m[POL].cfg.hidden_size) {
+    if (takes_policy_embedding(e, k)) {
         memcpy(w->emb[k], w->emb[POL], n * sizeof *w->emb[k]);
         return RLV_OK;
     }
-    imcache_key key = imcache_key_of(j->image, j->image_len, m->vision_id);
+    imcache_key key = img;
+    key.model = m->vision_id;
     if (imcache_get(e->cache, &key, w->emb[k], n)) return RLV_OK;
     if (!*decoded) {
         image_limits lim = {.max_side = e->opts.max_image_side, .max_pixels = e->opts.max_image_pixels};
@@ -357,6 +385,28 @@ static int image_step(rlv_worker *w, const rlv_job *j, int k, int *decoded, int 
     vit_forward(m->vit, w->vit[k], w->pixels, w->feats);
     resampler_forward(m->rs, w->rs[k], w->feats, w->emb[k]);
     return imcache_put(e->cache, &key, w->emb[k], n, err);
+}
+
+/* A token error found before the image was looked at: an error of the image's header comes first
+ * (docs/protocol.md, order of checks). Returns the error to report. */
+static int token_error(const rlv_engine *e, const rlv_job *j, int rc, rlv_err *err) {
+    if (!j->image) return rc;
+    image_limits lim = {.max_side = e->opts.max_image_side, .max_pixels = e->opts.max_image_pixels};
+    image_header h;
+    rlv_err ie = {0};
+    if (image_probe(j->image, j->image_len, &lim, &h, &ie) == RLV_OK) return rc;
+    *err = ie;
+    return ie.code;
+}
+
+/* Stores ws's fresh prefix under k; not cached when the cache is off, the entry larger than its
+ * budget, or memory short (the job goes on either way). */
+static void store_prefix(rlv_engine *e, const llm_ws *ws, const llm_model *m, const pcache_key *k) {
+    size_t vb = llm_prefix_state_bytes(m, k->n);
+    pcache_entry *pe = pcache_reserve(e->pcache, k, vb);
+    if (!pe) return;
+    if (llm_prefix_save(ws, pcache_value_w(pe), vb, NULL) == RLV_OK) pcache_publish(e->pcache, &pe);
+    else pcache_discard(&pe);
 }
 
 int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *err) {
@@ -378,24 +428,13 @@ int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *
     int rc = copy_texts(w, j, &prompt, err);
     if (rc) return rc;
 
-    /* 2. image */
-    int decoded = 0, ran[2] = {0, 0};
-    double t_img[2] = {0, 0};
-    for (int k = 0; k < nm && !rc && with_image; k++) {
-        double a = now_ms();
-        rc = image_step(w, j, k, &decoded, &ran[k], err);
-        t_img[k] = now_ms() - a;
-    }
-    if (rc) return rc;
-    double t1 = now_ms();
-
-    /* 3. prefix */
+    /* 3a. prompt assembly: its prefix ids are the prefix cache's key */
     const rlv_config *c = &e->m[POL].cfg;
     int nq = with_image ? c->num_query : 0;
     prompt_req pr = {.question = prompt, .cands = w->cands, .n_cands = n, .num_query = nq,
                      .max_tokens = e->opts.max_seq_tokens};
     prompt_ids *p = NULL;
-    if ((rc = prompt_build(&p, e->tok, &pr, err))) return rc;
+    if ((rc = prompt_build(&p, e->tok, &pr, err))) return token_error(e, j, rc, err);
     int total = 0;
     for (int i = 0; i < n; i++) {
         w->cand_ids[i] = p->cands[i].ids;
@@ -404,21 +443,57 @@ int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *
     }
     if (total > e->opts.max_total_tokens) {
         prompt_free(&p);
-        return rlv_errf(err, RLV_ETOO_LONG, "the candidates hold %d tokens in all, above the limit of %d", total,
-                        e->opts.max_total_tokens);
+        return token_error(e, j, rlv_errf(err, RLV_ETOO_LONG, "the candidates hold %d tokens in all, above the limit "
+                                          "of %d", total, e->opts.max_total_tokens), err);
     }
     for (int q = 0; q < nq; q++) w->emb_pos[q] = p->image_pos + q;
-    double t_prefix = 0, t_cands = 0, t_pre[2] = {0, 0}, t_cand[2] = {0, 0};
+    double t_asm = now_ms() - t0;
+
+    /* prefix cache: a hit pins the model's saved prefix state, read in place by step 4 */
+    double t1 = now_ms();
+    imcache_key img = with_image ? imcache_key_of(j->image, j->image_len, 0) : (imcache_key){0, 0, 0};
+    const pcache_entry *hit[2] = {NULL, NULL};
+    pcache_key pk[2];
+    for (int k = 0; k < nm; k++) {
+        pk[k] = (pcache_key){e->m[k].model_id, img.lo, img.hi, with_image, p->prefix, p->n_prefix};
+        hit[k] = pcache_get(e->pcache, &pk[k]);
+    }
+
+    /* 2. image: the models that missed, and the policy for a reference that missed and takes its
+     * embedding */
+    int need[2] = {with_image && !hit[POL], with_image && nm == 2 && !hit[REF]};
+    if (need[REF] && takes_policy_embedding(e, REF)) need[POL] = 1;
+    int decoded = 0, ran[2] = {0, 0};
+    double t_img[2] = {0, 0};
     for (int k = 0; k < nm && !rc; k++) {
         double a = now_ms();
-        rc = llm_prefix(w->llm[k], p->prefix, p->n_prefix, w->emb[k], w->emb_pos, nq, err);
+        if (need[k]) rc = image_step(w, j, img, k, &decoded, &ran[k], err);
+        t_img[k] = now_ms() - a;
+    }
+    double t2 = now_ms();
+
+    /* 3b. prefix (attached from the cache, or run and stored), 4. candidates */
+    double t_prefix = t_asm, t_cands = 0, t_pre[2] = {0, 0}, t_cand[2] = {0, 0};
+    for (int k = 0; k < nm && !rc; k++) {
+        double a = now_ms();
+        if (hit[k]) {
+            size_t vb;
+            const void *v = pcache_value(hit[k], &vb);
+            rc = llm_prefix_attach(w->llm[k], v, vb, err);
+        } else {
+            rc = llm_prefix(w->llm[k], p->prefix, p->n_prefix, w->emb[k], w->emb_pos, nq, err);
+            if (!rc) store_prefix(e, w->llm[k], e->m[k].llm, &pk[k]);
+        }
         double b = now_ms();
         if (!rc) rc = llm_score(w->llm[k], w->cand_ids, w->cand_lens, n, w->logps[k], NULL, err);
+        if (hit[k]) llm_prefix_detach(w->llm[k]);
         t_pre[k] = b - a;
         t_cand[k] = now_ms() - b;
         t_prefix += t_pre[k];
         t_cands += t_cand[k];
     }
+    int prefix_hit[2] = {hit[0] != NULL, hit[1] != NULL};
+    for (int k = 0; k < nm; k++) pcache_release(e->pcache, &hit[k]);
     if (rc) {
         prompt_free(&p);
         return rc;
@@ -446,8 +521,10 @@ int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *
     if (rc) return rc;
     reward_rank(w->ranked, n);
     w->res = (rlv_result){.reward = kind, .beta = beta, .has_reference = nm == 2, .n = n, .ranking = w->ranked,
-                          .image_ms = t1 - t0, .prefix_ms = t_prefix, .candidates_ms = t_cands,
+                          .image_ms = t2 - t1, .prefix_ms = t_prefix, .candidates_ms = t_cands,
                           .image_cache_hit = with_image && !ran[0] && !ran[1],
+                          .prefix_cache_hit = prefix_hit[0] && (nm < 2 || prefix_hit[1]),
+                          .prefix_cache_hit_model = {prefix_hit[0], prefix_hit[1]},
                           .image_ran_model = {ran[0], ran[1]},
                           .image_ms_model = {t_img[0], t_img[1]}, .prefix_ms_model = {t_pre[0], t_pre[1]},
                           .candidates_ms_model = {t_cand[0], t_cand[1]}};

@@ -10,10 +10,12 @@
 
 #include <xxhash.h>
 
+#include "lru.h"
+
 typedef struct ent {
+    lru_node lru;             /* first: the entry is its node's address */
     imcache_key key;
     struct ent *chain;        /* next in the bucket */
-    struct ent *prev, *next;  /* LRU list */
     size_t n;
     float v[];                /* [n] */
 } ent;
@@ -22,7 +24,7 @@ struct imcache {
     pthread_mutex_t mu;
     ent **bucket;
     size_t nbucket;           /* power of two */
-    ent *head, *tail;
+    lru_list lru;
     size_t used, cap, count;
     uint64_t hits, misses, inserts, evictions;
 };
@@ -56,25 +58,11 @@ int imcache_open(imcache **out, size_t cap_bytes, rlv_err *err) {
 void imcache_free(imcache **cp) {
     if (!cp || !*cp) return;
     imcache *c = *cp;
-    for (ent *e = c->head; e;) { ent *n = e->next; free(e); e = n; }
+    for (lru_node *e = c->lru.head, *n; e; e = n) { n = e->next; free(e); }
     free(c->bucket);
     pthread_mutex_destroy(&c->mu);
     free(c);
     *cp = NULL;
-}
-
-static void lru_unlink(imcache *c, ent *e) {
-    if (e->prev) e->prev->next = e->next; else c->head = e->next;
-    if (e->next) e->next->prev = e->prev; else c->tail = e->prev;
-    e->prev = e->next = NULL;
-}
-
-static void lru_front(imcache *c, ent *e) {
-    e->prev = NULL;
-    e->next = c->head;
-    if (c->head) c->head->prev = e;
-    c->head = e;
-    if (!c->tail) c->tail = e;
 }
 
 static ent **find(imcache *c, const imcache_key *k) {
@@ -86,7 +74,7 @@ static ent **find(imcache *c, const imcache_key *k) {
 static void drop(imcache *c, ent *e) {
     ent **p = find(c, &e->key);
     *p = e->chain;
-    lru_unlink(c, e);
+    lru_unlink(&c->lru, &e->lru);
     c->used -= imcache_entry_bytes(e->n);
     c->count--;
     free(e);
@@ -98,8 +86,7 @@ int imcache_get(imcache *c, const imcache_key *k, float *out, size_t n) {
     int hit = e && e->n == n;
     if (hit) {
         memcpy(out, e->v, n * sizeof(float));
-        lru_unlink(c, e);
-        lru_front(c, e);
+        lru_touch(&c->lru, &e->lru);
         c->hits++;
     } else {
         c->misses++;
@@ -133,20 +120,21 @@ int imcache_put(imcache *c, const imcache_key *k, const float *emb, size_t n, rl
     if (!e) return rlv_errf(err, RLV_ENOMEM, "image cache entry of %zu bytes", need);
     e->key = *k;
     e->n = n;
-    e->chain = e->prev = e->next = NULL;
+    e->chain = NULL;
+    e->lru.prev = e->lru.next = NULL;
     memcpy(e->v, emb, n * sizeof(float));
     pthread_mutex_lock(&c->mu);
     ent *old = *find(c, k);
     if (old) drop(c, old);
-    while (c->used + need > c->cap && c->tail) {
-        drop(c, c->tail);
+    while (c->used + need > c->cap && c->lru.tail) {
+        drop(c, (ent *)c->lru.tail);
         c->evictions++;
     }
     if (c->count + 1 > 2 * c->nbucket) grow(c);
     ent **p = &c->bucket[slot(c, k)];
     e->chain = *p;
     *p = e;
-    lru_front(c, e);
+    lru_front(&c->lru, &e->lru);
     c->used += need;
     c->count++;
     c->inserts++;

@@ -6,7 +6,10 @@
  * (2) KV cache rows: [0, P) hold the prefix, [P, P + R) the R rows of the current candidate
  *     batch. Candidate i's rows are the tokens c_0 .. c_{T_i-2} (the last token's output is
  *     never scored); they sit at rows [P + off_i, P + off_i + T_i - 1) and at positions
- *     P, P + 1, ... — every candidate continues from the prefix (model-spec 6).
+ *     P, P + 1, ... — every candidate continues from the prefix (model-spec 6). The prefix's
+ *     K/V (and its last row's logits) are read through pre_k / pre_v / pre_logits: the rows
+ *     [0, P) of the worker's own cache after llm_prefix, or a saved state read in place after
+ *     llm_prefix_attach (the prefix cache's entries: no copy on a hit).
  * (3) Attention on the pool, over work items (kv head g, block of LLM_ATT_ROWS rows), taken
  *     one at a time by whichever thread is free; an item runs the `group` query heads that
  *     share g's K/V (GQA: the cached K/V of the group stay in cache across them). Per head: one
@@ -98,6 +101,9 @@ struct llm_ws {
     int *seg_off;      /* [max(max_cands, 1) + 1] row offsets of the segments */
     float *prefix_logits; /* [V] logits of the last prefix row */
     double prefix_lse;    /* their log-sum-exp */
+    const float *pre_k, *pre_v; /* the prefix's K/V, layer l at + l * pre_layer, [P][nkv*hd] (design note 2) */
+    size_t pre_layer;
+    const float *pre_logits;    /* [V] prefix_logits, or an attached state's */
     rlv_timing *timing; /* stage times, caller-owned; NULL: not measured */
     int P;             /* prefix rows in the cache; 0 = none */
     size_t kv_bytes, scratch_bytes;
@@ -412,6 +418,8 @@ static void att_run(void *arg, int tid, int nth) {
     const float scale = 1.0f / sqrtf((float)hd);
     const float *kc = ws->k_cache + (size_t)t->l * ws->kv_rows * kvd;
     const float *vc = ws->v_cache + (size_t)t->l * ws->kv_rows * kvd;
+    const float *kp = ws->pre_k + (size_t)t->l * ws->pre_layer;  /* the context rows [0, ctx) */
+    const float *vp = ws->pre_v + (size_t)t->l * ws->pre_layer;
     float *S = ws->scores + (size_t)tid * ws->score_floats;
     int items = m->nkv * t->blocks;
     rlv_timing clk, *tc = tid == 0 && t->timed ? &clk : NULL;  /* thread 0 reads the clock when timed */
@@ -429,6 +437,7 @@ static void att_run(void *arg, int tid, int nth) {
         int ld = ctx + wmax;
         RLV_ASSERT((size_t)nr * ld <= ws->score_floats);
         const float *K = kc + (size_t)g * hd, *Vv = vc + (size_t)g * hd;
+        const float *Kp = kp + (size_t)g * hd, *Vp = vp + (size_t)g * hd;
         double i0 = timing_start(tc), sm0 = t->sm_s;
         for (int h = g * group; h < (g + 1) * group; h++) {
             /* every read of this head's queries in the block precedes the writes of its output
@@ -436,7 +445,7 @@ static void att_run(void *arg, int tid, int nth) {
             const float *Q = ws->q + (size_t)h * hd;
             float *O = ws->att + (size_t)h * hd;
             if (ctx > 0)
-                mm_xwt_on(ws->mm, tid, S, ld, Q + (size_t)r0 * qd, qd, nr, hd, mm_w_plain(K, RLV_F32, kvd), ctx, scale, 0);
+                mm_xwt_on(ws->mm, tid, S, ld, Q + (size_t)r0 * qd, qd, nr, hd, mm_w_plain(Kp, RLV_F32, kvd), ctx, scale, 0);
             for (int s = s0; s < s1; s++) {
                 int o = off[s], a = o > r0 ? o : r0, b = off[s + 1] < r1 ? off[s + 1] : r1;
                 if (b <= a) continue;
@@ -460,7 +469,7 @@ static void att_run(void *arg, int tid, int nth) {
                 if (tc) t->sm_s += timing_start(tc) - c0;
             }
             if (ctx > 0)
-                mm_xw_on(ws->mm, tid, O + (size_t)r0 * qd, qd, S, ld, nr, ctx, mm_w_plain(Vv, RLV_F32, kvd), hd, 1.0f, 0);
+                mm_xw_on(ws->mm, tid, O + (size_t)r0 * qd, qd, S, ld, nr, ctx, mm_w_plain(Vp, RLV_F32, kvd), hd, 1.0f, 0);
             for (int s = s0; s < s1; s++) {
                 int o = off[s], a = o > r0 ? o : r0, b = off[s + 1] < r1 ? off[s + 1] : r1;
                 if (b <= a) continue;
@@ -591,10 +600,17 @@ static void logsoftmax_run(void *arg, int lo, int hi, int tid) {
     }
 }
 
+/* The prefix lives in the worker's own cache rows [0, P) (design note 2). */
+static void own_prefix(llm_ws *ws) {
+    ws->P = 0;
+    ws->pre_k = ws->k_cache, ws->pre_v = ws->v_cache, ws->pre_logits = ws->prefix_logits;
+    ws->pre_layer = (size_t)ws->kv_rows * ws->m->nkv * ws->m->hd;
+}
+
 int llm_prefix(llm_ws *ws, const int32_t *ids, int n, const float *emb, const int *emb_pos, int n_emb,
                rlv_err *err) {
     const llm_model *m = ws->m;
-    ws->P = 0;
+    own_prefix(ws);
     if (n < 1) return rlv_errf(err, RLV_EINVAL, "prefix: %d tokens", n);
     if (n > ws->lim.max_prefix)
         return rlv_errf(err, RLV_ETOO_LONG, "prefix: %d tokens > limit %d", n, ws->lim.max_prefix);
@@ -628,6 +644,61 @@ int llm_prefix(llm_ws *ws, const int32_t *ids, int n, const float *emb, const in
     ws->P = n;
     return RLV_OK;
 }
+
+/* ------------------------------------------------------------------ saved prefixes */
+
+/* A saved prefix state: this header, then logits [V], K [L][n][nkv*hd], V [L][n][nkv*hd]. */
+typedef struct prefix_hdr {
+    int32_t n, V, L, kvd;  /* the sizes it was saved with, checked by llm_prefix_attach */
+    double lse;            /* log-sum-exp of the logits */
+} prefix_hdr;
+
+size_t llm_prefix_state_bytes(const llm_model *m, int n) {
+    size_t kvd = (size_t)m->nkv * m->hd;
+    return sizeof(prefix_hdr) + ((size_t)m->V + 2 * (size_t)m->L * (size_t)n * kvd) * sizeof(float);
+}
+
+int llm_prefix_save(const llm_ws *ws, void *dst, size_t bytes, rlv_err *err) {
+    const llm_model *m = ws->m;
+    int P = ws->P;
+    if (P < 1) return rlv_errf(err, RLV_EINVAL, "prefix save: no prefix");
+    if (bytes != llm_prefix_state_bytes(m, P))
+        return rlv_errf(err, RLV_EINVAL, "prefix save: %zu bytes, a %d-token prefix needs %zu", bytes, P,
+                        llm_prefix_state_bytes(m, P));
+    size_t kvd = (size_t)m->nkv * m->hd, rows = (size_t)P * kvd;
+    prefix_hdr h = {P, m->V, m->L, (int32_t)kvd, ws->prefix_lse};
+    memcpy(dst, &h, sizeof h);
+    float *logits = (float *)((char *)dst + sizeof h), *k = logits + m->V, *v = k + (size_t)m->L * rows;
+    memcpy(logits, ws->pre_logits, (size_t)m->V * sizeof(float));
+    for (int l = 0; l < m->L; l++) {
+        memcpy(k + l * rows, ws->pre_k + l * ws->pre_layer, rows * sizeof(float));
+        memcpy(v + l * rows, ws->pre_v + l * ws->pre_layer, rows * sizeof(float));
+    }
+    return RLV_OK;
+}
+
+int llm_prefix_attach(llm_ws *ws, const void *src, size_t bytes, rlv_err *err) {
+    const llm_model *m = ws->m;
+    own_prefix(ws);
+    prefix_hdr h;
+    if (bytes < sizeof h) return rlv_errf(err, RLV_EINVAL, "prefix attach: %zu bytes", bytes);
+    memcpy(&h, src, sizeof h);
+    size_t kvd = (size_t)m->nkv * m->hd;
+    if (h.V != m->V || h.L != m->L || h.kvd != (int32_t)kvd || h.n < 1 || bytes != llm_prefix_state_bytes(m, h.n))
+        return rlv_errf(err, RLV_EINVAL, "prefix attach: a state of %d tokens, vocab %d, %d layers, kv width %d "
+                        "in %zu bytes does not fit this model", h.n, h.V, h.L, h.kvd, bytes);
+    if (h.n > ws->lim.max_prefix)
+        return rlv_errf(err, RLV_ETOO_LONG, "prefix attach: %d tokens > limit %d", h.n, ws->lim.max_prefix);
+    ws->pre_logits = (const float *)((const char *)src + sizeof h);
+    ws->pre_k = ws->pre_logits + m->V;
+    ws->pre_v = ws->pre_k + (size_t)m->L * h.n * kvd;
+    ws->pre_layer = (size_t)h.n * kvd;
+    ws->prefix_lse = h.lse;
+    ws->P = h.n;
+    return RLV_OK;
+}
+
+void llm_prefix_detach(llm_ws *ws) { own_prefix(ws); }
 
 int llm_score(llm_ws *ws, const int32_t *const *cand, const int *lens, int n, double *logps, double *sums,
               rlv_err *err) {
@@ -668,7 +739,7 @@ int llm_score(llm_ws *ws, const int32_t *const *cand, const int *lens, int n, do
     /* c_0 from the prefix's last row; c_{j+1} from row off_i + j (design note 4) */
     size_t o = 0;
     for (int i = 0; i < n; i++) {
-        logps[o] = (double)ws->prefix_logits[cand[i][0]] - ws->prefix_lse;
+        logps[o] = (double)ws->pre_logits[cand[i][0]] - ws->prefix_lse;
         o += (size_t)lens[i];
     }
     int seg = 0;

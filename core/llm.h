@@ -75,6 +75,22 @@ void llm_ws_set_timing(llm_ws *ws, rlv_timing *t);
 int llm_prefix(llm_ws *ws, const int32_t *ids, int n, const float *emb, const int *emb_pos,
                int n_emb, rlv_err *err);
 
+/* Saved prefixes (the prefix cache's values): the state llm_prefix leaves — K/V rows of every
+ * layer and the last row's logits with their log-sum-exp — as one block of bytes.
+ * llm_prefix_state_bytes: the size for an n-token prefix of model m.
+ * llm_prefix_save: copies ws's current prefix into dst (bytes must be that size for ws's prefix;
+ *   dst 8-byte aligned). RLV_EINVAL without a prefix or for another size.
+ * llm_prefix_attach: makes a saved state the prefix of ws's next llm_score calls, read in place
+ *   (no copy): src must stay alive and unchanged until llm_prefix_detach, the next llm_prefix or
+ *   attach, or llm_ws_free. The state must come from a model of the same weights (the caller's
+ *   key says so; only the sizes are checked: RLV_EINVAL, RLV_ETOO_LONG above max_prefix).
+ *   Log-probs are then bitwise those after llm_prefix of the same ids and rows.
+ * llm_prefix_detach: forgets the prefix (ws no longer points into src). */
+size_t llm_prefix_state_bytes(const llm_model *m, int n);
+int llm_prefix_save(const llm_ws *ws, void *dst, size_t bytes, rlv_err *err);
+int llm_prefix_attach(llm_ws *ws, const void *src, size_t bytes, rlv_err *err);
+void llm_prefix_detach(llm_ws *ws);
+
 /* Log-probs of n candidates after the current prefix, all packed into one batch: cand[i]
  * holds lens[i] >= 1 ids; logps receives sum(lens) values, candidate after candidate
  * (logps[off_i + j] = log p(cand[i][j] | prefix, cand[i][<j])); sums[i] (may be NULL) gets

@@ -54,6 +54,11 @@ typedef struct rlv_engine_opts {
     int max_image_side;         /* pixels per side before decoding (default 8192) */
     int64_t max_image_pixels;   /* width * height before decoding (default 40 M) */
     size_t cache_bytes;         /* image-embedding cache (default 256 MiB; 0 disables) */
+    size_t prefix_cache_bytes;  /* prefix cache: each model's decoder state after a job's prefix,
+                                 * keyed by (model, image hash, prefix ids), shared by all workers
+                                 * (default 1 GiB; 0 disables). An entry is about
+                                 * prefix tokens x layers x 2 x kv_heads x head_dim x 4 bytes
+                                 * (docs/operations.md) */
     int blas_threads;           /* threads of each worker's pool: its products and stages (default 1) */
     rlv_compute compute;        /* weight products (default RLV_COMPUTE_FP32); RLV_COMPUTE_BF16 on a CPU
                                  * without AVX512_BF16: rlv_engine_open fails with RLV_EUNSUPPORTED */
@@ -79,6 +84,8 @@ typedef struct rlv_engine_info {
     size_t shared_bytes;         /* reference tensors served from the policy's identical bytes */
     uint64_t cache_hits, cache_misses;
     size_t cache_used_bytes, cache_capacity_bytes;
+    uint64_t prefix_cache_hits, prefix_cache_misses;   /* one lookup per model per job */
+    size_t prefix_cache_entries, prefix_cache_used_bytes, prefix_cache_capacity_bytes;
 } rlv_engine_info;
 
 /* A snapshot of sizes and counters (thread-safe). */
@@ -121,8 +128,12 @@ typedef struct rlv_result {
     int has_reference;
     int n;
     const rlv_ranked *ranking;  /* n entries, highest reward first, ties in input order */
-    double image_ms, prefix_ms, candidates_ms, total_ms;
-    int image_cache_hit;
+    double image_ms, prefix_ms, candidates_ms, total_ms; /* prefix_ms includes prompt assembly */
+    int image_cache_hit;        /* an image and no vision side ran: every embedding came from the
+                                 * image cache or was not needed (prefix-cache hits) */
+    int prefix_cache_hit;       /* every model's prefix state came from the prefix cache: no vision
+                                 * and no prefix forward ran */
+    int prefix_cache_hit_model[2]; /* the same per model, [0] policy and [1] reference */
     /* The stages per model, [0] policy and [1] reference (0 without one): the image step of
      * the model that decodes first (the policy) includes the decode + resize of the image. */
     double image_ms_model[2], prefix_ms_model[2], candidates_ms_model[2];
