@@ -24,6 +24,7 @@
 static void usage(FILE *f) {
     fprintf(f, "usage: rlaifv eval --model DIR [--ref-model DIR] --in FILE.jsonl --out FILE.jsonl\n"
                "                   [--reward KIND] [--beta B] [--blas-threads N] [--compute fp32|bf16]\n"
+               "                   [--prefix-cache-mb MB] (the prefix cache, default 1024; 0 disables)\n"
                "       rlaifv eval --server ENDPOINT [--server-key F --client-key F] --in ... --out ...\n"
                "  Scores every line; resumes by skipping ids already in --out; prints a summary\n"
                "  (items, mean reward, pairwise accuracy for chosen/rejected pairs).\n");
@@ -112,6 +113,7 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(a, "--in")) in = v;
         else if (!strcmp(a, "--out")) out = v;
         else if (!strcmp(a, "--blas-threads")) o.blas_threads = atoi(v);
+        else if (!strcmp(a, "--prefix-cache-mb")) o.prefix_cache_bytes = (size_t)strtoull(v, NULL, 10) << 20;
         else if (!strcmp(a, "--compute")) {
             if (rlv_compute_parse(v, &o.compute) != RLV_OK) {
                 fprintf(stderr, "rlaifv eval: --compute must be fp32 or bf16\n");

@@ -18,7 +18,7 @@ static void usage(FILE *f) {
             "usage: rlaifv score --model DIR [--ref-model DIR] [--image FILE] --prompt TEXT\n"
             "                    (--candidate TEXT)... | --candidates FILE\n"
             "                    [--reward rlaifv|dpo|logp_mean|logp_sum] [--beta B] [--token-logps]\n"
-            "                    [--blas-threads N] [--compute fp32|bf16] [--text]\n"
+            "                    [--blas-threads N] [--compute fp32|bf16] [--prefix-cache-mb MB] [--text]\n"
             "       rlaifv score --server ENDPOINT [--server-key FILE.pub --client-key FILE.key]\n"
             "                    [--timeout-ms N] [--retries N] (the same job options, without --model)\n"
             "  Ranks the candidates by the RLAIF-V reward and prints the result as JSON.\n"
@@ -98,6 +98,7 @@ int cmd_score(int argc, char **argv) {
         else if (!strcmp(a, "--candidate")) cands[n++] = v;
         else if (!strcmp(a, "--candidates")) cand_file = v;
         else if (!strcmp(a, "--blas-threads")) o.blas_threads = atoi(v);
+        else if (!strcmp(a, "--prefix-cache-mb")) o.prefix_cache_bytes = (size_t)strtoull(v, NULL, 10) << 20;
         else if (!strcmp(a, "--compute")) {
             if (rlv_compute_parse(v, &o.compute) != RLV_OK) {
                 fprintf(stderr, "rlaifv score: --compute must be fp32 or bf16\n");

@@ -34,6 +34,10 @@ json_t *result_to_json(const rlv_result *r) {
     json_object_set_new(t, "prefix", json_real(r->prefix_ms));
     json_object_set_new(t, "candidates", json_real(r->candidates_ms));
     json_object_set_new(t, "total", json_real(r->total_ms));
+    json_t *cached = json_array(); /* the steps served from cache, as the daemon's reply names them */
+    if (r->image_cache_hit) json_array_append_new(cached, json_string("image"));
+    if (r->prefix_cache_hit) json_array_append_new(cached, json_string("prefix"));
+    json_object_set_new(t, "cached", cached);
     json_object_set_new(o, "timing_ms", t);
     return o;
 }

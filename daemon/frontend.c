@@ -144,6 +144,17 @@ static void add_setting(void *ctx, const char *key, const char *value) {
     proto_reply_add_str(c->f->rep, key, value, c->err);
 }
 
+/* The prefix cache's counters, in both info and stats. */
+static proto_code add_prefix_cache(proto_reply *r, const rlv_engine_info *in, proto_error *e) {
+    proto_code rc = proto_reply_open_map(r, "prefix_cache", e);
+    rc = rc ? rc : proto_reply_add_uint(r, "hits", in->prefix_cache_hits, e);
+    rc = rc ? rc : proto_reply_add_uint(r, "misses", in->prefix_cache_misses, e);
+    rc = rc ? rc : proto_reply_add_uint(r, "entries", in->prefix_cache_entries, e);
+    rc = rc ? rc : proto_reply_add_uint(r, "used_bytes", in->prefix_cache_used_bytes, e);
+    rc = rc ? rc : proto_reply_add_uint(r, "capacity_bytes", in->prefix_cache_capacity_bytes, e);
+    return rc ? rc : proto_reply_close(r, e);
+}
+
 static proto_code build_info(frontend *f, rlvd_job *j, proto_error *e) {
     rlv_engine_info in;
     rlv_engine_get_info(f->engine, &in);
@@ -173,6 +184,7 @@ static proto_code build_info(frontend *f, rlvd_job *j, proto_error *e) {
     rc = rc ? rc : proto_reply_add_str(r, "default_reward", in.reference_dir ? "rlaifv" : "logp_mean", e);
     rc = rc ? rc : proto_reply_add_double(r, "default_beta", RLV_DEFAULT_BETA, e);
     rc = rc ? rc : proto_reply_add_limits(r, "limits", &f->lim, e);
+    rc = rc ? rc : add_prefix_cache(r, &in, e);
     rc = rc ? rc : proto_reply_open_map(r, "settings", e);
     if (!rc) {
         struct kv_ctx c = {f, e};
@@ -205,6 +217,7 @@ static proto_code build_stats(frontend *f, rlvd_job *j, proto_error *e) {
     rc = rc ? rc : proto_reply_add_uint(r, "used_bytes", in.cache_used_bytes, e);
     rc = rc ? rc : proto_reply_add_uint(r, "capacity_bytes", in.cache_capacity_bytes, e);
     rc = rc ? rc : proto_reply_close(r, e);
+    rc = rc ? rc : add_prefix_cache(r, &in, e);
     rc = rc ? rc : proto_reply_open_map(r, "latency_ms", e);
     rc = rc ? rc : proto_reply_add_uint(r, "window", s->n_lat < STATS_WINDOW ? s->n_lat : STATS_WINDOW, e);
     rc = rc ? rc : proto_reply_add_double(r, "p50", stats_percentile(s, 50), e);

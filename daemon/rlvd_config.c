@@ -42,6 +42,7 @@ static const cfg_row rows[] = {
     {"max-seq-tokens", CFG_INT, F(max_seq_tokens), "2048", 16, 1 << 20, NULL, "prefix + one candidate, in tokens (the official limit is 2048)"},
     {"max-total-tokens", CFG_INT, F(max_total_tokens), "4096", 16, 1 << 24, NULL, "all candidates of one job, in tokens (sizes each worker's buffers)"},
     {"cache-mb", CFG_INT, F(cache_mb), "256", 0, 1 << 20, NULL, "image-embedding cache size in MiB (0 disables)"},
+    {"prefix-cache-mb", CFG_INT, F(prefix_cache_mb), "1024", 0, 1 << 24, NULL, "prefix cache (each model's decoder state after an (image, prompt)) in MiB, shared by all workers (0 disables)"},
     {"log-level", CFG_STR, F(log_level), "info", 0, 0, "debug|info|warn|error", "least severe level logged"},
     {"log-format", CFG_STR, F(log_format), "text", 0, 0, "text|json", "log line format on stderr"},
     {"curve-secret-file", CFG_STR, F(curve_secret_file), NULL, 0, 0, NULL, "server CURVE key pair file (see docs/operations.md); enables CurveZMQ"},

@@ -27,6 +27,7 @@ typedef struct rlvd_config {
     int max_seq_tokens;
     int max_total_tokens;
     int cache_mb;
+    int prefix_cache_mb;
     char *log_level;           /* debug|info|warn|error */
     char *log_format;          /* text|json */
     char *curve_secret_file;   /* server key pair file (CurveZMQ) */

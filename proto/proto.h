@@ -197,6 +197,8 @@ typedef struct proto_score_result {
     size_t n;
     const proto_ranked *ranking;    /* [n], already ranked (highest reward first). Borrowed. */
     double image_ms, prefix_ms, candidates_ms, total_ms;
+    bool image_cached;              /* the job had an image and no model ran its vision side */
+    bool prefix_cached;             /* every model's prefix state came from the prefix cache */
 } proto_score_result;
 
 /* A reply being built: one growable buffer, reused from reply to reply. Opaque. */
@@ -220,7 +222,8 @@ uint8_t *proto_reply_release(proto_reply *r, size_t *len);
  * PROTO_E_INTERNAL (out of memory, or misuse of the builder such as an unbalanced close),
  * with err->msg saying which. */
 
-/* {id, ok: true, reward_kind, beta, ranking: [...], timing_ms: {image, prefix, candidates, total}}. */
+/* {id, ok: true, reward_kind, beta, ranking: [...], timing_ms: {image, prefix, candidates, total, cached}};
+ * cached: array of the step names served from cache, "image" and/or "prefix" (may be empty). */
 proto_code proto_reply_score(proto_reply *r, const uint8_t *id, size_t id_len,
                              const proto_score_result *res, proto_error *err);
 

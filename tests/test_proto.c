@@ -604,7 +604,7 @@ static void test_reply_score(void **st) {
         {.index = 1, .reward = 0.125, .tokens = 3, .policy = {-3.75, -1.25, tl[0]}, .reference = {-5.25, -1.75, tl[1]}},
         {.index = 0, .reward = -0.5, .tokens = 3, .policy = {-6, -2, tl[0]}, .reference = {-7, -7.0 / 3, tl[1]}},
     };
-    proto_score_result res = {"rlaifv", 0.1, true, 2, rk, 10.5, 20.25, 30.125, 61.0};
+    proto_score_result res = {"rlaifv", 0.1, true, 2, rk, 10.5, 20.25, 30.125, 61.0, false, false};
     proto_reply *r = proto_reply_new();
     proto_error e;
     const uint8_t id[] = {0x92, 0x01, 0xa1, 'x'}; /* [1, "x"] */
@@ -637,10 +637,25 @@ static void test_reply_score(void **st) {
     assert_true(get(get(c0, "reference"), "logp_sum")->via.f64 == -5.25);
     assert_true(get(get(&rank->via.array.ptr[1], "reference"), "logp_mean")->via.f64 == -7.0 / 3);
     const msgpack_object *tm = get(o, "timing_ms");
-    assert_int_equal(tm->via.map.size, 4);
+    assert_int_equal(tm->via.map.size, 5);
     assert_true(get(tm, "image")->via.f64 == 10.5 && get(tm, "prefix")->via.f64 == 20.25 &&
                 get(tm, "candidates")->via.f64 == 30.125 && get(tm, "total")->via.f64 == 61.0);
+    assert_int_equal(get(tm, "cached")->via.array.size, 0); /* nothing from a cache */
     msgpack_unpacked_destroy(&u);
+    /* the prefix cache alone, then both caches: the steps are named in that order */
+    for (int both = 0; both < 2; both++) {
+        res.prefix_cached = true;
+        res.image_cached = both;
+        assert_int_equal(proto_reply_score(r, (const uint8_t *)"\x11", 1, &res, &e), PROTO_OK);
+        unpack(&u, r);
+        const msgpack_object *ca = get(get(&u.data, "timing_ms"), "cached");
+        assert_int_equal(ca->type, MSGPACK_OBJECT_ARRAY);
+        assert_int_equal(ca->via.array.size, 1 + both);
+        assert_memory_equal(ca->via.array.ptr[0].via.str.ptr, both ? "image" : "prefix", both ? 5 : 6);
+        if (both) assert_memory_equal(ca->via.array.ptr[1].via.str.ptr, "prefix", 6);
+        msgpack_unpacked_destroy(&u);
+    }
+    res.prefix_cached = res.image_cached = false;
 
     /* no reference, no token_logps, no id: those keys are absent, id is nil */
     for (int i = 0; i < 2; i++) rk[i].policy.token_logps = NULL;

@@ -56,6 +56,7 @@ static void fill_result(const proto_request *q, proto_score_result *res, proto_r
     res->n = n;
     res->ranking = rk;
     res->image_ms = 1.25, res->prefix_ms = 2.5, res->candidates_ms = 3.75, res->total_ms = 7.5;
+    res->image_cached = true, res->prefix_cached = true;
     for (size_t i = 0; i < n; i++) {
         int idx = (int)(n - 1 - i), T = 3 + idx % 5;
         proto_ranked *e = &rk[i];

@@ -146,6 +146,32 @@ def case_wire_equals_offline():
         assert d.stop() == 0
 
 
+def case_prefix_cache():
+    """A repeated (image, prompt) is served from the prefix cache: the reply names the cached steps and
+    is bit-equal to the first; stats/info report the cache; prefix-cache-mb 0 turns it off."""
+    with Daemon("--workers", 2) as d:
+        s = dealer(d.ep)
+        first = rpc(s, score_req("p1", token_logps=True))
+        assert first["ok"] and "prefix" not in first["timing_ms"]["cached"], first["timing_ms"]
+        again = rpc(s, score_req("p2", token_logps=True))
+        assert again["timing_ms"]["cached"] == ["image", "prefix"], again["timing_ms"]
+        assert again["ranking"] == first["ranking"]  # msgpack doubles and float32s: bitwise
+        st = rpc(s, {"v": 1, "id": "s", "op": "stats"})["prefix_cache"]
+        assert (st["hits"], st["misses"], st["entries"]) == (2, 2, 2), st  # policy and reference
+        assert 0 < st["used_bytes"] <= st["capacity_bytes"] == 1024 << 20, st
+        info = rpc(s, {"v": 1, "id": "i", "op": "info"})
+        assert info["settings"]["prefix-cache-mb"] == "1024" and info["prefix_cache"]["entries"] == 2, info
+        assert d.stop() == 0
+    with Daemon("--prefix-cache-mb", 0) as d:
+        s = dealer(d.ep)
+        for rid in ("q1", "q2"):
+            rep = rpc(s, score_req(rid))
+            assert "prefix" not in rep["timing_ms"]["cached"], rep["timing_ms"]
+        st = rpc(s, {"v": 1, "id": "s", "op": "stats"})["prefix_cache"]
+        assert (st["hits"], st["entries"], st["capacity_bytes"]) == (0, 0, 0), st
+        assert d.stop() == 0
+
+
 def case_concurrent_clients():
     with Daemon("--workers", 2, "--max-queue", 64) as d:
         want = {r["index"]: r["reward"] for r in rpc(dealer(d.ep), score_req("w"))["ranking"]}
@@ -452,7 +478,7 @@ def case_routing_frames():
         assert d.stop() == 0
 
 
-CASES = [case_wire_equals_offline, case_concurrent_clients, case_malformed_input, case_busy_and_timeout,
+CASES = [case_wire_equals_offline, case_prefix_cache, case_concurrent_clients, case_malformed_input, case_busy_and_timeout,
          case_sigterm_under_load, case_client_vanishes, case_curve, case_python_client,
          case_max_queued_bytes, case_signals_logged_not_fatal, case_sigterm_answers_late_requests, case_ipc_path_in_use,
          case_json_log_utf8_ids, case_routing_frames]

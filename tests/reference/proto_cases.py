@@ -235,7 +235,8 @@ def expected_reply(c):
     reward = w["reward"] if w["reward"] != "default" else "logp_mean"
     return {"id": rid, "ok": True, "reward_kind": reward, "beta": 0.1 if w["beta"] == "none" else float(w["beta"]),
             "ranking": synthetic_ranking(w["n"], w["token_logps"], reward in ("rlaifv", "dpo")),
-            "timing_ms": {"image": 1.25, "prefix": 2.5, "candidates": 3.75, "total": 7.5}}
+            "timing_ms": {"image": 1.25, "prefix": 2.5, "candidates": 3.75, "total": 7.5,
+                          "cached": ["image", "prefix"]}}
 
 
 def same(a, b, path="reply"):

@@ -55,7 +55,7 @@ class ScoreResult:
     reward_kind: str
     beta: float
     ranking: List[Ranked]
-    timing_ms: Dict[str, float] = field(default_factory=dict)
+    timing_ms: Dict[str, Any] = field(default_factory=dict)  # floats, and cached: [step names]
 
     @property
     def best(self) -> Ranked:
