@@ -6,7 +6,7 @@
  *
  *   bench_job --model DIR [--ref-model DIR] --image FILE [--prompt TEXT] [--candidates 8]
  *             [--cand-tokens 64] [--repeat 1] [--blas-threads 1] [--no-cache] [--peak-seconds 0.3]
- *             [--one-at-a-time] [--compute fp32|bf16]
+ *             [--one-at-a-time] [--compute fp32|bf16] [--prefix-cache-mb 1024]
  *
  * Candidates are generated English-like texts of about --cand-tokens tokens each (their
  * exact token counts, from the engine's own prompt assembly, are printed). --no-cache opens
@@ -18,6 +18,10 @@
  * vision side and the prefix again, and prints the batched job's speed-up over them.
  * --compute bf16 runs the weight products on bf16 dot products (rlv_engine_opts.compute); %peak
  * stays over the widest fp32 FMA peak (the issue's yardstick) and the bf16 peak is printed too.
+ * --prefix-cache-mb sets the prefix cache (rlv_engine_opts.prefix_cache_bytes; --no-cache turns it
+ * off too): repeats after the first then attach each model's cached prefix state, running neither
+ * vision nor the prefix; each repeat says so, and the last line compares the last repeat with
+ * its candidates step alone.
  * Exit 1 when a log-prob is not finite. */
 #include <math.h>
 #include <stdint.h>
@@ -139,13 +143,14 @@ static uint8_t *slurp(const char *path, size_t *len) {
 typedef struct bench_opts {
     const char *model, *ref_model, *image, *prompt;
     int candidates, cand_tokens, repeat, threads, no_cache, one_at_a_time;
+    long prefix_cache_mb;  /* -1: the engine's default */
     double peak_seconds;
     rlv_compute compute;
 } bench_opts;
 
 static int parse_args(bench_opts *o, int argc, char **argv) {
     *o = (bench_opts){.prompt = "What is in the image? Describe it in detail.", .candidates = 8, .cand_tokens = 64,
-                      .repeat = 1, .threads = 1, .peak_seconds = 0.3};
+                      .repeat = 1, .threads = 1, .peak_seconds = 0.3, .prefix_cache_mb = -1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--no-cache")) { o->no_cache = 1; continue; }
@@ -160,6 +165,7 @@ static int parse_args(bench_opts *o, int argc, char **argv) {
         else if (!strcmp(a, "--repeat")) o->repeat = atoi(v);
         else if (!strcmp(a, "--blas-threads")) o->threads = atoi(v);
         else if (!strcmp(a, "--peak-seconds")) o->peak_seconds = atof(v);
+        else if (!strcmp(a, "--prefix-cache-mb")) o->prefix_cache_mb = atol(v);
         else if (!strcmp(a, "--compute")) { if (rlv_compute_parse(v, &o->compute)) return -1; }
         else return -1;
         i++;
@@ -218,7 +224,7 @@ int main(int argc, char **argv) {
     if (parse_args(&o, argc, argv)) {
         fprintf(stderr, "usage: %s --model DIR [--ref-model DIR] --image FILE [--prompt TEXT] [--candidates 8]\n"
                         "       [--cand-tokens 64] [--repeat 1] [--blas-threads 1] [--no-cache] [--peak-seconds 0.3]\n"
-                        "       [--one-at-a-time] [--compute fp32|bf16]\n",
+                        "       [--one-at-a-time] [--compute fp32|bf16] [--prefix-cache-mb MB]\n",
                 argv[0]);
         return 2;
     }
@@ -264,7 +270,8 @@ int main(int argc, char **argv) {
     eo.compute = o.compute;
     eo.max_candidates = n;
     eo.max_total_tokens = tot_ids > 4096 ? tot_ids : 4096;
-    if (o.no_cache) eo.cache_bytes = 0;
+    if (o.prefix_cache_mb >= 0) eo.prefix_cache_bytes = (size_t)o.prefix_cache_mb << 20;
+    if (o.no_cache) eo.cache_bytes = eo.prefix_cache_bytes = 0;
     double rb0 = read_bytes(), t0 = now_s();
     rlv_engine *e = NULL;
     rlv_worker *w = NULL;
@@ -306,15 +313,17 @@ int main(int argc, char **argv) {
         }
         double wall = now_s() - w0, cpu = cpu_s() - c0, rb = read_bytes() - b0;
         double peak = peak0; /* the start's peak; the end's is printed after the runs */
-        printf("\nrepeat %d/%d: image cache %s\n", r + 1, o.repeat, res->image_cache_hit ? "hit" : "miss");
+        printf("\nrepeat %d/%d: image cache %s, prefix cache %s\n", r + 1, o.repeat, res->image_cache_hit ? "hit" : "miss",
+               res->prefix_cache_hit ? "hit" : "miss");
         printf("  %-26s %-9s %10s %10s %9s %7s\n", "stage", "model", "ms", "GFLOP", "GFLOP/s", "%peak");
         double total_fl = 0;
         for (int k = 0; k < nm; k++) {
             double img_fl = res->image_ran_model[k] ? fl[k].vit + fl[k].resampler : 0;
             row("image: ViT + resampler", mname[k], res->image_ms_model[k], img_fl, peak);
-            total_fl += img_fl + fl[k].prefix + fl[k].cands;
+            total_fl += img_fl + (res->prefix_cache_hit_model[k] ? 0 : fl[k].prefix) + fl[k].cands;
         }
-        for (int k = 0; k < nm; k++) row("prefix", mname[k], res->prefix_ms_model[k], fl[k].prefix, peak);
+        for (int k = 0; k < nm; k++)
+            row("prefix", mname[k], res->prefix_ms_model[k], res->prefix_cache_hit_model[k] ? 0 : fl[k].prefix, peak);
         for (int k = 0; k < nm; k++) row("candidates", mname[k], res->candidates_ms_model[k], fl[k].cands, peak);
         row("job (rlv_score)", nm == 2 ? "both" : "policy", wall * 1e3, total_fl, peak);
         printf("  job: wall %.2f s, CPU busy %.0f%% of %d threads, %.1f MB read from disk, peak RSS %.0f MB\n", wall,
@@ -335,6 +344,9 @@ int main(int argc, char **argv) {
         printf("; best candidate %d, reward %.4g (%s)\n", res->ranking[0].index, res->ranking[0].reward,
                rlv_reward_name(res->reward));
         if (!r || wall * 1e3 < best_ms) best_ms = wall * 1e3;
+        if (r == o.repeat - 1 && r > 0)
+            printf("  this job / its candidates step: %.3f (job %.1f ms, candidates %.1f ms)\n",
+                   wall * 1e3 / res->candidates_ms, wall * 1e3, res->candidates_ms);
     }
     if (o.one_at_a_time) { /* the official method: one forward (vision, prefix, candidate) per candidate */
         double c0 = cpu_s(), b0 = read_bytes(), w0 = now_s();
