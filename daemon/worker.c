@@ -71,7 +71,7 @@ static void score_job(rlvd_worker *self, rlv_worker *w, proto_reply *rep, proto_
             .reward_kind = rlv_reward_name(res->reward), .beta = res->beta, .has_reference = res->has_reference,
             .n = (size_t)res->n, .ranking = ranked, .image_ms = res->image_ms, .prefix_ms = res->prefix_ms,
             .candidates_ms = res->candidates_ms, .total_ms = res->total_ms,
-            .image_cached = res->image_cache_hit, .prefix_cached = res->prefix_cache_hit,
+            .image_cached = res->image_cache_hit, .prefix_cached = res->prefix_cache_hit, .v = q->v,
         };
         if (proto_reply_score(rep, q->id, q->id_len, &pr, &perr) == PROTO_OK) {
             j->outcome = "ok";

@@ -17,7 +17,8 @@
 extern "C" {
 #endif
 
-#define PROTO_VERSION 1   /* the only version this code speaks; requests carry it as `v` */
+#define PROTO_VERSION 2   /* the highest version this code speaks (it speaks 1 .. PROTO_VERSION);
+                           * requests carry theirs as `v`. v2 = v1 + the score reply's timing_ms.cached */
 #define PROTO_MAX_DEPTH 16 /* nesting of a request body (the top map is level 1); keeps echoed ids
                             * decodable by msgpack-c, whose own C unpacker stops at 32 */
 #define PROTO_ERR_MSG_MAX 512 /* bytes of an error message on the wire, NUL included */
@@ -134,7 +135,7 @@ const char *proto_reward_name(proto_reward r);
  * (grown on demand, reused by the next decode into the same struct, freed by
  * proto_request_free). Initialise with `proto_request req = {0};`. */
 typedef struct proto_request {
-    int v;                          /* protocol version (== PROTO_VERSION after a successful decode) */
+    int v;                          /* protocol version (1 .. PROTO_VERSION after a successful decode) */
     proto_op op;
     const uint8_t *id;              /* raw msgpack encoding of `id`, id_len bytes; NULL if absent or
                                      * unreadable. Echo it with the proto_reply_* functions. */
@@ -199,6 +200,7 @@ typedef struct proto_score_result {
     double image_ms, prefix_ms, candidates_ms, total_ms;
     bool image_cached;              /* the job had an image and no model ran its vision side */
     bool prefix_cached;             /* every model's prefix state came from the prefix cache */
+    int v;                          /* the request's version: timing_ms.cached is sent from v2 on */
 } proto_score_result;
 
 /* A reply being built: one growable buffer, reused from reply to reply. Opaque. */

@@ -112,12 +112,14 @@ proto_code proto_reply_score(proto_reply *r, const uint8_t *id, size_t id_len, c
         if (res->has_reference && (pack_cstr(pk, "reference") || pack_logps(pk, &c->reference, c->tokens)))
             return oom(r, err);
     }
-    if (pack_cstr(pk, "timing_ms") || msgpack_pack_map(pk, 5) || pack_cstr(pk, "image") ||
+    bool v2 = res->v >= 2; /* a v1 client gets v1's reply: no field is added within a version */
+    if (pack_cstr(pk, "timing_ms") || msgpack_pack_map(pk, v2 ? 5 : 4) || pack_cstr(pk, "image") ||
         msgpack_pack_double(pk, res->image_ms) || pack_cstr(pk, "prefix") || msgpack_pack_double(pk, res->prefix_ms) ||
         pack_cstr(pk, "candidates") || msgpack_pack_double(pk, res->candidates_ms) || pack_cstr(pk, "total") ||
-        msgpack_pack_double(pk, res->total_ms) || pack_cstr(pk, "cached") ||
-        msgpack_pack_array(pk, (uint32_t)res->image_cached + (uint32_t)res->prefix_cached) ||
-        (res->image_cached && pack_cstr(pk, "image")) || (res->prefix_cached && pack_cstr(pk, "prefix")))
+        msgpack_pack_double(pk, res->total_ms))
+        return oom(r, err);
+    if (v2 && (pack_cstr(pk, "cached") || msgpack_pack_array(pk, (uint32_t)res->image_cached + (uint32_t)res->prefix_cached) ||
+               (res->image_cached && pack_cstr(pk, "image")) || (res->prefix_cached && pack_cstr(pk, "prefix"))))
         return oom(r, err);
     r->complete = true;
     return PROTO_OK;

@@ -450,14 +450,14 @@ static void test_version(void **st) {
     (void)st;
     proto_request q = {0};
     mp m;
-    /* a v2 request with fields v1 does not know: unsupported_version, not unknown field */
+    /* a v3 request with fields v1 and v2 do not know: unsupported_version, not unknown field */
     mp_init(&m);
     msgpack_pack_map(&m.pk, 4);
     s(&m, "images"); msgpack_pack_array(&m.pk, 0);
     s(&m, "op"); s(&m, "score");
     s(&m, "id"); msgpack_pack_int(&m.pk, 5);
-    s(&m, "v"); msgpack_pack_int(&m.pk, 2);
-    EXPECT(&q, &m, NULL, PROTO_E_UNSUPPORTED_VERSION, "v 2: this daemon speaks v1..v1");
+    s(&m, "v"); msgpack_pack_int(&m.pk, 3);
+    EXPECT(&q, &m, NULL, PROTO_E_UNSUPPORTED_VERSION, "v 3: this daemon speaks v1..v2");
     assert_int_equal(q.id_len, 1);
     assert_int_equal(q.id[0], 5);
     mp_free(&m);
@@ -604,7 +604,7 @@ static void test_reply_score(void **st) {
         {.index = 1, .reward = 0.125, .tokens = 3, .policy = {-3.75, -1.25, tl[0]}, .reference = {-5.25, -1.75, tl[1]}},
         {.index = 0, .reward = -0.5, .tokens = 3, .policy = {-6, -2, tl[0]}, .reference = {-7, -7.0 / 3, tl[1]}},
     };
-    proto_score_result res = {"rlaifv", 0.1, true, 2, rk, 10.5, 20.25, 30.125, 61.0, false, false};
+    proto_score_result res = {"rlaifv", 0.1, true, 2, rk, 10.5, 20.25, 30.125, 61.0, false, false, 1};
     proto_reply *r = proto_reply_new();
     proto_error e;
     const uint8_t id[] = {0x92, 0x01, 0xa1, 'x'}; /* [1, "x"] */
@@ -637,9 +637,16 @@ static void test_reply_score(void **st) {
     assert_true(get(get(c0, "reference"), "logp_sum")->via.f64 == -5.25);
     assert_true(get(get(&rank->via.array.ptr[1], "reference"), "logp_mean")->via.f64 == -7.0 / 3);
     const msgpack_object *tm = get(o, "timing_ms");
-    assert_int_equal(tm->via.map.size, 5);
+    assert_int_equal(tm->via.map.size, 4); /* a v1 request: v1's reply, without cached */
     assert_true(get(tm, "image")->via.f64 == 10.5 && get(tm, "prefix")->via.f64 == 20.25 &&
                 get(tm, "candidates")->via.f64 == 30.125 && get(tm, "total")->via.f64 == 61.0);
+    assert_null(get(tm, "cached"));
+    msgpack_unpacked_destroy(&u);
+    res.v = 2; /* v2 adds timing_ms.cached */
+    assert_int_equal(proto_reply_score(r, id, sizeof id, &res, &e), PROTO_OK);
+    unpack(&u, r);
+    tm = get(&u.data, "timing_ms");
+    assert_int_equal(tm->via.map.size, 5);
     assert_int_equal(get(tm, "cached")->via.array.size, 0); /* nothing from a cache */
     msgpack_unpacked_destroy(&u);
     /* the prefix cache alone, then both caches: the steps are named in that order */

@@ -56,7 +56,7 @@ static void fill_result(const proto_request *q, proto_score_result *res, proto_r
     res->n = n;
     res->ranking = rk;
     res->image_ms = 1.25, res->prefix_ms = 2.5, res->candidates_ms = 3.75, res->total_ms = 7.5;
-    res->image_cached = true, res->prefix_cached = true;
+    res->image_cached = true, res->prefix_cached = true, res->v = q->v;
     for (size_t i = 0; i < n; i++) {
         int idx = (int)(n - 1 - i), T = 3 + idx % 5;
         proto_ranked *e = &rk[i];
@@ -145,8 +145,11 @@ static void check_decoded(const char *name, const proto_request *q, const char *
     char v[64];
     kv(want, "op", v, sizeof v);
     if (strcmp(proto_op_name(q->op), v)) fail_msg("%s: op %s, want %s", name, proto_op_name(q->op), v);
-    assert_int_equal(q->v, 1);
-    if (q->op != PROTO_OP_SCORE) return;
+    if (q->op != PROTO_OP_SCORE) {
+        assert_int_equal(q->v, 1);
+        return;
+    }
+    assert_int_equal(q->v, kv_u(want, "v"));
     assert_int_equal(q->n_candidates, kv_u(want, "n"));
     assert_int_equal(q->prompt_len, kv_u(want, "prompt_len"));
     assert_true(fnv(q->prompt, q->prompt_len, FNV0) == kv_u(want, "prompt_fnv"));

@@ -151,13 +151,16 @@ def case_prefix_cache():
     is bit-equal to the first; stats/info report the cache; prefix-cache-mb 0 turns it off."""
     with Daemon("--workers", 2) as d:
         s = dealer(d.ep)
-        first = rpc(s, score_req("p1", token_logps=True))
+        first = rpc(s, score_req("p1", token_logps=True, v=2))
         assert first["ok"] and "prefix" not in first["timing_ms"]["cached"], first["timing_ms"]
-        again = rpc(s, score_req("p2", token_logps=True))
+        again = rpc(s, score_req("p2", token_logps=True, v=2))
         assert again["timing_ms"]["cached"] == ["image", "prefix"], again["timing_ms"]
         assert again["ranking"] == first["ranking"]  # msgpack doubles and float32s: bitwise
+        v1 = rpc(s, score_req("p3", token_logps=True))  # a v1 client gets v1's reply: no cached key
+        assert sorted(v1["timing_ms"]) == ["candidates", "image", "prefix", "total"], v1["timing_ms"]
+        assert v1["ranking"] == first["ranking"]
         st = rpc(s, {"v": 1, "id": "s", "op": "stats"})["prefix_cache"]
-        assert (st["hits"], st["misses"], st["entries"]) == (2, 2, 2), st  # policy and reference
+        assert (st["hits"], st["misses"], st["entries"]) == (4, 2, 2), st  # policy and reference
         assert 0 < st["used_bytes"] <= st["capacity_bytes"] == 1024 << 20, st
         info = rpc(s, {"v": 1, "id": "i", "op": "info"})
         assert info["settings"]["prefix-cache-mb"] == "1024" and info["prefix_cache"]["entries"] == 2, info
@@ -165,7 +168,7 @@ def case_prefix_cache():
     with Daemon("--prefix-cache-mb", 0) as d:
         s = dealer(d.ep)
         for rid in ("q1", "q2"):
-            rep = rpc(s, score_req(rid))
+            rep = rpc(s, score_req(rid, v=2))
             assert "prefix" not in rep["timing_ms"]["cached"], rep["timing_ms"]
         st = rpc(s, {"v": 1, "id": "s", "op": "stats"})["prefix_cache"]
         assert (st["hits"], st["entries"], st["capacity_bytes"]) == (0, 0, 0), st

@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             check_reply(r, &q);
             continue;
         }
-        if (q.v != PROTO_VERSION) abort();
+        if (q.v < 1 || q.v > PROTO_VERSION) abort();
         if (q.op != PROTO_OP_SCORE) {
             if (proto_reply_begin(r, q.id, q.id_len, &e) || proto_reply_add_int(r, "v", 1, &e) ||
                 proto_reply_end(r, &e))
@@ -60,7 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             rk[i].tokens = 1;
         }
         proto_score_result res = {proto_reward_name(q.reward) ? proto_reward_name(q.reward) : "logp_mean",
-                                  q.has_beta ? q.beta : 0.1, true, q.n_candidates, rk, 0, 0, 0, 0, false, true};
+                                  q.has_beta ? q.beta : 0.1, true, q.n_candidates, rk, 0, 0, 0, 0, false, true, q.v};
         if (proto_reply_score(r, q.id, q.id_len, &res, &e) != PROTO_OK) abort();
         check_reply(r, &q);
     }

@@ -43,6 +43,7 @@ def raw_map(pairs):
 
 
 P = msgpack.packb
+PROTO_VERSION = 2  # proto.h's; test_proto_py.c writes it into the synthetic ping and info replies
 
 
 def base(**over):
@@ -68,8 +69,8 @@ def rawstr(b):
     return bytes([0xa0 | len(b)]) + b
 
 
-def want_score(prompt, cands, image=IMAGE, reward="rlaifv", beta=0.1, token_logps=1, deadline=5000):
-    w = dict(op="score", n=len(cands), prompt_len=len(prompt.encode()), prompt_fnv=fnv(prompt.encode()),
+def want_score(prompt, cands, image=IMAGE, reward="rlaifv", beta=0.1, token_logps=1, deadline=5000, v=1):
+    w = dict(op="score", v=v, n=len(cands), prompt_len=len(prompt.encode()), prompt_fnv=fnv(prompt.encode()),
              cands_fnv=fnv(b"\x00".join(c.encode() for c in cands)), reward=reward or "default",
              token_logps=token_logps)
     w["image_len"] = len(image) if image is not None else 0
@@ -92,6 +93,8 @@ def cases():
     prompt = "Describe the image."
     # --- valid
     ok("score_full", raw_map(base()), want_score(prompt, cands), "req-1")
+    # v2: the same request; its reply adds timing_ms.cached
+    ok("score_v2", raw_map(base(v=P(2))), want_score(prompt, cands, v=2), "req-1")
     ok("score_min", P({"v": 1, "op": "score", "image": IMAGE, "prompt": prompt, "candidates": ["x"]}, use_bin_type=True),
        want_score(prompt, ["x"], reward=None, beta=None, token_logps=0, deadline=None))
     uprompt, ucands = "Décris l'image 🐱 — 説明して", ["猫です。", "Ein Hund 🐶", "", "a\nb\tc"]
@@ -156,8 +159,8 @@ def cases():
     bad("v_str", raw_map(base(v=P("1"))), "bad_request", "field 'v': expected int, got str", "req-1")
     bad("v_zero", raw_map(base(v=P(0))), "bad_request", "field 'v'", "req-1")
     bad("v_neg", raw_map(base(v=P(-1))), "bad_request", "field 'v'", "req-1")
-    bad("v_2", raw_map(base(v=P(2))), "unsupported_version", "v 2", "req-1")
-    bad("v_2_new_fields", raw_map(base(v=P(2), images=P([]))), "unsupported_version", "v 2", "req-1")
+    bad("v_3", raw_map(base(v=P(3))), "unsupported_version", "v 3", "req-1")
+    bad("v_3_new_fields", raw_map(base(v=P(3), images=P([]))), "unsupported_version", "v 3", "req-1")
     bad("missing_op", raw_map(base(op=None)), "bad_request", "missing field 'op'", "req-1")
     bad("op_unknown", raw_map(base(op=P("score2"))), "bad_request", "'score2' is not one of", "req-1")
     bad("op_int", raw_map(base(op=P(5))), "bad_request", "field 'op': expected str, got int", "req-1")
@@ -223,9 +226,9 @@ def expected_reply(c):
     if w is None:
         return None
     if w["op"] == "ping":
-        return {"id": rid, "ok": True, "v": 1}
+        return {"id": rid, "ok": True, "v": PROTO_VERSION}
     if w["op"] == "info":
-        return {"id": rid, "ok": True, "v": 1, "version": "0.1.0",
+        return {"id": rid, "ok": True, "v": PROTO_VERSION, "version": "0.1.0",
                 "reward_kinds": ["rlaifv", "dpo", "logp_mean", "logp_sum"], "limits": DEFAULTS,
                 "errors": {"empty_map": {}, "empty_array": []}}
     if w["op"] == "stats":
@@ -235,8 +238,8 @@ def expected_reply(c):
     reward = w["reward"] if w["reward"] != "default" else "logp_mean"
     return {"id": rid, "ok": True, "reward_kind": reward, "beta": 0.1 if w["beta"] == "none" else float(w["beta"]),
             "ranking": synthetic_ranking(w["n"], w["token_logps"], reward in ("rlaifv", "dpo")),
-            "timing_ms": {"image": 1.25, "prefix": 2.5, "candidates": 3.75, "total": 7.5,
-                          "cached": ["image", "prefix"]}}
+            "timing_ms": dict({"image": 1.25, "prefix": 2.5, "candidates": 3.75, "total": 7.5},
+                              **({"cached": ["image", "prefix"]} if w["v"] >= 2 else {}))}
 
 
 def same(a, b, path="reply"):

@@ -15,7 +15,7 @@ import msgpack
 import zmq
 import zmq.asyncio
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 
 class RlaifvError(Exception):
