@@ -4,7 +4,13 @@
  *         or  {"id": ..., "image": ..., "question": ..., "chosen": ..., "rejected": ...}
  *         (RLAIF-V-Dataset shape; "idx" / "image_path" / "question" are accepted as aliases).
  * Output line: {"id": ..., "result": {...score JSON...}} (+ "chosen_wins" for pairs).
- * Resumes: ids already in --out are skipped. A bad line is reported (line number) and skipped. */
+ * Resumes: ids already in --out are skipped. A bad line is reported (line number) and skipped.
+ * Output durability: each record is one write() of its whole line, every write is checked, the
+ * file is fsync-ed at the end, and a last line without its newline (a run killed mid-write) is
+ * cut off before resuming. A write error stops the run: the file keeps whole lines, the summary
+ * counts only the records written, and the exit status is 1. */
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
 #include <sodium.h>
@@ -39,9 +45,55 @@ static double now_s(void) {
 /* The id as canonical JSON text (the resume key). */
 static char *id_key(json_t *id) { return json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS); }
 
-/* Reads ids already written to out (lines that parse and have an id). */
+/* Cuts a regular file back to its last newline: a line a killed run left half-written would
+ * otherwise have the next record appended onto it. Returns 0, or -1 with errno. */
+static int cut_partial_line(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size == 0) return 0;
+    off_t end = st.st_size;
+    char buf[4096];
+    while (end > 0) {
+        off_t from = end > (off_t)sizeof buf ? end - (off_t)sizeof buf : 0;
+        ssize_t n = pread(fd, buf, (size_t)(end - from), from);
+        if (n != end - from) return -1;
+        for (ssize_t i = n; i > 0; i--)
+            if (buf[i - 1] == '\n') {
+                off_t keep = from + i;
+                if (keep == st.st_size) return 0;
+                fprintf(stderr, "rlaifv eval: cutting a partial last line (%lld bytes) before resuming\n",
+                        (long long)(st.st_size - keep));
+                return ftruncate(fd, keep);
+            }
+        end = from;
+    }
+    fprintf(stderr, "rlaifv eval: cutting a partial line (%lld bytes, no newline) before resuming\n", (long long)st.st_size);
+    return ftruncate(fd, 0);
+}
+
+/* Writes all n bytes (one write() unless the kernel takes fewer). On an error after part of the
+ * line went out, cuts the file back to its size before (if it is a regular file). 0 or -1 with errno. */
+static int write_line(int fd, const char *p, size_t n) {
+    off_t before = lseek(fd, 0, SEEK_END);
+    for (size_t done = 0; done < n;) {
+        ssize_t w = write(fd, p + done, n - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            int e = w < 0 ? errno : ENOSPC;
+            if (done && before >= 0 && ftruncate(fd, before)) {} /* best effort: keep whole lines */
+            errno = e;
+            return -1;
+        }
+        done += (size_t)w;
+    }
+    return 0;
+}
+
+/* Reads ids already written to out (lines that parse and have an id); only a regular file (not
+ * /dev/full or a pipe). */
 static json_t *done_ids(const char *out) {
     json_t *set = json_object();
+    struct stat st;
+    if (stat(out, &st) || !S_ISREG(st.st_mode)) return set;
     FILE *f = fopen(out, "r");
     if (!f) return set;
     char *line = NULL;
@@ -143,9 +195,14 @@ int cmd_eval(int argc, char **argv) {
     int total = 0, c;
     while ((c = fgetc(fi)) != EOF) total += c == '\n';
     rewind(fi);
+    int fo = open(out, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644); /* read: cut_partial_line */
+    if (fo < 0 || cut_partial_line(fo)) {
+        perror(out);
+        if (fo >= 0) close(fo);
+        fclose(fi);
+        return 1;
+    }
     json_t *skip = done_ids(out);
-    FILE *fo = fopen(out, "a");
-    if (!fo) { perror(out); fclose(fi); json_decref(skip); return 1; }
     rlv_err err = {0};
     rlv_engine *e = NULL;
     rlv_worker *w = NULL;
@@ -155,17 +212,17 @@ int cmd_eval(int argc, char **argv) {
                     : (rlv_engine_open(&e, &o, &err) || rlv_worker_open(&w, e, &err))) {
         fprintf(stderr, "rlaifv eval: %s [%s]\n", co.endpoint ? cmsg : err.msg, co.endpoint ? "client" : rlv_err_name(err.code));
         fclose(fi);
-        fclose(fo);
+        close(fo);
         json_decref(skip);
         rlv_engine_free(&e);
         return 1;
     }
-    int tty = isatty(2), lineno = 0, items = 0, bad = 0, skipped = 0, pairs = 0, wins = 0;
+    int tty = isatty(2), lineno = 0, items = 0, bad = 0, skipped = 0, pairs = 0, wins = 0, write_err = 0;
     double reward_sum = 0, best_sum = 0, t0 = now_s();
     int n_rewards = 0;
     char *line = NULL, msg[512];
     size_t cap = 0;
-    while (getline(&line, &cap, fi) > 0) {
+    while (!write_err && getline(&line, &cap, fi) > 0) {
         lineno++;
         if (tty) progress(lineno - 1, total, t0);
         json_error_t je;
@@ -237,44 +294,68 @@ int cmd_eval(int argc, char **argv) {
             json_object_set(rec, "id", id);
             json_t *rank = json_object_get(res, "ranking");
             json_object_set(rec, "result", res);
+            int chosen_wins = -1; /* -1: not a pair */
             if (!json_is_array(cands)) {
                 /* strictly above: a tie is not a win, whatever order the stable sort kept */
                 json_t *a = json_array_get(rank, 0), *b = json_array_get(rank, 1);
                 int a_is_chosen = json_integer_value(json_object_get(a, "index")) == 0;
                 double ra = json_number_value(json_object_get(a, "reward")), rb = json_number_value(json_object_get(b, "reward"));
-                int chosen_wins = a_is_chosen ? ra > rb : rb > ra;
+                chosen_wins = a_is_chosen ? ra > rb : rb > ra;
                 json_object_set_new(rec, "chosen_wins", json_boolean(chosen_wins));
-                pairs++;
-                wins += chosen_wins;
             }
-            json_dumpf(rec, fo, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
-            fputc('\n', fo);
-            fflush(fo); /* a crash or ^C loses at most the line in flight: resume picks up after it */
+            /* one write of the whole line: a kill leaves at most a partial last line, cut on resume */
+            char *text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+            size_t tn = text ? strlen(text) : 0;
+            char *nl = text ? realloc(text, tn + 2) : NULL;
+            if (nl) {
+                text = nl;
+                text[tn++] = '\n';
+            }
+            if (!nl || write_line(fo, text, tn)) {
+                if (tty) fprintf(stderr, "\r\033[K");
+                fprintf(stderr, "rlaifv eval: %s: writing the record of line %d: %s; stopping\n", out, lineno,
+                        nl ? strerror(errno) : "out of memory");
+                write_err = 1;
+            } else {
+                for (size_t i = 0; i < json_array_size(rank); i++)
+                    reward_sum += json_number_value(json_object_get(json_array_get(rank, i), "reward")), n_rewards++;
+                best_sum += json_number_value(json_object_get(json_array_get(rank, 0), "reward"));
+                items++;
+                if (chosen_wins >= 0) {
+                    pairs++;
+                    wins += chosen_wins;
+                }
+            }
+            free(text);
             json_decref(rec);
-            for (size_t i = 0; i < json_array_size(rank); i++)
-                reward_sum += json_number_value(json_object_get(json_array_get(rank, i), "reward")), n_rewards++;
-            best_sum += json_number_value(json_object_get(json_array_get(rank, 0), "reward"));
-            items++;
         }
         json_decref(res);
         free(img);
         free(key);
         json_decref(o2);
     }
-    if (tty) { progress(total, total, t0); fputc('\n', stderr); }
+    if (!write_err && (fsync(fo) && errno != EINVAL && errno != EROFS)) { /* EINVAL: /dev/null, a pipe */
+        fprintf(stderr, "rlaifv eval: %s: fsync: %s\n", out, strerror(errno));
+        write_err = 1;
+    }
+    if (close(fo) && !write_err) {
+        fprintf(stderr, "rlaifv eval: %s: close: %s\n", out, strerror(errno));
+        write_err = 1;
+    }
+    if (tty && !write_err) { progress(total, total, t0); fputc('\n', stderr); }
     double el = now_s() - t0;
     printf("{\"items\": %d, \"skipped_done\": %d, \"bad_lines\": %d, \"seconds\": %.3f, \"items_per_s\": %.3f, "
            "\"mean_reward\": %.6g, \"mean_best_reward\": %.6g",
            items, skipped, bad, el, el > 0 ? items / el : 0.0, n_rewards ? reward_sum / n_rewards : 0.0,
            items ? best_sum / items : 0.0);
     if (pairs) printf(", \"pairs\": %d, \"pairwise_accuracy\": %.6f", pairs, (double)wins / pairs);
+    if (write_err) printf(", \"write_error\": true");
     printf("}\n");
     free(line);
     fclose(fi);
-    fclose(fo);
     json_decref(skip);
     rlv_worker_free(&w);
     rlv_engine_free(&e);
     rlv_client_destroy(&cl);
-    return 0;
+    return write_err ? 1 : 0;
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """test_eval.py — `rlaifv eval` on a small JSONL data set: result lines, the summary, pairwise
 accuracy, resume (ids already written are skipped), bad lines reported with their numbers and
-skipped, images as paths and as base64; and the same results through `--server`.
+skipped, images as paths and as base64; and the same results through `--server`. Output durability
+(issue 18): a full disk exits 1 without claiming unwritten items, a partial last line is cut before
+resuming, and runs killed with SIGKILL at random moments resume to whole lines with each item once.
 
   test_eval.py --rlaifv BIN --rlaifvd BIN --model DIR --ref-model DIR --work DIR
 """
@@ -9,6 +11,7 @@ import argparse
 import base64
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -56,6 +59,41 @@ def main():
     s2 = json.loads(p.stdout)
     assert s2["items"] == 0 and s2["skipped_done"] == 3, s2
     assert len(open(out).read().splitlines()) == 3
+    # A full disk: exit 1, and the summary counts no item it did not write.
+    p = subprocess.run(base[:-1] + ["/dev/full"], capture_output=True, text=True)
+    s3 = json.loads(p.stdout)
+    assert p.returncode == 1 and s3["items"] == 0 and s3.get("write_error") is True, (p.returncode, p.stdout, p.stderr)
+    assert "No space left" in p.stderr, p.stderr
+    # A run killed mid-write leaves a partial last line: resume cuts it and redoes that item.
+    whole = open(out).read().splitlines(keepends=True)
+    open(out, "w").write(whole[0] + whole[1] + whole[2][: len(whole[2]) // 2])
+    p = subprocess.run(base, capture_output=True, text=True)
+    assert p.returncode == 0 and json.loads(p.stdout)["items"] == 1, (p.stdout, p.stderr)
+    assert "partial last line" in p.stderr, p.stderr
+    assert [json.loads(l)["id"] for l in open(out)] == ["a", 2, "d"]
+    # SIGKILL at random moments of a longer run, resumed each time: whole lines, each item once.
+    many = os.path.join(a.work, "many.jsonl")
+    n = 60
+    with open(many, "w") as f:
+        for i in range(n):
+            f.write(json.dumps({"id": i, "image": "img.png", "prompt": "What is it?",
+                                "candidates": [f"A cat number {i} sitting " * 6] * 8}) + "\n")
+    out3 = os.path.join(a.work, "out_killed.jsonl")
+    if os.path.exists(out3):
+        os.remove(out3)
+    base3 = base[:-4] + ["--in", many, "--out", out3]
+    rnd = random.Random(11)
+    for _ in range(6):
+        q = subprocess.Popen(base3, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rnd.uniform(0.1, 0.6))
+        q.kill()
+        q.wait()
+    p = subprocess.run(base3, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    text = open(out3).read()
+    assert text.endswith("\n"), text[-200:]
+    ids = [json.loads(l)["id"] for l in text.splitlines()]
+    assert sorted(ids) == list(range(n)), (len(ids), len(set(ids)))
     # The same through the daemon.
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
