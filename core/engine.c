@@ -31,6 +31,7 @@
 #include "prompt.h"
 #include "resampler.h"
 #include "reward.h"
+#include "timing.h"
 #include "tok.h"
 #include "vit.h"
 
@@ -103,12 +104,6 @@ int rlv_compute_parse(const char *name, rlv_compute *out) {
     return RLV_OK;
 }
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static char *dupstr(const char *s) {
     size_t n = strlen(s) + 1;
     char *d = malloc(n);
@@ -156,6 +151,9 @@ int rlv_engine_open(rlv_engine **out, const rlv_engine_opts *opts, rlv_err *err)
     if (!opts || !opts->model_dir) return rlv_errf(err, RLV_EINVAL, "no model directory given");
     if (opts->max_candidates < 1 || opts->max_seq_tokens < 16 || opts->max_total_tokens < 1)
         return rlv_errf(err, RLV_EINVAL, "limits must be positive (max_candidates, max_seq_tokens, max_total_tokens)");
+    if (opts->blas_threads < 1 || opts->blas_threads > 1024)
+        return rlv_errf(err, RLV_EINVAL, "blas threads %d: must be 1 to 1024", opts->blas_threads);
+    if (opts->max_job_ms < 0) return rlv_errf(err, RLV_EINVAL, "max_job_ms %lld: must be >= 0", (long long)opts->max_job_ms);
     if (!rlv_compute_name(opts->compute)) return rlv_errf(err, RLV_EINVAL, "unknown compute mode %d", (int)opts->compute);
     if (opts->compute == RLV_COMPUTE_BF16 && !(cpu_features() & CPU_AVX512BF16))
         return rlv_errf(err, RLV_EUNSUPPORTED, "compute bf16 needs a CPU with AVX512_BF16 (vdpbf16ps); this one runs %s: "
@@ -382,7 +380,9 @@ static int image_step(rlv_worker *w, const rlv_job *j, imcache_key img, int k, i
      * its own blocks ahead, vit.c) */
     resampler_prefetch(m->rs);
     *ran = 1;
-    vit_forward(m->vit, w->vit[k], w->pixels, w->feats);
+    if (vit_forward(m->vit, w->vit[k], w->pixels, w->feats) != RLV_OK)
+        return rlv_errf(err, RLV_ETIMEOUT, "the time limit of %lld ms passed in the vision tower",
+                        (long long)e->opts.max_job_ms);
     resampler_forward(m->rs, w->rs[k], w->feats, w->emb[k]);
     return imcache_put(e->cache, &key, w->emb[k], n, err);
 }
@@ -411,7 +411,7 @@ static void store_prefix(rlv_engine *e, const llm_ws *ws, const llm_model *m, co
 
 int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *err) {
     rlv_engine *e = w->e;
-    double t0 = now_ms();
+    double t0 = timing_now_ms();
     *res = NULL;
     int n = j->n_candidates, nm = e->n_models;
     if (n < 1 || n > e->opts.max_candidates)
@@ -427,6 +427,11 @@ int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *
     const char *prompt = NULL;
     int rc = copy_texts(w, j, &prompt, err);
     if (rc) return rc;
+    double deadline = e->opts.max_job_ms > 0 ? t0 + (double)e->opts.max_job_ms : 0;
+    for (int k = 0; k < nm; k++) {
+        llm_ws_set_deadline(w->llm[k], deadline);
+        vit_ws_set_deadline(w->vit[k], deadline);
+    }
 
     /* 3a. prompt assembly: its prefix ids are the prefix cache's key */
     const rlv_config *c = &e->m[POL].cfg;
@@ -447,10 +452,10 @@ int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *
                                           "of %d", total, e->opts.max_total_tokens), err);
     }
     for (int q = 0; q < nq; q++) w->emb_pos[q] = p->image_pos + q;
-    double t_asm = now_ms() - t0;
+    double t_asm = timing_now_ms() - t0;
 
     /* prefix cache: a hit pins the model's saved prefix state, read in place by step 4 */
-    double t1 = now_ms();
+    double t1 = timing_now_ms();
     imcache_key img = with_image ? imcache_key_of(j->image, j->image_len, 0) : (imcache_key){0, 0, 0};
     const pcache_entry *hit[2] = {NULL, NULL};
     pcache_key pk[2];
@@ -466,16 +471,16 @@ int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *
     int decoded = 0, ran[2] = {0, 0};
     double t_img[2] = {0, 0};
     for (int k = 0; k < nm && !rc; k++) {
-        double a = now_ms();
+        double a = timing_now_ms();
         if (need[k]) rc = image_step(w, j, img, k, &decoded, &ran[k], err);
-        t_img[k] = now_ms() - a;
+        t_img[k] = timing_now_ms() - a;
     }
-    double t2 = now_ms();
+    double t2 = timing_now_ms();
 
     /* 3b. prefix (attached from the cache, or run and stored), 4. candidates */
     double t_prefix = t_asm, t_cands = 0, t_pre[2] = {0, 0}, t_cand[2] = {0, 0};
     for (int k = 0; k < nm && !rc; k++) {
-        double a = now_ms();
+        double a = timing_now_ms();
         if (hit[k]) {
             size_t vb;
             const void *v = pcache_value(hit[k], &vb);
@@ -484,11 +489,11 @@ int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *
             rc = llm_prefix(w->llm[k], p->prefix, p->n_prefix, w->emb[k], w->emb_pos, nq, err);
             if (!rc) store_prefix(e, w->llm[k], e->m[k].llm, &pk[k]);
         }
-        double b = now_ms();
+        double b = timing_now_ms();
         if (!rc) rc = llm_score(w->llm[k], w->cand_ids, w->cand_lens, n, w->logps[k], NULL, err);
         if (hit[k]) llm_prefix_detach(w->llm[k]);
         t_pre[k] = b - a;
-        t_cand[k] = now_ms() - b;
+        t_cand[k] = timing_now_ms() - b;
         t_prefix += t_pre[k];
         t_cands += t_cand[k];
     }
@@ -528,7 +533,7 @@ int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *
                           .image_ran_model = {ran[0], ran[1]},
                           .image_ms_model = {t_img[0], t_img[1]}, .prefix_ms_model = {t_pre[0], t_pre[1]},
                           .candidates_ms_model = {t_cand[0], t_cand[1]}};
-    w->res.total_ms = now_ms() - t0;
+    w->res.total_ms = timing_now_ms() - t0;
     *res = &w->res;
     return RLV_OK;
 }

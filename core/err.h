@@ -37,7 +37,8 @@ extern "C" {
     X(RLV_ETOO_LONG,     -20,  "too_long")       /* token limit exceeded */     \
     X(RLV_ETOKEN,        -21,  "tokenizer")      /* tokenizer file problem */   \
     X(RLV_EPICKLE,       -22,  "pickle")         /* refused or malformed pickle */ \
-    X(RLV_EQ8,           -23,  "q8")             /* a q8 weight without a valid _scale companion */
+    X(RLV_EQ8,           -23,  "q8")             /* a q8 weight without a valid _scale companion */ \
+    X(RLV_ETIMEOUT,      -24,  "timeout")        /* a job's time limit passed (max_job_ms) */
 
 enum {
 #define RLV_ERR_ENUM(code, val, name) code = val,

@@ -105,6 +105,7 @@ struct llm_ws {
     size_t pre_layer;
     const float *pre_logits;    /* [V] prefix_logits, or an attached state's */
     rlv_timing *timing; /* stage times, caller-owned; NULL: not measured */
+    double deadline_ms; /* forward stops before a layer past it; 0 = none */
     int P;             /* prefix rows in the cache; 0 = none */
     size_t kv_bytes, scratch_bytes;
 };
@@ -325,6 +326,7 @@ void llm_ws_free(llm_ws **wp) {
 size_t llm_ws_kv_bytes(const llm_ws *ws) { return ws->kv_bytes; }
 size_t llm_ws_scratch_bytes(const llm_ws *ws) { return ws->scratch_bytes; }
 void llm_ws_set_timing(llm_ws *ws, rlv_timing *t) { ws->timing = t; }
+void llm_ws_set_deadline(llm_ws *ws, double deadline_ms) { ws->deadline_ms = deadline_ms; }
 
 /* ------------------------------------------------------------------ forward */
 
@@ -507,8 +509,9 @@ static void layer_prefetch(const llm_model *m, int l) {
 }
 
 /* ws->x holds R embedded rows (positions in ws->pos); runs every layer, K/V of row r going
- * to cache row kv0 + r, and leaves the final-normed rows in ws->h. */
-static void forward(llm_ws *ws, int R, int ctx, int nseg, const int *seg_off, int kv0) {
+ * to cache row kv0 + r, and leaves the final-normed rows in ws->h. Returns the layers run: fewer
+ * than L when ws's deadline passed (checked before each layer). */
+static int forward(llm_ws *ws, int R, int ctx, int nseg, const int *seg_off, int kv0) {
     const llm_model *m = ws->m;
     int H = m->H, F = m->F, qd = m->nh * m->hd, kvd = m->nkv * m->hd;
     rlv_pool *pool = mm_ctx_pool(ws->mm);
@@ -516,6 +519,7 @@ static void forward(llm_ws *ws, int R, int ctx, int nseg, const int *seg_off, in
     double t0 = timing_start(tm);
     layer_prefetch(m, 0);
     for (int l = 0; l < m->L; l++) {
+        if (timing_past(ws->deadline_ms)) return l;
         const llm_layer *ly = &m->layers[l];
         float *kc = ws->k_cache + ((size_t)l * ws->kv_rows + kv0) * kvd;
         float *vc = ws->v_cache + ((size_t)l * ws->kv_rows + kv0) * kvd;
@@ -552,6 +556,7 @@ static void forward(llm_ws *ws, int R, int ctx, int nseg, const int *seg_off, in
     }
     rms_norm(ws, ws->h, ws->x, m->norm, R);
     timing_stop(tm, RLV_STAGE_NORM, &t0);
+    return m->L;
 }
 
 /* Embedding rows [lo, hi) of ws->x from ws->row_src. */
@@ -634,8 +639,9 @@ int llm_prefix(llm_ws *ws, const int32_t *ids, int n, const float *emb, const in
     rows_task gt = {.ws = ws, .emb = emb};
     pool_for(mm_ctx_pool(ws->mm), n, 1, gather_run, &gt);
     timing_stop(ws->timing, RLV_STAGE_EMBED, &t0);
-    int seg[2] = {0, n};
-    forward(ws, n, 0, 1, seg, 0);
+    int seg[2] = {0, n}, done = forward(ws, n, 0, 1, seg, 0);
+    if (done < m->L)
+        return rlv_errf(err, RLV_ETIMEOUT, "prefix: the time limit passed after %d of %d decoder layers", done, m->L);
     t0 = timing_start(ws->timing);
     mm(ws, ws->prefix_logits, m->V, ws->h + (size_t)(n - 1) * m->H, m->H, 1, m->H, &m->lm_head, m->V, 0);
     timing_stop(ws->timing, RLV_STAGE_LM_HEAD, &t0);
@@ -734,7 +740,9 @@ int llm_score(llm_ws *ws, const int32_t *const *cand, const int *lens, int n, do
     rows_task gt = {.ws = ws};
     pool_for(mm_ctx_pool(ws->mm), R, 1, gather_run, &gt);
     timing_stop(tm, RLV_STAGE_EMBED, &t0);
-    if (R > 0) forward(ws, R, P, n, off, P);
+    int done = R > 0 ? forward(ws, R, P, n, off, P) : m->L;
+    if (done < m->L)
+        return rlv_errf(err, RLV_ETIMEOUT, "candidates: the time limit passed after %d of %d decoder layers", done, m->L);
     t0 = timing_start(tm);
     /* c_0 from the prefix's last row; c_{j+1} from row off_i + j (design note 4) */
     size_t o = 0;

@@ -67,11 +67,15 @@ size_t llm_ws_scratch_bytes(const llm_ws *ws);
  * its use; NULL stops measuring). For benchmarks; costs two clock reads per stage. */
 void llm_ws_set_timing(llm_ws *ws, rlv_timing *t);
 
+/* Later llm_prefix / llm_score calls stop before the next decoder layer once deadline_ms
+ * (timing_now_ms' clock; 0 = none, the default) has passed, returning RLV_ETIMEOUT. */
+void llm_ws_set_deadline(llm_ws *ws, double deadline_ms);
+
 /* Runs the decoder over the prefix once and keeps its KV cache in ws (replacing any earlier
  * prefix). ids[n] are token ids; for k < n_emb, position emb_pos[k] takes the float row
  * emb + k * hidden instead of the embedding of ids[emb_pos[k]] (the image slots; that id is
  * ignored). RLV_EINVAL (n < 1, id out of range, bad or repeated position),
- * RLV_ETOO_LONG (n > max_prefix). On error ws holds no prefix. */
+ * RLV_ETOO_LONG (n > max_prefix), RLV_ETIMEOUT (the deadline). On error ws holds no prefix. */
 int llm_prefix(llm_ws *ws, const int32_t *ids, int n, const float *emb, const int *emb_pos,
                int n_emb, rlv_err *err);
 
@@ -95,7 +99,8 @@ void llm_prefix_detach(llm_ws *ws);
  * holds lens[i] >= 1 ids; logps receives sum(lens) values, candidate after candidate
  * (logps[off_i + j] = log p(cand[i][j] | prefix, cand[i][<j])); sums[i] (may be NULL) gets
  * their sum. RLV_EINVAL (no prefix, bad length or id), RLV_ELIMIT (n > max_cands),
- * RLV_ETOO_LONG (sum(lens) > max_cand_tokens). The prefix stays valid for further calls. */
+ * RLV_ETOO_LONG (sum(lens) > max_cand_tokens), RLV_ETIMEOUT (the deadline). The prefix stays
+ * valid for further calls. */
 int llm_score(llm_ws *ws, const int32_t *const *cand, const int *lens, int n, double *logps,
               double *sums, rlv_err *err);
 

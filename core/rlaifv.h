@@ -62,6 +62,9 @@ typedef struct rlv_engine_opts {
     int blas_threads;           /* threads of each worker's pool: its products and stages (default 1) */
     rlv_compute compute;        /* weight products (default RLV_COMPUTE_FP32); RLV_COMPUTE_BF16 on a CPU
                                  * without AVX512_BF16: rlv_engine_open fails with RLV_EUNSUPPORTED */
+    int64_t max_job_ms;         /* time limit of one rlv_score call: past it the job stops before the
+                                 * next decoder layer or ViT block with RLV_ETIMEOUT (0 = none, the
+                                 * default; the image decode is bounded by its own work limits) */
 } rlv_engine_opts;
 
 /* Fills the defaults above. */
@@ -144,7 +147,8 @@ typedef struct rlv_result {
 
 /* Scores one job. On RLV_OK, *res points into w and is valid until the next rlv_score on w.
  * Errors: RLV_EIMAGE / RLV_EUNSUPPORTED / RLV_ELIMIT for the image, RLV_ETOO_LONG naming the
- * candidate, RLV_EINVAL for a bad field (e.g. a reward needing a reference model). */
+ * candidate, RLV_EINVAL for a bad field (e.g. a reward needing a reference model), RLV_ETIMEOUT
+ * when max_job_ms passed (nothing is cached from the job's unfinished steps). */
 int rlv_score(rlv_worker *w, const rlv_job *job, const rlv_result **res, rlv_err *err);
 
 #ifdef __cplusplus

@@ -89,6 +89,7 @@ struct vit_ws {
     float *sc;      /* [threads][vit_attention_floats(T)]: each pool thread's attention scores */
     mm_ctx *mm;     /* the worker's products and pool (not owned) */
     rlv_timing *timing; /* stage times, caller-owned; NULL: not measured */
+    double deadline_ms; /* vit_forward stops before a block past it; 0 = none */
 };
 
 /* ---- loading -------------------------------------------------------------------------------- */
@@ -263,6 +264,7 @@ void vit_ws_free(vit_ws **ws) {
 
 float *vit_ws_tokens(vit_ws *ws) { return ws->x; }
 void vit_ws_set_timing(vit_ws *ws, rlv_timing *t) { ws->timing = t; }
+void vit_ws_set_deadline(vit_ws *ws, double deadline_ms) { ws->deadline_ms = deadline_ms; }
 
 /* ---- kernels -------------------------------------------------------------------------------- */
 
@@ -490,14 +492,18 @@ void vit_block(const vit_model *m, vit_ws *ws, int j) {
     timing_stop(tm, RLV_STAGE_NORM, &t0);
 }
 
-void vit_forward(const vit_model *m, vit_ws *ws, const float *pixels, float *out) {
+int vit_forward(const vit_model *m, vit_ws *ws, const float *pixels, float *out) {
     vit_embed(m, ws, pixels);
-    for (int j = 0; j < m->nblk; j++) vit_block(m, ws, j);
+    for (int j = 0; j < m->nblk; j++) {
+        if (timing_past(ws->deadline_ms)) return RLV_ETIMEOUT;
+        vit_block(m, ws, j);
+    }
     /* final norm on the patch rows only: the CLS row is dropped and LayerNorm is per row */
     double t0 = timing_start(ws->timing);
     ln_task t = {out, ws->x + m->D, NULL, m->D, m->norm_w, m->norm_b, 1e-6f};
     pool_for(mm_ctx_pool(ws->mm), m->T - 1, 1, ln_run, &t);
     timing_stop(ws->timing, RLV_STAGE_NORM, &t0);
+    return RLV_OK;
 }
 
 /* ---- position tables (model-spec.md 3.6) ---------------------------------------------------- */

@@ -52,8 +52,12 @@ int vit_blocks(const vit_model *m);
 int vit_ws_init(vit_ws **out, const vit_model *m, mm_ctx *mm, rlv_err *err);
 void vit_ws_free(vit_ws **ws);
 
-/* pixels [3][S][S] (image_to_pixels' output) -> out [grid^2][embed_dim]. */
-void vit_forward(const vit_model *m, vit_ws *ws, const float *pixels, float *out);
+/* pixels [3][S][S] (image_to_pixels' output) -> out [grid^2][embed_dim]. RLV_OK, or RLV_ETIMEOUT
+ * when ws's deadline passed before a block (out is then not written). */
+int vit_forward(const vit_model *m, vit_ws *ws, const float *pixels, float *out);
+/* Later vit_forward calls stop before the next block once deadline_ms (timing_now_ms' clock;
+ * 0 = none, the default) has passed. */
+void vit_ws_set_deadline(vit_ws *ws, double deadline_ms);
 
 /* Steps of vit_forward, exposed for benchmarks: the embedding into the ws's token rows, one block
  * in place on them, and a pointer to those rows ([tokens][width], owned by ws). */

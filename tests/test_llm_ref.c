@@ -418,6 +418,16 @@ static void test_errors(void **s) {
     int two[1] = {2};
     assert_int_equal(llm_score(ws, negp, two, 1, lp, NULL, &e), RLV_EINVAL);
     assert_true(score_cmp(ws, a, 4) <= TOL);
+    /* max_job_ms: a passed deadline stops before the first layer (the candidates' pass keeps the
+     * prefix, a stopped prefix leaves none); a later one computes as before */
+    llm_ws_set_deadline(ws, 1.0); /* 1 ms after the monotonic clock's origin: long past */
+    assert_int_equal(llm_score(ws, (const int32_t *const *)a->cand, a->lens, 4, lp, NULL, &e), RLV_ETIMEOUT);
+    assert_non_null(strstr(e.msg, "after 0 of 2 decoder layers"));
+    assert_int_equal(llm_prefix(ws, a->prefix, a->P, a->emb, a->emb_pos, a->n_emb, &e), RLV_ETIMEOUT);
+    assert_int_equal(llm_score(ws, (const int32_t *const *)a->cand, a->lens, 4, lp, NULL, &e), RLV_EINVAL);
+    llm_ws_set_deadline(ws, timing_now_ms() + 600e3);
+    prefix_ok(ws, a);
+    assert_true(score_cmp(ws, a, 4) <= TOL);
     llm_ws_free(&ws);
     unload_model(&L);
     case_free(a);

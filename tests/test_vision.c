@@ -71,7 +71,10 @@ static void check_dtype(const char *dt) {
     float *px = slurp(DATA "/pixels.f32", &n);
     assert_non_null(px);
     assert_int_equal(n, 3 * sizeof(float) * cfg.image_size * cfg.image_size);
-    vit_forward(vm, vw, px, feat);
+    vit_ws_set_deadline(vw, 1.0); /* max_job_ms: 1 ms after the monotonic clock's origin, long past */
+    assert_int_equal(vit_forward(vm, vw, px, feat), RLV_ETIMEOUT);
+    vit_ws_set_deadline(vw, 0);
+    assert_int_equal(vit_forward(vm, vw, px, feat), RLV_OK);
     resampler_forward(rm, rw, feat, emb);
 
     snprintf(path, sizeof path, "%s/vit_%s.f32", dir, dt);
