@@ -2,12 +2,14 @@
  * socket is closed and reopened before a retry, so a late reply cannot be taken for the next. */
 #include "rlaifv_client.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "proto.h"
@@ -33,10 +35,21 @@ static int open_socket(rlv_client *c, char *err, size_t cap) {
     zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
     if (c->server_key_file) {
         char spub[41], pub[41], sec[41];
+        const char *files[2] = {c->server_key_file, c->client_key_file};
+        for (int i = 0; i < 2; i++) {
+            if (!files[i]) {
+                snprintf(err, cap, "CURVE needs a client key file too (rlaifv keygen makes one)");
+                return -1;
+            }
+            if (access(files[i], R_OK) != 0) {
+                snprintf(err, cap, "cannot read the CURVE key file %s: %s", files[i], strerror(errno));
+                return -1;
+            }
+        }
         if (proto_read_curve_key(c->server_key_file, "public-key", spub) || proto_read_curve_key(c->client_key_file, "public-key", pub) ||
             proto_read_curve_key(c->client_key_file, "secret-key", sec)) {
-            snprintf(err, cap, "cannot read CURVE keys from %s / %s", c->server_key_file,
-                     c->client_key_file ? c->client_key_file : "(no client key file)");
+            snprintf(err, cap, "no public-key / secret-key lines in %s / %s (rlaifv keygen makes them)", c->server_key_file,
+                     c->client_key_file);
             return -1;
         }
         zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, spub, 40);

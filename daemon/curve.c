@@ -2,10 +2,13 @@
 #include "curve.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "log.h"
@@ -93,6 +96,15 @@ int curve_start(void *zctx, const char *allow_dir) {
 
 int curve_server_setup(void *sock, const char *secret_file) {
     char pub[41], sec[41];
+    struct stat st;
+    if (stat(secret_file, &st) != 0 || access(secret_file, R_OK) != 0) {
+        log_msg(LOG_ERROR, "CURVE: cannot read the secret key file %s: %s (make one with `rlaifv keygen`)", secret_file,
+                strerror(errno));
+        return -1;
+    }
+    if (st.st_mode & (S_IRWXG | S_IRWXO))
+        log_msg(LOG_WARN, "CURVE: the secret key file %s is accessible to group or others (mode %03o): chmod 600 it",
+                secret_file, (unsigned)(st.st_mode & 0777));
     if (proto_read_curve_key(secret_file, "secret-key", sec) != 0 || proto_read_curve_key(secret_file, "public-key", pub) != 0) {
         log_msg(LOG_ERROR, "CURVE: %s lacks public-key/secret-key lines (make one with `rlaifv keygen`)", secret_file);
         return -1;

@@ -5,20 +5,35 @@
  * (2) Every request gets exactly one reply: a decode error, `busy`, `timeout`,
  *     `shutting_down` or the worker's reply. A reply that cannot be routed (the client is
  *     gone: ZMQ_ROUTER_MANDATORY makes that visible) is counted as undeliverable, never silent.
+ *     A client whose pipe is full (SNDHWM replies it has not read: EAGAIN) is not a reason to
+ *     drop: its reply waits in the job slot and the frontend stops reading requests (all of
+ *     them: a ROUTER cannot read one peer's) until the waiting replies are sent, so the clients'
+ *     sends block instead. A reply that waited reply-hold-ms is dropped and counted, and its peer
+ *     remembered as not reading (its next full pipe drops at once): one stuck client cannot stop
+ *     the daemon reading for longer than that.
  * (3) A job slot belongs to exactly one owner at a time: the frontend from receipt to dispatch
  *     and again from the worker's "done" to the reply; the worker in between. Slots come from
- *     a pool sized at start-up (max_queue + workers): nothing is allocated per request except
- *     the reply body, which ZeroMQ frees after sending.
+ *     a pool sized at start-up (max_queue + workers + 1): nothing is allocated per request except
+ *     the reply body, which ZeroMQ frees after sending. Requests are read only while no reply
+ *     waits, so queued + running jobs leave a slot free for the next one.
+ * (4) Memory: requests are held only by queued and running jobs, whose body bytes held_bytes
+ *     counts against max-queued-bytes; with the fixed pool that bounds RSS (docs/operations.md).
+ * (5) A queued job whose client disconnected is dropped unrun (stats skipped_disconnected):
+ *     the ROUTER's monitor reports ACCEPTED / DISCONNECTED with the connection's fd, and a job
+ *     knows the fd its request came on (ZMQ_SRCFD). An fd is reused by the next connection, so
+ *     the monitor is drained before every read of the ROUTER (epoch k = the k-th drain) and a
+ *     job is taken for the closed connection's only when that is certain (drain_monitor).
  *
  * Job states:  RECEIVED -> (bad request) -> REPLIED
  *              RECEIVED -> QUEUED -> RUNNING -> REPLIED
  *              RECEIVED -> (queue full) busy -> REPLIED
  *              QUEUED -> EXPIRED (deadline passed before a worker took it) timeout -> REPLIED
  *              RECEIVED -> (max-queued-bytes reached) busy -> REPLIED
+ *              QUEUED -> (client disconnected) SKIPPED
+ *              RUNNING -> (max-job-ms passed, the engine stops at a layer) timeout -> REPLIED
+ *              any reply -> (peer's pipe full) WAITING -> REPLIED, or after reply-hold-ms dropped
  *              QUEUED -> (SIGTERM) shutting_down -> REPLIED;  RUNNING jobs finish and reply;
  *              then requests still arriving get shutting_down until the socket is quiet.
- * (4) Memory: requests are held only by queued and running jobs, whose body bytes held_bytes
- *     counts against max-queued-bytes; with the fixed pool that bounds RSS (docs/operations.md).
  */
 #include "frontend.h"
 
@@ -44,6 +59,10 @@
 volatile sig_atomic_t rlvd_stop = 0;
 volatile sig_atomic_t rlvd_signal = 0;
 
+#define STUCK_PEERS 16     /* routing ids remembered as not reading */
+#define MONITOR_BATCH 256  /* monitor events handled per drain */
+#define MONITOR_EP "inproc://rlvd-router-monitor"
+
 typedef struct frontend {
     const rlvd_config *cfg;
     rlv_engine *engine;
@@ -60,6 +79,14 @@ typedef struct frontend {
     size_t held_bytes;           /* body bytes of queued + running score jobs (invariant 4) */
     double t_start_ms;
     int draining;
+    rlvd_job **waiting;          /* jobs whose reply waits for room in its peer's pipe, oldest first [pool.n] */
+    int n_waiting;
+    struct { uint8_t id[256]; size_t len; } stuck[STUCK_PEERS]; /* peers seen not reading (invariant 2) */
+    int n_stuck, stuck_next;
+    void *monitor;               /* PAIR: the ROUTER's ACCEPTED / DISCONNECTED events (invariant 5) */
+    uint64_t epoch;              /* monitor drains so far */
+    uint16_t ev_kind[MONITOR_BATCH];
+    int ev_fd[MONITOR_BATCH];
 } frontend;
 
 static double now_ms(void) {
@@ -78,36 +105,99 @@ static void free_body(void *data, void *hint) {
     free(data);
 }
 
-/* Sends envelope + body; the body is handed to ZeroMQ (freed by it) when owned != 0. */
-static void send_reply(frontend *f, rlvd_job *j, const uint8_t *body, size_t len, int owned) {
-    int ok = 1;
-    for (int i = 0; i < j->n_env && ok; i++) {
+static void undeliverable(frontend *f, const char *why) {
+    f->stats.undeliverable++;
+    log_msg(LOG_WARN, "reply undeliverable: %s", why);
+}
+
+/* The peer's index in the not-reading list, or -1. */
+static int stuck_find(const frontend *f, zmq_msg_t *id) {
+    size_t n = zmq_msg_size(id);
+    for (int i = 0; i < f->n_stuck; i++)
+        if (f->stuck[i].len == n && !memcmp(f->stuck[i].id, zmq_msg_data(id), n)) return i;
+    return -1;
+}
+
+static void stuck_add(frontend *f, zmq_msg_t *id) {
+    size_t n = zmq_msg_size(id);
+    if (stuck_find(f, id) >= 0 || n > sizeof f->stuck[0].id) return;
+    int i = f->n_stuck < STUCK_PEERS ? f->n_stuck++ : f->stuck_next++ % STUCK_PEERS;
+    memcpy(f->stuck[i].id, zmq_msg_data(id), n);
+    f->stuck[i].len = n;
+}
+
+/* A reply got through: the peer reads again. */
+static void stuck_clear(frontend *f, zmq_msg_t *id) {
+    int i = f->n_stuck ? stuck_find(f, id) : -1;
+    if (i >= 0) f->stuck[i] = f->stuck[--f->n_stuck];
+}
+
+/* Sends j's envelope, then *body (ZeroMQ takes it). Returns 0 sent, 1 the peer's pipe is full
+ * (EAGAIN; nothing was sent), -1 not routable (the client is gone). */
+static int try_send(frontend *f, rlvd_job *j, zmq_msg_t *body) {
+    for (int i = 0; i < j->n_env; i++) {
         zmq_msg_t m;
         zmq_msg_init(&m);
         zmq_msg_copy(&m, &j->env[i]);
         if (zmq_msg_send(&m, f->router, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+            int e = zmq_errno();
             zmq_msg_close(&m);
-            ok = 0; /* EHOSTUNREACH (client gone) or EAGAIN (client not reading) */
+            return i == 0 && e == EAGAIN ? 1 : -1; /* the HWM counts whole messages: only the first frame finds it */
         }
     }
+    return zmq_msg_send(body, f->router, ZMQ_DONTWAIT) < 0 ? -1 : 0;
+}
+
+/* Sends envelope + body; the body is handed to ZeroMQ (freed by it) when owned != 0. A full
+ * pipe makes the reply wait in the job (invariant 2); finish() then keeps the slot. */
+static void send_reply(frontend *f, rlvd_job *j, const uint8_t *body, size_t len, int owned) {
     zmq_msg_t m;
-    if (ok) {
-        if (owned) zmq_msg_init_data(&m, (void *)body, len, free_body, NULL);
-        else {
-            zmq_msg_init_size(&m, len);
-            memcpy(zmq_msg_data(&m), body, len);
-        }
-        if (zmq_msg_send(&m, f->router, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&m);
-            ok = 0;
-        }
-    } else if (owned) {
-        free((void *)body);
+    if (owned) {
+        zmq_msg_init_data(&m, (void *)body, len, free_body, NULL);
+    } else {
+        zmq_msg_init_size(&m, len);
+        memcpy(zmq_msg_data(&m), body, len);
     }
-    if (!ok) {
-        f->stats.undeliverable++;
-        log_msg(LOG_WARN, "reply undeliverable: %s", zmq_strerror(zmq_errno()));
+    int r = try_send(f, j, &m);
+    if (r == 1 && stuck_find(f, &j->env[0]) < 0) {
+        zmq_msg_init(&j->out);
+        zmq_msg_move(&j->out, &m);
+        j->waiting = 1;
+        j->t_wait_ms = now_ms();
+        f->waiting[f->n_waiting++] = j;
+    } else if (r == 1) {
+        undeliverable(f, "the client has not read its replies for reply-hold-ms");
+    } else if (r < 0) {
+        undeliverable(f, zmq_strerror(zmq_errno()));
+    } else {
+        stuck_clear(f, &j->env[0]);
     }
+    zmq_msg_close(&m);
+}
+
+/* Retries the waiting replies, oldest first. One that waited reply-hold-ms is dropped (counted)
+ * and its peer remembered as not reading, which drops its other waiting replies too. */
+static void flush_waiting(frontend *f) {
+    double now = now_ms();
+    int kept = 0;
+    for (int i = 0; i < f->n_waiting; i++) {
+        rlvd_job *j = f->waiting[i];
+        int r = try_send(f, j, &j->out);
+        if (r == 1 && now - j->t_wait_ms < f->cfg->reply_hold_ms && stuck_find(f, &j->env[0]) < 0) {
+            f->waiting[kept++] = j;
+            continue;
+        }
+        if (r == 1) {
+            stuck_add(f, &j->env[0]);
+            undeliverable(f, "the client read no reply for reply-hold-ms");
+        } else if (r < 0) {
+            undeliverable(f, zmq_strerror(zmq_errno()));
+        } else {
+            stuck_clear(f, &j->env[0]);
+        }
+        job_release(&f->pool, j);
+    }
+    f->n_waiting = kept;
 }
 
 static void finish(frontend *f, rlvd_job *j, const char *outcome, const char *message) {
@@ -120,7 +210,12 @@ static void finish(frontend *f, rlvd_job *j, const char *outcome, const char *me
     j->held_bytes = 0;
     if (j->req.op == PROTO_OP_SCORE && !strcmp(outcome, "ok")) stats_latency(&f->stats, ms);
     log_request(id, op, outcome, (int)j->req.n_candidates, ms, message && *message ? message : NULL);
-    job_release(&f->pool, j);
+    if (j->waiting) { /* the slot stays with its reply; the request is not needed any more */
+        zmq_msg_close(&j->body);
+        zmq_msg_init(&j->body);
+    } else {
+        job_release(&f->pool, j);
+    }
 }
 
 /* Replies with an error built here and releases the job. */
@@ -207,6 +302,8 @@ static proto_code build_stats(frontend *f, rlvd_job *j, proto_error *e) {
     for (int i = 0; i < s->n_counters && !rc; i++) rc = proto_reply_add_uint(r, s->counters[i].key, s->counters[i].count, e);
     rc = rc ? rc : proto_reply_close(r, e);
     rc = rc ? rc : proto_reply_add_uint(r, "undeliverable", s->undeliverable, e);
+    rc = rc ? rc : proto_reply_add_uint(r, "skipped_disconnected", s->skipped_disconnected, e);
+    rc = rc ? rc : proto_reply_add_int(r, "replies_waiting", f->n_waiting, e);
     rc = rc ? rc : proto_reply_add_int(r, "queue_depth", f->q_len, e);
     rc = rc ? rc : proto_reply_add_uint(r, "queued_bytes", f->held_bytes, e);
     rc = rc ? rc : proto_reply_add_int(r, "running", f->n_running, e);
@@ -280,6 +377,8 @@ static void on_request(frontend *f) {
         zmq_msg_close(&m);
     }
     j->t_recv_ms = now_ms();
+    j->src_fd = zmq_msg_get(&j->body, ZMQ_SRCFD);
+    j->epoch = f->epoch;
     proto_error e = {0};
     proto_code rc = j->n_env == 0 || overflow
                         ? proto_errorf(&e, PROTO_E_BAD_REQUEST, "message has %s routing frames",
@@ -343,6 +442,62 @@ static void expire(frontend *f) {
     f->q_len = kept;
 }
 
+/* Drops the queued jobs that came on fd with an epoch below `before` (invariant 5). */
+static void skip_disconnected(frontend *f, int fd, uint64_t before) {
+    int kept = 0, n = f->q_len;
+    for (int i = 0; i < n; i++) {
+        rlvd_job *j = f->queue[(f->q_head + i) % f->cfg->max_queue];
+        if (j->src_fd != fd || j->epoch >= before) {
+            f->queue[(f->q_head + kept++) % f->cfg->max_queue] = j;
+            continue;
+        }
+        char id[128];
+        id_text(j, id, sizeof id);
+        log_request(id, proto_op_name(j->req.op), "skipped_disconnected", (int)j->req.n_candidates,
+                    now_ms() - j->t_recv_ms, "the client disconnected before a worker took the job");
+        f->stats.skipped_disconnected++;
+        f->held_bytes -= j->held_bytes;
+        job_release(&f->pool, j);
+    }
+    f->q_len = kept;
+}
+
+/* Reads the ROUTER's pending monitor events (epoch k). DISCONNECTED(fd) drops the queued jobs of
+ * that connection: all jobs on fd when no later ACCEPTED(fd) is in the batch (a newer connection on
+ * fd would have been accepted, hence reported, before its request was read); with one, only jobs
+ * read before drain k - 1 (those after it may be the new connection's). A full batch counts as
+ * having one. */
+static void drain_monitor(frontend *f) {
+    uint64_t k = ++f->epoch;
+    int n = 0;
+    while (n < MONITOR_BATCH) {
+        zmq_msg_t ev, addr;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, f->monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            break;
+        }
+        zmq_msg_init(&addr);
+        if (zmq_msg_more(&ev)) zmq_msg_recv(&addr, f->monitor, 0); /* the endpoint: not needed */
+        if (zmq_msg_size(&ev) == 6) { /* uint16 event, uint32 value (the fd) */
+            uint16_t kind;
+            uint32_t fd;
+            memcpy(&kind, zmq_msg_data(&ev), 2);
+            memcpy(&fd, (uint8_t *)zmq_msg_data(&ev) + 2, 4);
+            f->ev_kind[n] = kind;
+            f->ev_fd[n++] = (int)fd;
+        }
+        zmq_msg_close(&addr);
+        zmq_msg_close(&ev);
+    }
+    for (int i = 0; i < n; i++) {
+        if (f->ev_kind[i] != ZMQ_EVENT_DISCONNECTED) continue;
+        int reused = n == MONITOR_BATCH;
+        for (int t = i + 1; t < n && !reused; t++) reused = f->ev_kind[t] == ZMQ_EVENT_ACCEPTED && f->ev_fd[t] == f->ev_fd[i];
+        skip_disconnected(f, f->ev_fd[i], reused ? k - 1 : k);
+    }
+}
+
 static void dispatch(frontend *f) {
     expire(f);
     while (f->n_idle && f->q_len) {
@@ -396,6 +551,14 @@ static int ipc_live(const char *ep) {
     return live;
 }
 
+/* ZeroMQ reads the host of tcp://HOST:PORT as an interface name or an IP address, so
+ * tcp://localhost:P names no interface ("No such device"): it binds 127.0.0.1 (IPv4 only). An
+ * IPv6 address (tcp://[::1]:P) needs ZMQ_IPV6 on the socket, set by the caller. */
+static void bind_endpoint(const char *ep, char *out, size_t cap) {
+    if (!strncmp(ep, "tcp://localhost:", 16)) snprintf(out, cap, "tcp://127.0.0.1:%s", ep + 16);
+    else snprintf(out, cap, "%s", ep);
+}
+
 static int setup(frontend *f) {
     const rlvd_config *c = f->cfg;
     proto_limits_default(&f->lim);
@@ -410,9 +573,10 @@ static int setup(frontend *f) {
     f->queue = calloc((size_t)c->max_queue, sizeof *f->queue);
     f->idle = calloc((size_t)c->workers, sizeof *f->idle);
     f->workers = calloc((size_t)c->workers, sizeof *f->workers);
+    f->waiting = calloc((size_t)f->pool.n, sizeof *f->waiting);
     f->rep = proto_reply_new();
     f->zctx = zmq_ctx_new();
-    if (!f->queue || !f->idle || !f->workers || !f->rep || !f->zctx) return -1;
+    if (!f->queue || !f->idle || !f->workers || !f->waiting || !f->rep || !f->zctx) return -1;
     int curve = c->curve_secret_file != NULL;
     if (!curve && !is_local(c->bind) && !c->insecure) {
         log_msg(LOG_ERROR, "refusing to bind %s without CurveZMQ: give --curve-secret-file and --curve-allow-dir, "
@@ -429,11 +593,23 @@ static int setup(frontend *f) {
     zmq_setsockopt(f->router, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(f->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     if (curve && curve_server_setup(f->router, c->curve_secret_file) != 0) return -1;
+    f->monitor = zmq_socket(f->zctx, ZMQ_PAIR);
+    int unlimited = 0, zero = 0;
+    zmq_setsockopt(f->monitor, ZMQ_RCVHWM, &unlimited, sizeof unlimited); /* the io thread must never wait on us */
+    zmq_setsockopt(f->monitor, ZMQ_LINGER, &zero, sizeof zero);
+    if (zmq_socket_monitor(f->router, MONITOR_EP, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0 ||
+        zmq_connect(f->monitor, MONITOR_EP) != 0) {
+        log_msg(LOG_ERROR, "cannot monitor the ROUTER socket: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
     if (ipc_live(c->bind)) {
         log_msg(LOG_ERROR, "cannot bind %s: another process is listening on it", c->bind);
         return -1;
     }
-    if (zmq_bind(f->router, c->bind) != 0) {
+    char ep[1024];
+    bind_endpoint(c->bind, ep, sizeof ep);
+    if (!strncmp(ep, "tcp://[", 7)) zmq_setsockopt(f->router, ZMQ_IPV6, &one, sizeof one);
+    if (zmq_bind(f->router, ep) != 0) {
         log_msg(LOG_ERROR, "cannot bind %s: %s", c->bind, zmq_strerror(zmq_errno()));
         return -1;
     }
@@ -460,6 +636,13 @@ static void teardown(frontend *f) {
     if (f->workers)
         for (int i = 0; i < f->cfg->workers; i++) worker_join(&f->workers[i]);
     for (int i = 0; i < f->q_len; i++) job_release(&f->pool, f->queue[(f->q_head + i) % f->cfg->max_queue]);
+    for (int i = 0; i < f->n_waiting; i++) { /* their clients did not read before the drain ended */
+        undeliverable(f, "the daemon stopped before the client read it");
+        job_release(&f->pool, f->waiting[i]);
+    }
+    f->n_waiting = 0;
+    if (f->router && f->monitor) zmq_socket_monitor(f->router, NULL, 0);
+    if (f->monitor) zmq_close(f->monitor);
     if (f->router) zmq_close(f->router);
     if (f->backend) zmq_close(f->backend);
     curve_stop();
@@ -469,6 +652,7 @@ static void teardown(frontend *f) {
     free(f->queue);
     free(f->idle);
     free(f->workers);
+    free(f->waiting);
 }
 
 /* At exit: requests already sent reach the ROUTER a few ms late; each gets its answer
@@ -480,10 +664,14 @@ static void drain_inbound(frontend *f) {
     double t0 = now_ms();
     int n = 0;
     while (now_ms() - t0 < DRAIN_MAX_MS) {
-        zmq_pollitem_t it = {f->router, 0, ZMQ_POLLIN, 0};
-        int r = zmq_poll(&it, 1, DRAIN_QUIET_MS);
+        if (f->n_waiting) flush_waiting(f);
+        /* requests are read only while no reply waits (invariant 3) */
+        zmq_pollitem_t it = {f->router, 0, f->n_waiting ? 0 : ZMQ_POLLIN, 0};
+        int r = zmq_poll(&it, 1, f->n_waiting ? 2 : DRAIN_QUIET_MS);
         if (r < 0 && zmq_errno() == EINTR) continue;
-        if (r <= 0) break;
+        if (r < 0 || (r == 0 && !f->n_waiting)) break;
+        if (!(it.revents & ZMQ_POLLIN)) continue;
+        drain_monitor(f);
         on_request(f);
         n++;
     }
@@ -520,9 +708,11 @@ int frontend_run(const rlvd_config *cfg, rlv_engine *engine) {
             int sig = rlvd_signal;
             rlvd_signal = 0;
             if (sig == SIGUSR1)
-                log_msg(LOG_INFO, "SIGUSR1: %llu requests, %llu undeliverable replies, %d queued (%zu bytes), %d running",
-                        (unsigned long long)f.stats.requests, (unsigned long long)f.stats.undeliverable, f.q_len,
-                        f.held_bytes, f.n_running);
+                log_msg(LOG_INFO, "SIGUSR1: %llu requests, %llu undeliverable replies, %llu skipped (client gone), "
+                        "%d queued (%zu bytes), %d running, %d replies waiting",
+                        (unsigned long long)f.stats.requests, (unsigned long long)f.stats.undeliverable,
+                        (unsigned long long)f.stats.skipped_disconnected, f.q_len, f.held_bytes, f.n_running,
+                        f.n_waiting);
             else
                 log_msg(LOG_INFO, "%s ignored (logs go to stderr: nothing to reopen)", sig == SIGHUP ? "SIGHUP" : "SIGUSR2");
         }
@@ -530,11 +720,15 @@ int frontend_run(const rlvd_config *cfg, rlv_engine *engine) {
             drain_inbound(&f);
             break;
         }
-        zmq_pollitem_t items[2] = {{f.router, 0, ZMQ_POLLIN, 0}, {f.backend, 0, ZMQ_POLLIN, 0}};
-        int n = zmq_poll(items, 2, 50);
+        /* while a reply waits for its client, requests stay unread (invariant 2); retry every 2 ms */
+        zmq_pollitem_t items[3] = {{f.router, 0, f.n_waiting ? 0 : ZMQ_POLLIN, 0}, {f.backend, 0, ZMQ_POLLIN, 0},
+                                   {f.monitor, 0, ZMQ_POLLIN, 0}};
+        int n = zmq_poll(items, 3, f.n_waiting ? 2 : 50);
         if (n < 0 && zmq_errno() != EINTR) break;
+        drain_monitor(&f); /* before every read of the ROUTER (invariant 5) */
         if (n > 0 && (items[1].revents & ZMQ_POLLIN)) on_worker(&f);
-        if (n > 0 && (items[0].revents & ZMQ_POLLIN)) on_request(&f);
+        if (f.n_waiting) flush_waiting(&f);
+        if (n > 0 && (items[0].revents & ZMQ_POLLIN) && !f.n_waiting) on_request(&f);
         dispatch(&f);
     }
     log_msg(LOG_INFO, "stopped after %llu requests (%llu undeliverable replies)",

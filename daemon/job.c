@@ -31,6 +31,9 @@ rlvd_job *job_alloc(rlvd_pool *p) {
     j->message[0] = 0;
     j->deadline_ms = 0;
     j->held_bytes = 0;
+    j->src_fd = -1;
+    j->epoch = 0;
+    j->waiting = 0;
     j->compute_ms = 0;
     return j;
 }
@@ -39,6 +42,8 @@ void job_release(rlvd_pool *p, rlvd_job *j) {
     for (int i = 0; i < j->n_env; i++) zmq_msg_close(&j->env[i]);
     j->n_env = 0;
     zmq_msg_close(&j->body);
+    if (j->waiting) zmq_msg_close(&j->out);
+    j->waiting = 0;
     free(j->reply);
     j->reply = NULL;
     p->free_list[p->n_free++] = j->slot;

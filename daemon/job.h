@@ -23,6 +23,11 @@ typedef struct rlvd_job {
     double t_recv_ms;               /* monotonic ms at receipt */
     double deadline_ms;             /* monotonic ms; 0 = none */
     size_t held_bytes;              /* body bytes counted in the frontend's held_bytes; 0 = none */
+    int src_fd;                     /* the tcp connection it came on (ZMQ_SRCFD), -1 unknown */
+    uint64_t epoch;                 /* the frontend's monitor drains before its receipt (frontend.c (5)) */
+    int waiting;                    /* its reply waits in `out` for room in the peer's pipe */
+    zmq_msg_t out;                  /* that reply (valid while waiting) */
+    double t_wait_ms;               /* monotonic ms when it started waiting */
     /* written by the worker: */
     uint8_t *reply;                 /* malloc-ed msgpack body (zmq frees it after sending) */
     size_t reply_len;
@@ -39,7 +44,7 @@ typedef struct rlvd_pool {
 
 int job_pool_init(rlvd_pool *p, int n);
 rlvd_job *job_alloc(rlvd_pool *p);   /* NULL when every slot is in use */
-void job_release(rlvd_pool *p, rlvd_job *j); /* closes its messages, frees its reply */
+void job_release(rlvd_pool *p, rlvd_job *j); /* closes its messages (a waiting reply too), frees its reply */
 void job_pool_free(rlvd_pool *p);
 
 #endif

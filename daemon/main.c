@@ -51,6 +51,7 @@ int main(int argc, char **argv) {
     o.cache_bytes = (size_t)cfg.cache_mb << 20;
     o.prefix_cache_bytes = (size_t)cfg.prefix_cache_mb << 20;
     o.blas_threads = cfg.blas_threads;
+    o.max_job_ms = cfg.max_job_ms;
     if (rlv_compute_parse(cfg.compute, &o.compute) != RLV_OK) o.compute = RLV_COMPUTE_FP32;  /* the table allows fp32|bf16 only */
     rlv_engine *e = NULL;
     rlv_err err = {0};

@@ -1,5 +1,6 @@
 /* stats.h — rlaifvd's counters and latency percentiles for the `stats` op.
- * Owns: requests by op and outcome, undeliverable replies, and a window of the last
+ * Owns: requests by op and outcome, undeliverable replies, queued jobs skipped because their
+ * client disconnected, and a window of the last
  * STATS_WINDOW latencies (exact percentiles over that window). Touched only by the
  * frontend thread, so it needs no lock (frontend.c invariant 1). */
 #ifndef RLVD_STATS_H
@@ -19,6 +20,7 @@ typedef struct rlvd_stats {
     stats_counter counters[STATS_MAX_KEYS];
     int n_counters;
     uint64_t requests, undeliverable;
+    uint64_t skipped_disconnected; /* queued score jobs dropped unrun: their client disconnected */
     double lat_ms[STATS_WINDOW];  /* ring of the last latencies of answered score jobs */
     uint64_t n_lat;
 } rlvd_stats;

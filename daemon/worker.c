@@ -40,6 +40,7 @@ static proto_code code_of(int rc) {
     case RLV_ELIMIT: return PROTO_E_TOO_LARGE;
     case RLV_ETOO_LONG: return PROTO_E_TOO_LONG;
     case RLV_EINVAL: return PROTO_E_BAD_REQUEST;
+    case RLV_ETIMEOUT: return PROTO_E_TIMEOUT;
     default: return PROTO_E_INTERNAL;
     }
 }

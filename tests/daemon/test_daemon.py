@@ -59,6 +59,7 @@ class Daemon:
                 raise AssertionError(f"rlaifvd exited with {self.p.returncode}: {self.read_log()}")
             s = ctx.socket(zmq.DEALER)
             s.setsockopt(zmq.LINGER, 0)
+            s.setsockopt(zmq.IPV6, int("[" in self.ep))
             s.connect(self.ep)
             s.send(msgpack.packb({"v": 1, "id": 0, "op": "ping"}))
             ok = s.poll(500)
@@ -98,6 +99,7 @@ class Daemon:
 def dealer(ep):
     s = zmq.Context.instance().socket(zmq.DEALER)
     s.setsockopt(zmq.LINGER, 0)
+    s.setsockopt(zmq.IPV6, int("[" in ep))
     s.connect(ep)
     return s
 
@@ -481,10 +483,138 @@ def case_routing_frames():
         assert d.stop() == 0
 
 
+def case_pipelined_pings_one_reply_each():
+    """3x10^5 pings pipelined by one DEALER that reads only when its own send would block: each gets
+    exactly one reply (before: ~140 000 dropped on EAGAIN once the reply pipe was full)."""
+    with Daemon() as d:
+        s = dealer(d.ep)
+        n, sent, got = 300000, 0, set()
+        pack, unpack = msgpack.packb, msgpack.unpackb
+
+        def read_some(timeout_ms):
+            k = 0
+            while s.poll(timeout_ms if k == 0 else 0):
+                i = unpack(s.recv())["id"]
+                assert i not in got, f"two replies for ping {i}"
+                got.add(i)
+                k += 1
+            return k
+
+        t0 = time.time()
+        while sent < n and time.time() - t0 < 300:
+            try:
+                s.send(pack({"v": 1, "id": sent, "op": "ping"}), zmq.NOBLOCK)
+                sent += 1
+            except zmq.Again:
+                read_some(10)
+        while len(got) < n and read_some(10000):
+            pass
+        st = rpc(s, {"v": 1, "id": "s", "op": "stats"})
+        assert sent == n and len(got) == n, f"{len(got)} replies for {sent} pings; stats {st}"
+        assert st["undeliverable"] == 0 and st["replies_waiting"] == 0, st
+        assert d.stop() == 0
+
+
+def case_disconnected_clients_skipped():
+    """60 clients that disconnect right after sending: their queued jobs are skipped, not run, and
+    counted (stats skipped_disconnected); every request is either run or skipped."""
+    slow = CANDS * 16  # 64 candidates: tens of ms per job on the test model
+    with Daemon("--workers", 1, "--max-queue", 64, "--prefix-cache-mb", 0) as d:
+        probe = dealer(d.ep)
+        for k in range(60):
+            g = dealer(d.ep)
+            g.send(msgpack.packb(score_req(f"g{k}", candidates=slow), use_bin_type=True))
+            g.close(linger=2000)  # the request goes out, then the connection closes
+        rep = rpc(probe, score_req("still"), timeout_ms=120000)
+        assert rep["ok"], rep
+        t0 = time.time()  # the probe may overtake requests still connecting: wait for the rest
+        while True:
+            st = rpc(probe, {"v": 1, "id": "s", "op": "stats"})
+            if (st["queue_depth"], st["running"]) == (0, 0) or time.time() - t0 > 60:
+                break
+            time.sleep(0.1)
+        ran = st["replies"].get("score.ok", 0) - 1
+        print(f"     {st['skipped_disconnected']} of 60 skipped, {ran} ran")
+        assert ran + st["skipped_disconnected"] == 60, st
+        assert st["skipped_disconnected"] >= 30, f"only {st['skipped_disconnected']} of 60 skipped: {st}"
+        assert d.stop() == 0
+
+
+def big_ppm(side=2000):
+    return b"P6 %d %d 255\n" % (side, side) + random.Random(3).randbytes(side * side * 3)
+
+
+def case_max_job_ms():
+    """A running job past max-job-ms stops at the next ViT block / decoder layer and is answered
+    `timeout` (the decode + resize of a 2000x2000 image alone takes longer than 1 ms); the worker
+    is free at once; a generous limit changes nothing."""
+    img = big_ppm()
+    with Daemon("--max-job-ms", 1, "--cache-mb", 0, "--prefix-cache-mb", 0) as d:
+        s = dealer(d.ep)
+        for i in range(3):
+            rep = rpc(s, score_req(i, image=img), timeout_ms=60000)
+            assert rep["ok"] is False and rep["error"]["code"] == "timeout", rep
+            assert "time limit" in rep["error"]["message"], rep
+        assert rpc(s, {"v": 1, "id": "p", "op": "ping"})["ok"]
+        st = rpc(s, {"v": 1, "id": "s", "op": "stats"})
+        assert st["replies"]["score.timeout"] == 3 and st["running"] == 0, st
+        assert d.stop() == 0
+    with Daemon("--max-job-ms", 600000) as d:
+        rep = rpc(dealer(d.ep), score_req("ok", image=img), timeout_ms=60000)
+        assert rep["ok"], rep
+        assert d.stop() == 0
+
+
+def case_bind_and_key_files():
+    """tcp://localhost binds (127.0.0.1), tcp://[::1] binds where the host has IPv6 loopback; a
+    missing secret key file is named as missing, one readable by others is warned about; a
+    negative --blas-threads is refused by rlaifv and rlaifvd."""
+    port = free_port()
+    with Daemon(ep=f"tcp://localhost:{port}") as d:
+        assert rpc(dealer(f"tcp://127.0.0.1:{port}"), {"v": 1, "id": 1, "op": "ping"})["ok"]
+        assert d.stop() == 0
+    try:
+        t = socket.socket(socket.AF_INET6)
+        t.bind(("::1", 0))
+        t.close()
+        v6 = True
+    except OSError:
+        v6 = False
+    if v6:
+        with Daemon(ep=f"tcp://[::1]:{free_port()}") as d:
+            assert d.stop() == 0
+    else:
+        print("     (no IPv6 loopback here: tcp://[::1] not tried)")
+    kd = os.path.join(A.work, f"keys2-{os.getpid()}")
+    os.makedirs(os.path.join(kd, "allow"), exist_ok=True)
+    for name in ("server", "alice"):
+        if not os.path.exists(os.path.join(kd, name + ".key")):
+            subprocess.run([A.rlaifv, "keygen", os.path.join(kd, name)], check=True, capture_output=True)
+    os.replace(os.path.join(kd, "alice.pub"), os.path.join(kd, "allow", "alice.pub"))
+    allow = ["--curve-allow-dir", os.path.join(kd, "allow")]
+    with Daemon("--curve-secret-file", os.path.join(kd, "nope.key"), *allow, expect_start=False) as d:
+        assert d.p.wait(30) != 0
+        assert "cannot read the secret key file" in d.read_log() and "No such file" in d.read_log(), d.read_log()
+    key = os.path.join(kd, "server.key")
+    for mode, warned in ((0o600, False), (0o644, True)):
+        os.chmod(key, mode)
+        with Daemon("--curve-secret-file", key, *allow, expect_start=False) as d:
+            time.sleep(1.0)
+            assert d.p.poll() is None, d.read_log()
+            assert ("accessible to group or others" in d.read_log()) == warned, (oct(mode), d.read_log())
+            assert d.stop() == 0
+    p = subprocess.run([A.rlaifv, "score", "--model", A.model, "--image", A.image, "--prompt", "x",
+                        "--candidate", "y", "--blas-threads", "-5"], capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0 and "blas threads -5" in p.stderr, (p.returncode, p.stderr)
+    p = subprocess.run([A.rlaifvd, "--model", A.model, "--blas-threads", "-5"], capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0 and "blas-threads" in p.stderr, p.stderr
+
+
 CASES = [case_wire_equals_offline, case_prefix_cache, case_concurrent_clients, case_malformed_input, case_busy_and_timeout,
          case_sigterm_under_load, case_client_vanishes, case_curve, case_python_client,
          case_max_queued_bytes, case_signals_logged_not_fatal, case_sigterm_answers_late_requests, case_ipc_path_in_use,
-         case_json_log_utf8_ids, case_routing_frames]
+         case_json_log_utf8_ids, case_routing_frames, case_pipelined_pings_one_reply_each,
+         case_disconnected_clients_skipped, case_max_job_ms, case_bind_and_key_files]
 
 
 def main():
