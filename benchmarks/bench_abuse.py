@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """bench_abuse.py — rlaifvd under hostile input and overload (issue 18): replies received for
 requests sent at 1x, 16x and 100x its capacity (one pipelined DEALER, and clients that disconnect
-right after sending), the reply time and the daemon's peak RSS for each hostile image class, and
+right after sending: their jobs skipped), 3x10^5 pings pipelined by one DEALER, the reply time and the daemon's peak RSS for each hostile image class, and
 the SIGTERM drain time under load.
 
   bench_abuse.py --rlaifvd BIN [--model DIR --ref-model DIR] [--workers 1] [--max-queue 8]
+                 [--only overload,pings,images,sigterm]
 
 Capacity = max-queue + workers score jobs in flight. Without --model the daemon serves the demo
 pair. Every loop is bounded in count and time; only loopback is used.
@@ -113,13 +114,26 @@ def main():
     ap.add_argument("--ref-model")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--max-queue", type=int, default=8)
+    ap.add_argument("--only", default="overload,pings,images,sigterm", help="sections to run, comma-separated")
     a = ap.parse_args()
+    only = set(a.only.split(","))
     img = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", "demo", "sample.png"), "rb").read()
     cap = a.max_queue + a.workers
 
+    if "overload" in only:
+        overload(a, img, cap)
+    if "pings" in only:
+        pings(a)
+    if "images" in only:
+        images(a)
+    if "sigterm" in only:
+        sigterm(a, img, cap)
+
+
+def overload(a, img, cap):
     print("## overload: requests sent at once vs replies received")
-    print("| load | client | sent | replies | ok | busy | other | undeliverable (stats) | s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| load | client | sent | replies | ok | busy | other | undeliverable (stats) | skipped_disconnected (stats) | s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for mult in (1, 16, 100):
         n = cap * mult
         for kind in ("pipelined DEALER", "disconnecting DEALERs"):
@@ -134,7 +148,7 @@ def main():
                 for i in range(n):
                     g = dealer(d.ep)
                     g.send(score(i, img))
-                    g.close(0)
+                    g.close(linger=1000)  # the request goes out, then the connection closes
                 got = {}
                 s = dealer(d.ep)
                 time.sleep(1.0)
@@ -143,10 +157,50 @@ def main():
             st = msgpack.unpackb(s.recv(), raw=False) if s.poll(60000) else {}
             vals = list(got.values())
             print(f"| {mult}x | {kind} | {n} | {len(got)} | {vals.count('ok')} | {vals.count('busy')} | "
-                  f"{len(vals) - vals.count('ok') - vals.count('busy')} | {st.get('undeliverable')} | {dt:.1f} |")
+                  f"{len(vals) - vals.count('ok') - vals.count('busy')} | {st.get('undeliverable')} | "
+                  f"{st.get('skipped_disconnected')} | {dt:.1f} |")
             s.close(0)
             d.stop()
 
+
+def pings(a, n=300000):
+    """One DEALER pipelines n pings and reads only once its sends have been blocked for 1 s (the
+    daemon stops reading requests while the client's reply pipe is full)."""
+    print(f"\n## {n} pings pipelined by one DEALER (it reads only once its sends are blocked for 1 s)")
+    print("| sent | replies | distinct ids | undeliverable (stats) | s | pings/s |")
+    print("|---|---|---|---|---|---|")
+    d = Daemon(a)
+    s = dealer(d.ep)
+    sent, got, ids = 0, 0, set()
+
+    def read_some(ms):
+        nonlocal got
+        k = 0
+        while s.poll(ms if k == 0 else 0):
+            ids.add(msgpack.unpackb(s.recv())["id"])
+            got += 1
+            k += 1
+        return k
+
+    t0 = time.time()
+    while sent < n and time.time() - t0 < 600:
+        try:
+            s.send(msgpack.packb({"v": 1, "id": sent, "op": "ping"}), zmq.NOBLOCK)
+            sent += 1
+        except zmq.Again:  # read only when the daemon has stopped taking requests for 1 s
+            if not s.poll(1000, zmq.POLLOUT):
+                read_some(10)
+    while got < sent and read_some(5000):
+        pass
+    dt = time.time() - t0
+    s.send(msgpack.packb({"v": 1, "id": "st", "op": "stats"}))
+    st = msgpack.unpackb(s.recv(), raw=False) if s.poll(60000) else {}
+    print(f"| {sent} | {got} | {len(ids)} | {st.get('undeliverable')} | {dt:.1f} | {got / dt:.0f} |")
+    s.close(0)
+    d.stop()
+
+
+def images(a):
     print("\n## hostile images: one request each, fresh daemon")
     print("| image | bytes | reply | ms | daemon peak RSS MiB (idle peak) |")
     print("|---|---|---|---|---|")
@@ -162,6 +216,8 @@ def main():
         s.close(0)
         d.stop()
 
+
+def sigterm(a, img, cap):
     print("\n## SIGTERM under load (max-queue requests queued, every worker busy)")
     d = Daemon(a, "--max-queue", a.max_queue)
     s = dealer(d.ep)
