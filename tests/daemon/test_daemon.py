@@ -518,6 +518,31 @@ def case_pipelined_pings_one_reply_each():
         assert d.stop() == 0
 
 
+def case_client_not_reading():
+    """A client that pipelines pings and never reads stops the daemon reading for reply-hold-ms at
+    most: then its waiting reply is dropped (counted) and its later ones at once, and another
+    client is served."""
+    with Daemon("--reply-hold-ms", 300) as d:
+        hog = dealer(d.ep)
+        sent, t0 = 0, time.time()
+        while time.time() - t0 < 3:  # past the first stall the daemon drops this client's replies at once
+            try:
+                hog.send(msgpack.packb({"v": 1, "id": sent, "op": "ping"}), zmq.NOBLOCK)
+                sent += 1
+            except zmq.Again:
+                if not hog.poll(1000, zmq.POLLOUT):
+                    break  # the daemon stopped reading: the hog's reply pipe is full
+        other = dealer(d.ep)
+        t1 = time.time()
+        assert rpc(other, {"v": 1, "id": "o", "op": "ping"}, timeout_ms=20000)["ok"]
+        waited = time.time() - t1
+        st = rpc(other, {"v": 1, "id": "s", "op": "stats"})
+        assert waited < 10 and st["undeliverable"] >= 1, (waited, sent, st)
+        print(f"     {sent} pings unread; another client answered after {waited:.2f} s; "
+              f"{st['undeliverable']} undeliverable")
+        assert d.stop() == 0
+
+
 def case_disconnected_clients_skipped():
     """60 clients that disconnect right after sending: their queued jobs are skipped, not run, and
     counted (stats skipped_disconnected); every request is either run or skipped."""
@@ -617,7 +642,7 @@ CASES = [case_wire_equals_offline, case_prefix_cache, case_concurrent_clients, c
          case_sigterm_under_load, case_client_vanishes, case_curve, case_python_client,
          case_max_queued_bytes, case_signals_logged_not_fatal, case_sigterm_answers_late_requests, case_ipc_path_in_use,
          case_json_log_utf8_ids, case_routing_frames, case_pipelined_pings_one_reply_each,
-         case_disconnected_clients_skipped, case_max_job_ms, case_bind_and_key_files]
+         case_client_not_reading, case_disconnected_clients_skipped, case_max_job_ms, case_bind_and_key_files]
 
 
 def main():
