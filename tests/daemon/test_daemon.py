@@ -523,16 +523,24 @@ def case_client_not_reading():
     most: then its waiting reply is dropped (counted) and its later ones at once, and another
     client is served."""
     with Daemon("--reply-hold-ms", 300) as d:
-        hog = dealer(d.ep)
-        sent, t0 = 0, time.time()
-        while time.time() - t0 < 3:  # past the first stall the daemon drops this client's replies at once
+        hog, other = dealer(d.ep), dealer(d.ep)
+        sent, t0, t_check = 0, time.time(), time.time()
+        while time.time() - t0 < 60:  # until the daemon has given up on the hog once
             try:
                 hog.send(msgpack.packb({"v": 1, "id": sent, "op": "ping"}), zmq.NOBLOCK)
                 sent += 1
             except zmq.Again:
-                if not hog.poll(1000, zmq.POLLOUT):
-                    break  # the daemon stopped reading: the hog's reply pipe is full
-        other = dealer(d.ep)
+                hog.poll(100, zmq.POLLOUT)
+            if time.time() - t_check > 0.5:
+                t_check = time.time()
+                if rpc(other, {"v": 1, "id": "c", "op": "stats"})["undeliverable"] > 0:
+                    break
+        for _ in range(2000):  # more from the hog: dropped at once now, the daemon keeps reading
+            try:
+                hog.send(msgpack.packb({"v": 1, "id": sent, "op": "ping"}), zmq.NOBLOCK)
+                sent += 1
+            except zmq.Again:
+                break
         t1 = time.time()
         assert rpc(other, {"v": 1, "id": "o", "op": "ping"}, timeout_ms=20000)["ok"]
         waited = time.time() - t1
