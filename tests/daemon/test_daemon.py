@@ -476,10 +476,13 @@ def case_routing_frames():
             got = s.recv_multipart()
             assert got[:-1] == frames, got
             assert msgpack.unpackb(got[-1])["id"] == hops
+        # counted from here: Daemon()'s start-up pings that timed out (slow under ASan) were
+        # answered after their socket closed, and count as undeliverable too
+        before = rpc(s, {"v": 1, "id": "s0", "op": "stats"})["undeliverable"]
         s.send_multipart([b"x"] * 9 + [msgpack.packb({"v": 1, "id": 9, "op": "ping"})])
         assert not s.poll(500), "a reply routed without all of its frames"
         st = rpc(s, {"v": 1, "id": "s", "op": "stats"})
-        assert st["undeliverable"] == 1, st
+        assert st["undeliverable"] == before + 1, (before, st)
         assert d.stop() == 0
 
 
