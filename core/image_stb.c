@@ -37,6 +37,8 @@ static void *stb_realloc(void *p, size_t n) {
 #define STBI_NO_HDR      /* PIL cannot open Radiance HDR: image_probe refuses it */
 #define STBI_NO_LINEAR
 #define STBI_NO_PIC      /* nor Softimage PIC */
+#define STBI_NO_JPEG     /* JPEG is libjpeg-turbo's (image_jpeg.c): stb must never take bytes that reach
+                          * it as another format for a JPEG (a fuzzed 0xFF run hit its asserts) */
 #define STBI_MAX_DIMENSIONS (1 << 20)
 #if defined(__GNUC__)
 #pragma GCC diagnostic ignored "-Wunused-function"
