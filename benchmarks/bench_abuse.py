@@ -5,7 +5,12 @@ right after sending: their jobs skipped), 3x10^5 pings pipelined by one DEALER, 
 the SIGTERM drain time under load.
 
   bench_abuse.py --rlaifvd BIN [--model DIR --ref-model DIR] [--workers 1] [--max-queue 8]
-                 [--only overload,pings,images,sigterm]
+                 [--only overload,pings,images,sigterm,soak] [--soak-seconds 3600]
+
+soak (not in the default set): one daemon kept at 16x its capacity for --soak-seconds by a
+pipelined DEALER that tops up as replies arrive; one request in 16 is hostile (a truncated
+TGA, a PNG deflate bomb, malformed msgpack). Checks every request got exactly one reply and
+reports RSS after the first minute and at the end, sampled every 10 s.
 
 Capacity = max-queue + workers score jobs in flight. Without --model the daemon serves the demo
 pair. Every loop is bounded in count and time; only loopback is used.
@@ -24,7 +29,7 @@ import numpy as np
 import zmq
 from PIL import Image
 
-from bench_daemon import free_port, proc_status_kib
+from bench_daemon import free_port, proc_status_kib, rss_kb
 
 PROMPT = "Describe the image."
 CANDS = ["A yellow circle above a purple triangle.", "A green star.", "Two red squares.", "A blue circle."]
@@ -115,6 +120,7 @@ def main():
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--max-queue", type=int, default=8)
     ap.add_argument("--only", default="overload,pings,images,sigterm", help="sections to run, comma-separated")
+    ap.add_argument("--soak-seconds", type=float, default=3600)
     a = ap.parse_args()
     only = set(a.only.split(","))
     img = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", "demo", "sample.png"), "rb").read()
@@ -128,6 +134,69 @@ def main():
         images(a)
     if "sigterm" in only:
         sigterm(a, img, cap)
+    if "soak" in only:
+        soak(a, img, cap)
+
+
+def soak(a, img, cap):
+    """16x overload held for a.soak_seconds; exactly one reply per request, RSS over time."""
+    hostile = list(hostile_images().values())
+    bad = [hostile[2], hostile[0], None]  # truncated TGA, PNG bomb, malformed msgpack
+    d = Daemon(a, "--max-queue", a.max_queue)
+    s = dealer(d.ep)
+    window = 16 * cap
+    sent, replies, outstanding, codes, dup = 0, 0, set(), {}, 0
+    rss, t0, next_sample = [], time.time(), 0.0
+
+    def send_one():
+        nonlocal sent
+        i = sent
+        if i % 16 == 15:
+            b = bad[(i // 16) % len(bad)]
+            msg = b"\x93\xa1\xff" if b is None else score(i, b)
+        else:
+            msg = score(i, img)
+        s.send(msg)
+        outstanding.add(i)
+        sent += 1
+
+    def take():  # one reply: its request leaves `outstanding` exactly once
+        nonlocal replies, dup
+        r = msgpack.unpackb(s.recv(), raw=False)
+        rid = r.get("id")
+        if rid is None:  # malformed request: answered without an id
+            rid = next((i for i in sorted(outstanding) if i % 16 == 15 and (i // 16) % len(bad) == 2), None)
+        if rid in outstanding:
+            outstanding.discard(rid)
+            replies += 1
+        else:
+            dup += 1
+        c = "ok" if r.get("ok") else r.get("error", {}).get("code", "?")
+        codes[c] = codes.get(c, 0) + 1
+
+    while time.time() - t0 < a.soak_seconds:
+        while len(outstanding) < window:
+            send_one()
+        if s.poll(200):
+            take()
+        el = time.time() - t0
+        if el >= next_sample:
+            rss.append((el, rss_kb(d.p.pid)))
+            next_sample += 10
+    deadline = time.time() + 300  # drain: every outstanding request still gets its reply
+    while outstanding and time.time() < deadline:
+        if s.poll(200):
+            take()
+    s.send(msgpack.packb({"v": 1, "id": "st", "op": "stats"}))
+    st = msgpack.unpackb(s.recv(), raw=False) if s.poll(60000) else {}
+    first = next((k for t, k in rss if t >= 60), rss[-1][1] if rss else 0)
+    print(f"\n## soak: {a.soak_seconds:.0f} s at 16x capacity ({window} requests outstanding), 1 in 16 hostile")
+    print("| sent | replies | missing | duplicates/unknown | codes | RSS at 1 min (KiB) | RSS at end (KiB) | max RSS (KiB) | peak RSS VmHWM (KiB) | undeliverable (stats) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(f"| {sent} | {replies} | {len(outstanding)} | {dup} | {codes} | {first} | {rss[-1][1] if rss else 0} | "
+          f"{max(k for _, k in rss) if rss else 0} | {hwm_kib(d.p.pid)} | {st.get('undeliverable')} |")
+    s.close(0)
+    d.stop()
 
 
 def overload(a, img, cap):

@@ -29,6 +29,7 @@
  *              RECEIVED -> (queue full) busy -> REPLIED
  *              QUEUED -> EXPIRED (deadline passed before a worker took it) timeout -> REPLIED
  *              RECEIVED -> (max-queued-bytes reached) busy -> REPLIED
+ *              RECEIVED -> (its client has max-peer-jobs queued or running) busy -> REPLIED
  *              QUEUED -> (client disconnected) SKIPPED
  *              RUNNING -> (max-job-ms passed, the engine stops at a layer) timeout -> REPLIED
  *              any reply -> (peer's pipe full) WAITING -> REPLIED, or after reply-hold-ms dropped
@@ -346,6 +347,19 @@ static void answer_here(frontend *f, rlvd_job *j) {
     finish(f, j, "ok", NULL);
 }
 
+/* Score jobs queued or running for the client j came from (same first routing frame): exactly the
+ * slots holding request bytes (invariant 4). The pool is small (max_queue + workers + 1). */
+static int peer_jobs(const frontend *f, const rlvd_job *j) {
+    size_t n = zmq_msg_size((zmq_msg_t *)&j->env[0]);
+    const void *id = zmq_msg_data((zmq_msg_t *)&j->env[0]);
+    int c = 0;
+    for (int i = 0; i < f->pool.n; i++) {
+        rlvd_job *o = &f->pool.jobs[i];
+        if (o->held_bytes && o->n_env && zmq_msg_size(&o->env[0]) == n && !memcmp(zmq_msg_data(&o->env[0]), id, n)) c++;
+    }
+    return c;
+}
+
 /* Reads one multipart request (envelope frames, then the body as the last frame) into a job.
  * A slot is always free here: the pool has max_queue + workers + 1 slots, and a reply built
  * here releases its slot before the next request is read. */
@@ -413,6 +427,12 @@ static void on_request(frontend *f) {
     }
     if (f->q_len == f->cfg->max_queue) {
         reply_error(f, j, PROTO_E_BUSY, "queue full (%d jobs waiting); retry later", f->q_len);
+        return;
+    }
+    int mine = f->cfg->max_peer_jobs ? peer_jobs(f, j) : 0;
+    if (f->cfg->max_peer_jobs && mine >= f->cfg->max_peer_jobs) {
+        reply_error(f, j, PROTO_E_BUSY, "this client has %d jobs queued or running, max-peer-jobs %d; retry later", mine,
+                    f->cfg->max_peer_jobs);
         return;
     }
     size_t bytes = zmq_msg_size(&j->body);

@@ -33,6 +33,7 @@ static const cfg_row rows[] = {
     {"max-queue", CFG_INT, F(max_queue), "64", 1, 65536, NULL, "jobs waiting for a worker before `busy`"},
     {"max-job-ms", CFG_INT, F(max_job_ms), "0", 0, INT32_MAX, NULL, "a running score job past this many ms stops at the next decoder layer or ViT block and is answered `timeout` (0 = no limit); also bounds the SIGTERM drain"},
     {"reply-hold-ms", CFG_INT, F(reply_hold_ms), "10000", 1, 3600000, NULL, "a reply to a client whose pipe is full waits this long (the daemon stops reading requests meanwhile), then it is dropped and counted undeliverable"},
+    {"max-peer-jobs", CFG_INT, F(max_peer_jobs), "0", 0, 65536, NULL, "score jobs one client (ZeroMQ routing id) may have queued or running before its next gets `busy` (0 = no limit): one client cannot fill the queue"},
     {"max-queued-bytes", CFG_I64, F(max_queued_bytes), "268435456", 1024, INT64_C(1) << 40, NULL, "request bytes held by queued and running score jobs before `busy` (bounds memory: docs/operations.md)"},
     {"max-message-bytes", CFG_I64, F(max_message_bytes), "33554432", 1024, INT64_C(1) << 31, NULL, "largest request frame"},
     {"max-image-bytes", CFG_I64, F(max_image_bytes), "16777216", 1, INT64_C(1) << 31, NULL, "largest encoded image"},

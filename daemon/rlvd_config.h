@@ -18,6 +18,7 @@ typedef struct rlvd_config {
     int max_queue;             /* jobs waiting before `busy` */
     int max_job_ms;            /* a running job past it stops at the next layer and is answered `timeout`; 0 = none */
     int reply_hold_ms;         /* how long a reply waits for a client that does not read (its pipe full) */
+    int max_peer_jobs;         /* score jobs one routing id may have queued or running before `busy`; 0 = no limit */
     int64_t max_queued_bytes;  /* request bytes held by queued + running score jobs before `busy` */
     int64_t max_message_bytes;
     int64_t max_image_bytes;

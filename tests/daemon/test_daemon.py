@@ -404,6 +404,34 @@ def case_max_queued_bytes():
         assert d.stop() == 0
 
 
+def case_max_peer_jobs():
+    """One client pipelining 12 jobs gets at most 2 queued or running; another is answered ok."""
+    with Daemon("--workers", 1, "--max-queue", 16, "--max-peer-jobs", 2) as d:
+        hog, other = dealer(d.ep), dealer(d.ep)
+        n = 12
+        for i in range(n):
+            hog.send(msgpack.packb(score_req(i), use_bin_type=True))
+        time.sleep(0.05)  # the hog's requests are read first
+        other.send(msgpack.packb(score_req("o"), use_bin_type=True))
+        reps = read_all(hog, n)
+        assert len(reps) == n, f"{len(reps)} replies for {n} requests"
+        busy = [r for r in reps.values() if not r["ok"]]
+        assert busy and all(r["error"]["code"] == "busy" and "max-peer-jobs 2" in r["error"]["message"] for r in busy), busy
+        assert n - len(busy) >= 2
+        o = read_all(other, 1)
+        assert o["o"]["ok"], o
+        st = rpc(hog, {"v": 1, "id": "s", "op": "stats"})
+        assert st["replies"].get("score.busy") == len(busy) and st["queued_bytes"] == 0, st
+        assert d.stop() == 0
+    with Daemon("--workers", 1, "--max-queue", 16) as d:  # 0 = no limit: all 12 are queued and run
+        s = dealer(d.ep)
+        for i in range(12):
+            s.send(msgpack.packb(score_req(i), use_bin_type=True))
+        reps = read_all(s, 12)
+        assert len(reps) == 12 and all(r["ok"] for r in reps.values()), reps
+        assert d.stop() == 0
+
+
 def case_signals_logged_not_fatal():
     with Daemon("--log-level", "info") as d:
         s = dealer(d.ep)
@@ -649,7 +677,7 @@ def case_bind_and_key_files():
     assert p.returncode != 0 and "blas-threads" in p.stderr, p.stderr
 
 
-CASES = [case_wire_equals_offline, case_prefix_cache, case_concurrent_clients, case_malformed_input, case_busy_and_timeout,
+CASES = [case_max_peer_jobs, case_wire_equals_offline, case_prefix_cache, case_concurrent_clients, case_malformed_input, case_busy_and_timeout,
          case_sigterm_under_load, case_client_vanishes, case_curve, case_python_client,
          case_max_queued_bytes, case_signals_logged_not_fatal, case_sigterm_answers_late_requests, case_ipc_path_in_use,
          case_json_log_utf8_ids, case_routing_frames, case_pipelined_pings_one_reply_each,
