@@ -58,6 +58,10 @@ struct rlv_engine {
     size_t weight_bytes, shared_bytes;
 };
 
+/* Conversation text a worker's prompt arena is first sized for (system + image block + question +
+ * one candidate); a longer one grows it once. */
+#define PROMPT_TEXT_BYTES (16 << 10)
+
 struct rlv_worker {
     rlv_engine *e;
     rlv_pool *pool;               /* blas_threads threads, every parallel stage of a job */
@@ -66,6 +70,7 @@ struct rlv_worker {
     vit_ws *vit[2];
     resampler_ws *rs[2];
     image_ws *img;
+    prompt_arena *prompt;  /* the job's conversation ids (sized for max_candidates x max_seq_tokens) */
     float *pixels;                /* [3][S][S] */
     float *feats;                 /* [grid^2][vit width] */
     float *emb[2];                /* [num_query][hidden] per model */
@@ -273,6 +278,7 @@ int rlv_worker_open(rlv_worker **out, rlv_engine *e, rlv_err *err) {
             rc = RLV_ENOMEM;
     }
     if (!rc) rc = image_ws_init(&w->img, o->max_image_side, S, err);
+    if (!rc) rc = prompt_arena_new(&w->prompt, maxc, o->max_seq_tokens, PROMPT_TEXT_BYTES, err);
     if (!rc) {
         w->pixels = malloc((size_t)3 * S * S * sizeof(float));
         w->feats = malloc(feat * sizeof(float));
@@ -281,7 +287,9 @@ int rlv_worker_open(rlv_worker **out, rlv_engine *e, rlv_err *err) {
         w->cand_ids = calloc((size_t)maxc, sizeof *w->cand_ids);
         w->cand_lens = calloc((size_t)maxc, sizeof *w->cand_lens);
         w->ranked = calloc((size_t)maxc, sizeof *w->ranked);
-        if (!w->pixels || !w->feats || !w->emb_pos || !w->cands || !w->cand_ids || !w->cand_lens || !w->ranked)
+        w->text_cap = PROMPT_TEXT_BYTES;
+        w->text = malloc(w->text_cap);
+        if (!w->text || !w->pixels || !w->feats || !w->emb_pos || !w->cands || !w->cand_ids || !w->cand_lens || !w->ranked)
             rc = RLV_ENOMEM;
     }
     if (rc) {
@@ -305,6 +313,7 @@ void rlv_worker_free(rlv_worker **wp) {
         free(w->tok_logps[k]);
     }
     image_ws_free(&w->img);
+    prompt_arena_free(&w->prompt);
     free(w->pixels);
     free(w->feats);
     free(w->emb_pos);
@@ -438,19 +447,17 @@ int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *
     int nq = with_image ? c->num_query : 0;
     prompt_req pr = {.question = prompt, .cands = w->cands, .n_cands = n, .num_query = nq,
                      .max_tokens = e->opts.max_seq_tokens};
-    prompt_ids *p = NULL;
-    if ((rc = prompt_build(&p, e->tok, &pr, err))) return token_error(e, j, rc, err);
+    const prompt_ids *p = NULL;
+    if ((rc = prompt_build_in(w->prompt, &p, e->tok, &pr, err))) return token_error(e, j, rc, err);
     int total = 0;
     for (int i = 0; i < n; i++) {
         w->cand_ids[i] = p->cands[i].ids;
         w->cand_lens[i] = p->cands[i].n;
         total += p->cands[i].n;
     }
-    if (total > e->opts.max_total_tokens) {
-        prompt_free(&p);
+    if (total > e->opts.max_total_tokens)
         return token_error(e, j, rlv_errf(err, RLV_ETOO_LONG, "the candidates hold %d tokens in all, above the limit "
                                           "of %d", total, e->opts.max_total_tokens), err);
-    }
     for (int q = 0; q < nq; q++) w->emb_pos[q] = p->image_pos + q;
     double t_asm = timing_now_ms() - t0;
 
@@ -499,10 +506,7 @@ int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *
     }
     int prefix_hit[2] = {hit[0] != NULL, hit[1] != NULL};
     for (int k = 0; k < nm; k++) pcache_release(e->pcache, &hit[k]);
-    if (rc) {
-        prompt_free(&p);
-        return rc;
-    }
+    if (rc) return rc;
 
     /* 5. reward and rank: the scored span of candidate i is ids[score_from .. n) (response + </s>). */
     int off = 0;
@@ -522,7 +526,6 @@ int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *
         }
         off += p->cands[i].n;
     }
-    prompt_free(&p);
     if (rc) return rc;
     reward_rank(w->ranked, n);
     w->res = (rlv_result){.reward = kind, .beta = beta, .has_reference = nm == 2, .n = n, .ranking = w->ranked,

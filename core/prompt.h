@@ -67,6 +67,17 @@ int prompt_build(prompt_ids **out, const tok *t, const prompt_req *req, rlv_err 
 /* Frees p and sets *p = NULL; harmless on NULL. */
 void prompt_free(prompt_ids **p);
 
+/* The memory prompt_build_in writes into, sized at creation for up to max_cands candidates and
+ * max_tokens tokens per sequence (text_bytes: the conversation text expected; larger texts grow
+ * its text buffers once). One per worker: building a job's prompt then does not allocate.
+ * RLV_OK, RLV_EINVAL (sizes out of range) or RLV_ENOMEM. */
+typedef struct prompt_arena prompt_arena;
+int prompt_arena_new(prompt_arena **out, int max_cands, int max_tokens, size_t text_bytes, rlv_err *err);
+void prompt_arena_free(prompt_arena **a);
+/* prompt_build into a: *out is valid until the next prompt_build_in on a (do not prompt_free it).
+ * Errors as prompt_build, and RLV_EINVAL when req needs more candidates or tokens than a holds. */
+int prompt_build_in(prompt_arena *a, const prompt_ids **out, const tok *t, const prompt_req *req, rlv_err *err);
+
 /* The conversation text for one candidate, NUL-terminated, malloc'ed (caller frees); *len its
  * length. NULL when out of memory. For tests and tools. */
 char *prompt_text(const char *system, const char *question, int num_query, const char *candidate, size_t *len);

@@ -1,8 +1,11 @@
 /* rlaifv.h — the engine's public API: load a policy (and optionally a reference) checkpoint,
  * then score jobs (image + prompt + N candidates) into a ranking by the RLAIF-V reward.
  * Owns: nothing itself; this header is the manual. The engine is shared read-only by all
- * workers; each worker (one per thread) owns its scratch, KV cache and result buffers, sized
- * once from the options, so scoring does not allocate per token.
+ * workers; each worker (one per thread) owns its scratch, KV cache, tokenizer scratch, prompt
+ * arena and result buffers, sized once from the options, so a job does not allocate (tests/
+ * test_alloc.c) except to decode an image the image cache has not seen (the decoders' buffers,
+ * bounded by the image limits), to insert into the caches (bounded by their budgets), and to grow
+ * the text buffers once for a conversation longer than 16 KiB.
  * Knows nothing of ZeroMQ or msgpack (see proto/ and daemon/). */
 #ifndef RLAIFV_H
 #define RLAIFV_H

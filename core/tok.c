@@ -331,15 +331,20 @@ typedef struct heap_ent {
     int32_t pos, new_id;
 } heap_ent;
 
+/* The buffers an encoding works in (tok.h): they grow to the largest text seen and are kept. */
+struct tok_scratch {
+    sbuf na, nb, mb, mb2; /* normaliser ping-pong, metaspace buffer and its swap */
+    int32_t *sym, *prev, *next;
+    uint32_t *slen;       /* byte length of a live symbol, 0 once merged away */
+    heap_ent *heap;
+    size_t scap, hcap;
+};
+
 typedef struct enc {
     const tok *t;
     int32_t *ids;
     int cap, n;
-    sbuf na, nb, mb;   /* normaliser ping-pong, metaspace buffer */
-    int32_t *sym, *prev, *next;
-    uint32_t *slen;    /* byte length of a live symbol, 0 once merged away */
-    heap_ent *heap;
-    size_t scap, hcap;
+    tok_scratch *s;
 } enc;
 
 static inline void emit(enc *e, int32_t id) {
@@ -347,7 +352,7 @@ static inline void emit(enc *e, int32_t id) {
     e->n++;
 }
 
-static int enc_reserve(enc *e, size_t nsym) {
+static int scratch_reserve(tok_scratch *e, size_t nsym) {
     if (nsym <= e->scap) return RLV_OK;
     size_t cap = e->scap ? e->scap : 1024;
     while (cap < nsym) cap *= 2;
@@ -361,6 +366,35 @@ static int enc_reserve(enc *e, size_t nsym) {
     e->scap = cap;
     if (!e->sym || !e->prev || !e->next || !e->slen || !e->heap) { e->scap = 0; return RLV_ENOMEM; }
     return RLV_OK;
+}
+
+static void scratch_clear(tok_scratch *e) {
+    free(e->na.p); free(e->nb.p); free(e->mb.p); free(e->mb2.p);
+    free(e->sym); free(e->prev); free(e->next); free(e->slen); free(e->heap);
+    memset(e, 0, sizeof *e);
+}
+
+int tok_scratch_new(tok_scratch **out, size_t text_bytes) {
+    tok_scratch *s = calloc(1, sizeof *s);
+    *out = NULL;
+    if (!s) return RLV_ENOMEM;
+    /* n bytes of text normalise to at most ~3n (Metaspace: a 1-byte space becomes 3-byte U+2581)
+     * and make at most n + 1 symbols */
+    size_t nb = 3 * text_bytes + 16;
+    if (scratch_reserve(s, text_bytes + 1) || sb_reserve(&s->na, nb) || sb_reserve(&s->nb, nb) ||
+        sb_reserve(&s->mb, nb) || sb_reserve(&s->mb2, nb)) {
+        tok_scratch_free(&s);
+        return RLV_ENOMEM;
+    }
+    *out = s;
+    return RLV_OK;
+}
+
+void tok_scratch_free(tok_scratch **s) {
+    if (!s || !*s) return;
+    scratch_clear(*s);
+    free(*s);
+    *s = NULL;
 }
 
 static inline int heap_less(const heap_ent *a, const heap_ent *b) {
@@ -398,33 +432,33 @@ static void merge_segment(enc *e, int a, int b) {
     const tok *t = e->t;
     size_t hn = 0;
     for (int i = a; i < b; i++) {
-        e->prev[i] = i > a ? i - 1 : -1;
-        e->next[i] = i + 1 < b ? i + 1 : -1;
+        e->s->prev[i] = i > a ? i - 1 : -1;
+        e->s->next[i] = i + 1 < b ? i + 1 : -1;
     }
     for (int i = a; i + 1 < b; i++) {
         uint32_t rank;
-        int nid = merge_find(t, e->sym[i], e->sym[i + 1], &rank);
-        if (nid >= 0) heap_push(e->heap, &hn, (heap_ent){rank, i, nid});
+        int nid = merge_find(t, e->s->sym[i], e->s->sym[i + 1], &rank);
+        if (nid >= 0) heap_push(e->s->heap, &hn, (heap_ent){rank, i, nid});
     }
     while (hn) {
-        heap_ent top = heap_pop(e->heap, &hn);
+        heap_ent top = heap_pop(e->s->heap, &hn);
         int p = top.pos;
-        if (e->slen[p] == 0 || e->next[p] < 0) continue;
-        int q = e->next[p];
+        if (e->s->slen[p] == 0 || e->s->next[p] < 0) continue;
+        int q = e->s->next[p];
         uint32_t rank;
-        if (merge_find(t, e->sym[p], e->sym[q], &rank) != top.new_id) continue; /* stale entry */
-        e->sym[p] = top.new_id;
-        e->slen[p] += e->slen[q];
-        e->slen[q] = 0;
-        e->next[p] = e->next[q];
-        if (e->next[q] >= 0) e->prev[e->next[q]] = p;
-        if (e->prev[p] >= 0) {
-            int nid = merge_find(t, e->sym[e->prev[p]], e->sym[p], &rank);
-            if (nid >= 0) heap_push(e->heap, &hn, (heap_ent){rank, e->prev[p], nid});
+        if (merge_find(t, e->s->sym[p], e->s->sym[q], &rank) != top.new_id) continue; /* stale entry */
+        e->s->sym[p] = top.new_id;
+        e->s->slen[p] += e->s->slen[q];
+        e->s->slen[q] = 0;
+        e->s->next[p] = e->s->next[q];
+        if (e->s->next[q] >= 0) e->s->prev[e->s->next[q]] = p;
+        if (e->s->prev[p] >= 0) {
+            int nid = merge_find(t, e->s->sym[e->s->prev[p]], e->s->sym[p], &rank);
+            if (nid >= 0) heap_push(e->s->heap, &hn, (heap_ent){rank, e->s->prev[p], nid});
         }
-        if (e->next[p] >= 0) {
-            int nid = merge_find(t, e->sym[p], e->sym[e->next[p]], &rank);
-            if (nid >= 0) heap_push(e->heap, &hn, (heap_ent){rank, p, nid});
+        if (e->s->next[p] >= 0) {
+            int nid = merge_find(t, e->s->sym[p], e->s->sym[e->s->next[p]], &rank);
+            if (nid >= 0) heap_push(e->s->heap, &hn, (heap_ent){rank, p, nid});
         }
     }
 }
@@ -437,7 +471,7 @@ static int bpe_word(enc *e, const char *w, size_t n) {
         int id = vocab_find(t, w, n);
         if (id >= 0) { emit(e, id); return RLV_OK; }
     }
-    int rc = enc_reserve(e, n + 1);
+    int rc = scratch_reserve(e->s, n + 1);
     if (rc) return rc;
     int ns = 0, unk_pending = 0;
     uint32_t unk_len = 0;
@@ -446,19 +480,19 @@ static int bpe_word(enc *e, const char *w, size_t n) {
         int k = utf8_len(c);
         int id = c < 0x80 ? t->char1_id[c] : vocab_find(t, w + i, (size_t)k);
         if (id >= 0) {
-            if (unk_pending) { e->sym[ns] = t->unk_id; e->slen[ns++] = unk_len; unk_pending = 0; }
-            e->sym[ns] = id;
-            e->slen[ns++] = (uint32_t)k;
+            if (unk_pending) { e->s->sym[ns] = t->unk_id; e->s->slen[ns++] = unk_len; unk_pending = 0; }
+            e->s->sym[ns] = id;
+            e->s->slen[ns++] = (uint32_t)k;
         } else {
             int ok = t->byte_fallback;
             for (int j = 0; ok && j < k; j++) ok = t->byte_id[(uint8_t)w[i + j]] >= 0;
             if (ok) { /* the library adds the bytes without flushing a pending unk */
-                for (int j = 0; j < k; j++) { e->sym[ns] = t->byte_id[(uint8_t)w[i + j]]; e->slen[ns++] = 1; }
+                for (int j = 0; j < k; j++) { e->s->sym[ns] = t->byte_id[(uint8_t)w[i + j]]; e->s->slen[ns++] = 1; }
             } else if (t->unk_id >= 0) {
                 if (unk_pending && t->fuse_unk) {
                     unk_len += (uint32_t)k;
                 } else {
-                    if (unk_pending) { e->sym[ns] = t->unk_id; e->slen[ns++] = unk_len; }
+                    if (unk_pending) { e->s->sym[ns] = t->unk_id; e->s->slen[ns++] = unk_len; }
                     unk_pending = 1;
                     unk_len = (uint32_t)k;
                 }
@@ -466,19 +500,19 @@ static int bpe_word(enc *e, const char *w, size_t n) {
         }
         i += (size_t)k;
     }
-    if (unk_pending) { e->sym[ns] = t->unk_id; e->slen[ns++] = unk_len; }
+    if (unk_pending) { e->s->sym[ns] = t->unk_id; e->s->slen[ns++] = unk_len; }
     if (ns == 0) return RLV_OK;
     /* A symbol in no merge pair (e.g. the <0x0A> of a newline) can never join a neighbour, so
      * the word is merged segment by segment around it: same result, small heaps. */
     for (int a = 0; a < ns;) {
         int b = a + 1;
-        if (!t->inert[e->sym[a]])
-            while (b < ns && !t->inert[e->sym[b]]) b++;
+        if (!t->inert[e->s->sym[a]])
+            while (b < ns && !t->inert[e->s->sym[b]]) b++;
         merge_segment(e, a, b);
         a = b;
     }
     for (int i = 0; i < ns; i++)
-        if (e->slen[i]) emit(e, e->sym[i]);
+        if (e->s->slen[i]) emit(e, e->s->sym[i]);
     return RLV_OK;
 }
 
@@ -487,19 +521,19 @@ static int bpe_word(enc *e, const char *w, size_t n) {
 static int pretok_bpe(enc *e, const char *s, size_t n, int at_start) {
     const tok *t = e->t;
     if (!t->metaspace) return bpe_word(e, s, n);
-    int rc = replace_into(&e->mb, s, n, " ", 1, t->ms_repl, t->ms_repl_len);
+    int rc = replace_into(&e->s->mb, s, n, " ", 1, t->ms_repl, t->ms_repl_len);
     if (rc) return rc;
     const char *r = t->ms_repl;
     size_t rl = t->ms_repl_len;
-    int starts = e->mb.n >= rl && !memcmp(e->mb.p, r, rl);
+    int starts = e->s->mb.n >= rl && !memcmp(e->s->mb.p, r, rl);
     if (!starts && (t->ms_prepend == PREPEND_ALWAYS || (t->ms_prepend == PREPEND_FIRST && at_start))) {
-        sbuf tmp = {0};
-        if (sb_put(&tmp, r, rl) || sb_put(&tmp, e->mb.p, e->mb.n)) { free(tmp.p); return RLV_ENOMEM; }
-        free(e->mb.p);
-        e->mb = tmp;
+        sbuf *m2 = &e->s->mb2, sw;
+        m2->n = 0;
+        if (sb_put(m2, r, rl) || sb_put(m2, e->s->mb.p, e->s->mb.n)) return RLV_ENOMEM;
+        sw = e->s->mb, e->s->mb = *m2, *m2 = sw;
     }
-    const char *p = e->mb.p;
-    size_t m = e->mb.n;
+    const char *p = e->s->mb.p;
+    size_t m = e->s->mb.n;
     if (!t->ms_split) return bpe_word(e, p, m);
     size_t st = 0;
     for (size_t i = rl; i + rl <= m; i++) {
@@ -580,7 +614,7 @@ static int split_added(enc *e, const char *s, size_t n, int bit, int at_start, p
 static int normalized_piece(enc *e, const char *s, size_t n, int at_start) {
     const tok *t = e->t;
     int rc;
-    sbuf *nb = normalize(t, s, n, &e->na, &e->nb, &rc);
+    sbuf *nb = normalize(t, s, n, &e->s->na, &e->s->nb, &rc);
     if (rc) return rc;
     if (nb->n == 0) return RLV_OK;
     /* split_added may call pretok_bpe, which does not touch na/nb: the buffer stays valid. */
@@ -589,19 +623,25 @@ static int normalized_piece(enc *e, const char *s, size_t n, int at_start) {
 
 int tok_encode(const tok *t, const char *text, size_t len, int add_special, int32_t *ids, int cap,
                int *n_out, rlv_err *err) {
+    tok_scratch s = {0};
+    int rc = tok_encode_s(t, &s, text, len, add_special, ids, cap, n_out, err);
+    scratch_clear(&s);
+    return rc;
+}
+
+int tok_encode_s(const tok *t, tok_scratch *s, const char *text, size_t len, int add_special, int32_t *ids, int cap,
+                 int *n_out, rlv_err *err) {
     *n_out = 0;
     size_t bad;
     if (!utf8_valid((const uint8_t *)text, len, &bad))
         return rlv_errf(err, RLV_EINVAL, "text is not valid UTF-8 (byte %zu)", bad);
-    enc e = {.t = t, .ids = ids, .cap = cap < 0 ? 0 : cap};
+    enc e = {.t = t, .ids = ids, .cap = cap < 0 ? 0 : cap, .s = s};
     int rc = RLV_OK;
     if (add_special)
         for (int i = 0; i < t->n_pre; i++) emit(&e, t->pre_ids[i]);
     if (len) rc = split_added(&e, text, len, 1, 1, normalized_piece);
     if (!rc && add_special)
         for (int i = 0; i < t->n_post; i++) emit(&e, t->post_ids[i]);
-    free(e.na.p); free(e.nb.p); free(e.mb.p);
-    free(e.sym); free(e.prev); free(e.next); free(e.slen); free(e.heap);
     if (rc) return rlv_errf(err, rc, "tokenizer: out of memory encoding %zu bytes", len);
     *n_out = e.n;
     if (e.n > e.cap) return rlv_errf(err, RLV_ELIMIT, "text is %d tokens, room for %d", e.n, e.cap);

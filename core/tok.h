@@ -41,6 +41,16 @@ void tok_free(tok **t);
 int tok_encode(const tok *t, const char *text, size_t len, int add_special, int32_t *ids, int cap,
                int *n_out, rlv_err *err);
 
+/* Buffers tok_encode_s works in, kept by one thread between calls (a worker has one): sized for
+ * text_bytes at creation, they grow only for a longer text, so encoding with them does not
+ * allocate. tok_scratch_new returns RLV_OK or RLV_ENOMEM; free with tok_scratch_free. */
+typedef struct tok_scratch tok_scratch;
+int tok_scratch_new(tok_scratch **out, size_t text_bytes);
+void tok_scratch_free(tok_scratch **s);
+/* tok_encode in s's buffers (tok_encode itself uses temporary ones). */
+int tok_encode_s(const tok *t, tok_scratch *s, const char *text, size_t len, int add_special, int32_t *ids, int cap,
+                 int *n_out, rlv_err *err);
+
 /* Decodes ids as the library's decode(ids, skip_special) does (its decoder chain, e.g. "▁"→" ",
  * byte fallback with one U+FFFD per byte of an invalid run, one leading space stripped).
  * Ids outside the vocabulary are skipped, as the library skips them. Writes at most cap-1 bytes
