@@ -7,7 +7,7 @@
 Writes config.json, generation_config.json, model-0000k-of-0000N.safetensors (bf16, shards of
 at most --shard-gb GB as Hugging Face's max_shard_size="5GB" cuts them), the index, and the
 tokenizer (Mistral's tokenizer.json + OmniLMM's 9 added tokens, as make_ckpt.py --tokenizer).
-Names, shapes and config keys come from tests/reference/ckpt_lib.py (model-spec.md section 2):
+Names, shapes and config keys come from tests/reference/ckpt_lib.py (docs/model.md §2):
 the defaults give the 1130 tensors, 23.23 GB, of the real model; --layers / --blocks give
 full-width variants with fewer decoder layers / ViT blocks for quick checks.
 
@@ -52,7 +52,7 @@ VISION = ("model.vision_tower.", "model.resampler.")
 
 def full_config(layers, blocks, seed):
     """RLAIF-V-12B's config.json; with the real depths it has no "vision_config" (like the real
-    file: the tower is sized by mm_vision_tower), otherwise the override of model-spec section 8."""
+    file: the tower is sized by mm_vision_tower), otherwise the vision_config override of docs/model.md §1."""
     cfg = cl.real_widths_config(layers, blocks)
     if layers == 32 and blocks == 63:
         del cfg["vision_config"]

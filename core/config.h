@@ -2,7 +2,7 @@
  * Owns: parsing (jansson) and the derived sizes (head dims, grids). A missing or ill-typed
  * required field is RLV_ECONFIG naming the field. The vision tower's sizes are fixed by the
  * timm name in mm_vision_tower (EVA02-E) unless the optional "vision_config" overrides them
- * (small test checkpoints, model-spec.md section 8). Knows nothing of tensors or files beyond config.json. */
+ * (small test checkpoints, docs/model.md §1). Knows nothing of tensors or files beyond config.json. */
 #ifndef RLV_CONFIG_H
 #define RLV_CONFIG_H
 

@@ -1,5 +1,5 @@
 /* engine.c — the scoring engine of rlaifv.h: models loaded once, one worker per thread, and
- * rlv_score following DESIGN.md's five steps in order (receive is the caller's):
+ * rlv_score going through a job's steps in order (docs/architecture.md; receive is the caller's):
  *   2. image   hash -> cache; on a miss decode, resize, normalise, ViT, resampler (per model)
  *   3. prefix  prompt assembly + tokenisation, the decoder over the shared prefix (per model)
  *   4. candidates  all N packed into one batch against the prefix KV (per model)

@@ -5,7 +5,7 @@
  *     from its magic bytes, JPEG and PNG are walked segment by segment (no pixel work) so a
  *     truncated file, a lossless or 12-bit JPEG, a JPEG with more than IMAGE_JPEG_MAX_SCANS scans,
  *     or a decompression bomb is refused with a named error before any decoder allocates anything.
- * (2) Conversion to RGB follows PIL's .convert('RGB') (model-spec.md 3.1 step 1). JPEG goes
+ * (2) Conversion to RGB follows PIL's .convert('RGB') (docs/model.md §3 step 1). JPEG goes
  *     through libjpeg-turbo with Pillow's settings (image_jpeg.c): the same library Debian's Pillow
  *     links, so the bytes are Pillow's. The other formats go through stb_image, whose 8-bit output
  *     equals PIL's except for 16-bit grey PNG (PIL clamps I;16 to 255, stb takes the high byte),

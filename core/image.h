@@ -1,6 +1,6 @@
 /* image.h — encoded image bytes -> the normalised [3, S, S] f32 pixel tensor of the official
  * pipeline: PIL.Image.open(..).convert('RGB') -> Resize((S, S), BICUBIC) -> ToTensor -> Normalize
- * (OpenAI CLIP mean/std), model-spec.md section 3.1.
+ * (OpenAI CLIP mean/std), docs/model.md §3.
  * Owns: the header check (format, dimensions, structure, JPEG scan count) that runs BEFORE any
  * decoding, the decode to RGB8 byte-identical to Pillow 9.4's (JPEG: libjpeg-turbo with Pillow's
  * settings, in image_jpeg.c; the other formats: stb_image, in image_stb.c), the Pillow-exact
@@ -70,7 +70,7 @@ int image_resize(image_ws *ws, const uint8_t *src, int sw, int sh, uint8_t *dst,
 /* chw[3][h][w] = ((float)u / 255 - mean_c) / std_c in float32, as ToTensor + Normalize. */
 void image_normalize(const uint8_t *rgb, int w, int h, float *chw);
 
-/* The whole section 3.1: decode (limits from lim, NULL = defaults), resize to side x side, normalise
+/* The whole of docs/model.md §3: decode (limits from lim, NULL = defaults), resize to side x side, normalise
  * into chw[3][side][side]. rgb_out, if non-NULL, receives the resized RGB8 (side*side*3 bytes). */
 int image_to_pixels(image_ws *ws, const uint8_t *data, size_t len, const image_limits *lim,
                     int side, float *chw, uint8_t *rgb_out, rlv_err *err);

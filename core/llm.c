@@ -6,7 +6,7 @@
  * (2) KV cache rows: [0, P) hold the prefix, [P, P + R) the R rows of the current candidate
  *     batch. Candidate i's rows are the tokens c_0 .. c_{T_i-2} (the last token's output is
  *     never scored); they sit at rows [P + off_i, P + off_i + T_i - 1) and at positions
- *     P, P + 1, ... — every candidate continues from the prefix (model-spec 6). The prefix's
+ *     P, P + 1, ... — every candidate continues from the prefix (docs/model.md §9). The prefix's
  *     K/V (and its last row's logits) are read through pre_k / pre_v / pre_logits: the rows
  *     [0, P) of the worker's own cache after llm_prefix, or a saved state read in place after
  *     llm_prefix_attach (the prefix cache's entries: no copy on a hit).

@@ -1,5 +1,5 @@
 /* llm.h — the Mistral decoder of OmniLMM / RLAIF-V: per-token log-probs of N candidate
- * responses after one shared prefix (model-spec.md sections 3.5, 4.3, 6).
+ * responses after one shared prefix (docs/model.md §8, §9).
  * Owns: llm_model (read-only views of the checkpoint's decoder tensors, shapes validated,
  * shared by every worker) and llm_ws (one per worker thread: KV cache, RoPE table and all
  * scratch, sized once from llm_limits; nothing is allocated per job).

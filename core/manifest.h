@@ -1,5 +1,5 @@
 /* manifest.h — the tensors an OmniLMM / RLAIF-V checkpoint must contain, shapes derived from config.
- * Owns: the expected-name list (model-spec.md section 2) and the check of a checkpoint against it,
+ * Owns: the expected-name list (docs/model.md §2) and the check of a checkpoint against it,
  * which reports EVERY missing, mis-shaped or unexpected tensor, not just the first. */
 #ifndef RLV_MANIFEST_H
 #define RLV_MANIFEST_H

@@ -1,4 +1,4 @@
-/* prompt.c — the official conversation string and its ids (model-spec §4).
+/* prompt.c — the official conversation string and its ids (docs/model.md §7).
  * chat.py: expand_question_into_multimodal (replace every "<image>", else image + "\n" first),
  * Zephyr template with add_generation_prompt=False, .strip(); omni_preprocess tokenises the whole
  * string with BOS and scores everything after "\n<|assistant|>\n". Here the prefix text alone is

@@ -1,4 +1,4 @@
-/* prompt.h — prompt assembly: the conversation the official RLAIF-V code scores (model-spec §4),
+/* prompt.h — prompt assembly: the conversation the official RLAIF-V code scores (docs/model.md §7),
  * tokenised as the official code tokenises it (the whole string at once), split into the prefix
  * shared by all candidates of a job and each candidate's own ids.
  * Owns: the Zephyr template, the default system text, the image-slot splice, the token limit and

@@ -1,6 +1,6 @@
 /* resampler.c — cross-attention of num_query learned queries over the ViT features (resampler.h).
  *
- * With x = ViT features [N][Dv], E = hidden, heads = E / 128 (model-spec.md 3.3):
+ * With x = ViT features [N][Dv], E = hidden, heads = E / 128 (docs/model.md §6):
  *   kv = LN_kv(x.Wkv^T)                         [N][E]
  *   K' = (kv + pos_k).Wk^T + bk,  V' = kv.Wv^T + bv   (the key table is added to keys only)
  *   Q' = (LN_q(query) + pos_q).Wq^T + bq        [Q][E]   image-independent: computed at load

@@ -1,4 +1,4 @@
-/* resampler.h — OmniLMM's perceiver resampler, model-spec.md section 3.3: the ViT features
+/* resampler.h — OmniLMM's perceiver resampler, docs/model.md §6: the ViT features
  * [grid^2][vit width] -> the image embedding [num_query][hidden] that fills the <im_patch> slots.
  * Owns: views of model.resampler.* (as stored), its f32 vectors, the key position table resized
  * once at load with PLAIN bicubic (a = -0.75) from query_grid to the ViT grid, and the query side

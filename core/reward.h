@@ -1,4 +1,4 @@
-/* reward.h — rewards from per-token log-probs, and the ranking (model-spec.md section 5).
+/* reward.h — rewards from per-token log-probs, and the ranking (docs/model.md §10).
  * Owns: the reward formulas and the stable sort; pure functions, no model, no allocation. */
 #ifndef RLV_REWARD_H
 #define RLV_REWARD_H

@@ -34,7 +34,7 @@ const char *rlv_reward_name(rlv_reward_kind k);
 /* Parses a name; returns RLV_OK or RLV_EINVAL. */
 int rlv_reward_parse(const char *name, rlv_reward_kind *out);
 
-#define RLV_DEFAULT_BETA 0.1 /* RLAIF-V's DPO beta (model-spec.md section 5.1) */
+#define RLV_DEFAULT_BETA 0.1 /* RLAIF-V's DPO beta (docs/model.md §10) */
 
 /* How the weight products compute (rlv_engine_opts.compute). */
 typedef enum {

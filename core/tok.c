@@ -1,6 +1,6 @@
 /* tok.c — Llama/Mistral BPE tokenizer, bit-exact with Hugging Face `tokenizers`.
  *
- * Design notes (the library's pipeline, in its order; model-spec §9):
+ * Design notes (the library's pipeline, in its order; docs/model.md §7.2):
  *  1. Added tokens whose `normalized` flag is false are cut out of the raw text first,
  *     leftmost-longest, even mid-word; a single_word token's match is dropped when a word
  *     character (regex \w, uword.h) touches it within the piece; lstrip/rstrip widen a kept match

@@ -2,7 +2,7 @@
  * Llama/Mistral family (SentencePiece-BPE vocabularies with byte fallback), and decodes ids.
  * Loads either a tokenizer.json, or a tokenizer.model (SentencePiece ModelProto) + its
  * tokenizer_config.json / special_tokens_map.json converted as transformers 4.35's LlamaConverter
- * does (model-spec §9). Owns: vocab, merge ranks, added tokens, normaliser/pre-tokeniser/decoder
+ * does (docs/model.md §7.2). Owns: vocab, merge ranks, added tokens, normaliser/pre-tokeniser/decoder
  * settings. Read-only after tok_load(): one tok may be shared by any number of threads.
  * Knows nothing of images, prompts (prompt.h) or the wire. */
 #ifndef RLV_TOK_H

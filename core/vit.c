@@ -1,4 +1,4 @@
-/* vit.c — EVA02 vision tower forward (see vit.h), model-spec.md sections 3.2 and 3.6.
+/* vit.c — EVA02 vision tower forward (see vit.h), docs/model.md §4 and §5.
  *
  * Order of one post-norm block (timm EvaBlockPostNorm), x = [tokens][width]:
  *   qkv = x.Wqkv^T + [q_bias, 0, v_bias]          (k bias is a zero buffer, not saved)
@@ -506,7 +506,7 @@ int vit_forward(const vit_model *m, vit_ws *ws, const float *pixels, float *out)
     return RLV_OK;
 }
 
-/* ---- position tables (model-spec.md 3.6) ---------------------------------------------------- */
+/* ---- position tables (docs/model.md §5) ------------------------------------------------------ */
 
 static double cubic(double x, double a) {
     if (x < 0) x = -x;

@@ -1,13 +1,13 @@
-/* vit.h — the EVA02 vision tower (timm 0.9.10 Eva, post-norm blocks), model-spec.md section 3.2:
+/* vit.h — the EVA02 vision tower (timm 0.9.10 Eva, post-norm blocks), docs/model.md §4:
  * normalised pixels [3, S, S] -> patch features [grid^2, embed_dim] (final norm applied, CLS dropped).
  * Owns: views of the tower's weights (as stored, bf16/f16/f32, never converted whole), their small
  * vectors in f32, and the position table resampled once at load from base_grid to the image's grid
  * with antialiased bicubic (a = -0.5). A vit_ws is one worker's scratch, sized at creation, so
  * vit_forward does not allocate. The model is read-only after vit_model_init and shared by workers.
- * Also owns the two "bicubic" kernels of section 3.6 (vit_resample_table), which the resampler uses
+ * Also owns the two "bicubic" kernels of docs/model.md §5 (vit_resample_table), which the resampler uses
  * for its key position table. Knows nothing of images as files, of the resampler's math or the LLM.
  *
- * The whole vision step of a job (DESIGN.md step 2), per model, with one worker's buffers
+ * The whole vision step of a job (docs/architecture.md, the data path), per model, with one worker's buffers
  *   px [3 S S], feat [vit_grid^2 vit_width], emb [num_query hidden], all allocated once:
  *     k = imcache_key_of(bytes, len, model_id);
  *     if (!imcache_get(cache, &k, emb, Q * H)) {

@@ -11,7 +11,7 @@
 
 #include "config.h"
 
-/* RLAIF-V-12B's config.json (model-spec.md 1.1). */
+/* RLAIF-V-12B's config.json (docs/model.md §1). */
 static const char *REAL =
     "{\"_name_or_path\": \"HaoyeZhang/RLAIF-V-12B\", \"architectures\": [\"OmniLMMForCausalLM\"],"
     "\"attention_dropout\": 0.0, \"bos_token_id\": 1, \"eos_token_id\": 2, \"fully_tune\": true,"

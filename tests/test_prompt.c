@@ -1,7 +1,7 @@
 /* test_prompt.c — prompt assembly against the Hugging Face tokenizers library: for each case of
  * omni/prompt_expected.jsonl (whole conversations built and tokenised by tok_oracle.js),
  * shared prefix + candidate ids = the library's ids of the whole string, on the OmniLMM-style
- * tokenizer.json and on the rebuilt tokenizer.model directory; the model-spec §4.2 example id by
+ * tokenizer.json and on the rebuilt tokenizer.model directory; the docs/model.md §7.3 example id by
  * id; and the refusals (image tokens in user text, token limit). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -76,7 +76,7 @@ static void check_oracle(const char *tokpath) {
 static void test_oracle_json(void **s) { (void)s; check_oracle(DATA "/omni/tokenizer.json"); }
 static void test_oracle_spm(void **s) { (void)s; check_oracle(DATA "/spm_mistral"); }
 
-/* model-spec §4.2, id by id. */
+/* docs/model.md §7.3, id by id. */
 static void test_spec_example(void **s) {
     (void)s;
     tok *t = load(DATA "/spm_mistral");

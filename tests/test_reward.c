@@ -1,4 +1,4 @@
-/* test_reward.c — reward formulas (model-spec.md 5.2) and the ranking order. */
+/* test_reward.c — reward formulas (docs/model.md §10) and the ranking order. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>

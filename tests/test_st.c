@@ -237,7 +237,7 @@ static void test_manifest(void **s) {
     assert_int_equal(counts[MANIFEST_BAD_SHAPE], 1);
     assert_non_null(strstr(e.msg, "k_proj"));
     ckpt_free(&c);
-    /* The real RLAIF-V-12B manifest has 1130 tensors (model-spec.md section 2). */
+    /* The real RLAIF-V-12B manifest has 1130 tensors (docs/model.md §2). */
     static const char *real = "{\"model_type\":\"omnilmm\",\"mm_vision_tower\":\"eva02_enormous_patch14_clip_224\","
         "\"hidden_size\":4096,\"intermediate_size\":14336,\"num_hidden_layers\":32,\"num_attention_heads\":32,"
         "\"num_key_value_heads\":8,\"vocab_size\":32009,\"num_query\":256,\"image_size\":448,"

@@ -185,7 +185,7 @@ static void test_added_flags_dirs(void **s) {
     }
 }
 
-/* model-spec §9 and §4.2 figures. */
+/* docs/model.md §7.2 figures. */
 static void test_spec_examples(void **s) {
     (void)s;
     const char *paths[] = {DATA "/omni/tokenizer.json", DATA "/spm_mistral"};

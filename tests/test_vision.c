@@ -1,7 +1,7 @@
 /* test_vision.c — the EVA ViT and the resampler against the float64 PyTorch reference
  * (tests/reference/ref_vision.py) on tiny random checkpoints with bf16 and f32 weights: ViT
  * features and the image embedding within 1e-4 relative, from the same normalised pixels and end to
- * end from a PNG; the two position-table kernels against model-spec.md 3.6's test vectors;
+ * end from a PNG; the two position-table kernels against docs/model.md §5's test vectors;
  * vit_attention against doubles and bitwise equal on pools of 1, 2 and 3 threads. */
 #include <math.h>
 #include <setjmp.h>
@@ -223,7 +223,7 @@ static void test_jpeg_effect(void **s) {
     ckpt_free(&c);
 }
 
-/* model-spec.md 3.6: column m of a one-hot table gives the interpolation weights of input m. */
+/* docs/model.md §5: column m of a one-hot table gives the interpolation weights of input m. */
 static void test_kernels(void **s) {
     (void)s;
     enum { G = 16, O = 32 };

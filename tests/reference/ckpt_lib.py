@@ -1,7 +1,7 @@
 """ckpt_lib — small OmniLMM / RLAIF-V checkpoints in the real Hugging Face layout.
 
-Tensor names and shapes follow model-spec.md section 2; config.json has the real keys plus
-the optional "vision_config" of section 8. Writes safetensors (one file, or shards with
+Tensor names and shapes follow docs/model.md §2; config.json has the real keys plus
+the optional "vision_config" of docs/model.md §1. Writes safetensors (one file, or shards with
 model.safetensors.index.json) by hand so the byte layout is visible; reads them back into
 torch tensors for the reference implementations.
 """
@@ -266,7 +266,7 @@ MISTRAL_TOKENIZER_JSON = os.path.join(os.path.dirname(os.path.abspath(__file__))
 
 def omnilmm_tokenizer_json(base_path=MISTRAL_TOKENIZER_JSON):
     """The Mistral tokenizer.json (32000 pieces) plus OmniLMM's 9 added tokens at 32000..32008
-    (special, not normalised), as model-spec.md section 9 describes."""
+    (special, not normalised), as docs/model.md §7.2 describes."""
     with open(base_path) as f:
         t = json.load(f)
     n = len(t["model"]["vocab"])

@@ -1,8 +1,8 @@
-"""omnilmm.py — the OmniLMM / RLAIF-V-12B model as torch nn.Modules, from model-spec.md.
+"""omnilmm.py — the OmniLMM / RLAIF-V-12B model as torch nn.Modules, from docs/model.md.
 
 state_dict() has exactly the real checkpoint's tensor names (ckpt_lib.tensor_specs), so the
 same module loads test checkpoints, trains the embedded demo model pair, and serves as the
-end-to-end reference. Math per model-spec.md section 3: EVA ViT with post-norm blocks (output
+end-to-end reference. Math per docs/model.md §4–§8: EVA ViT with post-norm blocks (output
 of the second-to-last block + final norm, CLS dropped), the resampler, and the Mistral decoder
 (RMSNorm, rotate_half RoPE, GQA, SwiGLU). Run it in float64 for reference values.
 """
@@ -254,7 +254,7 @@ def normalise(rgb_u8):
 
 def candidate_logps(model, ids, P, image_rows=None, image_start=None):
     """Per-token log-probs of ids[P:] given ids[:P] (one full forward, no cache): logp of ids[P+j]
-    from the logits at P-1+j (model-spec.md 4.3)."""
+    from the logits at P-1+j (docs/model.md §9)."""
     x = torch.tensor([ids])
     logits = model(x, image_rows, None if image_start is None else [image_start])
     lp = torch.log_softmax(logits[0, P - 1:-1].to(torch.float64), dim=-1)

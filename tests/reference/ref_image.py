@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""ref_image.py — Pillow's answers for the image path (model-spec.md 3.1), for test_image.c.
+"""ref_image.py — Pillow's answers for the image path (docs/model.md §3), for test_image.c.
 
   ref_image.py OUT_DIR IMAGES_DIR JPEG_WRITE
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ref_llm.py — reference per-token log-probs of candidates under the Mistral decoder.
 
-Written from model-spec.md section 3.5 / 4.3, the way the official code scores: ONE full
+Written from docs/model.md §8 / §9, the way the official code scores: ONE full
 forward per candidate over prefix + candidate (no KV cache, no packing), in float64 on the
 checkpoint's weights (bf16/f16/f32 widened exactly). Embeddings, RMSNorm, rotate_half RoPE
 with theta from config.json, GQA through repeat_kv, causal softmax, SwiGLU, final norm,

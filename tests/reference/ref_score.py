@@ -1,17 +1,17 @@
 #!/usr/bin/env python3
 """ref_score.py — the scoring pipeline end to end, reimplemented in PyTorch float64 from the model
-specification (model-spec.md), as the reference for the engine; not the official RLAIF-V code.
+math (docs/model.md), as the reference for the engine; not the official RLAIF-V code.
 
   ref_score.py --model DIR [--ref-model DIR] --job JOB.json --out EXPECTED.json
 
 JOB.json: {"image": PATH or null, "prompt": str, "candidates": [str], "beta": 0.1}.
 For each candidate the WHOLE conversation string is built as chat.py + omni_preprocess + the
-Zephyr template do (model-spec.md 4.1), tokenised by the real Hugging Face tokenizers library
+Zephyr template do (docs/model.md §7.1), tokenised by the real Hugging Face tokenizers library
 (tok_encode.js on the checkpoint's tokenizer.json), and run through OmniLMM (omnilmm.py, float64)
 in one full forward without cache; the scored tokens are those after '\\n<|assistant|>\\n'
 (4.3). The image goes through Pillow: open, convert('RGB'), resize((S, S), BICUBIC), then
 ToTensor + Normalize in float32 (3.1). Writes per candidate the ids, the scored start, the
-per-token log-probs of each model and every reward kind of model-spec.md 5.2.
+per-token log-probs of each model and every reward kind of docs/model.md §10.
 """
 import argparse
 import json

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""ref_vision.py — reference image embeddings (model-spec.md 3.1 step 3, 3.2, 3.3) for test_vision.c.
+"""ref_vision.py — reference image embeddings (docs/model.md §3 step 3, §4, §6) for test_vision.c.
 
   ref_vision.py OUT_DIR
 
@@ -14,7 +14,7 @@ tables are real 4 -> 8 upsamplings; num_query 16) and, as little-endian float32:
   pixels.f32    [3, S, S]          a normalised random image (input of the C forward)
   vit_<dt>.f32  [grid^2, D]        ViT features for pixels.f32
   emb_<dt>.f32  [num_query, H]     image embedding for pixels.f32
-  image.png + png_emb_<dt>.f32     an encoded PNG and its embedding through the whole section 3.1
+  image.png + png_emb_<dt>.f32     an encoded PNG and its embedding through the whole of docs/model.md §3
   e2e_<dt>.bin  a prefix with the image slots and 3 candidates, and their per-token log-probs under
                 the whole model (omnilmm.py, float64) with the PNG's embedding in the slots:
                 int32 P, s (<im_start> position), n, lens[n], prefix ids[P], candidate ids...,
@@ -42,7 +42,7 @@ def layer_norm(x, w, b, eps=1e-6):
 
 
 def vit(cfg, T, px):
-    """px [3, S, S] -> [grid^2, D] (section 3.2)."""
+    """px [3, S, S] -> [grid^2, D] (docs/model.md §4)."""
     v = cl.vision_config(cfg)
     D, P, G, nh = v["embed_dim"], v["patch_size"], v["base_grid"], v["num_heads"]
     p = "model.vision_tower."
@@ -73,7 +73,7 @@ def vit(cfg, T, px):
 
 
 def resampler(cfg, T, x):
-    """x [N, Dv] -> [num_query, H] (section 3.3)."""
+    """x [N, Dv] -> [num_query, H] (docs/model.md §6)."""
     r = "model.resampler."
     E, Q = cfg["hidden_size"], cfg["num_query"]
     nh = E // 128

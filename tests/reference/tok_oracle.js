@@ -4,7 +4,7 @@
 // the added-token flag variants: words_expected.jsonl over WORDS instead), one line per
 // corpus string: {"bos": ids with special tokens, "nobos": ids without, "dec": decode(nobos),
 // "dec_skip": decode(bos, skip_special_tokens)}. In DATA_DIR/omni also writes prompt_expected.jsonl:
-// whole conversations built as the official chat.py + Zephyr template do (model-spec §4.1),
+// whole conversations built as the official chat.py + Zephyr template do (docs/model.md §7.1),
 // tokenised as one string, as omni_preprocess tokenises them.
 'use strict';
 const fs = require('fs');
