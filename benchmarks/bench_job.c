@@ -6,7 +6,7 @@
  *
  *   bench_job --model DIR [--ref-model DIR] --image FILE [--prompt TEXT] [--candidates 8]
  *             [--cand-tokens 64] [--repeat 1] [--blas-threads 1] [--no-cache] [--peak-seconds 0.3]
- *             [--one-at-a-time] [--compute fp32|bf16] [--prefix-cache-mb 1024]
+ *             [--one-at-a-time] [--compute fp32|bf16] [--prefix-cache-mb 1024] [--repack-weights off|auto|on]
  *
  * Candidates are generated English-like texts of about --cand-tokens tokens each (their
  * exact token counts, from the engine's own prompt assembly, are printed). --no-cache opens
@@ -146,6 +146,7 @@ typedef struct bench_opts {
     long prefix_cache_mb;  /* -1: the engine's default */
     double peak_seconds;
     rlv_compute compute;
+    rlv_repack repack;
 } bench_opts;
 
 static int parse_args(bench_opts *o, int argc, char **argv) {
@@ -167,6 +168,7 @@ static int parse_args(bench_opts *o, int argc, char **argv) {
         else if (!strcmp(a, "--peak-seconds")) o->peak_seconds = atof(v);
         else if (!strcmp(a, "--prefix-cache-mb")) o->prefix_cache_mb = atol(v);
         else if (!strcmp(a, "--compute")) { if (rlv_compute_parse(v, &o->compute)) return -1; }
+        else if (!strcmp(a, "--repack-weights")) { if (rlv_repack_parse(v, &o->repack)) return -1; }
         else return -1;
         i++;
     }
@@ -224,7 +226,7 @@ int main(int argc, char **argv) {
     if (parse_args(&o, argc, argv)) {
         fprintf(stderr, "usage: %s --model DIR [--ref-model DIR] --image FILE [--prompt TEXT] [--candidates 8]\n"
                         "       [--cand-tokens 64] [--repeat 1] [--blas-threads 1] [--no-cache] [--peak-seconds 0.3]\n"
-                        "       [--one-at-a-time] [--compute fp32|bf16] [--prefix-cache-mb MB]\n",
+                        "       [--one-at-a-time] [--compute fp32|bf16] [--prefix-cache-mb MB] [--repack-weights off|auto|on]\n",
                 argv[0]);
         return 2;
     }
@@ -268,6 +270,7 @@ int main(int argc, char **argv) {
     eo.ref_model_dir = o.ref_model;
     eo.blas_threads = o.threads;
     eo.compute = o.compute;
+    eo.repack = o.repack;
     eo.max_candidates = n;
     eo.max_total_tokens = tot_ids > 4096 ? tot_ids : 4096;
     if (o.prefix_cache_mb >= 0) eo.prefix_cache_bytes = (size_t)o.prefix_cache_mb << 20;
@@ -288,8 +291,9 @@ int main(int argc, char **argv) {
     if (nm == 2)
         printf(", reference %s (%d layers, %d ViT blocks)", o.ref_model, cfg[1].num_hidden_layers,
                cfg[1].vision.depth - 1);
-    printf("\n  weights %.2f GB (%.2f GB of the reference served from the policy's bytes); %d BLAS threads%s\n",
-           info.weight_bytes / 1e9, info.shared_bytes / 1e9, o.threads, o.no_cache ? "; image cache off" : "");
+    printf("\n  weights %.2f GB (%.2f GB of the reference served from the policy's bytes; %.2f GB repacked); %d BLAS threads%s\n",
+           info.weight_bytes / 1e9, info.shared_bytes / 1e9, info.repacked_bytes / 1e9, o.threads,
+           o.no_cache ? "; image cache off" : "");
     printf("  job: prefix %d tokens (%d image rows), %d candidates, response tokens per candidate:", n_prefix,
            cfg[0].num_query, n);
     for (int i = 0; i < n; i++) printf(" %d", scored[i] - 1);

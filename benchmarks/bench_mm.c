@@ -10,7 +10,9 @@
  * progress goes to stderr.
  *
  *   bench_mm [--threads 2] [--reps 3] [--m 256,512,1024] [--compute fp32|bf16] [--blis]
- *            [--only cblas|ours] [--shape NAME]
+ *            [--only cblas|ours] [--shape NAME] [--repack]
+ * --repack: our columns multiply weights repacked into the kernel's panels (mm_repack_view), as
+ * rlaifvd does when they fit in memory; run with and without it in one command to compare.
  * Not run by ctest. */
 #include <dlfcn.h>
 #include <stdint.h>
@@ -148,7 +150,7 @@ static rate peak_rate(bench_isa isa, int threads) {
 }
 
 int main(int argc, char **argv) {
-    int threads = 2, reps = 3, use_blis = 0, only = 0;  /* only: 0 all, 1 ours, 2 cblas */
+    int threads = 2, reps = 3, use_blis = 0, only = 0, repack = 0;  /* only: 0 all, 1 ours, 2 cblas */
     int ms[8] = {256, 512, 1024}, nm = 3;
     const char *one = NULL;
     mm_compute compute = MM_COMPUTE_F32;
@@ -157,6 +159,7 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "--threads") && v) threads = atoi(v), i++;
         else if (!strcmp(a, "--reps") && v) reps = atoi(v), i++;
         else if (!strcmp(a, "--blis")) use_blis = 1;
+        else if (!strcmp(a, "--repack")) repack = 1;
         else if (!strcmp(a, "--shape") && v) one = v, i++;
         else if (!strcmp(a, "--only") && v) only = !strcmp(v, "ours") ? 1 : 2, i++;
         else if (!strcmp(a, "--compute") && v) compute = !strcmp(v, "bf16") ? MM_COMPUTE_BF16 : MM_COMPUTE_F32, i++;
@@ -168,7 +171,7 @@ int main(int argc, char **argv) {
             }
         } else {
             fprintf(stderr, "usage: bench_mm [--threads N] [--reps N] [--m 256,512,1024] [--compute fp32|bf16] [--blis] "
-                            "[--only ours|cblas] [--shape NAME]\n");
+                            "[--only ours|cblas] [--shape NAME] [--repack]\n");
             return 2;
         }
     }
@@ -191,8 +194,8 @@ int main(int argc, char **argv) {
     double l0 = loadavg();
     rate pk = peak_rate(isa, threads);
     const char *cte = getenv("OPENBLAS_CORETYPE");
-    printf("# bench_mm: %d threads, min of %d reps; kernel %s (cpu %s); OpenBLAS core %s (OPENBLAS_CORETYPE=%s)%s\n",
-           threads, reps, mm_kernel_name(mm), cpu_level_name(cpu_features()), openblas_get_corename(), cte ? cte : "(unset)",
+    printf("# bench_mm: %d threads, min of %d reps; kernel %s%s (cpu %s); OpenBLAS core %s (OPENBLAS_CORETYPE=%s)%s\n",
+           threads, reps, mm_kernel_name(mm), repack ? ", weights repacked" : "", cpu_level_name(cpu_features()), openblas_get_corename(), cte ? cte : "(unset)",
            blis ? "; BLIS via dlopen" : "");
     printf("# peak %s at start: %.0f GFLOP/s wall, %.0f per CPU-second x %d; load average %.2f\n", bench_isa_name(isa),
            pk.wall, pk.cpu, threads, l0);
@@ -219,7 +222,15 @@ int main(int argc, char **argv) {
         }
         if (s->ldw % Q8_BLOCK_DEFAULT == 0 && q8_quantize_rows(wq, ws, wf, s->n, s->ldw, Q8_BLOCK_DEFAULT, NULL))
             die("q8_quantize_rows");
-        mm_w wq8 = {wq, RLV_I8, s->ldw, ws, Q8_BLOCK_DEFAULT, 0};
+        mm_w wq8 = {wq, RLV_I8, s->ldw, ws, Q8_BLOCK_DEFAULT, 0, 0, 0, 0}, wbv = mm_w_plain(wb, RLV_BF16, s->ldw),
+             wfv = mm_w_plain(wf, RLV_F32, s->ldw);
+        mm_repack *rp = NULL;
+        if (repack) {  /* the copies live until the shape is done */
+            if (mm_repack_init(&rp, compute, &e) || mm_repack_view(rp, &wbv, s->n, s->k, &e) ||
+                mm_repack_view(rp, &wfv, s->n, s->k, &e) ||
+                (s->ldw % Q8_BLOCK_DEFAULT == 0 && s->k % Q8_BLOCK_DEFAULT == 0 && mm_repack_view(rp, &wq8, s->n, s->k, &e)))
+                die(e.msg);
+        }
         int mlist[9], nml = 0;
         for (int i = 0; i < nm; i++) mlist[nml++] = ms[i];
         if (!strcmp(s->name, "llm.lm_head")) mlist[nml++] = 1;  /* one scored row */
@@ -233,13 +244,13 @@ int main(int argc, char **argv) {
             }
             for (size_t i = 0; i < (size_t)m * s->k; i++) x[i] = rndf();
             for (size_t i = 0; i < (size_t)m * s->n; i++) y[i] = 0;
-            run r = {0, mm, blis, s, m, y, x, mm_w_plain(wb, RLV_BF16, s->ldw)};
+            run r = {0, mm, blis, s, m, y, x, wbv};
             rate gb = {0, 0}, gq = {0, 0}, gf = {0, 0}, gc = {0, 0}, gl = {0, 0};
             if (only != 2) {
                 gb = time_gflops(&r, reps, threads);
                 r.w = wq8;
                 if (s->ldw % Q8_BLOCK_DEFAULT == 0) gq = time_gflops(&r, reps, threads);  /* vit.patch: kept bf16 */
-                r.w = mm_w_plain(wf, RLV_F32, s->ldw);
+                r.w = wfv;
                 gf = time_gflops(&r, reps, threads);
             }
             if (only != 1) {
@@ -253,6 +264,7 @@ int main(int argc, char **argv) {
             fprintf(stderr, "%s M %d: %.1f %.1f %.1f %.1f %.1f GFLOP/s\n", s->name, m, gb.wall, gq.wall, gf.wall, gc.wall,
                     gl.wall);
         }
+        mm_repack_free(&rp);
         free(wf), free(wb), free(wq), free(ws);
     }
     rate pk1 = peak_rate(isa, threads);

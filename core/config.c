@@ -150,6 +150,8 @@ int config_parse(rlv_config *c, const char *text, size_t len, rlv_err *err) {
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         if ((rc = get_int(root, ints[i].k, ints[i].req, ints[i].dflt, ints[i].lo, ints[i].p, err))) goto done;
     if (c->num_key_value_heads < 0) c->num_key_value_heads = c->num_attention_heads; /* MHA default */
+    json_t *sw = json_object_get(root, "sliding_window"); /* null in some Mistral configs: no window */
+    if (sw && !json_is_null(sw) && (rc = get_int(root, "sliding_window", 1, 0, 1, &c->sliding_window, err))) goto done;
     if ((rc = get_num(root, "rms_norm_eps", 1, 0, &c->rms_norm_eps, err))) goto done;
     if ((rc = get_num(root, "rope_theta", 0, 10000.0, &c->rope_theta, err))) goto done;
     if ((rc = get_bool(root, "tie_word_embeddings", 0, &c->tie_word_embeddings, err))) goto done;

@@ -32,6 +32,7 @@ typedef struct rlv_config {
     int num_key_value_heads;      /* 8 */
     int vocab_size;               /* 32009 */
     int max_position_embeddings;  /* 32768 */
+    int sliding_window;           /* 4096 (Mistral's attention window); 0 when null or absent */
     int num_query;                /* 256: image rows, a perfect square */
     int image_size;               /* 448 */
     int bos_token_id, eos_token_id;

@@ -56,6 +56,7 @@ struct rlv_engine {
     imcache *cache;
     pcache *pcache;
     size_t weight_bytes, shared_bytes;
+    mm_repack *repack;  /* the repacked weights (NULL: read from the mappings) */
 };
 
 /* Conversation text a worker's prompt arena is first sized for (system + image block + question +
@@ -100,6 +101,19 @@ void rlv_engine_opts_default(rlv_engine_opts *o) {
 
 const char *rlv_compute_name(rlv_compute c) {
     return c == RLV_COMPUTE_FP32 ? "fp32" : c == RLV_COMPUTE_BF16 ? "bf16" : NULL;
+}
+
+const char *rlv_repack_name(rlv_repack r) {
+    return r == RLV_REPACK_OFF ? "off" : r == RLV_REPACK_AUTO ? "auto" : r == RLV_REPACK_ON ? "on" : NULL;
+}
+
+int rlv_repack_parse(const char *name, rlv_repack *out) {
+    for (int r = RLV_REPACK_OFF; r <= RLV_REPACK_ON; r++)
+        if (name && !strcmp(name, rlv_repack_name((rlv_repack)r))) {
+            *out = (rlv_repack)r;
+            return RLV_OK;
+        }
+    return RLV_EINVAL;
 }
 
 int rlv_compute_parse(const char *name, rlv_compute *out) {
@@ -151,6 +165,34 @@ static int bind_model(engine_model *m, rlv_compute compute, rlv_err *err) {
     return rc;
 }
 
+/* MemAvailable from /proc/meminfo in bytes; 0 when it cannot be read. */
+static size_t mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    unsigned long long kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+    if (f) fclose(f);
+    return (size_t)kb * 1024;
+}
+
+/* Repacks every model's product weights (rlv_engine_opts.repack). auto: when the distinct weights
+ * and 2 GiB of room (KV caches, buffers) fit in MemAvailable — the q8 pair on a 24 GiB machine
+ * does, the bf16 pair (37.6 GB) does not and keeps streaming from its mapping. */
+static int repack_models(rlv_engine *e, rlv_err *err) {
+    if (e->opts.repack == RLV_REPACK_OFF) return RLV_OK;
+    size_t need = e->weight_bytes - e->shared_bytes + ((size_t)2 << 30);
+    if (e->opts.repack == RLV_REPACK_AUTO && need > mem_available()) return RLV_OK;
+    int rc = mm_repack_init(&e->repack, e->opts.compute == RLV_COMPUTE_BF16 ? MM_COMPUTE_BF16 : MM_COMPUTE_F32, err);
+    for (int k = 0; !rc && k < e->n_models; k++) {
+        engine_model *m = &e->m[k];
+        rc = llm_model_repack(m->llm, e->repack, m->ck, err);
+        if (!rc) rc = vit_model_repack(m->vit, e->repack, m->ck, err);
+        if (!rc) rc = resampler_model_repack(m->rs, e->repack, m->ck, err);
+    }
+    return rc;
+}
+
 int rlv_engine_open(rlv_engine **out, const rlv_engine_opts *opts, rlv_err *err) {
     *out = NULL;
     if (!opts || !opts->model_dir) return rlv_errf(err, RLV_EINVAL, "no model directory given");
@@ -160,6 +202,7 @@ int rlv_engine_open(rlv_engine **out, const rlv_engine_opts *opts, rlv_err *err)
         return rlv_errf(err, RLV_EINVAL, "blas threads %d: must be 1 to 1024", opts->blas_threads);
     if (opts->max_job_ms < 0) return rlv_errf(err, RLV_EINVAL, "max_job_ms %lld: must be >= 0", (long long)opts->max_job_ms);
     if (!rlv_compute_name(opts->compute)) return rlv_errf(err, RLV_EINVAL, "unknown compute mode %d", (int)opts->compute);
+    if (!rlv_repack_name(opts->repack)) return rlv_errf(err, RLV_EINVAL, "unknown repack mode %d", (int)opts->repack);
     if (opts->compute == RLV_COMPUTE_BF16 && !(cpu_features() & CPU_AVX512BF16))
         return rlv_errf(err, RLV_EUNSUPPORTED, "compute bf16 needs a CPU with AVX512_BF16 (vdpbf16ps); this one runs %s: "
                         "use compute fp32", cpu_level_name(cpu_features()));
@@ -182,6 +225,13 @@ int rlv_engine_open(rlv_engine **out, const rlv_engine_opts *opts, rlv_err *err)
         else
             e->shared_bytes = ckpt_share_identical(e->m[REF].ck, e->m[POL].ck);
     }
+    for (int k = 0; !rc && k < e->n_models; k++) {
+        int win = e->m[k].cfg.sliding_window; /* full attention equals windowed attention only within it */
+        if (win > 0 && opts->max_seq_tokens > win)
+            rc = rlv_errf(err, RLV_ECONFIG, "%s: max_seq_tokens %d is above the model's sliding_window %d (attention "
+                          "past the window is not implemented): use at most %d", k ? "reference" : "policy",
+                          opts->max_seq_tokens, win, win);
+    }
     for (int k = 0; !rc && k < e->n_models; k++) rc = bind_model(&e->m[k], opts->compute, err);
     if (!rc) rc = tok_load(&e->tok, opts->model_dir, err);
     if (!rc && tok_vocab_size(e->tok) > e->m[POL].cfg.vocab_size)
@@ -191,6 +241,7 @@ int rlv_engine_open(rlv_engine **out, const rlv_engine_opts *opts, rlv_err *err)
     if (!rc) rc = pcache_open(&e->pcache, opts->prefix_cache_bytes, err);
     for (int k = 0; !rc && k < e->n_models; k++)
         for (int i = 0; i < ckpt_n_tensors(e->m[k].ck); i++) e->weight_bytes += ckpt_tensor(e->m[k].ck, i)->nbytes;
+    if (!rc) rc = repack_models(e, err);
     if (rc) {
         rlv_engine_free(&e);
         return rc;
@@ -209,6 +260,7 @@ void rlv_engine_free(rlv_engine **ep) {
         ckpt_free(&e->m[k].ck);
     }
     tok_free(&e->tok);
+    mm_repack_free(&e->repack);
     imcache_free(&e->cache);
     pcache_free(&e->pcache);
     free(e->policy_dir);
@@ -235,6 +287,7 @@ void rlv_engine_get_info(const rlv_engine *e, rlv_engine_info *o) {
     o->vit_blocks = c->vision.depth - 1;
     o->weight_bytes = e->weight_bytes;
     o->shared_bytes = e->shared_bytes;
+    o->repacked_bytes = mm_repack_bytes(e->repack);
     imcache_stats s;
     imcache_get_stats(e->cache, &s);
     o->cache_hits = s.hits;

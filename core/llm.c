@@ -150,7 +150,7 @@ static int load_mat(llm_model *m, const ckpt *c, const char *name, int64_t rows,
     if (!rc) rc = mm_weight_bind(w, c, t, err);
     if (rc) return rc;
     if ((flags & LLM_F32_WEIGHTS) && t->dtype != RLV_F32) {
-        float *p;
+        float *p = NULL;
         if ((rc = own_f32(m, &p, w->w, (size_t)rows, (size_t)cols, name, err))) return rc;
         *w = (llm_w){mm_w_plain(p, RLV_F32, (int)cols), NULL, NULL};
         m->weight_bytes += (size_t)rows * (size_t)cols * sizeof(float);
@@ -495,6 +495,16 @@ static void attention(llm_ws *ws, int l, int R, int ctx, int nseg, const int *se
 static void mm(llm_ws *ws, float *y, int ldy, const float *x, int ldx, int rows, int k, const llm_w *w, int n,
                int acc) {
     mm_xwt(ws->mm, y, ldy, x, ldx, rows, k, w->w, n, NULL, acc);
+}
+
+int llm_model_repack(llm_model *m, mm_repack *r, const ckpt *c, rlv_err *err) {
+    int rc = mm_repack_weight(r, &m->lm_head, c, err);
+    for (int l = 0; l < m->L && !rc; l++) {
+        llm_layer *ly = &m->layers[l];
+        llm_w *w[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->wg, &ly->wu, &ly->wd};
+        for (size_t i = 0; i < sizeof w / sizeof w[0] && !rc; i++) rc = mm_repack_weight(r, w[i], c, err);
+    }
+    return rc;
 }
 
 /* Read-ahead of layer l's matrices (design note 6); l == L: lm_head. */

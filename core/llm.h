@@ -44,6 +44,8 @@ enum {
 int llm_model_init(llm_model **out, const ckpt *c, const rlv_config *cfg, int flags, rlv_err *err);
 /* *m becomes NULL; NULL is a no-op. */
 void llm_model_free(llm_model **m);
+/* Repacks every matrix of the products (mm_repack_weight: all but the token embeddings). */
+int llm_model_repack(llm_model *m, mm_repack *r, const ckpt *c, rlv_err *err);
 /* Bytes of the weights the model reads (as stored, or f32 copies with LLM_F32_WEIGHTS). */
 size_t llm_model_weight_bytes(const llm_model *m);
 const rlv_config *llm_model_config(const llm_model *m);

@@ -43,19 +43,27 @@ static size_t kern_block_bytes(const mm_kern *k, int rows) {
     return (size_t)rows * (size_t)((k->kc + k->kstep - 1) / k->kstep) * 4;
 }
 
-int mm_ctx_init(mm_ctx **out, rlv_pool *pool, mm_compute compute, rlv_err *err) {
-    *out = NULL;
+/* The kernel for compute on this CPU (*kern NULL: generic). */
+static int pick_kernel(mm_compute compute, const mm_kern **kern, rlv_err *err) {
     unsigned f = cpu_features();
-    const mm_kern *kern = NULL;
+    *kern = NULL;
     if (compute == MM_COMPUTE_BF16) {
         if (!(f & CPU_AVX512BF16))
             return rlv_errf(err, RLV_EUNSUPPORTED, "compute bf16 needs AVX512_BF16 (vdpbf16ps); this CPU runs %s",
                             cpu_level_name(f));
-        kern = &mm_kern_avx512bf16;
+        *kern = &mm_kern_avx512bf16;
     } else if (compute != MM_COMPUTE_F32)
         return rlv_errf(err, RLV_EINVAL, "compute mode %d", (int)compute);
-    else if (f & CPU_AVX512) kern = &mm_kern_avx512;
-    else if (f & CPU_AVX2) kern = &mm_kern_avx2;
+    else if (f & CPU_AVX512) *kern = &mm_kern_avx512;
+    else if (f & CPU_AVX2) *kern = &mm_kern_avx2;
+    return RLV_OK;
+}
+
+int mm_ctx_init(mm_ctx **out, rlv_pool *pool, mm_compute compute, rlv_err *err) {
+    *out = NULL;
+    const mm_kern *kern;
+    int rc = pick_kernel(compute, &kern, err);
+    if (rc) return rc;
     mm_ctx *c = calloc(1, sizeof *c);
     int nth = pool_threads(pool);
     if (!c || !(c->buf = calloc((size_t)nth, sizeof *c->buf))) {
@@ -92,11 +100,21 @@ size_t mm_ctx_bytes(const mm_ctx *c) { return (size_t)c->nth * c->buf_bytes; }
 const char *mm_kernel_name(const mm_ctx *c) { return c->kern ? c->kern->name : "generic"; }
 
 mm_w mm_w_plain(const void *p, rlv_dtype dt, int ld) {
-    mm_w w = {p, dt, ld, NULL, 0, 0};
+    mm_w w = {p, dt, ld, NULL, 0, 0, 0, 0, 0};
     return w;
 }
 
 mm_w mm_w_at(mm_w w, size_t r, size_t c) {
+    if (w.panel) {
+        size_t P = (size_t)w.panel;
+        RLV_ASSERT(r % P == 0);
+        w.p = (const char *)w.p + ((r / P) * w.pstride + c * P) * rlv_dtype_size(w.dt);
+        if (w.dt == RLV_I8) {
+            w.scale += (r / P) * w.spstride;
+            w.c0 += (int)c;
+        }
+        return w;
+    }
     w.p = (const char *)w.p + (r * (size_t)w.ld + c) * rlv_dtype_size(w.dt);
     if (w.dt == RLV_I8) {
         w.scale += r * (size_t)(w.ld / w.block);
@@ -119,11 +137,13 @@ int mm_weight_bind(mm_weight *out, const ckpt *c, const rlv_tensor *t, rlv_err *
 }
 
 void mm_weight_prefetch(const mm_weight *w) {
+    if (w->w.panel) return; /* a copy in memory: the source pages were released */
     ckpt_prefetch(w->t);
     ckpt_prefetch(w->scale);
 }
 
 void mm_w_to_f32(float *dst, mm_w w, size_t rows, size_t cols) {
+    RLV_ASSERT(!w.panel); /* embeddings and f32 copies are never repacked */
     for (size_t r = 0; r < rows; r++) {
         mm_w row = mm_w_at(w, r, 0);
         if (w.dt == RLV_I8) q8_dequantize_span(dst + r * cols, row.p, row.scale, row.c0, (int64_t)cols, w.block);
@@ -206,7 +226,7 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
             for (int i = 0; i < m; i++) memset(y + (size_t)i * ldy + n0, 0, (size_t)(n1 - n0) * sizeof(float));
         return;
     }
-    if (trans && m <= kn->gemv_rows && kn->gemv) {
+    if (trans && m <= kn->gemv_rows && kn->gemv && !w->panel) {
         mm_w wp = mm_w_at(*w, (size_t)n0, 0);
         kn->gemv(y + n0, (size_t)ldy, x, (size_t)ldx, m, k, &wp, n1 - n0, alpha, acc);
         return;
@@ -230,12 +250,13 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
                     int nbr = nb - jr < nr ? nb - jr : nr;
                     if (ic == 0) {
                         mm_w wp = trans ? mm_w_at(*w, (size_t)(jc + jr), (size_t)pc) : mm_w_at(*w, (size_t)pc, (size_t)(jc + jr));
-                        kn->pack_b(bbuf + (size_t)jr * pb, &wp, trans, nbr, kb);
+                        /* a repacked panel is already [k][nr]: its rows are copied (widened), not transposed */
+                        kn->pack_b(bbuf + (size_t)jr * pb, &wp, trans && !w->panel, nbr, kb);
                     }
                     int pf = jr + nr < nb;  /* next panel of this block: its weights, or once packed, the panel */
                     size_t pfb = (size_t)nr * pb, pf0 = 0;
                     for (int ir = 0, t = 0; ir < mb; ir += mr, t++) {
-                        if (pf && ic == 0)
+                        if (pf && ic == 0 && !w->panel) /* repacked panels are read in order: the hardware prefetches them */
                             prefetch_panel(w->p, es, w->ld, trans, jc + jr + nr, nb - jr - nr < nr ? nb - jr - nr : nr, pc, kb, t,
                                            tiles);
                         else if (pf)  /* packed B outgrows L2 (nc x kc floats): bring the next panel back */
@@ -291,13 +312,14 @@ static void mm_run(void *arg, int tid, int nth) {
 
 /* The q8 invariant every view keeps (mm_w): whole scale rows per stored row. */
 static void check_w(const mm_w *w) {
-    RLV_ASSERT(w->dt != RLV_I8 || (w->block > 0 && w->ld % w->block == 0 && w->scale && w->c0 >= 0));
+    RLV_ASSERT(w->dt != RLV_I8 || (w->block > 0 && (w->panel || w->ld % w->block == 0) && w->scale && w->c0 >= 0));
 }
 
 void mm_xwt(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k, mm_w w, int n, const float *bias,
             int accumulate) {
     if (m <= 0 || n <= 0) return;
     check_w(&w);
+    RLV_ASSERT(!w.panel || (c->kern && w.panel == c->kern->nr));
     mm_task t = {c, 1, y, ldy, ldx, m, k, n, x, bias, w, accumulate};
     pool_run(c->pool, mm_run, &t);
 }
@@ -305,6 +327,7 @@ void mm_xwt(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k,
 void mm_xw(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k, mm_w w, int n, int accumulate) {
     if (m <= 0 || n <= 0) return;
     check_w(&w);
+    RLV_ASSERT(!w.panel);
     mm_task t = {c, 0, y, ldy, ldx, m, k, n, x, NULL, w, accumulate};
     pool_run(c->pool, mm_run, &t);
 }
@@ -312,11 +335,147 @@ void mm_xw(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k, 
 void mm_xwt_on(mm_ctx *c, int tid, float *y, int ldy, const float *x, int ldx, int m, int k, mm_w w, int n,
                float alpha, int accumulate) {
     check_w(&w);
+    RLV_ASSERT(!w.panel || (c->kern && w.panel == c->kern->nr));
     gemm_part(c, tid, 1, y, ldy, x, ldx, 0, m, k, &w, 0, n, alpha, accumulate);
 }
 
 void mm_xw_on(mm_ctx *c, int tid, float *y, int ldy, const float *x, int ldx, int m, int k, mm_w w, int n,
               float alpha, int accumulate) {
     check_w(&w);
+    RLV_ASSERT(!w.panel);
     gemm_part(c, tid, 0, y, ldy, x, ldx, 0, m, k, &w, 0, n, alpha, accumulate);
+}
+
+/* ------------------------------------------------------------------ repacking (mm.h) */
+
+typedef struct repacked {
+    const void *src, *src_scale;  /* the source view's data and scales, and its shape: the key */
+    int n, k;
+    rlv_dtype dt;
+    void *p;                      /* panels */
+    uint16_t *scale;              /* q8: panel scales */
+    size_t bytes;
+} repacked;
+
+struct mm_repack {
+    int panel;
+    repacked *v;
+    int n, cap;
+    size_t bytes;
+};
+
+int mm_repack_init(mm_repack **out, mm_compute compute, rlv_err *err) {
+    *out = NULL;
+    const mm_kern *kern;
+    int rc = pick_kernel(compute, &kern, err);
+    if (rc) return rc;
+    mm_repack *r = calloc(1, sizeof *r);
+    if (!r) return rlv_errf(err, RLV_ENOMEM, "weight repacking");
+    r->panel = kern ? kern->nr : 0;
+    *out = r;
+    return RLV_OK;
+}
+
+void mm_repack_free(mm_repack **rp) {
+    if (!rp || !*rp) return;
+    mm_repack *r = *rp;
+    for (int i = 0; i < r->n; i++) {
+        free(r->v[i].p);
+        free(r->v[i].scale);
+    }
+    free(r->v);
+    free(r);
+    *rp = NULL;
+}
+
+int mm_repack_panel(const mm_repack *r) { return r ? r->panel : 0; }
+size_t mm_repack_bytes(const mm_repack *r) { return r ? r->bytes : 0; }
+
+/* Panels of w [n, k] (a whole stored weight: c0 0) into p / scale: element (j, q) of W goes to
+ * panel j / P at [q][j % P], rows past n zero; q8 scale (j, b) to [b][j % P] of the panel.
+ * k outer, the panel's P rows inner: P source lines stay cached while 64 bytes of each are used. */
+#define REPACK_ELEMS(T)                                                                          \
+    for (size_t pi = 0; pi < np; pi++) {                                                         \
+        T *dst = (T *)p + pi * (size_t)k * (size_t)P;                                            \
+        const T *src = (const T *)w->p + pi * (size_t)P * (size_t)w->ld;                         \
+        size_t rows = (size_t)n - pi * (size_t)P < (size_t)P ? (size_t)n - pi * (size_t)P : (size_t)P; \
+        for (size_t q = 0; q < (size_t)k; q++, dst += P)                                         \
+            for (size_t jj = 0; jj < (size_t)P; jj++) dst[jj] = jj < rows ? src[jj * (size_t)w->ld + q] : (T)0; \
+    }
+static void repack_into(const mm_w *w, int n, int k, int P, void *p, uint16_t *scale) {
+    size_t np = (size_t)(n + P - 1) / (size_t)P;
+    switch (rlv_dtype_size(w->dt)) {
+    case 1: REPACK_ELEMS(int8_t) break;
+    case 2: REPACK_ELEMS(uint16_t) break;
+    default: REPACK_ELEMS(float) break;
+    }
+    if (w->dt != RLV_I8) return;
+    size_t nbk = (size_t)(k / w->block), lds = (size_t)(w->ld / w->block);
+    for (size_t pi = 0; pi < np; pi++)
+        for (size_t b = 0; b < nbk; b++)
+            for (size_t jj = 0; jj < (size_t)P; jj++) {
+                size_t j = pi * (size_t)P + jj;
+                scale[(pi * nbk + b) * (size_t)P + jj] = j < (size_t)n ? w->scale[j * lds + b] : 0;
+            }
+}
+#undef REPACK_ELEMS
+
+static int repack(mm_repack *r, mm_w *w, int n, int k, const ckpt *c, const char *name, rlv_err *err);
+
+int mm_repack_weight(mm_repack *r, mm_weight *w, const ckpt *c, rlv_err *err) {
+    if (!r->panel || w->w.panel || !w->t || !w->t->ndim) return RLV_OK;
+    int64_t rows = w->t->shape[0], cols = rows ? rlv_tensor_numel(w->t) / rows : 0; /* as mm_weight_bind */
+    return repack(r, &w->w, (int)rows, (int)cols, c, w->t->name, err);
+}
+
+int mm_repack_view(mm_repack *r, mm_w *w, int n, int k, rlv_err *err) {
+    if (!r->panel || w->panel) return RLV_OK;
+    return repack(r, w, n, k, NULL, "a weight", err);
+}
+
+static int repack(mm_repack *r, mm_w *w, int n, int k, const ckpt *c, const char *name, rlv_err *err) {
+    int P = r->panel;
+    RLV_ASSERT(w->c0 == 0 && k <= w->ld && (w->dt != RLV_I8 || k % w->block == 0));
+    const void *key = w->p, *skey = w->scale;
+    repacked *hit = NULL;
+    for (int i = 0; i < r->n && !hit; i++)
+        if (r->v[i].src == key && r->v[i].src_scale == skey && r->v[i].n == n && r->v[i].k == k && r->v[i].dt == w->dt)
+            hit = &r->v[i];
+    if (!hit) {
+        if (r->n == r->cap) {
+            int cap = r->cap ? 2 * r->cap : 256;
+            repacked *nv = realloc(r->v, (size_t)cap * sizeof *nv);
+            if (!nv) return rlv_errf(err, RLV_ENOMEM, "repacking '%s'", name);
+            r->v = nv, r->cap = cap;
+        }
+        size_t es = rlv_dtype_size(w->dt), np = (size_t)(n + P - 1) / (size_t)P;
+        size_t bytes = np * (size_t)P * (size_t)k * es, sbytes = w->dt == RLV_I8 ? np * (size_t)P * (size_t)(k / w->block) * 2 : 0;
+        repacked e = {key, skey, n, k, w->dt, aligned_alloc(64, (bytes + 63) / 64 * 64), sbytes ? malloc(sbytes) : NULL,
+                      bytes + sbytes};
+        if (!e.p || (sbytes && !e.scale)) {
+            free(e.p);
+            free(e.scale);
+            return rlv_errf(err, RLV_ENOMEM, "repacking '%s': %zu bytes", name, bytes + sbytes);
+        }
+        repack_into(w, n, k, P, e.p, e.scale);
+        if (c) {
+            ckpt_evict(c, w->p, (size_t)n * (size_t)k * es);
+            if (sbytes) ckpt_evict(c, w->scale, (size_t)n * (size_t)(k / w->block) * 2);
+        }
+        r->v[r->n] = e;
+        hit = &r->v[r->n++];
+        r->bytes += e.bytes;
+    }
+    mm_w v = *w;
+    v.p = hit->p;
+    v.ld = P;
+    v.panel = P;
+    v.pstride = (size_t)k * (size_t)P;
+    if (v.dt == RLV_I8) {
+        v.scale = hit->scale;
+        v.spstride = (size_t)(k / v.block) * (size_t)P;
+        v.c0 = 0;
+    }
+    *w = v;
+    return RLV_OK;
 }

@@ -52,6 +52,12 @@ typedef struct mm_w {
     const uint16_t *scale;  /* RLV_I8: f16 scales of row 0's stored row, from its first block */
     int block;              /* RLV_I8: elements per scale; divides ld */
     int c0;                 /* RLV_I8: stored column of the view's column 0 */
+    /* Repacked weights (mm_repack_weight): panel = NR > 0, W [n, k] stored as panels of NR rows
+     * of W, each [k][NR] (so p walks k with ld = NR), pstride elements from one panel to the
+     * next; q8 scales likewise [k / block][NR] per panel, spstride apart, scale at the panel's
+     * first block row and c0 the view's first k. Views start on a panel (r % NR == 0). */
+    int panel;
+    size_t pstride, spstride;
 } mm_w;
 
 /* A plain (f32/f16/bf16) weight, or f32 activations used as one (attention's K and V). */
@@ -73,6 +79,28 @@ void mm_weight_prefetch(const mm_weight *w);
 /* dst[rows][cols] = the view's first rows x cols elements widened (q8: dequantised) to f32:
  * embedding rows, f32 copies of weights. */
 void mm_w_to_f32(float *dst, mm_w w, size_t rows, size_t cols);
+
+/* Weights repacked once, at load, into the panel layout of the kernel the products will run
+ * (mm_w.panel): packing a product's weights is then a sequential widen instead of a transpose,
+ * which cost 17-20 % of an M = 256 product (docs/performance.md). The copies live in anonymous
+ * memory owned by the mm_repack, one per distinct source (weights shared by two models stay
+ * shared); the source pages are released from the mapping. Only for x.W^T (mm_xwt) weights,
+ * and only where a packed kernel runs (NR 0 for `generic`: mm_repack_weight does nothing). */
+typedef struct mm_repack mm_repack;
+/* RLV_OK; RLV_EUNSUPPORTED / RLV_EINVAL as mm_ctx_init for compute; RLV_ENOMEM. */
+int mm_repack_init(mm_repack **out, mm_compute compute, rlv_err *err);
+void mm_repack_free(mm_repack **r);
+/* The panel width the kernel for compute uses (0: no repacking). */
+int mm_repack_panel(const mm_repack *r);
+/* Replaces w->w by its repacked copy (made on first sight of w's source, shared after that) and
+ * releases the source's pages (ckpt c, may be NULL). RLV_OK or RLV_ENOMEM. */
+int mm_repack_weight(mm_repack *r, mm_weight *w, const ckpt *c, rlv_err *err);
+/* The same for a view of W [n, k] (c0 0, k <= ld; q8: k a multiple of the block): *w becomes the
+ * copy's view. For benchmarks and tests; the source is not released, and must outlive r (copies
+ * are found again by the source's address). */
+int mm_repack_view(mm_repack *r, mm_w *w, int n, int k, rlv_err *err);
+/* Bytes of the copies. */
+size_t mm_repack_bytes(const mm_repack *r);
 
 /* y[m, n] (leading dim ldy) = x[m, k] (ld ldx) . W^T (+ bias[n]), with W [n, k] the view w
  * (w.ld >= k; the nn.Linear layout, or a column block of a wider weight). bias may be NULL.

@@ -168,6 +168,13 @@ void resampler_ws_free(resampler_ws **ws) {
 
 void resampler_ws_set_timing(resampler_ws *ws, rlv_timing *t) { ws->timing = t; }
 
+int resampler_model_repack(resampler_model *m, mm_repack *r, const ckpt *c, rlv_err *err) {
+    int rc = mm_repack_weight(r, &m->kv_proj, c, err);
+    if (!rc) rc = mm_repack_weight(r, &m->out_proj, c, err);
+    if (!rc && mm_repack_panel(r) && m->E % mm_repack_panel(r) == 0) rc = mm_repack_weight(r, &m->in_proj, c, err);
+    return rc;
+}
+
 /* Read-ahead of the resampler's four matrices (150 MB at the real widths), e.g. while the last ViT
  * blocks compute. */
 void resampler_prefetch(const resampler_model *m) {

@@ -25,6 +25,9 @@ typedef struct resampler_ws resampler_ws;
  * and the projected queries. c must outlive *out. */
 int resampler_model_init(resampler_model **out, const ckpt *c, const rlv_config *cfg, rlv_err *err);
 void resampler_model_free(resampler_model **m);
+/* Repacks kv_proj, out_proj and in_proj (when its q/k/v thirds start on panels) — not proj,
+ * which multiplies as x.W (mm_xw). */
+int resampler_model_repack(resampler_model *m, mm_repack *r, const ckpt *c, rlv_err *err);
 
 /* Rows and width of the output: num_query x hidden_size. */
 int resampler_rows(const resampler_model *m);

@@ -48,6 +48,21 @@ const char *rlv_compute_name(rlv_compute c);
 /* Parses a name; returns RLV_OK or RLV_EINVAL. */
 int rlv_compute_parse(const char *name, rlv_compute *out);
 
+/* Whether the weights are repacked at load into the matrix kernel's panel layout (rlv_engine_opts.
+ * repack): a copy of the weights in memory that packing reads in order instead of transposing
+ * (docs/performance.md). */
+typedef enum {
+    RLV_REPACK_OFF = 0,  /* never: the weights are read from the checkpoint's mapping (the default:
+                          * the gain is not yet measured on a quiet machine, and several daemons on
+                          * one host share the page cache but not copies) */
+    RLV_REPACK_AUTO = 1, /* when the distinct weights + 2 GiB fit in MemAvailable */
+    RLV_REPACK_ON = 2,   /* always (fails with RLV_ENOMEM when memory runs out) */
+} rlv_repack;
+/* "auto" / "on" / "off"; NULL for an unknown value. Static string. */
+const char *rlv_repack_name(rlv_repack r);
+/* Parses a name; returns RLV_OK or RLV_EINVAL. */
+int rlv_repack_parse(const char *name, rlv_repack *out);
+
 typedef struct rlv_engine_opts {
     const char *model_dir;      /* policy checkpoint (RLAIF-V-12B), required */
     const char *ref_model_dir;  /* reference checkpoint (OmniLMM-12B) or NULL */
@@ -65,6 +80,7 @@ typedef struct rlv_engine_opts {
     int blas_threads;           /* threads of each worker's pool: its products and stages (default 1) */
     rlv_compute compute;        /* weight products (default RLV_COMPUTE_FP32); RLV_COMPUTE_BF16 on a CPU
                                  * without AVX512_BF16: rlv_engine_open fails with RLV_EUNSUPPORTED */
+    rlv_repack repack;          /* weights repacked at load (default RLV_REPACK_OFF) */
     int64_t max_job_ms;         /* time limit of one rlv_score call: past it the job stops before the
                                  * next decoder layer or ViT block with RLV_ETIMEOUT (0 = none, the
                                  * default; the image decode is bounded by its own work limits) */
@@ -88,6 +104,7 @@ typedef struct rlv_engine_info {
     int num_query, image_size, vit_width, vit_blocks;
     size_t weight_bytes;         /* tensor bytes of the loaded checkpoints */
     size_t shared_bytes;         /* reference tensors served from the policy's identical bytes */
+    size_t repacked_bytes;       /* weights repacked at load (rlv_engine_opts.repack); 0: none */
     uint64_t cache_hits, cache_misses;
     size_t cache_used_bytes, cache_capacity_bytes;
     uint64_t prefix_cache_hits, prefix_cache_misses;   /* one lookup per model per job */

@@ -435,6 +435,16 @@ static void im2col_run(void *arg, int lo, int hi, int tid) {
     }
 }
 
+int vit_model_repack(vit_model *m, mm_repack *r, const ckpt *c, rlv_err *err) {
+    int rc = mm_repack_weight(r, &m->patch_w, c, err);
+    for (int j = 0; j < m->nblk && !rc; j++) {
+        vit_blockw *b = &m->blk[j];
+        mm_weight *w[] = {&b->qkv, &b->proj, &b->fc1, &b->fc2};
+        for (size_t i = 0; i < sizeof w / sizeof w[0] && !rc; i++) rc = mm_repack_weight(r, w[i], c, err);
+    }
+    return rc;
+}
+
 /* Read-ahead of block j's weights (all four products), from the disk if they are not in memory. */
 static void block_prefetch(const vit_model *m, int j) {
     if (j < 0 || j >= m->nblk) return;

@@ -41,6 +41,8 @@ typedef struct vit_ws vit_ws;
 int vit_model_init(vit_model **out, const ckpt *c, const rlv_config *cfg, rlv_err *err);
 /* *m becomes NULL; NULL-safe. */
 void vit_model_free(vit_model **m);
+/* Repacks the patch embedding and every block's four matrices (mm_repack_weight). */
+int vit_model_repack(vit_model *m, mm_repack *r, const ckpt *c, rlv_err *err);
 
 /* Sizes: tokens = grid^2 + 1 (with CLS), width = embed_dim, blocks = depth - 1. */
 int vit_tokens(const vit_model *m);

@@ -272,6 +272,7 @@ static proto_code build_info(frontend *f, rlvd_job *j, proto_error *e) {
     for (size_t i = 0; i < sizeof ints / sizeof ints[0] && !rc; i++) rc = proto_reply_add_int(r, ints[i].k, ints[i].v, e);
     rc = rc ? rc : proto_reply_add_uint(r, "weight_bytes", in.weight_bytes, e);
     rc = rc ? rc : proto_reply_add_uint(r, "shared_bytes", in.shared_bytes, e);
+    rc = rc ? rc : proto_reply_add_uint(r, "repacked_bytes", in.repacked_bytes, e);
     rc = rc ? rc : proto_reply_close(r, e);
     rc = rc ? rc : proto_reply_open_array(r, "reward_kinds", e);
     for (int k = 0; k < 4 && !rc; k++)

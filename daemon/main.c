@@ -53,6 +53,7 @@ int main(int argc, char **argv) {
     o.blas_threads = cfg.blas_threads;
     o.max_job_ms = cfg.max_job_ms;
     if (rlv_compute_parse(cfg.compute, &o.compute) != RLV_OK) o.compute = RLV_COMPUTE_FP32;  /* the table allows fp32|bf16 only */
+    if (rlv_repack_parse(cfg.repack_weights, &o.repack) != RLV_OK) o.repack = RLV_REPACK_OFF; /* off|auto|on only */
     rlv_engine *e = NULL;
     rlv_err err = {0};
     log_msg(LOG_INFO, "loading %s%s%s", cfg.model, cfg.ref_model ? " and reference " : "", cfg.ref_model ? cfg.ref_model : "");

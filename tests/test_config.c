@@ -42,7 +42,28 @@ static void test_real(void **s) {
     assert_int_equal(c.vit_tokens, 1025);
     assert_int_equal(c.vocab_size, 32009);
     assert_true(c.rms_norm_eps == 1e-5);
+    assert_int_equal(c.sliding_window, 4096);
     assert_string_equal(c.model_type, "omnilmm");
+}
+
+static void expect_err(const char *from, const char *to, const char *field);
+
+/* sliding_window: null (Mistral v0.2 style) and absent mean no window; a non-integer is named. */
+static void test_sliding_window(void **s) {
+    (void)s;
+    char buf[4096];
+    const char *from = "\"sliding_window\": 4096", *at = strstr(REAL, from);
+    assert_non_null(at);
+    rlv_config c;
+    rlv_err e = {0};
+    const char *to[] = {"\"sliding_window\": null", "\"no_sliding_window\": 1"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(buf, sizeof buf, "%.*s%s%s", (int)(at - REAL), REAL, to[i], at + strlen(from));
+        if (config_parse(&c, buf, strlen(buf), &e)) fail_msg("%s", e.msg);
+        assert_int_equal(c.sliding_window, 0);
+    }
+    expect_err(from, "\"sliding_window\": \"4096\"", "sliding_window");
+    expect_err(from, "\"sliding_window\": 0", "sliding_window");
 }
 
 /* Replace the first occurrence of `from` in REAL by `to` and expect an error naming `field`. */
@@ -118,7 +139,7 @@ static void test_vision_override(void **s) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_real),
+        cmocka_unit_test(test_real), cmocka_unit_test(test_sliding_window),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_vision_override),
         cmocka_unit_test(test_big_unused_numbers),

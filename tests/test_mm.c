@@ -11,7 +11,8 @@
  * doubles of the bf16-rounded operands, so its pairing and rounding are exact, not loose.
  * q8 weights are checked against doubles of q8_dequantize_rows (the reference), and bit for bit
  * against the same product on the dequantised f32 weights (test_q8_exact): dequantising while
- * packing must give the very floats the reference does. */
+ * packing must give the very floats the reference does. Weights repacked at load into the
+ * kernel's panels (test_repacked) give the floats of the weights as stored. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -256,7 +257,7 @@ static void test_q8_exact(void **st) {
                     float *x = malloc((size_t)m * k * sizeof(float)), *y1 = calloc((size_t)m * n, sizeof(float)),
                           *y2 = calloc((size_t)m * n, sizeof(float));
                     for (size_t i = 0; i < (size_t)m * k; i++) x[i] = rndf();
-                    mm_w q = {w.p, RLV_I8, ld, w.s, B, 0};
+                    mm_w q = {w.p, RLV_I8, ld, w.s, B, 0, 0, 0, 0};
                     mm_w wq = mm_w_at(q, 0, (size_t)c0), wf = mm_w_plain(w.f + c0, RLV_F32, ld);
                     if (xw) mm_xw(c, y1, n, x, k, m, k, wq, n, 0), mm_xw(c, y2, n, x, k, m, k, wf, n, 0);
                     else mm_xwt(c, y1, n, x, k, m, k, wq, n, NULL, 0), mm_xwt(c, y2, n, x, k, m, k, wf, n, NULL, 0);
@@ -274,6 +275,87 @@ static void test_q8_exact(void **st) {
     }
     print_message("mm q8: %d products equal to their dequantised f32 ones\n", cases);
     pool_free(&p);
+}
+
+/* Weights repacked into the kernel's panels (mm_repack_view) give, through the tiles (m > 4),
+ * the very floats of the same product on the weights as stored: the same widened values, summed
+ * in the same order; at m <= 4 (where as-stored weights take the gemv path) they stay within the
+ * bound of doubles. Every dtype (q8 with blocks 16, 32, 64), widths that are not multiples of a
+ * panel, a row block (from row 2P) and a column block (from k0) of the repacked weight, as the
+ * decoder takes its MLP chunks, 1 and 2 threads, every kernel level. */
+static void test_repacked(void **st) {
+    (void)st;
+    static const rlv_dtype dts[] = {RLV_F32, RLV_BF16, RLV_F16, RLV_I8, RLV_I8, RLV_I8};
+    static const int blocks[] = {32, 32, 32, 32, 16, 64};
+    static const int shapes[][3] = {{1, 128, 70}, {3, 192, 33}, {5, 256, 257}, {20, 576, 96}, {300, 128, 40}, {33, 1088, 130}};
+    int cases = 0;
+    for (int threads = 1; threads <= 2; threads++) {
+        rlv_pool *p = NULL;
+        rlv_err e = {0};
+        assert_int_equal(pool_init(&p, threads, &e), RLV_OK);
+        for (size_t li = 0; li < sizeof levels / sizeof *levels; li++) {
+            mm_ctx *c = level_ctx(&levels[li], p);
+            if (!c) continue;
+            mm_repack *rp = NULL;
+            cpu_set_cap(levels[li].cap);
+            assert_int_equal(mm_repack_init(&rp, levels[li].compute, &e), RLV_OK);
+            cpu_set_cap(~0u);
+            int P = mm_repack_panel(rp);
+            mm_repack_free(&rp);
+            if (!strcmp(mm_kernel_name(c), "generic")) assert_int_equal(P, 0);
+            g_bf16 = levels[li].compute == MM_COMPUTE_BF16;
+            for (size_t di = 0; di < sizeof dts / sizeof *dts && P; di++)
+                for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+                    for (int sub = 0; sub < 3; sub++) {
+                        int m = shapes[s][0], k = shapes[s][1], n = shapes[s][2], ldw = k + 64;
+                        g_block = blocks[di];
+                        int r0 = sub == 1 ? 2 * P : 0, k0 = sub == 2 ? 64 : 0;  /* the view: rows from r0, k from k0 */
+                        int nn = n + r0, kk = k0 + k;
+                        wbuf w = make_w(dts[di], (size_t)nn * ldw, (size_t)ldw);
+                        mm_w plain = mm_w_plain(w.p, dts[di], ldw);
+                        if (dts[di] == RLV_I8) plain.scale = w.s, plain.block = g_block;
+                        mm_w rep = plain;
+                        cpu_set_cap(levels[li].cap); /* a repack per weight: a freed source's address comes back */
+                        assert_int_equal(mm_repack_init(&rp, levels[li].compute, &e), RLV_OK);
+                        cpu_set_cap(~0u);
+                        assert_int_equal(mm_repack_view(rp, &rep, nn, kk, &e), RLV_OK);
+                        assert_int_equal(rep.panel, P);
+                        mm_w pv = mm_w_at(plain, (size_t)r0, (size_t)k0), rv = mm_w_at(rep, (size_t)r0, (size_t)k0);
+                        float *x = malloc((size_t)m * k * sizeof(float)), *y1 = calloc((size_t)m * n, sizeof(float)),
+                              *y2 = calloc((size_t)m * n, sizeof(float));
+                        for (size_t i = 0; i < (size_t)m * k; i++) x[i] = rndf();
+                        mm_xwt(c, y1, n, x, k, m, k, rv, n, NULL, 0);
+                        mm_xwt(c, y2, n, x, k, m, k, pv, n, NULL, 0);
+                        for (int i = 0; i < m; i++)
+                            for (int j = 0; j < n; j++) {
+                                float a = y1[(size_t)i * n + j], b = y2[(size_t)i * n + j];
+                                if (m > 4 && strcmp(mm_kernel_name(c), "generic")) {
+                                    if (memcmp(&a, &b, sizeof a))
+                                        fail_msg("%s %s m %d k %d n %d sub %d: y[%d][%d] repacked %.9g, as stored %.9g",
+                                                 mm_kernel_name(c), rlv_dtype_name(dts[di]), m, k, n, sub, i, j, a, b);
+                                    continue;
+                                }
+                                double d = 0, mag = 0;
+                                for (int q = 0; q < k; q++) {
+                                    double wv = w.f[(size_t)(r0 + j) * ldw + k0 + q], xv = x[(size_t)i * k + q];
+                                    if (g_bf16) wv = bf16_round(wv), xv = bf16_round(xv);
+                                    d += xv * wv, mag += fabs(xv * wv);
+                                }
+                                if (!(fabs(a - d) <= 1e-6 * (mag + 1e-3)))
+                                    fail_msg("%s %s m %d k %d n %d: y[%d][%d] repacked %.9g, doubles %.9g", mm_kernel_name(c),
+                                             rlv_dtype_name(dts[di]), m, k, n, i, j, a, d);
+                            }
+                        free(w.p), free(w.f), free(w.s), free(x), free(y1), free(y2);
+                        mm_repack_free(&rp);
+                        cases++;
+                    }
+            g_bf16 = 0;
+            g_block = 32;
+            mm_ctx_free(&c);
+        }
+        pool_free(&p);
+    }
+    print_message("mm repacked: %d products equal to the same on the weights as stored\n", cases);
 }
 
 static void test_one_thread(void **s) { (void)s; run_all(1); }
@@ -330,7 +412,7 @@ int main(int argc, char **argv) {
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool), cmocka_unit_test(test_default_kernel), cmocka_unit_test(test_one_thread),
-        cmocka_unit_test(test_two_threads), cmocka_unit_test(test_three_threads), cmocka_unit_test(test_q8_exact),
+        cmocka_unit_test(test_two_threads), cmocka_unit_test(test_three_threads), cmocka_unit_test(test_q8_exact), cmocka_unit_test(test_repacked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

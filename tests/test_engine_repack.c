@@ -1,0 +1,162 @@
+/* test_engine_repack.c — rlv_engine_opts.repack (setting repack-weights) through rlv_score: with
+ * the weights repacked into the kernel's panels, every token log-prob and reward of a job equals
+ * the one with the weights read as stored, to 1e-5 (bitwise but for the products of at most 4
+ * rows, which the repacked weights run on the packed tiles instead of the in-place gemv, e.g. the
+ * prefix's last-row logits); `info` reports the copies, a reference's vision tensors identical to
+ * the policy's are copied once, `auto` repacks models that fit in memory, `off` copies nothing. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "rlaifv.h"
+#include "test_util.h"
+
+static uint8_t *jpeg;
+static size_t jpeg_len;
+static const char *const CANDS[] = {"A car stopped on a road.", "Sheep are crossing in front of the car.", "A red light.",
+                                    "The driver waits for the animals to pass, then drives on slowly.", "Nothing."};
+
+typedef struct out {
+    int n, tokens[8];
+    double reward[8];
+    float logp[2][8][96];
+} out;
+
+static void score(const char *pol, const char *ref, rlv_repack rp, const uint8_t *img, size_t img_len, out *o,
+                  size_t *repacked) {
+    rlv_engine_opts eo;
+    rlv_engine_opts_default(&eo);
+    eo.model_dir = pol;
+    eo.ref_model_dir = ref;
+    eo.repack = rp;
+    eo.blas_threads = 2;
+    rlv_engine *e;
+    rlv_worker *w;
+    rlv_err err = {0};
+    if (rlv_engine_open(&e, &eo, &err)) fail_msg("engine %s: %s", pol, err.msg);
+    if (rlv_worker_open(&w, e, &err)) fail_msg("worker: %s", err.msg);
+    rlv_engine_info in;
+    rlv_engine_get_info(e, &in);
+    *repacked = in.repacked_bytes;
+    size_t lens[5];
+    for (int i = 0; i < 5; i++) lens[i] = strlen(CANDS[i]);
+    const char *prompt = "Why did the car stop?";
+    rlv_job j = {.image = img, .image_len = img_len, .prompt = prompt, .prompt_len = strlen(prompt), .n_candidates = 5,
+                 .candidates = CANDS, .candidate_lens = lens, .reward = RLV_REWARD_DEFAULT, .token_logps = 1};
+    const rlv_result *res;
+    if (rlv_score(w, &j, &res, &err)) fail_msg("score: %s", err.msg);
+    memset(o, 0, sizeof *o);
+    o->n = res->n;
+    for (int r = 0; r < res->n; r++) {
+        const rlv_ranked *k = &res->ranking[r];
+        int i = k->index;
+        assert_true(k->tokens <= 96);
+        o->tokens[i] = k->tokens;
+        o->reward[i] = k->reward;
+        memcpy(o->logp[0][i], k->policy.token_logps, (size_t)k->tokens * sizeof(float));
+        if (res->has_reference) memcpy(o->logp[1][i], k->reference.token_logps, (size_t)k->tokens * sizeof(float));
+    }
+    rlv_worker_free(&w);
+    rlv_engine_free(&e);
+}
+
+static void same(const out *a, const out *b, const char *what) {
+    assert_int_equal(a->n, b->n);
+    double worst = 0;
+    for (int i = 0; i < a->n; i++) {
+        assert_int_equal(a->tokens[i], b->tokens[i]);
+        double d = fabs(a->reward[i] - b->reward[i]);
+        if (d > worst) worst = d;
+        for (int m = 0; m < 2; m++)
+            for (int t = 0; t < a->tokens[i]; t++) {
+                d = fabs((double)a->logp[m][i][t] - b->logp[m][i][t]);
+                if (d > worst) worst = d;
+            }
+    }
+    print_message("%s: max |difference| repacked vs as stored %.3g\n", what, worst);
+    assert_true(worst <= 1e-5);
+}
+
+static void pair(const char *pol, const char *ref, const char *what) {
+    out a, b, c;
+    size_t ra, rb, rc, rp1;
+    for (int img = 0; img < 2; img++) {
+        score(pol, ref, RLV_REPACK_OFF, img ? jpeg : NULL, img ? jpeg_len : 0, &a, &ra);
+        score(pol, ref, RLV_REPACK_ON, img ? jpeg : NULL, img ? jpeg_len : 0, &b, &rb);
+        score(pol, ref, RLV_REPACK_AUTO, img ? jpeg : NULL, img ? jpeg_len : 0, &c, &rc);
+        assert_int_equal(ra, 0);
+        assert_true(rb > 0);
+        assert_int_equal(rc, rb); /* a test model fits in memory */
+        same(&a, &b, what);
+        same(&a, &c, what);
+    }
+    score(pol, NULL, RLV_REPACK_ON, jpeg, jpeg_len, &a, &rp1);
+    print_message("%s: repacked %zu bytes for the policy, %zu for the pair\n", what, rp1, rb);
+    assert_true(rb > rp1 && rb <= 2 * rp1);
+}
+
+static void test_e2e_pair(void **st) {
+    (void)st;
+    pair(RLV_TEST_DATA "/e2e/policy", RLV_TEST_DATA "/e2e/reference", "e2e pair");
+}
+
+/* the demo pair's reference has the policy's vision bytes: copied once */
+static void test_demo_pair(void **st) {
+    (void)st;
+    out a;
+    size_t rp1, rb;
+    pair(RLV_SOURCE_DIR "/models/demo/policy", RLV_SOURCE_DIR "/models/demo/reference", "demo pair");
+    score(RLV_SOURCE_DIR "/models/demo/policy", NULL, RLV_REPACK_ON, jpeg, jpeg_len, &a, &rp1);
+    score(RLV_SOURCE_DIR "/models/demo/policy", RLV_SOURCE_DIR "/models/demo/reference", RLV_REPACK_ON, jpeg, jpeg_len, &a, &rb);
+    assert_true(rb < 2 * rp1);
+}
+
+static void test_names(void **st) {
+    (void)st;
+    rlv_repack r;
+    assert_int_equal(rlv_repack_parse("auto", &r), RLV_OK);
+    assert_int_equal(r, RLV_REPACK_AUTO);
+    assert_int_equal(rlv_repack_parse("on", &r), RLV_OK);
+    assert_int_equal(r, RLV_REPACK_ON);
+    assert_int_equal(rlv_repack_parse("off", &r), RLV_OK);
+    assert_int_equal(r, RLV_REPACK_OFF);
+    assert_int_equal(rlv_repack_parse("yes", &r), RLV_EINVAL);
+    assert_null(rlv_repack_name((rlv_repack)7));
+    rlv_engine_opts eo;
+    rlv_engine_opts_default(&eo);
+    assert_int_equal(eo.repack, RLV_REPACK_OFF);
+    eo.model_dir = RLV_TEST_DATA "/e2e/policy";
+    eo.repack = (rlv_repack)9;
+    rlv_engine *e = NULL;
+    rlv_err err = {0};
+    assert_int_equal(rlv_engine_open(&e, &eo, &err), RLV_EINVAL);
+    assert_null(e);
+    /* a limit past Mistral's 4096-token window is refused, not silently attended in full */
+    eo.repack = RLV_REPACK_OFF;
+    eo.max_seq_tokens = 4097;
+    assert_int_equal(rlv_engine_open(&e, &eo, &err), RLV_ECONFIG);
+    assert_non_null(strstr(err.msg, "sliding_window 4096"));
+    eo.max_seq_tokens = 4096;
+    assert_int_equal(rlv_engine_open(&e, &eo, &err), RLV_OK);
+    rlv_engine_free(&e);
+}
+
+int main(void) {
+    jpeg = slurp(RLV_SOURCE_DIR "/tests/data/images/car_sheep.jpeg", &jpeg_len);
+    if (!jpeg) {
+        fprintf(stderr, "test_engine_repack: cannot read tests/data/images/car_sheep.jpeg\n");
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_names), cmocka_unit_test(test_e2e_pair),
+                                       cmocka_unit_test(test_demo_pair)};
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    free(jpeg);
+    return rc;
+}
