@@ -395,7 +395,6 @@ const rlv_tensor *ckpt_tensor(const ckpt *c, int i) { return i >= 0 && i < c->n_
 const char *ckpt_format(const ckpt *c) { return c->format; }
 int ckpt_n_files(const ckpt *c) { return c->n_files; }
 const char *ckpt_file(const ckpt *c, int i) { return i >= 0 && i < c->n_files ? c->files[i].path : NULL; }
-const char *ckpt_dir(const ckpt *c) { return c->dir; }
 
 void ckpt_prefetch(const rlv_tensor *t) {
     if (!t || !t->nbytes) return;

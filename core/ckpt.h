@@ -32,8 +32,6 @@ const char *ckpt_format(const ckpt *c);
 /* Number of weight files and the path of the i-th (owned by c). */
 int ckpt_n_files(const ckpt *c);
 const char *ckpt_file(const ckpt *c, int i);
-/* The directory holding the files (owned by c). */
-const char *ckpt_dir(const ckpt *c);
 
 /* The q8 view of an I8 weight w of c (docs/quantization.md): its companion scale tensor
  * ("<name>_scale", F16, shape [rows, cols / block]) and the block size from its file's

@@ -26,7 +26,7 @@
 
 #define IMG_PREC 22 /* Pillow: PRECISION_BITS = 32 - 8 - 2 */
 
-void image_limits_default(image_limits *l) {
+static void image_limits_default(image_limits *l) {
     l->max_side = 8192;
     l->max_pixels = 40000000;
 }

@@ -26,8 +26,6 @@ typedef struct image_limits {
     int64_t max_pixels;  /* width * height <= max_pixels (default 40 M) */
 } image_limits;
 
-/* The defaults above. */
-void image_limits_default(image_limits *l);
 
 typedef struct image_header {
     const char *format;  /* static string: "JPEG", "PNG", "GIF", "BMP", "PNM", "PSD", "TGA" */

@@ -236,15 +236,13 @@ void llm_model_free(llm_model **mp) {
 }
 
 size_t llm_model_weight_bytes(const llm_model *m) { return m->weight_bytes; }
-const rlv_config *llm_model_config(const llm_model *m) { return m->cfg; }
 
 /* ------------------------------------------------------------------ workspace */
 
-static void *ws_alloc(llm_ws *ws, size_t n, size_t elem, size_t *acct, int *fail) {
+static void *ws_alloc(size_t n, size_t elem, size_t *acct, int *fail) {
     void *p = calloc(n ? n : 1, elem);
     if (!p) *fail = 1;
     *acct += n * elem;
-    (void)ws;
     return p;
 }
 
@@ -272,26 +270,26 @@ int llm_ws_init(llm_ws **out, const llm_model *m, const llm_limits *lim, mm_ctx 
     int fc = m->F < LLM_FFN_COLS ? m->F : LLM_FFN_COLS, vc = m->V < LLM_VOCAB_COLS ? m->V : LLM_VOCAB_COLS;
     int fail = 0;
     size_t *kb = &ws->kv_bytes, *sb = &ws->scratch_bytes;
-    ws->k_cache = ws_alloc(ws, (size_t)m->L * kvr * kvd, sizeof(float), kb, &fail);
-    ws->v_cache = ws_alloc(ws, (size_t)m->L * kvr * kvd, sizeof(float), kb, &fail);
-    ws->rope_cos = ws_alloc(ws, kvr * (size_t)(m->hd / 2), sizeof(float), sb, &fail);
-    ws->rope_sin = ws_alloc(ws, kvr * (size_t)(m->hd / 2), sizeof(float), sb, &fail);
-    ws->x = ws_alloc(ws, cap * H, sizeof(float), sb, &fail);
-    ws->h = ws_alloc(ws, cap * H, sizeof(float), sb, &fail);
-    ws->q = ws_alloc(ws, cap * qd, sizeof(float), sb, &fail);
+    ws->k_cache = ws_alloc((size_t)m->L * kvr * kvd, sizeof(float), kb, &fail);
+    ws->v_cache = ws_alloc((size_t)m->L * kvr * kvd, sizeof(float), kb, &fail);
+    ws->rope_cos = ws_alloc(kvr * (size_t)(m->hd / 2), sizeof(float), sb, &fail);
+    ws->rope_sin = ws_alloc(kvr * (size_t)(m->hd / 2), sizeof(float), sb, &fail);
+    ws->x = ws_alloc(cap * H, sizeof(float), sb, &fail);
+    ws->h = ws_alloc(cap * H, sizeof(float), sb, &fail);
+    ws->q = ws_alloc(cap * qd, sizeof(float), sb, &fail);
     ws->att = ws->q;
-    ws->gate = ws_alloc(ws, cap * fc, sizeof(float), sb, &fail);
-    ws->up = ws_alloc(ws, cap * fc, sizeof(float), sb, &fail);
-    ws->scores = ws_alloc(ws, nth * ws->score_floats, sizeof(float), sb, &fail);
-    ws->logits = ws_alloc(ws, cap * vc, sizeof(float), sb, &fail);
-    ws->row_max = ws_alloc(ws, cap, sizeof(float), sb, &fail);
-    ws->row_sum = ws_alloc(ws, cap, sizeof(double), sb, &fail);
-    ws->row_tgt = ws_alloc(ws, cap, sizeof(float), sb, &fail);
-    ws->tgt = ws_alloc(ws, cap, sizeof(int), sb, &fail);
-    ws->row_src = ws_alloc(ws, cap, sizeof(int), sb, &fail);
-    ws->pos = ws_alloc(ws, cap, sizeof(int), sb, &fail);
-    ws->seg_off = ws_alloc(ws, (size_t)lim->max_cands + 2, sizeof(int), sb, &fail);
-    ws->prefix_logits = ws_alloc(ws, (size_t)m->V, sizeof(float), sb, &fail);
+    ws->gate = ws_alloc(cap * fc, sizeof(float), sb, &fail);
+    ws->up = ws_alloc(cap * fc, sizeof(float), sb, &fail);
+    ws->scores = ws_alloc(nth * ws->score_floats, sizeof(float), sb, &fail);
+    ws->logits = ws_alloc(cap * vc, sizeof(float), sb, &fail);
+    ws->row_max = ws_alloc(cap, sizeof(float), sb, &fail);
+    ws->row_sum = ws_alloc(cap, sizeof(double), sb, &fail);
+    ws->row_tgt = ws_alloc(cap, sizeof(float), sb, &fail);
+    ws->tgt = ws_alloc(cap, sizeof(int), sb, &fail);
+    ws->row_src = ws_alloc(cap, sizeof(int), sb, &fail);
+    ws->pos = ws_alloc(cap, sizeof(int), sb, &fail);
+    ws->seg_off = ws_alloc((size_t)lim->max_cands + 2, sizeof(int), sb, &fail);
+    ws->prefix_logits = ws_alloc((size_t)m->V, sizeof(float), sb, &fail);
     if (fail) {
         size_t total = ws->kv_bytes + ws->scratch_bytes;
         llm_ws_free(&ws);

@@ -48,7 +48,6 @@ void llm_model_free(llm_model **m);
 int llm_model_repack(llm_model *m, mm_repack *r, const ckpt *c, rlv_err *err);
 /* Bytes of the weights the model reads (as stored, or f32 copies with LLM_F32_WEIGHTS). */
 size_t llm_model_weight_bytes(const llm_model *m);
-const rlv_config *llm_model_config(const llm_model *m);
 
 typedef struct llm_limits {
     int max_prefix;      /* tokens of the shared prefix (template + image slots + question) */

@@ -135,7 +135,6 @@ void resampler_model_free(resampler_model **m) {
 }
 
 int resampler_rows(const resampler_model *m) { return m->Q; }
-int resampler_width(const resampler_model *m) { return m->E; }
 
 int resampler_ws_init(resampler_ws **out, const resampler_model *m, mm_ctx *mm, rlv_err *err) {
     *out = NULL;

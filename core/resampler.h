@@ -29,9 +29,8 @@ void resampler_model_free(resampler_model **m);
  * which multiplies as x.W (mm_xw). */
 int resampler_model_repack(resampler_model *m, mm_repack *r, const ckpt *c, rlv_err *err);
 
-/* Rows and width of the output: num_query x hidden_size. */
+/* Rows of the output (num_query; each hidden_size wide). */
 int resampler_rows(const resampler_model *m);
-int resampler_width(const resampler_model *m);
 
 /* mm (the worker's matrix-product context and thread pool) must outlive the workspace. */
 int resampler_ws_init(resampler_ws **out, const resampler_model *m, mm_ctx *mm, rlv_err *err);

@@ -262,7 +262,6 @@ void vit_ws_free(vit_ws **ws) {
     *ws = NULL;
 }
 
-float *vit_ws_tokens(vit_ws *ws) { return ws->x; }
 void vit_ws_set_timing(vit_ws *ws, rlv_timing *t) { ws->timing = t; }
 void vit_ws_set_deadline(vit_ws *ws, double deadline_ms) { ws->deadline_ms = deadline_ms; }
 

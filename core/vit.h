@@ -61,11 +61,10 @@ int vit_forward(const vit_model *m, vit_ws *ws, const float *pixels, float *out)
  * 0 = none, the default) has passed. */
 void vit_ws_set_deadline(vit_ws *ws, double deadline_ms);
 
-/* Steps of vit_forward, exposed for benchmarks: the embedding into the ws's token rows, one block
- * in place on them, and a pointer to those rows ([tokens][width], owned by ws). */
+/* Steps of vit_forward, exposed for benchmarks: the embedding into the ws's token rows, and one
+ * block in place on them. */
 void vit_embed(const vit_model *m, vit_ws *ws, const float *pixels);
 void vit_block(const vit_model *m, vit_ws *ws, int j);
-float *vit_ws_tokens(vit_ws *ws);
 /* Stage times of later vit_embed / vit_block / vit_forward calls are added to *t (caller-owned;
  * NULL stops measuring). For benchmarks. */
 void vit_ws_set_timing(vit_ws *ws, rlv_timing *t);
