@@ -325,10 +325,11 @@ int rlv_worker_open(rlv_worker **out, rlv_engine *e, rlv_err *err) {
         size_t f = (size_t)(vit_tokens(e->m[k].vit) - 1) * (size_t)vit_width(e->m[k].vit);
         if (f > feat) feat = f;
         if (!rc && !(w->emb[k] = malloc((size_t)c->num_query * e->m[k].cfg.hidden_size * sizeof(float))))
-            rc = RLV_ENOMEM;
+            rc = rlv_errf(err, RLV_ENOMEM, "worker: image embedding rows (%d x %d floats)", c->num_query,
+                          e->m[k].cfg.hidden_size);
         if (!rc && (!(w->logps[k] = malloc((size_t)maxt * sizeof(double))) ||
                     !(w->tok_logps[k] = malloc((size_t)maxt * sizeof(float)))))
-            rc = RLV_ENOMEM;
+            rc = rlv_errf(err, RLV_ENOMEM, "worker: log-probs of %d candidate tokens", maxt);
     }
     if (!rc) rc = image_ws_init(&w->img, o->max_image_side, S, err);
     if (!rc) rc = prompt_arena_new(&w->prompt, maxc, o->max_seq_tokens, PROMPT_TEXT_BYTES, err);
@@ -343,10 +344,10 @@ int rlv_worker_open(rlv_worker **out, rlv_engine *e, rlv_err *err) {
         w->text_cap = PROMPT_TEXT_BYTES;
         w->text = malloc(w->text_cap);
         if (!w->text || !w->pixels || !w->feats || !w->emb_pos || !w->cands || !w->cand_ids || !w->cand_lens || !w->ranked)
-            rc = RLV_ENOMEM;
+            rc = rlv_errf(err, RLV_ENOMEM, "worker: image, feature (%zu floats) and candidate buffers for %d candidates",
+                          feat, maxc);
     }
-    if (rc) {
-        if (rc == RLV_ENOMEM) rlv_errf(err, RLV_ENOMEM, "out of memory for a worker's buffers");
+    if (rc) { /* err holds the failing step's own message (which buffer, how many bytes) */
         rlv_worker_free(&w);
         return rc;
     }
