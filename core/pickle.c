@@ -347,9 +347,13 @@ static int memo_put(vm *m, uint64_t idx) {
     val *v = NULL;
     int rc;
     if ((rc = top(m, &v))) return rc;
-    if (idx >= PICKLE_MAX_MEMO) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "memo index %llu above the limit %d", (unsigned long long)idx, PICKLE_MAX_MEMO);
+    if (idx >= PICKLE_MAX_MEMO || idx >= m->len) {
+        /* writers number memo entries densely from 0, one per put of at least 2 bytes: an index past
+         * the pickle's length is malformed, and honouring it would make a 15-byte file allocate and
+         * clear a 40 MB memo (a libFuzzer finding) */
+        char msg[128];
+        snprintf(msg, sizeof msg, "memo index %llu above the limit %d or the pickle's %zu bytes", (unsigned long long)idx,
+                 PICKLE_MAX_MEMO, m->len);
         return fail(m, msg);
     }
     if (idx >= m->memo_cap) {

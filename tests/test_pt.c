@@ -145,6 +145,7 @@ static void test_hostile(void **s) {
         {"deep_tuples.bin", RLV_EPICKLE, "tuple, not a dict"},
         {"deep_dicts.bin", RLV_EPICKLE, "'a' is a dict"},
         {"memo_huge.bin", RLV_EPICKLE, "memo index 4294967295"},
+        {"memo_sparse.bin", RLV_EPICKLE, "memo index 65536 above the limit"},
         {"memo_unset.bin", RLV_EPICKLE, "never stored"},
         {"huge_string.bin", RLV_EPICKLE, "limit"},
         {"no_stop.bin", RLV_EPICKLE, "without STOP"},

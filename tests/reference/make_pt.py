@@ -146,6 +146,8 @@ def suite(root):
     pkl_zip(os.path.join(h, "deep_tuples.bin"), b"\x80\x02)" + b"\x85" * 100000 + b".")
     pkl_zip(os.path.join(h, "deep_dicts.bin"), b"\x80\x02}" + b"X\x01\x00\x00\x00a}" * 30000 + b"s" * 30000 + b".")
     pkl_zip(os.path.join(h, "memo_huge.bin"), b"\x80\x02}r\xff\xff\xff\xff.")
+    # an index under the memo limit but past the pickle's length (libFuzzer: a 40 MB memo for 15 bytes)
+    pkl_zip(os.path.join(h, "memo_sparse.bin"), b"\x80\x02}r\x00\x00\x01\x00.")
     pkl_zip(os.path.join(h, "memo_unset.bin"), b"\x80\x02j\x00\x00\x10\x00.")
     pkl_zip(os.path.join(h, "huge_string.bin"), b"\x80\x02X\xff\xff\xff\x7f" + b"a" * 64 + b".")
     pkl_zip(os.path.join(h, "no_stop.bin"), b"\x80\x02}")
