@@ -89,14 +89,14 @@ struct rlv_worker {
 
 void rlv_engine_opts_default(rlv_engine_opts *o) {
     memset(o, 0, sizeof *o);
-    o->max_candidates = 64;
-    o->max_seq_tokens = 2048;
-    o->max_total_tokens = 4096;
-    o->max_image_side = 8192;
-    o->max_image_pixels = 40000000;
-    o->cache_bytes = (size_t)256 << 20;
-    o->prefix_cache_bytes = (size_t)1024 << 20;
-    o->blas_threads = 1;
+    o->max_candidates = RLV_DEFAULT_MAX_CANDIDATES;
+    o->max_seq_tokens = RLV_DEFAULT_MAX_SEQ_TOKENS;
+    o->max_total_tokens = RLV_DEFAULT_MAX_TOTAL_TOKENS;
+    o->max_image_side = RLV_DEFAULT_MAX_IMAGE_SIDE;
+    o->max_image_pixels = RLV_DEFAULT_MAX_IMAGE_PIXELS;
+    o->cache_bytes = (size_t)RLV_DEFAULT_CACHE_MB << 20;
+    o->prefix_cache_bytes = (size_t)RLV_DEFAULT_PREFIX_CACHE_MB << 20;
+    o->blas_threads = RLV_DEFAULT_BLAS_THREADS;
 }
 
 const char *rlv_compute_name(rlv_compute c) {

@@ -17,6 +17,7 @@
  *     same way (this file must not be compiled with FP contraction). */
 #include "image.h"
 #include "image_impl.h"
+#include "rlaifv.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -27,8 +28,8 @@
 #define IMG_PREC 22 /* Pillow: PRECISION_BITS = 32 - 8 - 2 */
 
 static void image_limits_default(image_limits *l) {
-    l->max_side = 8192;
-    l->max_pixels = 40000000;
+    l->max_side = RLV_DEFAULT_MAX_IMAGE_SIDE;
+    l->max_pixels = RLV_DEFAULT_MAX_IMAGE_PIXELS;
 }
 
 static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }

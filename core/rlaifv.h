@@ -63,21 +63,35 @@ const char *rlv_repack_name(rlv_repack r);
 /* Parses a name; returns RLV_OK or RLV_EINVAL. */
 int rlv_repack_parse(const char *name, rlv_repack *out);
 
+/* The defaults of rlv_engine_opts, defined once: rlv_engine_opts_default, the image decoder's
+ * limits and rlaifvd's settings table (daemon/rlvd_config.c, which docs/operations.md states and
+ * tests/test_daemon_config.c checks against) all read these. Plain integers: the table
+ * stringifies them. */
+#define RLV_DEFAULT_MAX_CANDIDATES 64
+#define RLV_DEFAULT_MAX_SEQ_TOKENS 2048   /* the official limit */
+#define RLV_DEFAULT_MAX_TOTAL_TOKENS 4096
+#define RLV_DEFAULT_MAX_IMAGE_SIDE 8192
+#define RLV_DEFAULT_MAX_IMAGE_PIXELS 40000000
+#define RLV_DEFAULT_CACHE_MB 256
+#define RLV_DEFAULT_PREFIX_CACHE_MB 1024
+#define RLV_DEFAULT_BLAS_THREADS 1
+
 typedef struct rlv_engine_opts {
     const char *model_dir;      /* policy checkpoint (RLAIF-V-12B), required */
     const char *ref_model_dir;  /* reference checkpoint (OmniLMM-12B) or NULL */
-    int max_candidates;         /* per job (default 64) */
-    int max_seq_tokens;         /* prefix + one candidate (default 2048, the official limit) */
-    int max_total_tokens;       /* sum of all candidates' tokens in one job (default 16384) */
-    int max_image_side;         /* pixels per side before decoding (default 8192) */
-    int64_t max_image_pixels;   /* width * height before decoding (default 40 M) */
-    size_t cache_bytes;         /* image-embedding cache (default 256 MiB; 0 disables) */
+    int max_candidates;         /* per job (RLV_DEFAULT_MAX_CANDIDATES) */
+    int max_seq_tokens;         /* prefix + one candidate (RLV_DEFAULT_MAX_SEQ_TOKENS) */
+    int max_total_tokens;       /* sum of all candidates' tokens in one job (RLV_DEFAULT_MAX_TOTAL_TOKENS) */
+    int max_image_side;         /* pixels per side before decoding (RLV_DEFAULT_MAX_IMAGE_SIDE) */
+    int64_t max_image_pixels;   /* width * height before decoding (RLV_DEFAULT_MAX_IMAGE_PIXELS) */
+    size_t cache_bytes;         /* image-embedding cache (RLV_DEFAULT_CACHE_MB MiB; 0 disables) */
     size_t prefix_cache_bytes;  /* prefix cache: each model's decoder state after a job's prefix,
                                  * keyed by (model, image hash, prefix ids), shared by all workers
-                                 * (default 1 GiB; 0 disables). An entry is about
+                                 * (RLV_DEFAULT_PREFIX_CACHE_MB MiB; 0 disables). An entry is about
                                  * prefix tokens x layers x 2 x kv_heads x head_dim x 4 bytes
                                  * (docs/operations.md) */
-    int blas_threads;           /* threads of each worker's pool: its products and stages (default 1) */
+    int blas_threads;           /* threads of each worker's pool: its products and stages
+                                 * (RLV_DEFAULT_BLAS_THREADS) */
     rlv_compute compute;        /* weight products (default RLV_COMPUTE_FP32); RLV_COMPUTE_BF16 on a CPU
                                  * without AVX512_BF16: rlv_engine_open fails with RLV_EUNSUPPORTED */
     rlv_repack repack;          /* weights repacked at load (default RLV_REPACK_OFF) */

@@ -10,6 +10,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "proto.h"
+#include "rlaifv.h"
+
+/* Each default is defined once, beside the option it belongs to (RLV_DEFAULT_* in core/rlaifv.h,
+ * PROTO_DEFAULT_* in proto/proto.h); the table holds their text. */
+#define TXT_(x) #x
+#define TXT(x) TXT_(x)
+_Static_assert(PROTO_DEFAULT_MAX_CANDIDATES == RLV_DEFAULT_MAX_CANDIDATES,
+               "max-candidates is one setting for the wire and the engine");
+
 typedef enum { CFG_STR, CFG_INT, CFG_I64, CFG_BOOL } cfg_type;
 
 typedef struct cfg_row {
@@ -28,7 +38,7 @@ static const cfg_row rows[] = {
     {"ref-model", CFG_STR, F(ref_model), NULL, 0, 0, NULL, "reference checkpoint directory (OmniLMM-12B); enables the rlaifv/dpo rewards"},
     {"bind", CFG_STR, F(bind), "tcp://127.0.0.1:5555", 0, 0, NULL, "ZeroMQ endpoint of the ROUTER socket"},
     {"workers", CFG_INT, F(workers), "1", 1, 256, NULL, "worker threads, each with its own scratch and KV cache"},
-    {"blas-threads", CFG_INT, F(blas_threads), "1", 1, 256, NULL, "threads of each worker's pool (its matrix products and stages)"},
+    {"blas-threads", CFG_INT, F(blas_threads), TXT(RLV_DEFAULT_BLAS_THREADS), 1, 256, NULL, "threads of each worker's pool (its matrix products and stages)"},
     {"compute", CFG_STR, F(compute), "fp32", 0, 0, "fp32|bf16", "weight products: fp32, or bf16 products with fp32 sums (needs AVX512_BF16; faster, drifts: docs/performance.md)"},
     {"repack-weights", CFG_STR, F(repack_weights), "off", 0, 0, "off|auto|on", "copy the weights at load into the matrix kernel's panel layout (packing then reads them in order instead of transposing; auto: when they fit in memory with 2 GiB to spare; docs/performance.md)"},
     {"max-queue", CFG_INT, F(max_queue), "64", 1, 65536, NULL, "jobs waiting for a worker before `busy`"},
@@ -36,17 +46,17 @@ static const cfg_row rows[] = {
     {"reply-hold-ms", CFG_INT, F(reply_hold_ms), "10000", 1, 3600000, NULL, "a reply to a client whose pipe is full waits this long (the daemon stops reading requests meanwhile), then it is dropped and counted undeliverable"},
     {"max-peer-jobs", CFG_INT, F(max_peer_jobs), "0", 0, 65536, NULL, "score jobs one client (ZeroMQ routing id) may have queued or running before its next gets `busy` (0 = no limit): one client cannot fill the queue"},
     {"max-queued-bytes", CFG_I64, F(max_queued_bytes), "268435456", 1024, INT64_C(1) << 40, NULL, "request bytes held by queued and running score jobs before `busy` (bounds memory: docs/operations.md)"},
-    {"max-message-bytes", CFG_I64, F(max_message_bytes), "33554432", 1024, INT64_C(1) << 31, NULL, "largest request frame"},
-    {"max-image-bytes", CFG_I64, F(max_image_bytes), "16777216", 1, INT64_C(1) << 31, NULL, "largest encoded image"},
-    {"max-image-pixels", CFG_I64, F(max_image_pixels), "40000000", 1, INT64_C(1) << 40, NULL, "width x height limit, checked before decoding"},
-    {"max-image-side", CFG_INT, F(max_image_side), "8192", 1, 1 << 20, NULL, "width and height limit, checked before decoding"},
-    {"max-candidates", CFG_INT, F(max_candidates), "64", 1, 4096, NULL, "candidates per job"},
-    {"max-candidate-bytes", CFG_I64, F(max_candidate_bytes), "65536", 1, INT64_C(1) << 30, NULL, "bytes per candidate"},
-    {"max-prompt-bytes", CFG_I64, F(max_prompt_bytes), "65536", 1, INT64_C(1) << 30, NULL, "bytes of the prompt"},
-    {"max-seq-tokens", CFG_INT, F(max_seq_tokens), "2048", 16, 1 << 20, NULL, "prefix + one candidate, in tokens (the official limit is 2048)"},
-    {"max-total-tokens", CFG_INT, F(max_total_tokens), "4096", 16, 1 << 24, NULL, "all candidates of one job, in tokens (sizes each worker's buffers)"},
-    {"cache-mb", CFG_INT, F(cache_mb), "256", 0, 1 << 20, NULL, "image-embedding cache size in MiB (0 disables)"},
-    {"prefix-cache-mb", CFG_INT, F(prefix_cache_mb), "1024", 0, 1 << 24, NULL, "prefix cache (each model's decoder state after an (image, prompt)) in MiB, shared by all workers (0 disables)"},
+    {"max-message-bytes", CFG_I64, F(max_message_bytes), TXT(PROTO_DEFAULT_MAX_MESSAGE_BYTES), 1024, INT64_C(1) << 31, NULL, "largest request frame"},
+    {"max-image-bytes", CFG_I64, F(max_image_bytes), TXT(PROTO_DEFAULT_MAX_IMAGE_BYTES), 1, INT64_C(1) << 31, NULL, "largest encoded image"},
+    {"max-image-pixels", CFG_I64, F(max_image_pixels), TXT(RLV_DEFAULT_MAX_IMAGE_PIXELS), 1, INT64_C(1) << 40, NULL, "width x height limit, checked before decoding"},
+    {"max-image-side", CFG_INT, F(max_image_side), TXT(RLV_DEFAULT_MAX_IMAGE_SIDE), 1, 1 << 20, NULL, "width and height limit, checked before decoding"},
+    {"max-candidates", CFG_INT, F(max_candidates), TXT(RLV_DEFAULT_MAX_CANDIDATES), 1, 4096, NULL, "candidates per job"},
+    {"max-candidate-bytes", CFG_I64, F(max_candidate_bytes), TXT(PROTO_DEFAULT_MAX_CANDIDATE_BYTES), 1, INT64_C(1) << 30, NULL, "bytes per candidate"},
+    {"max-prompt-bytes", CFG_I64, F(max_prompt_bytes), TXT(PROTO_DEFAULT_MAX_PROMPT_BYTES), 1, INT64_C(1) << 30, NULL, "bytes of the prompt"},
+    {"max-seq-tokens", CFG_INT, F(max_seq_tokens), TXT(RLV_DEFAULT_MAX_SEQ_TOKENS), 16, 1 << 20, NULL, "prefix + one candidate, in tokens (the official limit is 2048)"},
+    {"max-total-tokens", CFG_INT, F(max_total_tokens), TXT(RLV_DEFAULT_MAX_TOTAL_TOKENS), 16, 1 << 24, NULL, "all candidates of one job, in tokens (sizes each worker's buffers)"},
+    {"cache-mb", CFG_INT, F(cache_mb), TXT(RLV_DEFAULT_CACHE_MB), 0, 1 << 20, NULL, "image-embedding cache size in MiB (0 disables)"},
+    {"prefix-cache-mb", CFG_INT, F(prefix_cache_mb), TXT(RLV_DEFAULT_PREFIX_CACHE_MB), 0, 1 << 24, NULL, "prefix cache (each model's decoder state after an (image, prompt)) in MiB, shared by all workers (0 disables)"},
     {"log-level", CFG_STR, F(log_level), "info", 0, 0, "debug|info|warn|error", "least severe level logged"},
     {"log-format", CFG_STR, F(log_format), "text", 0, 0, "text|json", "log line format on stderr"},
     {"curve-secret-file", CFG_STR, F(curve_secret_file), NULL, 0, 0, NULL, "server CURVE key pair file (see docs/operations.md); enables CurveZMQ"},

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -29,6 +30,90 @@ static void test_defaults_and_flags(void **s) {
     assert_int_equal(c.insecure, 1);
     assert_string_equal(c.log_format, "json");
     assert_int_equal(c.max_image_bytes, 1024);
+    rlvd_config_free(&c);
+}
+
+/* One source of truth: docs/operations.md's settings table states every key of the table with its
+ * default as the daemon has it, and docs/protocol.md's "`key` (value)" mentions agree. */
+typedef struct doc_check {
+    char *ops, *proto;
+    int keys, proto_mentions;
+} doc_check;
+
+static char *read_doc(const char *name) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/docs/%s", RLV_SOURCE_DIR, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) fail_msg("cannot read %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    char *b = malloc((size_t)n + 1);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    b[n] = 0;
+    fclose(f);
+    return b;
+}
+
+/* "128 KiB" / "32 MiB" / "40 M" / "10 s" (for a -ms key) / "4096" as a number; -1 when it is not one. */
+static double doc_number(const char *s, const char *key) {
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s) return -1;
+    while (*end == ' ') end++;
+    if (!strncmp(end, "KiB", 3)) v *= 1024;
+    else if (!strncmp(end, "MiB", 3)) v *= 1024 * 1024;
+    else if (!strncmp(end, "GiB", 3)) v *= 1024.0 * 1024 * 1024;
+    else if (*end == 'M') v *= 1e6; /* "40 M" pixels */
+    else if (*end == 's' && strstr(key, "-ms")) v *= 1000;
+    return v;
+}
+
+static void check_key(void *ctx, const char *key, const char *value) {
+    doc_check *d = ctx;
+    char row[128];
+    snprintf(row, sizeof row, "| `%s` | ", key);
+    const char *p = strstr(d->ops, row);
+    if (!p) fail_msg("docs/operations.md has no settings row for `%s`", key);
+    p += strlen(row);
+    const char *e = strchr(p, '|');
+    assert_non_null(e);
+    char doc[128];
+    size_t n = 0;
+    for (const char *q = p; q < e && n + 1 < sizeof doc; q++)
+        if (*q != '`') doc[n++] = *q;
+    while (n && doc[n - 1] == ' ') n--;
+    doc[n] = 0;
+    d->keys++;
+    if (*value) { /* a value: stated exactly; unset: any words ("unset", "the demo pair") */
+        if (strcmp(doc, value)) fail_msg("docs/operations.md: `%s` defaults to '%s', the daemon to '%s'", key, doc, value);
+    } else if (!n)
+        fail_msg("docs/operations.md: `%s` has an empty default", key);
+    /* docs/protocol.md: every "`key` (N unit" names the default */
+    snprintf(row, sizeof row, "`%s` (", key);
+    for (const char *q = strstr(d->proto, row); q; q = strstr(q + 1, row)) {
+        const char *v = q + strlen(row);
+        if (!strncmp(v, "default ", 8)) v += 8;
+        double got = doc_number(v, key);
+        if (got < 0) continue; /* prose, not a value */
+        d->proto_mentions++;
+        if (got != strtod(value, NULL))
+            fail_msg("docs/protocol.md: `%s` (%.40s…) is not the daemon's default %s", key, v, value);
+    }
+}
+
+static void test_docs_state_the_defaults(void **s) {
+    (void)s;
+    rlvd_config c;
+    rlvd_config_defaults(&c);
+    doc_check d = {read_doc("operations.md"), read_doc("protocol.md"), 0, 0};
+    rlvd_config_each(&c, check_key, &d);
+    print_message("docs: %d settings in docs/operations.md, %d values in docs/protocol.md, all the daemon's defaults\n",
+                  d.keys, d.proto_mentions);
+    assert_true(d.keys >= 25 && d.proto_mentions >= 6); /* every key was found (or failed above) */
+    free(d.ops);
+    free(d.proto);
     rlvd_config_free(&c);
 }
 
@@ -124,6 +209,7 @@ static void test_file(void **s) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_and_flags),
+        cmocka_unit_test(test_docs_state_the_defaults),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_demo_default),
         cmocka_unit_test(test_file),
