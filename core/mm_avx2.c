@@ -35,6 +35,16 @@ static void pack_b(void *dst, const mm_w *w, int trans, int nb, int kb) {
     float *d = dst;
     for (int j0 = 0; j0 < nb; j0 += NR, d += (size_t)NR * kb) {
         int cols = nb - j0 < NR ? nb - j0 : NR;
+        if (!trans && w->dt == RLV_I8 && w->panel) { /* a repacked q8 panel: all 16 columns, scales per column */
+            mmx_q8_walk sk = mmx_q8_walk_start(w);
+            for (int q = 0; q < kb; q++, mmx_q8_walk_next(&sk))
+                for (int h = 0; h < 2; h++) {
+                    __m128i v = _mm_loadl_epi64((const __m128i *)((const int8_t *)w->p + (size_t)q * NR + 8 * h));
+                    __m256 sv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sk.s + 8 * h)));
+                    _mm256_storeu_ps(d + (size_t)q * NR + 8 * h, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)), sv));
+                }
+            continue;
+        }
         if (!trans) {  /* W [k, n]: rows of w copied (widened); a short panel goes element by element */
             for (int q = 0; q < kb; q++) {
                 if (cols == NR) {

@@ -92,6 +92,17 @@ static inline __attribute__((always_inline)) void pack_b_rows(float *d, const mm
 
 /* One W [k, n] panel: row q of the panel is 32 consecutive elements of w's row q. */
 static inline __attribute__((always_inline)) void pack_b_cols(float *d, const mm_w *w, rlv_dtype dt, int cols, int kb) {
+    if (dt == RLV_I8 && w->panel) { /* a repacked q8 panel: all 32 columns (zero past n), scales per column */
+        mmx_q8_walk sk = mmx_q8_walk_start(w);
+        const int8_t *q8 = w->p;
+        for (int q = 0; q < kb; q++, mmx_q8_walk_next(&sk)) {
+            const int8_t *row = q8 + (size_t)q * NR;
+            _mm512_storeu_ps(d + (size_t)q * NR, mmx_q8_16(row, 16, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sk.s))));
+            _mm512_storeu_ps(d + (size_t)q * NR + 16,
+                             mmx_q8_16(row + 16, 16, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sk.s + 16)))));
+        }
+        return;
+    }
     for (int q = 0; q < kb; q++) {
         _mm512_storeu_ps(d + (size_t)q * NR, mmx_w16(w, dt, (size_t)q, 0, cols));
         _mm512_storeu_ps(d + (size_t)q * NR + 16, cols > 16 ? mmx_w16(w, dt, (size_t)q, 16, cols - 16) : _mm512_setzero_ps());

@@ -67,6 +67,29 @@ static void pack_b(void *dst, const mm_w *w, int trans, int nb, int kb) {
     int kp = (kb + 1) / 2;
     for (int j0 = 0; j0 < nb; j0 += NR, d += (size_t)NR * kp) {
         int cols = nb - j0 < NR ? nb - j0 : NR;
+        if (!trans && w->dt == RLV_I8 && w->panel) { /* a repacked q8 panel: rows 2p, 2p + 1 dequantised, rounded, paired */
+            mmx_q8_walk sk = mmx_q8_walk_start(w);
+            const int8_t *q8 = w->p;
+            for (int p = 0; p < kp; p++)
+                for (int h = 0; h < 2; h++) {
+                    __m512 lo, hi = _mm512_setzero_ps();
+                    mmx_q8_walk k2 = sk;
+                    lo = mmx_q8_16(q8 + (size_t)(2 * p) * NR + 16 * h, 16, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(k2.s + 16 * h))));
+                    if (2 * p + 1 < kb) {
+                        mmx_q8_walk_next(&k2);
+                        hi = mmx_q8_16(q8 + (size_t)(2 * p + 1) * NR + 16 * h, 16,
+                                       _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(k2.s + 16 * h))));
+                    }
+                    __m512i a = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(lo)),
+                            b = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(hi));
+                    _mm512_storeu_si512(d + (size_t)p * NR + 16 * h, _mm512_or_si512(a, _mm512_slli_epi32(b, 16)));
+                    if (h == 1) { /* two k rows consumed */
+                        mmx_q8_walk_next(&sk);
+                        if (2 * p + 1 < kb) mmx_q8_walk_next(&sk);
+                    }
+                }
+            continue;
+        }
         if (!trans) {  /* W [k, n]: the pair is rows 2p and 2p + 1 of w, interleaved by 16-bit halves */
             for (int p = 0; p < kp; p++) {
                 int odd = 2 * p + 1 < kb;

@@ -30,6 +30,21 @@ static inline const uint16_t *mmx_q8_prow(const mm_w *w, size_t r) {
     return w->scale + ((size_t)w->c0 + r) / (size_t)w->block * (size_t)w->panel;
 }
 
+/* Walks the k rows of a repacked q8 view in order: row_scales() is the current row's [panel] f16
+ * scales, next() moves to the next row (a division once, not per row: packing runs it per k). */
+typedef struct mmx_q8_walk {
+    const uint16_t *s;
+    size_t left, block, step;
+} mmx_q8_walk;
+static inline mmx_q8_walk mmx_q8_walk_start(const mm_w *w) {
+    size_t c = (size_t)w->c0, blk = (size_t)w->block;
+    mmx_q8_walk k = {w->scale + c / blk * (size_t)w->panel, blk - c % blk, blk, (size_t)w->panel};
+    return k;
+}
+static inline void mmx_q8_walk_next(mmx_q8_walk *k) {
+    if (--k->left == 0) k->s += k->step, k->left = k->block;
+}
+
 /* Element (r, c) of the view w widened (q8: q x scale, one f32 product, as q8_dequantize_rows). */
 static inline float mmx_elem(const mm_w *w, size_t r, size_t c) {
     size_t i = r * (size_t)w->ld + c;

@@ -309,8 +309,8 @@ static void test_repacked(void **st) {
                     for (int sub = 0; sub < 3; sub++) {
                         int m = shapes[s][0], k = shapes[s][1], n = shapes[s][2], ldw = k + 64;
                         g_block = blocks[di];
-                        int r0 = sub == 1 ? 2 * P : 0, k0 = sub == 2 ? 64 : 0;  /* the view: rows from r0, k from k0 */
-                        int nn = n + r0, kk = k0 + k;
+                        int r0 = sub == 1 ? 2 * P : 0, k0 = sub == 2 ? 48 : 0;  /* the view: rows from r0, k from k0 (mid-block) */
+                        int nn = n + r0;
                         wbuf w = make_w(dts[di], (size_t)nn * ldw, (size_t)ldw);
                         mm_w plain = mm_w_plain(w.p, dts[di], ldw);
                         if (dts[di] == RLV_I8) plain.scale = w.s, plain.block = g_block;
@@ -318,7 +318,7 @@ static void test_repacked(void **st) {
                         cpu_set_cap(levels[li].cap); /* a repack per weight: a freed source's address comes back */
                         assert_int_equal(mm_repack_init(&rp, levels[li].compute, &e), RLV_OK);
                         cpu_set_cap(~0u);
-                        assert_int_equal(mm_repack_view(rp, &rep, nn, kk, &e), RLV_OK);
+                        assert_int_equal(mm_repack_view(rp, &rep, nn, ldw, &e), RLV_OK); /* whole stored rows */
                         assert_int_equal(rep.panel, P);
                         mm_w pv = mm_w_at(plain, (size_t)r0, (size_t)k0), rv = mm_w_at(rep, (size_t)r0, (size_t)k0);
                         float *x = malloc((size_t)m * k * sizeof(float)), *y1 = calloc((size_t)m * n, sizeof(float)),
