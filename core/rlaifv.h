@@ -53,8 +53,9 @@ int rlv_compute_parse(const char *name, rlv_compute *out);
  * (docs/performance.md). */
 typedef enum {
     RLV_REPACK_OFF = 0,  /* never: the weights are read from the checkpoint's mapping (the default:
-                          * the gain is not yet measured on a quiet machine, and several daemons on
-                          * one host share the page cache but not copies) */
+                          * the copy costs the weights' size in anonymous memory, which several
+                          * daemons on one host cannot share; it gains 5-10 % on products of
+                          * 256-480 rows, docs/performance.md) */
     RLV_REPACK_AUTO = 1, /* when the distinct weights + 2 GiB fit in MemAvailable */
     RLV_REPACK_ON = 2,   /* always (fails with RLV_ENOMEM when memory runs out) */
 } rlv_repack;
