@@ -1,18 +1,29 @@
-/* cmd_eval.c — `rlaifv eval`: score a JSONL data set offline with the models loaded once.
+/* cmd_eval.c — `rlaifv eval`: score a data set (JSON lines or a JSON array, docs/eval.md) with
+ * the models loaded once, or through rlaifvd with several requests in flight.
  *
- * Input line: {"id": ..., "image": PATH or base64, "prompt": ..., "candidates": [...]}
- *         or  {"id": ..., "image": ..., "question": ..., "chosen": ..., "rejected": ...}
- *         (RLAIF-V-Dataset shape; "idx" / "image_path" / "question" are accepted as aliases).
- * Output line: {"id": ..., "result": {...score JSON...}} (+ "chosen_wins" for pairs).
- * Resumes: ids already in --out are skipped. A bad line is reported (line number) and skipped.
- * Output durability: each record is one write() of its whole line, every write is checked, the
- * file is fsync-ed at the end, and a last line without its newline (a run killed mid-write) is
- * cut off before resuming. A write error stops the run: the file keeps whole lines, the summary
- * counts only the records written, and the exit status is 1. */
+ * Design notes:
+ * (1) Fail fast: the server is pinged and its `info` read (is the reward kind available? how
+ *     many workers?), or the model loaded and the reward checked, before the first row is read.
+ *     When that fails nothing is scored and the exit status is 3.
+ * (2) Rows go through a ring of slots: FREE -> READY (parsed, to score) -> TAKEN (a scorer
+ *     thread has it) -> DONE -> written and FREE again. Rows that need no scoring (bad, repeated
+ *     id, already in --out) go straight to DONE. Only this thread reads the input and writes the
+ *     output, always at the ring's head, so records leave in input order whatever the order the
+ *     replies came in.
+ * (3) Output durability: each record is one write() of its whole line, every write is checked,
+ *     the file is fsync-ed at the end, and a last line without its newline (a run killed
+ *     mid-write) is cut before resuming; ids already in --out are skipped. A killed run therefore
+ *     loses at most the records in flight and duplicates none. A write error stops the run.
+ * (4) The summary is computed from the whole output file after the run (old and new records)
+ *     plus the rows that failed in this run, so a resumed run reports the same figures as one
+ *     uninterrupted run.
+ * Exit status: 0 every row scored (now or before); 1 some rows failed, or a write error; 2 bad
+ * options; 3 nothing could be scored (the check of (1) failed, or rows failed and the output
+ * holds no record at all). */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <math.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,19 +32,52 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_args.h"
 #include "cmd.h"
-#include "file_util.h"
+#include "eval_input.h"
+#include "eval_report.h"
+#include "eval_summary.h"
 #include "result_json.h"
 #include "rlaifv_client.h"
 #include "rlaifv.h"
 
+#define EVAL_EXIT_FAILED_LINES 1
+#define EVAL_EXIT_USAGE 2
+#define EVAL_EXIT_NOTHING 3
+#define EVAL_MAX_CONCURRENCY 256
+#define EVAL_CHECK_TIMEOUT_MS 5000 /* the ping / info before the first row */
+
 static void usage(FILE *f) {
-    fprintf(f, "usage: rlaifv eval --model DIR [--ref-model DIR] --in FILE.jsonl --out FILE.jsonl\n"
-               "                   [--reward KIND] [--beta B] [--blas-threads N] [--compute fp32|bf16]\n"
-               "                   [--prefix-cache-mb MB] (the prefix cache, default 1024; 0 disables)\n"
-               "       rlaifv eval --server ENDPOINT [--server-key F --client-key F] --in ... --out ...\n"
-               "  Scores every line; resumes by skipping ids already in --out; prints a summary\n"
-               "  (items, mean reward, pairwise accuracy for chosen/rejected pairs).\n");
+    fprintf(f,
+            "usage: rlaifv eval [--model DIR [--ref-model DIR]] --in FILE --out FILE.jsonl [options]\n"
+            "       rlaifv eval --server ENDPOINT [--server-key F.pub --client-key F.key] --in FILE --out FILE.jsonl [options]\n"
+            "  Scores every row of FILE (JSON lines or one JSON array; formats in docs/eval.md), writes one\n"
+            "  record per scored row to --out in input order, resumes by skipping ids already there, and\n"
+            "  prints a summary of the whole output file as JSON (items, errors by code, mean/std reward,\n"
+            "  pairwise accuracy with ties apart, top-1 accuracy against 'gold').\n"
+            "  Without --model and --server: the embedded demo pair (models/demo), as rlaifvd.\n"
+            "options:\n"
+            "  --reward KIND          rlaifv, dpo, logp_mean or logp_sum (default: rlaifv with a reference model)\n"
+            "  --beta B               > 0 (default 0.1)\n"
+            "  --token-logps          keep each candidate's per-token log-probs in the records\n"
+            "  --group-by FIELD       the summary per value of a row field (ds_name, origin_dataset, ...)\n"
+            "  --summary FILE.json    also write the summary there\n"
+            "  --report FILE.html     one self-contained HTML page: the summary table, the reward margin\n"
+            "                         (chosen - rejected) histogram and the accuracy per group\n"
+            "  --image-root DIR       where relative image paths are (default: the input file's folder)\n"
+            "  --concurrency N        rows scored at once, 1..256 (default: the daemon's workers from\n"
+            "                         `info` with --server, 1 offline: each offline one holds a worker)\n"
+            "  --timeout-ms N         --server: wait per request, 1..86400000 (default 600000: a row may\n"
+            "                         wait behind others in the daemon's queue)\n"
+            "  --retries N            --server: tries after a timeout, 0..100 (default 0); 'busy' replies\n"
+            "                         are always retried with backoff (0.05 s doubling to 2 s, 8 tries)\n"
+            "  --blas-threads N, --compute fp32|bf16, --prefix-cache-mb MB   offline engine settings\n"
+            "                         (docs/operations.md)\n"
+            "  --version, --help\n"
+            "  Options take `--key value` or `--key=value`.\n"
+            "exit status: 0 all rows scored; 1 some rows failed (count on stderr) or the output could not\n"
+            "  be written; 2 bad options; 3 nothing could be scored (server or model check failed, or rows\n"
+            "  failed and the output holds no record).\n");
 }
 
 static double now_s(void) {
@@ -42,11 +86,9 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* The id as canonical JSON text (the resume key). */
-static char *id_key(json_t *id) { return json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS); }
+/* ---- output file (design note 3) ---- */
 
-/* Cuts a regular file back to its last newline: a line a killed run left half-written would
- * otherwise have the next record appended onto it. Returns 0, or -1 with errno. */
+/* Cuts a regular file back to its last newline. Returns 0, or -1 with errno. */
 static int cut_partial_line(int fd) {
     struct stat st;
     if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size == 0) return 0;
@@ -71,7 +113,7 @@ static int cut_partial_line(int fd) {
 }
 
 /* Writes all n bytes (one write() unless the kernel takes fewer). On an error after part of the
- * line went out, cuts the file back to its size before (if it is a regular file). 0 or -1 with errno. */
+ * line went out, cuts the file back to its size before. 0 or -1 with errno. */
 static int write_line(int fd, const char *p, size_t n) {
     off_t before = lseek(fd, 0, SEEK_END);
     for (size_t done = 0; done < n;) {
@@ -88,222 +130,415 @@ static int write_line(int fd, const char *p, size_t n) {
     return 0;
 }
 
-/* Reads ids already written to out (lines that parse and have an id); only a regular file (not
- * /dev/full or a pipe). */
-static json_t *done_ids(const char *out) {
-    json_t *set = json_object();
+static int is_regular(const char *path) {
     struct stat st;
-    if (stat(out, &st) || !S_ISREG(st.st_mode)) return set;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Each record of a regular output file: its id key into done (if non-NULL), the record into sum
+ * (if non-NULL). A line that does not parse is ignored (cut_partial_line ran before). */
+static void read_output(const char *out, json_t *done, eval_summary *sum) {
+    if (!is_regular(out)) return;
     FILE *f = fopen(out, "r");
-    if (!f) return set;
+    if (!f) return;
     char *line = NULL;
     size_t cap = 0;
     while (getline(&line, &cap, f) > 0) {
         json_t *o = json_loads(line, 0, NULL);
         json_t *id = json_object_get(o, "id");
-        char *k = id ? id_key(id) : NULL;
-        if (k) json_object_set_new(set, k, json_true());
+        char *k = id && done ? eval_id_key(id) : NULL;
+        if (k) json_object_set_new(done, k, json_true());
+        if (o && sum) eval_summary_add_record(sum, o);
         free(k);
         json_decref(o);
     }
     free(line);
     fclose(f);
-    return set;
 }
 
-static const char *str_field(json_t *o, const char *a, const char *b) {
-    json_t *v = json_object_get(o, a);
-    if (!v && b) v = json_object_get(o, b);
-    return json_string_value(v);
+/* ---- scoring (design note 2) ---- */
+
+enum { SLOT_FREE, SLOT_READY, SLOT_TAKEN, SLOT_DONE };
+
+typedef struct slot {
+    eval_item it;
+    int state;
+    int skip;          /* already in --out */
+    json_t *res;       /* the score result, or NULL with it.code set */
+} slot;
+
+typedef struct eval_run {
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+    slot *ring;        /* [cap] */
+    long cap, head, tail;
+    int stop;
+    rlv_engine *engine;           /* offline, or NULL */
+    rlv_reward_kind reward;
+    double beta;
+    int token_logps;
+} eval_run;
+
+typedef struct scorer {
+    eval_run *run;
+    rlv_worker *w;                /* offline */
+    rlv_client *c;                /* --server */
+    pthread_t th;
+} scorer;
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
 }
 
-/* The image: a path (relative to the input file's folder if not absolute), or base64 (a
- * data: URL prefix is allowed). Returns a malloc-ed buffer or NULL with a message. */
-static uint8_t *load_image(const char *s, const char *in_dir, size_t *len, char *msg, size_t cap) {
-    char path[4096];
-    struct stat st;
-    if (s[0] == '/') snprintf(path, sizeof path, "%s", s);
-    else snprintf(path, sizeof path, "%s/%s", in_dir, s);
-    if (strlen(s) < 4096 && stat(path, &st) == 0 && S_ISREG(st.st_mode)) return read_file(path, len, msg, cap);
-    const char *b64 = s, *comma = strstr(s, ";base64,");
-    if (!strncmp(s, "data:", 5) && comma) b64 = comma + 8;
-    size_t n = strlen(b64), out_len = 0;
-    uint8_t *buf = malloc(n / 4 * 3 + 4);
-    if (!buf) { snprintf(msg, cap, "out of memory"); return NULL; }
-    if (sodium_base642bin(buf, n / 4 * 3 + 4, b64, n, " \r\n", &out_len, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        out_len == 0) {
-        free(buf);
-        snprintf(msg, cap, "image is neither a readable file (%.300s) nor base64", path);
+/* Scores one item; the result JSON, or NULL with it->code / it->msg. */
+static json_t *score_item(scorer *sc, eval_item *it) {
+    eval_run *r = sc->run;
+    if (sc->c) {
+        rlv_client_job job = {.image = it->image, .image_len = it->image_len, .prompt = it->prompt,
+                              .candidates = it->cands, .n_candidates = it->n,
+                              .reward = r->reward == RLV_REWARD_DEFAULT ? NULL : rlv_reward_name(r->reward),
+                              .beta = r->beta, .token_logps = r->token_logps, .deadline_ms = -1};
+        rlv_client_error ce;
+        char *js = NULL;
+        int rc = -1;
+        for (int attempt = 0, wait_ms = 50; attempt < 8; attempt++, wait_ms = wait_ms < 1000 ? 2 * wait_ms : 2000) {
+            rc = rlv_client_score(sc->c, &job, &js, &ce);
+            if (rc != 1 || strcmp(ce.code, "busy")) break;
+            sleep_ms(wait_ms); /* the daemon's queue is full: back off and try again */
+        }
+        json_t *res = rc == 0 ? json_loads(js, 0, NULL) : NULL;
+        free(js);
+        if (rc != 0) {
+            snprintf(it->code, sizeof it->code, "%s", ce.code);
+            snprintf(it->msg, sizeof it->msg, "%s", ce.message);
+        } else if (!res) {
+            snprintf(it->code, sizeof it->code, "client_error");
+            snprintf(it->msg, sizeof it->msg, "unreadable reply");
+        }
+        return res;
+    }
+    rlv_job job = {.image = it->image, .image_len = it->image_len, .prompt = it->prompt,
+                   .prompt_len = strlen(it->prompt), .n_candidates = it->n, .candidates = it->cands,
+                   .candidate_lens = it->lens, .reward = r->reward, .beta = r->beta, .token_logps = r->token_logps};
+    const rlv_result *res = NULL;
+    rlv_err err = {0};
+    if (rlv_score(sc->w, &job, &res, &err)) {
+        snprintf(it->code, sizeof it->code, "%s", rlv_err_name(err.code));
+        snprintf(it->msg, sizeof it->msg, "%s", err.msg);
         return NULL;
     }
-    *len = out_len;
-    return buf;
+    return result_to_json(res);
+}
+
+static void *scorer_main(void *arg) {
+    scorer *sc = arg;
+    eval_run *r = sc->run;
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        slot *s = NULL;
+        for (long q = r->head; !r->stop && q < r->tail && !s; q++)
+            if (r->ring[q % r->cap].state == SLOT_READY) s = &r->ring[q % r->cap];
+        if (r->stop) break;
+        if (!s) {
+            pthread_cond_wait(&r->work, &r->mu);
+            continue;
+        }
+        s->state = SLOT_TAKEN;
+        pthread_mutex_unlock(&r->mu);
+        json_t *res = score_item(sc, &s->it);
+        pthread_mutex_lock(&r->mu);
+        s->res = res;
+        s->state = SLOT_DONE;
+        pthread_cond_broadcast(&r->done);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+/* The record of a scored item: id, fields, result, and the pair / gold outcome. */
+static json_t *make_record(eval_item *it, json_t *res) {
+    json_t *rec = json_object(), *rank = json_object_get(res, "ranking");
+    json_object_set(rec, "id", it->id);
+    if (json_object_size(it->fields)) json_object_set(rec, "fields", it->fields);
+    json_object_set(rec, "result", res);
+    double m;
+    const char *po = it->pair ? eval_pair_outcome(rank, &m) : NULL;
+    if (po) {
+        json_object_set_new(rec, "chosen_wins", json_boolean(po[0] == 'w'));
+        json_object_set_new(rec, "outcome", json_string(po));
+        json_object_set_new(rec, "margin", json_real(m));
+    }
+    const char *to = it->gold >= 0 ? eval_top1_outcome(rank, it->gold) : NULL;
+    if (to) {
+        json_object_set_new(rec, "gold", json_integer(it->gold));
+        json_object_set_new(rec, "top1", json_string(to));
+    }
+    return rec;
 }
 
 static void progress(int done, int total, double t0) {
     double el = now_s() - t0, rate = el > 0 ? done / el : 0;
     int w = 30, fill = total ? (int)((double)done / total * w) : w;
-    double eta = rate > 0 ? (total - done) / rate : 0;
-    fprintf(stderr, "\r[%.*s%*s] %d/%d  %.2f items/s  ETA %02d:%02d:%02d ", fill, "==============================",
+    if (fill > w) fill = w;
+    double eta = rate > 0 && total > done ? (total - done) / rate : 0;
+    fprintf(stderr, "\r[%.*s%*s] %d/%d  %.2f rows/s  ETA %02d:%02d:%02d ", fill, "==============================",
             w - fill, "", done, total, rate, (int)eta / 3600, (int)eta / 60 % 60, (int)eta % 60);
 }
 
-int cmd_eval(int argc, char **argv) {
-    rlv_engine_opts o;
-    rlv_engine_opts_default(&o);
-    const char *in = NULL, *out = NULL;
-    rlv_reward_kind reward = RLV_REWARD_DEFAULT;
-    double beta = RLV_DEFAULT_BETA;
-    rlv_client_opts co = {.timeout_ms = 600000};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
-        if (!v) { fprintf(stderr, "rlaifv eval: %s needs a value\n", a); return 2; }
-        i++;
-        if (!strcmp(a, "--model")) o.model_dir = v;
-        else if (!strcmp(a, "--ref-model")) o.ref_model_dir = v;
-        else if (!strcmp(a, "--in")) in = v;
-        else if (!strcmp(a, "--out")) out = v;
-        else if (!strcmp(a, "--blas-threads")) o.blas_threads = atoi(v);
-        else if (!strcmp(a, "--prefix-cache-mb")) o.prefix_cache_bytes = (size_t)strtoull(v, NULL, 10) << 20;
-        else if (!strcmp(a, "--compute")) {
-            if (rlv_compute_parse(v, &o.compute) != RLV_OK) {
-                fprintf(stderr, "rlaifv eval: --compute must be fp32 or bf16\n");
-                return 2;
-            }
+/* ---- fail-fast checks (design note 1) ---- */
+
+/* ping + info. Returns the daemon's worker count (>= 1), or -1 with the reason printed. */
+static int check_server(const rlv_client_opts *co, rlv_reward_kind reward) {
+    rlv_client_opts po = *co;
+    po.timeout_ms = co->timeout_ms < EVAL_CHECK_TIMEOUT_MS ? co->timeout_ms : EVAL_CHECK_TIMEOUT_MS;
+    po.retries = 0;
+    rlv_client *c = NULL;
+    char msg[512], *js = NULL;
+    rlv_client_error ce;
+    int workers = -1;
+    json_t *info = NULL;
+    if (rlv_client_connect(&c, &po, msg, sizeof msg)) {
+        fprintf(stderr, "rlaifv eval: %s\n", msg);
+    } else if (rlv_client_call(c, "ping", &js, &ce)) {
+        fprintf(stderr, "rlaifv eval: %s does not answer ping: %s [%s] (is rlaifvd running there?)\n", co->endpoint,
+                ce.message, ce.code);
+    } else if (free(js), js = NULL, rlv_client_call(c, "info", &js, &ce) || !(info = json_loads(js, 0, NULL))) {
+        fprintf(stderr, "rlaifv eval: %s: info: %s [%s]\n", co->endpoint, info ? "" : ce.message, info ? "" : ce.code);
+    } else {
+        json_t *kinds = json_object_get(info, "reward_kinds"), *k;
+        size_t i;
+        int have = reward == RLV_REWARD_DEFAULT;
+        json_array_foreach(kinds, i, k) have |= !have && !strcmp(json_string_value(k) ? json_string_value(k) : "", rlv_reward_name(reward));
+        const char *ws = json_string_value(json_object_get(json_object_get(info, "settings"), "workers"));
+        if (!have) {
+            char *list = json_dumps(kinds, JSON_COMPACT);
+            fprintf(stderr, "rlaifv eval: %s cannot score --reward %s: its models allow %s (a reference model is needed for rlaifv and dpo)\n",
+                    co->endpoint, rlv_reward_name(reward), list ? list : "[]");
+            free(list);
+        } else {
+            workers = ws && atoi(ws) > 0 ? atoi(ws) : 1;
         }
-        else if (!strcmp(a, "--server")) co.endpoint = v;
-        else if (!strcmp(a, "--server-key")) co.server_key_file = v;
-        else if (!strcmp(a, "--client-key")) co.client_key_file = v;
-        else if (!strcmp(a, "--timeout-ms")) co.timeout_ms = atoi(v);
-        else if (!strcmp(a, "--beta")) beta = atof(v);
-        else if (!strcmp(a, "--reward") && !rlv_reward_parse(v, &reward)) continue;
-        else { fprintf(stderr, "rlaifv eval: bad option '%s %s'\n", a, v); usage(stderr); return 2; }
     }
-    if ((!o.model_dir && !co.endpoint) || !in || !out || !(beta > 0)) {
-        fprintf(stderr, "rlaifv eval: needs --model or --server, --in and --out (and a positive --beta)\n");
-        return 2;
-    }
-    if (sodium_init() < 0) return 1;
-    FILE *fi = fopen(in, "r");
-    if (!fi) { perror(in); return 1; }
-    char in_dir[4096];
-    snprintf(in_dir, sizeof in_dir, "%s", in);
-    char *slash = strrchr(in_dir, '/');
-    if (slash) *slash = 0;
-    else strcpy(in_dir, ".");
-    int total = 0, c;
-    while ((c = fgetc(fi)) != EOF) total += c == '\n';
-    rewind(fi);
-    int fo = open(out, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644); /* read: cut_partial_line */
-    if (fo < 0 || cut_partial_line(fo)) {
-        perror(out);
-        if (fo >= 0) close(fo);
-        fclose(fi);
-        return 1;
-    }
-    json_t *skip = done_ids(out);
-    rlv_err err = {0};
-    rlv_engine *e = NULL;
-    rlv_worker *w = NULL;
-    rlv_client *cl = NULL;
-    char cmsg[256];
-    if (co.endpoint ? rlv_client_connect(&cl, &co, cmsg, sizeof cmsg) != 0
-                    : (rlv_engine_open(&e, &o, &err) || rlv_worker_open(&w, e, &err))) {
-        fprintf(stderr, "rlaifv eval: %s [%s]\n", co.endpoint ? cmsg : err.msg, co.endpoint ? "client" : rlv_err_name(err.code));
-        fclose(fi);
-        close(fo);
-        json_decref(skip);
-        rlv_engine_free(&e);
-        return 1;
-    }
-    int tty = isatty(2), lineno = 0, items = 0, bad = 0, skipped = 0, pairs = 0, wins = 0, write_err = 0;
-    double reward_sum = 0, best_sum = 0, t0 = now_s();
-    int n_rewards = 0;
-    char *line = NULL, msg[512];
-    size_t cap = 0;
-    while (!write_err && getline(&line, &cap, fi) > 0) {
-        lineno++;
-        if (tty) progress(lineno - 1, total, t0);
-        json_error_t je;
-        json_t *o2 = json_loads(line, 0, &je);
-        json_t *id = o2 ? json_object_get(o2, "id") : NULL;
-        if (o2 && !id) id = json_object_get(o2, "idx");
-        const char *img_s = o2 ? str_field(o2, "image", "image_path") : NULL;
-        const char *prompt = o2 ? str_field(o2, "prompt", "question") : NULL;
-        json_t *cands = o2 ? json_object_get(o2, "candidates") : NULL;
-        const char *chosen = o2 ? str_field(o2, "chosen", NULL) : NULL;
-        const char *rejected = o2 ? str_field(o2, "rejected", NULL) : NULL;
-        const char *why = !o2 ? je.text : !json_is_object(o2) ? "not a JSON object" : !id ? "no 'id'"
-                        : !img_s ? "no 'image' (path or base64)" : !prompt ? "no 'prompt' or 'question'"
-                        : !(json_is_array(cands) || (chosen && rejected)) ? "needs 'candidates' or 'chosen' + 'rejected'"
-                        : NULL;
-        char *key = id ? id_key(id) : NULL;
-        if (!why && key && json_object_get(skip, key)) {
-            skipped++;
-            free(key);
-            json_decref(o2);
+    json_decref(info);
+    free(js);
+    rlv_client_destroy(&c);
+    return workers;
+}
+
+/* ---- the command ---- */
+
+typedef struct eval_opts {
+    const char *in, *out, *summary, *report, *group_by, *image_root;
+    rlv_engine_opts eo;
+    rlv_client_opts co;
+    rlv_reward_kind reward;
+    double beta;
+    int token_logps, concurrency;
+} eval_opts;
+
+/* Returns -1 to go on, else the exit status (help, version, a bad option). */
+static int parse_opts(eval_opts *o, int argc, char **argv) {
+    rlv_engine_opts_default(&o->eo);
+    o->reward = RLV_REWARD_DEFAULT;
+    o->beta = RLV_DEFAULT_BETA;
+    o->co.timeout_ms = 600000;
+    for (int i = 1; i < argc; i++) {
+        cli_arg a;
+        cli_split(&a, "rlaifv eval", argv[i]);
+        int f;
+        if ((f = cli_flag(&a, "--help")) || (f = cli_flag(&a, "-h"))) {
+            if (f < 0) return EVAL_EXIT_USAGE;
+            usage(stdout);
+            return 0;
+        }
+        if ((f = cli_flag(&a, "--version"))) {
+            if (f > 0) cli_version("rlaifv");
+            return f > 0 ? 0 : EVAL_EXIT_USAGE;
+        }
+        if ((f = cli_flag(&a, "--token-logps"))) {
+            if (f < 0) return EVAL_EXIT_USAGE;
+            o->token_logps = 1;
             continue;
         }
-        const char *list[4096];
-        size_t lens[4096];
-        int n = 0;
-        if (!why && json_is_array(cands)) {
-            if (json_array_size(cands) == 0 || json_array_size(cands) > 4096) why = "'candidates' must hold 1..4096 strings";
-            for (size_t i = 0; !why && i < json_array_size(cands); i++) {
-                list[n] = json_string_value(json_array_get(cands, i));
-                if (!list[n]) why = "'candidates' must hold strings";
-                else lens[n] = json_string_length(json_array_get(cands, i)), n++;
-            }
-        } else if (!why) {
-            list[0] = chosen, list[1] = rejected, n = 2;
-            lens[0] = strlen(chosen), lens[1] = strlen(rejected);
+        static const char *with_value[] = {"--model", "--ref-model", "--in", "--out", "--summary", "--report",
+                                           "--group-by", "--image-root", "--server", "--server-key", "--client-key",
+                                           "--blas-threads", "--prefix-cache-mb", "--compute", "--timeout-ms",
+                                           "--retries", "--concurrency", "--beta", "--reward"};
+        int known = 0;
+        for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) known |= !strcmp(a.name, with_value[k]);
+        if (!known) {
+            fprintf(stderr, "rlaifv eval: unknown option '%s' (rlaifv eval --help)\n", argv[i]);
+            return EVAL_EXIT_USAGE;
         }
-        size_t img_len = 0;
-        uint8_t *img = NULL;
-        if (!why && !(img = load_image(img_s, in_dir, &img_len, msg, sizeof msg))) why = msg;
-        json_t *res = NULL;
-        if (!why && cl) {
-            rlv_client_job job = {.image = img, .image_len = img_len, .prompt = prompt, .candidates = list,
-                                  .n_candidates = n, .reward = rlv_reward_name(reward), .beta = beta,
-                                  .deadline_ms = -1};
-            rlv_client_error ce;
-            char *js = NULL;
-            if (rlv_client_score(cl, &job, &js, &ce) == 0) res = json_loads(js, 0, NULL);
-            else snprintf(msg, sizeof msg, "%.450s [%s]", ce.message, ce.code), why = msg;
-            free(js);
-        } else if (!why) {
-            rlv_job job = {.image = img, .image_len = img_len, .prompt = prompt, .prompt_len = strlen(prompt),
-                           .n_candidates = n, .candidates = list, .candidate_lens = lens, .reward = reward,
-                           .beta = beta};
-            const rlv_result *r = NULL;
-            if (rlv_score(w, &job, &r, &err)) {
-                snprintf(msg, sizeof msg, "%.450s [%s]", err.msg, rlv_err_name(err.code));
-                why = msg;
-            } else {
-                res = result_to_json(r);
-            }
+        const char *v = cli_value(&a, argc, argv, &i);
+        size_t mb;
+        int bad = !v;
+        if (bad) {}
+        else if (!strcmp(a.name, "--model")) o->eo.model_dir = v;
+        else if (!strcmp(a.name, "--ref-model")) o->eo.ref_model_dir = v;
+        else if (!strcmp(a.name, "--in")) o->in = v;
+        else if (!strcmp(a.name, "--out")) o->out = v;
+        else if (!strcmp(a.name, "--summary")) o->summary = v;
+        else if (!strcmp(a.name, "--report")) o->report = v;
+        else if (!strcmp(a.name, "--group-by")) o->group_by = v;
+        else if (!strcmp(a.name, "--image-root")) o->image_root = v;
+        else if (!strcmp(a.name, "--server")) bad = cli_endpoint(&a), o->co.endpoint = v;
+        else if (!strcmp(a.name, "--server-key")) o->co.server_key_file = v;
+        else if (!strcmp(a.name, "--client-key")) o->co.client_key_file = v;
+        else if (!strcmp(a.name, "--blas-threads")) bad = cli_int(&a, 1, 1024, &o->eo.blas_threads);
+        else if (!strcmp(a.name, "--prefix-cache-mb")) bad = cli_size(&a, 1u << 30, &mb), o->eo.prefix_cache_bytes = mb << 20;
+        else if (!strcmp(a.name, "--timeout-ms")) bad = cli_int(&a, 1, 86400000, &o->co.timeout_ms);
+        else if (!strcmp(a.name, "--retries")) bad = cli_int(&a, 0, 100, &o->co.retries);
+        else if (!strcmp(a.name, "--concurrency")) bad = cli_int(&a, 1, EVAL_MAX_CONCURRENCY, &o->concurrency);
+        else if (!strcmp(a.name, "--beta")) bad = cli_double(&a, 0, 1e6, 1, &o->beta);
+        else if (!strcmp(a.name, "--compute") && rlv_compute_parse(v, &o->eo.compute) != RLV_OK)
+            fprintf(stderr, "rlaifv eval: --compute must be fp32 or bf16\n"), bad = 1;
+        else if (!strcmp(a.name, "--reward") && rlv_reward_parse(v, &o->reward))
+            fprintf(stderr, "rlaifv eval: unknown reward '%s' (rlaifv, dpo, logp_mean, logp_sum)\n", v), bad = 1;
+        if (bad) return EVAL_EXIT_USAGE;
+    }
+    if (!o->in || !o->out) {
+        fprintf(stderr, "rlaifv eval: needs --in FILE and --out FILE.jsonl (rlaifv eval --help)\n");
+        return EVAL_EXIT_USAGE;
+    }
+    if (o->co.endpoint && (o->eo.model_dir || o->eo.ref_model_dir)) {
+        fprintf(stderr, "rlaifv eval: --server and --model are exclusive (the daemon has its models)\n");
+        return EVAL_EXIT_USAGE;
+    }
+    if (!o->co.endpoint && !o->eo.model_dir) {
+        if (o->eo.ref_model_dir) {
+            fprintf(stderr, "rlaifv eval: --ref-model needs --model\n");
+            return EVAL_EXIT_USAGE;
         }
-        if (!why && !res) why = "unreadable reply";
-        if (why) {
-            if (tty) fprintf(stderr, "\r\033[K");
-            fprintf(stderr, "rlaifv eval: %s:%d: %s (skipped)\n", in, lineno, why);
-            bad++;
+        o->eo.model_dir = RLAIFV_DEMO_DIR "/policy"; /* the same default as rlaifvd */
+        o->eo.ref_model_dir = RLAIFV_DEMO_DIR "/reference";
+    }
+    return -1;
+}
+
+int cmd_eval(int argc, char **argv) {
+    eval_opts o = {0};
+    int rc = parse_opts(&o, argc, argv);
+    if (rc >= 0) return rc;
+    if (sodium_init() < 0) return EVAL_EXIT_NOTHING;
+    char root[4096];
+    snprintf(root, sizeof root, "%s", o.image_root ? o.image_root : o.in);
+    if (!o.image_root) {
+        char *slash = strrchr(root, '/');
+        if (slash) *slash = 0;
+        else strcpy(root, ".");
+    }
+
+    /* (1) fail fast, before any row */
+    rlv_engine *engine = NULL;
+    int conc = o.concurrency;
+    if (o.co.endpoint) {
+        int workers = check_server(&o.co, o.reward);
+        if (workers < 0) return EVAL_EXIT_NOTHING;
+        if (!conc) conc = workers;
+    } else {
+        rlv_err err = {0};
+        if (rlv_engine_open(&engine, &o.eo, &err)) {
+            fprintf(stderr, "rlaifv eval: %s [%s]\n", err.msg, rlv_err_name(err.code));
+            return EVAL_EXIT_NOTHING;
+        }
+        if ((o.reward == RLV_REWARD_RLAIFV || o.reward == RLV_REWARD_DPO) && !rlv_engine_has_reference(engine)) {
+            fprintf(stderr, "rlaifv eval: --reward %s needs a reference model (--ref-model DIR)\n", rlv_reward_name(o.reward));
+            rlv_engine_free(&engine);
+            return EVAL_EXIT_NOTHING;
+        }
+        if (!conc) conc = 1;
+    }
+    char msg[512];
+    eval_input *in = NULL;
+    if (eval_input_open(&in, o.in, msg, sizeof msg)) {
+        fprintf(stderr, "rlaifv eval: %s\n", msg);
+        rlv_engine_free(&engine);
+        return EVAL_EXIT_NOTHING;
+    }
+    int fo = open(o.out, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644); /* read: cut_partial_line */
+    if (fo < 0 || cut_partial_line(fo)) {
+        fprintf(stderr, "rlaifv eval: %s: %s\n", o.out, strerror(errno));
+        if (fo >= 0) close(fo);
+        eval_input_close(&in);
+        rlv_engine_free(&engine);
+        return EVAL_EXIT_NOTHING;
+    }
+    json_t *done = json_object(), *seen = json_object(), *errors = json_array();
+    read_output(o.out, done, NULL);
+
+    eval_run run = {.cap = 4L * conc, .engine = engine, .reward = o.reward, .beta = o.beta, .token_logps = o.token_logps};
+    pthread_mutex_init(&run.mu, NULL);
+    pthread_cond_init(&run.work, NULL);
+    pthread_cond_init(&run.done, NULL);
+    run.ring = calloc((size_t)run.cap, sizeof *run.ring);
+    scorer *sc = calloc((size_t)conc, sizeof *sc);
+    int n_sc = 0, setup_failed = !run.ring || !sc;
+    for (int i = 0; i < conc && !setup_failed; i++) {
+        rlv_err err = {0};
+        sc[i].run = &run;
+        if (o.co.endpoint ? rlv_client_connect(&sc[i].c, &o.co, msg, sizeof msg) != 0 : rlv_worker_open(&sc[i].w, engine, &err) != 0) {
+            fprintf(stderr, "rlaifv eval: scorer %d: %s\n", i, o.co.endpoint ? msg : err.msg);
+            setup_failed = 1;
+        } else if (pthread_create(&sc[i].th, NULL, scorer_main, &sc[i])) {
+            rlv_worker_free(&sc[i].w);
+            rlv_client_destroy(&sc[i].c);
+            setup_failed = 1;
         } else {
-            json_t *rec = json_object();
-            json_object_set(rec, "id", id);
-            json_t *rank = json_object_get(res, "ranking");
-            json_object_set(rec, "result", res);
-            int chosen_wins = -1; /* -1: not a pair */
-            if (!json_is_array(cands)) {
-                /* strictly above: a tie is not a win, whatever order the stable sort kept */
-                json_t *a = json_array_get(rank, 0), *b = json_array_get(rank, 1);
-                int a_is_chosen = json_integer_value(json_object_get(a, "index")) == 0;
-                double ra = json_number_value(json_object_get(a, "reward")), rb = json_number_value(json_object_get(b, "reward"));
-                chosen_wins = a_is_chosen ? ra > rb : rb > ra;
-                json_object_set_new(rec, "chosen_wins", json_boolean(chosen_wins));
+            n_sc++;
+        }
+    }
+
+    int tty = isatty(2), total = eval_input_count(in), handled = 0, eof = setup_failed, write_err = 0;
+    long new_items = 0, skipped = 0, bad = 0;
+    const char *unit = eval_input_unit(in);
+    eval_summary *run_sum = eval_summary_new(o.group_by); /* this run's records, for an output that is not a file */
+    double t0 = now_s();
+    for (;;) {
+        /* fill the ring in input order */
+        while (!eof && run.tail - run.head < run.cap) {
+            json_t *row = NULL;
+            int where = 0;
+            if (!eval_input_next(in, &row, &where, msg, sizeof msg)) { eof = 1; break; }
+            slot *s = &run.ring[run.tail % run.cap];
+            int ok = row ? eval_item_parse(&s->it, row, where, root) == 0 : (eval_item_bad_json(&s->it, where, msg), 0);
+            s->skip = 0;
+            s->res = NULL;
+            if (s->it.key) {
+                json_t *prev = json_object_get(seen, s->it.key);
+                if (prev && ok) {
+                    snprintf(s->it.code, sizeof s->it.code, "duplicate_id");
+                    snprintf(s->it.msg, sizeof s->it.msg, "id %.200s repeats the id of %s %lld", s->it.key, unit,
+                             (long long)json_integer_value(prev));
+                    ok = 0;
+                } else if (!prev) {
+                    json_object_set_new(seen, s->it.key, json_integer(where));
+                }
             }
-            /* one write of the whole line: a kill leaves at most a partial last line, cut on resume */
+            s->skip = ok && json_object_get(done, s->it.key) != NULL;
+            pthread_mutex_lock(&run.mu);
+            s->state = ok && !s->skip ? SLOT_READY : SLOT_DONE;
+            run.tail++;
+            pthread_cond_signal(&run.work);
+            pthread_mutex_unlock(&run.mu);
+        }
+        if (run.head == run.tail) break;
+        /* write the head once it is done */
+        slot *s = &run.ring[run.head % run.cap];
+        pthread_mutex_lock(&run.mu);
+        while (s->state != SLOT_DONE) pthread_cond_wait(&run.done, &run.mu);
+        pthread_mutex_unlock(&run.mu);
+        if (s->skip) {
+            skipped++;
+        } else if (!s->res) {
+            if (tty) fprintf(stderr, "\r\033[K");
+            fprintf(stderr, "rlaifv eval: %s:%d: %s [%s] (skipped)\n", o.in, s->it.where, s->it.msg, s->it.code);
+            bad++;
+            json_t *e = json_pack("[sO?]", s->it.code, s->it.fields);
+            json_array_append_new(errors, e);
+        } else {
+            json_t *rec = make_record(&s->it, s->res);
             char *text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
             size_t tn = text ? strlen(text) : 0;
             char *nl = text ? realloc(text, tn + 2) : NULL;
@@ -311,51 +546,103 @@ int cmd_eval(int argc, char **argv) {
                 text = nl;
                 text[tn++] = '\n';
             }
+            /* one write of the whole line: a kill leaves at most a partial last line, cut on resume */
             if (!nl || write_line(fo, text, tn)) {
                 if (tty) fprintf(stderr, "\r\033[K");
-                fprintf(stderr, "rlaifv eval: %s: writing the record of line %d: %s; stopping\n", out, lineno,
+                fprintf(stderr, "rlaifv eval: %s: writing the record of %s %d: %s; stopping\n", o.out, unit, s->it.where,
                         nl ? strerror(errno) : "out of memory");
                 write_err = 1;
             } else {
-                for (size_t i = 0; i < json_array_size(rank); i++)
-                    reward_sum += json_number_value(json_object_get(json_array_get(rank, i), "reward")), n_rewards++;
-                best_sum += json_number_value(json_object_get(json_array_get(rank, 0), "reward"));
-                items++;
-                if (chosen_wins >= 0) {
-                    pairs++;
-                    wins += chosen_wins;
-                }
+                new_items++;
+                eval_summary_add_record(run_sum, rec);
             }
             free(text);
             json_decref(rec);
         }
-        json_decref(res);
-        free(img);
-        free(key);
-        json_decref(o2);
+        json_decref(s->res);
+        s->res = NULL;
+        eval_item_clear(&s->it);
+        pthread_mutex_lock(&run.mu);
+        s->state = SLOT_FREE;
+        run.head++;
+        if (write_err) run.stop = 1; /* the items in flight are dropped */
+        pthread_mutex_unlock(&run.mu);
+        if (tty) progress(++handled, total, t0);
+        if (write_err) break;
+    }
+    pthread_mutex_lock(&run.mu);
+    run.stop = 1;
+    pthread_cond_broadcast(&run.work);
+    pthread_mutex_unlock(&run.mu);
+    for (int i = 0; i < n_sc; i++) pthread_join(sc[i].th, NULL);
+    for (long q = run.head; q < run.tail; q++) { /* left after a write error */
+        json_decref(run.ring[q % run.cap].res);
+        eval_item_clear(&run.ring[q % run.cap].it);
     }
     if (!write_err && (fsync(fo) && errno != EINVAL && errno != EROFS)) { /* EINVAL: /dev/null, a pipe */
-        fprintf(stderr, "rlaifv eval: %s: fsync: %s\n", out, strerror(errno));
+        fprintf(stderr, "rlaifv eval: %s: fsync: %s\n", o.out, strerror(errno));
         write_err = 1;
     }
     if (close(fo) && !write_err) {
-        fprintf(stderr, "rlaifv eval: %s: close: %s\n", out, strerror(errno));
+        fprintf(stderr, "rlaifv eval: %s: close: %s\n", o.out, strerror(errno));
         write_err = 1;
     }
-    if (tty && !write_err) { progress(total, total, t0); fputc('\n', stderr); }
+    if (tty) fputc('\n', stderr);
     double el = now_s() - t0;
-    printf("{\"items\": %d, \"skipped_done\": %d, \"bad_lines\": %d, \"seconds\": %.3f, \"items_per_s\": %.3f, "
-           "\"mean_reward\": %.6g, \"mean_best_reward\": %.6g",
-           items, skipped, bad, el, el > 0 ? items / el : 0.0, n_rewards ? reward_sum / n_rewards : 0.0,
-           items ? best_sum / items : 0.0);
-    if (pairs) printf(", \"pairs\": %d, \"pairwise_accuracy\": %.6f", pairs, (double)wins / pairs);
-    if (write_err) printf(", \"write_error\": true");
-    printf("}\n");
-    free(line);
-    fclose(fi);
-    json_decref(skip);
-    rlv_worker_free(&w);
-    rlv_engine_free(&e);
-    rlv_client_destroy(&cl);
-    return write_err ? 1 : 0;
+
+    /* (4) the summary of the whole output file, with this run's failed rows */
+    eval_summary *sum = run_sum;
+    if (is_regular(o.out)) {
+        sum = eval_summary_new(o.group_by);
+        read_output(o.out, NULL, sum);
+    }
+    size_t ei;
+    json_t *e;
+    json_array_foreach(errors, ei, e) eval_summary_add_error(sum, json_array_get(e, 1), json_string_value(json_array_get(e, 0)));
+    json_t *sj = eval_summary_json(sum);
+    json_object_set_new(sj, "new_items", json_integer(new_items));
+    json_object_set_new(sj, "skipped_done", json_integer(skipped));
+    json_object_set_new(sj, "concurrency", json_integer(conc));
+    json_object_set_new(sj, "seconds", json_real(el));
+    json_object_set_new(sj, "items_per_s", json_real(el > 0 ? new_items / el : 0.0));
+    if (write_err) json_object_set_new(sj, "write_error", json_true());
+    char *text = json_dumps(sj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    if (text) printf("%s\n", text);
+    free(text);
+    fflush(stdout);
+    int out_err = 0;
+    if (o.summary) {
+        FILE *f = fopen(o.summary, "w");
+        if (!f || json_dumpf(sj, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) || fputc('\n', f) == EOF ||
+            fclose(f)) {
+            fprintf(stderr, "rlaifv eval: --summary %s: %s\n", o.summary, strerror(errno));
+            out_err = 1;
+        }
+    }
+    if (o.report && eval_report_write(o.report, sum, sj, o.in, msg, sizeof msg)) {
+        fprintf(stderr, "rlaifv eval: --report %s\n", msg);
+        out_err = 1;
+    }
+    if (bad) fprintf(stderr, "rlaifv eval: %ld of %ld rows failed this run (see above)\n", bad, bad + new_items);
+    long items = json_integer_value(json_object_get(sj, "items"));
+    rc = setup_failed || (bad && !items && !write_err) ? EVAL_EXIT_NOTHING
+       : bad || write_err || out_err ? EVAL_EXIT_FAILED_LINES : 0;
+    json_decref(sj);
+    if (sum != run_sum) eval_summary_free(&sum);
+    eval_summary_free(&run_sum);
+    for (int i = 0; i < conc && sc; i++) {
+        rlv_worker_free(&sc[i].w);
+        rlv_client_destroy(&sc[i].c);
+    }
+    free(sc);
+    free(run.ring);
+    pthread_mutex_destroy(&run.mu);
+    pthread_cond_destroy(&run.work);
+    pthread_cond_destroy(&run.done);
+    json_decref(done);
+    json_decref(seen);
+    json_decref(errors);
+    eval_input_close(&in);
+    rlv_engine_free(&engine);
+    return rc;
 }

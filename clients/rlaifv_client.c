@@ -70,6 +70,10 @@ int rlv_client_connect(rlv_client **out, const rlv_client_opts *o, char *err, si
         snprintf(err, cap, "no endpoint");
         return -1;
     }
+    if (!strstr(o->endpoint, "://")) { /* zmq_connect would only say "Invalid argument" */
+        snprintf(err, cap, "endpoint '%s' names no transport: write tcp://%s (or ipc://PATH)", o->endpoint, o->endpoint);
+        return -1;
+    }
     rlv_client *c = calloc(1, sizeof *c);
     if (!c) return -1;
     c->o = *o;

@@ -24,7 +24,8 @@ extern "C" {
 typedef struct rlv_client rlv_client;
 
 typedef struct rlv_client_opts {
-    const char *endpoint;         /* e.g. "tcp://127.0.0.1:5555" (required) */
+    const char *endpoint;         /* e.g. "tcp://127.0.0.1:5555" (required; without "://" connect
+                                     fails with a hint to add tcp://) */
     int timeout_ms;               /* per try; <= 0: 30000 */
     int retries;                  /* extra tries after a timeout (socket reopened each time); default 0 */
     const char *server_key_file;  /* CURVE: the daemon's .pub (NULL: plain) */

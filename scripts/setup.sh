@@ -9,6 +9,7 @@ PKGS=(
   libzmq3-dev libsodium-dev libmsgpack-dev libopenblas-dev libstb-dev libjansson-dev libcmocka-dev libzip-dev
   libxxhash-dev libjpeg62-turbo-dev libjpeg-turbo-progs
   python3 python3-torch python3-numpy python3-pil python3-zmq python3-msgpack python3-sentencepiece python3-protobuf python3-pip
+  python3-venv python3-setuptools python3-wheel chromium-headless-shell
 )
 missing=()
 for p in "${PKGS[@]}"; do
