@@ -1,46 +1,81 @@
-/* cmd_call.c — `rlaifv call --server ENDPOINT ping|info|stats`: one control request to rlaifvd,
- * the reply printed as JSON. Exit status 0 only on ok: true (scripts use `call ping` to wait). */
+/* cmd_call.c — `rlaifv call --server ENDPOINT OP...`: control requests (ping, info, stats) to
+ * rlaifvd, in order on one connection, each reply printed as JSON. Exit status 0 only
+ * when every reply is ok: true (scripts use `call ping` to wait for a daemon). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_args.h"
 #include "cmd.h"
 #include "rlaifv_client.h"
 
+static void usage(FILE *f) {
+    fprintf(f, "usage: rlaifv call --server ENDPOINT [--timeout-ms N] [--server-key F --client-key F] OP...\n"
+               "  OP: ping, info or stats; several are sent in order on one connection, each reply printed\n"
+               "  as JSON. --timeout-ms: per request, 1..86400000, default 5000.\n"
+               "  Options take `--key value` or `--key=value`. Exit status 0 when every reply is ok.\n");
+}
+
 int cmd_call(int argc, char **argv) {
     rlv_client_opts o = {.timeout_ms = 5000};
-    const char *op = NULL;
+    const char **ops = calloc((size_t)argc, sizeof *ops);
+    int n_ops = 0, rc = 2;
+    if (!ops) return 1;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: rlaifv call --server ENDPOINT [--timeout-ms N] [--server-key F --client-key F] "
-                   "ping|info|stats\n");
+        cli_arg a;
+        cli_split(&a, "rlaifv call", argv[i]);
+        if (!strcmp(a.name, "--help") || !strcmp(a.name, "-h")) {
+            usage(stdout);
+            free(ops);
             return 0;
         }
-        if (a[0] != '-') { op = a; continue; }
-        if (!v) { fprintf(stderr, "rlaifv call: %s needs a value\n", a); return 2; }
-        i++;
-        if (!strcmp(a, "--server")) o.endpoint = v;
-        else if (!strcmp(a, "--timeout-ms")) o.timeout_ms = atoi(v);
-        else if (!strcmp(a, "--server-key")) o.server_key_file = v;
-        else if (!strcmp(a, "--client-key")) o.client_key_file = v;
-        else { fprintf(stderr, "rlaifv call: unknown option '%s'\n", a); return 2; }
+        if (argv[i][0] != '-') {
+            if (strcmp(argv[i], "ping") && strcmp(argv[i], "info") && strcmp(argv[i], "stats")) {
+                fprintf(stderr, "rlaifv call: '%s' is not an op (ping, info, stats)\n", argv[i]);
+                goto out;
+            }
+            ops[n_ops++] = argv[i];
+            continue;
+        }
+        const char *v = cli_value(&a, argc, argv, &i);
+        if (!v) goto out;
+        if (!strcmp(a.name, "--server")) {
+            o.endpoint = v;
+            if (cli_endpoint(&a)) goto out;
+        } else if (!strcmp(a.name, "--timeout-ms")) {
+            if (cli_int(&a, 1, 86400000, &o.timeout_ms)) goto out;
+        } else if (!strcmp(a.name, "--server-key")) o.server_key_file = v;
+        else if (!strcmp(a.name, "--client-key")) o.client_key_file = v;
+        else {
+            fprintf(stderr, "rlaifv call: unknown option '%s'\n", a.name);
+            goto out;
+        }
     }
-    if (!o.endpoint || !op) {
-        fprintf(stderr, "rlaifv call: needs --server ENDPOINT and one of ping, info, stats\n");
-        return 2;
+    if (!o.endpoint || !n_ops) {
+        fprintf(stderr, "rlaifv call: needs --server ENDPOINT and one or more of ping, info, stats\n");
+        goto out;
     }
-    char msg[256], *json = NULL;
+    char msg[256];
     rlv_client *c = NULL;
     if (rlv_client_connect(&c, &o, msg, sizeof msg)) {
         fprintf(stderr, "rlaifv call: %s\n", msg);
-        return 1;
+        rc = 1;
+        goto out;
     }
-    rlv_client_error e;
-    int rc = rlv_client_call(c, op, &json, &e);
-    if (rc == 0) printf("%s\n", json);
-    else fprintf(stderr, "rlaifv call: %s [%s]\n", e.message, e.code);
-    free(json);
+    rc = 0;
+    for (int k = 0; k < n_ops; k++) {
+        char *json = NULL;
+        rlv_client_error e;
+        if (rlv_client_call(c, ops[k], &json, &e) == 0) {
+            printf("%s\n", json);
+        } else {
+            fprintf(stderr, "rlaifv call: %s: %s [%s]\n", ops[k], e.message, e.code);
+            rc = 1;
+        }
+        free(json);
+    }
     rlv_client_destroy(&c);
-    return rc == 0 ? 0 : 1;
+out:
+    free(ops);
+    return rc;
 }

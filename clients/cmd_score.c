@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_args.h"
 #include "cmd.h"
 #include "file_util.h"
 #include "result_json.h"
@@ -15,16 +16,19 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: rlaifv score --model DIR [--ref-model DIR] [--image FILE] --prompt TEXT\n"
+            "usage: rlaifv score [--model DIR [--ref-model DIR]] [--image FILE] --prompt TEXT\n"
             "                    (--candidate TEXT)... | --candidates FILE\n"
             "                    [--reward rlaifv|dpo|logp_mean|logp_sum] [--beta B] [--token-logps]\n"
             "                    [--blas-threads N] [--compute fp32|bf16] [--prefix-cache-mb MB] [--text]\n"
             "       rlaifv score --server ENDPOINT [--server-key FILE.pub --client-key FILE.key]\n"
             "                    [--timeout-ms N] [--retries N] (the same job options, without --model)\n"
             "  Ranks the candidates by the RLAIF-V reward and prints the result as JSON.\n"
-            "  --candidates FILE: a JSON array of strings, or one JSON string per line.\n"
+            "  --candidates FILE: a JSON array of strings, one JSON string per line, or plain text lines\n"
+            "  (one candidate per line). Without --model and --server: the demo pair (models/demo), as rlaifvd.\n"
+            "  Options take `--key value` or `--key=value`; --version prints the version.\n"
             "  Default reward: rlaifv with --ref-model, logp_mean without. Default beta: 0.1.\n"
-            "  --text: a readable ranking table instead of JSON. Without --image the text is scored alone.\n");
+            "  --text: a readable ranking table instead of JSON (candidates cut at 70 bytes, never inside a\n"
+            "  UTF-8 character). Without --image the text is scored alone.\n");
 }
 
 /* The ranking as a table: rank, reward, mean log-probs, the candidate (one line, cut at 70 bytes). */
@@ -37,7 +41,9 @@ static void print_text(json_t *res, const char **cands) {
         json_t *r = json_array_get(rank, i), *ref = json_object_get(r, "reference");
         int idx = (int)json_integer_value(json_object_get(r, "index"));
         char line[80];
-        snprintf(line, sizeof line, "%s", cands[idx]);
+        size_t len = strlen(cands[idx]), cut = len > 70 ? 70 : len;
+        while (cut < len && cut > 0 && ((unsigned char)cands[idx][cut] & 0xC0) == 0x80) cut--; /* not inside a character */
+        snprintf(line, sizeof line, "%.*s%s", (int)cut, cands[idx], cut < len ? "..." : "");
         for (char *p = line; *p; p++)
             if (*p == '\n' || *p == '\t') *p = ' ';
         char refs[32] = "-";
@@ -91,43 +97,37 @@ int cmd_score(int argc, char **argv) {
         if (!strcmp(a, "--text")) { text = 1; continue; }
         if (!v) { fprintf(stderr, "rlaifv score: %s needs a value\n", a); free(cands); return 2; }
         i++;
+        cli_arg ca; /* the number checks of cli_args.h */
+        cli_split(&ca, "rlaifv score", a);
+        ca.value = v;
+        size_t mb = 0;
+        int bad = 0;
         if (!strcmp(a, "--model")) o.model_dir = v;
         else if (!strcmp(a, "--ref-model")) o.ref_model_dir = v;
         else if (!strcmp(a, "--image")) image = v;
         else if (!strcmp(a, "--prompt")) prompt = v;
         else if (!strcmp(a, "--candidate")) cands[n++] = v;
         else if (!strcmp(a, "--candidates")) cand_file = v;
-        else if (!strcmp(a, "--blas-threads")) o.blas_threads = atoi(v);
-        else if (!strcmp(a, "--prefix-cache-mb")) o.prefix_cache_bytes = (size_t)strtoull(v, NULL, 10) << 20;
-        else if (!strcmp(a, "--compute")) {
-            if (rlv_compute_parse(v, &o.compute) != RLV_OK) {
-                fprintf(stderr, "rlaifv score: --compute must be fp32 or bf16\n");
-                free(cands);
-                return 2;
-            }
-        }
-        else if (!strcmp(a, "--server")) co.endpoint = v;
+        else if (!strcmp(a, "--blas-threads")) bad = cli_int(&ca, 1, 1024, &o.blas_threads);
+        else if (!strcmp(a, "--prefix-cache-mb")) bad = cli_size(&ca, 1u << 30, &mb), o.prefix_cache_bytes = mb << 20;
+        else if (!strcmp(a, "--compute") && rlv_compute_parse(v, &o.compute) != RLV_OK)
+            fprintf(stderr, "rlaifv score: --compute must be fp32 or bf16\n"), bad = 1;
+        else if (!strcmp(a, "--compute")) {}
+        else if (!strcmp(a, "--server")) bad = cli_endpoint(&ca), co.endpoint = v;
         else if (!strcmp(a, "--server-key")) co.server_key_file = v;
         else if (!strcmp(a, "--client-key")) co.client_key_file = v;
-        else if (!strcmp(a, "--timeout-ms")) co.timeout_ms = atoi(v);
-        else if (!strcmp(a, "--retries")) co.retries = atoi(v);
-        else if (!strcmp(a, "--beta")) {
-            char *end;
-            beta = strtod(v, &end);
-            if (*end || !(beta > 0) || !isfinite(beta)) {
-                fprintf(stderr, "rlaifv score: --beta must be a positive number\n");
-                free(cands);
-                return 2;
-            }
-        } else if (!strcmp(a, "--reward")) {
-            if (rlv_reward_parse(v, &reward)) {
-                fprintf(stderr, "rlaifv score: unknown reward '%s' (rlaifv, dpo, logp_mean, logp_sum)\n", v);
-                free(cands);
-                return 2;
-            }
-        } else {
+        else if (!strcmp(a, "--timeout-ms")) bad = cli_int(&ca, 1, 86400000, &co.timeout_ms);
+        else if (!strcmp(a, "--retries")) bad = cli_int(&ca, 0, 100, &co.retries);
+        else if (!strcmp(a, "--beta")) bad = cli_double(&ca, 0, 1e6, 1, &beta);
+        else if (!strcmp(a, "--reward") && rlv_reward_parse(v, &reward))
+            fprintf(stderr, "rlaifv score: unknown reward '%s' (rlaifv, dpo, logp_mean, logp_sum)\n", v), bad = 1;
+        else if (!strcmp(a, "--reward")) {}
+        else {
             fprintf(stderr, "rlaifv score: unknown option '%s'\n", a);
             usage(stderr);
+            bad = 1;
+        }
+        if (bad) {
             free(cands);
             return 2;
         }
@@ -139,10 +139,16 @@ int cmd_score(int argc, char **argv) {
     rlv_worker *w = NULL;
     size_t *lens = NULL;
     char msg[512];
-    if ((!o.model_dir && !co.endpoint) || !prompt || (!n && !cand_file) || (n && cand_file)) {
-        fprintf(stderr, "rlaifv score: needs --model (or --server), --prompt and --candidate... or --candidates\n");
+    if (!prompt || (!n && !cand_file) || (n && cand_file) || (co.endpoint && (o.model_dir || o.ref_model_dir)) ||
+        (!o.model_dir && o.ref_model_dir)) {
+        fprintf(stderr, "rlaifv score: needs --prompt and --candidate... or --candidates, and --model [--ref-model],\n"
+                        "  --server, or neither (the demo pair)\n");
         rc = 2;
         goto done;
+    }
+    if (!co.endpoint && !o.model_dir) { /* the same default as rlaifvd */
+        o.model_dir = RLAIFV_DEMO_DIR "/policy";
+        o.ref_model_dir = RLAIFV_DEMO_DIR "/reference";
     }
     if (cand_file) {
         if (!(cand_json = read_string_list(cand_file, msg, sizeof msg))) {

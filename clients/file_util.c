@@ -51,28 +51,32 @@ json_t *read_string_list(const char *path, char *msg, size_t cap) {
         return a;
     }
     json_decref(a);
-    /* One JSON string per line. */
-    a = json_array();
-    int line = 0;
-    for (char *p = (char *)b, *end = (char *)b + n; p < end;) {
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        line++;
-        size_t k = 0;
-        while (k < len && (p[k] == ' ' || p[k] == '\t' || p[k] == '\r')) k++;
-        if (k < len) {
-            json_t *s = json_loadb(p, len, JSON_DECODE_ANY, &je);
-            if (!json_is_string(s)) {
-                snprintf(msg, cap, "%s:%d: not a JSON string (and the file is not a JSON array)", path, line);
-                json_decref(s);
-                json_decref(a);
-                free(b);
-                return NULL;
+    /* One JSON string per line; if a line is not one, every line is a candidate as plain text. */
+    for (int plain = 0; plain < 2; plain++) {
+        a = json_array();
+        int ok = 1;
+        for (char *p = (char *)b, *end = (char *)b + n; ok && p < end;) {
+            char *nl = memchr(p, '\n', (size_t)(end - p));
+            size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+            if (len && p[len - 1] == '\r') len--;
+            size_t k = 0;
+            while (k < len && (p[k] == ' ' || p[k] == '\t')) k++;
+            if (k < len) {
+                json_t *s = plain ? json_stringn(p, len) : json_loadb(p, len, JSON_DECODE_ANY, &je);
+                if (!json_is_string(s)) {
+                    ok = 0;
+                    if (plain) snprintf(msg, cap, "%s: not UTF-8 text", path);
+                }
+                if (s) json_array_append_new(a, s);
             }
-            json_array_append_new(a, s);
+            p += (nl ? (size_t)(nl - p) : len) + 1;
         }
-        p += len + 1;
+        if (ok) {
+            free(b);
+            return a;
+        }
+        json_decref(a);
     }
     free(b);
-    return a;
+    return NULL;
 }

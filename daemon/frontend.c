@@ -258,6 +258,7 @@ static proto_code build_info(frontend *f, rlvd_job *j, proto_error *e) {
     proto_code rc = proto_reply_begin(r, j->req.id, j->req.id_len, e);
     rc = rc ? rc : proto_reply_add_str(r, "version", RLV_VERSION, e);
     rc = rc ? rc : proto_reply_add_int(r, "protocol", PROTO_VERSION, e);
+    rc = rc ? rc : proto_reply_add_bool(r, "demo", f->cfg->demo != 0, e);
     rc = rc ? rc : proto_reply_open_map(r, "models", e);
     rc = rc ? rc : proto_reply_add_str(r, "policy", in.policy_dir, e);
     rc = rc ? rc : (in.reference_dir ? proto_reply_add_str(r, "reference", in.reference_dir, e)

@@ -197,6 +197,10 @@ int rlvd_config_parse(rlvd_config *c, int argc, char **argv, char *err, size_t c
             rlvd_config_help(stdout);
             return 1;
         }
+        if (!strcmp(argv[i], "--version")) {
+            printf("rlaifvd %s\n", RLV_VERSION);
+            return 1;
+        }
         const char *v = NULL;
         if (!strncmp(argv[i], "--config=", 9)) v = argv[i] + 9;
         else if (!strcmp(argv[i], "--config") && i + 1 < argc) v = argv[i + 1];
@@ -245,12 +249,17 @@ int rlvd_config_parse(rlvd_config *c, int argc, char **argv, char *err, size_t c
         if (rlvd_config_set(c, "model", RLAIFV_DEMO_DIR "/policy", err, cap) ||
             rlvd_config_set(c, "ref-model", RLAIFV_DEMO_DIR "/reference", err, cap))
             return -1;
+        c->demo = 1;
+    }
+    if (!strstr(c->bind, "://")) { /* zmq_bind would fail with "Invalid argument", or CURVE be asked for */
+        snprintf(err, cap, "--bind '%s' names no transport: write tcp://%s (or ipc://PATH)", c->bind, c->bind);
+        return -1;
     }
     return 0;
 }
 
 void rlvd_config_help(FILE *f) {
-    fprintf(f, "usage: rlaifvd [--model DIR [--ref-model DIR]] [--key value ...]\n\n"
+    fprintf(f, "usage: rlaifvd [--model DIR [--ref-model DIR]] [--key value ...]   (rlaifvd --version)\n\n"
                "rlaifvd ranks candidate answers of multimodal LLMs by the RLAIF-V reward over ZeroMQ.\n"
                "Every setting is a flag (--key value or --key=value) and a config-file key (key value).\n"
                "Without --model it serves the embedded demo pair " RLAIFV_DEMO_DIR ".\n\n");

@@ -38,13 +38,15 @@ typedef struct rlvd_config {
     char *curve_allow_dir;     /* directory of allowed client public keys */
     int insecure;              /* allow a non-loopback bind without CURVE */
     char *config_file;
+    int demo;                  /* not a setting: 1 when neither --model nor --ref-model was given and the
+                                  embedded demo pair is served (logged as a warning, `info` says "demo") */
 } rlvd_config;
 
 /* Fills every field with its default from the table. */
 void rlvd_config_defaults(rlvd_config *c);
 
 /* Parses argv (flags override the config file named by --config). Returns 0 on success,
- * 1 when --help was printed (exit 0), -1 on error with a message in err[errcap]. */
+ * 1 when --help or --version was printed (exit 0), -1 on error with a message in err[errcap]. */
 int rlvd_config_parse(rlvd_config *c, int argc, char **argv, char *err, size_t errcap);
 
 /* Applies one setting by key ("max-queue", "64"). Returns 0 or -1 with a message. */

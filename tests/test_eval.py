@@ -22,27 +22,18 @@ import math
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import time
-import traceback
 
-import msgpack
 import numpy as np
-import zmq
 from PIL import Image
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fake_rlaifvd import FakeDaemon  # noqa: E402
+from testlib import free_port, run_cases  # noqa: E402
+
 A = None
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def path(name):
@@ -272,65 +263,6 @@ def case_options():
     assert p.returncode == 0 and p.stdout.startswith("rlaifv "), p.stdout
 
 
-class FakeDaemon:
-    """A ROUTER that answers ping / info (workers = W), and score requests only once W are
-    waiting (or 0.3 s passed), in reverse order: records how many were in flight at most. The
-    first request of every id listed in busy_once is answered busy."""
-
-    def __init__(self, workers, busy_once=()):
-        self.workers, self.busy_once = workers, set(busy_once)
-        self.ep = f"tcp://127.0.0.1:{free_port()}"
-        self.max_in_flight, self.busy_sent, self.stop = 0, 0, False
-        self.ready = threading.Event()
-        self.t = threading.Thread(target=self.loop, daemon=True)
-        self.t.start()
-        self.ready.wait(5)
-
-    def loop(self):
-        ctx = zmq.Context.instance()
-        s = ctx.socket(zmq.ROUTER)
-        s.setsockopt(zmq.LINGER, 0)
-        s.bind(self.ep)
-        self.ready.set()
-        held, first = [], None
-        while not self.stop:
-            if s.poll(20):
-                rid, body = s.recv_multipart()
-                q = msgpack.unpackb(body, raw=False)
-                rep = {"v": q["v"], "id": q["id"], "ok": True}
-                if q["op"] == "ping":
-                    rep["pong"] = "fake"
-                elif q["op"] == "info":
-                    rep.update(reward_kinds=["rlaifv", "dpo", "logp_mean", "logp_sum"],
-                               settings={"workers": str(self.workers)})
-                else:
-                    key = q["prompt"]
-                    if key in self.busy_once:
-                        self.busy_once.discard(key)
-                        self.busy_sent += 1
-                        s.send_multipart([rid, msgpack.packb({"v": q["v"], "id": q["id"], "ok": False,
-                                                              "error": {"code": "busy", "message": "queue full"}})])
-                        continue
-                    held.append((rid, q))
-                    first = first or time.time()
-                    self.max_in_flight = max(self.max_in_flight, len(held))
-                    continue
-                s.send_multipart([rid, msgpack.packb(rep)])
-            if held and (len(held) >= self.workers or time.time() - first > 0.3):
-                for rid, q in reversed(held):
-                    n = len(q["candidates"])
-                    rank = [{"index": i, "reward": float(int(q["prompt"][1:]) + i), "tokens": 1,
-                             "policy": {"logp_sum": -1.0, "logp_mean": -1.0}} for i in reversed(range(n))]
-                    s.send_multipart([rid, msgpack.packb({"v": q["v"], "id": q["id"], "ok": True, "reward_kind": "logp_mean",
-                                                          "beta": 0.1, "ranking": rank, "timing_ms": {}})])
-                held, first = [], None
-        s.close(0)
-
-    def close(self):
-        self.stop = True
-        self.t.join(5)
-
-
 def case_concurrency_in_order():
     rows = [{"id": i, "image": None, "prompt": f"p{i}", "chosen": "a", "rejected": "b"} for i in range(30)]
     inp = write_jsonl("conc.jsonl", rows)
@@ -344,7 +276,7 @@ def case_concurrency_in_order():
         assert s["concurrency"] == 3 and fake.max_in_flight == 3, (s["concurrency"], fake.max_in_flight)
         assert fake.busy_sent == 2 and s["items"] == 30
         assert [r["id"] for r in records(out)] == list(range(30))  # input order, whatever the reply order
-        # the fake gives candidate 1 (rejected) the higher reward: every pair a loss
+        # the fake gives the last candidate (rejected) the higher reward: every pair a loss
         assert s["pair_losses"] == 30 and s["pairwise_accuracy"] == 0.0, s
         fake.workers = 8
         out = fresh("conc2.out")
@@ -531,22 +463,7 @@ def main():
     A = ap.parse_args()
     os.makedirs(A.work, exist_ok=True)
     setup()
-    passed = failed = 0
-    for c in CASES:
-        if A.only and A.only not in c.__name__:
-            continue
-        t0 = time.time()
-        try:
-            c()
-            passed += 1
-            print(f"ok   {c.__name__} ({time.time() - t0:.1f} s)", flush=True)
-        except Exception:
-            failed += 1
-            print(f"FAIL {c.__name__}", flush=True)
-            traceback.print_exc()
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
-
+    run_cases(CASES, A.only)
 
 if __name__ == "__main__":
     main()

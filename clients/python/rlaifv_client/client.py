@@ -1,21 +1,27 @@
 """Client and AsyncClient for rlaifvd: msgpack requests over a ZeroMQ DEALER socket.
 
 Every request carries a fresh id; a reply whose id does not match (a late answer to a request
-that timed out) is discarded. After a timeout the socket is closed and reopened (the "lazy
-pirate" pattern of the ZeroMQ guide), so a lost reply never poisons the next request.
+that timed out) is discarded, so several requests can share one socket. A `busy` reply is
+retried after a backoff (0.05 s doubling to 2 s; `busy_retries`, default 5) and a request with no
+reply within `timeout` is sent again under a new id (`timeout_retries`, default 0: a job may be
+long, so resending it is the caller's choice). When a single request times out for good the socket
+is closed and reopened (the "lazy pirate" pattern of the ZeroMQ guide).
 """
 import asyncio
+import io
 import itertools
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import msgpack
 import zmq
 import zmq.asyncio
 
 PROTOCOL_VERSION = 2
+BACKOFF_FIRST_S = 0.05
+BACKOFF_MAX_S = 2.0
 
 
 class RlaifvError(Exception):
@@ -54,12 +60,27 @@ class Ranked:
 class ScoreResult:
     reward_kind: str
     beta: float
-    ranking: List[Ranked]
+    ranking: List[Ranked]                                    # highest reward first
     timing_ms: Dict[str, Any] = field(default_factory=dict)  # floats, and cached: [step names]
+    candidates: List[str] = field(default_factory=list)      # as sent, in input order
 
     @property
     def best(self) -> Ranked:
+        """The highest-rewarded candidate (the first of equals in input order)."""
         return self.ranking[0]
+
+    @property
+    def rewards(self) -> List[float]:
+        """Each candidate's reward, in input order (rewards[i] is candidates[i]'s)."""
+        out = [0.0] * len(self.ranking)
+        for r in self.ranking:
+            out[r.index] = r.reward
+        return out
+
+    def rerank(self, top_n: Optional[int] = None) -> List[str]:
+        """The candidates' texts, best first; the first top_n of them when given."""
+        order = [self.candidates[r.index] for r in self.ranking]
+        return order if top_n is None else order[:top_n]
 
 
 @dataclass
@@ -85,21 +106,61 @@ class CurveKeys:
                          read(client_key_file, "secret-key"))
 
 
+ImageLike = Union[None, bytes, bytearray, memoryview, str, "os.PathLike[str]", Any]
+
+
+def _image_bytes(image: ImageLike) -> Optional[bytes]:
+    """bytes as they are; a str or os.PathLike is a file to read; a PIL image is sent as PNG;
+    None is a text-only job."""
+    if image is None:
+        return None
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return bytes(image)
+    if isinstance(image, (str, os.PathLike)):
+        with open(image, "rb") as f:
+            return f.read()
+    if hasattr(image, "save") and hasattr(image, "mode"):  # PIL.Image.Image, without importing PIL
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        return buf.getvalue()
+    raise TypeError(f"image must be bytes, a path (str or os.PathLike), a PIL image or None, "
+                    f"not {type(image).__name__}")
+
+
+def _candidates(candidates: Sequence[str]) -> List[str]:
+    # A str is a sequence too: sent as is it would be one candidate per character.
+    if not isinstance(candidates, (list, tuple)):
+        raise TypeError(f"candidates must be a list of str, not {type(candidates).__name__}"
+                        + (" (wrap one answer in a list: [answer])" if isinstance(candidates, str) else ""))
+    for i, c in enumerate(candidates):
+        if not isinstance(c, str):
+            raise TypeError(f"candidates[{i}] must be str, not {type(c).__name__}")
+    return list(candidates)
+
+
+def _check_endpoint(endpoint: str) -> str:
+    if not isinstance(endpoint, str) or "://" not in endpoint:
+        raise ValueError(f"endpoint {endpoint!r} names no transport: write 'tcp://{endpoint}' (or 'ipc://PATH')")
+    return endpoint
+
+
 def _logps(d: Optional[dict]) -> Optional[Logps]:
     if d is None:
         return None
     return Logps(d["logp_sum"], d["logp_mean"], d.get("token_logps"))
 
 
-def _result(rep: dict) -> ScoreResult:
+def _result(rep: dict, candidates: List[str]) -> ScoreResult:
     return ScoreResult(rep["reward_kind"], rep["beta"],
                        [Ranked(r["index"], r["reward"], r["tokens"], _logps(r["policy"]), _logps(r.get("reference")))
-                        for r in rep["ranking"]], rep.get("timing_ms", {}))
+                        for r in rep["ranking"]], rep.get("timing_ms", {}), candidates)
 
 
-def _score_request(image, prompt, candidates, reward, beta, token_logps, deadline_ms) -> dict:
-    req: Dict[str, Any] = {"op": "score", "image": bytes(image) if image is not None else None,
-                           "prompt": prompt, "candidates": list(candidates)}
+def _score_request(image, prompt, candidates, reward, beta, token_logps, deadline_ms) -> Tuple[dict, List[str]]:
+    cands = _candidates(candidates)
+    if not isinstance(prompt, str):
+        raise TypeError(f"prompt must be str, not {type(prompt).__name__}")
+    req: Dict[str, Any] = {"op": "score", "image": _image_bytes(image), "prompt": prompt, "candidates": cands}
     if reward is not None:
         req["reward"] = reward
     if beta is not None:
@@ -108,14 +169,31 @@ def _score_request(image, prompt, candidates, reward, beta, token_logps, deadlin
         req["token_logps"] = True
     if deadline_ms is not None:
         req["deadline_ms"] = int(deadline_ms)
-    return req
+    return req, cands
+
+
+def _job(job) -> Tuple[dict, List[str]]:
+    """A score_many job: a dict of score()'s arguments, or a tuple (image, prompt, candidates)."""
+    if isinstance(job, dict):
+        kw = dict(job)
+        return _score_request(kw.pop("image", None), kw.pop("prompt"), kw.pop("candidates"), kw.pop("reward", None),
+                              kw.pop("beta", None), kw.pop("token_logps", False), kw.pop("deadline_ms", None))
+    image, prompt, candidates = job
+    return _score_request(image, prompt, candidates, None, None, False, None)
+
+
+def _backoff(attempt: int) -> float:
+    return min(BACKOFF_MAX_S, BACKOFF_FIRST_S * (2 ** attempt))
 
 
 class _Base:
-    def __init__(self, endpoint: str, timeout: float = 30.0, curve: Optional[CurveKeys] = None, context=None):
-        self.endpoint = endpoint
+    def __init__(self, endpoint: str, timeout: float, curve: Optional[CurveKeys], context, busy_retries: int,
+                 timeout_retries: int):
+        self.endpoint = _check_endpoint(endpoint)
         self.timeout = timeout
         self.curve = curve
+        self.busy_retries = busy_retries
+        self.timeout_retries = timeout_retries
         self._ids = itertools.count(int.from_bytes(os.urandom(4), "little"))
         self._ctx = context
         self._sock = None
@@ -135,17 +213,17 @@ class _Base:
             self._sock.close(0)
         self._open()
 
-    def _encode(self, req: dict) -> (int, bytes):
+    def _encode(self, req: dict) -> Tuple[int, bytes]:
         rid = next(self._ids)
         body = dict(v=PROTOCOL_VERSION, id=rid, **req)
         return rid, msgpack.packb(body, use_bin_type=True)
 
     @staticmethod
-    def _check(rep: dict) -> dict:
-        if not rep.get("ok"):
-            err = rep.get("error") or {}
-            raise RlaifvError(err.get("code", "internal"), err.get("message", ""))
-        return rep
+    def _error(rep: dict) -> Optional[RlaifvError]:
+        if rep.get("ok"):
+            return None
+        err = rep.get("error") or {}
+        return RlaifvError(err.get("code", "internal"), err.get("message", ""))
 
     def close(self):
         if self._sock is not None:
@@ -153,12 +231,22 @@ class _Base:
             self._sock = None
 
 
+class _Flight:
+    """One request of a batch: its current id, send time and tries so far."""
+    __slots__ = ("req", "rid", "sent", "busy", "timeouts", "not_before", "result")
+
+    def __init__(self, req):
+        self.req, self.rid, self.sent, self.busy, self.timeouts, self.not_before = req, None, 0.0, 0, 0, 0.0
+        self.result = None
+
+
 class Client(_Base):
     """Blocking client. Thread-compatible (one Client per thread)."""
 
     def __init__(self, endpoint: str = "tcp://127.0.0.1:5555", timeout: float = 30.0,
-                 curve: Optional[CurveKeys] = None, context: Optional[zmq.Context] = None):
-        super().__init__(endpoint, timeout, curve, context or zmq.Context.instance())
+                 curve: Optional[CurveKeys] = None, context: Optional[zmq.Context] = None,
+                 busy_retries: int = 5, timeout_retries: int = 0):
+        super().__init__(endpoint, timeout, curve, context or zmq.Context.instance(), busy_retries, timeout_retries)
         self._open()
 
     def __enter__(self):
@@ -167,26 +255,88 @@ class Client(_Base):
     def __exit__(self, *exc):
         self.close()
 
+    def _run(self, reqs: List[dict], concurrency: int, timeout: Optional[float]) -> List[Any]:
+        """Sends reqs with at most `concurrency` in flight on this socket; each entry of the
+        result is the reply map or the RlaifvError it ended with."""
+        timeout = self.timeout if timeout is None else timeout
+        todo = [_Flight(r) for r in reqs]
+        waiting = list(range(len(todo)))[::-1]  # stack: next to send at the end
+        flying: Dict[int, int] = {}             # rid -> index
+        timed_out = False
+        while waiting or flying:
+            now = time.monotonic()
+            while waiting and len(flying) < concurrency and todo[waiting[-1]].not_before <= now:
+                i = waiting.pop()
+                f = todo[i]
+                f.rid, body = self._encode(f.req)
+                self._sock.send(body)
+                f.sent = time.monotonic()
+                flying[f.rid] = i
+            # wait for a reply, the next deadline or the next backoff to end
+            wake = [todo[i].sent + timeout for i in flying.values()]
+            if waiting and len(flying) < concurrency:
+                wake.append(todo[waiting[-1]].not_before)
+            left = max(0.0, min(wake) - time.monotonic()) if wake else 0.0
+            if self._sock.poll(int(left * 1000) + 1):
+                rep = msgpack.unpackb(self._sock.recv(), raw=False)
+                i = flying.pop(rep.get("id"), None)
+                if i is None:
+                    continue  # a stale reply of a request that timed out
+                f = todo[i]
+                err = self._error(rep)
+                if err is not None and err.code == "busy" and f.busy < self.busy_retries:
+                    f.not_before = time.monotonic() + _backoff(f.busy)
+                    f.busy += 1
+                    _push_waiting(waiting, todo, i)
+                else:
+                    f.result = err if err is not None else rep
+                continue
+            now = time.monotonic()
+            for rid, i in list(flying.items()):
+                f = todo[i]
+                if now - f.sent < timeout:
+                    continue
+                del flying[rid]
+                if f.timeouts < self.timeout_retries:
+                    f.timeouts += 1
+                    f.not_before = 0.0
+                    _push_waiting(waiting, todo, i)
+                else:
+                    f.result = Timeout(timeout)
+                    timed_out = True
+        if timed_out and len(reqs) == 1:
+            self._reset()  # lazy pirate: the late reply is never read
+        return [f.result for f in todo]
+
     def request(self, req: dict, timeout: Optional[float] = None) -> dict:
         """Sends one request map (without v/id) and returns the reply map; raises RlaifvError."""
-        timeout = self.timeout if timeout is None else timeout
-        rid, body = self._encode(req)
-        self._sock.send(body)
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or not self._sock.poll(int(left * 1000)):
-                self._reset()
-                raise Timeout(timeout)
-            rep = msgpack.unpackb(self._sock.recv(), raw=False)
-            if rep.get("id") == rid:
-                return self._check(rep)
+        rep = self._run([req], 1, timeout)[0]
+        if isinstance(rep, RlaifvError):
+            raise rep
+        return rep
 
-    def score(self, image: Optional[bytes], prompt: str, candidates: Sequence[str], reward: Optional[str] = None,
+    def score(self, image: ImageLike, prompt: str, candidates: Sequence[str], reward: Optional[str] = None,
               beta: Optional[float] = None, token_logps: bool = False, deadline_ms: Optional[int] = None,
               timeout: Optional[float] = None) -> ScoreResult:
-        return _result(self.request(_score_request(image, prompt, candidates, reward, beta, token_logps,
-                                                   deadline_ms), timeout))
+        """Ranks candidates (a list of str) for the image (bytes, a path, a PIL image or None)."""
+        req, cands = _score_request(image, prompt, candidates, reward, beta, token_logps, deadline_ms)
+        return _result(self.request(req, timeout), cands)
+
+    def score_many(self, jobs: Iterable[Any], concurrency: int = 4, timeout: Optional[float] = None,
+                   return_exceptions: bool = False) -> List[Any]:
+        """Scores jobs (dicts of score()'s arguments, or (image, prompt, candidates) tuples) with
+        `concurrency` requests in flight; results in job order. An error is raised (the first in
+        job order) unless return_exceptions, which puts the RlaifvError in its place."""
+        if concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        built = [_job(j) for j in jobs]
+        reps = self._run([r for r, _ in built], concurrency, timeout)
+        out = [rep if isinstance(rep, RlaifvError) else _result(rep, c) for rep, (_, c) in zip(reps, built)]
+        if not return_exceptions:
+            for r in out:
+                if isinstance(r, RlaifvError):
+                    raise r
+        return out
 
     def ping(self, timeout: Optional[float] = None) -> dict:
         return self.request({"op": "ping"}, timeout)
@@ -198,13 +348,21 @@ class Client(_Base):
         return self.request({"op": "stats"}, timeout)
 
 
+def _push_waiting(waiting: List[int], todo: List[_Flight], i: int) -> None:
+    """Back on the stack, kept ordered so the end is the one whose backoff ends first."""
+    waiting.append(i)
+    waiting.sort(key=lambda j: (todo[j].not_before, j), reverse=True)
+
+
 class AsyncClient(_Base):
     """asyncio client (zmq.asyncio). Several requests may be in flight at once: replies are
     matched to their requests by id."""
 
     def __init__(self, endpoint: str = "tcp://127.0.0.1:5555", timeout: float = 30.0,
-                 curve: Optional[CurveKeys] = None, context: Optional[zmq.asyncio.Context] = None):
-        super().__init__(endpoint, timeout, curve, context or zmq.asyncio.Context.instance())
+                 curve: Optional[CurveKeys] = None, context: Optional[zmq.asyncio.Context] = None,
+                 busy_retries: int = 5, timeout_retries: int = 0):
+        super().__init__(endpoint, timeout, curve, context or zmq.asyncio.Context.instance(), busy_retries,
+                         timeout_retries)
         self._open()
         self._waiting: Dict[int, Any] = {}
         self._reader = None
@@ -222,8 +380,7 @@ class AsyncClient(_Base):
             if fut is not None and not fut.done():
                 fut.set_result(rep)
 
-    async def request(self, req: dict, timeout: Optional[float] = None) -> dict:
-        timeout = self.timeout if timeout is None else timeout
+    async def _once(self, req: dict, timeout: float) -> dict:
         rid, body = self._encode(req)
         fut = asyncio.get_running_loop().create_future()
         self._waiting[rid] = fut
@@ -231,17 +388,49 @@ class AsyncClient(_Base):
         if self._reader is None or self._reader.done():
             self._reader = asyncio.ensure_future(self._read_loop())
         try:
-            rep = await asyncio.wait_for(fut, timeout)
+            return await asyncio.wait_for(fut, timeout)
         except asyncio.TimeoutError:
             self._waiting.pop(rid, None)
             raise Timeout(timeout) from None
-        return self._check(rep)
 
-    async def score(self, image: Optional[bytes], prompt: str, candidates: Sequence[str],
+    async def request(self, req: dict, timeout: Optional[float] = None) -> dict:
+        """Sends one request map (without v/id) and returns the reply map; raises RlaifvError."""
+        timeout = self.timeout if timeout is None else timeout
+        busy = timeouts = 0
+        while True:
+            try:
+                rep = await self._once(req, timeout)
+            except Timeout:
+                if timeouts >= self.timeout_retries:
+                    raise
+                timeouts += 1
+                continue
+            err = self._error(rep)
+            if err is None:
+                return rep
+            if err.code != "busy" or busy >= self.busy_retries:
+                raise err
+            await asyncio.sleep(_backoff(busy))
+            busy += 1
+
+    async def score(self, image: ImageLike, prompt: str, candidates: Sequence[str],
                     reward: Optional[str] = None, beta: Optional[float] = None, token_logps: bool = False,
                     deadline_ms: Optional[int] = None, timeout: Optional[float] = None) -> ScoreResult:
-        return _result(await self.request(_score_request(image, prompt, candidates, reward, beta, token_logps,
-                                                         deadline_ms), timeout))
+        req, cands = _score_request(image, prompt, candidates, reward, beta, token_logps, deadline_ms)
+        return _result(await self.request(req, timeout), cands)
+
+    async def score_many(self, jobs: Iterable[Any], concurrency: int = 4, timeout: Optional[float] = None,
+                         return_exceptions: bool = False) -> List[Any]:
+        """As Client.score_many: `concurrency` requests in flight, results in job order."""
+        if concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        built = [_job(j) for j in jobs]
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(req, cands):
+            async with gate:
+                return _result(await self.request(req, timeout), cands)
+        return await asyncio.gather(*[one(r, c) for r, c in built], return_exceptions=return_exceptions)
 
     async def ping(self, timeout: Optional[float] = None) -> dict:
         return await self.request({"op": "ping"}, timeout)
