@@ -84,4 +84,19 @@ int cli_endpoint(const cli_arg *a) {
     return -1;
 }
 
+int cli_demo_models(const char *cmd, rlv_engine_opts *eo) {
+    static char policy[4200], reference[4200];
+    char demo[4096];
+    if (rlv_demo_dir(demo, sizeof demo)) {
+        fprintf(stderr, "%s: no --model given and the embedded demo pair is absent (share/rlaifv/demo next to the "
+                        "executable, models/demo above a build tree)\n", cmd);
+        return -1;
+    }
+    snprintf(policy, sizeof policy, "%s/policy", demo);
+    snprintf(reference, sizeof reference, "%s/reference", demo);
+    eo->model_dir = policy;
+    eo->ref_model_dir = reference;
+    return 0;
+}
+
 void cli_version(const char *cmd) { printf("%s %s\n", cmd, RLV_VERSION); }

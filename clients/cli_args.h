@@ -32,6 +32,12 @@ int cli_double(const cli_arg *a, double lo, double hi, int lo_open, double *out)
  * 0, or -1 with the hint printed. */
 int cli_endpoint(const cli_arg *a);
 
+/* The default model of `score` and `eval` without --model and --server, the same as rlaifvd's:
+ * the embedded demo pair (rlv_demo_dir). Sets eo's model_dir and ref_model_dir (static storage).
+ * 0, or -1 with a message printed. */
+struct rlv_engine_opts;
+int cli_demo_models(const char *cmd, struct rlv_engine_opts *eo);
+
 /* Prints "<cmd> <version>" (RLV_VERSION) on stdout. */
 void cli_version(const char *cmd);
 

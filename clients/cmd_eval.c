@@ -55,7 +55,7 @@ static void usage(FILE *f) {
             "  record per scored row to --out in input order, resumes by skipping ids already there, and\n"
             "  prints a summary of the whole output file as JSON (items, errors by code, mean/std reward,\n"
             "  pairwise accuracy with ties apart, top-1 accuracy against 'gold').\n"
-            "  Without --model and --server: the embedded demo pair (models/demo), as rlaifvd.\n"
+            "  Without --model and --server: the embedded demo pair, as rlaifvd.\n"
             "options:\n"
             "  --reward KIND          rlaifv, dpo, logp_mean or logp_sum (default: rlaifv with a reference model)\n"
             "  --beta B               > 0 (default 0.1)\n"
@@ -411,8 +411,7 @@ static int parse_opts(eval_opts *o, int argc, char **argv) {
             fprintf(stderr, "rlaifv eval: --ref-model needs --model\n");
             return EVAL_EXIT_USAGE;
         }
-        o->eo.model_dir = RLAIFV_DEMO_DIR "/policy"; /* the same default as rlaifvd */
-        o->eo.ref_model_dir = RLAIFV_DEMO_DIR "/reference";
+        if (cli_demo_models("rlaifv eval", &o->eo)) return EVAL_EXIT_NOTHING; /* the same default as rlaifvd */
     }
     return -1;
 }

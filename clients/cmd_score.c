@@ -24,7 +24,7 @@ static void usage(FILE *f) {
             "                    [--timeout-ms N] [--retries N] (the same job options, without --model)\n"
             "  Ranks the candidates by the RLAIF-V reward and prints the result as JSON.\n"
             "  --candidates FILE: a JSON array of strings, one JSON string per line, or plain text lines\n"
-            "  (one candidate per line). Without --model and --server: the demo pair (models/demo), as rlaifvd.\n"
+            "  (one candidate per line). Without --model and --server: the embedded demo pair, as rlaifvd.\n"
             "  Options take `--key value` or `--key=value`; --version prints the version.\n"
             "  Default reward: rlaifv with --ref-model, logp_mean without. Default beta: 0.1.\n"
             "  --text: a readable ranking table instead of JSON (candidates cut at 70 bytes, never inside a\n"
@@ -146,10 +146,8 @@ int cmd_score(int argc, char **argv) {
         rc = 2;
         goto done;
     }
-    if (!co.endpoint && !o.model_dir) { /* the same default as rlaifvd */
-        o.model_dir = RLAIFV_DEMO_DIR "/policy";
-        o.ref_model_dir = RLAIFV_DEMO_DIR "/reference";
-    }
+    if (!co.endpoint && !o.model_dir && cli_demo_models("rlaifv score", &o)) /* the same default as rlaifvd */
+        goto done;
     if (cand_file) {
         if (!(cand_json = read_string_list(cand_file, msg, sizeof msg))) {
             fprintf(stderr, "rlaifv score: %s\n", msg);

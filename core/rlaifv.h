@@ -104,6 +104,12 @@ typedef struct rlv_engine_opts {
 /* Fills the defaults above. */
 void rlv_engine_opts_default(rlv_engine_opts *o);
 
+/* The embedded demo pair (a folder with policy/ and reference/), the default model of rlaifvd,
+ * `rlaifv score` and `rlaifv eval`: <executable's folder>/../share/rlaifv/demo when installed,
+ * else models/demo of the source tree two or three folders above a build tree's executable.
+ * Returns 0 with the real path in out[cap], or -1 when no such folder holds both models. */
+int rlv_demo_dir(char *out, size_t cap);
+
 typedef struct rlv_engine rlv_engine;
 typedef struct rlv_worker rlv_worker;
 

@@ -58,7 +58,7 @@ int main(int argc, char **argv) {
     rlv_err err = {0};
     if (cfg.demo)
         log_msg(LOG_WARN, "serving the embedded demo pair %s: a tiny model to try rlaifvd with, not the RLAIF-V "
-                          "reward (give --model DIR --ref-model DIR); info says \"demo\": true", RLAIFV_DEMO_DIR);
+                          "reward (give --model DIR --ref-model DIR); info says \"demo\": true", cfg.model);
     log_msg(LOG_INFO, "loading %s%s%s", cfg.model, cfg.ref_model ? " and reference " : "", cfg.ref_model ? cfg.ref_model : "");
     if (rlv_engine_open(&e, &o, &err) != RLV_OK) {
         log_msg(LOG_ERROR, "cannot load the model: %s [%s]", err.msg, rlv_err_name(err.code));

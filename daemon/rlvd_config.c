@@ -239,16 +239,17 @@ int rlvd_config_parse(rlvd_config *c, int argc, char **argv, char *err, size_t c
         return -1;
     }
     if (!c->model) {
-        /* Neither named: the embedded demo pair, so a fresh checkout runs as it is. */
-        if (access(RLAIFV_DEMO_DIR "/policy/config.json", R_OK) ||
-            access(RLAIFV_DEMO_DIR "/reference/config.json", R_OK)) {
-            snprintf(err, cap, "--model is required (a checkpoint directory): the embedded demo pair %s is absent",
-                     RLAIFV_DEMO_DIR);
+        /* Neither named: the embedded demo pair, so a fresh checkout (or install) runs as it is. */
+        char demo[4096], p[4200];
+        if (rlv_demo_dir(demo, sizeof demo)) {
+            snprintf(err, cap, "--model is required (a checkpoint directory): the embedded demo pair is absent "
+                               "(looked for share/rlaifv/demo next to the executable and models/demo above it)");
             return -1;
         }
-        if (rlvd_config_set(c, "model", RLAIFV_DEMO_DIR "/policy", err, cap) ||
-            rlvd_config_set(c, "ref-model", RLAIFV_DEMO_DIR "/reference", err, cap))
-            return -1;
+        snprintf(p, sizeof p, "%s/policy", demo);
+        if (rlvd_config_set(c, "model", p, err, cap)) return -1;
+        snprintf(p, sizeof p, "%s/reference", demo);
+        if (rlvd_config_set(c, "ref-model", p, err, cap)) return -1;
         c->demo = 1;
     }
     if (!strstr(c->bind, "://")) { /* zmq_bind would fail with "Invalid argument", or CURVE be asked for */
@@ -262,7 +263,8 @@ void rlvd_config_help(FILE *f) {
     fprintf(f, "usage: rlaifvd [--model DIR [--ref-model DIR]] [--key value ...]   (rlaifvd --version)\n\n"
                "rlaifvd ranks candidate answers of multimodal LLMs by the RLAIF-V reward over ZeroMQ.\n"
                "Every setting is a flag (--key value or --key=value) and a config-file key (key value).\n"
-               "Without --model it serves the embedded demo pair " RLAIFV_DEMO_DIR ".\n\n");
+               "Without --model it serves the embedded demo pair (share/rlaifv/demo when installed,\n"
+               "models/demo in a build tree).\n\n");
     for (size_t i = 0; i < N_ROWS; i++) {
         const cfg_row *r = &rows[i];
         char type[96];

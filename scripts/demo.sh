@@ -4,10 +4,10 @@
 # score a sample job through the daemon, print the ranking, stop the daemon.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh >/dev/null
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build/release -j"$(nproc)" >/dev/null
-bin=build/release
+bash scripts/setup.sh --runtime >/dev/null   # the build and runtime packages only, no test oracles
+cmake -S . -B build/demo -DCMAKE_BUILD_TYPE=Release -DRLV_BUILD_TESTS=OFF >/dev/null
+cmake --build build/demo -j"$(nproc)" --target rlaifvd rlaifv >/dev/null
+bin=build/demo
 
 # The embedded default: models/demo (a small trained pair of the real architecture; see its README.md).
 image=models/demo/sample.png

@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # setup.sh — installs everything the build, tests, tools and oracles need on Debian 12.
-# Safe to run twice. Run as root (or through sudo).
+# Safe to run twice. Run as root (or through sudo). --runtime: only what building and running
+# the programs needs (scripts/demo.sh), not the test oracles.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# What building and running rlaifvd / rlaifv needs (scripts/demo.sh installs only these: --runtime).
+RUNTIME=(
+  build-essential cmake pkg-config
+  libzmq3-dev libsodium-dev libmsgpack-dev libopenblas-dev libstb-dev libjansson-dev libzip-dev
+  libxxhash-dev libjpeg62-turbo-dev python3
+)
+# The tests, their oracles and the fuzzers.
 PKGS=(
-  build-essential cmake pkg-config clang libclang-rt-14-dev
-  libzmq3-dev libsodium-dev libmsgpack-dev libopenblas-dev libstb-dev libjansson-dev libcmocka-dev libzip-dev
-  libxxhash-dev libjpeg62-turbo-dev libjpeg-turbo-progs
-  python3 python3-torch python3-numpy python3-pil python3-zmq python3-msgpack python3-sentencepiece python3-protobuf python3-pip
+  "${RUNTIME[@]}" clang libclang-rt-14-dev libcmocka-dev libjpeg-turbo-progs
+  python3-torch python3-numpy python3-pil python3-zmq python3-msgpack python3-sentencepiece python3-protobuf python3-pip
   python3-venv python3-setuptools python3-wheel chromium-headless-shell
 )
+if [ "${1:-}" = "--runtime" ]; then PKGS=("${RUNTIME[@]}"); fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -20,6 +27,8 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+if [ "${1:-}" = "--runtime" ]; then echo "setup: ok (runtime)"; exit 0; fi
 
 # Node.js: use the machine's if present (Debian's nodejs/npm conflict with some images' node).
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

@@ -279,18 +279,16 @@ class Client(_Base):
             left = max(0.0, min(wake) - time.monotonic()) if wake else 0.0
             if self._sock.poll(int(left * 1000) + 1):
                 rep = msgpack.unpackb(self._sock.recv(), raw=False)
-                i = flying.pop(rep.get("id"), None)
-                if i is None:
-                    continue  # a stale reply of a request that timed out
-                f = todo[i]
-                err = self._error(rep)
-                if err is not None and err.code == "busy" and f.busy < self.busy_retries:
-                    f.not_before = time.monotonic() + _backoff(f.busy)
-                    f.busy += 1
-                    _push_waiting(waiting, todo, i)
-                else:
-                    f.result = err if err is not None else rep
-                continue
+                i = flying.pop(rep.get("id"), None)  # None: a stale reply of a request given up on
+                if i is not None:
+                    f = todo[i]
+                    err = self._error(rep)
+                    if err is not None and err.code == "busy" and f.busy < self.busy_retries:
+                        f.not_before = time.monotonic() + _backoff(f.busy)
+                        f.busy += 1
+                        _push_waiting(waiting, todo, i)
+                    else:
+                        f.result = err if err is not None else rep
             now = time.monotonic()
             for rid, i in list(flying.items()):
                 f = todo[i]
