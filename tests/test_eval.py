@@ -324,7 +324,10 @@ def case_durability():
                                        "candidates": [f"A cat number {i} sitting " * 6] * 8} for i in range(n)])
     out3 = fresh("out_killed.jsonl")
     sigkill_rounds(offline("--in", many, "--out", out3), out3, n, 11)
-    # The same with 4 requests in flight through the daemon.
+    # The same with 4 requests in flight through the daemon (shorter jobs: the kills must land mid-run).
+    n = 40
+    many = write_jsonl("many_server.jsonl", [{"id": i, "image": "img.png", "prompt": "What is it?",
+                                              "candidates": [f"A cat number {i} sitting " * 3] * 4} for i in range(n)])
     d = RealDaemon("--workers", "2")
     try:
         out4 = fresh("out_killed_server.jsonl")
