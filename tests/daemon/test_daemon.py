@@ -672,7 +672,8 @@ def case_bind_and_key_files():
             assert d.stop() == 0
     p = subprocess.run([A.rlaifv, "score", "--model", A.model, "--image", A.image, "--prompt", "x",
                         "--candidate", "y", "--blas-threads", "-5"], capture_output=True, text=True, timeout=60)
-    assert p.returncode != 0 and "blas threads -5" in p.stderr, (p.returncode, p.stderr)
+    assert p.returncode != 0 and "--blas-threads must be a whole number from 1 to 1024, not '-5'" in p.stderr, \
+        (p.returncode, p.stderr)  # the option check of rlaifv (cli_args.h), before the engine's
     p = subprocess.run([A.rlaifvd, "--model", A.model, "--blas-threads", "-5"], capture_output=True, text=True, timeout=60)
     assert p.returncode != 0 and "blas-threads" in p.stderr, p.stderr
 
