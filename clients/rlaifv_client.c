@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <jansson.h>
-#include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include <zmq.h>
 
 #include "proto.h"
+#include "reply_json.h"
 
 struct rlv_client {
     void *ctx, *sock;
@@ -105,36 +105,6 @@ void rlv_client_destroy(rlv_client **cp) {
     *cp = NULL;
 }
 
-/* msgpack object -> JSON (jansson). bin becomes null: replies carry none. */
-static json_t *to_json(const msgpack_object *o) {
-    switch (o->type) {
-    case MSGPACK_OBJECT_NIL: return json_null();
-    case MSGPACK_OBJECT_BOOLEAN: return json_boolean(o->via.boolean);
-    case MSGPACK_OBJECT_POSITIVE_INTEGER: return json_integer((json_int_t)o->via.u64);
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return json_integer(o->via.i64);
-    case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64: return json_real(o->via.f64);
-    case MSGPACK_OBJECT_STR: return json_stringn_nocheck(o->via.str.ptr, o->via.str.size);
-    case MSGPACK_OBJECT_ARRAY: {
-        json_t *a = json_array();
-        for (uint32_t i = 0; i < o->via.array.size; i++) json_array_append_new(a, to_json(&o->via.array.ptr[i]));
-        return a;
-    }
-    case MSGPACK_OBJECT_MAP: {
-        json_t *m = json_object();
-        for (uint32_t i = 0; i < o->via.map.size; i++) {
-            const msgpack_object *k = &o->via.map.ptr[i].key;
-            if (k->type != MSGPACK_OBJECT_STR) continue;
-            char key[128];
-            snprintf(key, sizeof key, "%.*s", (int)(k->via.str.size < 127 ? k->via.str.size : 127), k->via.str.ptr);
-            json_object_set_new(m, key, to_json(&o->via.map.ptr[i].val));
-        }
-        return m;
-    }
-    default: return json_null();
-    }
-}
-
 static void set_err(rlv_client_error *e, const char *code, const char *msg) {
     if (!e) return;
     snprintf(e->code, sizeof e->code, "%s", code);
@@ -170,30 +140,24 @@ static int roundtrip(rlv_client *c, proto_client_request *q, char **json, rlv_cl
             if (zmq_msg_recv(&m, c->sock, 0) < 0) { zmq_msg_close(&m); break; }
             const void *d = zmq_msg_data(&m);
             size_t n = zmq_msg_size(&m);
-            msgpack_unpacked u;
-            msgpack_unpacked_init(&u);
             int rc = -2;
-            if (proto_check_msgpack(d, n) == 0 && msgpack_unpack_next(&u, d, n, NULL) == MSGPACK_UNPACK_SUCCESS &&
-                u.data.type == MSGPACK_OBJECT_MAP) {
-                json_t *r = to_json(&u.data);
-                json_t *id = json_object_get(r, "id");
-                if (json_is_integer(id) && (uint64_t)json_integer_value(id) == q->id) {
-                    int ok = json_is_true(json_object_get(r, "ok"));
-                    if (ok) {
-                        json_object_del(r, "id");
-                        json_object_del(r, "ok");
-                        *json = json_dumps(r, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
-                        rc = 0;
-                    } else {
-                        json_t *er = json_object_get(r, "error");
-                        set_err(e, json_string_value(json_object_get(er, "code")) ? json_string_value(json_object_get(er, "code")) : "internal",
-                                json_string_value(json_object_get(er, "message")) ? json_string_value(json_object_get(er, "message")) : "");
-                        rc = 1;
-                    }
+            json_t *r = reply_to_json(d, n);
+            json_t *id = json_object_get(r, "id");
+            if (json_is_integer(id) && (uint64_t)json_integer_value(id) == q->id) {
+                int ok = json_is_true(json_object_get(r, "ok"));
+                if (ok) {
+                    json_object_del(r, "id");
+                    json_object_del(r, "ok");
+                    *json = json_dumps(r, REPLY_JSON_FLAGS);
+                    rc = 0;
+                } else {
+                    json_t *er = json_object_get(r, "error");
+                    set_err(e, json_string_value(json_object_get(er, "code")) ? json_string_value(json_object_get(er, "code")) : "internal",
+                            json_string_value(json_object_get(er, "message")) ? json_string_value(json_object_get(er, "message")) : "");
+                    rc = 1;
                 }
-                json_decref(r);
             }
-            msgpack_unpacked_destroy(&u);
+            json_decref(r);
             zmq_msg_close(&m);
             if (rc >= 0) return rc; /* else: a stale or unreadable reply, keep waiting */
         }

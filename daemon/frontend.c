@@ -18,6 +18,9 @@
  *     waits, so queued + running jobs leave a slot free for the next one.
  * (4) Memory: requests are held only by queued and running jobs, whose body bytes held_bytes
  *     counts against max-queued-bytes; with the fixed pool that bounds RSS (docs/operations.md).
+ * (6) HTTP requests (daemon/http.c) arrive on the same ROUTER through RLVD_HTTP_EP, as msgpack
+ *     requests from one inproc DEALER: everything above holds for them unchanged. The HTTP thread
+ *     answers its own request only when this loop can no longer (after the drain).
  * (5) A queued job whose client disconnected is dropped unrun (stats skipped_disconnected):
  *     the ROUTER's monitor reports ACCEPTED / DISCONNECTED with the connection's fd, and a job
  *     knows the fd its request came on (ZMQ_SRCFD). An fd is reused by the next connection, so
@@ -59,6 +62,7 @@
 
 volatile sig_atomic_t rlvd_stop = 0;
 volatile sig_atomic_t rlvd_signal = 0;
+_Atomic int rlvd_phase_now = RLVD_LOADING;
 
 #define STUCK_PEERS 16     /* routing ids remembered as not reading */
 #define MONITOR_BATCH 256  /* monitor events handled per drain */
@@ -206,10 +210,16 @@ static void finish(frontend *f, rlvd_job *j, const char *outcome, const char *me
     double ms = now_ms() - j->t_recv_ms;
     char id[128];
     id_text(j, id, sizeof id);
-    stats_count(&f->stats, op, outcome);
+    stats_count(&f->stats, j->http ? "http" : "zmq", op, outcome);
     f->held_bytes -= j->held_bytes;
     j->held_bytes = 0;
-    if (j->req.op == PROTO_OP_SCORE && !strcmp(outcome, "ok")) stats_latency(&f->stats, ms);
+    if (j->req.op == PROTO_OP_SCORE && !strcmp(outcome, "ok")) {
+        stats_latency(&f->stats, ms);
+        if (j->t_dispatch_ms) stats_stage_add(&f->stats, STAGE_QUEUE, j->t_dispatch_ms - j->t_recv_ms);
+        for (int k = 0; k < 3; k++) stats_stage_add(&f->stats, STAGE_IMAGE + k, j->stage_ms[k]);
+        stats_stage_add(&f->stats, STAGE_TOTAL, ms);
+        f->stats.candidate_tokens += (uint64_t)j->tokens;
+    }
     log_request(id, op, outcome, (int)j->req.n_candidates, ms, message && *message ? message : NULL);
     if (j->waiting) { /* the slot stays with its reply; the request is not needed any more */
         zmq_msg_close(&j->body);
@@ -293,10 +303,31 @@ static proto_code build_info(frontend *f, rlvd_job *j, proto_error *e) {
     return rc ? rc : proto_reply_end(r, e);
 }
 
+/* stages_ms: {le: [bounds], queue: {buckets: [non-cumulative counts, the last above every
+ * bound], count, sum}, image: ..., ...} */
+static proto_code add_stages(proto_reply *r, const rlvd_stats *s, proto_error *e) {
+    proto_code rc = proto_reply_open_map(r, "stages_ms", e);
+    rc = rc ? rc : proto_reply_open_array(r, "le", e);
+    for (int b = 0; b < STATS_N_BUCKETS && !rc; b++) rc = proto_reply_add_double(r, NULL, stats_bucket_ms[b], e);
+    rc = rc ? rc : proto_reply_close(r, e);
+    for (int st = 0; st < STAGE_COUNT && !rc; st++) {
+        const stats_hist *h = &s->stage[st];
+        rc = proto_reply_open_map(r, stats_stage_names[st], e);
+        rc = rc ? rc : proto_reply_open_array(r, "buckets", e);
+        for (int b = 0; b <= STATS_N_BUCKETS && !rc; b++) rc = proto_reply_add_uint(r, NULL, h->bucket[b], e);
+        rc = rc ? rc : proto_reply_close(r, e);
+        rc = rc ? rc : proto_reply_add_uint(r, "count", h->count, e);
+        rc = rc ? rc : proto_reply_add_double(r, "sum", h->sum_ms, e);
+        rc = rc ? rc : proto_reply_close(r, e);
+    }
+    return rc ? rc : proto_reply_close(r, e);
+}
+
 static proto_code build_stats(frontend *f, rlvd_job *j, proto_error *e) {
     rlv_engine_info in;
     rlv_engine_get_info(f->engine, &in);
     rlvd_stats *s = &f->stats;
+    stats_merge_http(s);
     proto_reply *r = f->rep;
     proto_code rc = proto_reply_begin(r, j->req.id, j->req.id_len, e);
     rc = rc ? rc : proto_reply_add_double(r, "uptime_s", (now_ms() - f->t_start_ms) / 1e3, e);
@@ -324,6 +355,16 @@ static proto_code build_stats(frontend *f, rlvd_job *j, proto_error *e) {
     rc = rc ? rc : proto_reply_add_double(r, "p90", stats_percentile(s, 90), e);
     rc = rc ? rc : proto_reply_add_double(r, "p99", stats_percentile(s, 99), e);
     rc = rc ? rc : proto_reply_close(r, e);
+    rc = rc ? rc : proto_reply_open_map(r, "replies_by_transport", e);
+    for (int i = 0; i < s->n_by_transport && !rc; i++)
+        rc = proto_reply_add_uint(r, s->by_transport[i].key, s->by_transport[i].count, e);
+    rc = rc ? rc : proto_reply_close(r, e);
+    rc = rc ? rc : add_stages(r, s, e);
+    rc = rc ? rc : proto_reply_add_uint(r, "candidate_tokens", s->candidate_tokens, e);
+    rc = rc ? rc : proto_reply_add_uint(r, "weight_bytes", in.weight_bytes, e);
+    rc = rc ? rc : proto_reply_add_str(r, "version", RLV_VERSION, e);
+    rc = rc ? rc : proto_reply_add_int(r, "protocol", PROTO_VERSION, e);
+    rc = rc ? rc : proto_reply_add_bool(r, "draining", f->draining != 0, e);
     return rc ? rc : proto_reply_end(r, e);
 }
 
@@ -394,6 +435,9 @@ static void on_request(frontend *f) {
     }
     j->t_recv_ms = now_ms();
     j->src_fd = zmq_msg_get(&j->body, ZMQ_SRCFD);
+    /* inproc has no fd; a ZeroMQ peer naming itself RLVD_HTTP_ID comes on tcp/ipc (invariant 6) */
+    j->http = f->cfg->http_bind && j->src_fd < 0 && j->n_env && zmq_msg_size(&j->env[0]) == strlen(RLVD_HTTP_ID) &&
+              !memcmp(zmq_msg_data(&j->env[0]), RLVD_HTTP_ID, strlen(RLVD_HTTP_ID));
     j->epoch = f->epoch;
     proto_error e = {0};
     proto_code rc = j->n_env == 0 || overflow
@@ -526,6 +570,7 @@ static void dispatch(frontend *f) {
         rlvd_job *j = f->queue[f->q_head];
         f->q_head = (f->q_head + 1) % f->cfg->max_queue;
         f->q_len--;
+        j->t_dispatch_ms = now_ms();
         zmq_msg_t *wid = &f->idle[--f->n_idle];
         zmq_msg_send(wid, f->backend, ZMQ_SNDMORE);
         zmq_send(f->backend, &j, sizeof j, 0);
@@ -597,7 +642,6 @@ static int setup(frontend *f) {
     f->workers = calloc((size_t)c->workers, sizeof *f->workers);
     f->waiting = calloc((size_t)f->pool.n, sizeof *f->waiting);
     f->rep = proto_reply_new();
-    f->zctx = zmq_ctx_new();
     if (!f->queue || !f->idle || !f->workers || !f->waiting || !f->rep || !f->zctx) return -1;
     int curve = c->curve_secret_file != NULL;
     if (!curve && !is_local(c->bind) && !c->insecure) {
@@ -626,6 +670,11 @@ static int setup(frontend *f) {
     }
     if (ipc_live(c->bind)) {
         log_msg(LOG_ERROR, "cannot bind %s: another process is listening on it", c->bind);
+        return -1;
+    }
+    /* the HTTP endpoint first: its DEALER (already connected) takes its routing id before any tcp peer */
+    if (c->http_bind && zmq_bind(f->router, RLVD_HTTP_EP) != 0) {
+        log_msg(LOG_ERROR, "cannot bind %s: %s", RLVD_HTTP_EP, zmq_strerror(zmq_errno()));
         return -1;
     }
     char ep[1024];
@@ -668,7 +717,6 @@ static void teardown(frontend *f) {
     if (f->router) zmq_close(f->router);
     if (f->backend) zmq_close(f->backend);
     curve_stop();
-    if (f->zctx) zmq_ctx_term(f->zctx);
     job_pool_free(&f->pool);
     proto_reply_free(&f->rep);
     free(f->queue);
@@ -700,8 +748,8 @@ static void drain_inbound(frontend *f) {
     log_msg(LOG_INFO, "drained %d late requests in %.1f ms", n, now_ms() - t0);
 }
 
-int frontend_run(const rlvd_config *cfg, rlv_engine *engine) {
-    frontend f = {.cfg = cfg, .engine = engine};
+int frontend_run(const rlvd_config *cfg, rlv_engine *engine, void *zctx) {
+    frontend f = {.cfg = cfg, .engine = engine, .zctx = zctx};
     if (setup(&f) != 0) {
         /* Workers that started are waiting for the frontend: let them register, then stop them. */
         if (f.backend)
@@ -715,9 +763,11 @@ int frontend_run(const rlvd_config *cfg, rlv_engine *engine) {
     }
     /* Wait until every worker said ready, so a fast first request finds them. */
     while (f.n_idle < cfg->workers) on_worker(&f);
+    rlvd_phase_now = RLVD_READY;
     for (;;) {
         if (rlvd_stop && !f.draining) {
             f.draining = 1;
+            rlvd_phase_now = RLVD_DRAINING;
             log_msg(LOG_INFO, "stopping: %d running jobs finish, %d queued get shutting_down", f.n_running, f.q_len);
             while (f.q_len) {
                 rlvd_job *j = f.queue[f.q_head];

@@ -14,8 +14,19 @@ extern volatile sig_atomic_t rlvd_stop;
  * does with it (USR1: the stats line; HUP, USR2: nothing to do, said so) and clears it. */
 extern volatile sig_atomic_t rlvd_signal;
 
-/* Binds, starts cfg->workers workers on engine, serves until rlvd_stop, drains, joins.
+/* Where the daemon is, for GET /ready (daemon/http.c reads it from its own thread). */
+typedef enum { RLVD_LOADING, RLVD_READY, RLVD_DRAINING, RLVD_STOPPED } rlvd_phase;
+extern _Atomic int rlvd_phase_now;
+
+/* The ROUTER also binds this inproc endpoint when HTTP is on: the HTTP thread's DEALER (routing id
+ * RLVD_HTTP_ID) sends its requests through it, so they share one queue, one set of limits, one
+ * busy policy and the stats with ZeroMQ clients. */
+#define RLVD_HTTP_EP "inproc://rlvd-http"
+#define RLVD_HTTP_ID "rlvd-http"
+
+/* Binds, starts cfg->workers workers on engine, serves until rlvd_stop, drains, joins. zctx is the
+ * caller's ZeroMQ context (the HTTP thread shares it); the caller terminates it afterwards.
  * Returns 0 on a clean stop, -1 if it could not start (logged). */
-int frontend_run(const rlvd_config *cfg, rlv_engine *engine);
+int frontend_run(const rlvd_config *cfg, rlv_engine *engine, void *zctx);
 
 #endif

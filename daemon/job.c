@@ -35,6 +35,10 @@ rlvd_job *job_alloc(rlvd_pool *p) {
     j->epoch = 0;
     j->waiting = 0;
     j->compute_ms = 0;
+    j->stage_ms[0] = j->stage_ms[1] = j->stage_ms[2] = 0;
+    j->tokens = 0;
+    j->http = 0;
+    j->t_dispatch_ms = 0;
     return j;
 }
 

@@ -34,6 +34,11 @@ typedef struct rlvd_job {
     const char *outcome;            /* "ok" or a proto code name (static string) */
     char message[256];              /* error message for the log, "" when ok */
     double compute_ms;
+    double stage_ms[3];             /* image, prefix, candidates (rlv_result) of a job answered ok */
+    int tokens;                     /* candidate tokens scored (ok jobs) */
+    /* the frontend's: */
+    int http;                       /* it came from the HTTP front end (daemon/http.c), not a ZeroMQ peer */
+    double t_dispatch_ms;           /* monotonic ms when a worker took it; 0 = never */
 } rlvd_job;
 
 typedef struct rlvd_pool {

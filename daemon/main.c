@@ -1,9 +1,13 @@
-/* main.c — rlaifvd: settings, logging, the engine, then the frontend until SIGTERM/SIGINT. */
+/* main.c — rlaifvd: settings, logging, the HTTP listener (answering `loading` meanwhile), the
+ * engine, then the frontend until SIGTERM/SIGINT, then the HTTP listener's last answers. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <zmq.h>
+
 #include "frontend.h"
+#include "http.h"
 #include "log.h"
 #include "rlaifv.h"
 #include "rlvd_config.h"
@@ -54,6 +58,13 @@ int main(int argc, char **argv) {
     o.max_job_ms = cfg.max_job_ms;
     if (rlv_compute_parse(cfg.compute, &o.compute) != RLV_OK) o.compute = RLV_COMPUTE_FP32;  /* the table allows fp32|bf16 only */
     if (rlv_repack_parse(cfg.repack_weights, &o.repack) != RLV_OK) o.repack = RLV_REPACK_OFF; /* off|auto|on only */
+    void *zctx = zmq_ctx_new();
+    rlvd_http *http = NULL;
+    if (!zctx || http_start(&http, &cfg, zctx) != 0) {
+        if (zctx) zmq_ctx_term(zctx);
+        rlvd_config_free(&cfg);
+        return 1;
+    }
     rlv_engine *e = NULL;
     rlv_err err = {0};
     if (cfg.demo)
@@ -62,6 +73,9 @@ int main(int argc, char **argv) {
     log_msg(LOG_INFO, "loading %s%s%s", cfg.model, cfg.ref_model ? " and reference " : "", cfg.ref_model ? cfg.ref_model : "");
     if (rlv_engine_open(&e, &o, &err) != RLV_OK) {
         log_msg(LOG_ERROR, "cannot load the model: %s [%s]", err.msg, rlv_err_name(err.code));
+        rlvd_phase_now = RLVD_STOPPED;
+        http_stop(&http);
+        zmq_ctx_term(zctx);
         rlvd_config_free(&cfg);
         return 1;
     }
@@ -69,7 +83,10 @@ int main(int argc, char **argv) {
     rlv_engine_get_info(e, &in);
     log_msg(LOG_INFO, "model loaded: %.2f GB of weights (%.2f GB shared between policy and reference)",
             in.weight_bytes / 1e9, in.shared_bytes / 1e9);
-    rc = frontend_run(&cfg, e);
+    rc = frontend_run(&cfg, e, zctx);
+    rlvd_phase_now = RLVD_STOPPED;
+    http_stop(&http);
+    zmq_ctx_term(zctx);
     rlv_engine_free(&e);
     rlvd_config_free(&cfg);
     return rc == 0 ? 0 : 1;

@@ -61,7 +61,13 @@ static const cfg_row rows[] = {
     {"log-format", CFG_STR, F(log_format), "text", 0, 0, "text|json", "log line format on stderr"},
     {"curve-secret-file", CFG_STR, F(curve_secret_file), NULL, 0, 0, NULL, "server CURVE key pair file (see docs/operations.md); enables CurveZMQ"},
     {"curve-allow-dir", CFG_STR, F(curve_allow_dir), NULL, 0, 0, NULL, "directory of allowed client public key files (Z85, one per file)"},
-    {"insecure", CFG_BOOL, F(insecure), "false", 0, 0, NULL, "allow a non-loopback bind without CurveZMQ"},
+    {"insecure", CFG_BOOL, F(insecure), "false", 0, 0, NULL, "allow a non-loopback bind without CurveZMQ (ZeroMQ) or without api-key-file (HTTP)"},
+    {"http-bind", CFG_STR, F(http_bind), NULL, 0, 0, NULL, "HTTP/JSON listener (docs/http.md) as [HOST:]PORT, e.g. 8000 (= 127.0.0.1:8000), 0.0.0.0:8000, [::1]:8000; unset = no HTTP"},
+    {"http-max-connections", CFG_INT, F(http_max_connections), "256", 1, 65536, NULL, "open HTTP connections at once; more are refused at accept"},
+    {"http-timeout-s", CFG_INT, F(http_timeout_s), "60", 1, 86400, NULL, "an HTTP connection that sends nothing for this long (slow body, idle keep-alive) is closed; a job being scored is not cut by it"},
+    {"api-key-file", CFG_STR, F(api_key_file), NULL, 0, 0, NULL, "file holding the HTTP API key (one line); requests but /health and /ready then need 'Authorization: Bearer KEY'"},
+    {"tls-cert-file", CFG_STR, F(tls_cert_file), NULL, 0, 0, NULL, "PEM certificate: HTTP is served over TLS (with tls-key-file)"},
+    {"tls-key-file", CFG_STR, F(tls_key_file), NULL, 0, 0, NULL, "PEM private key of tls-cert-file"},
     {"config", CFG_STR, F(config_file), NULL, 0, 0, NULL, "read settings from this file first (same keys, `key value` lines)"},
 };
 #undef F

@@ -36,7 +36,13 @@ typedef struct rlvd_config {
     char *log_format;          /* text|json */
     char *curve_secret_file;   /* server key pair file (CurveZMQ) */
     char *curve_allow_dir;     /* directory of allowed client public keys */
-    int insecure;              /* allow a non-loopback bind without CURVE */
+    int insecure;              /* allow a non-loopback bind without CURVE (ZeroMQ) or an API key (HTTP) */
+    char *http_bind;           /* HTTP listener "[HOST:]PORT" or NULL (off); no host = loopback */
+    int http_max_connections;  /* open HTTP connections at once (more are refused) */
+    int http_timeout_s;        /* an HTTP connection idle (or a body not arriving) this long is closed */
+    char *api_key_file;        /* HTTP: Bearer token file; required off loopback unless insecure */
+    char *tls_cert_file;       /* HTTP over TLS: PEM certificate (chain) */
+    char *tls_key_file;        /* HTTP over TLS: PEM private key */
     char *config_file;
     int demo;                  /* not a setting: 1 when neither --model nor --ref-model was given and the
                                   embedded demo pair is served (logged as a warning, `info` says "demo") */

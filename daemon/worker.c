@@ -76,6 +76,10 @@ static void score_job(rlvd_worker *self, rlv_worker *w, proto_reply *rep, proto_
         };
         if (proto_reply_score(rep, q->id, q->id_len, &pr, &perr) == PROTO_OK) {
             j->outcome = "ok";
+            j->stage_ms[0] = res->image_ms;
+            j->stage_ms[1] = res->prefix_ms;
+            j->stage_ms[2] = res->candidates_ms;
+            for (int i = 0; i < res->n; i++) j->tokens += res->ranking[i].tokens;
         } else {
             rc = RLV_ENOMEM;
             snprintf(err.msg, sizeof err.msg, "encoding the reply: %.400s", perr.msg);

@@ -9,12 +9,12 @@ cd "$(dirname "$0")/.."
 RUNTIME=(
   build-essential cmake pkg-config
   libzmq3-dev libsodium-dev libmsgpack-dev libopenblas-dev libstb-dev libjansson-dev libzip-dev
-  libxxhash-dev libjpeg62-turbo-dev python3
+  libxxhash-dev libjpeg62-turbo-dev libmicrohttpd-dev python3
 )
 # The tests, their oracles and the fuzzers.
 PKGS=(
-  "${RUNTIME[@]}" clang libclang-rt-14-dev libcmocka-dev libjpeg-turbo-progs
-  python3-torch python3-numpy python3-pil python3-zmq python3-msgpack python3-sentencepiece python3-protobuf python3-pip
+  "${RUNTIME[@]}" clang libclang-rt-14-dev libcmocka-dev libjpeg-turbo-progs curl prometheus
+  python3-torch python3-numpy python3-pil python3-zmq python3-msgpack python3-sentencepiece python3-protobuf python3-pip python3-requests
   python3-venv python3-setuptools python3-wheel chromium-headless-shell
 )
 if [ "${1:-}" = "--runtime" ]; then PKGS=("${RUNTIME[@]}"); fi

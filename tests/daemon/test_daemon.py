@@ -685,7 +685,8 @@ CASES = [case_max_peer_jobs, case_wire_equals_offline, case_prefix_cache, case_c
          case_client_not_reading, case_disconnected_clients_skipped, case_max_job_ms, case_bind_and_key_files]
 
 
-def main():
+def run(cases):
+    """Parses the common arguments into A and runs the cases named by --only (all by default); exits 1 on a failure."""
     global A
     ap = argparse.ArgumentParser()
     for k in ("--rlaifvd", "--rlaifv", "--model", "--ref-model", "--image", "--work"):
@@ -694,7 +695,7 @@ def main():
     A = ap.parse_args()
     os.makedirs(A.work, exist_ok=True)
     passed = failed = 0
-    for c in CASES:
+    for c in cases:
         if A.only and A.only not in c.__name__:
             continue
         t0 = time.time()
@@ -708,6 +709,10 @@ def main():
             traceback.print_exc()
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
+
+
+def main():
+    run(CASES)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,26 @@
+/* http.h — rlaifvd's HTTP/JSON front end (docs/http.md): POST /v1/rerank, POST /v1/score,
+ * GET /health, /ready, /v1/models, /metrics, served by libmicrohttpd next to the ZeroMQ ROUTER.
+ * Owns: one thread that runs the libmicrohttpd daemon (external epoll mode: no thread of its own)
+ * and one DEALER socket connected to the frontend's RLVD_HTTP_EP, the table of in-flight HTTP
+ * requests (http-max-connections slots, allocated at start), the API key, the mapping of error
+ * codes to HTTP statuses. It queues, limits and scores nothing itself: every job goes to the
+ * frontend as a msgpack request, exactly as a ZeroMQ client's would (frontend.c invariant 6). */
+#ifndef RLVD_HTTP_H
+#define RLVD_HTTP_H
+
+#include "rlvd_config.h"
+
+typedef struct rlvd_http rlvd_http;
+
+/* Binds cfg->http_bind and starts the thread (it answers /health, and 503 `loading` until the
+ * frontend says ready: rlvd_phase_now). zctx is the context the frontend will use. *out is NULL
+ * when http-bind is unset. Returns 0, or -1 (logged: bad address, port in use, no API key off
+ * loopback, unreadable key or TLS files). */
+int http_start(rlvd_http **out, const rlvd_config *cfg, void *zctx);
+
+/* After frontend_run returned: answers every request still waiting with 503 shutting_down, lets
+ * the responses go out (at most 1 s), closes the listener and the socket, joins the thread, frees
+ * *h and sets it NULL. NULL is harmless. Call before terminating zctx. */
+void http_stop(rlvd_http **h);
+
+#endif
