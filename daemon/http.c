@@ -378,8 +378,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->state = REQ_BODY;
         return MHD_YES;
     }
-    if (r->state == REQ_BODY && *size) {
-        body_append(h, r, data, *size);
+    if (*size) { /* body bytes; after an early response (413, 401...) they are dropped */
+        if (r->state == REQ_BODY) body_append(h, r, data, *size);
         *size = 0;
         return MHD_YES;
     }
