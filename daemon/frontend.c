@@ -475,8 +475,11 @@ static void on_request(frontend *f) {
         reply_error(f, j, PROTO_E_BUSY, "queue full (%d jobs waiting); retry later", f->q_len);
         return;
     }
-    int mine = f->cfg->max_peer_jobs ? peer_jobs(f, j) : 0;
-    if (f->cfg->max_peer_jobs && mine >= f->cfg->max_peer_jobs) {
+    /* HTTP jobs all come from one DEALER: not one client. Each HTTP connection has one request at a
+     * time, so http-max-connections is their per-client bound. */
+    int peer_limit = f->cfg->max_peer_jobs && !j->http;
+    int mine = peer_limit ? peer_jobs(f, j) : 0;
+    if (peer_limit && mine >= f->cfg->max_peer_jobs) {
         reply_error(f, j, PROTO_E_BUSY, "this client has %d jobs queued or running, max-peer-jobs %d; retry later", mine,
                     f->cfg->max_peer_jobs);
         return;

@@ -365,6 +365,20 @@ def case_busy_mixed_transports():
         assert d.stop() == 0
 
 
+def case_max_peer_jobs_not_for_http():
+    """max-peer-jobs limits a ZeroMQ routing id; HTTP jobs, which all come through one inproc DEALER, are not one
+    client: 8 concurrent HTTP requests with --max-peer-jobs 1 are all scored."""
+    with HttpDaemon("--workers", 1, "--max-peer-jobs", 1) as d:
+        out = []
+        ts = [threading.Thread(target=lambda: out.append(call(d.url, "/v1/rerank", rerank_body())[0])) for _ in range(8)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120)
+        assert out == [200] * 8, out
+        assert d.stop() == 0
+
+
 def case_sigterm_drains_http():
     """SIGTERM while HTTP requests are queued: each gets exactly one response, 200 or 503 shutting_down."""
     with HttpDaemon("--workers", 1, "--max-queue", 32) as d:
@@ -526,7 +540,8 @@ def case_prometheus_scrape():
         assert d.stop() == 0
 
 
-CASES = [case_endpoints, case_error_statuses, case_busy_mixed_transports, case_sigterm_drains_http, case_ready_and_loading,
+CASES = [case_endpoints, case_error_statuses, case_busy_mixed_transports, case_max_peer_jobs_not_for_http,
+         case_sigterm_drains_http, case_ready_and_loading,
          case_api_key_and_bind_rules, case_tls, case_slow_client_cut_off, case_prometheus_scrape]
 
 
