@@ -548,21 +548,8 @@ static void http_free(rlvd_http *h) {
     free(h);
 }
 
-int http_start(rlvd_http **out, const rlvd_config *cfg, void *zctx) {
-    *out = NULL;
-    if (!cfg->http_bind) return 0;
-    struct sockaddr_storage ss;
-    int v6, loopback;
-    if (parse_bind(cfg->http_bind, &ss, &v6, &loopback) != 0) {
-        log_msg(LOG_ERROR, "http-bind '%s': expected PORT, HOST:PORT or [IPV6]:PORT with a numeric address and a port 1..65535",
-                cfg->http_bind);
-        return -1;
-    }
-    if (!loopback && !cfg->api_key_file && !cfg->insecure) {
-        log_msg(LOG_ERROR, "refusing to serve HTTP on %s without an API key: give --api-key-file, or --insecure to "
-                           "accept anyone on the network", cfg->http_bind);
-        return -1;
-    }
+/* ss NULL: no listening socket (http_start_unbound). */
+static int start(rlvd_http **out, const rlvd_config *cfg, void *zctx, const struct sockaddr_storage *ss, int v6) {
     if (!cfg->tls_cert_file != !cfg->tls_key_file) {
         log_msg(LOG_ERROR, "TLS needs both --tls-cert-file and --tls-key-file");
         return -1;
@@ -597,30 +584,61 @@ int http_start(rlvd_http **out, const rlvd_config *cfg, void *zctx) {
         goto fail;
     }
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
-                     (h->tls_cert ? MHD_USE_TLS : 0);
-    h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
-                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_timeout_s,
-                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                              MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-                              h->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, h->tls_cert,
-                              MHD_OPTION_HTTPS_MEM_KEY, h->tls_key,
-                              MHD_OPTION_END);
+                     (h->tls_cert ? MHD_USE_TLS : 0) | (ss ? 0 : MHD_USE_NO_LISTEN_SOCKET);
+    struct MHD_OptionItem opts[8];
+    int n = 0;
+    if (ss) opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, (void *)ss};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, cfg->http_max_connections, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, cfg->http_timeout_s, NULL};
+    if (h->tls_cert) {
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key};
+    }
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                              MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!h->mhd) {
-        log_msg(LOG_ERROR, "cannot serve HTTP on %s: %s (port in use, or a bad TLS certificate / key)", cfg->http_bind,
+        log_msg(LOG_ERROR, "cannot serve HTTP on %s: %s (port in use, or a bad TLS certificate / key)", ss ? cfg->http_bind : "(no socket)",
                 strerror(errno));
         goto fail;
     }
     if (pthread_create(&h->thread, NULL, http_main, h) != 0) goto fail;
     h->started = 1;
-    log_msg(LOG_INFO, "HTTP on %s%s (%s), %d connections", h->tls_cert ? "https://" : "http://", cfg->http_bind,
-            h->key_len ? "API key" : "no API key", cfg->http_max_connections);
+    log_msg(LOG_INFO, "HTTP on %s%s (%s), %d connections", h->tls_cert ? "https://" : "http://",
+            ss ? cfg->http_bind : "(no socket)", h->key_len ? "API key" : "no API key", cfg->http_max_connections);
     *out = h;
     return 0;
 fail:
     http_free(h);
     return -1;
+}
+
+int http_start(rlvd_http **out, const rlvd_config *cfg, void *zctx) {
+    *out = NULL;
+    if (!cfg->http_bind) return 0;
+    struct sockaddr_storage ss;
+    int v6, loopback;
+    if (parse_bind(cfg->http_bind, &ss, &v6, &loopback) != 0) {
+        log_msg(LOG_ERROR, "http-bind '%s': expected PORT, HOST:PORT or [IPV6]:PORT with a numeric address and a port 1..65535",
+                cfg->http_bind);
+        return -1;
+    }
+    if (!loopback && !cfg->api_key_file && !cfg->insecure) {
+        log_msg(LOG_ERROR, "refusing to serve HTTP on %s without an API key: give --api-key-file, or --insecure to "
+                           "accept anyone on the network", cfg->http_bind);
+        return -1;
+    }
+    return start(out, cfg, zctx, &ss, v6);
+}
+
+int http_start_unbound(rlvd_http **out, const rlvd_config *cfg, void *zctx) {
+    *out = NULL;
+    return start(out, cfg, zctx, NULL, 0);
+}
+
+int http_add_connection(rlvd_http *h, int fd) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    return MHD_add_connection(h->mhd, fd, (struct sockaddr *)&a, sizeof a) == MHD_YES ? 0 : -1;
 }
 
 void http_stop(rlvd_http **hp) {

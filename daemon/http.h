@@ -18,6 +18,13 @@ typedef struct rlvd_http rlvd_http;
  * loopback, unreadable key or TLS files). */
 int http_start(rlvd_http **out, const rlvd_config *cfg, void *zctx);
 
+/* For the fuzz target (tests/fuzz/fuzz_http.c): the same listener without a listening socket
+ * (http-bind is not read); connections come only from http_add_connection, which hands one
+ * connected socket (a socketpair end) to it as if accepted. The listener owns the fd from then on
+ * (also on failure). Both return 0 or -1; http_add_connection may be called from any thread. */
+int http_start_unbound(rlvd_http **out, const rlvd_config *cfg, void *zctx);
+int http_add_connection(rlvd_http *h, int fd);
+
 /* After frontend_run returned: answers every request still waiting with 503 shutting_down, lets
  * the responses go out (at most 1 s), closes the listener and the socket, joins the thread, frees
  * *h and sets it NULL. NULL is harmless. Call before terminating zctx. */
