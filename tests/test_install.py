@@ -75,7 +75,9 @@ def case_install_and_run_without_the_source_tree():
     flags = subprocess.run(["pkg-config", "--cflags", "--libs", "rlaifv"], capture_output=True, text=True, env=env)
     assert flags.returncode == 0 and "/lib/pkgconfig/../../include/rlaifv" in flags.stdout, flags.stdout + flags.stderr
     prog = os.path.join(prefix, "bin", "prog")
-    p = subprocess.run(["cc", "-std=c11", os.path.join(A.work, "prog.c"), "-o", prog, *flags.stdout.split()],
+    cache = open(os.path.join(A.build, "CMakeCache.txt")).read()
+    san = ["-fsanitize=address,undefined"] if "RLV_SANITIZE:BOOL=ON" in cache else []  # the libraries' own build
+    p = subprocess.run(["cc", "-std=c11", *san, os.path.join(A.work, "prog.c"), "-o", prog, *flags.stdout.split()],
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     # the main job with the source tree hidden
