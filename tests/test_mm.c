@@ -281,15 +281,16 @@ static void test_q8_exact(void **st) {
  * the very floats of the same product on the weights as stored: the same widened values, summed
  * in the same order; at m <= 4 (where as-stored weights take the gemv path) they stay within the
  * bound of doubles. Every dtype (q8 with blocks 16, 32, 64), widths that are not multiples of a
- * panel, a row block (from row 2P) and a column block (from k0) of the repacked weight, as the
- * decoder takes its MLP chunks, 1 and 2 threads, every kernel level. */
+ * panel, a row block (from row 2P) and a column block (from k 48, mid-block) of the repacked
+ * weight, as the decoder takes its MLP chunks, 2 threads, every kernel level. */
 static void test_repacked(void **st) {
     (void)st;
     static const rlv_dtype dts[] = {RLV_F32, RLV_BF16, RLV_F16, RLV_I8, RLV_I8, RLV_I8};
     static const int blocks[] = {32, 32, 32, 32, 16, 64};
-    static const int shapes[][3] = {{1, 128, 70}, {3, 192, 33}, {5, 256, 257}, {20, 576, 96}, {300, 128, 40}, {33, 1088, 130}};
+    /* sized for the ASan build (the products run at -O0 there): 216 products */
+    static const int shapes[][3] = {{1, 128, 70}, {3, 192, 33}, {20, 576, 257}, {300, 128, 40}};
     int cases = 0;
-    for (int threads = 1; threads <= 2; threads++) {
+    for (int threads = 2; threads <= 2; threads++) { /* the split over threads; one thread is the same code */
         rlv_pool *p = NULL;
         rlv_err e = {0};
         assert_int_equal(pool_init(&p, threads, &e), RLV_OK);
