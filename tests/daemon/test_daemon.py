@@ -665,9 +665,13 @@ def case_bind_and_key_files():
     key = os.path.join(kd, "server.key")
     for mode, warned in ((0o600, False), (0o644, True)):
         os.chmod(key, mode)
-        with Daemon("--curve-secret-file", key, *allow, expect_start=False) as d:
-            time.sleep(1.0)
-            assert d.p.poll() is None, d.read_log()
+        with Daemon("--curve-secret-file", key, *allow, "--log-level", "info", expect_start=False) as d:
+            # a CURVE daemon does not answer a plain ping: wait for its "listening" line (signal
+            # handlers are in place by then; a fixed 1 s sleep let SIGTERM in first under load)
+            t0 = time.time()
+            while "listening on" not in d.read_log() and d.p.poll() is None and time.time() - t0 < 120:
+                time.sleep(0.1)
+            assert d.p.poll() is None and "listening on" in d.read_log(), d.read_log()
             assert ("accessible to group or others" in d.read_log()) == warned, (oct(mode), d.read_log())
             assert d.stop() == 0
     p = subprocess.run([A.rlaifv, "score", "--model", A.model, "--image", A.image, "--prompt", "x",
