@@ -15,7 +15,7 @@ of the layer, the final norm and lm_head over the scored positions only.
 policy x (1 + N(0, 0.02)) per weight; REALISTIC: t(5), x5..20, 0.2 %). --f32 adds the variant "f32": the
 pair's weights before their bf16 rounding, i.e. the drift of bf16 itself. Variants: "all" (every q8 kind,
 block 32); tokens joined by "_": bNN block, aX per-input-channel power-of-two scales (alpha X), "max"
-(their statistic), only-KIND[+KIND], no-KIND[+KIND] with KIND in embed attn mlp lm_head vit resampler.
+(their statistic), only-KIND[+KIND], no-KIND[+KIND] with KIND in embed attn mlp head (lm_head) vit resampler.
 """
 import argparse
 import math
@@ -42,7 +42,7 @@ def kind(name):
     if name.endswith("embed_tokens.weight"):
         return "embed"
     if name == "lm_head.weight":
-        return "lm_head"
+        return "head"
     if ".self_attn." in name:
         return "attn"
     if ".mlp." in name and ".layers." in name:
@@ -52,7 +52,7 @@ def kind(name):
     return "resampler"
 
 
-KINDS = ("embed", "attn", "mlp", "lm_head", "vit", "resampler")
+KINDS = ("embed", "attn", "mlp", "head", "vit", "resampler")
 
 
 def pow2_in_scale(w, alpha, stat):

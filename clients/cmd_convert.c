@@ -2,7 +2,7 @@
  * (safetensors or pytorch_model.bin, single or sharded) into one safetensors file, bytes unchanged.
  * Views that share a storage in a .bin become separate ranges (safetensors forbids overlap).
  * Writes OUT.tmp, then renames, so a failed run leaves no half file under OUT.
- * `rlaifv convert --quantize q8 [--block B] IN_DIR OUT_DIR`: the q8 checkpoint directory of
+ * `rlaifv convert --quantize q8 [--block B] [--keep NAME,...] IN_DIR OUT_DIR`: the q8 checkpoint directory of
  * docs/quantization.md, streamed (see convert_q8 below); the arithmetic is core/q8.c's. */
 #include <dirent.h>
 #include <errno.h>
@@ -26,7 +26,7 @@
 static int write_all(FILE *f, const void *p, size_t n) { return n == 0 || fwrite(p, 1, n, f) == n; }
 
 
-/* ---- `rlaifv convert --quantize q8 [--block B] IN_DIR OUT_DIR` (docs/quantization.md) ----
+/* ---- `rlaifv convert --quantize q8 [--block B] [--keep NAME,...] IN_DIR OUT_DIR` (docs/quantization.md) ----
  * Design notes:
  * (1) Streaming: every output size is known from the input's shapes, so each shard's header is
  *     written first and the data follow with pwrite at their offsets. A weight is read RLV_Q8_CHUNK
@@ -34,7 +34,8 @@ static int write_all(FILE *f, const void *p, size_t n) { return n == 0 || fwrite
  *     just read are dropped (ckpt_evict): resident memory stays ~30 MB + the file mappings' last
  *     chunk, whatever the checkpoint size.
  * (2) Which tensors: the manifest entries marked q8 (the weight matrices of decoder, ViT,
- *     resampler, lm_head, embed_tokens); everything else is copied byte for byte, in its dtype.
+ *     resampler, lm_head, embed_tokens) but those named by --keep; everything else is copied byte
+ *     for byte, in its dtype.
  * (3) Layout: one output shard per input weight file, same tensors in the same order (a q8
  *     weight's scale right after it), named model.safetensors or model-0000i-of-0000n.safetensors,
  *     with model.safetensors.index.json when sharded. Every other regular file of IN_DIR (config,
@@ -159,7 +160,8 @@ static int shard_map(const ckpt *c, int *map) {
     return s + 1;
 }
 
-static int convert_q8(int block, const char *in, const char *out) {
+/* keep: NULL, or tensor names separated by commas that stay as stored (each must be a q8 weight). */
+static int convert_q8(int block, const char *keep, const char *in, const char *out) {
     char msg[1024] = "", p[4096], tmp[4096];
     rlv_err err = {0};
     rlv_config cfg;
@@ -193,6 +195,16 @@ static int convert_q8(int block, const char *in, const char *out) {
     }
     for (int i = 0; i < n_m; i++)
         if (m[i].q8) json_object_set_new(q8set, m[i].name, json_true());
+    for (const char *k = keep; k && *k;) {
+        size_t l = strcspn(k, ",");
+        char name[512];
+        snprintf(name, sizeof name, "%.*s", (int)(l < sizeof name ? l : sizeof name - 1), k);
+        if (json_object_del(q8set, name)) {
+            snprintf(msg, sizeof msg, "--keep '%.400s': not a weight this model quantises", name);
+            goto done;
+        }
+        k += l + (k[l] == ',');
+    }
     int n_t = ckpt_n_tensors(c), n_p = 0;
     plan = calloc((size_t)n_t * 2, sizeof *plan);
     map = calloc((size_t)ckpt_n_files(c), sizeof *map);
@@ -327,30 +339,35 @@ done:
 int cmd_convert(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "--quantize")) {
         int block = Q8_BLOCK_DEFAULT, a = 3;
-        if (argc >= 5 && !strcmp(argv[3], "--block")) {
-            char *end;
-            long b = strtol(argv[4], &end, 10);
-            if (*end || b < 1 || b > 4096) {
-                fprintf(stderr, "error: --block %s: a whole number in [1, 4096]\n", argv[4]);
-                return 2;
-            }
-            block = (int)b, a = 5;
-        }
-        if (argc != a + 2 || strcmp(argv[2], "q8")) {
-            fprintf(stderr, "usage: rlaifv convert --quantize q8 [--block %d] IN_DIR OUT_DIR\n", Q8_BLOCK_DEFAULT);
+        const char *keep = NULL;
+        for (; a + 1 < argc && argv[a][0] == '-'; a += 2)
+            if (!strcmp(argv[a], "--block")) {
+                char *end;
+                long b = strtol(argv[a + 1], &end, 10);
+                if (*end || b < 1 || b > 4096) {
+                    fprintf(stderr, "error: --block %s: a whole number in [1, 4096]\n", argv[a + 1]);
+                    return 2;
+                }
+                block = (int)b;
+            } else if (!strcmp(argv[a], "--keep")) keep = argv[a + 1];
+            else break;
+        if (argc != a + 2 || argc < 3 || strcmp(argv[2], "q8")) {
+            fprintf(stderr, "usage: rlaifv convert --quantize q8 [--block %d] [--keep NAME,...] IN_DIR OUT_DIR\n",
+                    Q8_BLOCK_DEFAULT);
             return 2;
         }
-        return convert_q8(block, argv[a], argv[a + 1]);
+        return convert_q8(block, keep, argv[a], argv[a + 1]);
     }
     if (argc != 3) {
         fprintf(argc == 2 && !strcmp(argv[1], "--help") ? stdout : stderr,
                 "usage: rlaifv convert MODEL OUT.safetensors\n"
-                "       rlaifv convert --quantize q8 [--block %d] IN_DIR OUT_DIR\n"
+                "       rlaifv convert --quantize q8 [--block %d] [--keep NAME,...] IN_DIR OUT_DIR\n"
                 "  MODEL: a checkpoint directory or file (safetensors or pytorch_model.bin, sharded or not).\n"
                 "  Writes all its tensors, bytes unchanged, into one safetensors file.\n"
                 "  --quantize q8: writes OUT_DIR, a checkpoint whose weight matrices are int8 in blocks of\n"
                 "  --block along each row with one F16 scale per block (docs/quantization.md), sharded like\n"
-                "  IN_DIR, with its config and tokenizer files; other tensors are copied unchanged.\n",
+                "  IN_DIR, with its config and tokenizer files; other tensors are copied unchanged, and so are\n"
+                "  the weights named by --keep (e.g. lm_head.weight,model.embed_tokens.weight).\n",
                 Q8_BLOCK_DEFAULT);
         return argc == 2 && !strcmp(argv[1], "--help") ? 0 : 2;
     }

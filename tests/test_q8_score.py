@@ -3,7 +3,8 @@
 converted with `rlaifv convert --quantize q8` scores like the same pair dequantised to F32
 (q8_ref.py dequant: q x scale, the reference's f32 products), token log-probs within 1e-4 (fp32
 accumulation; the kernels see the same floats, so the difference is normally 0). Also the mixed
-pairs (q8 policy + bf16 reference, and the reverse) against their dequantised twins, a q8
+pairs (q8 policy + bf16 reference, and the reverse) and a policy converted with --keep (lm_head and
+the embeddings as stored) against their dequantised twins, a q8
 reference identical to the q8 policy (rewards 0: shared bytes), and the drift of q8 against the
 original bf16 weights (printed, not a pass/fail: the real-width drift is benchmarks/q8_score_drift.py).
 
@@ -61,12 +62,19 @@ def main():
         d[tag + "_deq"] = os.path.join(a.work, tag + "_deq")
         subprocess.run([a.rlaifv, "convert", "--quantize", "q8", src, d[tag + "_q8"]], check=True, capture_output=True)
         subprocess.run([sys.executable, Q8_REF, "dequant", d[tag + "_q8"], d[tag + "_deq"]], check=True)
+    # lm_head and the embeddings kept as stored (--keep): bf16 and q8 weights in one model
+    d["keep"], d["keep_deq"] = os.path.join(a.work, "pol_keep"), os.path.join(a.work, "pol_keep_deq")
+    subprocess.run([a.rlaifv, "convert", "--quantize", "q8", "--keep", "lm_head.weight,model.embed_tokens.weight",
+                    a.model, d["keep"]], check=True, capture_output=True)
+    subprocess.run([sys.executable, Q8_REF, "dequant", d["keep"], d["keep_deq"]], check=True)
     img = os.path.join(HERE, "fuzz", "corpus", "image")
     img = sorted(os.path.join(img, f) for f in os.listdir(img) if f.startswith("ok") and f.endswith(".png"))[0]
     fails = 0
     cases = [("q8 pair", d["pol_q8"], d["ref_q8"], d["pol_deq"], d["ref_deq"]),
              ("q8 policy + bf16 reference", d["pol_q8"], a.ref_model, d["pol_deq"], a.ref_model),
-             ("bf16 policy + q8 reference", a.model, d["ref_q8"], a.model, d["ref_deq"])]
+             ("bf16 policy + q8 reference", a.model, d["ref_q8"], a.model, d["ref_deq"]),
+             ("q8 policy with lm_head + embeddings kept, q8 reference", d["keep"], d["ref_q8"], d["keep_deq"],
+              d["ref_deq"])]
     for name, pol, ref, pol_f, ref_f in cases:
         rq, rf = score(a, pol, ref, img), score(a, pol_f, ref_f, img)
         mx, mean, rw = diff(rq, rf)
@@ -86,7 +94,7 @@ def main():
     mx, mean, rw = diff(score(a, d["pol_q8"], d["ref_q8"], img), score(a, a.model, a.ref_model, img))
     print(f"drift q8 vs bf16 weights (tiny test pair, beta 0.1): max |d logp| {mx:.3g}, mean {mean:.3g}, "
           f"max |d reward| {rw:.3g}")
-    print(f"{4 - fails} passed, {fails} failed")
+    print(f"{len(cases) + 1 - fails} passed, {fails} failed")
     return 1 if fails else 0
 
 

@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """q8_ref.py — the Python reference of the q8 format (docs/quantization.md), for the tests.
 
-  q8_ref.py check IN_DIR OUT_DIR [IN_DIR OUT_DIR ...]
+  q8_ref.py check [--keep=NAME,...] IN_DIR OUT_DIR [[--keep=...] IN_DIR OUT_DIR ...]
       OUT_DIR (written by `rlaifv convert --quantize q8`) must equal, bit for bit, what this
       script computes from IN_DIR (safetensors or pytorch_model.bin, sharded or not): int8 values,
       F16 scales, every other tensor unchanged, the same shard assignment, metadata, index and
-      the copied non-weight files. Exit 1 naming the first difference.
+      the copied non-weight files. Exit 1 naming the first difference. --keep= (for the pairs
+      after it): the weights converted with `--keep`, expected as stored.
   q8_ref.py bad GOOD_Q8_DIR SUITE_DIR
       writes broken q8 checkpoints derived from GOOD_Q8_DIR (a single-file one) under SUITE_DIR:
       scale_shape, block_divide, nan_scale, neg_scale, missing_scale, stray_scale, i8_norm,
@@ -113,10 +114,10 @@ def load_input(d):
     return shards
 
 
-def check(in_dir, out_dir):
+def check(in_dir, out_dir, keep=frozenset()):
     import ckpt_lib as cl
     with open(os.path.join(in_dir, "config.json")) as f:
-        qn = q8_names(cl.tensor_specs(json.load(f)))
+        qn = q8_names(cl.tensor_specs(json.load(f))) - keep
     shards = load_input(in_dir)
     n = len(shards)
     names = ["model.safetensors"] if n == 1 else [f"model-{i + 1:05d}-of-{n:05d}.safetensors" for i in range(n)]
@@ -238,13 +239,20 @@ def dequant(q8_dir, out_dir):
 
 def main():
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    if len(sys.argv) >= 4 and sys.argv[1] == "check" and len(sys.argv) % 2 == 0:
-        fails = 0
-        for i in range(2, len(sys.argv), 2):
-            msg = check(sys.argv[i], sys.argv[i + 1])
+    args = sys.argv[2:]
+    if len(args) >= 2 and sys.argv[1] == "check":
+        fails, keep = 0, frozenset()
+        while args:
+            if args[0].startswith("--keep="):
+                keep, args = frozenset(args[0][7:].split(",")), args[1:]
+                continue
+            if len(args) < 2:
+                sys.exit(__doc__)
+            msg = check(args[0], args[1], keep)
             if msg:
-                print(f"FAIL {sys.argv[i + 1]}: {msg}")
+                print(f"FAIL {args[1]}: {msg}")
                 fails += 1
+            args = args[2:]
         sys.exit(1 if fails else 0)
     if len(sys.argv) == 4 and sys.argv[1] == "bad":
         bad(sys.argv[2], sys.argv[3])
