@@ -25,13 +25,9 @@ static inline const uint16_t *mmx_q8_srow(const mm_w *w, size_t r) {
     return w->scale + r * (size_t)(w->ld / w->block);
 }
 
-/* The f16 scales of row r (a k) of a repacked q8 view (mm_w.panel): one per column. */
-static inline const uint16_t *mmx_q8_prow(const mm_w *w, size_t r) {
-    return w->scale + ((size_t)w->c0 + r) / (size_t)w->block * (size_t)w->panel;
-}
-
-/* Walks the k rows of a repacked q8 view in order: row_scales() is the current row's [panel] f16
- * scales, next() moves to the next row (a division once, not per row: packing runs it per k). */
+/* Walks the k rows of a repacked q8 view in order (every kernel packs such a panel with it; the
+ * per-element accessors below never see one): s is the current row's [panel] f16 scales, next()
+ * moves to the next row — a division once, not per row. */
 typedef struct mmx_q8_walk {
     const uint16_t *s;
     size_t left, block, step;
@@ -49,7 +45,6 @@ static inline void mmx_q8_walk_next(mmx_q8_walk *k) {
 static inline float mmx_elem(const mm_w *w, size_t r, size_t c) {
     size_t i = r * (size_t)w->ld + c;
     if (w->dt != RLV_I8) return mmx_flat(w->p, w->dt, i);
-    if (w->panel) return (float)((const int8_t *)w->p)[i] * half_f16_to_f32(mmx_q8_prow(w, r)[c]);
     return (float)((const int8_t *)w->p)[i] * half_f16_to_f32(mmx_q8_srow(w, r)[((size_t)w->c0 + c) / (size_t)w->block]);
 }
 
@@ -66,11 +61,6 @@ static inline __attribute__((always_inline)) __m256 mmx_load8(const void *w, rlv
  * scale when they share a block, else a scale per lane. */
 static inline __attribute__((always_inline)) __m256 mmx_w8(const mm_w *w, size_t r, size_t c) {
     if (w->dt != RLV_I8) return mmx_load8(w->p, w->dt, r * (size_t)w->ld + c);
-    if (w->panel) { /* a k row of a repacked panel: a scale per column */
-        __m128i q = _mm_loadl_epi64((const __m128i *)((const int8_t *)w->p + r * (size_t)w->ld + c));
-        __m256 sv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(mmx_q8_prow(w, r) + c)));
-        return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), sv);
-    }
     const uint16_t *s = mmx_q8_srow(w, r);
     size_t sc = (size_t)w->c0 + c, b = sc / (size_t)w->block;
     __m256 sv;
@@ -135,11 +125,6 @@ static inline __attribute__((always_inline)) __m512 mmx_q8_16(const int8_t *q, i
 static inline __attribute__((always_inline)) __m512 mmx_w16(const mm_w *w, rlv_dtype dt, size_t r, size_t c, int n) {
     n = n < 16 ? n : 16;
     if (dt != RLV_I8) return mmx_load16(w->p, dt, r * (size_t)w->ld + c, n);
-    if (w->panel) { /* a k row of a repacked panel: a scale per column */
-        __mmask16 m = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
-        return mmx_q8_16((const int8_t *)w->p + r * (size_t)w->ld + c, n,
-                         _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, mmx_q8_prow(w, r) + c)));
-    }
     return mmx_q8_16((const int8_t *)w->p + r * (size_t)w->ld + c, n,
                      mmx_q8_scales16(mmx_q8_srow(w, r), (size_t)w->c0 + c, w->block, n));
 }
