@@ -31,7 +31,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fake_rlaifvd import FakeDaemon  # noqa: E402
-from testlib import free_port, run_cases  # noqa: E402
+from testlib import RlaifvdProcess, free_port, run_cases  # noqa: E402
 
 A = None
 
@@ -336,20 +336,8 @@ def case_durability():
         d.close()
 
 
-class RealDaemon:
-    def __init__(self, *extra):
-        self.ep = f"tcp://127.0.0.1:{free_port()}"
-        self.p = subprocess.Popen([A.rlaifvd, "--model", A.model, "--ref-model", A.ref_model, "--bind", self.ep,
-                                   "--log-level", "error", *extra])
-        for _ in range(150):
-            if run([A.rlaifv, "call", "--server", self.ep, "--timeout-ms", "300", "ping"]).returncode == 0:
-                return
-            time.sleep(0.2)
-        raise AssertionError("rlaifvd did not start")
-
-    def close(self):
-        self.p.terminate()
-        self.p.wait(30)
+def RealDaemon(*extra):
+    return RlaifvdProcess(A.rlaifvd, A.rlaifv, A.model, A.ref_model, *extra)
 
 
 def case_server_equals_offline():

@@ -64,24 +64,6 @@ def image_png():
     return p
 
 
-class Daemon:
-    def __init__(self):
-        from testlib import free_port
-        self.ep = f"tcp://127.0.0.1:{free_port()}"
-        self.p = subprocess.Popen([A.rlaifvd, "--model", A.model, "--ref-model", A.ref_model, "--bind", self.ep,
-                                   "--workers", "2", "--log-level", "error"])
-        for _ in range(150):
-            if subprocess.run([A.rlaifv, "call", "--server", self.ep, "--timeout-ms", "300", "ping"],
-                              capture_output=True).returncode == 0:
-                return
-            time.sleep(0.2)
-        raise AssertionError("rlaifvd did not start")
-
-    def close(self):
-        self.p.terminate()
-        self.p.wait(30)
-
-
 DAEMON = None
 
 
@@ -238,7 +220,8 @@ def main():
     sys.path.append(HERE)  # fake_rlaifvd, testlib
     import rlaifv_client as rc
     rlaifv_client = rc
-    DAEMON = Daemon()
+    from testlib import RlaifvdProcess
+    DAEMON = RlaifvdProcess(A.rlaifvd, A.rlaifv, A.model, A.ref_model, "--workers", "2")
     from testlib import run_cases
     try:
         run_cases(CASES)

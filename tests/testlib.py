@@ -1,6 +1,8 @@
-"""testlib.py — what the Python test scripts share: a free loopback port, and the case loop that
-prints 'ok'/'FAIL' per case and ends with the plain line 'N passed, N failed' (exit 1 on a failure)."""
+"""testlib.py — what the Python test scripts share: a free loopback port, a real rlaifvd started on
+it, and the case loop that prints 'ok'/'FAIL' per case and ends with the plain line 'N passed,
+N failed' (exit 1 on a failure)."""
 import socket
+import subprocess
 import sys
 import time
 import traceback
@@ -12,6 +14,26 @@ def free_port():
     p = s.getsockname()[1]
     s.close()
     return p
+
+
+class RlaifvdProcess:
+    """rlaifvd on a free loopback port with the given models and extra flags, returned once
+    `rlaifv call ... ping` gets an answer (at most 30 s); close() stops it with SIGTERM."""
+
+    def __init__(self, rlaifvd, rlaifv, model, ref_model, *extra):
+        self.ep = f"tcp://127.0.0.1:{free_port()}"
+        self.p = subprocess.Popen([rlaifvd, "--model", model, "--ref-model", ref_model, "--bind", self.ep,
+                                   "--log-level", "error", *extra])
+        for _ in range(150):
+            if subprocess.run([rlaifv, "call", "--server", self.ep, "--timeout-ms", "300", "ping"],
+                              capture_output=True).returncode == 0:
+                return
+            time.sleep(0.2)
+        raise AssertionError("rlaifvd did not start")
+
+    def close(self):
+        self.p.terminate()
+        self.p.wait(30)
 
 
 def run_cases(cases, only=""):

@@ -16,26 +16,19 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 
 import msgpack
 import zmq
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
+sys.path.insert(0, os.path.join(HERE, ".."))
 import rlaifv_client  # noqa: E402
+from testlib import free_port, run_cases  # noqa: E402,F401  (free_port: test_http uses td.free_port)
 
 A = None
 CANDS = ["Because sheep are crossing the road.", "The car is red.", "", "A dog is driving the car."]
 PROMPT = "Why did the car in the picture stop?"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 class Daemon:
@@ -698,21 +691,7 @@ def run(cases):
     ap.add_argument("--only")
     A = ap.parse_args()
     os.makedirs(A.work, exist_ok=True)
-    passed = failed = 0
-    for c in cases:
-        if A.only and A.only not in c.__name__:
-            continue
-        t0 = time.time()
-        try:
-            c()
-            passed += 1
-            print(f"ok   {c.__name__} ({time.time() - t0:.1f}s)", flush=True)
-        except Exception:  # noqa: BLE001
-            failed += 1
-            print(f"FAIL {c.__name__} ({time.time() - t0:.1f}s)", flush=True)
-            traceback.print_exc()
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    run_cases(cases, A.only or "")
 
 
 def main():
