@@ -13,7 +13,7 @@ RUNTIME=(
 )
 # The tests, their oracles and the fuzzers.
 PKGS=(
-  "${RUNTIME[@]}" clang libclang-rt-14-dev libcmocka-dev libjpeg-turbo-progs curl prometheus
+  "${RUNTIME[@]}" clang libclang-rt-14-dev libcmocka-dev libjpeg-turbo-progs curl openssl prometheus
   python3-torch python3-numpy python3-pil python3-zmq python3-msgpack python3-sentencepiece python3-protobuf python3-pip python3-requests
   python3-venv python3-setuptools python3-wheel chromium-headless-shell
 )
