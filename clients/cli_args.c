@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "rlaifv.h"
+#include "rlaifv_client.h"
 
 void cli_split(cli_arg *a, const char *cmd, const char *s) {
     a->cmd = cmd;
@@ -78,9 +79,9 @@ int cli_double(const cli_arg *a, double lo, double hi, int lo_open, double *out)
 }
 
 int cli_endpoint(const cli_arg *a) {
-    if (a->value && strstr(a->value, "://")) return 0;
-    fprintf(stderr, "%s: %s '%s' names no transport: write tcp://%s (or ipc://PATH)\n", a->cmd, a->name,
-            a->value ? a->value : "", a->value ? a->value : "HOST:PORT");
+    char err[512];
+    if (rlv_client_count_endpoints(a->value, err, sizeof err) > 0) return 0;
+    fprintf(stderr, "%s: %s: %s\n", a->cmd, a->name, err);
     return -1;
 }
 

@@ -28,8 +28,8 @@ int cli_int(const cli_arg *a, long lo, long hi, int *out);
 int cli_size(const cli_arg *a, unsigned long long hi, size_t *out);
 int cli_double(const cli_arg *a, double lo, double hi, int lo_open, double *out);
 
-/* An endpoint must name its transport: "127.0.0.1:5555" gets "write tcp://127.0.0.1:5555".
- * 0, or -1 with the hint printed. */
+/* --server: one endpoint or a comma-separated list (rlv_client_count_endpoints); each must name
+ * its transport: "127.0.0.1:5555" gets "write tcp://127.0.0.1:5555". 0, or -1 with the hint printed. */
 int cli_endpoint(const cli_arg *a);
 
 /* The default model of `score` and `eval` without --model and --server, the same as rlaifvd's:

@@ -10,9 +10,10 @@
 #include "rlaifv_client.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: rlaifv call --server ENDPOINT [--timeout-ms N] [--server-key F --client-key F] OP...\n"
+    fprintf(f, "usage: rlaifv call --server ENDPOINT[,ENDPOINT...] [--timeout-ms N] [--server-key F --client-key F] OP...\n"
                "  OP: ping, info or stats; several are sent in order on one connection, each reply printed\n"
-               "  as JSON. --timeout-ms: per request, 1..86400000, default 5000.\n"
+               "  as JSON. --timeout-ms: per request, 1..86400000, default 5000. Several endpoints: each op\n"
+               "  goes to one of them (the first free; another if it does not answer), as score requests do.\n"
                "  Options take `--key value` or `--key=value`. Exit status 0 when every reply is ok.\n");
 }
 

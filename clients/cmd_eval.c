@@ -50,12 +50,15 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: rlaifv eval [--model DIR [--ref-model DIR]] --in FILE --out FILE.jsonl [options]\n"
-            "       rlaifv eval --server ENDPOINT [--server-key F.pub --client-key F.key] --in FILE --out FILE.jsonl [options]\n"
+            "       rlaifv eval --server ENDPOINT[,ENDPOINT...] [--server-key F.pub --client-key F.key] --in FILE --out FILE.jsonl [options]\n"
             "  Scores every row of FILE (JSON lines or one JSON array; formats in docs/eval.md), writes one\n"
             "  record per scored row to --out in input order, resumes by skipping ids already there, and\n"
             "  prints a summary of the whole output file as JSON (items, errors by code, mean/std reward,\n"
             "  pairwise accuracy with ties apart, top-1 accuracy against 'gold').\n"
-            "  Without --model and --server: the embedded demo pair, as rlaifvd.\n"
+            "  Without --model and --server: the embedded demo pair, as rlaifvd. Several --server endpoints\n"
+            "  (daemons serving the same models): each row goes to the one with the fewest rows in flight;\n"
+            "  a row answered busy or shutting_down, unanswered in time, or whose daemon drops the\n"
+            "  connection is sent to another (docs/scaling.md).\n"
             "options:\n"
             "  --reward KIND          rlaifv, dpo, logp_mean or logp_sum (default: rlaifv with a reference model)\n"
             "  --beta B               > 0 (default 0.1)\n"
@@ -66,11 +69,13 @@ static void usage(FILE *f) {
             "                         (chosen - rejected) histogram and the accuracy per group\n"
             "  --image-root DIR       where relative image paths are (default: the input file's folder)\n"
             "  --concurrency N        rows scored at once, 1..256 (default: the daemon's workers from\n"
-            "                         `info` with --server, 1 offline: each offline one holds a worker)\n"
+            "                         `info` times the endpoints with --server, 1 offline: each offline\n"
+            "                         one holds a worker)\n"
             "  --timeout-ms N         --server: wait per request, 1..86400000 (default 600000: a row may\n"
             "                         wait behind others in the daemon's queue)\n"
-            "  --retries N            --server: tries after a timeout, 0..100 (default 0); 'busy' replies\n"
-            "                         are always retried with backoff (0.05 s doubling to 2 s, 8 tries)\n"
+            "  --retries N            --server: tries after a timeout, 0..100 (default 0; n endpoints add\n"
+            "                         n - 1); 'busy' replies (from every endpoint) are always retried with\n"
+            "                         backoff (0.05 s doubling to 2 s, 8 tries)\n"
             "  --blas-threads N, --compute fp32|bf16, --prefix-cache-mb MB   offline engine settings\n"
             "                         (docs/operations.md)\n"
             "  --version, --help\n"
@@ -432,10 +437,16 @@ int cmd_eval(int argc, char **argv) {
     /* (1) fail fast, before any row */
     rlv_engine *engine = NULL;
     int conc = o.concurrency;
+    char msg[512];
+    rlv_client_pool *pool = NULL; /* the scorers' in-flight counts per endpoint */
     if (o.co.endpoint) {
         int workers = check_server(&o.co, o.reward);
-        if (workers < 0) return EVAL_EXIT_NOTHING;
-        if (!conc) conc = workers;
+        if (workers < 0 || rlv_client_pool_new(&pool, o.co.endpoint, msg, sizeof msg)) return EVAL_EXIT_NOTHING;
+        o.co.pool = pool;
+        if (!conc) {
+            int n = rlv_client_count_endpoints(o.co.endpoint, msg, sizeof msg);
+            conc = workers * n < EVAL_MAX_CONCURRENCY ? workers * n : EVAL_MAX_CONCURRENCY;
+        }
     } else {
         rlv_err err = {0};
         if (rlv_engine_open(&engine, &o.eo, &err)) {
@@ -449,11 +460,11 @@ int cmd_eval(int argc, char **argv) {
         }
         if (!conc) conc = 1;
     }
-    char msg[512];
     eval_input *in = NULL;
     if (eval_input_open(&in, o.in, msg, sizeof msg)) {
         fprintf(stderr, "rlaifv eval: %s\n", msg);
         rlv_engine_free(&engine);
+        rlv_client_pool_free(&pool);
         return EVAL_EXIT_NOTHING;
     }
     int fo = open(o.out, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644); /* read: cut_partial_line */
@@ -462,6 +473,7 @@ int cmd_eval(int argc, char **argv) {
         if (fo >= 0) close(fo);
         eval_input_close(&in);
         rlv_engine_free(&engine);
+        rlv_client_pool_free(&pool);
         return EVAL_EXIT_NOTHING;
     }
     json_t *done = json_object(), *seen = json_object(), *errors = json_array();
@@ -643,5 +655,6 @@ int cmd_eval(int argc, char **argv) {
     json_decref(errors);
     eval_input_close(&in);
     rlv_engine_free(&engine);
+    rlv_client_pool_free(&pool);
     return rc;
 }

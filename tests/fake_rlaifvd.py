@@ -3,7 +3,9 @@ info (settings.workers = W) at once, and score requests only once W of them are 
 passed), in reverse order of arrival, so a client that keeps k requests in flight is seen doing so
 (max_in_flight) and one that writes results in arrival order is caught. Candidate i gets reward i
 (the last candidate wins). The first request whose prompt is in busy_once is answered `busy`, the
-first whose prompt is in drop_once is never answered (a lost reply)."""
+first whose prompt is in drop_once is never answered (a lost reply). For several-endpoint clients:
+busy_all answers every score request `busy`; twice sends every score reply two times (a duplicate
+reply the client must drop by id)."""
 import threading
 import time
 
@@ -14,8 +16,9 @@ from testlib import free_port
 
 
 class FakeDaemon:
-    def __init__(self, workers, busy_once=(), drop_once=()):
+    def __init__(self, workers, busy_once=(), drop_once=(), busy_all=False, twice=False):
         self.workers, self.busy_once, self.drop_once = workers, set(busy_once), set(drop_once)
+        self.busy_all, self.twice = busy_all, twice
         self.ep = f"tcp://127.0.0.1:{free_port()}"
         self.max_in_flight, self.busy_sent, self.dropped, self.scores = 0, 0, 0, 0
         self.stop = False
@@ -43,7 +46,7 @@ class FakeDaemon:
                 elif q["op"] == "info":
                     s.send_multipart([rid, msgpack.packb({**head, "ok": True, "settings": {"workers": str(self.workers)},
                                                           "reward_kinds": ["rlaifv", "dpo", "logp_mean", "logp_sum"]})])
-                elif q["prompt"] in self.busy_once:
+                elif q["prompt"] in self.busy_once or self.busy_all:
                     self.busy_once.discard(q["prompt"])
                     self.busy_sent += 1
                     s.send_multipart([rid, msgpack.packb({**head, "ok": False,
@@ -60,8 +63,10 @@ class FakeDaemon:
                     rank = [{"index": i, "reward": float(i), "tokens": 1, "policy": {"logp_sum": -1.0, "logp_mean": -1.0}}
                             for i in reversed(range(len(q["candidates"])))]
                     self.scores += 1
-                    s.send_multipart([rid, msgpack.packb({"v": q["v"], "id": q["id"], "ok": True, "reward_kind": "logp_mean",
-                                                          "beta": 0.1, "ranking": rank, "timing_ms": {}})])
+                    rep = msgpack.packb({"v": q["v"], "id": q["id"], "ok": True, "reward_kind": "logp_mean", "beta": 0.1,
+                                         "ranking": rank, "timing_ms": {}})
+                    for _ in range(2 if self.twice else 1):
+                        s.send_multipart([rid, rep])
                 held, first = [], None
         s.close(0)
 

@@ -6,6 +6,13 @@ retried after a backoff (0.05 s doubling to 2 s; `busy_retries`, default 5) and 
 reply within `timeout` is sent again under a new id (`timeout_retries`, default 0: a job may be
 long, so resending it is the caller's choice). When a single request times out for good the socket
 is closed and reopened (the "lazy pirate" pattern of the ZeroMQ guide).
+
+Several daemons serving the same models: give a list, or one string "tcp://a:5555,tcp://b:5555".
+Each request goes to the endpoint with the fewest of this client's requests in flight, among the
+connected ones; a request answered `busy` or `shutting_down`, unanswered within `timeout`, or (Client)
+whose daemon drops the connection is resent at once to an endpoint it has not failed on. Only when
+every endpoint failed it do `busy_retries` (with the backoff) and `timeout_retries` count. Scoring is
+idempotent (docs/protocol.md), so a resent request is safe; a late or second reply is dropped by id.
 """
 import asyncio
 import io
@@ -138,10 +145,21 @@ def _candidates(candidates: Sequence[str]) -> List[str]:
     return list(candidates)
 
 
-def _check_endpoint(endpoint: str) -> str:
-    if not isinstance(endpoint, str) or "://" not in endpoint:
-        raise ValueError(f"endpoint {endpoint!r} names no transport: write 'tcp://{endpoint}' (or 'ipc://PATH')")
-    return endpoint
+MAX_ENDPOINTS = 16  # = RLV_CLIENT_MAX_ENDPOINTS of clients/rlaifv_client.h
+RESEND_CODES = ("busy", "shutting_down")  # answers that send a request to another endpoint
+
+
+def _check_endpoints(endpoint: Union[str, Sequence[str]]) -> List[str]:
+    """One endpoint, a comma-separated string of them, or a list: each must name its transport."""
+    eps = endpoint.split(",") if isinstance(endpoint, str) else list(endpoint) if isinstance(endpoint, (list, tuple)) else None
+    if not eps:
+        raise ValueError(f"endpoint must be a str or a list of str, not {endpoint!r}")
+    if len(eps) > MAX_ENDPOINTS:
+        raise ValueError(f"more than {MAX_ENDPOINTS} endpoints")
+    for e in eps:
+        if not isinstance(e, str) or "://" not in e:
+            raise ValueError(f"endpoint {e!r} names no transport: write 'tcp://{e}' (or 'ipc://PATH')")
+    return eps
 
 
 def _logps(d: Optional[dict]) -> Optional[Logps]:
@@ -187,31 +205,72 @@ def _backoff(attempt: int) -> float:
 
 
 class _Base:
-    def __init__(self, endpoint: str, timeout: float, curve: Optional[CurveKeys], context, busy_retries: int,
+    def __init__(self, endpoint, timeout: float, curve: Optional[CurveKeys], context, busy_retries: int,
                  timeout_retries: int):
-        self.endpoint = _check_endpoint(endpoint)
+        self.endpoints = _check_endpoints(endpoint)
+        self.endpoint = ",".join(self.endpoints)
         self.timeout = timeout
         self.curve = curve
         self.busy_retries = busy_retries
         self.timeout_retries = timeout_retries
         self._ids = itertools.count(int.from_bytes(os.urandom(4), "little"))
         self._ctx = context
-        self._sock = None
+        n = len(self.endpoints)
+        self._socks: List[Any] = [None] * n
+        self._mons: List[Any] = [None] * n  # PAIR sockets: each DEALER's disconnect events (n > 1)
+        self._load = [0] * n                # this client's requests in flight per endpoint
+        self._turn = 0                      # rotates the first endpoint looked at: ties spread
 
-    def _open(self):
+    def _open_one(self, k: int):
         s = self._ctx.socket(zmq.DEALER)
         s.setsockopt(zmq.LINGER, 0)
         if self.curve:
             s.curve_serverkey = self.curve.server_public.encode()
             s.curve_publickey = self.curve.public.encode()
             s.curve_secretkey = self.curve.secret.encode()
-        s.connect(self.endpoint)
-        self._sock = s
+        if len(self.endpoints) > 1:
+            # Only to a completed connection: a send to a daemon that is down fails at once (zmq.Again)
+            # and the request goes elsewhere, instead of waiting in a queue for a peer that may not come.
+            s.setsockopt(zmq.IMMEDIATE, 1)
+            if not isinstance(self._ctx, zmq.asyncio.Context):
+                self._mons[k] = s.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        s.connect(self.endpoints[k])
+        self._socks[k] = s
+
+    def _open(self):
+        for k in range(len(self.endpoints)):
+            self._open_one(k)
+
+    def _close_one(self, k: int):
+        if self._mons[k] is not None:
+            self._socks[k].disable_monitor()
+            self._mons[k].close(0)
+            self._mons[k] = None
+        if self._socks[k] is not None:
+            self._socks[k].close(0)
+            self._socks[k] = None
 
     def _reset(self):
-        if self._sock is not None:
-            self._sock.close(0)
+        for k in range(len(self.endpoints)):
+            self._close_one(k)
         self._open()
+
+    def _order(self, failed) -> List[int]:
+        """Endpoints to try, fewest in flight first (ties rotate), skipping those in failed."""
+        n = len(self.endpoints)
+        self._turn += 1
+        ks = [(self._turn + j) % n for j in range(n)]
+        return sorted((k for k in ks if k not in failed), key=lambda k: self._load[k])
+
+    def _give_up_on(self, f: "_Flight", k: int, code: Optional[str]) -> bool:
+        """A try of f failed on endpoint k (code: the daemon's answer; None: no reply or a dropped
+        connection). True when another endpoint is left to try at once; else f.failed starts over
+        and the caller applies its busy / timeout retries."""
+        f.failed.add(k)
+        if len(f.failed) < len(self.endpoints) and (code is None or code in RESEND_CODES):
+            return True
+        f.failed.clear()
+        return False
 
     def _encode(self, req: dict) -> Tuple[int, bytes]:
         rid = next(self._ids)
@@ -226,18 +285,18 @@ class _Base:
         return RlaifvError(err.get("code", "internal"), err.get("message", ""))
 
     def close(self):
-        if self._sock is not None:
-            self._sock.close(0)
-            self._sock = None
+        for k in range(len(self.endpoints)):
+            self._close_one(k)
 
 
 class _Flight:
-    """One request of a batch: its current id, send time and tries so far."""
-    __slots__ = ("req", "rid", "sent", "busy", "timeouts", "not_before", "result")
+    """One request of a batch: its current id and endpoint, send time, tries so far, and the
+    endpoints it failed on since it last started over."""
+    __slots__ = ("req", "rid", "ep", "sent", "first", "busy", "timeouts", "not_before", "result", "failed")
 
     def __init__(self, req):
-        self.req, self.rid, self.sent, self.busy, self.timeouts, self.not_before = req, None, 0.0, 0, 0, 0.0
-        self.result = None
+        self.req, self.rid, self.ep, self.sent, self.busy, self.timeouts, self.not_before = req, None, 0, 0.0, 0, 0, 0.0
+        self.first, self.result, self.failed = None, None, set()
 
 
 class Client(_Base):
@@ -255,53 +314,110 @@ class Client(_Base):
     def __exit__(self, *exc):
         self.close()
 
+    def _send(self, f: _Flight) -> bool:
+        """Sends f under a fresh id to the least-loaded connected endpoint it has not failed on.
+        False when none of them is connected (several endpoints only)."""
+        f.rid, body = self._encode(f.req)
+        if len(self.endpoints) == 1:
+            self._socks[0].send(body)  # queued until connected, as with one daemon always
+            f.ep = 0
+            return True
+        for k in self._order(f.failed):
+            try:
+                self._socks[k].send(body, zmq.NOBLOCK)
+            except zmq.Again:
+                continue
+            f.ep = k
+            return True
+        return False
+
     def _run(self, reqs: List[dict], concurrency: int, timeout: Optional[float]) -> List[Any]:
-        """Sends reqs with at most `concurrency` in flight on this socket; each entry of the
-        result is the reply map or the RlaifvError it ended with."""
+        """Sends reqs with at most `concurrency` in flight on this client's sockets; each entry of
+        the result is the reply map or the RlaifvError it ended with."""
         timeout = self.timeout if timeout is None else timeout
         todo = [_Flight(r) for r in reqs]
         waiting = list(range(len(todo)))[::-1]  # stack: next to send at the end
         flying: Dict[int, int] = {}             # rid -> index
         timed_out = False
+
+        def no_reply(i):  # todo[i]'s try got no reply (timeout, or its daemon dropped the connection)
+            nonlocal timed_out
+            f = todo[i]
+            if self._give_up_on(f, f.ep, None):
+                f.not_before = 0.0
+                _push_waiting(waiting, todo, i)
+            elif f.timeouts < self.timeout_retries:
+                f.timeouts += 1
+                f.not_before = 0.0
+                _push_waiting(waiting, todo, i)
+            else:
+                f.result = Timeout(timeout)
+                timed_out = True
+
         while waiting or flying:
             now = time.monotonic()
             while waiting and len(flying) < concurrency and todo[waiting[-1]].not_before <= now:
-                i = waiting.pop()
+                i = waiting[-1]
                 f = todo[i]
-                f.rid, body = self._encode(f.req)
-                self._sock.send(body)
+                f.first = now if f.first is None else f.first
+                if not self._send(f):  # no endpoint connected: look again shortly, up to timeout
+                    if now - f.first >= timeout:
+                        waiting.pop()
+                        f.result = Timeout(timeout)
+                        timed_out = True
+                        continue
+                    f.not_before = now + 0.02
+                    _push_waiting(waiting, todo, waiting.pop())
+                    break
+                waiting.pop()
                 f.sent = time.monotonic()
+                self._load[f.ep] += 1
                 flying[f.rid] = i
             # wait for a reply, the next deadline or the next backoff to end
             wake = [todo[i].sent + timeout for i in flying.values()]
             if waiting and len(flying) < concurrency:
                 wake.append(todo[waiting[-1]].not_before)
             left = max(0.0, min(wake) - time.monotonic()) if wake else 0.0
-            if self._sock.poll(int(left * 1000) + 1):
-                rep = msgpack.unpackb(self._sock.recv(), raw=False)
-                i = flying.pop(rep.get("id"), None)  # None: a stale reply of a request given up on
-                if i is not None:
+            poller = zmq.Poller()
+            for s in self._socks + [m for m in self._mons if m is not None]:
+                poller.register(s, zmq.POLLIN)
+            ready = dict(poller.poll(int(left * 1000) + 1))
+            for k, s in enumerate(self._socks):
+                while s in ready and s.poll(0):
+                    rep = msgpack.unpackb(s.recv(), raw=False)
+                    i = flying.pop(rep.get("id"), None)  # None: a stale or second reply of a request settled
+                    if i is None:
+                        continue
                     f = todo[i]
+                    self._load[f.ep] -= 1
                     err = self._error(rep)
-                    if err is not None and err.code == "busy" and f.busy < self.busy_retries:
+                    if err is not None and self._give_up_on(f, f.ep, err.code):
+                        f.not_before = 0.0
+                        _push_waiting(waiting, todo, i)
+                    elif err is not None and err.code == "busy" and f.busy < self.busy_retries:
                         f.not_before = time.monotonic() + _backoff(f.busy)
                         f.busy += 1
                         _push_waiting(waiting, todo, i)
                     else:
                         f.result = err if err is not None else rep
+            for k, m in enumerate(self._mons):
+                if m is None or m not in ready:
+                    continue
+                while m.poll(0):
+                    m.recv_multipart()
+                for rid, i in list(flying.items()):  # the daemon went away with these requests
+                    if todo[i].ep == k:
+                        del flying[rid]
+                        self._load[k] -= 1
+                        no_reply(i)
             now = time.monotonic()
             for rid, i in list(flying.items()):
                 f = todo[i]
                 if now - f.sent < timeout:
                     continue
                 del flying[rid]
-                if f.timeouts < self.timeout_retries:
-                    f.timeouts += 1
-                    f.not_before = 0.0
-                    _push_waiting(waiting, todo, i)
-                else:
-                    f.result = Timeout(timeout)
-                    timed_out = True
+                self._load[f.ep] -= 1
+                no_reply(i)
         if timed_out and len(reqs) == 1:
             self._reset()  # lazy pirate: the late reply is never read
         return [f.result for f in todo]
@@ -354,7 +470,9 @@ def _push_waiting(waiting: List[int], todo: List[_Flight], i: int) -> None:
 
 class AsyncClient(_Base):
     """asyncio client (zmq.asyncio). Several requests may be in flight at once: replies are
-    matched to their requests by id."""
+    matched to their requests by id. With several endpoints a request moves on after `busy`,
+    `shutting_down` or `timeout`; unlike Client it does not watch for dropped connections (a
+    request held by a killed daemon waits out its timeout)."""
 
     def __init__(self, endpoint: str = "tcp://127.0.0.1:5555", timeout: float = 30.0,
                  curve: Optional[CurveKeys] = None, context: Optional[zmq.asyncio.Context] = None,
@@ -363,7 +481,7 @@ class AsyncClient(_Base):
                          timeout_retries)
         self._open()
         self._waiting: Dict[int, Any] = {}
-        self._reader = None
+        self._readers: List[Any] = [None] * len(self.endpoints)
 
     async def __aenter__(self):
         return self
@@ -371,45 +489,69 @@ class AsyncClient(_Base):
     async def __aexit__(self, *exc):
         self.close()
 
-    async def _read_loop(self):
+    async def _read_loop(self, k: int):
         while self._waiting:
-            rep = msgpack.unpackb(await self._sock.recv(), raw=False)
-            fut = self._waiting.pop(rep.get("id"), None)
+            rep = msgpack.unpackb(await self._socks[k].recv(), raw=False)
+            fut = self._waiting.pop(rep.get("id"), None)  # None: a stale or second reply
             if fut is not None and not fut.done():
                 fut.set_result(rep)
 
-    async def _once(self, req: dict, timeout: float) -> dict:
-        rid, body = self._encode(req)
+    async def _once(self, f: _Flight, timeout: float) -> dict:
+        """Sends f under a fresh id to the least-loaded connected endpoint it has not failed on
+        (f.ep) and waits for its reply."""
+        f.rid, body = self._encode(f.req)
         fut = asyncio.get_running_loop().create_future()
-        self._waiting[rid] = fut
-        await self._sock.send(body)
-        if self._reader is None or self._reader.done():
-            self._reader = asyncio.ensure_future(self._read_loop())
+        self._waiting[f.rid] = fut
+        t0 = time.monotonic()
+        while True:
+            for k in self._order(f.failed):
+                try:
+                    await self._socks[k].send(body, zmq.NOBLOCK if len(self.endpoints) > 1 else 0)
+                except zmq.Again:
+                    continue
+                f.ep = k
+                break
+            else:  # no endpoint connected: look again shortly, up to timeout
+                if time.monotonic() - t0 < timeout:
+                    await asyncio.sleep(0.02)
+                    continue
+                self._waiting.pop(f.rid, None)
+                raise Timeout(timeout)
+            break
+        if self._readers[f.ep] is None or self._readers[f.ep].done():
+            self._readers[f.ep] = asyncio.ensure_future(self._read_loop(f.ep))
+        self._load[f.ep] += 1
         try:
-            return await asyncio.wait_for(fut, timeout)
+            return await asyncio.wait_for(fut, timeout - (time.monotonic() - t0))
         except asyncio.TimeoutError:
-            self._waiting.pop(rid, None)
+            self._waiting.pop(f.rid, None)
             raise Timeout(timeout) from None
+        finally:
+            self._load[f.ep] -= 1
 
     async def request(self, req: dict, timeout: Optional[float] = None) -> dict:
         """Sends one request map (without v/id) and returns the reply map; raises RlaifvError."""
         timeout = self.timeout if timeout is None else timeout
-        busy = timeouts = 0
+        f = _Flight(req)
         while True:
             try:
-                rep = await self._once(req, timeout)
+                rep = await self._once(f, timeout)
             except Timeout:
-                if timeouts >= self.timeout_retries:
+                if self._give_up_on(f, f.ep, None):
+                    continue
+                if f.timeouts >= self.timeout_retries:
                     raise
-                timeouts += 1
+                f.timeouts += 1
                 continue
             err = self._error(rep)
             if err is None:
                 return rep
-            if err.code != "busy" or busy >= self.busy_retries:
+            if self._give_up_on(f, f.ep, err.code):
+                continue
+            if err.code != "busy" or f.busy >= self.busy_retries:
                 raise err
-            await asyncio.sleep(_backoff(busy))
-            busy += 1
+            await asyncio.sleep(_backoff(f.busy))
+            f.busy += 1
 
     async def score(self, image: ImageLike, prompt: str, candidates: Sequence[str],
                     reward: Optional[str] = None, beta: Optional[float] = None, token_logps: bool = False,
@@ -440,6 +582,7 @@ class AsyncClient(_Base):
         return await self.request({"op": "stats"}, timeout)
 
     def close(self):
-        if self._reader is not None:
-            self._reader.cancel()
+        for r in self._readers:
+            if r is not None:
+                r.cancel()
         super().close()
