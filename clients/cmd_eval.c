@@ -17,6 +17,9 @@
  * (4) The summary is computed from the whole output file after the run (old and new records)
  *     plus the rows that failed in this run, so a resumed run reports the same figures as one
  *     uninterrupted run.
+ * (5) --shard i/n keeps the rows whose id falls in shard i (eval_shard.h) before parsing them (no
+ *     image of another shard is read) and writes OUT.shard.json at the end; --merge puts the
+ *     shards' outputs back into input order and summarises them as (4) does one run's.
  * Exit status: 0 every row scored (now or before); 1 some rows failed, or a write error; 2 bad
  * options; 3 nothing could be scored (the check of (1) failed, or rows failed and the output
  * holds no record at all). */
@@ -36,6 +39,7 @@
 #include "cmd.h"
 #include "eval_input.h"
 #include "eval_report.h"
+#include "eval_shard.h"
 #include "eval_summary.h"
 #include "result_json.h"
 #include "rlaifv_client.h"
@@ -51,6 +55,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: rlaifv eval [--model DIR [--ref-model DIR]] --in FILE --out FILE.jsonl [options]\n"
             "       rlaifv eval --server ENDPOINT[,ENDPOINT...] [--server-key F.pub --client-key F.key] --in FILE --out FILE.jsonl [options]\n"
+            "       rlaifv eval --merge --in FILE --out FILE.jsonl [--summary F --report F --group-by F] SHARD.jsonl...\n"
             "  Scores every row of FILE (JSON lines or one JSON array; formats in docs/eval.md), writes one\n"
             "  record per scored row to --out in input order, resumes by skipping ids already there, and\n"
             "  prints a summary of the whole output file as JSON (items, errors by code, mean/std reward,\n"
@@ -76,13 +81,17 @@ static void usage(FILE *f) {
             "  --retries N            --server: tries after a timeout, 0..100 (default 0; n endpoints add\n"
             "                         n - 1); 'busy' replies (from every endpoint) are always retried with\n"
             "                         backoff (0.05 s doubling to 2 s, 8 tries)\n"
+            "  --shard I/N            score only the rows of shard I of N (0 <= I < N, by a hash of the row's\n"
+            "                         id) and write OUT.shard.json for --merge (docs/eval.md \"Sharding\")\n"
+            "  --merge SHARD.jsonl... the outputs of all N shards into --out in input order, as one run would\n"
+            "                         have written it, and its summary; inconsistent shards write nothing\n"
             "  --blas-threads N, --compute fp32|bf16, --prefix-cache-mb MB   offline engine settings\n"
             "                         (docs/operations.md)\n"
             "  --version, --help\n"
             "  Options take `--key value` or `--key=value`.\n"
             "exit status: 0 all rows scored; 1 some rows failed (count on stderr) or the output could not\n"
             "  be written; 2 bad options; 3 nothing could be scored (server or model check failed, or rows\n"
-            "  failed and the output holds no record).\n");
+            "  failed and the output holds no record), or --merge found the shards inconsistent.\n");
 }
 
 static double now_s(void) {
@@ -293,8 +302,9 @@ static void progress(int done, int total, double t0) {
 
 /* ---- fail-fast checks (design note 1) ---- */
 
-/* ping + info. Returns the daemon's worker count (>= 1), or -1 with the reason printed. */
-static int check_server(const rlv_client_opts *co, rlv_reward_kind reward) {
+/* ping + info. Returns the daemon's worker count (>= 1) with *info_out (new reference), or -1
+ * with the reason printed. */
+static int check_server(const rlv_client_opts *co, rlv_reward_kind reward, json_t **info_out) {
     rlv_client_opts po = *co;
     po.timeout_ms = co->timeout_ms < EVAL_CHECK_TIMEOUT_MS ? co->timeout_ms : EVAL_CHECK_TIMEOUT_MS;
     po.retries = 0;
@@ -323,6 +333,7 @@ static int check_server(const rlv_client_opts *co, rlv_reward_kind reward) {
             free(list);
         } else {
             workers = ws && atoi(ws) > 0 ? atoi(ws) : 1;
+            *info_out = json_incref(info);
         }
     }
     json_decref(info);
@@ -340,7 +351,96 @@ typedef struct eval_opts {
     rlv_reward_kind reward;
     double beta;
     int token_logps, concurrency;
+    eval_shard shard;             /* count 0: every row */
+    int merge;                    /* --merge: shards[0..n_shards) are the outputs to merge */
+    char **shards;                /* into argv */
+    int n_shards;
 } eval_opts;
+
+/* What the scores depend on, for the shard manifest (eval_shard.h): from the daemon's info, or
+ * from the loaded engine (model folders by their real path). */
+static json_t *scorer_json(const eval_opts *o, json_t *info, const rlv_engine *engine) {
+    const char *reward = o->reward != RLV_REWARD_DEFAULT ? rlv_reward_name(o->reward) : NULL;
+    json_t *sc;
+    if (info) {
+        json_t *models = json_object_get(info, "models");
+        if (!reward) reward = json_string_value(json_object_get(info, "default_reward"));
+        sc = json_pack("{sO?sO?sO?ss?}", "policy", json_object_get(models, "policy"), "reference",
+                       json_object_get(models, "reference"), "weight_bytes",
+                       json_object_get(json_object_get(info, "model"), "weight_bytes"), "compute",
+                       json_string_value(json_object_get(json_object_get(info, "settings"), "compute")));
+    } else {
+        rlv_engine_info ei;
+        rlv_engine_get_info(engine, &ei);
+        char pol[4096], ref[4096];
+        if (!reward) reward = ei.reference_dir ? rlv_reward_name(RLV_REWARD_RLAIFV) : rlv_reward_name(RLV_REWARD_LOGP_MEAN);
+        sc = json_pack("{ssss?sIss}", "policy", realpath(ei.policy_dir, pol) ? pol : ei.policy_dir, "reference",
+                       !ei.reference_dir ? NULL : realpath(ei.reference_dir, ref) ? ref : ei.reference_dir, "weight_bytes",
+                       (json_int_t)ei.weight_bytes, "compute", rlv_compute_name(o->eo.compute));
+    }
+    json_object_set_new(sc, "reward", reward ? json_string(reward) : json_null());
+    json_object_set_new(sc, "beta", json_real(o->beta));
+    json_object_set_new(sc, "token_logps", json_boolean(o->token_logps));
+    return sc;
+}
+
+/* Design note 5: whether a row (NULL: not JSON) belongs to the shard, by its id alone. */
+static int in_shard(const eval_shard *sh, json_t *row, int where) {
+    json_t *id = eval_row_id(row, where);
+    char *k = eval_id_key(id);
+    int mine = k && eval_shard_of(k, sh->count) == sh->index;
+    free(k);
+    json_decref(id);
+    return mine;
+}
+
+/* Design note 4: the summary of the output file (every record in it; run_sum, this run's records,
+ * when it is not a regular file) with the rows that failed (errors: [{where, code, message,
+ * fields}]) and the run's figures (run: new_items, skipped_done, concurrency, seconds), printed
+ * and written to --summary and --report. Sets *items; returns 1 when --summary or --report
+ * could not be written. */
+static int emit_summary(const eval_opts *o, eval_summary *run_sum, json_t *errors, json_t *run, int write_err, long *items) {
+    eval_summary *sum = run_sum;
+    if (is_regular(o->out) || !sum) {
+        sum = eval_summary_new(o->group_by);
+        read_output(o->out, NULL, sum);
+    }
+    size_t ei;
+    json_t *e;
+    json_array_foreach(errors, ei, e)
+        eval_summary_add_error(sum, json_object_get(e, "fields"), json_string_value(json_object_get(e, "code")));
+    json_t *sj = eval_summary_json(sum);
+    json_int_t new_items = json_integer_value(json_object_get(run, "new_items"));
+    double el = json_number_value(json_object_get(run, "seconds"));
+    json_object_set_new(sj, "new_items", json_integer(new_items));
+    json_object_set(sj, "skipped_done", json_object_get(run, "skipped_done"));
+    json_object_set(sj, "concurrency", json_object_get(run, "concurrency"));
+    json_object_set_new(sj, "seconds", json_real(el));
+    json_object_set_new(sj, "items_per_s", json_real(el > 0 ? new_items / el : 0.0));
+    if (write_err) json_object_set_new(sj, "write_error", json_true());
+    char *text = json_dumps(sj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    if (text) printf("%s\n", text);
+    free(text);
+    fflush(stdout);
+    int out_err = 0;
+    char msg[512];
+    if (o->summary) {
+        FILE *f = fopen(o->summary, "w");
+        if (!f || json_dumpf(sj, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) || fputc('\n', f) == EOF ||
+            fclose(f)) {
+            fprintf(stderr, "rlaifv eval: --summary %s: %s\n", o->summary, strerror(errno));
+            out_err = 1;
+        }
+    }
+    if (o->report && eval_report_write(o->report, sum, sj, o->in, msg, sizeof msg)) {
+        fprintf(stderr, "rlaifv eval: --report %s\n", msg);
+        out_err = 1;
+    }
+    *items = (long)json_integer_value(json_object_get(sj, "items"));
+    json_decref(sj);
+    if (sum != run_sum) eval_summary_free(&sum);
+    return out_err;
+}
 
 /* Returns -1 to go on, else the exit status (help, version, a bad option). */
 static int parse_opts(eval_opts *o, int argc, char **argv) {
@@ -366,10 +466,20 @@ static int parse_opts(eval_opts *o, int argc, char **argv) {
             o->token_logps = 1;
             continue;
         }
+        if ((f = cli_flag(&a, "--merge"))) {
+            if (f < 0) return EVAL_EXIT_USAGE;
+            o->merge = 1;
+            continue;
+        }
+        if (argv[i][0] != '-') { /* a shard output of --merge */
+            if (!o->shards && !(o->shards = calloc((size_t)argc, sizeof *o->shards))) return EVAL_EXIT_NOTHING;
+            o->shards[o->n_shards++] = argv[i];
+            continue;
+        }
         static const char *with_value[] = {"--model", "--ref-model", "--in", "--out", "--summary", "--report",
                                            "--group-by", "--image-root", "--server", "--server-key", "--client-key",
                                            "--blas-threads", "--prefix-cache-mb", "--compute", "--timeout-ms",
-                                           "--retries", "--concurrency", "--beta", "--reward"};
+                                           "--retries", "--concurrency", "--beta", "--reward", "--shard"};
         int known = 0;
         for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) known |= !strcmp(a.name, with_value[k]);
         if (!known) {
@@ -377,6 +487,7 @@ static int parse_opts(eval_opts *o, int argc, char **argv) {
             return EVAL_EXIT_USAGE;
         }
         const char *v = cli_value(&a, argc, argv, &i);
+        char msg[256];
         size_t mb;
         int bad = !v;
         if (bad) {}
@@ -397,6 +508,8 @@ static int parse_opts(eval_opts *o, int argc, char **argv) {
         else if (!strcmp(a.name, "--retries")) bad = cli_int(&a, 0, 100, &o->co.retries);
         else if (!strcmp(a.name, "--concurrency")) bad = cli_int(&a, 1, EVAL_MAX_CONCURRENCY, &o->concurrency);
         else if (!strcmp(a.name, "--beta")) bad = cli_double(&a, 0, 1e6, 1, &o->beta);
+        else if (!strcmp(a.name, "--shard") && eval_shard_parse(&o->shard, v, msg, sizeof msg))
+            fprintf(stderr, "rlaifv eval: %s\n", msg), bad = 1;
         else if (!strcmp(a.name, "--compute") && rlv_compute_parse(v, &o->eo.compute) != RLV_OK)
             fprintf(stderr, "rlaifv eval: --compute must be fp32 or bf16\n"), bad = 1;
         else if (!strcmp(a.name, "--reward") && rlv_reward_parse(v, &o->reward))
@@ -406,6 +519,19 @@ static int parse_opts(eval_opts *o, int argc, char **argv) {
     if (!o->in || !o->out) {
         fprintf(stderr, "rlaifv eval: needs --in FILE and --out FILE.jsonl (rlaifv eval --help)\n");
         return EVAL_EXIT_USAGE;
+    }
+    if (o->n_shards && !o->merge) {
+        fprintf(stderr, "rlaifv eval: unexpected argument '%s' (shard outputs follow --merge; rlaifv eval --help)\n", o->shards[0]);
+        return EVAL_EXIT_USAGE;
+    }
+    if (o->merge) {
+        const char *scoring = o->co.endpoint ? "--server" : o->eo.model_dir ? "--model" : o->shard.count ? "--shard" : NULL;
+        if (scoring || !o->n_shards) {
+            fprintf(stderr, "rlaifv eval: --merge %s (rlaifv eval --help)\n",
+                    scoring ? "scores nothing: drop --server, --model and --shard" : "needs the shard outputs, e.g. out.*.jsonl");
+            return EVAL_EXIT_USAGE;
+        }
+        return -1;
     }
     if (o->co.endpoint && (o->eo.model_dir || o->eo.ref_model_dir)) {
         fprintf(stderr, "rlaifv eval: --server and --model are exclusive (the daemon has its models)\n");
@@ -421,11 +547,9 @@ static int parse_opts(eval_opts *o, int argc, char **argv) {
     return -1;
 }
 
-int cmd_eval(int argc, char **argv) {
-    eval_opts o = {0};
-    int rc = parse_opts(&o, argc, argv);
-    if (rc >= 0) return rc;
-    if (sodium_init() < 0) return EVAL_EXIT_NOTHING;
+/* One run over the input (or its shard): design notes 1-4. */
+static int run_eval(const eval_opts *op) {
+    eval_opts o = *op;
     char root[4096];
     snprintf(root, sizeof root, "%s", o.image_root ? o.image_root : o.in);
     if (!o.image_root) {
@@ -439,9 +563,13 @@ int cmd_eval(int argc, char **argv) {
     int conc = o.concurrency;
     char msg[512];
     rlv_client_pool *pool = NULL; /* the scorers' in-flight counts per endpoint */
+    json_t *info = NULL; /* the daemon's */
     if (o.co.endpoint) {
-        int workers = check_server(&o.co, o.reward);
-        if (workers < 0 || rlv_client_pool_new(&pool, o.co.endpoint, msg, sizeof msg)) return EVAL_EXIT_NOTHING;
+        int workers = check_server(&o.co, o.reward, &info);
+        if (workers < 0 || rlv_client_pool_new(&pool, o.co.endpoint, msg, sizeof msg)) {
+            json_decref(info);
+            return EVAL_EXIT_NOTHING;
+        }
         o.co.pool = pool;
         if (!conc) {
             int n = rlv_client_count_endpoints(o.co.endpoint, msg, sizeof msg);
@@ -465,6 +593,7 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "rlaifv eval: %s\n", msg);
         rlv_engine_free(&engine);
         rlv_client_pool_free(&pool);
+        json_decref(info);
         return EVAL_EXIT_NOTHING;
     }
     int fo = open(o.out, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644); /* read: cut_partial_line */
@@ -474,6 +603,7 @@ int cmd_eval(int argc, char **argv) {
         eval_input_close(&in);
         rlv_engine_free(&engine);
         rlv_client_pool_free(&pool);
+        json_decref(info);
         return EVAL_EXIT_NOTHING;
     }
     json_t *done = json_object(), *seen = json_object(), *errors = json_array();
@@ -512,6 +642,11 @@ int cmd_eval(int argc, char **argv) {
             json_t *row = NULL;
             int where = 0;
             if (!eval_input_next(in, &row, &where, msg, sizeof msg)) { eof = 1; break; }
+            if (o.shard.count && !in_shard(&o.shard, row, where)) { /* (5): not even parsed */
+                json_decref(row);
+                handled++;
+                continue;
+            }
             slot *s = &run.ring[run.tail % run.cap];
             int ok = row ? eval_item_parse(&s->it, row, where, root) == 0 : (eval_item_bad_json(&s->it, where, msg), 0);
             s->skip = 0;
@@ -546,8 +681,8 @@ int cmd_eval(int argc, char **argv) {
             if (tty) fprintf(stderr, "\r\033[K");
             fprintf(stderr, "rlaifv eval: %s:%d: %s [%s] (skipped)\n", o.in, s->it.where, s->it.msg, s->it.code);
             bad++;
-            json_t *e = json_pack("[sO?]", s->it.code, s->it.fields);
-            json_array_append_new(errors, e);
+            json_array_append_new(errors, json_pack("{sisssssO?}", "where", s->it.where, "code", s->it.code, "message",
+                                                    s->it.msg, "fields", s->it.fields));
         } else {
             json_t *rec = make_record(&s->it, s->res);
             char *text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
@@ -602,44 +737,22 @@ int cmd_eval(int argc, char **argv) {
     double el = now_s() - t0;
 
     /* (4) the summary of the whole output file, with this run's failed rows */
-    eval_summary *sum = run_sum;
-    if (is_regular(o.out)) {
-        sum = eval_summary_new(o.group_by);
-        read_output(o.out, NULL, sum);
-    }
-    size_t ei;
-    json_t *e;
-    json_array_foreach(errors, ei, e) eval_summary_add_error(sum, json_array_get(e, 1), json_string_value(json_array_get(e, 0)));
-    json_t *sj = eval_summary_json(sum);
-    json_object_set_new(sj, "new_items", json_integer(new_items));
-    json_object_set_new(sj, "skipped_done", json_integer(skipped));
-    json_object_set_new(sj, "concurrency", json_integer(conc));
-    json_object_set_new(sj, "seconds", json_real(el));
-    json_object_set_new(sj, "items_per_s", json_real(el > 0 ? new_items / el : 0.0));
-    if (write_err) json_object_set_new(sj, "write_error", json_true());
-    char *text = json_dumps(sj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
-    if (text) printf("%s\n", text);
-    free(text);
-    fflush(stdout);
-    int out_err = 0;
-    if (o.summary) {
-        FILE *f = fopen(o.summary, "w");
-        if (!f || json_dumpf(sj, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) || fputc('\n', f) == EOF ||
-            fclose(f)) {
-            fprintf(stderr, "rlaifv eval: --summary %s: %s\n", o.summary, strerror(errno));
+    json_t *run_fig = json_pack("{sIsIsisf}", "new_items", (json_int_t)new_items, "skipped_done", (json_int_t)skipped,
+                                "concurrency", conc, "seconds", el);
+    long items = 0;
+    int out_err = emit_summary(&o, run_sum, errors, run_fig, write_err, &items);
+    if (o.shard.count && !setup_failed) {
+        json_t *scorer = scorer_json(&o, info, engine);
+        if (eval_shard_write_manifest(o.out, &o.shard, o.in, scorer, errors, run_fig, msg, sizeof msg)) {
+            fprintf(stderr, "rlaifv eval: the shard manifest: %s\n", msg);
             out_err = 1;
         }
+        json_decref(scorer);
     }
-    if (o.report && eval_report_write(o.report, sum, sj, o.in, msg, sizeof msg)) {
-        fprintf(stderr, "rlaifv eval: --report %s\n", msg);
-        out_err = 1;
-    }
+    json_decref(run_fig);
     if (bad) fprintf(stderr, "rlaifv eval: %ld of %ld rows failed this run (see above)\n", bad, bad + new_items);
-    long items = json_integer_value(json_object_get(sj, "items"));
-    rc = setup_failed || (bad && !items && !write_err) ? EVAL_EXIT_NOTHING
-       : bad || write_err || out_err ? EVAL_EXIT_FAILED_LINES : 0;
-    json_decref(sj);
-    if (sum != run_sum) eval_summary_free(&sum);
+    int rc = setup_failed || (bad && !items && !write_err) ? EVAL_EXIT_NOTHING
+           : bad || write_err || out_err ? EVAL_EXIT_FAILED_LINES : 0;
     eval_summary_free(&run_sum);
     for (int i = 0; i < conc && sc; i++) {
         rlv_worker_free(&sc[i].w);
@@ -653,8 +766,40 @@ int cmd_eval(int argc, char **argv) {
     json_decref(done);
     json_decref(seen);
     json_decref(errors);
+    json_decref(info);
     eval_input_close(&in);
     rlv_engine_free(&engine);
     rlv_client_pool_free(&pool);
+    return rc;
+}
+
+/* --merge (design note 5): the shards' records into --out, then the summary, as of one run. */
+static int run_merge(const eval_opts *o) {
+    json_t *failed = NULL, *run = NULL;
+    char code[32], msg[1024];
+    if (eval_merge(o->in, o->out, o->shards, o->n_shards, &failed, &run, code, msg, sizeof msg)) {
+        fprintf(stderr, "rlaifv eval --merge: %s [%s]; %s is left as it was\n", msg, code, o->out);
+        return EVAL_EXIT_NOTHING;
+    }
+    size_t i;
+    json_t *e;
+    json_array_foreach(failed, i, e)
+        fprintf(stderr, "rlaifv eval: %s:%lld: %s [%s] (failed in its shard)\n", o->in,
+                (long long)json_integer_value(json_object_get(e, "where")), json_string_value(json_object_get(e, "message")),
+                json_string_value(json_object_get(e, "code")));
+    long items = 0, bad = (long)json_array_size(failed);
+    int out_err = emit_summary(o, NULL, failed, run, 0, &items);
+    if (bad) fprintf(stderr, "rlaifv eval: %ld rows failed in their shards (see above)\n", bad);
+    json_decref(failed);
+    json_decref(run);
+    return bad && !items ? EVAL_EXIT_NOTHING : bad || out_err ? EVAL_EXIT_FAILED_LINES : 0;
+}
+
+int cmd_eval(int argc, char **argv) {
+    eval_opts o = {0};
+    int rc = parse_opts(&o, argc, argv);
+    if (rc < 0 && sodium_init() < 0) rc = EVAL_EXIT_NOTHING;
+    if (rc < 0) rc = o.merge ? run_merge(&o) : run_eval(&o);
+    free(o.shards);
     return rc;
 }

@@ -95,6 +95,12 @@ void eval_input_close(eval_input **inp) {
 
 char *eval_id_key(json_t *id) { return json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS); }
 
+json_t *eval_row_id(json_t *row, int where) {
+    json_t *id = json_object_get(row, "id");
+    if (!id) id = json_object_get(row, "idx");
+    return id ? json_incref(id) : json_integer(where);
+}
+
 static int fail(eval_item *it, const char *code, const char *fmt, const char *a) {
     snprintf(it->code, sizeof it->code, "%s", code);
     snprintf(it->msg, sizeof it->msg, fmt, a);
@@ -206,10 +212,7 @@ int eval_item_parse(eval_item *it, json_t *row, int where, const char *root) {
     it->row = row;
     it->gold = -1;
     if (!json_is_object(row)) return fail(it, "bad_input", "%s", "not a JSON object");
-    it->id = json_object_get(row, "id");
-    if (!it->id) it->id = json_object_get(row, "idx");
-    if (it->id) json_incref(it->id);
-    else it->id = json_integer(where); /* no id: the position */
+    it->id = eval_row_id(row, where);
     it->key = eval_id_key(it->id);
     it->fields = copy_fields(row);
     if (!it->key) return fail(it, "bad_input", "%s", "unreadable 'id'");

@@ -54,5 +54,8 @@ void eval_item_clear(eval_item *it);
 
 /* The resume key of an id: canonical JSON text, malloc-ed. */
 char *eval_id_key(json_t *id);
+/* The id of a row (new reference): its "id", else its "idx", else where (the line / element
+ * number), also for a row that is not a JSON object or not JSON at all (row NULL). */
+json_t *eval_row_id(json_t *row, int where);
 
 #endif
