@@ -16,6 +16,7 @@ PKGS=(
   "${RUNTIME[@]}" clang libclang-rt-14-dev libcmocka-dev libjpeg-turbo-progs curl openssl prometheus
   python3-torch python3-numpy python3-pil python3-zmq python3-msgpack python3-sentencepiece python3-protobuf python3-pip python3-requests
   python3-venv python3-setuptools python3-wheel chromium-headless-shell
+  munge slurmctld slurmd slurm-client shellcheck
 )
 if [ "${1:-}" = "--runtime" ]; then PKGS=("${RUNTIME[@]}"); fi
 missing=()
