@@ -14,6 +14,7 @@ static void usage(FILE *f) {
                "  OP: ping, info or stats; several are sent in order on one connection, each reply printed\n"
                "  as JSON. --timeout-ms: per request, 1..86400000, default 5000. Several endpoints: each op\n"
                "  goes to one of them (the first free; another if it does not answer), as score requests do.\n"
+               "  http://HOST:PORT: ping is GET /health, info GET /v1/models (--api-key-file F), no stats.\n"
                "  Options take `--key value` or `--key=value`. Exit status 0 when every reply is ok.\n");
 }
 
@@ -47,6 +48,7 @@ int cmd_call(int argc, char **argv) {
             if (cli_int(&a, 1, 86400000, &o.timeout_ms)) goto out;
         } else if (!strcmp(a.name, "--server-key")) o.server_key_file = v;
         else if (!strcmp(a.name, "--client-key")) o.client_key_file = v;
+        else if (!strcmp(a.name, "--api-key-file")) o.api_key_file = v;
         else {
             fprintf(stderr, "rlaifv call: unknown option '%s'\n", a.name);
             goto out;

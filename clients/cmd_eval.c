@@ -63,7 +63,9 @@ static void usage(FILE *f) {
             "  Without --model and --server: the embedded demo pair, as rlaifvd. Several --server endpoints\n"
             "  (daemons serving the same models): each row goes to the one with the fewest rows in flight;\n"
             "  a row answered busy or shutting_down, unanswered in time, or whose daemon drops the\n"
-            "  connection is sent to another (docs/scaling.md).\n"
+            "  connection is sent to another (docs/scaling.md). --server http://HOST:PORT: rlaifvd's HTTP\n"
+            "  front end, or a load balancer in front of several (--api-key-file F: F's first line is the\n"
+            "  Bearer key); its default concurrency is 1 (/v1/models does not say the workers).\n"
             "options:\n"
             "  --reward KIND          rlaifv, dpo, logp_mean or logp_sum (default: rlaifv with a reference model)\n"
             "  --beta B               > 0 (default 0.1)\n"
@@ -477,7 +479,7 @@ static int parse_opts(eval_opts *o, int argc, char **argv) {
             continue;
         }
         static const char *with_value[] = {"--model", "--ref-model", "--in", "--out", "--summary", "--report",
-                                           "--group-by", "--image-root", "--server", "--server-key", "--client-key",
+                                           "--group-by", "--image-root", "--server", "--server-key", "--client-key", "--api-key-file",
                                            "--blas-threads", "--prefix-cache-mb", "--compute", "--timeout-ms",
                                            "--retries", "--concurrency", "--beta", "--reward", "--shard"};
         int known = 0;
@@ -502,6 +504,7 @@ static int parse_opts(eval_opts *o, int argc, char **argv) {
         else if (!strcmp(a.name, "--server")) bad = cli_endpoint(&a), o->co.endpoint = v;
         else if (!strcmp(a.name, "--server-key")) o->co.server_key_file = v;
         else if (!strcmp(a.name, "--client-key")) o->co.client_key_file = v;
+        else if (!strcmp(a.name, "--api-key-file")) o->co.api_key_file = v;
         else if (!strcmp(a.name, "--blas-threads")) bad = cli_int(&a, 1, 1024, &o->eo.blas_threads);
         else if (!strcmp(a.name, "--prefix-cache-mb")) bad = cli_size(&a, 1u << 30, &mb), o->eo.prefix_cache_bytes = mb << 20;
         else if (!strcmp(a.name, "--timeout-ms")) bad = cli_int(&a, 1, 86400000, &o->co.timeout_ms);

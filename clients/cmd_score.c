@@ -27,6 +27,8 @@ static void usage(FILE *f) {
             "  (one candidate per line). Without --model and --server: the embedded demo pair, as rlaifvd.\n"
             "  Several --server endpoints: the job goes to one, and to another if it answers busy or\n"
             "  shutting_down, does not answer in time or drops the connection (docs/scaling.md).\n"
+            "  --server http://HOST:PORT: rlaifvd's HTTP front end or a load balancer (docs/http.md);\n"
+            "  --api-key-file F sends F's first line as the Bearer key.\n"
             "  Options take `--key value` or `--key=value`; --version prints the version.\n"
             "  Default reward: rlaifv with --ref-model, logp_mean without. Default beta: 0.1.\n"
             "  --text: a readable ranking table instead of JSON (candidates cut at 70 bytes, never inside a\n"
@@ -118,6 +120,7 @@ int cmd_score(int argc, char **argv) {
         else if (!strcmp(a, "--server")) bad = cli_endpoint(&ca), co.endpoint = v;
         else if (!strcmp(a, "--server-key")) co.server_key_file = v;
         else if (!strcmp(a, "--client-key")) co.client_key_file = v;
+        else if (!strcmp(a, "--api-key-file")) co.api_key_file = v;
         else if (!strcmp(a, "--timeout-ms")) bad = cli_int(&ca, 1, 86400000, &co.timeout_ms);
         else if (!strcmp(a, "--retries")) bad = cli_int(&ca, 0, 100, &co.retries);
         else if (!strcmp(a, "--beta")) bad = cli_double(&ca, 0, 1e6, 1, &beta);

@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "client_http.h"
 #include "proto.h"
 #include "reply_json.h"
 
@@ -50,6 +51,7 @@ struct rlv_client {
     endpoint_conn ep[RLV_CLIENT_MAX_ENDPOINTS];
     rlv_client_pool *pool, *own_pool; /* own_pool: when o.pool is NULL */
     uint64_t next_id;
+    client_http *http;                /* an http(s):// endpoint: everything goes there, no sockets */
 };
 
 static char *dupstr(const char *s) {
@@ -193,6 +195,15 @@ int rlv_client_connect(rlv_client **out, const rlv_client_opts *o, char *err, si
         free(addr);
         return -1;
     }
+    int http = !strncmp(addr[0], "http://", 7) || !strncmp(addr[0], "https://", 8);
+    for (int k = 1; k < n && !http; k++) http = !strncmp(addr[k], "http://", 7) || !strncmp(addr[k], "https://", 8);
+    if (http && (n > 1 || o->server_key_file)) {
+        snprintf(err, cap, n > 1 ? "an http:// endpoint stands alone (several daemons over HTTP: a load balancer in front, "
+                                   "docs/scaling.md)"
+                                 : "--server-key / --client-key are CurveZMQ's: over HTTP use an API key file");
+        free(addr);
+        return -1;
+    }
     rlv_client *c = calloc(1, sizeof *c);
     if (!c) {
         free(addr);
@@ -213,7 +224,8 @@ int rlv_client_connect(rlv_client **out, const rlv_client_opts *o, char *err, si
     clock_gettime(CLOCK_REALTIME, &ts);
     c->next_id = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec;
     int bad = !c->pool || !c->ctx;
-    for (int k = 0; k < n && !bad; k++) bad = open_socket(c, &c->ep[k], err, cap) != 0;
+    if (http && !bad) bad = client_http_open(&c->http, c->ep[0].addr, o->api_key_file, c->o.timeout_ms, c->o.retries, err, cap) != 0;
+    for (int k = 0; k < n && !bad && !http; k++) bad = open_socket(c, &c->ep[k], err, cap) != 0;
     if (bad) {
         rlv_client_destroy(&c);
         return -1;
@@ -226,6 +238,7 @@ void rlv_client_destroy(rlv_client **cp) {
     if (!cp || !*cp) return;
     rlv_client *c = *cp;
     for (int k = 0; k < c->n; k++) close_endpoint(&c->ep[k]);
+    client_http_close(&c->http);
     if (c->ctx) zmq_ctx_term(c->ctx);
     free(c->server_key_file);
     free(c->client_key_file);
@@ -384,6 +397,7 @@ static int roundtrip(rlv_client *c, proto_client_request *q, char **json, rlv_cl
 }
 
 int rlv_client_score(rlv_client *c, const rlv_client_job *j, char **json, rlv_client_error *e) {
+    if (c->http) return client_http_score(c->http, j, json, e);
     size_t *lens = malloc((j->n_candidates > 0 ? (size_t)j->n_candidates : 1u) * sizeof *lens);
     if (!lens) { set_err(e, "client_error", "out of memory"); return -1; }
     for (int i = 0; i < j->n_candidates; i++) lens[i] = strlen(j->candidates[i]);
@@ -399,6 +413,7 @@ int rlv_client_score(rlv_client *c, const rlv_client_job *j, char **json, rlv_cl
 }
 
 int rlv_client_call(rlv_client *c, const char *op, char **json, rlv_client_error *e) {
+    if (c->http) return client_http_call(c->http, op, json, e);
     proto_client_request q = {.deadline_ms = -1};
     if (!strcmp(op, "ping")) q.op = PROTO_OP_PING;
     else if (!strcmp(op, "info")) q.op = PROTO_OP_INFO;

@@ -33,7 +33,11 @@ typedef struct rlv_client_opts {
     const char *endpoint;         /* e.g. "tcp://127.0.0.1:5555", or several daemons serving the
                                      same models: "tcp://a:5555,tcp://b:5555" (at most
                                      RLV_CLIENT_MAX_ENDPOINTS; each without "://" fails with a
-                                     hint to add tcp://) */
+                                     hint to add tcp://), or one "http://host:port" (https://):
+                                     rlaifvd's HTTP front end or a load balancer in front of several
+                                     (docs/http.md: POST /v1/score; ping is GET /health, info GET
+                                     /v1/models' model, stats is refused; retries after a timeout
+                                     or a failed connection; no CURVE) */
     int timeout_ms;               /* per try; <= 0: 30000 */
     int retries;                  /* extra tries after a timeout (socket reopened each time); default 0.
                                      With n endpoints a request gets n - 1 more tries besides
@@ -42,6 +46,7 @@ typedef struct rlv_client_opts {
     const char *client_key_file;  /* CURVE: this client's .key (from `rlaifv keygen`) */
     rlv_client_pool *pool;        /* in-flight counts shared with other clients of the same endpoint
                                      list (NULL: this client counts alone); must outlive the client */
+    const char *api_key_file;     /* HTTP: a file whose first line is the API key (NULL: none) */
 } rlv_client_opts;
 
 /* The number of endpoints in a comma-separated list (1 for one), or -1 with the reason in err[cap]:

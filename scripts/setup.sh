@@ -9,11 +9,11 @@ cd "$(dirname "$0")/.."
 RUNTIME=(
   build-essential cmake pkg-config
   libzmq3-dev libsodium-dev libmsgpack-dev libopenblas-dev libstb-dev libjansson-dev libzip-dev
-  libxxhash-dev libjpeg62-turbo-dev libmicrohttpd-dev python3
+  libxxhash-dev libjpeg62-turbo-dev libmicrohttpd-dev libcurl4-openssl-dev python3
 )
 # The tests, their oracles and the fuzzers.
 PKGS=(
-  "${RUNTIME[@]}" clang libclang-rt-14-dev libcmocka-dev libjpeg-turbo-progs curl openssl prometheus
+  "${RUNTIME[@]}" clang libclang-rt-14-dev libcmocka-dev libjpeg-turbo-progs curl openssl prometheus nginx
   python3-torch python3-numpy python3-pil python3-zmq python3-msgpack python3-sentencepiece python3-protobuf python3-pip python3-requests
   python3-venv python3-setuptools python3-wheel chromium-headless-shell
   munge slurmctld slurmd slurm-client shellcheck

@@ -4,14 +4,17 @@
 Cases: three rlaifvd on loopback (the demo pair) behind `rlaifv eval --server a,b,c` with 6 rows
 in flight over 300 rows; one daemon is SIGKILLed once a third of the records are written, and
 every row still has exactly one record, whose result equals what a single daemon gives (timing
-aside). Against fake daemons (tests/fake_rlaifvd.py): an endpoint that answers every job `busy`
+aside). The same through nginx (a generated config: least_conn, max_fails/fail_timeout,
+proxy_next_upstream on errors, timeouts, 502/503/504/429 with non_idempotent) in front of the
+three daemons' HTTP front ends, with `rlaifv eval --server http://...`; nginx must have logged the
+failed upstream it retried. Against fake daemons (tests/fake_rlaifvd.py): an endpoint that answers every job `busy`
 sends them all to the other; a reply that never comes is resent elsewhere after --timeout-ms; a
 daemon that answers every job twice still gives one record per row (the copy is dropped by id);
 the C client's endpoint-list errors. The Python client (from the source tree) does the same:
 Client.score_many over 3 daemons with one SIGKILLed, busy / lost / doubled replies against fakes,
 AsyncClient's busy to the other endpoint.
 
-  test_replicas.py --rlaifv BIN --rlaifvd BIN --models DIR --python-client DIR --work DIR [--only NAME]
+  test_replicas.py --rlaifv BIN --rlaifvd BIN --models DIR --python-client DIR --work DIR --nginx BIN [--only NAME]
 """
 import argparse
 import asyncio
@@ -30,7 +33,8 @@ from PIL import Image
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from fake_rlaifvd import FakeDaemon  # noqa: E402
-from testlib import RlaifvdProcess, run_cases  # noqa: E402
+from nginx_lb import NginxLB  # noqa: E402
+from testlib import RlaifvdProcess, free_port, run_cases  # noqa: E402
 
 A = None
 N_ROWS = 300
@@ -80,57 +84,93 @@ def by_id(out):
     return recs
 
 
+WANT = {}
+
+
+def single_daemon_results(ep):
+    """The records' results of one daemon (ep) over ZeroMQ for rows_file(), computed once."""
+    if not WANT:
+        single = path("single.jsonl", fresh=True)
+        r = run([A.rlaifv, "eval", "--server", ep, "--in", rows_file(), "--out", single, "--concurrency", "2"])
+        assert r.returncode == 0, r.stderr
+        WANT.update(by_id(single))
+        assert len(WANT) == N_ROWS
+    return WANT
+
+
 def score_ok(ep):
     st = json.loads(run([A.rlaifv, "call", "--server", ep, "stats"], check=True).stdout)
     return st["replies"].get("score.ok", 0)
 
 
-def kill_in_the_middle(cmd, out, victim, at):
-    """Runs cmd (an eval writing out) and SIGKILLs the process victim once `at` records are written
-    (after checking that it has scored some). Returns (the eval's CompletedProcess-like tuple, the
-    number of records when the kill came)."""
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def eval_killing_one(server, ds, name, log=None):
+    """`rlaifv eval --server server --concurrency 6` over rows_file() into name; ds[1] is SIGKILLed
+    once a third of the records are written (after it has scored some). Checks one record per row,
+    each equal to a single daemon's, and that the other two scored too. Returns the record count
+    at the kill. log: a file whose tail explains a failure (nginx's error.log)."""
+    want = single_daemon_results(ds[0].ep)
+    out = path(name, fresh=True)
+    p = subprocess.Popen([A.rlaifv, "eval", "--server", server, "--in", rows_file(), "--out", out, "--concurrency", "6",
+                          "--timeout-ms", "120000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     killed_at = None
     while p.poll() is None:
         n = sum(1 for _ in open(out)) if os.path.exists(out) else 0
-        if killed_at is None and n >= at:
-            assert score_ok(victim.ep) > 0, "the daemon to kill has scored nothing yet"
-            victim.p.send_signal(signal.SIGKILL)
-            victim.p.wait()
+        if killed_at is None and n >= N_ROWS // 3:
+            assert score_ok(ds[1].ep) > 0, "the daemon to kill has scored nothing yet"
+            ds[1].p.send_signal(signal.SIGKILL)
+            ds[1].p.wait()
             killed_at = n
         time.sleep(0.01)
     so, se = p.communicate()
-    return (p.returncode, so, se), killed_at
+    assert p.returncode == 0, se + (open(log).read()[-3000:] if log else "")
+    assert killed_at is not None and killed_at < N_ROWS, f"the run ended before the kill ({killed_at})"
+    got = by_id(out)
+    assert got.keys() == want.keys(), set(want) ^ set(got)
+    diff = [k for k in want if got[k] != want[k]]
+    assert not diff, (diff[:3], got[diff[0]], want[diff[0]])
+    summary = json.loads(so)
+    assert summary["items"] == N_ROWS and summary["new_items"] == N_ROWS and not summary.get("errors"), so
+    assert score_ok(ds[0].ep) > 0 and score_ok(ds[2].ep) > 0
+    return killed_at
+
+
+def three_daemons(*extra_per_daemon):
+    return [RlaifvdProcess(A.rlaifvd, A.rlaifv, os.path.join(A.models, "policy"), os.path.join(A.models, "reference"), *x)
+            for x in extra_per_daemon or [()] * 3]
+
+
+def stop_all(ds):
+    for d in ds:
+        if d.p.poll() is None:
+            d.close()
 
 
 def case_zmq_kill_one_of_three():
-    rows = rows_file()
-    ds = [RlaifvdProcess(A.rlaifvd, A.rlaifv, os.path.join(A.models, "policy"), os.path.join(A.models, "reference"))
-          for _ in range(3)]
+    ds = three_daemons()
     try:
-        single = path("single.jsonl", fresh=True)
-        r = run([A.rlaifv, "eval", "--server", ds[0].ep, "--in", rows, "--out", single, "--concurrency", "2"])
-        assert r.returncode == 0, r.stderr
-        want = by_id(single)
-        assert len(want) == N_ROWS
-        out = path("three.jsonl", fresh=True)
-        cmd = [A.rlaifv, "eval", "--server", ",".join(d.ep for d in ds), "--in", rows, "--out", out,
-               "--concurrency", "6", "--timeout-ms", "120000"]
-        (rc, so, se), killed_at = kill_in_the_middle(cmd, out, ds[1], N_ROWS // 3)
-        assert rc == 0, se
-        assert killed_at is not None and killed_at < N_ROWS, f"the run ended before the kill ({killed_at})"
-        got = by_id(out)
-        assert got.keys() == want.keys(), set(want) ^ set(got)
-        diff = [k for k in want if got[k] != want[k]]
-        assert not diff, (diff[:3], got[diff[0]], want[diff[0]])
-        summary = json.loads(so)
-        assert summary["items"] == N_ROWS and summary["new_items"] == N_ROWS and not summary.get("errors"), so
-        assert score_ok(ds[0].ep) > 0 and score_ok(ds[2].ep) > 0
+        killed_at = eval_killing_one(",".join(d.ep for d in ds), ds, "three.jsonl")
         print(f"  killed at {killed_at}/{N_ROWS} records; {N_ROWS} records, one per row, equal to one daemon's")
     finally:
-        for d in ds:
-            if d.p.poll() is None:
-                d.close()
+        stop_all(ds)
+
+
+def case_http_nginx_kill_one_of_three():
+    hports = [free_port() for _ in range(3)]
+    ds = three_daemons(*[("--http-bind", f"127.0.0.1:{hp}") for hp in hports])
+    ng = None
+    try:
+        ng = NginxLB(A.nginx, path("nginx"), hports)
+        log = os.path.join(ng.folder, "error.log")
+        killed_at = eval_killing_one(f"http://127.0.0.1:{ng.port}", ds, "nginx.jsonl", log)
+        text = open(log).read()
+        retried = text.count("while reading response header from upstream") + text.count("connect() failed")
+        assert retried > 0, "nginx never met the killed daemon: " + text[-2000:]
+        print(f"  killed at {killed_at}/{N_ROWS} records; {N_ROWS} records, one per row, equal to one daemon's over "
+              f"ZeroMQ; nginx logged {retried} upstream failures")
+    finally:
+        if ng:
+            ng.close()
+        stop_all(ds)
 
 
 def fake_rows(n):
@@ -221,8 +261,7 @@ def client_module():
 
 def case_python_kill_one_of_three():
     rc = client_module()
-    ds = [RlaifvdProcess(A.rlaifvd, A.rlaifv, os.path.join(A.models, "policy"), os.path.join(A.models, "reference"))
-          for _ in range(3)]
+    ds = three_daemons()
     try:
         rows_file()
         jobs = [{"image": path(r["image"]), "prompt": r["prompt"], "candidates": r["candidates"]}
@@ -245,9 +284,7 @@ def case_python_kill_one_of_three():
         got = [r.ranking for r in box["res"]]
         assert len(got) == N_ROWS and got == want, [i for i in range(N_ROWS) if got[i] != want[i]][:5]
     finally:
-        for d in ds:
-            if d.p.poll() is None:
-                d.close()
+        stop_all(ds)
 
 
 def case_python_fakes():
@@ -284,8 +321,59 @@ def case_python_fakes():
         b.close()
 
 
-CASES = [case_zmq_kill_one_of_three, case_python_kill_one_of_three, case_python_fakes, case_busy_goes_to_the_other_endpoint, case_lost_reply_resent_elsewhere,
-         case_duplicate_reply_dropped, case_endpoint_list_errors]
+def case_http_client_errors():
+    """The C client over HTTP against a stand-in server: the API key is sent, the daemon's JSON error
+    is its code, a proxy's HTML 502 page is a client_error that shows the status, and the options
+    HTTP cannot take are refused."""
+    import http.server
+    key = "k" * 32
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def answer(self, status, body, ctype="application/json"):
+            b = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(b)))
+            self.end_headers()
+            self.wfile.write(b)
+
+        def do_GET(self):
+            if self.headers.get("Authorization") != f"Bearer {key}":
+                return self.answer(401, '{"error": {"code": "unauthorized", "message": "no key"}}')
+            self.answer(200, '{"status": "ok"}')
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.answer(502, "<html><head><title>502 Bad Gateway</title></head></html>", "text/html")
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{srv.server_address[1]}"
+    try:
+        with open(path("api.key"), "w") as f:
+            f.write(key + "\n")
+        r = run([A.rlaifv, "call", "--server", url, "--api-key-file", path("api.key"), "ping"])
+        assert r.returncode == 0 and json.loads(r.stdout) == {"status": "ok"}, (r.stdout, r.stderr)
+        r = run([A.rlaifv, "call", "--server", url, "ping"])
+        assert r.returncode == 1 and "no key [unauthorized]" in r.stderr, r.stderr
+        r = run([A.rlaifv, "score", "--server", url, "--prompt", "x", "--candidate", "a"])
+        assert r.returncode == 1 and "HTTP 502 from" in r.stderr and "[client_error]" in r.stderr, r.stderr
+        r = run([A.rlaifv, "call", "--server", f"{url},tcp://127.0.0.1:9", "ping"])
+        assert r.returncode == 1 and "stands alone" in r.stderr, r.stderr
+        r = run([A.rlaifv, "call", "--server", url, "--server-key", path("api.key"), "--client-key", path("api.key"), "ping"])
+        assert r.returncode == 1 and "CurveZMQ" in r.stderr, r.stderr
+        r = run([A.rlaifv, "call", "--server", url, "--api-key-file", path("api.key"), "stats"])
+        assert r.returncode == 1 and "GET /metrics" in r.stderr, r.stderr
+        r = run([A.rlaifv, "score", "--server", "http://127.0.0.1:9", "--prompt", "x", "--candidate", "a"])
+        assert r.returncode == 1 and "[client_error]" in r.stderr, r.stderr
+    finally:
+        srv.shutdown()
+
+
+CASES = [case_zmq_kill_one_of_three, case_http_nginx_kill_one_of_three, case_python_kill_one_of_three, case_python_fakes, case_busy_goes_to_the_other_endpoint, case_lost_reply_resent_elsewhere,
+         case_duplicate_reply_dropped, case_endpoint_list_errors, case_http_client_errors]
 
 
 def main():
@@ -293,6 +381,7 @@ def main():
     ap = argparse.ArgumentParser()
     for k in ("--rlaifv", "--rlaifvd", "--models", "--python-client", "--work"):
         ap.add_argument(k, required=True)
+    ap.add_argument("--nginx", default="nginx")
     ap.add_argument("--only", default="")
     A = ap.parse_args()
     os.makedirs(A.work, exist_ok=True)

@@ -1,0 +1,30 @@
+/* client_http.h — the HTTP side of the client library: an http:// or https:// endpoint (rlaifvd's
+ * HTTP front end, docs/http.md, or a load balancer such as nginx in front of several daemons,
+ * docs/scaling.md) spoken with libcurl. Internal to rlaifv_client.c; callers see rlv_client only.
+ * Owns: one curl easy handle (its keep-alive connection), the reply buffer, the API key header.
+ * Not thread-safe: one per rlv_client. */
+#ifndef RLV_CLIENT_HTTP_H
+#define RLV_CLIENT_HTTP_H
+
+#include <stddef.h>
+
+#include "rlaifv_client.h"
+
+typedef struct client_http client_http;
+
+/* base_url: "http://host:port" (a trailing '/' is allowed). api_key_file: NULL, or a file whose
+ * first line is sent as "Authorization: Bearer KEY". 0, or -1 with err[cap]. */
+int client_http_open(client_http **out, const char *base_url, const char *api_key_file, int timeout_ms, int retries,
+                     char *err, size_t cap);
+void client_http_close(client_http **h); /* NULL-safe; *h becomes NULL */
+
+/* POST /v1/score with the job as JSON. Returns as rlv_client_score: 0 with *json (the score reply,
+ * as the ZeroMQ path gives it), 1 with the daemon's {"error": {code, message}} in e, -1 for a local
+ * failure, a timeout after the retries, or a reply that is not the daemon's (a proxy's 502 page:
+ * e->code "client_error", the message has the status). */
+int client_http_score(client_http *h, const rlv_client_job *j, char **json, rlv_client_error *e);
+/* ping: GET /health; info: GET /v1/models (the model's entry: reward_kinds, limits, ...); stats is
+ * refused (GET /metrics is Prometheus text, docs/http.md). Returns as client_http_score. */
+int client_http_call(client_http *h, const char *op, char **json, rlv_client_error *e);
+
+#endif
