@@ -355,7 +355,7 @@ typedef struct eval_opts {
     int token_logps, concurrency;
     eval_shard shard;             /* count 0: every row */
     int merge;                    /* --merge: shards[0..n_shards) are the outputs to merge */
-    char **shards;                /* into argv */
+    char **shards;                /* malloc-ed [argc]: the strings are argv's */
     int n_shards;
 } eval_opts;
 
