@@ -360,12 +360,13 @@ typedef struct eval_opts {
 } eval_opts;
 
 /* What the scores depend on, for the shard manifest (eval_shard.h): from the daemon's info, or
- * from the loaded engine (model folders by their real path). */
+ * from the loaded engine (model folders by their real path). Over HTTP, info (/v1/models) has no
+ * weight bytes nor compute: they are null then, which the merge does not compare. */
 static json_t *scorer_json(const eval_opts *o, json_t *info, const rlv_engine *engine) {
     const char *reward = o->reward != RLV_REWARD_DEFAULT ? rlv_reward_name(o->reward) : NULL;
     json_t *sc;
-    if (info) {
-        json_t *models = json_object_get(info, "models");
+    if (info) { /* ZeroMQ's info has "models"; HTTP's /v1/models entry names them at its top */
+        json_t *models = json_object_get(info, "models") ? json_object_get(info, "models") : info;
         if (!reward) reward = json_string_value(json_object_get(info, "default_reward"));
         sc = json_pack("{sO?sO?sO?ss?}", "policy", json_object_get(models, "policy"), "reference",
                        json_object_get(models, "reference"), "weight_bytes",

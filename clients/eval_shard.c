@@ -123,11 +123,12 @@ typedef struct merge_shard {
     int index;
 } merge_shard;
 
-/* What scores depend on, and the check that names a difference. */
-static const struct { const char *key, *code; } scorer_keys[] = {
-    {"policy", "model_mismatch"}, {"reference", "model_mismatch"}, {"weight_bytes", "model_mismatch"},
-    {"compute", "model_mismatch"}, {"reward", "reward_mismatch"}, {"beta", "reward_mismatch"},
-    {"token_logps", "reward_mismatch"},
+/* What scores depend on, and the check that names a difference. An optional key is compared only
+ * when both shards know it (a shard scored over HTTP has no weight bytes nor compute). */
+static const struct { const char *key, *code; int optional; } scorer_keys[] = {
+    {"policy", "model_mismatch", 0}, {"reference", "model_mismatch", 0}, {"weight_bytes", "model_mismatch", 1},
+    {"compute", "model_mismatch", 1}, {"reward", "reward_mismatch", 0}, {"beta", "reward_mismatch", 0},
+    {"token_logps", "reward_mismatch", 0},
 };
 
 /* Each shard keeps one output file open: room for them all when the soft limit is lower. */
@@ -203,6 +204,7 @@ int eval_merge(const char *in, const char *out, char **shards, int n_shards, jso
         for (size_t k = 0; k < sizeof scorer_keys / sizeof scorer_keys[0]; k++) {
             json_t *a = json_object_get(sc0, scorer_keys[k].key), *b = json_object_get(sc, scorer_keys[k].key);
             if (a == b || (a && b && json_equal(a, b))) continue;
+            if (scorer_keys[k].optional && (json_is_null(a) || json_is_null(b) || !a || !b)) continue;
             char *ta = a ? json_dumps(a, JSON_ENCODE_ANY) : NULL, *tb = b ? json_dumps(b, JSON_ENCODE_ANY) : NULL;
             snprintf(code, 32, "%s", scorer_keys[k].code);
             snprintf(msg, cap, "%s was scored with %s %.300s, %s with %.300s", shards[0], scorer_keys[k].key,

@@ -26,7 +26,8 @@ int eval_shard_of(const char *key, int count);
 
 /* Writes out + ".shard.json" (temp file + rename) for the shard s of input file in:
  *   scorer  what the scores depend on: {"policy", "reference", "weight_bytes", "compute", "reward",
- *           "beta", "token_logps"}; shards scored with another scorer do not merge
+ *           "beta", "token_logps"}; shards scored with another scorer do not merge (weight_bytes
+ *           and compute may be null: unknown, not compared)
  *   failed  [[code, fields or null, where], ...]: the rows of this shard that failed in this run
  *   run     {"new_items", "skipped_done", "concurrency", "seconds"} of this run
  * Borrows all three. 0, or -1 with msg. */

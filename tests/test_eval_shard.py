@@ -12,9 +12,10 @@ shard file shuffled, as a resumed run leaves it, merges the same); a shard run t
 (missing_record) and its resumed rerun; bad --shard specs and option mixes (exit 2); every check
 of a merge of inconsistent shards by its name (no_manifest, shard_mismatch, duplicate_shard,
 missing_shard, input_mismatch, model_mismatch, reward_mismatch, bad_record, duplicate_record,
-wrong_shard, unknown_record), each leaving --out as it was.
+wrong_shard, unknown_record), each leaving --out as it was; shards scored through rlaifvd, one over
+ZeroMQ and one over HTTP, merge into what one run through the daemon writes.
 
-  test_eval_shard.py --rlaifv BIN --demo DIR --work DIR
+  test_eval_shard.py --rlaifv BIN --rlaifvd BIN --demo DIR --work DIR
 """
 import argparse
 import json
@@ -26,7 +27,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from testlib import run_cases  # noqa: E402
+from testlib import RlaifvdProcess, free_port, run_cases  # noqa: E402
 
 A = None
 RUN_KEYS = ("concurrency", "seconds", "items_per_s")  # this run's own figures: legitimately differ
@@ -244,10 +245,43 @@ def case_inconsistent_shards():
     expect_merge_error(inp, [path("e_unknown.jsonl"), outs[1], outs[2]], "no_manifest")
 
 
+def case_daemon_shards_over_zmq_and_http():
+    """Shards scored through rlaifvd, one over ZeroMQ and one over HTTP, merge into what one run
+    through the daemon writes; the HTTP shard's manifest knows the models but not the weight bytes."""
+    inp = write_input("in.jsonl", rows())
+    web = free_port()
+    d = RlaifvdProcess(A.rlaifvd, A.rlaifv, f"{A.demo}/policy", f"{A.demo}/reference", "--http-bind", f"127.0.0.1:{web}")
+    try:
+        full = path("d.full.jsonl")
+        if os.path.exists(full):
+            os.remove(full)
+        one = run("--server", d.ep, "--in", inp, "--out", full)
+        outs = []
+        for i, server in enumerate((f"http://127.0.0.1:{web}", d.ep)):
+            out = path(f"d.{i}-of-2.jsonl")
+            if os.path.exists(out):
+                os.remove(out)
+            p = run("--server", server, "--in", inp, "--out", out, "--shard", f"{i}/2")
+            assert p.returncode in (0, 1), p.stderr
+            outs.append(out)
+    finally:
+        d.close()
+    scorers = [json.load(open(o + ".shard.json"))["scorer"] for o in outs]
+    assert scorers[0]["policy"] == scorers[1]["policy"] == f"{A.demo}/policy", scorers
+    assert scorers[0]["weight_bytes"] is None and scorers[1]["weight_bytes"] > 0, scorers
+    merged = path("d.merged.jsonl")
+    m = run("--merge", "--in", inp, "--out", merged, *outs)
+    assert m.returncode == one.returncode == 1, (m.stderr, one.stderr)
+    assert masked(merged) == masked(full)
+    drop = lambda d: {k: v for k, v in d.items() if k not in RUN_KEYS}
+    assert drop(json.loads(m.stdout)) == drop(json.loads(one.stdout))
+
+
 def main():
     global A
     ap = argparse.ArgumentParser()
     ap.add_argument("--rlaifv", required=True)
+    ap.add_argument("--rlaifvd", required=True)
     ap.add_argument("--demo", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--only", default="")
@@ -256,7 +290,7 @@ def main():
     os.makedirs(A.work, exist_ok=True)
     shutil.copy(os.path.join(A.demo, "sample.png"), path("sample.png"))
     run_cases([case_three_shards_equal_one_run, case_json_array_two_shards, case_order_from_input_and_resume,
-               case_bad_options, case_inconsistent_shards], A.only)
+               case_bad_options, case_inconsistent_shards, case_daemon_shards_over_zmq_and_http], A.only)
 
 
 if __name__ == "__main__":
