@@ -28,8 +28,9 @@ static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
 static void curl_init(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_ALL); }
 
-static void set_err(rlv_client_error *e, const char *code, const char *msg) {
-    snprintf(e->code, sizeof e->code, "%s", code);
+void client_set_error(rlv_client_error *e, const char *code, const char *msg) {
+    if (!e) return;
+    snprintf(e->code, sizeof e->code, "%s", *code && strlen(code) < sizeof e->code ? code : "internal");
     snprintf(e->message, sizeof e->message, "%s", msg);
 }
 
@@ -138,30 +139,29 @@ static int request(client_http *h, const char *path, const char *body, long *sta
         snprintf(msg, sizeof msg, "no reply from %.400s within %d ms (%d tries)", url, h->timeout_ms, h->retries + 1);
     else
         snprintf(msg, sizeof msg, "%.400s: %.100s", url, curl_easy_strerror(rc));
-    set_err(e, rc == CURLE_OPERATION_TIMEDOUT ? "client_timeout" : "client_error", msg);
+    client_set_error(e, rc == CURLE_OPERATION_TIMEDOUT ? "client_timeout" : "client_error", msg);
     return -1;
 }
 
-/* The reply of request(): 0 with *json (pick: the object to return; NULL: the whole body) for a
- * 200, 1 with e for the daemon's JSON error, -1 for anything else. */
-static int reply(client_http *h, const char *path, long status, const char *pick_array, char **json, rlv_client_error *e) {
-    json_t *r = json_loads(h->buf, 0, NULL);
+int client_http_parse_reply(const char *where, const char *body, long status, const char *pick_array, char **json,
+                            rlv_client_error *e) {
+    json_t *r = json_loads(body ? body : "", 0, NULL);
     json_t *er = json_object_get(r, "error");
     int rc = -1;
     if (status == 200 && json_is_object(r)) {
         json_t *o = pick_array ? json_array_get(json_object_get(r, pick_array), 0) : r;
         if (json_is_object(o) && (*json = json_dumps(o, REPLY_JSON_FLAGS))) rc = 0;
-        else set_err(e, "client_error", "unreadable reply");
+        else client_set_error(e, "client_error", "unreadable reply");
     } else if (json_is_object(er) && json_is_string(json_object_get(er, "code"))) {
         const char *msg = json_string_value(json_object_get(er, "message"));
-        set_err(e, json_string_value(json_object_get(er, "code")), msg ? msg : "");
+        client_set_error(e, json_string_value(json_object_get(er, "code")), msg ? msg : "");
         rc = 1;
     } else { /* not the daemon's answer: a proxy's error page, say */
         char msg[512];
-        snprintf(msg, sizeof msg, "HTTP %ld from %.200s%s: %.120s", status, h->base, path, h->buf ? h->buf : "");
+        snprintf(msg, sizeof msg, "HTTP %ld from %.200s: %.120s", status, where, body ? body : "");
         for (char *p = msg; *p; p++)
-            if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
-        set_err(e, "client_error", msg);
+            if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = ' ';
+        client_set_error(e, "client_error", msg);
     }
     json_decref(r);
     return rc;
@@ -191,22 +191,26 @@ int client_http_score(client_http *h, const rlv_client_job *j, char **json, rlv_
     char *body = bad ? NULL : json_dumps(q, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(q);
     if (!body) {
-        set_err(e, "client_error", "a prompt or candidate that is not UTF-8, or out of memory");
+        client_set_error(e, "client_error", "a prompt or candidate that is not UTF-8, or out of memory");
         return -1;
     }
     long status = 0;
     int rc = request(h, "/v1/score", body, &status, e);
     free(body);
-    return rc ? rc : reply(h, "/v1/score", status, NULL, json, e);
+    char where[640];
+    snprintf(where, sizeof where, "%s/v1/score", h->base);
+    return rc ? rc : client_http_parse_reply(where, h->buf, status, NULL, json, e);
 }
 
 int client_http_call(client_http *h, const char *op, char **json, rlv_client_error *e) {
     const char *path = !strcmp(op, "ping") ? "/health" : !strcmp(op, "info") ? "/v1/models" : NULL;
     if (!path) {
-        set_err(e, "client_error", "over HTTP only ping (/health) and info (/v1/models); stats is GET /metrics");
+        client_set_error(e, "client_error", "over HTTP only ping (/health) and info (/v1/models); stats is GET /metrics");
         return -1;
     }
     long status = 0;
     int rc = request(h, path, NULL, &status, e);
-    return rc ? rc : reply(h, path, status, !strcmp(op, "info") ? "data" : NULL, json, e);
+    char where[640];
+    snprintf(where, sizeof where, "%s%s", h->base, path);
+    return rc ? rc : client_http_parse_reply(where, h->buf, status, !strcmp(op, "info") ? "data" : NULL, json, e);
 }

@@ -23,6 +23,18 @@ void client_http_close(client_http **h); /* NULL-safe; *h becomes NULL */
  * failure, a timeout after the retries, or a reply that is not the daemon's (a proxy's 502 page:
  * e->code "client_error", the message has the status). */
 int client_http_score(client_http *h, const rlv_client_job *j, char **json, rlv_client_error *e);
+/* e = {code, msg} (e may be NULL). A code that is empty or does not fit e->code becomes "internal",
+ * what a client does with a code it does not know (docs/protocol.md). Both transports use it. */
+void client_set_error(rlv_client_error *e, const char *code, const char *msg);
+
+/* The answer of one request as the client takes it (exposed for fuzz_client_reply): body (NUL-
+ * terminated, any bytes) with HTTP status; pick: NULL to return the whole object, or the name of an
+ * array whose first object is returned ("data" of /v1/models). 0 with *json (malloc-ed) for a 200
+ * JSON object, 1 with e for the daemon's {"error": {"code": str, ...}}, -1 with e (client_error,
+ * the status and the body's first 120 bytes, control characters blanked) for anything else. */
+int client_http_parse_reply(const char *where, const char *body, long status, const char *pick, char **json,
+                            rlv_client_error *e);
+
 /* ping: GET /health; info: GET /v1/models (the model's entry: reward_kinds, limits, ...); stats is
  * refused (GET /metrics is Prometheus text, docs/http.md). Returns as client_http_score. */
 int client_http_call(client_http *h, const char *op, char **json, rlv_client_error *e);

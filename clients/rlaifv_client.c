@@ -247,11 +247,6 @@ void rlv_client_destroy(rlv_client **cp) {
     *cp = NULL;
 }
 
-static void set_err(rlv_client_error *e, const char *code, const char *msg) {
-    if (!e) return;
-    snprintf(e->code, sizeof e->code, "%s", code);
-    snprintf(e->message, sizeof e->message, "%s", msg);
-}
 
 static double now_ms(void) {
     struct timespec ts;
@@ -311,7 +306,7 @@ static int send_try(rlv_client *c, proto_client_request *q, unsigned skip, doubl
             unready |= 1u << k;
             continue;
         }
-        set_err(e, "client_error", body ? zmq_strerror(zerr) : "out of memory");
+        client_set_error(e, "client_error", body ? zmq_strerror(zerr) : "out of memory");
         return -2;
     }
 }
@@ -343,7 +338,7 @@ static int await_reply(endpoint_conn *ep, uint64_t id, double deadline, char **j
             } else {
                 json_t *er = json_object_get(r, "error");
                 const char *code = json_string_value(json_object_get(er, "code")), *msg = json_string_value(json_object_get(er, "message"));
-                set_err(e, code ? code : "internal", msg ? msg : "");
+                client_set_error(e, code ? code : "internal", msg ? msg : "");
                 rc = 1;
             }
         }
@@ -385,21 +380,21 @@ static int roundtrip(rlv_client *c, proto_client_request *q, char **json, rlv_cl
         answered &= ~(1u << k);
         /* no reply or a dropped connection: a fresh socket, so the late reply of this try is never read */
         if (reopen_socket(c, &c->ep[k], err, sizeof err) != 0) {
-            set_err(e, "client_error", err);
+            client_set_error(e, "client_error", err);
             return -1;
         }
     }
     if (last == 1) return 1;
     if (c->n == 1) snprintf(err, sizeof err, "no reply from %.300s within %d ms (%d tries)", c->ep[0].addr, c->o.timeout_ms, tries);
     else snprintf(err, sizeof err, "no reply from any of %d endpoints (%.300s, ...) within %d ms (%d tries)", c->n, c->ep[0].addr, c->o.timeout_ms, tries);
-    set_err(e, "client_timeout", err);
+    client_set_error(e, "client_timeout", err);
     return -1;
 }
 
 int rlv_client_score(rlv_client *c, const rlv_client_job *j, char **json, rlv_client_error *e) {
     if (c->http) return client_http_score(c->http, j, json, e);
     size_t *lens = malloc((j->n_candidates > 0 ? (size_t)j->n_candidates : 1u) * sizeof *lens);
-    if (!lens) { set_err(e, "client_error", "out of memory"); return -1; }
+    if (!lens) { client_set_error(e, "client_error", "out of memory"); return -1; }
     for (int i = 0; i < j->n_candidates; i++) lens[i] = strlen(j->candidates[i]);
     proto_client_request q = {
         .op = PROTO_OP_SCORE, .image = j->image, .image_len = j->image_len, .prompt = j->prompt,
@@ -418,6 +413,6 @@ int rlv_client_call(rlv_client *c, const char *op, char **json, rlv_client_error
     if (!strcmp(op, "ping")) q.op = PROTO_OP_PING;
     else if (!strcmp(op, "info")) q.op = PROTO_OP_INFO;
     else if (!strcmp(op, "stats")) q.op = PROTO_OP_STATS;
-    else { set_err(e, "client_error", "op must be ping, info or stats"); return -1; }
+    else { client_set_error(e, "client_error", "op must be ping, info or stats"); return -1; }
     return roundtrip(c, &q, json, e);
 }
