@@ -11,7 +11,8 @@ task (--dependency=afterok). Checked: every task and the merge COMPLETED; each t
 gone afterwards (no process of this cluster left, its socket removed); the merged output equals one
 process's run through one rlaifvd started the same way — byte for byte with each record's
 result.timing_ms masked — and the merged summary equals that run's except concurrency, seconds and
-items_per_s (docs/eval.md "Sharding").
+items_per_s (docs/eval.md "Sharding"). Then a run whose shards fail (rlaifv eval refuses its
+options): the tasks FAILED, their daemons stopped all the same, the merge cancelled.
 
 Slurm's daemons need root here (slurmd starts jobs as their user, munged and slurmctld check who owns
 their files): run as another user the test prints 'SKIP: ...' and exits 77, which ctest shows as
@@ -262,6 +263,22 @@ def main():
         assert merged_sum["items"] == 24 and merged_sum["concurrency"] == 3
         assert os.path.getsize(os.path.join(out_dir, "report.html")) > 1000
         print(f"merged output and summary equal one process's run ({merged_sum['items']} records)")
+
+        # a failing shard (rlaifv eval refuses its options): the task FAILS with the daemon stopped
+        # by the trap, and the merge (afterok) is cancelled, never run
+        bad_dir = os.path.join(a.work, "run_bad")
+        p = subprocess.run([os.path.join(a.deploy, "submit.sh"), inp, bad_dir, "2", "--cpus-per-task=1", "--mem=300M"],
+                           capture_output=True, text=True, env=dict(env, RLAIFV_EVAL_ARGS="--beta -1"))
+        assert p.returncode == 0, p.stderr
+        array, merge = p.stdout.split()
+        wait_for(lambda: any(s in done for s in cluster.job_states(merge)), 120, f"merge job {merge}", logs)
+        assert cluster.job_states(array) == ["FAILED"] * 2 and cluster.job_states(merge) == ["CANCELLED"], \
+            (cluster.job_states(array), cluster.job_states(merge))
+        assert not os.path.exists(os.path.join(bad_dir, "scored.jsonl"))
+        assert "--beta" in open(os.path.join(bad_dir, "shard-0.log")).read()
+        ours = set(cluster.our_processes()) - {p.pid for _, p in cluster.procs}
+        assert not ours and not [f for f in os.listdir(env["TMPDIR"]) if f.endswith(".sock")], ours
+        print("a failing shard task: FAILED, its daemon stopped, the merge cancelled")
     finally:
         cluster.down()
     assert not os.path.exists(cluster.dir)
