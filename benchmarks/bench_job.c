@@ -7,6 +7,7 @@
  *   bench_job --model DIR [--ref-model DIR] --image FILE [--prompt TEXT] [--candidates 8]
  *             [--cand-tokens 64] [--repeat 1] [--blas-threads 1] [--no-cache] [--peak-seconds 0.3]
  *             [--one-at-a-time] [--compute fp32|bf16] [--prefix-cache-mb 1024] [--repack-weights off|auto|on]
+ *             [--separate-prefix]
  *
  * Candidates are generated English-like texts of about --cand-tokens tokens each (their
  * exact token counts, from the engine's own prompt assembly, are printed). --no-cache opens
@@ -22,6 +23,9 @@
  * off too): repeats after the first then attach each model's cached prefix state, running neither
  * vision nor the prefix; each repeat says so, and the last line compares the last repeat with
  * its candidates step alone.
+ * A prefix the prefix cache does not hold runs in the candidates' pass over the decoder (one row
+ * "prefix + candidates" per model); --separate-prefix runs it in a pass of its own first
+ * (rlv_engine_opts.separate_prefix), as the engine did before, for comparison.
  * Exit 1 when a log-prob is not finite. */
 #include <math.h>
 #include <stdint.h>
@@ -142,7 +146,7 @@ static uint8_t *slurp(const char *path, size_t *len) {
 
 typedef struct bench_opts {
     const char *model, *ref_model, *image, *prompt;
-    int candidates, cand_tokens, repeat, threads, no_cache, one_at_a_time;
+    int candidates, cand_tokens, repeat, threads, no_cache, one_at_a_time, separate_prefix;
     long prefix_cache_mb;  /* -1: the engine's default */
     double peak_seconds;
     rlv_compute compute;
@@ -156,6 +160,7 @@ static int parse_args(bench_opts *o, int argc, char **argv) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--no-cache")) { o->no_cache = 1; continue; }
         if (!strcmp(a, "--one-at-a-time")) { o->one_at_a_time = o->no_cache = 1; continue; }
+        if (!strcmp(a, "--separate-prefix")) { o->separate_prefix = 1; continue; }
         if (!v) return -1;
         if (!strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--ref-model")) o->ref_model = v;
@@ -226,7 +231,8 @@ int main(int argc, char **argv) {
     if (parse_args(&o, argc, argv)) {
         fprintf(stderr, "usage: %s --model DIR [--ref-model DIR] --image FILE [--prompt TEXT] [--candidates 8]\n"
                         "       [--cand-tokens 64] [--repeat 1] [--blas-threads 1] [--no-cache] [--peak-seconds 0.3]\n"
-                        "       [--one-at-a-time] [--compute fp32|bf16] [--prefix-cache-mb MB] [--repack-weights off|auto|on]\n",
+                        "       [--one-at-a-time] [--compute fp32|bf16] [--prefix-cache-mb MB] [--repack-weights off|auto|on]\n"
+                        "       [--separate-prefix]\n",
                 argv[0]);
         return 2;
     }
@@ -271,6 +277,7 @@ int main(int argc, char **argv) {
     eo.blas_threads = o.threads;
     eo.compute = o.compute;
     eo.repack = o.repack;
+    eo.separate_prefix = o.separate_prefix;
     eo.max_candidates = n;
     eo.max_total_tokens = tot_ids > 4096 ? tot_ids : 4096;
     if (o.prefix_cache_mb >= 0) eo.prefix_cache_bytes = (size_t)o.prefix_cache_mb << 20;
@@ -327,8 +334,11 @@ int main(int argc, char **argv) {
             total_fl += img_fl + (res->prefix_cache_hit_model[k] ? 0 : fl[k].prefix) + fl[k].cands;
         }
         for (int k = 0; k < nm; k++)
-            row("prefix", mname[k], res->prefix_ms_model[k], res->prefix_cache_hit_model[k] ? 0 : fl[k].prefix, peak);
-        for (int k = 0; k < nm; k++) row("candidates", mname[k], res->candidates_ms_model[k], fl[k].cands, peak);
+            if (!res->one_pass_model[k])
+                row("prefix", mname[k], res->prefix_ms_model[k], res->prefix_cache_hit_model[k] ? 0 : fl[k].prefix, peak);
+        for (int k = 0; k < nm; k++)
+            if (res->one_pass_model[k]) row("prefix + candidates", mname[k], res->candidates_ms_model[k], fl[k].prefix + fl[k].cands, peak);
+            else row("candidates", mname[k], res->candidates_ms_model[k], fl[k].cands, peak);
         row("job (rlv_score)", nm == 2 ? "both" : "policy", wall * 1e3, total_fl, peak);
         printf("  job: wall %.2f s, CPU busy %.0f%% of %d threads, %.1f MB read from disk, peak RSS %.0f MB\n", wall,
                100 * cpu / wall / o.threads, o.threads, rb / 1e6, peak_rss_mb());

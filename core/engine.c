@@ -540,18 +540,26 @@ int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *
 
     /* 3b. prefix (attached from the cache, or run and stored), 4. candidates */
     double t_prefix = t_asm, t_cands = 0, t_pre[2] = {0, 0}, t_cand[2] = {0, 0};
+    int one_pass[2] = {0, 0};
     for (int k = 0; k < nm && !rc; k++) {
-        double a = timing_now_ms();
-        if (hit[k]) {
-            size_t vb;
-            const void *v = pcache_value(hit[k], &vb);
-            rc = llm_prefix_attach(w->llm[k], v, vb, err);
-        } else {
-            rc = llm_prefix(w->llm[k], p->prefix, p->n_prefix, w->emb[k], w->emb_pos, nq, err);
+        double a = timing_now_ms(), b = a;
+        one_pass[k] = !hit[k] && !e->opts.separate_prefix;
+        if (one_pass[k]) { /* the prefix's rows go through the decoder with the candidates' */
+            rc = llm_prefix_score(w->llm[k], p->prefix, p->n_prefix, w->emb[k], w->emb_pos, nq, w->cand_ids,
+                                  w->cand_lens, n, w->logps[k], NULL, err);
             if (!rc) store_prefix(e, w->llm[k], e->m[k].llm, &pk[k]);
+        } else {
+            if (hit[k]) {
+                size_t vb;
+                const void *v = pcache_value(hit[k], &vb);
+                rc = llm_prefix_attach(w->llm[k], v, vb, err);
+            } else {
+                rc = llm_prefix(w->llm[k], p->prefix, p->n_prefix, w->emb[k], w->emb_pos, nq, err);
+                if (!rc) store_prefix(e, w->llm[k], e->m[k].llm, &pk[k]);
+            }
+            b = timing_now_ms();
+            if (!rc) rc = llm_score(w->llm[k], w->cand_ids, w->cand_lens, n, w->logps[k], NULL, err);
         }
-        double b = timing_now_ms();
-        if (!rc) rc = llm_score(w->llm[k], w->cand_ids, w->cand_lens, n, w->logps[k], NULL, err);
         if (hit[k]) llm_prefix_detach(w->llm[k]);
         t_pre[k] = b - a;
         t_cand[k] = timing_now_ms() - b;
@@ -589,7 +597,7 @@ int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *
                           .prefix_cache_hit_model = {prefix_hit[0], prefix_hit[1]},
                           .image_ran_model = {ran[0], ran[1]},
                           .image_ms_model = {t_img[0], t_img[1]}, .prefix_ms_model = {t_pre[0], t_pre[1]},
-                          .candidates_ms_model = {t_cand[0], t_cand[1]}};
+                          .candidates_ms_model = {t_cand[0], t_cand[1]}, .one_pass_model = {one_pass[0], one_pass[1]}};
     w->res.total_ms = timing_now_ms() - t0;
     *res = &w->res;
     return RLV_OK;

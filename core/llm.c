@@ -396,12 +396,13 @@ static void silu_run(void *arg, int lo, int hi, int tid) {
     }
 }
 
-/* Attention of layer l (design note 3) for R rows in nseg segments (seg_off[nseg + 1]); every row
- * sees the ctx cached rows [0, ctx) and the earlier rows of its own segment, whose K/V are at
- * cache rows kv0 + r. Writes ws->att. */
+/* Attention of layer l (design note 3) for the R rows from row0 of ws->q, in nseg segments
+ * (seg_off[nseg + 1], relative to row0); every row sees the ctx cached rows [0, ctx) and the
+ * earlier rows of its own segment, whose K/V are at cache rows kv0 + r. Writes those rows of
+ * ws->att. */
 typedef struct att_task {
     llm_ws *ws;
-    int l, R, ctx, nseg, kv0, blocks;
+    int l, row0, R, ctx, nseg, kv0, blocks;
     const int *seg_off;
     atomic_int next;  /* next work item: kv head it / blocks, row block it % blocks */
     int timed;        /* thread 0 adds its seconds in products and in softmax to mm_s, sm_s */
@@ -442,8 +443,8 @@ static void att_run(void *arg, int tid, int nth) {
         for (int h = g * group; h < (g + 1) * group; h++) {
             /* every read of this head's queries in the block precedes the writes of its output
              * there (att aliases q) */
-            const float *Q = ws->q + (size_t)h * hd;
-            float *O = ws->att + (size_t)h * hd;
+            const float *Q = ws->q + (size_t)t->row0 * qd + (size_t)h * hd;
+            float *O = ws->att + (size_t)t->row0 * qd + (size_t)h * hd;
             if (ctx > 0)
                 mm_xwt_on(ws->mm, tid, S, ld, Q + (size_t)r0 * qd, qd, nr, hd, mm_w_plain(Kp, RLV_F32, kvd), ctx, scale, 0);
             for (int s = s0; s < s1; s++) {
@@ -481,9 +482,9 @@ static void att_run(void *arg, int tid, int nth) {
     }
 }
 
-static void attention(llm_ws *ws, int l, int R, int ctx, int nseg, const int *seg_off, int kv0) {
+static void attention(llm_ws *ws, int l, int row0, int R, int ctx, int nseg, const int *seg_off, int kv0) {
     double t0 = timing_start(ws->timing);
-    att_task t = {.ws = ws, .l = l, .R = R, .ctx = ctx, .nseg = nseg, .kv0 = kv0,
+    att_task t = {.ws = ws, .l = l, .row0 = row0, .R = R, .ctx = ctx, .nseg = nseg, .kv0 = kv0,
                   .blocks = (R + LLM_ATT_ROWS - 1) / LLM_ATT_ROWS, .seg_off = seg_off, .timed = ws->timing != NULL};
     atomic_init(&t.next, 0);
     pool_run(mm_ctx_pool(ws->mm), att_run, &t);
@@ -517,9 +518,12 @@ static void layer_prefetch(const llm_model *m, int l) {
 }
 
 /* ws->x holds R embedded rows (positions in ws->pos); runs every layer, K/V of row r going
- * to cache row kv0 + r, and leaves the final-normed rows in ws->h. Returns the layers run: fewer
- * than L when ws's deadline passed (checked before each layer). */
-static int forward(llm_ws *ws, int R, int ctx, int nseg, const int *seg_off, int kv0) {
+ * to cache row kv0 + r, and leaves the final-normed rows in ws->h. The first npre rows are a
+ * prefix (one causal segment, no context; 0: none); the other R - npre rows are nseg segments
+ * (seg_off relative to row npre) that see the ctx cached rows [0, ctx) — the prefix, when npre
+ * is — and their own earlier rows. Returns the layers run: fewer than L when ws's deadline
+ * passed (checked before each layer). */
+static int forward(llm_ws *ws, int R, int kv0, int npre, int ctx, int nseg, const int *seg_off) {
     const llm_model *m = ws->m;
     int H = m->H, F = m->F, qd = m->nh * m->hd, kvd = m->nkv * m->hd;
     rlv_pool *pool = mm_ctx_pool(ws->mm);
@@ -542,7 +546,9 @@ static int forward(llm_ws *ws, int R, int ctx, int nseg, const int *seg_off, int
         rows_task rt = {.ws = ws, .y = kc};
         pool_for(pool, R, 1, rope_run, &rt);
         timing_stop(tm, RLV_STAGE_ROPE, &t0);
-        attention(ws, l, R, ctx, nseg, seg_off, kv0);  /* charges its own two stages */
+        /* charges its own two stages: the prefix rows' keys are rotated and cached by now */
+        if (npre > 0) attention(ws, l, 0, npre, 0, 1, (const int[2]){0, npre}, kv0);
+        if (R > npre) attention(ws, l, npre, R - npre, ctx, nseg, seg_off, kv0 + npre);
         t0 = timing_start(tm);
         mm(ws, ws->x, H, ws->att, qd, R, qd, &ly->wo, H, 1);
         timing_stop(tm, RLV_STAGE_MATMUL, &t0);
@@ -620,16 +626,15 @@ static void own_prefix(llm_ws *ws) {
     ws->pre_layer = (size_t)ws->kv_rows * ws->m->nkv * ws->m->hd;
 }
 
-int llm_prefix(llm_ws *ws, const int32_t *ids, int n, const float *emb, const int *emb_pos, int n_emb,
-               rlv_err *err) {
+/* Rows [0, n) of a prefix: each row's embedding source (ws->row_src) and position, checked. */
+static int prefix_rows(llm_ws *ws, const int32_t *ids, int n, const float *emb, const int *emb_pos, int n_emb,
+                       rlv_err *err) {
     const llm_model *m = ws->m;
-    own_prefix(ws);
     if (n < 1) return rlv_errf(err, RLV_EINVAL, "prefix: %d tokens", n);
     if (n > ws->lim.max_prefix)
         return rlv_errf(err, RLV_ETOO_LONG, "prefix: %d tokens > limit %d", n, ws->lim.max_prefix);
     if (n_emb < 0 || n_emb > n || (n_emb > 0 && (!emb || !emb_pos)))
         return rlv_errf(err, RLV_EINVAL, "prefix: %d embedding rows for %d tokens", n_emb, n);
-    double t0 = timing_start(ws->timing);
     memset(ws->row_src, 0, (size_t)n * sizeof *ws->row_src);
     for (int k = 0; k < n_emb; k++) {
         int p = emb_pos[k];
@@ -644,18 +649,38 @@ int llm_prefix(llm_ws *ws, const int32_t *ids, int n, const float *emb, const in
             return rlv_errf(err, RLV_EINVAL, "prefix: token %d at position %d outside vocab %d", ids[i], i, m->V);
         ws->row_src[i] = ids[i];
     }
+    return RLV_OK;
+}
+
+/* The rows of ws->x from ws->row_src (rows [0, R)); emb: the prefix's embedding rows. */
+static void gather(llm_ws *ws, int R, const float *emb) {
     rows_task gt = {.ws = ws, .emb = emb};
-    pool_for(mm_ctx_pool(ws->mm), n, 1, gather_run, &gt);
-    timing_stop(ws->timing, RLV_STAGE_EMBED, &t0);
-    int seg[2] = {0, n}, done = forward(ws, n, 0, 1, seg, 0);
-    if (done < m->L)
-        return rlv_errf(err, RLV_ETIMEOUT, "prefix: the time limit passed after %d of %d decoder layers", done, m->L);
-    t0 = timing_start(ws->timing);
+    pool_for(mm_ctx_pool(ws->mm), R, 1, gather_run, &gt);
+}
+
+/* After a forward whose rows [0, n) were the prefix: its last row's logits, and ws holds it. */
+static void prefix_done(llm_ws *ws, int n) {
+    const llm_model *m = ws->m;
+    double t0 = timing_start(ws->timing);
     mm(ws, ws->prefix_logits, m->V, ws->h + (size_t)(n - 1) * m->H, m->H, 1, m->H, &m->lm_head, m->V, 0);
     timing_stop(ws->timing, RLV_STAGE_LM_HEAD, &t0);
     ws->prefix_lse = log_sum_exp(ws->prefix_logits, m->V);
     timing_stop(ws->timing, RLV_STAGE_LOGSOFTMAX, &t0);
     ws->P = n;
+}
+
+int llm_prefix(llm_ws *ws, const int32_t *ids, int n, const float *emb, const int *emb_pos, int n_emb,
+               rlv_err *err) {
+    own_prefix(ws);
+    double t0 = timing_start(ws->timing);
+    int rc = prefix_rows(ws, ids, n, emb, emb_pos, n_emb, err);
+    if (rc) return rc;
+    gather(ws, n, emb);
+    timing_stop(ws->timing, RLV_STAGE_EMBED, &t0);
+    int seg[2] = {0, n}, done = forward(ws, n, 0, 0, 0, 1, seg);
+    if (done < ws->m->L)
+        return rlv_errf(err, RLV_ETIMEOUT, "prefix: the time limit passed after %d of %d decoder layers", done, ws->m->L);
+    prefix_done(ws, n);
     return RLV_OK;
 }
 
@@ -714,11 +739,9 @@ int llm_prefix_attach(llm_ws *ws, const void *src, size_t bytes, rlv_err *err) {
 
 void llm_prefix_detach(llm_ws *ws) { own_prefix(ws); }
 
-int llm_score(llm_ws *ws, const int32_t *const *cand, const int *lens, int n, double *logps, double *sums,
-              rlv_err *err) {
-    const llm_model *m = ws->m;
-    int P = ws->P, H = m->H, V = m->V;
-    if (P < 1) return rlv_errf(err, RLV_EINVAL, "score: no prefix (llm_prefix failed or was not run)");
+/* The candidates' limits and ids; *R gets the rows they take (each candidate's tokens but its last). */
+static int cands_check(const llm_ws *ws, const int32_t *const *cand, const int *lens, int n, int *R, rlv_err *err) {
+    int V = ws->m->V;
     if (n < 1) return rlv_errf(err, RLV_EINVAL, "score: %d candidates", n);
     if (n > ws->lim.max_cands) return rlv_errf(err, RLV_ELIMIT, "score: %d candidates > limit %d", n, ws->lim.max_cands);
     int64_t total = 0;
@@ -733,25 +756,33 @@ int llm_score(llm_ws *ws, const int32_t *const *cand, const int *lens, int n, do
                 return rlv_errf(err, RLV_EINVAL, "score: candidate %d token %d = %d outside vocab %d", i, j,
                                 cand[i][j], V);
     }
-    /* rows: c_0 .. c_{T-2} of each candidate, at positions P, P + 1, ... (design note 2) */
-    rlv_timing *tm = ws->timing;
-    double t0 = timing_start(tm);
+    *R = (int)total - n;
+    return RLV_OK;
+}
+
+/* Rows from `base`: c_0 .. c_{T-2} of each candidate, at positions P, P + 1, ... (design note 2);
+ * ws->seg_off gets their segments, relative to base. */
+static void cands_rows(llm_ws *ws, int base, int P, const int32_t *const *cand, const int *lens, int n) {
     int *off = ws->seg_off, R = 0;
     for (int i = 0; i < n; i++) {
         off[i] = R;
         for (int j = 0; j < lens[i] - 1; j++, R++) {
-            ws->pos[R] = P + j;
-            ws->row_src[R] = cand[i][j];
+            ws->pos[base + R] = P + j;
+            ws->row_src[base + R] = cand[i][j];
         }
     }
     off[n] = R;
-    rows_task gt = {.ws = ws};
-    pool_for(mm_ctx_pool(ws->mm), R, 1, gather_run, &gt);
-    timing_stop(tm, RLV_STAGE_EMBED, &t0);
-    int done = R > 0 ? forward(ws, R, P, n, off, P) : m->L;
-    if (done < m->L)
-        return rlv_errf(err, RLV_ETIMEOUT, "candidates: the time limit passed after %d of %d decoder layers", done, m->L);
-    t0 = timing_start(tm);
+}
+
+/* After a forward whose rows from `base` were the R candidate rows: the log-probs and sums. */
+static void cands_done(llm_ws *ws, int base, int R, const int32_t *const *cand, const int *lens, int n,
+                       double *logps, double *sums) {
+    const llm_model *m = ws->m;
+    int H = m->H, V = m->V;
+    const int *off = ws->seg_off;
+    const float *h = ws->h + (size_t)base * H;
+    rlv_timing *tm = ws->timing;
+    double t0 = timing_start(tm);
     /* c_0 from the prefix's last row; c_{j+1} from row off_i + j (design note 4) */
     size_t o = 0;
     for (int i = 0; i < n; i++) {
@@ -769,7 +800,7 @@ int llm_score(llm_ws *ws, const int32_t *const *cand, const int *lens, int n, do
     int vc = V < LLM_VOCAB_COLS ? V : LLM_VOCAB_COLS;
     for (int v0 = 0; v0 < V && R > 0; v0 += vc) {
         int nv = V - v0 < vc ? V - v0 : vc;
-        mm_xwt(ws->mm, ws->logits, nv, ws->h, H, R, H, mm_w_at(m->lm_head.w, (size_t)v0, 0), nv, NULL, 0);
+        mm_xwt(ws->mm, ws->logits, nv, h, H, R, H, mm_w_at(m->lm_head.w, (size_t)v0, 0), nv, NULL, 0);
         timing_stop(tm, RLV_STAGE_LM_HEAD, &t0);
         rows_task lt = {.ws = ws, .n = nv, .v0 = v0};
         pool_for(mm_ctx_pool(ws->mm), R, 1, logsoftmax_run, &lt);
@@ -789,5 +820,46 @@ int llm_score(llm_ws *ws, const int32_t *const *cand, const int *lens, int n, do
             o += (size_t)lens[i];
         }
     }
+}
+
+int llm_score(llm_ws *ws, const int32_t *const *cand, const int *lens, int n, double *logps, double *sums,
+              rlv_err *err) {
+    int P = ws->P, R;
+    if (P < 1) return rlv_errf(err, RLV_EINVAL, "score: no prefix (llm_prefix failed or was not run)");
+    int rc = cands_check(ws, cand, lens, n, &R, err);
+    if (rc) return rc;
+    double t0 = timing_start(ws->timing);
+    cands_rows(ws, 0, P, cand, lens, n);
+    gather(ws, R, NULL);
+    timing_stop(ws->timing, RLV_STAGE_EMBED, &t0);
+    int done = R > 0 ? forward(ws, R, P, 0, P, n, ws->seg_off) : ws->m->L;
+    if (done < ws->m->L)
+        return rlv_errf(err, RLV_ETIMEOUT, "candidates: the time limit passed after %d of %d decoder layers", done,
+                        ws->m->L);
+    cands_done(ws, 0, R, cand, lens, n, logps, sums);
+    return RLV_OK;
+}
+
+int llm_prefix_score(llm_ws *ws, const int32_t *ids, int np, const float *emb, const int *emb_pos, int n_emb,
+                     const int32_t *const *cand, const int *lens, int n, double *logps, double *sums, rlv_err *err) {
+    own_prefix(ws);
+    double t0 = timing_start(ws->timing);
+    int R, rc = prefix_rows(ws, ids, np, emb, emb_pos, n_emb, err);
+    if (!rc) rc = cands_check(ws, cand, lens, n, &R, err);
+    if (rc) return rc;
+    if (np + R > ws->cap_rows) {  /* more rows than one forward holds: the prefix, then the candidates */
+        rc = llm_prefix(ws, ids, np, emb, emb_pos, n_emb, err);
+        if (!rc && (rc = llm_score(ws, cand, lens, n, logps, sums, err))) own_prefix(ws);
+        return rc;
+    }
+    cands_rows(ws, np, np, cand, lens, n);
+    gather(ws, np + R, emb);
+    timing_stop(ws->timing, RLV_STAGE_EMBED, &t0);
+    int done = forward(ws, np + R, 0, np, np, n, ws->seg_off);
+    if (done < ws->m->L)
+        return rlv_errf(err, RLV_ETIMEOUT, "prefix and candidates: the time limit passed after %d of %d decoder layers",
+                        done, ws->m->L);
+    prefix_done(ws, np);
+    cands_done(ws, np, R, cand, lens, n, logps, sums);
     return RLV_OK;
 }

@@ -8,6 +8,7 @@
  * Use:  llm_model_init(&m, ckpt, &cfg, 0, &err);  llm_ws_init(&ws, m, &limits, mm, &err);
  *       per job: llm_prefix(ws, ids, P, img_rows, img_pos, 256, &err);
  *                llm_score(ws, cands, lens, N, logps, sums, &err);
+ *       or both in one pass: llm_prefix_score(ws, ids, P, ..., cands, lens, N, logps, sums, &err);
  * Compute is fp32 with every large product in cblas_sgemm (mm.h); log-softmax with max
  * subtraction, per-token log-probs and their sums in double. */
 #ifndef RLV_LLM_H
@@ -104,6 +105,16 @@ void llm_prefix_detach(llm_ws *ws);
  * valid for further calls. */
 int llm_score(llm_ws *ws, const int32_t *const *cand, const int *lens, int n, double *logps,
               double *sums, rlv_err *err);
+
+/* llm_prefix then llm_score, in one pass over the weights: every layer takes the prefix rows and
+ * the candidate rows as one batch (the candidates' attention reads the prefix's K/V of the same
+ * layer), so each weight is read and packed once per job instead of twice, with more rows per
+ * product. Log-probs as the two calls give (test_llm_ref); ws then holds the prefix as after
+ * llm_prefix (llm_prefix_save works). Runs the two calls instead when the prefix and candidate
+ * rows together exceed max(max_prefix, max_cand_tokens), the rows one forward holds. Errors of
+ * either call; on any error ws holds no prefix. */
+int llm_prefix_score(llm_ws *ws, const int32_t *ids, int np, const float *emb, const int *emb_pos, int n_emb,
+                     const int32_t *const *cand, const int *lens, int n, double *logps, double *sums, rlv_err *err);
 
 #ifdef __cplusplus
 }

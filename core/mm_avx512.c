@@ -7,6 +7,7 @@
 
 #define MR 14
 #define NR 32
+#define KC 512 /* depth block: the tiles' and the gemv's (which must round alike) */
 
 /* A block: rows of x, 16 at a time along k, transposed into [k][14] micro-panels. The packed
  * A is read ~nc/nr times per packing, so this is a small share of the work (nc >= 256). */
@@ -156,48 +157,51 @@ static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, i
     ROWS(STORE)
 }
 
-/* gemv: M (<= 4) rows of x against 4 weight rows at a time, 16 k per step, horizontal sums at
- * the end. M is a constant in each instance (see gemv) so the 16 accumulators are registers. */
+/* gemv: M (<= 4) rows of x against 16 weight rows at a time, W [n, k] read in place. It computes
+ * every output exactly as the tiles do — lanes are output columns, each a chain of FMAs in k
+ * order restarted every KC, y = alpha x chain (+ y) per depth block — so that a row's result does
+ * not depend on how many rows share the product (a prefix run with its candidates, or on its own,
+ * gives the same bits). The 16 x 16 blocks are widened and transposed in registers: ~70 shuffles
+ * per 256 weights, hidden under reading the weights from memory, which bounds a product this
+ * small. M is a constant in each instance (see gemv) so the accumulators are registers. */
 static inline __attribute__((always_inline)) void gemv_m(float *y, size_t ldy, const float *x, size_t ldx, const int M,
                                                             int k, const mm_w *w, rlv_dtype dt, int n, float alpha,
                                                             int acc) {
-    size_t ld = (size_t)w->ld, blk = dt == RLV_I8 ? (size_t)w->block : 1, lds = ld / blk;
-    for (int j0 = 0; j0 < n; j0 += 4) {
-        int rows = n - j0 < 4 ? n - j0 : 4;
-        __m512 c[4][4];
+    __m512 va = _mm512_set1_ps(alpha);
+    for (int j0 = 0; j0 < n; j0 += 16) {
+        int cols = n - j0 < 16 ? n - j0 : 16;
+        __mmask16 cm = cols >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cols) - 1);
+        for (int pc = 0; pc < k; pc += KC) {
+            int kb = k - pc < KC ? k - pc : KC;
+            __m512 c[4];
 #pragma GCC unroll 4
-        for (int r = 0; r < 4; r++)
+            for (int i = 0; i < M; i++) c[i] = _mm512_setzero_ps();
+            for (int k0 = 0; k0 < kb; k0 += 16) {
+                int kn = kb - k0 < 16 ? kb - k0 : 16;
+                __m512 r[16];
+#pragma GCC unroll 16
+                for (int i = 0; i < 16; i++)
+                    r[i] = i < cols ? mmx_w16(w, dt, (size_t)(j0 + i), (size_t)(pc + k0), kn) : _mm512_setzero_ps();
+                mmx_tr16(r); /* r[q], lane i: W[j0 + i][pc + k0 + q] */
+                const float *xk = x + pc + k0;
+                if (kn == 16) {
+#pragma GCC unroll 16
+                    for (int q = 0; q < 16; q++)
 #pragma GCC unroll 4
-            for (int i = 0; i < 4; i++) c[r][i] = _mm512_setzero_ps();
-        for (int k0 = 0; k0 < k; k0 += 16) {
-            int kn = k - k0 < 16 ? k - k0 : 16;
-            __m512 xv[4], wv[4];
-#pragma GCC unroll 4
-            for (int i = 0; i < M; i++) xv[i] = mmx_load16(x + (size_t)i * ldx, RLV_F32, (size_t)k0, kn);
-            if (dt == RLV_I8) {  /* the 4 rows share the block index of this 16-k step */
-                size_t sc = (size_t)w->c0 + (size_t)k0, b = sc / blk;
-                int one = (sc + (size_t)kn - 1) / blk == b;
-#pragma GCC unroll 4
-                for (int r = 0; r < 4; r++) {
-                    const uint16_t *s = w->scale + (size_t)(j0 + r) * lds;
-                    wv[r] = r >= rows ? _mm512_setzero_ps()
-                                      : mmx_q8_16((const int8_t *)w->p + (size_t)(j0 + r) * ld + (size_t)k0, kn,
-                                                  one ? _mm512_set1_ps(mmx_f16(s[b])) : mmx_q8_scales16(s, sc, w->block, kn));
-                }
-            } else
-#pragma GCC unroll 4
-                for (int r = 0; r < 4; r++)
-                    wv[r] = r < rows ? mmx_load16(w->p, dt, (size_t)(j0 + r) * ld + (size_t)k0, kn) : _mm512_setzero_ps();
-#pragma GCC unroll 4
-            for (int r = 0; r < 4; r++)
-#pragma GCC unroll 4
-                for (int i = 0; i < M; i++) c[r][i] = _mm512_fmadd_ps(xv[i], wv[r], c[r][i]);
-        }
-        for (int i = 0; i < M; i++)
-            for (int r = 0; r < rows; r++) {
-                float v = alpha * _mm512_reduce_add_ps(c[r][i]), *o = y + (size_t)i * ldy + j0 + r;
-                *o = acc ? *o + v : v;
+                        for (int i = 0; i < M; i++) c[i] = _mm512_fmadd_ps(_mm512_set1_ps(xk[(size_t)i * ldx + q]), r[q], c[i]);
+                } else
+                    for (int q = 0; q < kn; q++)
+                        for (int i = 0; i < M; i++) c[i] = _mm512_fmadd_ps(_mm512_set1_ps(xk[(size_t)i * ldx + q]), r[q], c[i]);
             }
+            int a2 = acc || pc > 0;
+#pragma GCC unroll 4
+            for (int i = 0; i < M; i++) {
+                float *o = y + (size_t)i * ldy + j0;
+                __m512 v = _mm512_mul_ps(c[i], va);
+                if (a2) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(cm, o));
+                _mm512_mask_storeu_ps(o, cm, v);
+            }
+        }
     }
 }
 
@@ -220,6 +224,6 @@ static void gemv(float *y, size_t ldy, const float *x, size_t ldx, int m, int k,
 }
 
 const mm_kern mm_kern_avx512 = {
-    .name = "avx512", .mr = MR, .nr = NR, .kc = 512, .mc = 14 * 18, .nc = 32 * 64, .kstep = 1,
+    .name = "avx512", .mr = MR, .nr = NR, .kc = KC, .mc = 14 * 18, .nc = 32 * 64, .kstep = 1,
     .pack_a = pack_a, .pack_b = pack_b, .tile = tile, .gemv_rows = 4, .gemv = gemv,
 };

@@ -99,6 +99,9 @@ typedef struct rlv_engine_opts {
     int64_t max_job_ms;         /* time limit of one rlv_score call: past it the job stops before the
                                  * next decoder layer or ViT block with RLV_ETIMEOUT (0 = none, the
                                  * default; the image decode is bounded by its own work limits) */
+    int separate_prefix;        /* 0 (default): a prefix the prefix cache does not hold runs in the
+                                 * same pass over the decoder as the candidates (llm_prefix_score);
+                                 * 1: in a pass of its own before them — for measurements */
 } rlv_engine_opts;
 
 /* Fills the defaults above. */
@@ -184,6 +187,9 @@ typedef struct rlv_result {
     /* 1 where the model's ViT + resampler ran in this job; 0 on an image-cache hit, and for a
      * reference whose vision weights are the policy's own bytes (it takes the policy's embedding) */
     int image_ran_model[2];
+    /* 1 where the model's prefix ran in the candidates' pass (a prefix-cache miss, one pass over
+     * the decoder): that pass is in candidates_ms_model, and prefix_ms_model holds none of it */
+    int one_pass_model[2];
 } rlv_result;
 
 /* Scores one job. On RLV_OK, *res points into w and is valid until the next rlv_score on w.

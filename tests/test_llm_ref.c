@@ -267,6 +267,78 @@ static void test_thread_counts(void **s) {
     free(a), free(b);
 }
 
+/* llm_prefix_score: one pass over prefix and candidates gives the reference's log-probs and the
+ * same bits as llm_prefix then llm_score (the rows of a product and of an attention block are
+ * computed alike whatever else is in the batch); ws keeps the prefix for further llm_score calls; with limits too small for one pass
+ * it runs the two calls; a refused batch or a passed deadline leaves no prefix. */
+static void test_prefix_score(void **s) {
+    (void)s;
+    const char *names[] = {"bf16_gqa4_n16", "f32_gqa1_n4", "f16_gqa2_n8", "bf16_gqa1_long", "bf16_gqa4_prefix1",
+                           "f32_gqa1_allslots"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        lcase *c = case_load(names[i]);
+        loaded L = {0};
+        load_model(&L, c->ckpt, 0);
+        rlv_err e = {0};
+        llm_ws *one = NULL, *two = NULL;
+        llm_limits lim1 = {c->P, c->P + c->total, c->n}, lim2 = {c->P, c->total, c->n};
+        assert_int_equal(llm_ws_init(&one, L.m, &lim1, g_mm, &e), RLV_OK);
+        assert_int_equal(llm_ws_init(&two, L.m, &lim2, g_mm, &e), RLV_OK);
+        double *f = malloc((size_t)c->total * sizeof(double)), *g = malloc((size_t)c->total * sizeof(double));
+        double *sums = malloc((size_t)c->n * sizeof(double));
+        const int32_t *const *cand = (const int32_t *const *)c->cand;
+        int rc = llm_prefix_score(one, c->prefix, c->P, c->emb, c->emb_pos, c->n_emb, cand, c->lens, c->n, f, sums, &e);
+        if (rc) fprintf(stderr, "llm_prefix_score: %s\n", e.msg);
+        assert_int_equal(rc, RLV_OK);
+        prefix_ok(two, c);
+        assert_int_equal(llm_score(two, cand, c->lens, c->n, g, NULL, &e), RLV_OK);
+        double worst = 0, diff = 0;
+        for (int n = 0, o = 0; n < c->n; n++) {
+            double sum = 0;
+            for (int j = 0; j < c->lens[n]; j++, o++) {
+                worst = fmax(worst, fabs(f[o] - c->exp[n][j]));
+                diff = fmax(diff, fabs(f[o] - g[o]));
+                sum += f[o];
+            }
+            assert_true(sums[n] == sum);
+        }
+        printf("%-22s one pass: P=%d, %d tokens, max |logp - ref| = %.3g, max |one pass - two| = %.3g\n", names[i],
+               c->P, c->total, worst, diff);
+        assert_true(worst <= TOL);
+        /* bitwise on our kernels (test_mm test_rows); OpenBLAS may round a row by the batch */
+        assert_true(diff <= (strcmp(mm_kernel_name(g_mm), "generic") ? 0.0 : TOL / 10));
+        /* the prefix stays: scored again on its own, and saved */
+        assert_true(score_cmp(one, c, c->n) <= TOL);
+        size_t vb = llm_prefix_state_bytes(L.m, c->P);
+        void *st = malloc(vb);
+        assert_int_equal(llm_prefix_save(one, st, vb, &e), RLV_OK);
+        free(st);
+        /* limits too small for one pass (P + rows > max(max_prefix, max_cand_tokens)): two calls */
+        if (c->P + c->total - c->n > (c->P > c->total ? c->P : c->total)) {
+            assert_int_equal(llm_prefix_score(two, c->prefix, c->P, c->emb, c->emb_pos, c->n_emb, cand, c->lens, c->n,
+                                              f, NULL, &e), RLV_OK);
+            for (int k = 0; k < c->total; k++) assert_true(f[k] == g[k]);
+        }
+        /* refused: a candidate token outside the vocabulary, then a passed deadline; no prefix stays */
+        int32_t bad[2] = {5, 32009};
+        const int32_t *badp[1] = {bad};
+        int blen[1] = {2};
+        assert_int_equal(llm_prefix_score(one, c->prefix, c->P, c->emb, c->emb_pos, c->n_emb, badp, blen, 1, f, NULL, &e),
+                         RLV_EINVAL);
+        assert_int_equal(llm_score(one, cand, c->lens, c->n, f, NULL, &e), RLV_EINVAL);
+        llm_ws_set_deadline(one, 1.0);
+        assert_int_equal(llm_prefix_score(one, c->prefix, c->P, c->emb, c->emb_pos, c->n_emb, cand, c->lens, c->n, f,
+                                          NULL, &e), RLV_ETIMEOUT);
+        assert_non_null(strstr(e.msg, "prefix and candidates"));
+        assert_int_equal(llm_score(one, cand, c->lens, c->n, f, NULL, &e), RLV_EINVAL);
+        free(f), free(g), free(sums);
+        llm_ws_free(&one);
+        llm_ws_free(&two);
+        unload_model(&L);
+        case_free(c);
+    }
+}
+
 typedef struct job { const llm_model *m; const lcase *c; double worst; } job;
 
 static void *worker(void *arg) {
@@ -446,7 +518,7 @@ int main(void) {
         cmocka_unit_test(test_prefix_bos_only),    cmocka_unit_test(test_prefix_all_slots),
         cmocka_unit_test(test_ws_reuse),           cmocka_unit_test(test_threads),
         cmocka_unit_test(test_errors),             cmocka_unit_test(test_thread_counts),
-        cmocka_unit_test(test_bf16_compute),
+        cmocka_unit_test(test_bf16_compute),       cmocka_unit_test(test_prefix_score),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     mm_ctx_free(&g_mm);

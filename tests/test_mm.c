@@ -277,10 +277,9 @@ static void test_q8_exact(void **st) {
     pool_free(&p);
 }
 
-/* Weights repacked into the kernel's panels (mm_repack_view) give, through the tiles (m > 4),
- * the very floats of the same product on the weights as stored: the same widened values, summed
- * in the same order; at m <= 4 (where as-stored weights take the gemv path) they stay within the
- * bound of doubles. Every dtype (q8 with blocks 16, 32, 64), widths that are not multiples of a
+/* Weights repacked into the kernel's panels (mm_repack_view) give the very floats of the same
+ * product on the weights as stored: the same widened values, summed in the same order (at
+ * m <= 4 as-stored weights take the gemv path, which rounds as the tiles do; see test_rows). Every dtype (q8 with blocks 16, 32, 64), widths that are not multiples of a
  * panel, a row block (from row 2P) and a column block (from k 48, mid-block) of the repacked
  * weight, as the decoder takes its MLP chunks, 2 threads, every kernel level. */
 static void test_repacked(void **st) {
@@ -330,7 +329,7 @@ static void test_repacked(void **st) {
                         for (int i = 0; i < m; i++)
                             for (int j = 0; j < n; j++) {
                                 float a = y1[(size_t)i * n + j], b = y2[(size_t)i * n + j];
-                                if (m > 4 && strcmp(mm_kernel_name(c), "generic")) {
+                                if (strcmp(mm_kernel_name(c), "generic")) {
                                     if (memcmp(&a, &b, sizeof a))
                                         fail_msg("%s %s m %d k %d n %d sub %d: y[%d][%d] repacked %.9g, as stored %.9g",
                                                  mm_kernel_name(c), rlv_dtype_name(dts[di]), m, k, n, sub, i, j, a, b);
@@ -357,6 +356,59 @@ static void test_repacked(void **st) {
         pool_free(&p);
     }
     print_message("mm repacked: %d products equal to the same on the weights as stored\n", cases);
+}
+
+/* Our kernels compute a row of a product the same whatever else is in the batch: any rows of x
+ * alone give the bits they get among 130 rows (the gemv path at <= 4 rows rounds as the tiles;
+ * a tall batch on a narrow weight splits its rows over the threads) — so the decoder may run a
+ * prefix with its candidates or apart (llm_prefix_score), and the prefix cache may hold it, with
+ * the same log-probs. Every dtype, depth across two KC blocks and off 16, accumulate, 2 and 3
+ * threads, every kernel but OpenBLAS's, which promises no such thing. */
+static void test_rows(void **st) {
+    (void)st;
+    static const rlv_dtype dts[] = {RLV_F32, RLV_BF16, RLV_F16, RLV_I8};
+    static const int subs[][2] = {{0, 1}, {7, 9}, {20, 23}, {60, 64}, {100, 114}, {3, 45}};
+    enum { M = 130, N = 37 };
+    int cases = 0;
+    for (int threads = 2; threads <= 3; threads++) {
+        rlv_pool *p = NULL;
+        rlv_err e = {0};
+        assert_int_equal(pool_init(&p, threads, &e), RLV_OK);
+        for (size_t li = 0; li < sizeof levels / sizeof *levels; li++) {
+            mm_ctx *c = level_ctx(&levels[li], p);
+            if (!c) continue;
+            if (!strcmp(mm_kernel_name(c), "generic")) {
+                mm_ctx_free(&c);
+                continue;
+            }
+            for (size_t di = 0; di < sizeof dts / sizeof *dts; di++)
+                for (int acc = 0; acc <= 1; acc++) {
+                    int K = dts[di] == RLV_I8 ? 1088 : 1100; /* q8: whole blocks of 32 */
+                    wbuf w = make_w(dts[di], (size_t)N * K, (size_t)K);
+                    mm_w v = mm_w_plain(w.p, dts[di], K);
+                    if (dts[di] == RLV_I8) v.scale = w.s, v.block = g_block;
+                    float *x = malloc((size_t)M * K * sizeof(float)), *y0 = malloc((size_t)M * N * sizeof(float));
+                    float *all = malloc((size_t)M * N * sizeof(float)), *part = malloc((size_t)M * N * sizeof(float));
+                    for (size_t i = 0; i < (size_t)M * K; i++) x[i] = rndf();
+                    for (size_t i = 0; i < (size_t)M * N; i++) y0[i] = rndf();
+                    memcpy(all, y0, (size_t)M * N * sizeof(float));
+                    mm_xwt(c, all, N, x, K, M, K, v, N, NULL, acc);
+                    for (size_t si = 0; si < sizeof subs / sizeof *subs; si++) {
+                        int r0 = subs[si][0], r1 = subs[si][1];
+                        memcpy(part, y0, (size_t)M * N * sizeof(float));
+                        mm_xwt(c, part + (size_t)r0 * N, N, x + (size_t)r0 * K, K, r1 - r0, K, v, N, NULL, acc);
+                        if (memcmp(part + (size_t)r0 * N, all + (size_t)r0 * N, (size_t)(r1 - r0) * N * sizeof(float)))
+                            fail_msg("%s %s acc %d, %d threads: rows [%d, %d) alone differ from the same rows among %d",
+                                     mm_kernel_name(c), rlv_dtype_name(dts[di]), acc, threads, r0, r1, M);
+                        cases++;
+                    }
+                    free(w.p), free(w.f), free(w.s), free(x), free(y0), free(all), free(part);
+                }
+            mm_ctx_free(&c);
+        }
+        pool_free(&p);
+    }
+    print_message("mm rows: %d row ranges computed alone equal to the same rows in a batch\n", cases);
 }
 
 static void test_one_thread(void **s) { (void)s; run_all(1); }
@@ -414,6 +466,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool), cmocka_unit_test(test_default_kernel), cmocka_unit_test(test_one_thread),
         cmocka_unit_test(test_two_threads), cmocka_unit_test(test_three_threads), cmocka_unit_test(test_q8_exact), cmocka_unit_test(test_repacked),
+        cmocka_unit_test(test_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
