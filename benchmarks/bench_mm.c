@@ -2,15 +2,17 @@
  * core/llm.c forward() calls it) and the ViT (EVA-E, as core/vit.c does), against the widest
  * fp32 FMA peak measured in the same run (bench_peak.h), cblas_sgemm (whatever OpenBLAS picks
  * for OPENBLAS_CORETYPE) and optionally BLIS (dlopen'ed: it exports cblas_sgemm too, so it is
- * not linked). Random weights, as bf16, as q8 (quantised from the bf16 values, block 32, f16
- * scales: docs/quantization.md) and as f32; min over --reps timed calls after a warm-up.
+ * not linked). Random weights, as bf16, as q8 (quantised from the bf16 values, f16 scales, block 32
+ * or each of --block's sizes: docs/quantization.md) and as f32; min over --reps timed calls after a
+ * warm-up, the formats one after the other for each shape and M.
  * The machine may be shared: the peak is measured before every shape and at the end, and the
  * ratios are over the highest of those (wall) and over the highest per CPU-second (load-free:
  * CPU time, not wall time, of both the product and the peak loop). Rows are printed at the end;
  * progress goes to stderr.
  *
  *   bench_mm [--threads 2] [--reps 3] [--m 256,512,1024] [--compute fp32|bf16] [--blis]
- *            [--only cblas|ours] [--shape NAME] [--repack]
+ *            [--only cblas|ours] [--shape NAME] [--repack] [--block 32,16]
+ * --block: the q8 block sizes, one q8 column group each (at most 3), all timed in the same run.
  * --repack: our columns multiply weights repacked into the kernel's panels (mm_repack_view), as
  * rlaifvd does when they fit in memory; run with and without it in one command to compare.
  * Not run by ctest. */
@@ -67,6 +69,17 @@ static void *xmalloc(size_t n) {
     void *p = malloc(n);
     if (!p) die("out of memory");
     return p;
+}
+
+/* "256,1024" -> up to cap ints; returns how many. */
+static int int_list(char *p, int *out, int cap) {
+    int n = 0;
+    while (*p && n < cap) {
+        out[n++] = (int)strtol(p, &p, 10);
+        if (*p == ',') p++;
+        else if (*p) break;
+    }
+    return n;
 }
 
 static double loadavg(void) {
@@ -133,7 +146,7 @@ static rate time_gflops(const run *r, int reps, int threads) {
 typedef struct row {
     const char *name;
     int m, k, n;
-    rate b, q, f, c, l;  /* ours with bf16, q8 and f32 weights, cblas, BLIS */
+    rate b, q[3], f, c, l;  /* ours with bf16, q8 (one per block size) and f32 weights, cblas, BLIS */
 } row;
 
 static void peak_max(rate *best, rate r) {
@@ -151,7 +164,7 @@ static rate peak_rate(bench_isa isa, int threads) {
 
 int main(int argc, char **argv) {
     int threads = 2, reps = 3, use_blis = 0, only = 0, repack = 0;  /* only: 0 all, 1 ours, 2 cblas */
-    int ms[8] = {256, 512, 1024}, nm = 3;
+    int ms[8] = {256, 512, 1024}, nm = 3, blocks[3] = {Q8_BLOCK_DEFAULT}, nb = 1;
     const char *one = NULL;
     mm_compute compute = MM_COMPUTE_F32;
     for (int i = 1; i < argc; i++) {
@@ -163,19 +176,17 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--shape") && v) one = v, i++;
         else if (!strcmp(a, "--only") && v) only = !strcmp(v, "ours") ? 1 : 2, i++;
         else if (!strcmp(a, "--compute") && v) compute = !strcmp(v, "bf16") ? MM_COMPUTE_BF16 : MM_COMPUTE_F32, i++;
-        else if (!strcmp(a, "--m") && v) {
-            nm = 0;
-            for (char *p = argv[++i]; *p && nm < 8;) {
-                ms[nm++] = (int)strtol(p, &p, 10);
-                if (*p == ',') p++;
-            }
-        } else {
+        else if (!strcmp(a, "--m") && v) nm = int_list(argv[++i], ms, 8);
+        else if (!strcmp(a, "--block") && v) nb = int_list(argv[++i], blocks, 3);
+        else {
             fprintf(stderr, "usage: bench_mm [--threads N] [--reps N] [--m 256,512,1024] [--compute fp32|bf16] [--blis] "
-                            "[--only ours|cblas] [--shape NAME] [--repack]\n");
+                            "[--only ours|cblas] [--shape NAME] [--repack] [--block 32,16]\n");
             return 2;
         }
     }
     if (threads < 1 || reps < 1) die("--threads and --reps must be >= 1");
+    for (int i = 0; i < nb; i++)
+        if (blocks[i] < 1) die("--block: sizes must be >= 1");
     rlv_pool *pool = NULL;
     mm_ctx *mm = NULL;
     rlv_err e = {0};
@@ -214,22 +225,29 @@ int main(int argc, char **argv) {
         }
         size_t wn = (size_t)s->n * s->ldw;
         float *wf = xmalloc(wn * sizeof(float));
-        uint16_t *wb = xmalloc(wn * sizeof(uint16_t)), *ws = xmalloc(wn / Q8_BLOCK_DEFAULT * sizeof(uint16_t));
-        int8_t *wq = xmalloc(wn);
+        uint16_t *wb = xmalloc(wn * sizeof(uint16_t)), *ws[3];
+        int8_t *wq[3];
+        mm_w wq8[3];
+        int has_q8[3];  /* the block divides the row (vit.patch's 588: kept bf16 by the format) */
         for (size_t i = 0; i < wn; i++) {
             wb[i] = half_f32_to_bf16(rndf() * 0.05f);
             wf[i] = half_bf16_to_f32(wb[i]);
         }
-        if (s->ldw % Q8_BLOCK_DEFAULT == 0 && q8_quantize_rows(wq, ws, wf, s->n, s->ldw, Q8_BLOCK_DEFAULT, NULL))
-            die("q8_quantize_rows");
-        mm_w wq8 = {wq, RLV_I8, s->ldw, ws, Q8_BLOCK_DEFAULT, 0, 0, 0, 0}, wbv = mm_w_plain(wb, RLV_BF16, s->ldw),
-             wfv = mm_w_plain(wf, RLV_F32, s->ldw);
+        for (int bi = 0; bi < nb; bi++) {
+            int bs = blocks[bi];
+            has_q8[bi] = s->ldw % bs == 0;
+            wq[bi] = xmalloc(wn), ws[bi] = xmalloc((wn / bs + 1) * sizeof(uint16_t));
+            if (has_q8[bi] && q8_quantize_rows(wq[bi], ws[bi], wf, s->n, s->ldw, bs, NULL)) die("q8_quantize_rows");
+            wq8[bi] = (mm_w){wq[bi], RLV_I8, s->ldw, ws[bi], bs, 0, 0, 0, 0};
+        }
+        mm_w wbv = mm_w_plain(wb, RLV_BF16, s->ldw), wfv = mm_w_plain(wf, RLV_F32, s->ldw);
         mm_repack *rp = NULL;
         if (repack) {  /* the copies live until the shape is done */
             if (mm_repack_init(&rp, compute, &e) || mm_repack_view(rp, &wbv, s->n, s->k, &e) ||
-                mm_repack_view(rp, &wfv, s->n, s->k, &e) ||
-                (s->ldw % Q8_BLOCK_DEFAULT == 0 && s->k % Q8_BLOCK_DEFAULT == 0 && mm_repack_view(rp, &wq8, s->n, s->k, &e)))
+                mm_repack_view(rp, &wfv, s->n, s->k, &e))
                 die(e.msg);
+            for (int bi = 0; bi < nb; bi++)
+                if (has_q8[bi] && s->k % blocks[bi] == 0 && mm_repack_view(rp, &wq8[bi], s->n, s->k, &e)) die(e.msg);
         }
         int mlist[9], nml = 0;
         for (int i = 0; i < nm; i++) mlist[nml++] = ms[i];
@@ -245,11 +263,11 @@ int main(int argc, char **argv) {
             for (size_t i = 0; i < (size_t)m * s->k; i++) x[i] = rndf();
             for (size_t i = 0; i < (size_t)m * s->n; i++) y[i] = 0;
             run r = {0, mm, blis, s, m, y, x, wbv};
-            rate gb = {0, 0}, gq = {0, 0}, gf = {0, 0}, gc = {0, 0}, gl = {0, 0};
+            rate gb = {0, 0}, gq[3] = {{0, 0}, {0, 0}, {0, 0}}, gf = {0, 0}, gc = {0, 0}, gl = {0, 0};
             if (only != 2) {
                 gb = time_gflops(&r, reps, threads);
-                r.w = wq8;
-                if (s->ldw % Q8_BLOCK_DEFAULT == 0) gq = time_gflops(&r, reps, threads);  /* vit.patch: kept bf16 */
+                for (int bi = 0; bi < nb; bi++)
+                    if (has_q8[bi]) r.w = wq8[bi], gq[bi] = time_gflops(&r, reps, threads);
                 r.w = wfv;
                 gf = time_gflops(&r, reps, threads);
             }
@@ -260,12 +278,13 @@ int main(int argc, char **argv) {
                 openblas_set_num_threads(1);
             }
             if (blis) r.which = 2, r.w = mm_w_plain(wf, RLV_F32, s->ldw), gl = time_gflops(&r, reps, threads);
-            if (nrows < 64) rows[nrows++] = (row){s->name, m, s->k, s->n, gb, gq, gf, gc, gl};
-            fprintf(stderr, "%s M %d: %.1f %.1f %.1f %.1f %.1f GFLOP/s\n", s->name, m, gb.wall, gq.wall, gf.wall, gc.wall,
-                    gl.wall);
+            if (nrows < 64) rows[nrows++] = (row){s->name, m, s->k, s->n, gb, {gq[0], gq[1], gq[2]}, gf, gc, gl};
+            fprintf(stderr, "%s M %d: %.1f %.1f %.1f %.1f %.1f GFLOP/s\n", s->name, m, gb.wall, gq[0].wall, gf.wall,
+                    gc.wall, gl.wall);
         }
         mm_repack_free(&rp);
-        free(wf), free(wb), free(wq), free(ws);
+        for (int bi = 0; bi < nb; bi++) free(wq[bi]), free(ws[bi]);
+        free(wf), free(wb);
     }
     rate pk1 = peak_rate(isa, threads);
     peak_max(&best, pk1);
@@ -274,15 +293,25 @@ int main(int argc, char **argv) {
     printf("# highest peak of the run (start, before each shape, end): %.0f GFLOP/s wall, %.0f per CPU-second x %d\n",
            best.wall, best.cpu, threads);
     printf("# GF/s: wall clock (min of reps); /pk: over the highest peak, wall; /pkc: per CPU-second, over the highest\n");
-    printf("%-12s %5s %5s %5s | %7s %5s %5s | %7s %5s %5s %7s | %7s %5s %5s | %7s %6s | %7s %6s\n", "shape", "M", "k", "n",
-           "bf16w", "/pk", "/pkc", "q8w", "/pk", "/pkc", "q8/bf16", "f32w", "/pk", "/pkc", "cblas", "f32/cb", "blis", "f32/bl");
+    printf("# q8wB: q8 weights in blocks of B; q8/bf16: the per-CPU-second rates' ratio\n");
+    printf("%-12s %5s %5s %5s | %7s %5s %5s |", "shape", "M", "k", "n", "bf16w", "/pk", "/pkc");
+    for (int bi = 0; bi < nb; bi++) {
+        char h[16];
+        snprintf(h, sizeof h, "q8w%d", blocks[bi]);
+        printf(" %7s %5s %5s %7s |", h, "/pk", "/pkc", "q8/bf16");
+    }
+    printf(" %7s %5s %5s | %7s %6s | %7s %6s\n", "f32w", "/pk", "/pkc", "cblas", "f32/cb", "blis", "f32/bl");
     for (int i = 0; i < nrows; i++) {
         const row *r = &rows[i];
-        printf("%-12s %5d %5d %5d | %7.1f %5.2f %5.2f | %7.1f %5.2f %5.2f %7.2f | %7.1f %5.2f %5.2f | %7.1f %6.2f | %7.1f %6.2f\n",
-               r->name, r->m, r->k, r->n, r->b.wall, r->b.wall / best.wall, r->b.cpu / best.cpu, r->q.wall,
-               r->q.wall / best.wall, r->q.cpu / best.cpu, r->b.cpu > 0 ? r->q.cpu / r->b.cpu : 0, r->f.wall, r->f.wall / best.wall,
-               r->f.cpu / best.cpu, r->c.wall, r->c.wall > 0 ? r->f.wall / r->c.wall : 0, r->l.wall,
-               r->l.wall > 0 ? r->f.wall / r->l.wall : 0);
+        printf("%-12s %5d %5d %5d | %7.1f %5.2f %5.2f |", r->name, r->m, r->k, r->n, r->b.wall, r->b.wall / best.wall,
+               r->b.cpu / best.cpu);
+        for (int bi = 0; bi < nb; bi++) {
+            const rate *q = &r->q[bi];
+            printf(" %7.1f %5.2f %5.2f %7.2f |", q->wall, q->wall / best.wall, q->cpu / best.cpu,
+                   r->b.cpu > 0 ? q->cpu / r->b.cpu : 0);
+        }
+        printf(" %7.1f %5.2f %5.2f | %7.1f %6.2f | %7.1f %6.2f\n", r->f.wall, r->f.wall / best.wall, r->f.cpu / best.cpu,
+               r->c.wall, r->c.wall > 0 ? r->f.wall / r->c.wall : 0, r->l.wall, r->l.wall > 0 ? r->f.wall / r->l.wall : 0);
     }
     free(x), free(y);
     mm_ctx_free(&mm);

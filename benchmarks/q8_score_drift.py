@@ -11,10 +11,13 @@ them). Jobs: a random noise image, a prompt and 4 candidates of random words. Re
 |d token log-prob| (policy and reference), max |d reward| at beta 0.1, and rankings changed (all,
 and where the bf16 reward gap between the swapped candidates exceeds 1e-2).
 --f32 also scores the pair's weights before their bf16 rounding (F32 checkpoints): the same figures
-for bf16 against f32, the drift of the bf16 weights themselves.
+for bf16 against f32, the drift of the bf16 weights themselves. --convert-args may be given more than
+once: each is one q8 variant of the pair, all scored on the same jobs against the same bf16 scores in
+one run (work dirs pol_q8/ref_q8, then pol_q8_2/ref_q8_2, ...; each records its arguments and is
+converted again when they differ).
 
   q8_score_drift.py --rlaifv BIN --tokenizer-dir DIR --work DIR [--jobs 200] [--weights harsh|realistic]
-                    [--ref-noise X] [--f32] [--convert-args "--block 16"] [--hidden 4096] [--inter 14336]
+                    [--ref-noise X] [--f32] [--convert-args "--block 16" ...] [--report-every N] [--hidden 4096] [--inter 14336]
                     [--heads 32] [--kv-heads 8] [--layers 1] [--vit-width 1792] [--vit-mlp 15360]
                     [--vit-heads 16] [--vit-blocks 1] [--num-query 64]
 """
@@ -151,6 +154,17 @@ class Drift:
                 f"{self.changed}, of them with bf16 gap > 1e-2: {self.changed_gap}")
 
 
+def report(a, jobs, q8, variants, f32):
+    print(f"jobs {jobs} (4 candidates, {len(q8[0].dl)} token log-probs, {6 * jobs} candidate pairs); widths: "
+          f"hidden {a.hidden}, intermediate {a.inter}, layers {a.layers}, vit {a.vit_width}/{a.vit_mlp} x "
+          f"{a.vit_blocks}, queries {a.num_query}; weights {a.weights} {a.g}")
+    for drift, args in zip(q8, variants):
+        print(drift.line(f"q8 ({args or 'convert defaults'}) vs bf16"))
+    if a.f32:
+        print(f32.line("f32 vs bf16 (the bf16 rounding itself)"))
+    sys.stdout.flush()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rlaifv", required=True)
@@ -158,21 +172,34 @@ def main():
     ap.add_argument("--work", required=True)
     ap.add_argument("--jobs", type=int, default=200)
     ap.add_argument("--f32", action="store_true", help="also score the weights before bf16 rounding")
-    ap.add_argument("--convert-args", default="", help="extra arguments of rlaifv convert, e.g. '--block 16'")
+    ap.add_argument("--convert-args", action="append",
+                    help="extra arguments of rlaifv convert, e.g. '--block 16'; once per q8 variant")
+    ap.add_argument("--report-every", type=int, default=0, help="print the figures so far every N jobs")
     add_args(ap)
     a = ap.parse_args()
     a.g = preset(a)
     os.makedirs(a.work, exist_ok=True)
-    d = {k: os.path.join(a.work, k) for k in ("pol", "ref", "pol_q8", "ref_q8", "pol_f32", "ref_f32")}
+    d = {k: os.path.join(a.work, k) for k in ("pol", "ref", "pol_f32", "ref_f32")}
     if not os.path.exists(os.path.join(d["ref"], "config.json")) or \
             (a.f32 and not os.path.exists(os.path.join(d["ref_f32"], "config.json"))):
         make_pair(a, d["pol"], d["ref"], (d["pol_f32"], d["ref_f32"]) if a.f32 else None)
-    if not os.path.exists(os.path.join(d["ref_q8"], "config.json")):
-        for k in ("pol", "ref"):
-            subprocess.run([a.rlaifv, "convert", "--quantize", "q8"] + a.convert_args.split() + [d[k], d[k + "_q8"]],
-                           check=True, capture_output=True)
+    variants = a.convert_args or [""]
+    q8dirs = []
+    for v, args in enumerate(variants):
+        sfx = "_q8" if v == 0 else f"_q8_{v + 1}"
+        pair = [os.path.join(a.work, k + sfx) for k in ("pol", "ref")]
+        stamp = os.path.join(a.work, "convert" + sfx + ".txt")
+        if not os.path.exists(os.path.join(pair[1], "config.json")) or \
+                not os.path.exists(stamp) or open(stamp).read() != args:
+            for src, dst in zip((d["pol"], d["ref"]), pair):
+                shutil.rmtree(dst, ignore_errors=True)
+                subprocess.run([a.rlaifv, "convert", "--quantize", "q8"] + args.split() + [src, dst], check=True,
+                               capture_output=True)
+            with open(stamp, "w") as f:
+                f.write(args)
+        q8dirs.append(pair)
     rnd = random.Random(0)
-    q8, f32 = Drift(), Drift()
+    q8, f32 = [Drift() for _ in variants], Drift()
     for j in range(a.jobs):
         img = os.path.join(a.work, f"img{j % 20}.png")
         if not os.path.exists(img):
@@ -180,15 +207,13 @@ def main():
         job = {"image": img, "prompt": " ".join(rnd.choices(WORDS, k=rnd.randint(3, 12))) + "?",
                "cands": [" ".join(rnd.choices(WORDS, k=rnd.randint(2, 16))) + "." for _ in range(4)]}
         rb, lb = score(a, d["pol"], d["ref"], job)
-        q8.add(rb, lb, *score(a, d["pol_q8"], d["ref_q8"], job))
+        for drift, (pol, ref) in zip(q8, q8dirs):
+            drift.add(rb, lb, *score(a, pol, ref, job))
         if a.f32:
             f32.add(rb, lb, *score(a, d["pol_f32"], d["ref_f32"], job))
-    print(f"jobs {a.jobs} (4 candidates, {len(q8.dl)} token log-probs, {6 * a.jobs} candidate pairs); widths: hidden "
-          f"{a.hidden}, intermediate {a.inter}, layers {a.layers}, vit {a.vit_width}/{a.vit_mlp} x {a.vit_blocks}, "
-          f"queries {a.num_query}; weights {a.weights} {a.g}; convert {a.convert_args or '(defaults)'}")
-    print(q8.line("q8 vs bf16"))
-    if a.f32:
-        print(f32.line("f32 vs bf16 (the bf16 rounding itself)"))
+        if a.report_every and (j + 1) % a.report_every == 0 and j + 1 < a.jobs:
+            report(a, j + 1, q8, variants, f32)
+    report(a, a.jobs, q8, variants, f32)
 
 
 if __name__ == "__main__":
