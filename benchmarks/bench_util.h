@@ -6,14 +6,11 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
 #include "timing.h"
 
 /* Monotonic seconds. */
-static inline double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+static inline double now_s(void) { return clock_now_ms() / 1e3; }
 
 static inline int bench_cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "ckpt.h"
+#include "clock.h"
 #include "cmd.h"
 #include "config.h"
 #include "half.h"
@@ -177,8 +178,7 @@ static int convert_q8(int block, const char *keep, const char *in, const char *o
     DIR *d = NULL;
     struct dirent *de;
     int made_tmp = 0;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0_ms = clock_now_ms();
     snprintf(tmp, sizeof tmp, "%s.tmp", out);
     if (stat(in, &st) != 0 || !S_ISDIR(st.st_mode)) {
         snprintf(msg, sizeof msg, "%s: not a checkpoint directory", in);
@@ -309,8 +309,7 @@ static int convert_q8(int block, const char *keep, const char *in, const char *o
         snprintf(msg, sizeof msg, "renaming %.400s to %.400s: %s", tmp, out, strerror(errno));
         goto done;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double s = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    double s = (clock_now_ms() - t0_ms) / 1e3;
     printf("%s: %d tensors, %d q8 (block %d, F16 scales), %d shard(s), %.3f GB -> %.3f GB in %.1f s (%.0f MB/s in)\n",
            out, n_t, nq, block, n_s, in_bytes / 1e9, out_bytes / 1e9, s, in_bytes / 1e6 / (s > 0 ? s : 1));
     rc = 0;

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "cli_args.h"
+#include "clock.h"
 #include "cmd.h"
 #include "eval_input.h"
 #include "eval_report.h"
@@ -96,11 +97,7 @@ static void usage(FILE *f) {
             "  failed and the output holds no record), or --merge found the shards inconsistent.\n");
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+static double now_s(void) { return clock_now_ms() / 1e3; }
 
 /* ---- output file (design note 3) ---- */
 

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "ckpt.h"
+#include "clock.h"
 #include "cmd.h"
 #include "config.h"
 #include "manifest.h"
@@ -41,12 +42,6 @@ static void on_problem(void *ctx, manifest_problem kind, const char *msg) {
     printf("%s: %s\n", kind == MANIFEST_UNEXPECTED ? "warning" : "error", msg);
 }
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 int cmd_inspect(int argc, char **argv) {
     if (argc != 2 || !strcmp(argv[1], "--help")) {
         fprintf(argc == 2 ? stdout : stderr,
@@ -72,13 +67,13 @@ int cmd_inspect(int argc, char **argv) {
            cfg.mm_vision_tower, cfg.vision.embed_dim, cfg.vision.depth - 1, cfg.vision.num_heads,
            cfg.vision.mlp_dim, cfg.vision.patch_size, cfg.image_size, cfg.vit_grid, cfg.num_query,
            cfg.resampler_heads);
-    double t0 = now_ms();
+    double t0 = clock_now_ms();
     ckpt *c = NULL;
     if (ckpt_open(&c, dir, &err)) {
         printf("error: %s [%s]\n", err.msg, rlv_err_name(err.code));
         return 1;
     }
-    double t1 = now_ms();
+    double t1 = clock_now_ms();
     size_t bytes[RLV_N_DTYPES] = {0}, count[RLV_N_DTYPES] = {0}, total = 0;
     for (int i = 0; i < ckpt_n_tensors(c); i++) {
         const rlv_tensor *t = ckpt_tensor(c, i);

@@ -25,13 +25,6 @@ struct eval_summary {
     json_t *index;               /* group value -> position in t */
 };
 
-static char *dupstr(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
-
 static tally *add_tally(eval_summary *s, const char *name) {
     if (s->n == s->cap) {
         int cap = s->cap ? 2 * s->cap : 8;
@@ -41,7 +34,7 @@ static tally *add_tally(eval_summary *s, const char *name) {
     }
     tally *t = &s->t[s->n];
     memset(t, 0, sizeof *t);
-    t->name = dupstr(name);
+    t->name = strdup(name);
     t->errors = json_object();
     if (s->n) json_object_set_new(s->index, name, json_integer(s->n));
     s->n++;
@@ -51,7 +44,7 @@ static tally *add_tally(eval_summary *s, const char *name) {
 eval_summary *eval_summary_new(const char *group_by) {
     eval_summary *s = calloc(1, sizeof *s);
     if (!s) return NULL;
-    s->group_by = group_by ? dupstr(group_by) : NULL;
+    s->group_by = group_by ? strdup(group_by) : NULL;
     s->index = json_object();
     if (!add_tally(s, "all")) eval_summary_free(&s);
     return s;
@@ -77,7 +70,7 @@ void eval_summary_free(eval_summary **sp) {
 static tally *group_of(eval_summary *s, json_t *fields) {
     if (!s->group_by) return NULL;
     json_t *v = json_object_get(fields, s->group_by);
-    char *text = !v ? dupstr("(none)") : json_is_string(v) ? dupstr(json_string_value(v)) : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    char *text = !v ? strdup("(none)") : json_is_string(v) ? strdup(json_string_value(v)) : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
     if (!text) return NULL;
     json_t *at = json_object_get(s->index, text);
     tally *t = at ? &s->t[json_integer_value(at)] : add_tally(s, text);

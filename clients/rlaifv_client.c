@@ -27,6 +27,7 @@
 #include <zmq.h>
 
 #include "client_http.h"
+#include "clock.h"
 #include "proto.h"
 #include "reply_json.h"
 
@@ -53,14 +54,6 @@ struct rlv_client {
     uint64_t next_id;
     client_http *http;                /* an http(s):// endpoint: everything goes there, no sockets */
 };
-
-static char *dupstr(const char *s) {
-    if (!s) return NULL;
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
 
 /* Splits list at commas into addr[k] (each at most 511 bytes). Count, or -1 with err. */
 static int split_endpoints(const char *list, char (*addr)[512], char *err, size_t cap) {
@@ -215,8 +208,8 @@ int rlv_client_connect(rlv_client **out, const rlv_client_opts *o, char *err, si
     c->n = n;
     for (int k = 0; k < n; k++) memcpy(c->ep[k].addr, addr[k], sizeof addr[k]);
     free(addr);
-    c->server_key_file = dupstr(o->server_key_file);
-    c->client_key_file = dupstr(o->client_key_file);
+    c->server_key_file = o->server_key_file ? strdup(o->server_key_file) : NULL;
+    c->client_key_file = o->client_key_file ? strdup(o->client_key_file) : NULL;
     c->pool = o->pool;
     if (!c->pool && rlv_client_pool_new(&c->own_pool, o->endpoint, err, cap) == 0) c->pool = c->own_pool;
     c->ctx = zmq_ctx_new();
@@ -247,12 +240,6 @@ void rlv_client_destroy(rlv_client **cp) {
     *cp = NULL;
 }
 
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* The endpoint for the next try: fewest in flight among those not in skip (a bit per endpoint),
  * ties broken by a rotating start. -1 when all are skipped. */
@@ -289,7 +276,7 @@ static int send_try(rlv_client *c, proto_client_request *q, unsigned skip, doubl
             int m = 0;
             for (int j = 0; j < c->n; j++)
                 if (!(skip & (1u << j))) it[m++] = (zmq_pollitem_t){c->ep[j].sock, 0, ZMQ_POLLOUT, 0};
-            int left = (int)(deadline - now_ms());
+            int left = (int)(deadline - clock_now_ms());
             if (m == 0 || left <= 0 || zmq_poll(it, m, left) <= 0) return -1;
             unready = 0;
             continue;
@@ -316,7 +303,7 @@ static int send_try(rlv_client *c, proto_client_request *q, unsigned skip, doubl
  * (stale) are dropped. */
 static int await_reply(endpoint_conn *ep, uint64_t id, double deadline, char **json, rlv_client_error *e) {
     for (;;) {
-        int left = (int)(deadline - now_ms());
+        int left = (int)(deadline - clock_now_ms());
         zmq_pollitem_t it[2] = {{ep->sock, 0, ZMQ_POLLIN, 0}, {ep->mon, 0, ZMQ_POLLIN, 0}};
         if (left <= 0 || zmq_poll(it, ep->mon ? 2 : 1, left) <= 0) return 2;
         if (!(it[0].revents & ZMQ_POLLIN)) return 3; /* only the monitor spoke: a reply waiting is read first */
@@ -358,7 +345,7 @@ static int roundtrip(rlv_client *c, proto_client_request *q, char **json, rlv_cl
             if (answered == all) return 1; /* every endpoint said busy / shutting_down: e holds the last */
             failed = answered = 0;
         }
-        double deadline = now_ms() + c->o.timeout_ms;
+        double deadline = clock_now_ms() + c->o.timeout_ms;
         int k = send_try(c, q, failed, deadline, e);
         if (k == -2) return -1;
         if (k == -1) { /* no endpoint connected within timeout_ms: a try lost on each */

@@ -59,13 +59,6 @@ struct ckpt {
     ckpt_q8link *q8; /* [n_tensors], meaningful for I8 tensors (note 5) */
 };
 
-static char *dupstr(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
-
 int ckpt_map_file(ckpt *c, const char *path, const uint8_t **base, size_t *len, rlv_err *err) {
     if (c->n_files == c->cap_files) {
         int cap = c->cap_files ? 2 * c->cap_files : 8;
@@ -92,7 +85,7 @@ int ckpt_map_file(ckpt *c, const char *path, const uint8_t **base, size_t *len, 
     }
     close(fd);
     ckpt_mapping *f = &c->files[c->n_files];
-    f->path = dupstr(path);
+    f->path = strdup(path);
     f->base = p;
     f->len = (size_t)st.st_size;
     f->q8_block = 0;
@@ -139,7 +132,7 @@ int ckpt_add_tensor(ckpt *c, int file, const char *name, rlv_dtype dt, int ndim,
     }
     rlv_tensor *t = &c->tensors[c->n_tensors];
     memset(t, 0, sizeof *t);
-    t->name = dupstr(name);
+    t->name = strdup(name);
     if (!t->name || json_object_set_new(c->index, name, json_integer(c->n_tensors)) != 0) {
         free((void *)t->name);
         return rlv_errf(err, RLV_ENOMEM, "out of memory");
@@ -311,7 +304,7 @@ static int q8_link(ckpt *c, rlv_err *err) {
         if (t->dtype != RLV_I8) continue;
         if (q8_fault(c, t, &l->scale, msg, sizeof msg)) {
             l->scale = -1;
-            if (!(l->err = dupstr(msg))) return rlv_errf(err, RLV_ENOMEM, "out of memory");
+            if (!(l->err = strdup(msg))) return rlv_errf(err, RLV_ENOMEM, "out of memory");
         } else {
             l->block = c->files[t->shard].q8_block;
         }
@@ -354,7 +347,7 @@ int ckpt_open(ckpt **out, const char *path, rlv_err *err) {
     if (stat(path, &st) != 0) {
         rc = rlv_errf(err, RLV_EIO, "%s: %s", path, strerror(errno));
     } else if (S_ISDIR(st.st_mode)) {
-        c->dir = dupstr(path);
+        c->dir = strdup(path);
         char p[4096];
         if (snprintf(p, sizeof p, "%s/model.safetensors.index.json", path), file_exists(p))
             rc = load_index(c, p, err);
@@ -369,7 +362,7 @@ int ckpt_open(ckpt **out, const char *path, rlv_err *err) {
         else
             rc = rlv_errf(err, RLV_EIO, "%s: no model.safetensors(.index.json) or pytorch_model.bin(.index.json)", path);
     } else {
-        c->dir = dupstr(path);
+        c->dir = strdup(path);
         char *slash = c->dir ? strrchr(c->dir, '/') : NULL;
         if (slash) *slash = 0;
         else if (c->dir) strcpy(c->dir, ".");

@@ -123,13 +123,6 @@ int rlv_compute_parse(const char *name, rlv_compute *out) {
     return RLV_OK;
 }
 
-static char *dupstr(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
-
 /* Identity of a model's weights for the caches (the vision weights alone for the image cache,
  * all of them for the prefix cache): hash the (pointer, size) of each tensor; aliased identical
  * tensors (ckpt_share_identical) share pointers, hence the identity, and one process's caches
@@ -209,8 +202,8 @@ int rlv_engine_open(rlv_engine **out, const rlv_engine_opts *opts, rlv_err *err)
     rlv_engine *e = calloc(1, sizeof *e);
     if (!e) return rlv_errf(err, RLV_ENOMEM, "out of memory");
     e->opts = *opts;
-    e->policy_dir = dupstr(opts->model_dir);
-    e->reference_dir = opts->ref_model_dir ? dupstr(opts->ref_model_dir) : NULL;
+    e->policy_dir = strdup(opts->model_dir);
+    e->reference_dir = opts->ref_model_dir ? strdup(opts->ref_model_dir) : NULL;
     e->opts.model_dir = e->policy_dir;
     e->opts.ref_model_dir = e->reference_dir;
     e->n_models = opts->ref_model_dir ? 2 : 1;
@@ -474,7 +467,7 @@ static void store_prefix(rlv_engine *e, const llm_ws *ws, const llm_model *m, co
 
 int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *err) {
     rlv_engine *e = w->e;
-    double t0 = timing_now_ms();
+    double t0 = clock_now_ms();
     *res = NULL;
     int n = j->n_candidates, nm = e->n_models;
     if (n < 1 || n > e->opts.max_candidates)
@@ -513,10 +506,10 @@ int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *
         return token_error(e, j, rlv_errf(err, RLV_ETOO_LONG, "the candidates hold %d tokens in all, above the limit "
                                           "of %d", total, e->opts.max_total_tokens), err);
     for (int q = 0; q < nq; q++) w->emb_pos[q] = p->image_pos + q;
-    double t_asm = timing_now_ms() - t0;
+    double t_asm = clock_now_ms() - t0;
 
     /* prefix cache: a hit pins the model's saved prefix state, read in place by step 4 */
-    double t1 = timing_now_ms();
+    double t1 = clock_now_ms();
     imcache_key img = with_image ? imcache_key_of(j->image, j->image_len, 0) : (imcache_key){0, 0, 0};
     const pcache_entry *hit[2] = {NULL, NULL};
     pcache_key pk[2];
@@ -532,17 +525,17 @@ int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *
     int decoded = 0, ran[2] = {0, 0};
     double t_img[2] = {0, 0};
     for (int k = 0; k < nm && !rc; k++) {
-        double a = timing_now_ms();
+        double a = clock_now_ms();
         if (need[k]) rc = image_step(w, j, img, k, &decoded, &ran[k], err);
-        t_img[k] = timing_now_ms() - a;
+        t_img[k] = clock_now_ms() - a;
     }
-    double t2 = timing_now_ms();
+    double t2 = clock_now_ms();
 
     /* 3b. prefix (attached from the cache, or run and stored), 4. candidates */
     double t_prefix = t_asm, t_cands = 0, t_pre[2] = {0, 0}, t_cand[2] = {0, 0};
     int one_pass[2] = {0, 0};
     for (int k = 0; k < nm && !rc; k++) {
-        double a = timing_now_ms(), b = a;
+        double a = clock_now_ms(), b = a;
         one_pass[k] = !hit[k] && !e->opts.separate_prefix;
         if (one_pass[k]) { /* the prefix's rows go through the decoder with the candidates' */
             rc = llm_prefix_score(w->llm[k], p->prefix, p->n_prefix, w->emb[k], w->emb_pos, nq, w->cand_ids,
@@ -557,12 +550,12 @@ int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *
                 rc = llm_prefix(w->llm[k], p->prefix, p->n_prefix, w->emb[k], w->emb_pos, nq, err);
                 if (!rc) store_prefix(e, w->llm[k], e->m[k].llm, &pk[k]);
             }
-            b = timing_now_ms();
+            b = clock_now_ms();
             if (!rc) rc = llm_score(w->llm[k], w->cand_ids, w->cand_lens, n, w->logps[k], NULL, err);
         }
         if (hit[k]) llm_prefix_detach(w->llm[k]);
         t_pre[k] = b - a;
-        t_cand[k] = timing_now_ms() - b;
+        t_cand[k] = clock_now_ms() - b;
         t_prefix += t_pre[k];
         t_cands += t_cand[k];
     }
@@ -598,7 +591,7 @@ int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *
                           .image_ran_model = {ran[0], ran[1]},
                           .image_ms_model = {t_img[0], t_img[1]}, .prefix_ms_model = {t_pre[0], t_pre[1]},
                           .candidates_ms_model = {t_cand[0], t_cand[1]}, .one_pass_model = {one_pass[0], one_pass[1]}};
-    w->res.total_ms = timing_now_ms() - t0;
+    w->res.total_ms = clock_now_ms() - t0;
     *res = &w->res;
     return RLV_OK;
 }

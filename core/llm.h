@@ -70,7 +70,7 @@ size_t llm_ws_scratch_bytes(const llm_ws *ws);
 void llm_ws_set_timing(llm_ws *ws, rlv_timing *t);
 
 /* Later llm_prefix / llm_score calls stop before the next decoder layer once deadline_ms
- * (timing_now_ms' clock; 0 = none, the default) has passed, returning RLV_ETIMEOUT. */
+ * (clock_now_ms' clock; 0 = none, the default) has passed, returning RLV_ETIMEOUT. */
 void llm_ws_set_deadline(llm_ws *ws, double deadline_ms);
 
 /* Runs the decoder over the prefix once and keeps its KV cache in ws (replacing any earlier

@@ -10,6 +10,8 @@
 
 #include <time.h>
 
+#include "clock.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -46,17 +48,9 @@ static inline double timing_start(const rlv_timing *t) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* The monotonic clock in milliseconds: the time base of job deadlines (llm_ws_set_deadline,
- * vit_ws_set_deadline). */
-static inline double timing_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-/* 1 when deadline_ms (timing_now_ms' base; 0 = none) has passed: what the forward loops poll
+/* 1 when deadline_ms (clock_now_ms' base; 0 = none) has passed: what the forward loops poll
  * between layers. */
-static inline int timing_past(double deadline_ms) { return deadline_ms > 0 && timing_now_ms() >= deadline_ms; }
+static inline int timing_past(double deadline_ms) { return deadline_ms > 0 && clock_now_ms() >= deadline_ms; }
 
 /* Ends a stage begun at *t0, charges it to `stage` and restarts *t0 for the next one. */
 static inline void timing_stop(rlv_timing *t, rlv_stage stage, double *t0) {

@@ -26,6 +26,7 @@
 #include "jnum.h"
 #include "spm.h"
 #include "uword.h"
+#include "utf8.h"
 
 #define TOK_MAX_IDS (1 << 22)
 #define NONE UINT32_MAX
@@ -104,33 +105,6 @@ static uint64_t hash_pair(uint64_t k) {
 }
 
 static int utf8_len(uint8_t c) { return c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4; }
-
-/* Strict UTF-8 check (no overlongs, no surrogates, <= U+10FFFF): what a Rust &str holds. */
-static int utf8_valid(const uint8_t *s, size_t n, size_t *bad) {
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        size_t k;
-        uint32_t cp;
-        if (c < 0x80) { i++; continue; }
-        if (c >= 0xC2 && c <= 0xDF) { k = 1; cp = c & 0x1f; }
-        else if (c >= 0xE0 && c <= 0xEF) { k = 2; cp = c & 0x0f; }
-        else if (c >= 0xF0 && c <= 0xF4) { k = 3; cp = c & 0x07; }
-        else goto fail;
-        if (n - i <= k) goto fail;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xC0) != 0x80) goto fail;
-            cp = cp << 6 | (s[i + j] & 0x3f);
-        }
-        if ((k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            goto fail;
-        i += k + 1;
-    }
-    return 1;
-fail:
-    *bad = i;
-    return 0;
-}
 
 static uint32_t utf8_decode(const uint8_t *s, int *n) {
     int k = utf8_len(s[0]);
@@ -632,8 +606,8 @@ int tok_encode(const tok *t, const char *text, size_t len, int add_special, int3
 int tok_encode_s(const tok *t, tok_scratch *s, const char *text, size_t len, int add_special, int32_t *ids, int cap,
                  int *n_out, rlv_err *err) {
     *n_out = 0;
-    size_t bad;
-    if (!utf8_valid((const uint8_t *)text, len, &bad))
+    size_t bad = utf8_check((const uint8_t *)text, len);
+    if (bad != len)
         return rlv_errf(err, RLV_EINVAL, "text is not valid UTF-8 (byte %zu)", bad);
     enc e = {.t = t, .ids = ids, .cap = cap < 0 ? 0 : cap, .s = s};
     int rc = RLV_OK;
@@ -688,10 +662,9 @@ static int is_byte_token(const char *s, size_t n, uint8_t *v) {
 }
 
 static int flush_bytes(slist *out, sbuf *bytes) {
-    size_t bad;
     int rc = RLV_OK;
     if (!bytes->n) return RLV_OK;
-    if (utf8_valid((const uint8_t *)bytes->p, bytes->n, &bad)) rc = sl_push(out, bytes->p, bytes->n);
+    if (utf8_check((const uint8_t *)bytes->p, bytes->n) == bytes->n) rc = sl_push(out, bytes->p, bytes->n);
     else
         for (size_t i = 0; i < bytes->n && !rc; i++) rc = sl_push(out, "\xEF\xBF\xBD", 3);
     bytes->n = 0;

@@ -57,7 +57,7 @@ void vit_ws_free(vit_ws **ws);
 /* pixels [3][S][S] (image_to_pixels' output) -> out [grid^2][embed_dim]. RLV_OK, or RLV_ETIMEOUT
  * when ws's deadline passed before a block (out is then not written). */
 int vit_forward(const vit_model *m, vit_ws *ws, const float *pixels, float *out);
-/* Later vit_forward calls stop before the next block once deadline_ms (timing_now_ms' clock;
+/* Later vit_forward calls stop before the next block once deadline_ms (clock_now_ms' clock;
  * 0 = none, the default) has passed. */
 void vit_ws_set_deadline(vit_ws *ws, double deadline_ms);
 

@@ -53,6 +53,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "clock.h"
 #include "curve.h"
 #include "job.h"
 #include "log.h"
@@ -93,12 +94,6 @@ typedef struct frontend {
     uint16_t ev_kind[MONITOR_BATCH];
     int ev_fd[MONITOR_BATCH];
 } frontend;
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* The id as log text: a sanitised sample of its msgpack bytes. */
 static void id_text(const rlvd_job *j, char *buf, size_t cap) {
@@ -168,7 +163,7 @@ static void send_reply(frontend *f, rlvd_job *j, const uint8_t *body, size_t len
         zmq_msg_init(&j->out);
         zmq_msg_move(&j->out, &m);
         j->waiting = 1;
-        j->t_wait_ms = now_ms();
+        j->t_wait_ms = clock_now_ms();
         f->waiting[f->n_waiting++] = j;
     } else if (r == 1) {
         undeliverable(f, "the client has not read its replies for reply-hold-ms");
@@ -183,7 +178,7 @@ static void send_reply(frontend *f, rlvd_job *j, const uint8_t *body, size_t len
 /* Retries the waiting replies, oldest first. One that waited reply-hold-ms is dropped (counted)
  * and its peer remembered as not reading, which drops its other waiting replies too. */
 static void flush_waiting(frontend *f) {
-    double now = now_ms();
+    double now = clock_now_ms();
     int kept = 0;
     for (int i = 0; i < f->n_waiting; i++) {
         rlvd_job *j = f->waiting[i];
@@ -207,7 +202,7 @@ static void flush_waiting(frontend *f) {
 
 static void finish(frontend *f, rlvd_job *j, const char *outcome, const char *message) {
     const char *op = proto_op_name(j->req.op);
-    double ms = now_ms() - j->t_recv_ms;
+    double ms = clock_now_ms() - j->t_recv_ms;
     char id[128];
     id_text(j, id, sizeof id);
     stats_count(&f->stats, j->http ? "http" : "zmq", op, outcome);
@@ -330,7 +325,7 @@ static proto_code build_stats(frontend *f, rlvd_job *j, proto_error *e) {
     stats_merge_http(s);
     proto_reply *r = f->rep;
     proto_code rc = proto_reply_begin(r, j->req.id, j->req.id_len, e);
-    rc = rc ? rc : proto_reply_add_double(r, "uptime_s", (now_ms() - f->t_start_ms) / 1e3, e);
+    rc = rc ? rc : proto_reply_add_double(r, "uptime_s", (clock_now_ms() - f->t_start_ms) / 1e3, e);
     rc = rc ? rc : proto_reply_add_uint(r, "requests", s->requests, e);
     rc = rc ? rc : proto_reply_open_map(r, "replies", e);
     for (int i = 0; i < s->n_counters && !rc; i++) rc = proto_reply_add_uint(r, s->counters[i].key, s->counters[i].count, e);
@@ -433,7 +428,7 @@ static void on_request(frontend *f) {
         }
         zmq_msg_close(&m);
     }
-    j->t_recv_ms = now_ms();
+    j->t_recv_ms = clock_now_ms();
     j->src_fd = zmq_msg_get(&j->body, ZMQ_SRCFD);
     /* inproc has no fd; a ZeroMQ peer naming itself RLVD_HTTP_ID comes on tcp/ipc (invariant 6) */
     j->http = f->cfg->http_bind && j->src_fd < 0 && j->n_env && zmq_msg_size(&j->env[0]) == strlen(RLVD_HTTP_ID) &&
@@ -498,7 +493,7 @@ static void on_request(frontend *f) {
 
 /* Answers queued jobs whose deadline has passed. */
 static void expire(frontend *f) {
-    double now = now_ms();
+    double now = clock_now_ms();
     int kept = 0, n = f->q_len;
     for (int i = 0; i < n; i++) {
         rlvd_job *j = f->queue[(f->q_head + i) % f->cfg->max_queue];
@@ -523,7 +518,7 @@ static void skip_disconnected(frontend *f, int fd, uint64_t before) {
         char id[128];
         id_text(j, id, sizeof id);
         log_request(id, proto_op_name(j->req.op), "skipped_disconnected", (int)j->req.n_candidates,
-                    now_ms() - j->t_recv_ms, "the client disconnected before a worker took the job");
+                    clock_now_ms() - j->t_recv_ms, "the client disconnected before a worker took the job");
         f->stats.skipped_disconnected++;
         f->held_bytes -= j->held_bytes;
         job_release(&f->pool, j);
@@ -573,7 +568,7 @@ static void dispatch(frontend *f) {
         rlvd_job *j = f->queue[f->q_head];
         f->q_head = (f->q_head + 1) % f->cfg->max_queue;
         f->q_len--;
-        j->t_dispatch_ms = now_ms();
+        j->t_dispatch_ms = clock_now_ms();
         zmq_msg_t *wid = &f->idle[--f->n_idle];
         zmq_msg_send(wid, f->backend, ZMQ_SNDMORE);
         zmq_send(f->backend, &j, sizeof j, 0);
@@ -638,7 +633,7 @@ static int setup(frontend *f) {
     f->lim.max_candidate_bytes = (size_t)c->max_candidate_bytes;
     f->lim.max_prompt_bytes = (size_t)c->max_prompt_bytes;
     stats_init(&f->stats);
-    f->t_start_ms = now_ms();
+    f->t_start_ms = clock_now_ms();
     if (job_pool_init(&f->pool, c->max_queue + c->workers + 1) != 0) return -1;
     f->queue = calloc((size_t)c->max_queue, sizeof *f->queue);
     f->idle = calloc((size_t)c->workers, sizeof *f->idle);
@@ -734,9 +729,9 @@ static void teardown(frontend *f) {
 #define DRAIN_QUIET_MS 50
 #define DRAIN_MAX_MS 1000
 static void drain_inbound(frontend *f) {
-    double t0 = now_ms();
+    double t0 = clock_now_ms();
     int n = 0;
-    while (now_ms() - t0 < DRAIN_MAX_MS) {
+    while (clock_now_ms() - t0 < DRAIN_MAX_MS) {
         if (f->n_waiting) flush_waiting(f);
         /* requests are read only while no reply waits (invariant 3) */
         zmq_pollitem_t it = {f->router, 0, f->n_waiting ? 0 : ZMQ_POLLIN, 0};
@@ -748,7 +743,7 @@ static void drain_inbound(frontend *f) {
         on_request(f);
         n++;
     }
-    log_msg(LOG_INFO, "drained %d late requests in %.1f ms", n, now_ms() - t0);
+    log_msg(LOG_INFO, "drained %d late requests in %.1f ms", n, clock_now_ms() - t0);
 }
 
 int frontend_run(const rlvd_config *cfg, rlv_engine *engine, void *zctx) {

@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <zmq.h>
 
+#include "clock.h"
 #include "frontend.h"
 #include "http_json.h"
 #include "log.h"
@@ -428,14 +429,10 @@ static void *http_main(void *arg) {
             h->stopped = 1;
             read_replies(h); /* what the frontend sent before it stopped */
             answer_waiting(h);
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            flush_until = ts.tv_sec * 1e3 + ts.tv_nsec / 1e6 + STOP_FLUSH_MS;
+            flush_until = clock_now_ms() + STOP_FLUSH_MS;
         }
         if (h->stopped) {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            if (!busy_slots(h) || ts.tv_sec * 1e3 + ts.tv_nsec / 1e6 > flush_until) break;
+            if (!busy_slots(h) || clock_now_ms() > flush_until) break;
         }
         long wait = 100; /* sees the stop flag */
         MHD_UNSIGNED_LONG_LONG to;

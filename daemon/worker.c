@@ -12,15 +12,10 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "clock.h"
 #include "job.h"
 #include "log.h"
 #include "proto.h"
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static rlv_reward_kind reward_of(proto_reward r) {
     switch (r) {
@@ -56,9 +51,9 @@ static void score_job(rlvd_worker *self, rlv_worker *w, proto_reply *rep, proto_
     const rlv_result *res = NULL;
     rlv_err err = {0};
     proto_error perr;
-    double t0 = now_ms();
+    double t0 = clock_now_ms();
     int rc = rlv_score(w, &job, &res, &err);
-    j->compute_ms = now_ms() - t0;
+    j->compute_ms = clock_now_ms() - t0;
     if (rc == RLV_OK && res->n <= self->max_candidates) {
         for (int i = 0; i < res->n; i++) {
             const rlv_ranked *r = &res->ranking[i];

@@ -36,7 +36,7 @@ size_t proto_scrub(char *dst, size_t cap, const char *src, size_t len) {
         uint8_t c = s[i];
         if (c < 0x80) n = 1;
         else {
-            size_t bad = proto_utf8_check(s + i, len - i < 4 ? len - i : 4);
+            size_t bad = utf8_check(s + i, len - i < 4 ? len - i : 4);
             n = bad == 0 ? 0 : (c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2);
         }
         size_t out = n ? n : 1;

@@ -1,5 +1,4 @@
-/* proto_impl.h — internal to proto/: the bounded msgpack pull reader (reader.c) and the strict
- * UTF-8 check (utf8.c). Not part of the public API; nothing outside proto/ includes it.
+/* proto_impl.h — internal to proto/: the bounded msgpack pull reader (reader.c). Not part of the public API; nothing outside proto/ includes it.
  *
  * Why a reader of our own for decoding (msgpack-c is still used for every reply): msgpack-c 4.0's
  * C unpacker materialises a msgpack_object tree and allocates each array/map's element table from
@@ -14,6 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "utf8.h"
 
 typedef enum mp_kind {
     MP_NIL, MP_BOOL, MP_UINT, MP_INT, MP_FLOAT, MP_STR, MP_BIN, MP_ARRAY, MP_MAP, MP_EXT
@@ -52,9 +53,5 @@ int proto_reader_next(proto_reader *r, mp_item *it);
 int proto_reader_skip(proto_reader *r, int max_depth);
 /* "nil", "bool", "int", "float", "str", "bin", "array", "map", "ext". */
 const char *proto_mp_kind_name(mp_kind k);
-
-/* Offset of the first byte of s[0..len) that does not start/continue a valid UTF-8 sequence
- * (strict: no overlongs, no surrogates, <= U+10FFFF), or len when all of it is valid. */
-size_t proto_utf8_check(const uint8_t *s, size_t len);
 
 #endif

@@ -184,7 +184,7 @@ static proto_code element(proto_reply *r, const char *key, proto_error *err) {
     bool in_map = r->open[r->depth].is_map;
     if (in_map && !key) return misuse(r, err, "a map element needs a key");
     if (!in_map && key) return misuse(r, err, "an array element takes no key");
-    if (in_map && proto_utf8_check((const uint8_t *)key, strlen(key)) != strlen(key))
+    if (in_map && utf8_check((const uint8_t *)key, strlen(key)) != strlen(key))
         return misuse(r, err, "key is not valid UTF-8");
     if (in_map && r->depth == 0 && (!strcmp(key, "id") || !strcmp(key, "ok") || !strcmp(key, "error")))
         return misuse(r, err, "top-level keys id, ok and error are reserved");
@@ -221,7 +221,7 @@ proto_code proto_reply_add_str(proto_reply *r, const char *key, const char *val,
     if (rc != PROTO_OK) return rc;
     if (!val) return msgpack_pack_nil(&r->pk) ? oom(r, err) : PROTO_OK;
     size_t n = strlen(val);
-    if (proto_utf8_check((const uint8_t *)val, n) == n)
+    if (utf8_check((const uint8_t *)val, n) == n)
         return msgpack_pack_str(&r->pk, n) || msgpack_pack_str_body(&r->pk, val, n) ? oom(r, err) : PROTO_OK;
     /* not UTF-8 (a path in another encoding, say): send a readable approximation, never bad bytes */
     char *tmp = malloc(n + 4);

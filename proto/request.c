@@ -90,7 +90,7 @@ static proto_code type_error(proto_error *err, const char *field, const char *wa
 }
 
 static proto_code check_utf8(proto_error *err, const char *what, const mp_item *it) {
-    size_t bad = proto_utf8_check(it->ptr, it->len);
+    size_t bad = utf8_check(it->ptr, it->len);
     if (bad != it->len)
         return proto_errorf(err, PROTO_E_BAD_REQUEST, "%s: invalid UTF-8 at byte %zu (0x%02x)", what, bad, it->ptr[bad]);
     return PROTO_OK;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "clock.h"
 #include "frontend.h"
 #include "http.h"
 #include "proto.h"
@@ -24,12 +25,6 @@ static void *router;
 static rlvd_http *http;
 static proto_reply *rep;
 static proto_request req;
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static void setup(void) {
     static rlvd_config cfg;
@@ -92,9 +87,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t sent = 0, got = 0;
     char head[9] = {0};
     int eof = 0, shut = 0;
-    double t0 = now_ms();
+    double t0 = clock_now_ms();
     while (!eof) {
-        if (now_ms() - t0 > 10000) abort(); /* the connection neither answered nor closed */
+        if (clock_now_ms() - t0 > 10000) abort(); /* the connection neither answered nor closed */
         if (!shut && sent == size) {
             shutdown(sv[0], SHUT_WR);
             shut = 1;

@@ -1,9 +1,9 @@
-/* utf8.c — strict UTF-8 validation for prompts, candidates and outgoing strings (see proto_impl.h). */
+/* utf8.c — strict UTF-8 validation (see utf8.h). */
 #include <string.h>
 
-#include "proto_impl.h"
+#include "utf8.h"
 
-size_t proto_utf8_check(const uint8_t *s, size_t len) {
+size_t utf8_check(const uint8_t *s, size_t len) {
     size_t i = 0;
     while (i < len) {
         /* ASCII fast path, 8 bytes at a time: prompts and candidates are mostly ASCII. */
