@@ -55,6 +55,7 @@
 
 #include "clock.h"
 #include "curve.h"
+#include "err.h"
 #include "job.h"
 #include "log.h"
 #include "proto.h"

@@ -13,7 +13,7 @@
 #include "proto.h"
 #include "rlaifv.h"
 
-/* Each default is defined once, beside the option it belongs to (RLV_DEFAULT_* in core/rlaifv.h,
+/* Each default is defined once, beside the option it belongs to (RLV_DEFAULT_* in include/rlaifv.h,
  * PROTO_DEFAULT_* in proto/proto.h); the table holds their text. */
 #define TXT_(x) #x
 #define TXT(x) TXT_(x)

@@ -4,7 +4,7 @@
  * the engine's code makes is counted here (the linker's --wrap, tests/CMakeLists.txt), on every
  * thread. What may still allocate during a job, and is not exercised here: decoding an image the
  * image cache has not seen (the decoders' buffers, bounded by the image limits) and inserting a new
- * prefix into the prefix cache (an entry, bounded by prefix-cache-mb) — core/rlaifv.h. */
+ * prefix into the prefix cache (an entry, bounded by prefix-cache-mb) — include/rlaifv.h. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>

@@ -64,7 +64,7 @@ def case_install_and_run_without_the_source_tree():
     p = subprocess.run(["cmake", "--install", A.build, "--prefix", prefix], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout + p.stderr
     for f in ("bin/rlaifvd", "bin/rlaifv", "lib/librlv_core.a", "lib/librlv_client.a", "lib/librlv_proto.a",
-              "include/rlaifv/rlaifv.h", "include/rlaifv/err.h", "include/rlaifv/rlaifv_client.h",
+              "include/rlaifv/rlaifv.h", "include/rlaifv/rlaifv_client.h",
               "lib/pkgconfig/rlaifv.pc", "share/rlaifv/demo/policy/config.json",
               "share/rlaifv/demo/reference/config.json", "share/rlaifv/demo/sample.png",
               "share/doc/rlaifv/README.md", "share/doc/rlaifv/eval.md", "share/doc/rlaifv/protocol.md"):

@@ -9,7 +9,7 @@ character; the image as bytes, a path (str / os.PathLike) or a PIL image scores 
 text only; an endpoint without tcp:// gets a ValueError that says so; rewards in input order, best,
 rerank(top_n); score_many keeps k requests in flight and returns job order; busy is retried with
 backoff by default, a lost reply with timeout_retries; the same for AsyncClient; the version is the
-project's (core/rlaifv.h), py.typed is installed.
+project's (include/rlaifv.h), py.typed is installed.
 
   test_python_client.py --rlaifvd BIN --rlaifv BIN --model DIR --ref-model DIR --source DIR --work DIR
 """
@@ -69,7 +69,7 @@ DAEMON = None
 
 def case_installed_package():
     assert A.work in os.path.abspath(rlaifv_client.__file__) and "venv" in rlaifv_client.__file__, rlaifv_client.__file__
-    h = open(os.path.join(HERE, "..", "core", "rlaifv.h")).read()
+    h = open(os.path.join(HERE, "..", "include", "rlaifv.h")).read()
     assert rlaifv_client.__version__ == re.search(r'#define RLV_VERSION "([^"]+)"', h).group(1)
     assert os.path.exists(os.path.join(os.path.dirname(rlaifv_client.__file__), "py.typed"))
     from importlib import metadata

@@ -13,4 +13,4 @@ from .client import (AsyncClient, Client, CurveKeys, Logps, Ranked, RlaifvError,
                      Timeout)
 
 __all__ = ["Client", "AsyncClient", "CurveKeys", "ScoreResult", "Ranked", "Logps", "RlaifvError", "Timeout"]
-__version__ = "0.1.0"  # = RLV_VERSION of core/rlaifv.h (tests/test_python_client.py checks it)
+__version__ = "0.1.0"  # = RLV_VERSION of include/rlaifv.h (tests/test_python_client.py checks it)
