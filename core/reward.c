@@ -6,15 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const NAMES[] = {"rlaifv", "dpo", "logp_mean", "logp_sum"};
-
-const char *rlv_reward_name(rlv_reward_kind k) {
-    return k >= RLV_REWARD_RLAIFV && k <= RLV_REWARD_LOGP_SUM ? NAMES[k] : NULL;
-}
-
 int rlv_reward_parse(const char *name, rlv_reward_kind *out) {
-    for (int k = 0; k < 4; k++)
-        if (!strcmp(name, NAMES[k])) {
+    for (int k = 0; k < RLV_REWARD_N; k++)
+        if (!strcmp(name, rlv_reward_name((rlv_reward_kind)k))) {
             *out = (rlv_reward_kind)k;
             return RLV_OK;
         }

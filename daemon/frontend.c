@@ -461,10 +461,10 @@ static void on_request(frontend *f) {
         reply_error(f, j, PROTO_E_SHUTTING_DOWN, "the daemon is shutting down");
         return;
     }
-    if ((j->req.reward == PROTO_REWARD_RLAIFV || j->req.reward == PROTO_REWARD_DPO) &&
+    if ((j->req.reward == RLV_REWARD_RLAIFV || j->req.reward == RLV_REWARD_DPO) &&
         !rlv_engine_has_reference(f->engine)) {
         reply_error(f, j, PROTO_E_UNSUPPORTED_REWARD, "reward '%s' needs a reference model (start with --ref-model)",
-                    proto_reward_name(j->req.reward));
+                    rlv_reward_name(j->req.reward));
         return;
     }
     if (f->q_len == f->cfg->max_queue) {

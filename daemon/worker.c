@@ -17,16 +17,6 @@
 #include "log.h"
 #include "proto.h"
 
-static rlv_reward_kind reward_of(proto_reward r) {
-    switch (r) {
-    case PROTO_REWARD_RLAIFV: return RLV_REWARD_RLAIFV;
-    case PROTO_REWARD_DPO: return RLV_REWARD_DPO;
-    case PROTO_REWARD_LOGP_MEAN: return RLV_REWARD_LOGP_MEAN;
-    case PROTO_REWARD_LOGP_SUM: return RLV_REWARD_LOGP_SUM;
-    default: return RLV_REWARD_DEFAULT;
-    }
-}
-
 /* Engine error -> stable wire code. */
 static proto_code code_of(int rc) {
     switch (rc) {
@@ -45,7 +35,7 @@ static void score_job(rlvd_worker *self, rlv_worker *w, proto_reply *rep, proto_
     rlv_job job = {
         .image = q->image, .image_len = q->image_len, .prompt = q->prompt, .prompt_len = q->prompt_len,
         .n_candidates = (int)q->n_candidates, .candidates = q->candidates, .candidate_lens = q->candidate_lens,
-        .reward = reward_of(q->reward), .beta = q->has_beta ? q->beta : RLV_DEFAULT_BETA,
+        .reward = q->reward, .beta = q->has_beta ? q->beta : RLV_DEFAULT_BETA,
         .token_logps = q->token_logps,
     };
     const rlv_result *res = NULL;

@@ -74,8 +74,15 @@ typedef enum {
     RLV_REWARD_LOGP_SUM = 3,  /* sum_t logp_policy */
 } rlv_reward_kind;
 
-/* "rlaifv", "dpo", "logp_mean", "logp_sum"; NULL for others. */
-const char *rlv_reward_name(rlv_reward_kind k);
+#define RLV_REWARD_N 4 /* the kinds from RLV_REWARD_RLAIFV on */
+
+/* "rlaifv", "dpo", "logp_mean", "logp_sum" (the wire's names too: proto/ decodes them with it);
+ * NULL for RLV_REWARD_DEFAULT and others. Static string. Inline so that proto/ and the client
+ * library, which do not link the engine, read the same list. */
+static inline const char *rlv_reward_name(rlv_reward_kind k) {
+    static const char *const names[RLV_REWARD_N] = {"rlaifv", "dpo", "logp_mean", "logp_sum"};
+    return (int)k >= 0 && (int)k < RLV_REWARD_N ? names[k] : NULL;
+}
 /* Parses a name; returns RLV_OK or RLV_EINVAL. */
 int rlv_reward_parse(const char *name, rlv_reward_kind *out);
 

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rlaifv.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -119,17 +121,6 @@ typedef enum proto_op {
 /* "score", "ping", "info", "stats"; "none" for PROTO_OP_NONE (a stats key, not a wire value). */
 const char *proto_op_name(proto_op op);
 
-typedef enum proto_reward {
-    PROTO_REWARD_DEFAULT = 0, /* absent or nil: rlaifv with a reference model, logp_mean without */
-    PROTO_REWARD_RLAIFV,
-    PROTO_REWARD_DPO,
-    PROTO_REWARD_LOGP_MEAN,
-    PROTO_REWARD_LOGP_SUM,
-} proto_reward;
-
-/* "rlaifv", "dpo", "logp_mean", "logp_sum"; NULL for PROTO_REWARD_DEFAULT and others. */
-const char *proto_reward_name(proto_reward r);
-
 /* A decoded request. Zero-copy: every pointer below points INTO the message buffer given to
  * proto_decode_request and is valid only while that buffer lives and is unchanged; strings are
  * NOT NUL-terminated (use the lengths). Only the two candidate arrays are owned by the struct
@@ -150,7 +141,8 @@ typedef struct proto_request {
     size_t n_candidates;            /* 1 .. max_candidates */
     const char **candidates;        /* [n_candidates] valid UTF-8; array owned by the struct */
     size_t *candidate_lens;         /* [n_candidates] bytes; array owned by the struct */
-    proto_reward reward;            /* PROTO_REWARD_DEFAULT when absent */
+    rlv_reward_kind reward;         /* the engine's kind (include/rlaifv.h, names by rlv_reward_name);
+                                     * RLV_REWARD_DEFAULT when absent or nil */
     bool has_beta;
     double beta;                    /* finite, > 0, when has_beta */
     bool token_logps;               /* false when absent */
@@ -193,7 +185,7 @@ typedef struct proto_ranked {
 } proto_ranked;
 
 typedef struct proto_score_result {
-    const char *reward_kind;        /* "rlaifv", ... (proto_reward_name of the kind used) */
+    const char *reward_kind;        /* "rlaifv", ... (rlv_reward_name of the kind used) */
     double beta;
     bool has_reference;
     size_t n;

@@ -26,14 +26,9 @@ void proto_limits_default(proto_limits *lim) {
 }
 
 static const char *const op_names[] = {"none", "score", "ping", "info", "stats"};
-static const char *const reward_names[] = {NULL, "rlaifv", "dpo", "logp_mean", "logp_sum"};
 
 const char *proto_op_name(proto_op op) {
     return (unsigned)op < sizeof op_names / sizeof op_names[0] ? op_names[op] : "none";
-}
-
-const char *proto_reward_name(proto_reward r) {
-    return (unsigned)r < sizeof reward_names / sizeof reward_names[0] ? reward_names[r] : NULL;
 }
 
 /* The fields of v1. Bit i of a `seen` mask is field i. */
@@ -172,13 +167,15 @@ static proto_code decode_field(proto_request *req, int f, proto_reader *r, const
         return PROTO_OK;
     }
     case F_REWARD:
-        if (nil) { req->reward = PROTO_REWARD_DEFAULT; return PROTO_OK; }
+        if (nil) { req->reward = RLV_REWARD_DEFAULT; return PROTO_OK; }
         if (it.kind != MP_STR) return type_error(err, name, "str", &it);
-        for (int k = PROTO_REWARD_RLAIFV; k <= PROTO_REWARD_LOGP_SUM; k++)
-            if (strlen(reward_names[k]) == it.len && !memcmp(reward_names[k], it.ptr, it.len)) {
-                req->reward = (proto_reward)k;
+        for (int k = 0; k < RLV_REWARD_N; k++) {
+            const char *kn = rlv_reward_name((rlv_reward_kind)k);
+            if (strlen(kn) == it.len && !memcmp(kn, it.ptr, it.len)) {
+                req->reward = (rlv_reward_kind)k;
                 return PROTO_OK;
             }
+        }
         {
             char q[160];
             return proto_errorf(err, PROTO_E_BAD_REQUEST,
@@ -270,6 +267,7 @@ proto_code proto_decode_request(proto_request *req, const void *msg_, size_t len
     const char **cands = req->candidates;
     size_t *lens = req->candidate_lens, cap = req->cap_candidates;
     memset(req, 0, sizeof *req);
+    req->reward = RLV_REWARD_DEFAULT;
     req->candidates = cands;
     req->candidate_lens = lens;
     req->cap_candidates = cap;

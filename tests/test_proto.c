@@ -123,7 +123,7 @@ static void test_valid_score(void **st) {
     assert_int_equal(q.candidate_lens[1], 6);
     assert_memory_equal(q.candidates[1], "A dog.", 6);
     assert_int_equal(q.candidate_lens[2], 0);
-    assert_int_equal(q.reward, PROTO_REWARD_DPO);
+    assert_int_equal(q.reward, RLV_REWARD_DPO);
     assert_true(q.has_beta && q.beta == 0.2);
     assert_true(q.token_logps);
     assert_true(q.has_deadline && q.deadline_ms == 1500);
@@ -147,7 +147,7 @@ static void test_optional_defaults(void **st) {
             mp m;
             build(&m, f, kind, NULL);
             assert_int_equal(decode(&q, &m, NULL, &e), PROTO_OK);
-            if (f == 6) assert_int_equal(q.reward, PROTO_REWARD_DEFAULT);
+            if (f == 6) assert_int_equal(q.reward, RLV_REWARD_DEFAULT);
             if (f == 7) assert_false(q.has_beta);
             if (f == 8) assert_false(q.token_logps);
             if (f == 9) assert_false(q.has_deadline);
@@ -390,11 +390,11 @@ static void test_values(void **st) {
         s(&m, "candidates"); msgpack_pack_array(&m.pk, 1); s(&m, "x");
         proto_error e;
         assert_int_equal(decode(&q, &m, NULL, &e), PROTO_OK);
-        assert_int_equal(q.reward, PROTO_REWARD_RLAIFV + k);
-        assert_string_equal(proto_reward_name(q.reward), kinds[k]);
+        assert_int_equal(q.reward, RLV_REWARD_RLAIFV + k);
+        assert_string_equal(rlv_reward_name(q.reward), kinds[k]);
         mp_free(&m);
     }
-    assert_null(proto_reward_name(PROTO_REWARD_DEFAULT));
+    assert_null(rlv_reward_name(RLV_REWARD_DEFAULT));
     /* beta: float32, int8 encodings; NaN, inf, 0, negative refused */
     const double bad_beta[] = {NAN, INFINITY, -INFINITY, 0.0, -0.5};
     for (size_t i = 0; i < 5; i++) {

@@ -50,9 +50,9 @@ static unsigned long long kv_u(const char *list, const char *key) {
 /* The synthetic result: the same formula as synthetic_ranking() in proto_cases.py. */
 static void fill_result(const proto_request *q, proto_score_result *res, proto_ranked *rk, float *tok) {
     size_t n = q->n_candidates;
-    res->reward_kind = q->reward == PROTO_REWARD_DEFAULT ? "logp_mean" : proto_reward_name(q->reward);
+    res->reward_kind = q->reward == RLV_REWARD_DEFAULT ? "logp_mean" : rlv_reward_name(q->reward);
     res->beta = q->has_beta ? q->beta : 0.1;
-    res->has_reference = q->reward == PROTO_REWARD_RLAIFV || q->reward == PROTO_REWARD_DPO;
+    res->has_reference = q->reward == RLV_REWARD_RLAIFV || q->reward == RLV_REWARD_DPO;
     res->n = n;
     res->ranking = rk;
     res->image_ms = 1.25, res->prefix_ms = 2.5, res->candidates_ms = 3.75, res->total_ms = 7.5;
@@ -162,7 +162,7 @@ static void check_decoded(const char *name, const proto_request *q, const char *
     assert_int_equal(q->image_len, kv_u(want, "image_len"));
     assert_true((q->image ? fnv(q->image, q->image_len, FNV0) : 0) == kv_u(want, "image_fnv"));
     kv(want, "reward", v, sizeof v);
-    const char *rn = q->reward == PROTO_REWARD_DEFAULT ? "default" : proto_reward_name(q->reward);
+    const char *rn = q->reward == RLV_REWARD_DEFAULT ? "default" : rlv_reward_name(q->reward);
     if (strcmp(rn, v)) fail_msg("%s: reward %s, want %s", name, rn, v);
     kv(want, "beta", v, sizeof v);
     if (!strcmp(v, "none")) assert_false(q->has_beta);

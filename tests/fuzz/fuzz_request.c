@@ -59,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             rk[i].index = (int)i;
             rk[i].tokens = 1;
         }
-        proto_score_result res = {proto_reward_name(q.reward) ? proto_reward_name(q.reward) : "logp_mean",
+        proto_score_result res = {rlv_reward_name(q.reward) ? rlv_reward_name(q.reward) : "logp_mean",
                                   q.has_beta ? q.beta : 0.1, true, q.n_candidates, rk, 0, 0, 0, 0, false, true, q.v};
         if (proto_reply_score(r, q.id, q.id_len, &res, &e) != PROTO_OK) abort();
         check_reply(r, &q);
