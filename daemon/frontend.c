@@ -80,6 +80,7 @@ typedef struct frontend {
     rlvd_worker *workers;
     zmq_msg_t *idle;             /* identity frames of idle workers (stack) */
     int n_idle, n_running;
+    int n_failed_workers;        /* ready frames with a failed open status (start-up stops) */
     proto_reply *rep;            /* for replies built here */
     proto_limits lim;
     rlvd_stats stats;
@@ -139,7 +140,10 @@ static int try_send(frontend *f, rlvd_job *j, zmq_msg_t *body) {
     for (int i = 0; i < j->n_env; i++) {
         zmq_msg_t m;
         zmq_msg_init(&m);
-        zmq_msg_copy(&m, &j->env[i]);
+        if (zmq_msg_copy(&m, &j->env[i]) != 0) {
+            zmq_msg_close(&m);
+            return -1;
+        }
         if (zmq_msg_send(&m, f->router, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
             int e = zmq_errno();
             zmq_msg_close(&m);
@@ -153,12 +157,12 @@ static int try_send(frontend *f, rlvd_job *j, zmq_msg_t *body) {
  * pipe makes the reply wait in the job (invariant 2); finish() then keeps the slot. */
 static void send_reply(frontend *f, rlvd_job *j, const uint8_t *body, size_t len, int owned) {
     zmq_msg_t m;
-    if (owned) {
-        zmq_msg_init_data(&m, (void *)body, len, free_body, NULL);
-    } else {
-        zmq_msg_init_size(&m, len);
-        memcpy(zmq_msg_data(&m), body, len);
+    if (owned ? zmq_msg_init_data(&m, (void *)body, len, free_body, NULL) != 0 : zmq_msg_init_size(&m, len) != 0) {
+        if (owned) free((void *)body);
+        undeliverable(f, "out of memory for the reply message");
+        return;
     }
+    if (!owned) memcpy(zmq_msg_data(&m), body, len);
     int r = try_send(f, j, &m);
     if (r == 1 && stuck_find(f, &j->env[0]) < 0) {
         zmq_msg_init(&j->out);
@@ -571,23 +575,38 @@ static void dispatch(frontend *f) {
         f->q_len--;
         j->t_dispatch_ms = clock_now_ms();
         zmq_msg_t *wid = &f->idle[--f->n_idle];
-        zmq_msg_send(wid, f->backend, ZMQ_SNDMORE);
-        zmq_send(f->backend, &j, sizeof j, 0);
+        /* The backend is ROUTER_MANDATORY: a worker that is gone fails the send instead of the
+         * job vanishing. Inproc to a live worker does not fail; if it does, the client hears it. */
+        int sent = zmq_msg_send(wid, f->backend, ZMQ_SNDMORE) >= 0 && zmq_send(f->backend, &j, sizeof j, 0) >= 0;
         zmq_msg_close(wid);
+        if (!sent) {
+            const char *why = zmq_strerror(zmq_errno());
+            log_msg(LOG_ERROR, "cannot hand a job to a worker: %s (%d of %d workers left)", why, f->n_idle + f->n_running,
+                    f->cfg->workers);
+            reply_error(f, j, PROTO_E_INTERNAL, "the daemon could not hand the job to a worker: %s", why);
+            continue;
+        }
         f->n_running++;
     }
 }
 
+/* A frame from a worker: its ready frame (int32_t open status, worker.h) or a finished job. */
 static void on_worker(frontend *f) {
     zmq_msg_t wid;
     zmq_msg_init(&wid);
     if (zmq_msg_recv(&wid, f->backend, 0) < 0) { zmq_msg_close(&wid); return; }
-    rlvd_job *j = NULL;
-    int n = zmq_recv(f->backend, &j, sizeof j, 0);
+    union { rlvd_job *j; int32_t status; } m = {0};
+    int n = zmq_recv(f->backend, &m, sizeof m, 0);
+    if (n == (int)sizeof m.status && m.status != RLV_OK) { /* it logged why and ended */
+        f->n_failed_workers++;
+        zmq_msg_close(&wid);
+        return;
+    }
     zmq_msg_init(&f->idle[f->n_idle]);
     zmq_msg_move(&f->idle[f->n_idle++], &wid);
     zmq_msg_close(&wid);
-    if (n != (int)sizeof j || !j) return; /* "ready" */
+    rlvd_job *j = m.j;
+    if (n != (int)sizeof j || !j) return; /* ready */
     f->n_running--;
     if (j->reply) {
         send_reply(f, j, j->reply, j->reply_len, 1);
@@ -625,6 +644,21 @@ static void bind_endpoint(const char *ep, char *out, size_t cap) {
     else snprintf(out, cap, "%s", ep);
 }
 
+/* zmq_setsockopt that says which option failed; 0 or -1 (errno kept for socket_error). */
+static int set_option(void *s, int opt, const void *v, size_t n, const char *name) {
+    if (zmq_setsockopt(s, opt, v, n) == 0) return 0;
+    int e = zmq_errno();
+    log_msg(LOG_ERROR, "cannot set ZMQ_%s: %s", name, zmq_strerror(e));
+    errno = e;
+    return -1;
+}
+
+/* Logs why a socket could not be created or set up (a NULL s: zmq_socket failed); returns -1. */
+static int socket_error(void *s, const char *what) {
+    log_msg(LOG_ERROR, "cannot %s %s: %s", s ? "set up" : "create", what, zmq_strerror(zmq_errno()));
+    return -1;
+}
+
 static int setup(frontend *f) {
     const rlvd_config *c = f->cfg;
     proto_limits_default(&f->lim);
@@ -649,19 +683,21 @@ static int setup(frontend *f) {
         return -1;
     }
     if (curve && curve_start(f->zctx, c->curve_allow_dir) != 0) return -1;
-    f->router = zmq_socket(f->zctx, ZMQ_ROUTER);
     int one = 1, linger = 2000;
     /* ZeroMQ's own guard: frames far above the protocol limit are refused by the transport
      * (the peer is disconnected); up to twice the limit they are read and answered too_large. */
     int64_t maxmsg = c->max_message_bytes * 2 + 4096;
-    zmq_setsockopt(f->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-    zmq_setsockopt(f->router, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(f->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (!(f->router = zmq_socket(f->zctx, ZMQ_ROUTER)) ||
+        set_option(f->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one, "ROUTER_MANDATORY") ||
+        set_option(f->router, ZMQ_LINGER, &linger, sizeof linger, "LINGER") ||
+        set_option(f->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg, "MAXMSGSIZE"))
+        return socket_error(f->router, "the ROUTER socket");
     if (curve && curve_server_setup(f->router, c->curve_secret_file) != 0) return -1;
-    f->monitor = zmq_socket(f->zctx, ZMQ_PAIR);
     int unlimited = 0, zero = 0;
-    zmq_setsockopt(f->monitor, ZMQ_RCVHWM, &unlimited, sizeof unlimited); /* the io thread must never wait on us */
-    zmq_setsockopt(f->monitor, ZMQ_LINGER, &zero, sizeof zero);
+    if (!(f->monitor = zmq_socket(f->zctx, ZMQ_PAIR)) ||
+        set_option(f->monitor, ZMQ_RCVHWM, &unlimited, sizeof unlimited, "RCVHWM") || /* the io thread must never wait on us */
+        set_option(f->monitor, ZMQ_LINGER, &zero, sizeof zero, "LINGER"))
+        return socket_error(f->monitor, "the monitor socket");
     if (zmq_socket_monitor(f->router, MONITOR_EP, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0 ||
         zmq_connect(f->monitor, MONITOR_EP) != 0) {
         log_msg(LOG_ERROR, "cannot monitor the ROUTER socket: %s", zmq_strerror(zmq_errno()));
@@ -678,14 +714,17 @@ static int setup(frontend *f) {
     }
     char ep[1024];
     bind_endpoint(c->bind, ep, sizeof ep);
-    if (!strncmp(ep, "tcp://[", 7)) zmq_setsockopt(f->router, ZMQ_IPV6, &one, sizeof one);
+    if (!strncmp(ep, "tcp://[", 7) && set_option(f->router, ZMQ_IPV6, &one, sizeof one, "IPV6"))
+        return socket_error(f->router, c->bind);
     if (zmq_bind(f->router, ep) != 0) {
         log_msg(LOG_ERROR, "cannot bind %s: %s", c->bind, zmq_strerror(zmq_errno()));
         return -1;
     }
-    f->backend = zmq_socket(f->zctx, ZMQ_ROUTER);
-    zmq_setsockopt(f->backend, ZMQ_LINGER, &linger, sizeof linger);
-    if (zmq_bind(f->backend, RLVD_BACKEND_EP) != 0) return -1;
+    if (!(f->backend = zmq_socket(f->zctx, ZMQ_ROUTER)) ||
+        set_option(f->backend, ZMQ_LINGER, &linger, sizeof linger, "LINGER") ||
+        set_option(f->backend, ZMQ_ROUTER_MANDATORY, &one, sizeof one, "ROUTER_MANDATORY") ||
+        zmq_bind(f->backend, RLVD_BACKEND_EP) != 0)
+        return socket_error(f->backend, "the workers' socket " RLVD_BACKEND_EP);
     for (int i = 0; i < c->workers; i++) {
         f->workers[i] = (rlvd_worker){.id = i, .zctx = f->zctx, .engine = f->engine, .max_candidates = c->max_candidates};
         if (worker_start(&f->workers[i]) != 0) return -1;
@@ -698,8 +737,8 @@ static int setup(frontend *f) {
 static void teardown(frontend *f) {
     /* Stop the workers: each idle worker gets the empty frame (all are idle by now). */
     for (int i = 0; i < f->n_idle; i++) {
-        zmq_msg_send(&f->idle[i], f->backend, ZMQ_SNDMORE);
-        zmq_send(f->backend, "", 0, 0);
+        if (zmq_msg_send(&f->idle[i], f->backend, ZMQ_SNDMORE) < 0 || zmq_send(f->backend, "", 0, 0) < 0)
+            log_msg(LOG_ERROR, "cannot stop a worker: %s (waiting for it anyway)", zmq_strerror(zmq_errno()));
         zmq_msg_close(&f->idle[i]);
     }
     f->n_idle = 0;
@@ -752,7 +791,7 @@ int frontend_run(const rlvd_config *cfg, rlv_engine *engine, void *zctx) {
     if (setup(&f) != 0) {
         /* Workers that started are waiting for the frontend: let them register, then stop them. */
         if (f.backend)
-            while (f.n_idle < cfg->workers) {
+            while (f.n_idle + f.n_failed_workers < cfg->workers) {
                 zmq_pollitem_t it = {f.backend, 0, ZMQ_POLLIN, 0};
                 if (zmq_poll(&it, 1, 1000) <= 0) break;
                 on_worker(&f);
@@ -760,8 +799,15 @@ int frontend_run(const rlvd_config *cfg, rlv_engine *engine, void *zctx) {
         teardown(&f);
         return -1;
     }
-    /* Wait until every worker said ready, so a fast first request finds them. */
-    while (f.n_idle < cfg->workers) on_worker(&f);
+    /* Wait until every worker said ready, so a fast first request finds them. A worker that
+     * could not open its workspace stops the daemon here: ping must not look healthy while every
+     * score would get `internal`. */
+    while (f.n_idle + f.n_failed_workers < cfg->workers) on_worker(&f);
+    if (f.n_failed_workers) {
+        log_msg(LOG_ERROR, "%d of %d workers could not start (see above): stopping", f.n_failed_workers, cfg->workers);
+        teardown(&f);
+        return -1;
+    }
     rlvd_phase_now = RLVD_READY;
     for (;;) {
         if (rlvd_stop && !f.draining) {

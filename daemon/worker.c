@@ -90,29 +90,36 @@ static void *worker_main(void *arg) {
     proto_ranked *ranked = calloc((size_t)self->max_candidates, sizeof *ranked);
     void *sock = zmq_socket(self->zctx, ZMQ_DEALER);
     int linger = 0;
-    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
-    if (rlv_worker_open(&w, self->engine, &err) != RLV_OK)
-        log_msg(LOG_ERROR, "worker %d: %s", self->id, err.msg); /* it still serves: every job gets `internal` */
-    if (zmq_connect(sock, RLVD_BACKEND_EP) != 0 || zmq_send(sock, "", 0, 0) != 0) {
+    /* The ready frame carries the open status: a worker without its workspace stops here and
+     * the daemon exits at start-up instead of answering every job `internal` (worker.h). */
+    int32_t status = RLV_OK;
+    if ((status = rlv_worker_open(&w, self->engine, &err)) != RLV_OK)
+        log_msg(LOG_ERROR, "worker %d: %s [%s]", self->id, err.msg, rlv_err_name(status));
+    else if (!rep || !ranked) {
+        status = RLV_ENOMEM;
+        log_msg(LOG_ERROR, "worker %d: out of memory for its reply builder (%d candidates)", self->id, self->max_candidates);
+    }
+    if (!sock || zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_connect(sock, RLVD_BACKEND_EP) != 0 || zmq_send(sock, &status, sizeof status, 0) != (int)sizeof status) {
         log_msg(LOG_ERROR, "worker %d: cannot reach the frontend: %s", self->id, zmq_strerror(zmq_errno()));
         goto out;
     }
+    if (status != RLV_OK) goto out;
     for (;;) {
         rlvd_job *j = NULL;
         int n = zmq_recv(sock, &j, sizeof j, 0);
         if (n < 0 && zmq_errno() == EINTR) continue;
         if (n != (int)sizeof j) break; /* empty frame: stop */
-        if (!w || !rep || !ranked) {
-            proto_reply_error(rep, j->req.id, j->req.id_len, PROTO_E_INTERNAL, "worker has no workspace: %s", err.msg);
-            j->outcome = "internal";
-            j->reply = proto_reply_release(rep, &j->reply_len);
-        } else {
-            score_job(self, w, rep, ranked, j);
+        score_job(self, w, rep, ranked, j);
+        int sent;
+        while ((sent = zmq_send(sock, &j, sizeof j, 0)) < 0 && zmq_errno() == EINTR) {}
+        if (sent < 0) { /* inproc to a live frontend does not fail; if it does, the job is lost: say so */
+            log_msg(LOG_ERROR, "worker %d: cannot hand a finished job back: %s", self->id, zmq_strerror(zmq_errno()));
+            break;
         }
-        while (zmq_send(sock, &j, sizeof j, 0) < 0 && zmq_errno() == EINTR) {}
     }
 out:
-    zmq_close(sock);
+    if (sock) zmq_close(sock);
     rlv_worker_free(&w);
     proto_reply_free(&rep);
     free(ranked);

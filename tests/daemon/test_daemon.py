@@ -675,11 +675,27 @@ def case_bind_and_key_files():
     assert p.returncode != 0 and "blas-threads" in p.stderr, p.stderr
 
 
+def case_workers_failing_to_start():
+    """Workers that cannot open their workspace (here: limits the decoder refuses, 2048 prefix +
+    2^24 candidate tokens) stop the daemon at start-up with a non-zero status and the worker's own
+    message, instead of a daemon whose ping looks healthy while every score gets `internal`."""
+    with Daemon("--workers", 2, "--max-total-tokens", 1 << 24, expect_start=False) as d:
+        try:
+            rc = d.p.wait(60)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("rlaifvd kept running with failed workers: " + d.read_log())
+        log = d.read_log()
+        assert rc == 1, (rc, log)
+        assert "worker 0: llm limits: 2048 prefix + 16777216 candidate tokens is beyond 2^24" in log, log
+        assert "2 of 2 workers could not start" in log, log
+
+
 CASES = [case_max_peer_jobs, case_wire_equals_offline, case_prefix_cache, case_concurrent_clients, case_malformed_input, case_busy_and_timeout,
          case_sigterm_under_load, case_client_vanishes, case_curve, case_python_client,
          case_max_queued_bytes, case_signals_logged_not_fatal, case_sigterm_answers_late_requests, case_ipc_path_in_use,
          case_json_log_utf8_ids, case_routing_frames, case_pipelined_pings_one_reply_each,
-         case_client_not_reading, case_disconnected_clients_skipped, case_max_job_ms, case_bind_and_key_files]
+         case_client_not_reading, case_disconnected_clients_skipped, case_max_job_ms, case_bind_and_key_files,
+         case_workers_failing_to_start]
 
 
 def run(cases):
