@@ -36,7 +36,7 @@
 
 #include "bench_peak.h"
 #include "bench_util.h"
-#include "config.h"
+#include "model_config.h"
 #include "prompt.h"
 #include "rlaifv.h"
 #include "tok.h"
@@ -62,7 +62,7 @@ typedef struct job_flops {
     double vit, resampler, prefix, cands;
 } job_flops;
 
-static job_flops count_flops(const rlv_config *c, int n_prefix, const int *lens, int n) {
+static job_flops count_flops(const rlv_model_config *c, int n_prefix, const int *lens, int n) {
     job_flops f;
     double g = c->vit_grid, T = g * g + 1, D = c->vision.embed_dim, M = c->vision.mlp_dim;
     double p = c->vision.patch_size, B = c->vision.depth - 1;
@@ -185,7 +185,7 @@ static int parse_args(bench_opts *o, int argc, char **argv) {
 
 /* Candidate texts of about `tokens` response tokens each, with their token counts (ids after
  * the prefix, `lens`) from the engine's own prompt assembly; *n_prefix the shared prefix. */
-static int make_candidates(const bench_opts *o, const rlv_config *c, char **cands, int *lens, int *scored,
+static int make_candidates(const bench_opts *o, const rlv_model_config *c, char **cands, int *lens, int *scored,
                            int *n_prefix, rlv_err *err) {
     tok *t = NULL;
     int rc = tok_load(&t, o->model, err), n = o->candidates;
@@ -242,11 +242,11 @@ int main(int argc, char **argv) {
 
     const char *dirs[2] = {o.model, o.ref_model};
     int nm = o.ref_model ? 2 : 1;
-    rlv_config cfg[2];
+    rlv_model_config cfg[2];
     for (int k = 0; k < nm; k++) {
         char path[4096];
         snprintf(path, sizeof path, "%s/config.json", dirs[k]);
-        if (config_load(&cfg[k], path, &err)) {
+        if (model_config_load(&cfg[k], path, &err)) {
             fprintf(stderr, "bench_job: %s\n", err.msg);
             return 1;
         }

@@ -22,7 +22,7 @@
 
 #include "bench_util.h"
 #include "ckpt.h"
-#include "config.h"
+#include "model_config.h"
 #include "llm.h"
 #include "mm.h"
 #include "pool.h"
@@ -56,7 +56,7 @@ static void die(int rc, rlv_err *e) {
 }
 
 /* BLAS FLOPs of one llm_score over n candidates of len tokens (len - 1 rows each). */
-static double score_flops(const rlv_config *c, int n, int len) {
+static double score_flops(const rlv_model_config *c, int n, int len) {
     double H = c->hidden_size, F = c->intermediate_size, V = c->vocab_size, hd = H / c->num_attention_heads;
     double qd = H, kvd = c->num_key_value_heads * hd, R = (double)n * (len - 1), r1 = len - 1;
     double proj = 2 * R * (H * qd + 2 * H * kvd + qd * H + 3 * H * F);
@@ -112,7 +112,7 @@ static double score_time(llm_ws *ws, int32_t **cand, int *lens, int n, double *l
 void openblas_set_num_threads(int);
 
 /* cblas_sgemm on `threads` OpenBLAS threads; mm's pool wants OpenBLAS on one thread again after. */
-static double sgemm_time(const rlv_config *c, int m, int threads, double *flops) {
+static double sgemm_time(const rlv_model_config *c, int m, int threads, double *flops) {
     openblas_set_num_threads(threads);
     int H = c->hidden_size, F = c->intermediate_size, V = c->vocab_size;
     int kvd = c->num_key_value_heads * (H / c->num_attention_heads);
@@ -148,10 +148,10 @@ int main(int argc, char **argv) {
     mm_ctx *mm = NULL;
     die(pool_init(&pool, threads, &e), &e);
     die(mm_ctx_init(&mm, pool, MM_COMPUTE_F32, &e), &e);
-    rlv_config cfg;
+    rlv_model_config cfg;
     char p[1024];
     snprintf(p, sizeof p, "%s/config.json", argv[1]);
-    die(config_load(&cfg, p, &e), &e);
+    die(model_config_load(&cfg, p, &e), &e);
     ckpt *ck = NULL;
     die(ckpt_open(&ck, argv[1], &e), &e);
     llm_model *m = NULL;

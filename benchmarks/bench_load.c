@@ -10,7 +10,7 @@
 
 #include "bench_util.h"
 #include "ckpt.h"
-#include "config.h"
+#include "model_config.h"
 #include "half.h"
 #include "manifest.h"
 
@@ -37,10 +37,10 @@ int main(int argc, char **argv) {
     }
     size_t mb = argc > 2 ? (size_t)atoi(argv[2]) : 256;
     rlv_err err = {0};
-    rlv_config cfg;
+    rlv_model_config cfg;
     char p[4096];
     snprintf(p, sizeof p, "%s/config.json", argv[1]);
-    if (config_load(&cfg, p, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+    if (model_config_load(&cfg, p, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
 
     /* 1. open + validate + manifest check, 7 runs (pages stay in the page cache: a warm open). */
     double t[7];

@@ -15,7 +15,7 @@
 
 #include "bench_util.h"
 #include "ckpt.h"
-#include "config.h"
+#include "model_config.h"
 #include "image.h"
 #include "imcache.h"
 #include "mm.h"
@@ -66,7 +66,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_vit: %s\n", e.msg);
         return 1;
     }
-    rlv_config cfg;
+    rlv_model_config cfg;
     char path[1024];
     snprintf(path, sizeof path, "%s/config.json", argv[1]);
     ckpt *c = NULL;
@@ -75,7 +75,7 @@ int main(int argc, char **argv) {
     vit_ws *vw = NULL;
     resampler_ws *rw = NULL;
     image_ws *iw = NULL;
-    if (config_load(&cfg, path, &e) || ckpt_open(&c, argv[1], &e) || vit_model_init(&vm, c, &cfg, &e) ||
+    if (model_config_load(&cfg, path, &e) || ckpt_open(&c, argv[1], &e) || vit_model_init(&vm, c, &cfg, &e) ||
         resampler_model_init(&rm, c, &cfg, &e) || vit_ws_init(&vw, vm, mm, &e) || resampler_ws_init(&rw, rm, mm, &e) ||
         image_ws_init(&iw, 8192, cfg.image_size, &e)) {
         fprintf(stderr, "bench_vit: %s\n", e.msg);

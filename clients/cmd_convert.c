@@ -19,7 +19,7 @@
 #include "ckpt.h"
 #include "clock.h"
 #include "cmd.h"
-#include "config.h"
+#include "model_config.h"
 #include "half.h"
 #include "manifest.h"
 #include "q8.h"
@@ -150,7 +150,7 @@ static int write_shard(const ckpt *c, const plan_entry *p, int e0, int e1, int b
     return ok;
 }
 
-/* Output shard of each input file: a memfd pt.c made for an unaligned storage belongs to the file
+/* Output shard of each input file: a memfd ckpt_pt.c made for an unaligned storage belongs to the file
  * loaded before it. Returns the number of shards. */
 static int shard_map(const ckpt *c, int *map) {
     int s = -1;
@@ -165,7 +165,7 @@ static int shard_map(const ckpt *c, int *map) {
 static int convert_q8(int block, const char *keep, const char *in, const char *out) {
     char msg[1024] = "", p[4096], tmp[4096];
     rlv_err err = {0};
-    rlv_config cfg;
+    rlv_model_config cfg;
     ckpt *c = NULL;
     manifest_entry *m = NULL;
     plan_entry *plan = NULL;
@@ -189,7 +189,7 @@ static int convert_q8(int block, const char *keep, const char *in, const char *o
         goto done;
     }
     snprintf(p, sizeof p, "%s/config.json", in);
-    if (config_load(&cfg, p, &err) || manifest_build(&cfg, &m, &n_m, &err) || ckpt_open(&c, in, &err)) {
+    if (model_config_load(&cfg, p, &err) || manifest_build(&cfg, &m, &n_m, &err) || ckpt_open(&c, in, &err)) {
         snprintf(msg, sizeof msg, "%s [%s]", err.msg, rlv_err_name(err.code));
         goto done;
     }

@@ -8,7 +8,7 @@
 #include "ckpt.h"
 #include "clock.h"
 #include "cmd.h"
-#include "config.h"
+#include "model_config.h"
 #include "manifest.h"
 
 /* q8 summary: valid I8 weights by block size; the bad ones are named by the manifest check. */
@@ -52,10 +52,10 @@ int cmd_inspect(int argc, char **argv) {
     }
     const char *dir = argv[1];
     rlv_err err = {0};
-    rlv_config cfg;
+    rlv_model_config cfg;
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    if (config_load(&cfg, path, &err)) {
+    if (model_config_load(&cfg, path, &err)) {
         printf("error: %s [%s]\n", err.msg, rlv_err_name(err.code));
         return 1;
     }

@@ -3,7 +3,7 @@
  * Design notes:
  * (1) Files are mapped read-only (MAP_PRIVATE, PROT_READ) and stay mapped until ckpt_free;
  *     tensors point into the mappings, nothing is copied at open.
- * (2) A reader (st.c, pt.c) adds tensors through ckpt_add_tensor, which validates the byte
+ * (2) A reader (ckpt_st.c, ckpt_pt.c) adds tensors through ckpt_add_tensor, which validates the byte
  *     range against the mapping before the tensor can be seen; readers validate their own
  *     headers first. So every rlv_tensor handed out has nbytes inside a live mapping.
  * (3) Names map to indices through a jansson object (a hash table): O(1) lookup, no
@@ -186,10 +186,10 @@ static int file_exists(const char *p) {
 static int load_one(ckpt *c, const char *path, rlv_err *err) {
     if (ends_with(path, ".bin") || ends_with(path, ".pt") || ends_with(path, ".pth")) {
         c->format = "pytorch";
-        return pt_load_file(c, path, err);
+        return ckpt_pt_load_file(c, path, err);
     }
     c->format = "safetensors";
-    return st_load_file(c, path, err);
+    return ckpt_st_load_file(c, path, err);
 }
 
 /* Loads every shard named by an index's weight_map, then checks each listed tensor is there. */

@@ -1,7 +1,7 @@
 /* ckpt.h — a model checkpoint directory as users download it from the Hugging Face hub.
  * Owns: the set of mmap-ed files and the name -> rlv_tensor table (constant-time lookup).
  * Picks the format by what the directory holds: model.safetensors.index.json, then
- * *.safetensors, then pytorch_model.bin.index.json / pytorch_model.bin (see pt.h).
+ * *.safetensors, then pytorch_model.bin.index.json / pytorch_model.bin (see ckpt_pt.h).
  * Every byte range is validated before a tensor is handed out. Read-only after
  * ckpt_open(); safe to share between threads. Knows nothing of the model's math. */
 #ifndef RLV_CKPT_H

@@ -1,4 +1,4 @@
-/* ckpt_impl.h — internal: how a file-format reader (st.c, pt.c) fills a checkpoint.
+/* ckpt_impl.h — internal: how a file-format reader (ckpt_st.c, ckpt_pt.c) fills a checkpoint.
  * A reader maps its file with ckpt_map_file(), then adds each tensor with ckpt_add_tensor(),
  * which checks the name is new and the byte range lies inside the mapping. The range
  * overlap check runs once per file in ckpt_check_overlaps(). */
@@ -26,7 +26,7 @@ void ckpt_set_q8_block(ckpt *c, int file, int block);
 int ckpt_check_overlaps(ckpt *c, int file, rlv_err *err);
 
 /* Readers, dispatched by ckpt_open. */
-int st_load_file(ckpt *c, const char *path, rlv_err *err);   /* st.c: one .safetensors */
-int pt_load_file(ckpt *c, const char *path, rlv_err *err);   /* pt.c: one torch.save zip */
+int ckpt_st_load_file(ckpt *c, const char *path, rlv_err *err);   /* ckpt_st.c: one .safetensors */
+int ckpt_pt_load_file(ckpt *c, const char *path, rlv_err *err);   /* ckpt_pt.c: one torch.save zip */
 
 #endif

@@ -19,7 +19,7 @@
 #include <time.h>
 
 #include "ckpt.h"
-#include "config.h"
+#include "model_config.h"
 #include "cpu.h"
 #include "image.h"
 #include "imcache.h"
@@ -38,7 +38,7 @@
 enum { POL = 0, REF = 1 };
 
 typedef struct engine_model {
-    rlv_config cfg;
+    rlv_model_config cfg;
     ckpt *ck;
     llm_model *llm;
     vit_model *vit;
@@ -142,7 +142,7 @@ static uint64_t weights_identity(const ckpt *c, int vision_only) {
 static int load_model(engine_model *m, const char *dir, rlv_err *err) {
     char p[4096];
     snprintf(p, sizeof p, "%s/config.json", dir);
-    int rc = config_load(&m->cfg, p, err);
+    int rc = model_config_load(&m->cfg, p, err);
     if (!rc) rc = ckpt_open(&m->ck, dir, err);
     if (!rc) rc = manifest_check(&m->cfg, m->ck, NULL, NULL, NULL, err);
     if (rc) rlv_err_prefix(err, dir);
@@ -210,7 +210,7 @@ int rlv_engine_open(rlv_engine **out, const rlv_engine_opts *opts, rlv_err *err)
     int rc = load_model(&e->m[POL], opts->model_dir, err);
     if (!rc && e->n_models == 2) rc = load_model(&e->m[REF], opts->ref_model_dir, err);
     if (!rc && e->n_models == 2) {
-        const rlv_config *a = &e->m[POL].cfg, *b = &e->m[REF].cfg;
+        const rlv_model_config *a = &e->m[POL].cfg, *b = &e->m[REF].cfg;
         if (a->vocab_size != b->vocab_size || a->num_query != b->num_query || a->image_size != b->image_size)
             rc = rlv_errf(err, RLV_ECONFIG, "policy and reference differ in vocab_size, num_query or image_size "
                           "(%d/%d, %d/%d, %d/%d): they must share tokenizer and image slots", a->vocab_size,
@@ -266,7 +266,7 @@ int rlv_engine_has_reference(const rlv_engine *e) { return e->n_models == 2; }
 
 void rlv_engine_get_info(const rlv_engine *e, rlv_engine_info *o) {
     memset(o, 0, sizeof *o);
-    const rlv_config *c = &e->m[POL].cfg;
+    const rlv_model_config *c = &e->m[POL].cfg;
     o->policy_dir = e->policy_dir;
     o->reference_dir = e->reference_dir;
     o->hidden_size = c->hidden_size;
@@ -304,7 +304,7 @@ int rlv_worker_open(rlv_worker **out, rlv_engine *e, rlv_err *err) {
     if (!w) return rlv_errf(err, RLV_ENOMEM, "out of memory");
     w->e = e;
     const rlv_engine_opts *o = &e->opts;
-    const rlv_config *c = &e->m[POL].cfg;
+    const rlv_model_config *c = &e->m[POL].cfg;
     int S = c->image_size, maxc = o->max_candidates, maxt = o->max_total_tokens;
     llm_limits lim = {.max_prefix = o->max_seq_tokens, .max_cand_tokens = maxt, .max_cands = maxc};
     int rc = RLV_OK;
@@ -408,7 +408,7 @@ static int copy_texts(rlv_worker *w, const rlv_job *j, const char **prompt, rlv_
 /* 1 when model k takes the policy's image embedding: a reference whose vision weights are the
  * policy's own bytes (ckpt_share_identical), so the same weights, code and threads give the same floats. */
 static int takes_policy_embedding(const rlv_engine *e, int k) {
-    const rlv_config *a = &e->m[k].cfg, *p = &e->m[POL].cfg;
+    const rlv_model_config *a = &e->m[k].cfg, *p = &e->m[POL].cfg;
     return k > 0 && e->m[k].vision_id == e->m[POL].vision_id &&
            (size_t)a->num_query * a->hidden_size == (size_t)p->num_query * p->hidden_size;
 }
@@ -490,7 +490,7 @@ int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *
     }
 
     /* 3a. prompt assembly: its prefix ids are the prefix cache's key */
-    const rlv_config *c = &e->m[POL].cfg;
+    const rlv_model_config *c = &e->m[POL].cfg;
     int nq = with_image ? c->num_query : 0;
     prompt_req pr = {.question = prompt, .cands = w->cands, .n_cands = n, .num_query = nq,
                      .max_tokens = e->opts.max_seq_tokens};

@@ -62,7 +62,7 @@ typedef struct llm_layer {
 } llm_layer;
 
 struct llm_model {
-    const rlv_config *cfg;
+    const rlv_model_config *cfg;
     int H, F, V, L, nh, nkv, hd;
     float eps;
     double theta;
@@ -168,7 +168,7 @@ static int load_vec(llm_model *m, const ckpt *c, const char *name, int64_t n, fl
     return own_f32(m, out, mm_w_plain(t->data, t->dtype, (int)n), 1, (size_t)n, name, err);
 }
 
-int llm_model_init(llm_model **out, const ckpt *c, const rlv_config *cfg, int flags, rlv_err *err) {
+int llm_model_init(llm_model **out, const ckpt *c, const rlv_model_config *cfg, int flags, rlv_err *err) {
     *out = NULL;
     int H = cfg->hidden_size, F = cfg->intermediate_size, V = cfg->vocab_size;
     int L = cfg->num_hidden_layers, nh = cfg->num_attention_heads, nkv = cfg->num_key_value_heads;

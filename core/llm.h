@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "ckpt.h"
-#include "config.h"
+#include "model_config.h"
 #include "err.h"
 #include "mm.h"
 #include "timing.h"
@@ -42,7 +42,7 @@ enum {
  * model.layers.i.*, model.norm.weight, lm_head.weight) against cfg's sizes.
  * RLV_EMISSING / RLV_ESHAPE / RLV_EUNSUPPORTED / RLV_ECONFIG name the culprit; RLV_ENOMEM.
  * c and cfg must outlive the model (tensor bytes stay in the checkpoint's mmap). */
-int llm_model_init(llm_model **out, const ckpt *c, const rlv_config *cfg, int flags, rlv_err *err);
+int llm_model_init(llm_model **out, const ckpt *c, const rlv_model_config *cfg, int flags, rlv_err *err);
 /* *m becomes NULL; NULL is a no-op. */
 void llm_model_free(llm_model **m);
 /* Repacks every matrix of the products (mm_repack_weight: all but the token embeddings). */

@@ -35,7 +35,7 @@ static int add(list *l, int q8, int ndim, int64_t a, int64_t b, int64_t c, int64
 #define M2(r, c, ...) add(&l, 1, 2, r, c, 0, 0, __VA_ARGS__)
 #define T2(r, c, ...) add(&l, 0, 2, r, c, 0, 0, __VA_ARGS__)
 
-int manifest_build(const rlv_config *cfg, manifest_entry **out, int *n, rlv_err *err) {
+int manifest_build(const rlv_model_config *cfg, manifest_entry **out, int *n, rlv_err *err) {
     list l = {0};
     const int64_t H = cfg->hidden_size, F = cfg->intermediate_size, V = cfg->vocab_size;
     const int64_t Q = cfg->num_query, KV = cfg->kv_dim, QD = (int64_t)cfg->num_attention_heads * cfg->head_dim;
@@ -106,7 +106,7 @@ static int same_shape(const manifest_entry *e, const rlv_tensor *t) {
     return 1;
 }
 
-int manifest_check(const rlv_config *cfg, const ckpt *c,
+int manifest_check(const rlv_model_config *cfg, const ckpt *c,
                    void (*cb)(void *ctx, manifest_problem kind, const char *msg), void *ctx,
                    manifest_report *rep, rlv_err *err) {
     manifest_entry *m;

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "ckpt.h"
-#include "config.h"
+#include "model_config.h"
 #include "err.h"
 
 #ifdef __cplusplus
@@ -24,7 +24,7 @@ typedef struct manifest_entry {
 } manifest_entry;
 
 /* The expected tensors, in state_dict order. *out is malloc-ed (caller frees with free()). */
-int manifest_build(const rlv_config *cfg, manifest_entry **out, int *n, rlv_err *err);
+int manifest_build(const rlv_model_config *cfg, manifest_entry **out, int *n, rlv_err *err);
 
 typedef enum {
     MANIFEST_MISSING = 0,
@@ -45,7 +45,7 @@ typedef struct manifest_report {
  * companion (ckpt_q8). Missing, mis-shaped, wrongly-I8 and bad q8 tensors and stray "_scale"
  * tensors are errors (RLV_EMISSING / RLV_ESHAPE / RLV_EDTYPE / RLV_EQ8, err summarises);
  * unexpected ones are warnings only (RLV_OK). */
-int manifest_check(const rlv_config *cfg, const ckpt *c,
+int manifest_check(const rlv_model_config *cfg, const ckpt *c,
                    void (*cb)(void *ctx, manifest_problem kind, const char *msg), void *ctx,
                    manifest_report *rep, rlv_err *err);
 

@@ -5,7 +5,7 @@
  * torch.{BFloat16,Half,Float}Storage. Every other opcode or global is refused with
  * RLV_EPICKLE naming it; nothing is ever imported, called or executed. Stack, marks,
  * memo, string lengths and allocations are bounded. Knows nothing of zip files or
- * of where the storage bytes live (see pt.c). */
+ * of where the storage bytes live (see ckpt_pt.c). */
 #ifndef RLV_PICKLE_H
 #define RLV_PICKLE_H
 

@@ -62,7 +62,7 @@ static int not_q8(const rlv_tensor *t, rlv_err *err) {
     return rlv_errf(err, RLV_EDTYPE, "resampler: tensor '%s' is I8; only weight matrices may be q8", t->name);
 }
 
-int resampler_model_init(resampler_model **out, const ckpt *c, const rlv_config *cfg, rlv_err *err) {
+int resampler_model_init(resampler_model **out, const ckpt *c, const rlv_model_config *cfg, rlv_err *err) {
     *out = NULL;
     int E = cfg->hidden_size, Q = cfg->num_query, qg = cfg->query_grid, vg = cfg->vit_grid;
     if (E <= 0 || E % 128 || Q <= 0 || qg * qg != Q || vg <= 0)

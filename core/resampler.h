@@ -9,7 +9,7 @@
 #define RLV_RESAMPLER_H
 
 #include "ckpt.h"
-#include "config.h"
+#include "model_config.h"
 #include "err.h"
 #include "mm.h"
 #include "timing.h"
@@ -23,7 +23,7 @@ typedef struct resampler_ws resampler_ws;
 
 /* Binds the tensors (RLV_EMISSING / RLV_ESHAPE naming the tensor), precomputes the position table
  * and the projected queries. c must outlive *out. */
-int resampler_model_init(resampler_model **out, const ckpt *c, const rlv_config *cfg, rlv_err *err);
+int resampler_model_init(resampler_model **out, const ckpt *c, const rlv_model_config *cfg, rlv_err *err);
 void resampler_model_free(resampler_model **m);
 /* Repacks kv_proj, out_proj and in_proj (when its q/k/v thirds start on panels) — not proj,
  * which multiplies as x.W (mm_xw). */

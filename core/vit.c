@@ -122,7 +122,7 @@ static int to_f32(float *dst, const rlv_tensor *t, rlv_err *err) {
     return RLV_OK;
 }
 
-int vit_model_init(vit_model **out, const ckpt *c, const rlv_config *cfg, rlv_err *err) {
+int vit_model_init(vit_model **out, const ckpt *c, const rlv_model_config *cfg, rlv_err *err) {
     *out = NULL;
     const rlv_vision_config *v = &cfg->vision;
     if (v->embed_dim <= 0 || v->num_heads <= 0 || v->embed_dim % v->num_heads || v->depth < 1 || v->mlp_dim <= 0 ||

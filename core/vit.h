@@ -24,7 +24,7 @@
 #include <stddef.h>
 
 #include "ckpt.h"
-#include "config.h"
+#include "model_config.h"
 #include "err.h"
 #include "mm.h"
 #include "timing.h"
@@ -38,7 +38,7 @@ typedef struct vit_ws vit_ws;
 
 /* Binds the tensors model.vision_tower.* of c (shapes checked against cfg: RLV_EMISSING /
  * RLV_ESHAPE naming the tensor) and precomputes the resampled position table. c must outlive *out. */
-int vit_model_init(vit_model **out, const ckpt *c, const rlv_config *cfg, rlv_err *err);
+int vit_model_init(vit_model **out, const ckpt *c, const rlv_model_config *cfg, rlv_err *err);
 /* *m becomes NULL; NULL-safe. */
 void vit_model_free(vit_model **m);
 /* Repacks the patch embedding and every block's four matrices (mm_repack_weight). */

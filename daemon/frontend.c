@@ -71,7 +71,7 @@ _Atomic int rlvd_phase_now = RLVD_LOADING;
 #define MONITOR_EP "inproc://rlvd-router-monitor"
 
 typedef struct frontend {
-    const rlvd_config *cfg;
+    const rlvd_settings *cfg;
     rlv_engine *engine;
     void *zctx, *router, *backend;
     rlvd_pool pool;
@@ -296,7 +296,7 @@ static proto_code build_info(frontend *f, rlvd_job *j, proto_error *e) {
     rc = rc ? rc : proto_reply_open_map(r, "settings", e);
     if (!rc) {
         struct kv_ctx c = {f, e};
-        rlvd_config_each(f->cfg, add_setting, &c);
+        settings_each(f->cfg, add_setting, &c);
         rc = e->code;
     }
     rc = rc ? rc : proto_reply_close(r, e);
@@ -660,7 +660,7 @@ static int socket_error(void *s, const char *what) {
 }
 
 static int setup(frontend *f) {
-    const rlvd_config *c = f->cfg;
+    const rlvd_settings *c = f->cfg;
     proto_limits_default(&f->lim);
     f->lim.max_message_bytes = (size_t)c->max_message_bytes;
     f->lim.max_image_bytes = (size_t)c->max_image_bytes;
@@ -786,7 +786,7 @@ static void drain_inbound(frontend *f) {
     log_msg(LOG_INFO, "drained %d late requests in %.1f ms", n, clock_now_ms() - t0);
 }
 
-int frontend_run(const rlvd_config *cfg, rlv_engine *engine, void *zctx) {
+int frontend_run(const rlvd_settings *cfg, rlv_engine *engine, void *zctx) {
     frontend f = {.cfg = cfg, .engine = engine, .zctx = zctx};
     if (setup(&f) != 0) {
         /* Workers that started are waiting for the frontend: let them register, then stop them. */

@@ -6,7 +6,7 @@
 #include <signal.h>
 
 #include "rlaifv.h"
-#include "rlvd_config.h"
+#include "settings.h"
 
 /* Set from the SIGTERM/SIGINT handler; the frontend drains and returns when it sees it. */
 extern volatile sig_atomic_t rlvd_stop;
@@ -27,6 +27,6 @@ extern _Atomic int rlvd_phase_now;
 /* Binds, starts cfg->workers workers on engine, serves until rlvd_stop, drains, joins. zctx is the
  * caller's ZeroMQ context (the HTTP thread shares it); the caller terminates it afterwards.
  * Returns 0 on a clean stop, -1 if it could not start (logged). */
-int frontend_run(const rlvd_config *cfg, rlv_engine *engine, void *zctx);
+int frontend_run(const rlvd_settings *cfg, rlv_engine *engine, void *zctx);
 
 #endif

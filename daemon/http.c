@@ -91,7 +91,7 @@ typedef struct http_req {
 } http_req;
 
 struct rlvd_http {
-    const rlvd_config *cfg;
+    const rlvd_settings *cfg;
     void *zctx, *dealer;
     struct MHD_Daemon *mhd;
     pthread_t thread;
@@ -546,7 +546,7 @@ static void http_free(rlvd_http *h) {
 }
 
 /* ss NULL: no listening socket (http_start_unbound). */
-static int start(rlvd_http **out, const rlvd_config *cfg, void *zctx, const struct sockaddr_storage *ss, int v6) {
+static int start(rlvd_http **out, const rlvd_settings *cfg, void *zctx, const struct sockaddr_storage *ss, int v6) {
     if (!cfg->tls_cert_file != !cfg->tls_key_file) {
         log_msg(LOG_ERROR, "TLS needs both --tls-cert-file and --tls-key-file");
         return -1;
@@ -610,7 +610,7 @@ fail:
     return -1;
 }
 
-int http_start(rlvd_http **out, const rlvd_config *cfg, void *zctx) {
+int http_start(rlvd_http **out, const rlvd_settings *cfg, void *zctx) {
     *out = NULL;
     if (!cfg->http_bind) return 0;
     struct sockaddr_storage ss;
@@ -628,7 +628,7 @@ int http_start(rlvd_http **out, const rlvd_config *cfg, void *zctx) {
     return start(out, cfg, zctx, &ss, v6);
 }
 
-int http_start_unbound(rlvd_http **out, const rlvd_config *cfg, void *zctx) {
+int http_start_unbound(rlvd_http **out, const rlvd_settings *cfg, void *zctx) {
     *out = NULL;
     return start(out, cfg, zctx, NULL, 0);
 }

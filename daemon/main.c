@@ -10,7 +10,7 @@
 #include "http.h"
 #include "log.h"
 #include "rlaifv.h"
-#include "rlvd_config.h"
+#include "settings.h"
 
 static void on_signal(int sig) {
     if (sig == SIGTERM || sig == SIGINT) rlvd_stop = 1;
@@ -18,18 +18,18 @@ static void on_signal(int sig) {
 }
 
 int main(int argc, char **argv) {
-    rlvd_config cfg;
+    rlvd_settings cfg;
     char msg[512];
-    rlvd_config_defaults(&cfg);
-    int rc = rlvd_config_parse(&cfg, argc, argv, msg, sizeof msg);
+    settings_defaults(&cfg);
+    int rc = settings_parse(&cfg, argc, argv, msg, sizeof msg);
     if (rc != 0) {
         if (rc < 0) fprintf(stderr, "rlaifvd: %s\n", msg);
-        rlvd_config_free(&cfg);
+        settings_free(&cfg);
         return rc < 0 ? 2 : 0;
     }
     if (log_init(cfg.log_level, cfg.log_format) != 0) {
         fprintf(stderr, "rlaifvd: bad --log-level or --log-format\n");
-        rlvd_config_free(&cfg);
+        settings_free(&cfg);
         return 2;
     }
     struct sigaction sa;
@@ -62,7 +62,7 @@ int main(int argc, char **argv) {
     rlvd_http *http = NULL;
     if (!zctx || http_start(&http, &cfg, zctx) != 0) {
         if (zctx) zmq_ctx_term(zctx);
-        rlvd_config_free(&cfg);
+        settings_free(&cfg);
         return 1;
     }
     rlv_engine *e = NULL;
@@ -76,7 +76,7 @@ int main(int argc, char **argv) {
         rlvd_phase_now = RLVD_STOPPED;
         http_stop(&http);
         zmq_ctx_term(zctx);
-        rlvd_config_free(&cfg);
+        settings_free(&cfg);
         return 1;
     }
     rlv_engine_info in;
@@ -88,6 +88,6 @@ int main(int argc, char **argv) {
     http_stop(&http);
     zmq_ctx_term(zctx);
     rlv_engine_free(&e);
-    rlvd_config_free(&cfg);
+    settings_free(&cfg);
     return rc == 0 ? 0 : 1;
 }

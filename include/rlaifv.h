@@ -117,7 +117,7 @@ const char *rlv_repack_name(rlv_repack r);
 int rlv_repack_parse(const char *name, rlv_repack *out);
 
 /* The defaults of rlv_engine_opts, defined once: rlv_engine_opts_default, the image decoder's
- * limits and rlaifvd's settings table (daemon/rlvd_config.c, which docs/operations.md states and
+ * limits and rlaifvd's settings table (daemon/settings.c, which docs/operations.md states and
  * tests/test_daemon_config.c checks against) all read these. Plain integers: the table
  * stringifies them. */
 #define RLV_DEFAULT_MAX_CANDIDATES 64

@@ -97,10 +97,10 @@ typedef struct proto_limits {
     size_t max_id_bytes;        /* encoded msgpack bytes of `id`; default 1 KiB */
 } proto_limits;
 
-/* Plain integers: rlaifvd's settings table stringifies them (daemon/rlvd_config.c). */
+/* Plain integers: rlaifvd's settings table stringifies them (daemon/settings.c). */
 #define PROTO_DEFAULT_MAX_MESSAGE_BYTES   33554432 /* 32 MiB */
 #define PROTO_DEFAULT_MAX_IMAGE_BYTES     16777216 /* 16 MiB */
-#define PROTO_DEFAULT_MAX_CANDIDATES      64       /* = RLV_DEFAULT_MAX_CANDIDATES (checked in rlvd_config.c) */
+#define PROTO_DEFAULT_MAX_CANDIDATES      64       /* = RLV_DEFAULT_MAX_CANDIDATES (checked in settings.c) */
 #define PROTO_DEFAULT_MAX_CANDIDATE_BYTES 65536    /* 64 KiB */
 #define PROTO_DEFAULT_MAX_PROMPT_BYTES    65536    /* 64 KiB */
 #define PROTO_DEFAULT_MAX_ID_BYTES        ((size_t)1 << 10)

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "config.h"
+#include "model_config.h"
 
 /* RLAIF-V-12B's config.json (docs/model.md §1). */
 static const char *REAL =
@@ -26,9 +26,9 @@ static const char *REAL =
 
 static void test_real(void **s) {
     (void)s;
-    rlv_config c;
+    rlv_model_config c;
     rlv_err e = {0};
-    assert_int_equal(config_parse(&c, REAL, strlen(REAL), &e), RLV_OK);
+    assert_int_equal(model_config_parse(&c, REAL, strlen(REAL), &e), RLV_OK);
     assert_int_equal(c.hidden_size, 4096);
     assert_int_equal(c.head_dim, 128);
     assert_int_equal(c.kv_dim, 1024);
@@ -54,12 +54,12 @@ static void test_sliding_window(void **s) {
     char buf[4096];
     const char *from = "\"sliding_window\": 4096", *at = strstr(REAL, from);
     assert_non_null(at);
-    rlv_config c;
+    rlv_model_config c;
     rlv_err e = {0};
     const char *to[] = {"\"sliding_window\": null", "\"no_sliding_window\": 1"};
     for (int i = 0; i < 2; i++) {
         snprintf(buf, sizeof buf, "%.*s%s%s", (int)(at - REAL), REAL, to[i], at + strlen(from));
-        if (config_parse(&c, buf, strlen(buf), &e)) fail_msg("%s", e.msg);
+        if (model_config_parse(&c, buf, strlen(buf), &e)) fail_msg("%s", e.msg);
         assert_int_equal(c.sliding_window, 0);
     }
     expect_err(from, "\"sliding_window\": \"4096\"", "sliding_window");
@@ -72,9 +72,9 @@ static void expect_err(const char *from, const char *to, const char *field) {
     const char *p = strstr(REAL, from);
     assert_non_null(p);
     snprintf(buf, sizeof buf, "%.*s%s%s", (int)(p - REAL), REAL, to, p + strlen(from));
-    rlv_config c;
+    rlv_model_config c;
     rlv_err e = {0};
-    assert_int_equal(config_parse(&c, buf, strlen(buf), &e), RLV_ECONFIG);
+    assert_int_equal(model_config_parse(&c, buf, strlen(buf), &e), RLV_ECONFIG);
     if (!strstr(e.msg, field)) fail_msg("message '%s' does not name '%s'", e.msg, field);
 }
 
@@ -88,9 +88,9 @@ static void test_errors(void **s) {
     expect_err("\"vocab_size\": 32009", "\"vocab_size\": -1", "'vocab_size'");
     expect_err("eva02_enormous_patch14_clip_224", "vit_huge", "vision tower");
     expect_err("\"num_key_value_heads\": 8", "\"num_key_value_heads\": 5", "num_key_value_heads");
-    rlv_config c;
+    rlv_model_config c;
     rlv_err e = {0};
-    assert_int_equal(config_parse(&c, "[1, 2]", 6, &e), RLV_ECONFIG);
+    assert_int_equal(model_config_parse(&c, "[1, 2]", 6, &e), RLV_ECONFIG);
     assert_non_null(strstr(e.msg, "not an object"));
     expect_err("\"vocab_size\": 32009}", "\"vocab_size\": 32009", "JSON");
     expect_err("\"vocab_size\": 32009}", "\"vocab_size\": 32009, \"vision_config\": {\"embed_dim\": 96}}",
@@ -112,15 +112,15 @@ static void test_big_unused_numbers(void **s) {
     char buf[4096];
     snprintf(buf, sizeof buf, "%.*s, \"model_max_length\": 1000000000000000019884624838656, \"x\": "
              "[-1000000000000000019884624838656, {\"y\": 1e300}], \"unused_big\": 1e30}", (int)strlen(REAL) - 1, REAL);
-    rlv_config c;
+    rlv_model_config c;
     rlv_err e = {0};
-    if (config_parse(&c, buf, strlen(buf), &e)) fail_msg("%s", e.msg);
+    if (model_config_parse(&c, buf, strlen(buf), &e)) fail_msg("%s", e.msg);
     assert_int_equal(c.vocab_size, 32009);
     assert_int_equal(c.hidden_size, 4096);
     const char *from = "\"vocab_size\": 32009";
     const char *at = strstr(REAL, from);
     snprintf(buf, sizeof buf, "%.*s\"vocab_size\": 32009.0%s", (int)(at - REAL), REAL, at + strlen(from));
-    if (config_parse(&c, buf, strlen(buf), &e)) fail_msg("%s", e.msg);
+    if (model_config_parse(&c, buf, strlen(buf), &e)) fail_msg("%s", e.msg);
     assert_int_equal(c.vocab_size, 32009);
 }
 
@@ -129,9 +129,9 @@ static void test_vision_override(void **s) {
     char buf[4096];
     snprintf(buf, sizeof buf, "%.*s, \"vision_config\": {\"embed_dim\": 96, \"num_heads\": 4, \"depth\": 3,"
              " \"mlp_dim\": 192, \"patch_size\": 14, \"base_grid\": 2}}", (int)strlen(REAL) - 1, REAL);
-    rlv_config c;
+    rlv_model_config c;
     rlv_err e = {0};
-    assert_int_equal(config_parse(&c, buf, strlen(buf), &e), RLV_OK);
+    assert_int_equal(model_config_parse(&c, buf, strlen(buf), &e), RLV_OK);
     assert_int_equal(c.vision.embed_dim, 96);
     assert_int_equal(c.vision.depth, 3);
     assert_int_equal(c.vision.base_grid, 2);

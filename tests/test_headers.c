@@ -5,7 +5,7 @@
 #include "half.h"
 #include "q8.h"
 #include "ckpt.h"
-#include "config.h"
+#include "model_config.h"
 #include "manifest.h"
 #include "cpu.h"
 #include "pool.h"

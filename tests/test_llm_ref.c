@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "ckpt.h"
-#include "config.h"
+#include "model_config.h"
 #include "half.h"
 #include "llm.h"
 #include "cpu.h"
@@ -100,7 +100,7 @@ static void case_free(lcase *c) {
 
 typedef struct loaded {
     ckpt *ck;
-    rlv_config cfg;
+    rlv_model_config cfg;
     llm_model *m;
 } loaded;
 
@@ -108,7 +108,7 @@ static void load_model(loaded *L, const char *dir, int flags) {
     rlv_err e = {0};
     char p[600];
     snprintf(p, sizeof p, "%s/config.json", dir);
-    assert_int_equal(config_load(&L->cfg, p, &e), RLV_OK);
+    assert_int_equal(model_config_load(&L->cfg, p, &e), RLV_OK);
     assert_int_equal(ckpt_open(&L->ck, dir, &e), RLV_OK);
     int rc = llm_model_init(&L->m, L->ck, &L->cfg, flags, &e);
     if (rc) fprintf(stderr, "llm_model_init: %s\n", e.msg);
@@ -438,12 +438,12 @@ static void test_errors(void **s) {
     loaded B = {0};
     char p[600];
     snprintf(p, sizeof p, DATA "/ckpt/bad_kshape/config.json");
-    assert_int_equal(config_load(&B.cfg, p, &e), RLV_OK);
+    assert_int_equal(model_config_load(&B.cfg, p, &e), RLV_OK);
     assert_int_equal(ckpt_open(&B.ck, DATA "/ckpt/bad_kshape", &e), RLV_OK);
     assert_int_equal(llm_model_init(&B.m, B.ck, &B.cfg, 0, &e), RLV_ESHAPE);
     assert_null(B.m);
     assert_non_null(strstr(e.msg, "model.layers.1.self_attn.k_proj.weight"));
-    rlv_config cfg2 = B.cfg;
+    rlv_model_config cfg2 = B.cfg;
     cfg2.num_key_value_heads = 3;  /* 4 heads are not a multiple of 3 */
     assert_int_equal(llm_model_init(&B.m, B.ck, &cfg2, 0, &e), RLV_ECONFIG);
     ckpt_free(&B.ck);

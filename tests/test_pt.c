@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "ckpt.h"
-#include "config.h"
+#include "model_config.h"
 #include "manifest.h"
 #include "pickle.h"
 
@@ -66,11 +66,11 @@ static void test_dtypes_equal_twin(void **s) {
         /* The whole directory passes the model manifest, as the safetensors one does. */
         ckpt *c = NULL;
         rlv_err e = {0};
-        rlv_config cfg;
+        rlv_model_config cfg;
         assert_int_equal(ckpt_open(&c, bin, &e), RLV_OK);
         assert_int_equal(ckpt_find(c, "lm_head.weight")->dtype, want[i]);
         snprintf(st, sizeof st, "%s/config.json", bin);
-        assert_int_equal(config_load(&cfg, st, &e), RLV_OK);
+        assert_int_equal(model_config_load(&cfg, st, &e), RLV_OK);
         manifest_report r;
         if (manifest_check(&cfg, c, NULL, NULL, &r, &e)) fail_msg("%s", e.msg);
         assert_int_equal(r.expected, N_TINY);

@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "ckpt.h"
-#include "config.h"
+#include "model_config.h"
 #include "half.h"
 #include "manifest.h"
 #include "q8.h"
@@ -75,11 +75,11 @@ static void test_quantize_rows(void **s) {
     assert_int_equal(bad, 4 * C);
 }
 
-static void open_dir(ckpt **c, rlv_config *cfg, const char *dir) {
+static void open_dir(ckpt **c, rlv_model_config *cfg, const char *dir) {
     char p[512];
     rlv_err e = {0};
     snprintf(p, sizeof p, "%s/config.json", dir);
-    if (config_load(cfg, p, &e) || ckpt_open(c, dir, &e)) fail_msg("%s: %s", dir, e.msg);
+    if (model_config_load(cfg, p, &e) || ckpt_open(c, dir, &e)) fail_msg("%s: %s", dir, e.msg);
 }
 
 /* Every I8 weight of the converted checkpoints is valid and within half a step of the original. */
@@ -92,7 +92,7 @@ static void test_converted(void **s) {
         snprintf(a, sizeof a, "%s/%s", CKPT, dirs[k][0]);
         snprintf(b, sizeof b, "%s/%s", Q8, dirs[k][1]);
         ckpt *orig = NULL, *c = NULL;
-        rlv_config cfg;
+        rlv_model_config cfg;
         rlv_err e = {0};
         open_dir(&orig, &cfg, a);
         open_dir(&c, &cfg, b);
@@ -149,7 +149,7 @@ static void test_bad(void **s) {
         char p[512];
         snprintf(p, sizeof p, "%s/bad/%s", Q8, cases[k].dir);
         ckpt *c = NULL;
-        rlv_config cfg;
+        rlv_model_config cfg;
         rlv_err e = {0};
         open_dir(&c, &cfg, p);
         const rlv_tensor *t = ckpt_find(c, up);
@@ -169,7 +169,7 @@ static void test_bad(void **s) {
 static void test_share(void **s) {
     (void)s;
     ckpt *src = NULL, *c = NULL;
-    rlv_config cfg;
+    rlv_model_config cfg;
     rlv_err e = {0};
     open_dir(&src, &cfg, Q8 "/single");
     open_dir(&c, &cfg, Q8 "/sharded");

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "ckpt.h"
-#include "config.h"
+#include "model_config.h"
 #include "half.h"
 #include "manifest.h"
 
@@ -60,9 +60,9 @@ static void test_open_good(void **s) {
         }
         assert_true(h0 == h1);
         ckpt_prefetch(NULL);
-        rlv_config cfg;
+        rlv_model_config cfg;
         snprintf(p, sizeof p, "%s/%s/config.json", SUITE, dirs[i]);
-        assert_int_equal(config_load(&cfg, p, &e), RLV_OK);
+        assert_int_equal(model_config_load(&cfg, p, &e), RLV_OK);
         manifest_report r;
         assert_int_equal(manifest_check(&cfg, c, NULL, NULL, &r, &e), RLV_OK);
         assert_int_equal(r.expected, N_TINY);
@@ -218,9 +218,9 @@ static void count_cb(void *ctx, manifest_problem kind, const char *msg) {
 
 static void test_manifest(void **s) {
     (void)s;
-    rlv_config cfg;
+    rlv_model_config cfg;
     rlv_err e = {0};
-    assert_int_equal(config_load(&cfg, SUITE "/single/config.json", &e), RLV_OK);
+    assert_int_equal(model_config_load(&cfg, SUITE "/single/config.json", &e), RLV_OK);
     ckpt *c = NULL;
     assert_int_equal(ckpt_open(&c, SUITE "/missing_tensor", &e), RLV_OK);
     int counts[3] = {0};
@@ -242,8 +242,8 @@ static void test_manifest(void **s) {
         "\"hidden_size\":4096,\"intermediate_size\":14336,\"num_hidden_layers\":32,\"num_attention_heads\":32,"
         "\"num_key_value_heads\":8,\"vocab_size\":32009,\"num_query\":256,\"image_size\":448,"
         "\"rms_norm_eps\":1e-5,\"mm_use_im_start_end\":true}";
-    rlv_config rc;
-    assert_int_equal(config_parse(&rc, real, strlen(real), &e), RLV_OK);
+    rlv_model_config rc;
+    assert_int_equal(model_config_parse(&rc, real, strlen(real), &e), RLV_OK);
     manifest_entry *m;
     int n;
     assert_int_equal(manifest_build(&rc, &m, &n, &e), RLV_OK);

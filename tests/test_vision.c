@@ -16,7 +16,7 @@
 
 #include "test_util.h"
 #include "ckpt.h"
-#include "config.h"
+#include "model_config.h"
 #include "image.h"
 #include "llm.h"
 #include "mm.h"
@@ -45,9 +45,9 @@ static void check_dtype(const char *dt) {
     char dir[512], path[600];
     snprintf(dir, sizeof dir, DATA "/%s", dt);
     rlv_err e = {0};
-    rlv_config cfg;
+    rlv_model_config cfg;
     snprintf(path, sizeof path, "%s/config.json", dir);
-    assert_int_equal(config_load(&cfg, path, &e), RLV_OK);
+    assert_int_equal(model_config_load(&cfg, path, &e), RLV_OK);
     ckpt *c = NULL;
     int rc = ckpt_open(&c, dir, &e);
     if (rc) print_message("%s\n", e.msg);
@@ -166,9 +166,9 @@ static void test_jpeg_effect(void **s) {
     const char *dir = DATA "/bf16";
     char path[600];
     rlv_err e = {0};
-    rlv_config cfg;
+    rlv_model_config cfg;
     snprintf(path, sizeof path, "%s/config.json", dir);
-    assert_int_equal(config_load(&cfg, path, &e), RLV_OK);
+    assert_int_equal(model_config_load(&cfg, path, &e), RLV_OK);
     ckpt *c = NULL;
     assert_int_equal(ckpt_open(&c, dir, &e), RLV_OK);
     vit_model *vm = NULL;
@@ -314,10 +314,10 @@ static void test_missing_tensor(void **s) {
     (void)s;
     const char *dir = RLV_TEST_DATA "/ckpt/missing_tensor";
     rlv_err e = {0};
-    rlv_config cfg;
+    rlv_model_config cfg;
     char path[600];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    assert_int_equal(config_load(&cfg, path, &e), RLV_OK);
+    assert_int_equal(model_config_load(&cfg, path, &e), RLV_OK);
     ckpt *c = NULL;
     if (ckpt_open(&c, dir, &e) != RLV_OK) { /* the loader may refuse it already: also a named error */
         assert_non_null(strstr(e.msg, "model."));

@@ -19,7 +19,7 @@
 #include "frontend.h"
 #include "http.h"
 #include "proto.h"
-#include "rlvd_config.h"
+#include "settings.h"
 
 static void *router;
 static rlvd_http *http;
@@ -27,12 +27,12 @@ static proto_reply *rep;
 static proto_request req;
 
 static void setup(void) {
-    static rlvd_config cfg;
+    static rlvd_settings cfg;
     char err[256];
-    rlvd_config_defaults(&cfg);
-    if (rlvd_config_set(&cfg, "model", "/fuzz/model", err, sizeof err) || rlvd_config_set(&cfg, "http-timeout-s", "1", err, sizeof err) ||
-        rlvd_config_set(&cfg, "max-message-bytes", "1048576", err, sizeof err) ||
-        rlvd_config_set(&cfg, "http-max-connections", "4", err, sizeof err))
+    settings_defaults(&cfg);
+    if (settings_set(&cfg, "model", "/fuzz/model", err, sizeof err) || settings_set(&cfg, "http-timeout-s", "1", err, sizeof err) ||
+        settings_set(&cfg, "max-message-bytes", "1048576", err, sizeof err) ||
+        settings_set(&cfg, "http-max-connections", "4", err, sizeof err))
         abort();
     void *ctx = zmq_ctx_new();
     router = zmq_socket(ctx, ZMQ_ROUTER);

@@ -1,4 +1,4 @@
-/* st.c — the safetensors reader: validates one file's header completely, then adds its tensors.
+/* ckpt_st.c — ckpt.c's back-end for the safetensors reader: validates one file's header completely, then adds its tensors.
  * Layout: u64 little-endian header length N, N bytes of JSON {name: {dtype, shape, data_offsets}},
  * then the data area; offsets are relative to the data area. Nothing from the file is used
  * before it is checked: N against the file size, the JSON, each dtype, shape x size against
@@ -83,7 +83,7 @@ static int read_metadata(ckpt *c, int file, const char *path, json_t *md, rlv_er
     return RLV_OK;
 }
 
-int st_load_file(ckpt *c, const char *path, rlv_err *err) {
+int ckpt_st_load_file(ckpt *c, const char *path, rlv_err *err) {
     const uint8_t *base;
     size_t len;
     int file = ckpt_map_file(c, path, &base, &len, err);

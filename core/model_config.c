@@ -1,8 +1,8 @@
-/* config.c — config.json -> rlv_config (see config.h). Every required field is checked for
+/* model_config.c — the model's config.json -> rlv_model_config (see model_config.h). Every required field is checked for
  * presence and type; the error names the field. Derived sizes are checked for consistency
  * (divisibility, perfect-square num_query) so later modules can trust them. Numbers of any size
  * load (jnum.h): one we do not read cannot fail the file, one we read is range-checked. */
-#include "config.h"
+#include "model_config.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -67,7 +67,7 @@ static int get_str(json_t *root, const char *key, int required, char *out, size_
 /* The EVA02-E tower of the real checkpoints (timm eva02_enormous_patch14_clip_224). */
 static const rlv_vision_config EVA02_E = {1792, 16, 64, 15360, 14, 16};
 
-static int parse_vision(json_t *root, rlv_config *c, rlv_err *err) {
+static int parse_vision(json_t *root, rlv_model_config *c, rlv_err *err) {
     json_t *v = json_object_get(root, "vision_config");
     if (!v) {
         if (strncmp(c->mm_vision_tower, "eva02_enormous_patch14", 22) != 0)
@@ -97,7 +97,7 @@ static int parse_vision(json_t *root, rlv_config *c, rlv_err *err) {
     return RLV_OK;
 }
 
-static int derive(rlv_config *c, rlv_err *err) {
+static int derive(rlv_model_config *c, rlv_err *err) {
     if (c->hidden_size % c->num_attention_heads)
         return rlv_errf(err, RLV_ECONFIG, "config.json: hidden_size %d not divisible by num_attention_heads %d",
                         c->hidden_size, c->num_attention_heads);
@@ -124,7 +124,7 @@ static int derive(rlv_config *c, rlv_err *err) {
     return RLV_OK;
 }
 
-int config_parse(rlv_config *c, const char *text, size_t len, rlv_err *err) {
+int model_config_parse(rlv_model_config *c, const char *text, size_t len, rlv_err *err) {
     memset(c, 0, sizeof *c);
     json_error_t je;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JNUM_DECODE, &je);
@@ -163,7 +163,7 @@ done:
     return rc;
 }
 
-int config_load(rlv_config *c, const char *path, rlv_err *err) {
+int model_config_load(rlv_model_config *c, const char *path, rlv_err *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return rlv_errf(err, RLV_EIO, "%s: cannot open", path);
     char *buf = NULL;
@@ -177,7 +177,7 @@ int config_load(rlv_config *c, const char *path, rlv_err *err) {
     if (!buf) { fclose(f); return rlv_errf(err, RLV_ENOMEM, "%s: out of memory", path); }
     size_t got = fread(buf, 1, (size_t)n, f);
     fclose(f);
-    int rc = got == (size_t)n ? config_parse(c, buf, got, err) : rlv_errf(err, RLV_EIO, "%s: short read", path);
+    int rc = got == (size_t)n ? model_config_parse(c, buf, got, err) : rlv_errf(err, RLV_EIO, "%s: short read", path);
     free(buf);
     return rc;
 }

@@ -1,14 +1,14 @@
-/* rlvd_config.h — rlvd_config: every setting of rlaifvd, driven by ONE table (rlvd_config.c) that serves
+/* settings.h — rlvd_settings: every setting of rlaifvd, driven by ONE table (settings.c) that serves
  * the command-line flags, the optional config file (same keys), --help and the `info` op.
  * Owns: parsing and validation of settings; the strings it holds are owned by the struct
- * (rlvd_config_free). Knows nothing of sockets or the model. */
-#ifndef RLVD_CONFIG_H
-#define RLVD_CONFIG_H
+ * (settings_free). Knows nothing of sockets or the model. */
+#ifndef RLVD_SETTINGS_H
+#define RLVD_SETTINGS_H
 
 #include <stdint.h>
 #include <stdio.h>
 
-typedef struct rlvd_config {
+typedef struct rlvd_settings {
     char *model;               /* policy checkpoint dir */
     char *ref_model;           /* reference checkpoint dir or NULL */
     char *bind;                /* ZeroMQ endpoint */
@@ -46,27 +46,27 @@ typedef struct rlvd_config {
     char *config_file;
     int demo;                  /* not a setting: 1 when neither --model nor --ref-model was given and the
                                   embedded demo pair is served (logged as a warning, `info` says "demo") */
-} rlvd_config;
+} rlvd_settings;
 
 /* Fills every field with its default from the table. */
-void rlvd_config_defaults(rlvd_config *c);
+void settings_defaults(rlvd_settings *c);
 
 /* Parses argv (flags override the config file named by --config). Returns 0 on success,
  * 1 when --help or --version was printed (exit 0), -1 on error with a message in err[errcap]. */
-int rlvd_config_parse(rlvd_config *c, int argc, char **argv, char *err, size_t errcap);
+int settings_parse(rlvd_settings *c, int argc, char **argv, char *err, size_t errcap);
 
 /* Applies one setting by key ("max-queue", "64"). Returns 0 or -1 with a message. */
-int rlvd_config_set(rlvd_config *c, const char *key, const char *value, char *err, size_t errcap);
+int settings_set(rlvd_settings *c, const char *key, const char *value, char *err, size_t errcap);
 
 /* Reads `key value` / `key = value` lines ('#' comments). Returns 0 or -1 with a message naming the line. */
-int rlvd_config_load_file(rlvd_config *c, const char *path, char *err, size_t errcap);
+int settings_load_file(rlvd_settings *c, const char *path, char *err, size_t errcap);
 
 /* Writes the --help text (every key, type, default, range, meaning). */
-void rlvd_config_help(FILE *f);
+void settings_help(FILE *f);
 
 /* Calls fn(ctx, key, value-as-text) for every setting (for `info` and the start-up log). */
-void rlvd_config_each(const rlvd_config *c, void (*fn)(void *ctx, const char *key, const char *value), void *ctx);
+void settings_each(const rlvd_settings *c, void (*fn)(void *ctx, const char *key, const char *value), void *ctx);
 
-void rlvd_config_free(rlvd_config *c);
+void settings_free(rlvd_settings *c);
 
 #endif

@@ -1,7 +1,7 @@
-/* rlvd_config.c — the one table of rlaifvd settings (Redis static_configs[] style): each row gives
- * the key, the type, where it lives in rlvd_config, the default, the range and the help text.
+/* settings.c — the one table of rlaifvd settings (Redis static_configs[] style): each row gives
+ * the key, the type, where it lives in rlvd_settings, the default, the range and the help text.
  * Flags (--key value, --key=value), the config file (key value) and `info` all read this table. */
-#include "rlvd_config.h"
+#include "settings.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -32,7 +32,7 @@ typedef struct cfg_row {
     const char *help;
 } cfg_row;
 
-#define F(x) offsetof(rlvd_config, x)
+#define F(x) offsetof(rlvd_settings, x)
 static const cfg_row rows[] = {
     {"model", CFG_STR, F(model), NULL, 0, 0, NULL, "policy checkpoint directory (RLAIF-V-12B layout); unset with ref-model unset = the embedded demo pair"},
     {"ref-model", CFG_STR, F(ref_model), NULL, 0, 0, NULL, "reference checkpoint directory (OmniLMM-12B); enables the rlaifv/dpo rewards"},
@@ -97,7 +97,7 @@ static int choice_ok(const char *choices, const char *v) {
     return 0;
 }
 
-static int set_row(rlvd_config *c, const cfg_row *r, const char *v, char *err, size_t cap) {
+static int set_row(rlvd_settings *c, const cfg_row *r, const char *v, char *err, size_t cap) {
     char *base = (char *)c;
     switch (r->type) {
     case CFG_STR: {
@@ -135,14 +135,14 @@ static int set_row(rlvd_config *c, const cfg_row *r, const char *v, char *err, s
     return -1;
 }
 
-void rlvd_config_defaults(rlvd_config *c) {
+void settings_defaults(rlvd_settings *c) {
     memset(c, 0, sizeof *c);
     char err[64];
     for (size_t i = 0; i < N_ROWS; i++)
         if (rows[i].dflt) set_row(c, &rows[i], rows[i].dflt, err, sizeof err);
 }
 
-int rlvd_config_set(rlvd_config *c, const char *key, const char *value, char *err, size_t cap) {
+int settings_set(rlvd_settings *c, const char *key, const char *value, char *err, size_t cap) {
     const cfg_row *r = find(key);
     if (!r) {
         snprintf(err, cap, "unknown setting '%s' (see --help)", key);
@@ -158,7 +158,7 @@ static char *trim(char *s) {
     return s;
 }
 
-int rlvd_config_load_file(rlvd_config *c, const char *path, char *err, size_t cap) {
+int settings_load_file(rlvd_settings *c, const char *path, char *err, size_t cap) {
     FILE *f = fopen(path, "r");
     if (!f) {
         snprintf(err, cap, "%s: cannot open: %s", path, strerror(errno));
@@ -187,7 +187,7 @@ int rlvd_config_load_file(rlvd_config *c, const char *path, char *err, size_t ca
         if (!strcmp(s, "config")) {
             snprintf(err, cap, "%s:%d: 'config' cannot be set inside a config file", path, ln);
             rc = -1;
-        } else if (rlvd_config_set(c, s, v, msg, sizeof msg)) {
+        } else if (settings_set(c, s, v, msg, sizeof msg)) {
             snprintf(err, cap, "%s:%d: %s", path, ln, msg);
             rc = -1;
         }
@@ -196,11 +196,11 @@ int rlvd_config_load_file(rlvd_config *c, const char *path, char *err, size_t ca
     return rc;
 }
 
-int rlvd_config_parse(rlvd_config *c, int argc, char **argv, char *err, size_t cap) {
+int settings_parse(rlvd_settings *c, int argc, char **argv, char *err, size_t cap) {
     /* First pass: --help and --config (the file is applied before the other flags). */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            rlvd_config_help(stdout);
+            settings_help(stdout);
             return 1;
         }
         if (!strcmp(argv[i], "--version")) {
@@ -210,8 +210,8 @@ int rlvd_config_parse(rlvd_config *c, int argc, char **argv, char *err, size_t c
         const char *v = NULL;
         if (!strncmp(argv[i], "--config=", 9)) v = argv[i] + 9;
         else if (!strcmp(argv[i], "--config") && i + 1 < argc) v = argv[i + 1];
-        if (v && rlvd_config_load_file(c, v, err, cap)) return -1;
-        if (v && rlvd_config_set(c, "config", v, err, cap)) return -1;
+        if (v && settings_load_file(c, v, err, cap)) return -1;
+        if (v && settings_set(c, "config", v, err, cap)) return -1;
     }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -253,9 +253,9 @@ int rlvd_config_parse(rlvd_config *c, int argc, char **argv, char *err, size_t c
             return -1;
         }
         snprintf(p, sizeof p, "%s/policy", demo);
-        if (rlvd_config_set(c, "model", p, err, cap)) return -1;
+        if (settings_set(c, "model", p, err, cap)) return -1;
         snprintf(p, sizeof p, "%s/reference", demo);
-        if (rlvd_config_set(c, "ref-model", p, err, cap)) return -1;
+        if (settings_set(c, "ref-model", p, err, cap)) return -1;
         c->demo = 1;
     }
     if (!strstr(c->bind, "://")) { /* zmq_bind would fail with "Invalid argument", or CURVE be asked for */
@@ -265,7 +265,7 @@ int rlvd_config_parse(rlvd_config *c, int argc, char **argv, char *err, size_t c
     return 0;
 }
 
-void rlvd_config_help(FILE *f) {
+void settings_help(FILE *f) {
     fprintf(f, "usage: rlaifvd [--model DIR [--ref-model DIR]] [--key value ...]   (rlaifvd --version)\n\n"
                "rlaifvd ranks candidate answers of multimodal LLMs by the RLAIF-V reward over ZeroMQ.\n"
                "Every setting is a flag (--key value or --key=value) and a config-file key (key value).\n"
@@ -281,7 +281,7 @@ void rlvd_config_help(FILE *f) {
     }
 }
 
-void rlvd_config_each(const rlvd_config *c, void (*fn)(void *ctx, const char *key, const char *value), void *ctx) {
+void settings_each(const rlvd_settings *c, void (*fn)(void *ctx, const char *key, const char *value), void *ctx) {
     const char *base = (const char *)c;
     char buf[64];
     for (size_t i = 0; i < N_ROWS; i++) {
@@ -297,7 +297,7 @@ void rlvd_config_each(const rlvd_config *c, void (*fn)(void *ctx, const char *ke
     }
 }
 
-void rlvd_config_free(rlvd_config *c) {
+void settings_free(rlvd_settings *c) {
     for (size_t i = 0; i < N_ROWS; i++)
         if (rows[i].type == CFG_STR) {
             char **p = (char **)((char *)c + rows[i].off);

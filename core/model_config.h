@@ -1,10 +1,10 @@
-/* config.h — config.json of an OmniLMM / RLAIF-V checkpoint as a typed struct.
+/* model_config.h — the model's config.json of an OmniLMM / RLAIF-V checkpoint as a typed struct.
  * Owns: parsing (jansson) and the derived sizes (head dims, grids). A missing or ill-typed
  * required field is RLV_ECONFIG naming the field. The vision tower's sizes are fixed by the
  * timm name in mm_vision_tower (EVA02-E) unless the optional "vision_config" overrides them
  * (small test checkpoints, docs/model.md §1). Knows nothing of tensors or files beyond config.json. */
-#ifndef RLV_CONFIG_H
-#define RLV_CONFIG_H
+#ifndef RLV_MODEL_CONFIG_H
+#define RLV_MODEL_CONFIG_H
 
 #include "err.h"
 
@@ -21,7 +21,7 @@ typedef struct rlv_vision_config {
     int base_grid;   /* 16: side of the stored position table (1 + base_grid^2 rows) */
 } rlv_vision_config;
 
-typedef struct rlv_config {
+typedef struct rlv_model_config {
     char model_type[32];          /* "omnilmm" */
     char mm_vision_tower[128];
     char torch_dtype[16];
@@ -48,12 +48,12 @@ typedef struct rlv_config {
     int resampler_heads;          /* hidden / 128 = 32 */
     int vit_grid;                 /* image_size / patch_size = 32 (padded up) */
     int vit_tokens;               /* vit_grid^2 + 1 = 1025 */
-} rlv_config;
+} rlv_model_config;
 
 /* Parses config.json text. */
-int config_parse(rlv_config *cfg, const char *json, size_t len, rlv_err *err);
+int model_config_parse(rlv_model_config *cfg, const char *json, size_t len, rlv_err *err);
 /* Reads and parses a file (e.g. DIR/config.json). */
-int config_load(rlv_config *cfg, const char *path, rlv_err *err);
+int model_config_load(rlv_model_config *cfg, const char *path, rlv_err *err);
 
 #ifdef __cplusplus
 }

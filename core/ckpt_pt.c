@@ -1,4 +1,4 @@
-/* pt.c — torch.save zip archives (pytorch_model.bin): libzip for the directory, pickle.c for
+/* ckpt_pt.c — ckpt.c's back-end for torch.save zip archives (pytorch_model.bin): libzip for the directory, pickle.c for
  * data.pkl, tensors served from the checkpoint's mapping of the file.
  *
  * Design notes:
@@ -18,7 +18,7 @@
  * (4) torch.save pads every record to 64 bytes. A storage at an address unaligned for its
  *     dtype (another zip writer) is COPIED into an anonymous memfd mapped by the checkpoint
  *     (page-aligned, unmapped by ckpt_free): the engine reads weights through typed pointers. */
-#include "pt.h"
+#include "ckpt_pt.h"
 
 #include "ckpt_impl.h"
 #include "pickle.h"
@@ -308,7 +308,7 @@ static int load_storages(ckpt *c, zip_t *za, pt_src *src, int file, const char *
     return RLV_OK;
 }
 
-int pt_load_file(ckpt *c, const char *path, rlv_err *err) {
+int ckpt_pt_load_file(ckpt *c, const char *path, rlv_err *err) {
     const uint8_t *base;
     size_t len;
     int file = ckpt_map_file(c, path, &base, &len, err);
