@@ -1,7 +1,7 @@
 /* spm.h — SentencePiece ModelProto reader: the pieces, scores and types of a tokenizer.model.
  * Owns: a small bounds-checked reader of the protobuf wire format, for exactly the fields the
  * Llama conversion needs (pieces, trainer_spec.model_type, byte_fallback, unk_piece).
- * Does not own: turning pieces into a tokenizer (tok.c) or normalisation rules (ignored, as
+ * Does not own: turning pieces into a tokenizer (tok_spm.c) or normalisation rules (ignored, as
  * transformers' LlamaConverter ignores them). Untrusted bytes never abort: errors are values. */
 #ifndef RLV_SPM_H
 #define RLV_SPM_H
