@@ -65,7 +65,7 @@ static int get_str(json_t *root, const char *key, int required, char *out, size_
 }
 
 /* The EVA02-E tower of the real checkpoints (timm eva02_enormous_patch14_clip_224). */
-static const rlv_vision_config EVA02_E = {1792, 16, 64, 15360, 14, 16};
+static const rlv_vision_config EVA02_E = {1792, 16, 64, 15360, 14, 16, 1e-6};
 
 static int parse_vision(json_t *root, rlv_model_config *c, rlv_err *err) {
     json_t *v = json_object_get(root, "vision_config");
@@ -94,6 +94,7 @@ static int parse_vision(json_t *root, rlv_model_config *c, rlv_err *err) {
                             1 << 20);
         *f[i].p = (int)n;
     }
+    c->vision.ln_eps = EVA02_E.ln_eps; /* the same LayerNorm class whatever the sizes */
     return RLV_OK;
 }
 

@@ -19,6 +19,8 @@ typedef struct rlv_vision_config {
     int mlp_dim;     /* 15360 */
     int patch_size;  /* 14 */
     int base_grid;   /* 16: side of the stored position table (1 + base_grid^2 rows) */
+    double ln_eps;   /* 1e-6: eps of every LayerNorm of the tower and of the resampler (timm's EVA
+                      * and OmniLMM's Resampler both build them with eps=1e-6); not in config.json */
 } rlv_vision_config;
 
 typedef struct rlv_model_config {

@@ -17,10 +17,11 @@
 #include "half.h"
 #include "mm.h"
 #include "timing.h"
-#include "vit.h"
+#include "nn.h"
 
 struct resampler_model {
     int E, Q, N, Dv, heads, hd;
+    float ln_eps;        /* every LayerNorm's eps (rlv_vision_config.ln_eps) */
     mm_weight kv_proj;   /* [E, Dv] (each matrix as stored, q8 with its scales) */
     mm_weight in_proj;   /* [3E, E]: Wq, Wk, Wv */
     mm_weight out_proj;  /* [E, E] */
@@ -36,7 +37,7 @@ struct resampler_ws {
     float *kv;      /* [N][E] */
     float *kp;      /* [N][E] kv + pos_k, then reused */
     float *K, *V;   /* [N][E] */
-    float *sc;      /* [threads][vit_attention_floats(N)]: each pool thread's attention scores */
+    float *sc;      /* [threads][nn_attention_floats(N)]: each pool thread's attention scores */
     float *att;     /* [Q][E] */
     float *o;       /* [Q][E] */
     mm_ctx *mm;     /* the worker's products and pool (not owned) */
@@ -70,6 +71,7 @@ int resampler_model_init(resampler_model **out, const ckpt *c, const rlv_model_c
     resampler_model *m = calloc(1, sizeof *m);
     if (!m) return rlv_errf(err, RLV_ENOMEM, "resampler");
     m->E = E; m->Q = Q; m->N = vg * vg; m->Dv = cfg->vision.embed_dim;
+    m->ln_eps = (float)cfg->vision.ln_eps;
     m->heads = cfg->resampler_heads > 0 ? cfg->resampler_heads : E / 128;
     m->hd = E / m->heads;
     size_t nf = 8 * (size_t)E + (size_t)m->N * E + (size_t)Q * E;
@@ -112,11 +114,11 @@ int resampler_model_init(resampler_model **out, const ckpt *c, const rlv_model_c
 #undef M
 #undef W
     /* key table: plain bicubic query_grid -> vit_grid (an identity when they are equal) */
-    if ((rc = vit_resample_table(pos, 0, qg, vg, 0, m->pos_k, err)) != RLV_OK) goto done;
+    if ((rc = nn_resample_table(pos, 0, qg, vg, 0, m->pos_k, err)) != RLV_OK) goto done;
     /* queries: (LN_q(query) + pos_q).Wq^T + bq, pos_q as stored */
     half_to_f32_n(tq, query->data, query->dtype, (size_t)Q * E);
     half_to_f32_n(tpos, pos->data, pos->dtype, (size_t)Q * E);
-    vit_layer_norm(NULL, tq, Q, E, lqw, lqb, 1e-6f);
+    nn_layer_norm(NULL, tq, Q, E, lqw, lqb, m->ln_eps);
     for (size_t i = 0; i < (size_t)Q * E; i++) tq[i] += tpos[i];
     mm_xwt(mm, m->qp, E, tq, E, Q, E, m->in_proj.w, E, m->in_b, 0);
 done:
@@ -145,7 +147,7 @@ int resampler_ws_init(resampler_ws **out, const resampler_model *m, mm_ctx *mm, 
     w->kp = malloc(NE * sizeof(float));
     w->K = malloc(NE * sizeof(float));
     w->V = malloc(NE * sizeof(float));
-    w->sc = malloc((size_t)pool_threads(mm_ctx_pool(mm)) * vit_attention_floats(m->N) * sizeof(float));
+    w->sc = malloc((size_t)pool_threads(mm_ctx_pool(mm)) * nn_attention_floats(m->N) * sizeof(float));
     w->att = malloc(QE * sizeof(float));
     w->o = malloc(QE * sizeof(float));
     w->mm = mm;
@@ -183,18 +185,6 @@ void resampler_prefetch(const resampler_model *m) {
     mm_weight_prefetch(&m->proj);
 }
 
-typedef struct add_task {
-    float *y;
-    const float *a, *b;
-    int d;
-} add_task;
-
-static void add_run(void *arg, int lo, int hi, int tid) {
-    const add_task *t = arg;
-    (void)tid;
-    for (size_t i = (size_t)lo * t->d; i < (size_t)hi * t->d; i++) t->y[i] = t->a[i] + t->b[i];
-}
-
 void resampler_forward(const resampler_model *m, resampler_ws *ws, const float *x, float *out) {
     int E = m->E, N = m->N, Q = m->Q, hd = m->hd;
     rlv_pool *pool = mm_ctx_pool(ws->mm);
@@ -203,19 +193,18 @@ void resampler_forward(const resampler_model *m, resampler_ws *ws, const float *
     double t0 = timing_start(tm);
     mm_xwt(ws->mm, ws->kv, E, x, m->Dv, N, m->Dv, m->kv_proj.w, E, NULL, 0);
     timing_stop(tm, RLV_STAGE_MATMUL, &t0);
-    vit_layer_norm(pool, ws->kv, N, E, m->ln_kv_w, m->ln_kv_b, 1e-6f);
+    nn_layer_norm(pool, ws->kv, N, E, m->ln_kv_w, m->ln_kv_b, m->ln_eps);
     timing_stop(tm, RLV_STAGE_NORM, &t0);
-    add_task at = {ws->kp, ws->kv, m->pos_k, E};
-    pool_for(pool, N, 1, add_run, &at);
+    nn_add_rows(pool, ws->kp, ws->kv, m->pos_k, N, E);
     timing_stop(tm, RLV_STAGE_ADD, &t0);
     mm_xwt(ws->mm, ws->K, E, ws->kp, E, N, E, Wk, E, m->in_b + E, 0);
     mm_xwt(ws->mm, ws->V, E, ws->kv, E, N, E, Wv, E, m->in_b + 2 * E, 0);
     timing_stop(tm, RLV_STAGE_MATMUL, &t0);
-    vit_attention(ws->mm, ws->sc, ws->att, E, m->qp, E, ws->K, ws->V, E, Q, N, m->heads, hd, tm);
+    nn_attention(ws->mm, ws->sc, ws->att, E, m->qp, E, ws->K, ws->V, E, Q, N, m->heads, hd, tm);
     t0 = timing_start(tm);
     mm_xwt(ws->mm, ws->o, E, ws->att, E, Q, E, m->out_proj.w, E, m->out_b, 0);
     timing_stop(tm, RLV_STAGE_MATMUL, &t0);
-    vit_layer_norm(pool, ws->o, Q, E, m->ln_post_w, m->ln_post_b, 1e-6f);
+    nn_layer_norm(pool, ws->o, Q, E, m->ln_post_w, m->ln_post_b, m->ln_eps);
     timing_stop(tm, RLV_STAGE_NORM, &t0);
     mm_xw(ws->mm, out, E, ws->o, E, Q, E, m->proj.w, E, 0);
     timing_stop(tm, RLV_STAGE_MATMUL, &t0);

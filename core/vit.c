@@ -9,7 +9,7 @@
  * widened per panel); attention over (head, 64-row block) items, each on one thread with the serial
  * products mm_xwt_on / mm_xw_on; LayerNorms, adds, GELU and im2col split by rows. Every row and
  * every attention item is computed the same way whatever the thread count, so these stages give
- * the same bits on any pool (test_vision checks vit_attention); the weight products split their
+ * the same bits on any pool (test_vision checks nn_attention); the weight products split their
  * columns by the thread count and OpenBLAS does not round a column the same way at every width,
  * so the tower's output agrees across thread counts to rounding, not bitwise.
  * While block j computes, block j + 1's weights are read ahead (ckpt_prefetch). */
@@ -17,50 +17,14 @@
 
 #include <math.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "half.h"
 #include "mm.h"
+#include "nn.h"
 #include "timing.h"
-
-#if defined(RLV_HAVE_MVEC) && defined(__x86_64__)
-#include <immintrin.h>
-/* glibc's libmvec, AVX2 variants (8 lanes, max error 4 ulp): GELU's erf and softmax's exp are
- * the only per-element transcendental work of a block, about 8% of it when done one at a time. */
-__attribute__((target("avx2,fma"))) __m256 _ZGVdN8v_erff(__m256);
-__attribute__((target("avx2,fma"))) __m256 _ZGVdN8v_expf(__m256);
-#define VIT_MVEC 1
-static int vit_avx2(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
-
-__attribute__((target("avx2,fma"))) static size_t gelu_avx2(float *x, size_t n) {
-    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), r2 = _mm256_set1_ps(0.70710678118654752f);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i);
-        __m256 e = _ZGVdN8v_erff(_mm256_mul_ps(v, r2));
-        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_add_ps(one, e)));
-    }
-    return i;
-}
-
-/* r[j] = exp(r[j] - mx) for j < the returned count (a multiple of 8); *sum gets their sum. */
-__attribute__((target("avx2,fma"))) static int exp_sub_avx2(float *r, int d, float mx, float *sum) {
-    __m256 m = _mm256_set1_ps(mx), acc = _mm256_setzero_ps();
-    int j = 0;
-    for (; j + 8 <= d; j += 8) {
-        __m256 e = _ZGVdN8v_expf(_mm256_sub_ps(_mm256_loadu_ps(r + j), m));
-        _mm256_storeu_ps(r + j, e);
-        acc = _mm256_add_ps(acc, e);
-    }
-    float t[8];
-    _mm256_storeu_ps(t, acc);
-    *sum = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
-    return j;
-}
-#endif
 
 typedef struct vit_blockw {
     mm_weight qkv, proj, fc1, fc2;  /* [3D, D], [D, D], [M, D], [D, M] as stored (q8 with scales) */
@@ -70,6 +34,7 @@ typedef struct vit_blockw {
 
 struct vit_model {
     int D, H, hd, M, P, S, grid, T, nblk;
+    float ln_eps;               /* every LayerNorm's eps (rlv_vision_config.ln_eps) */
     mm_weight patch_w;          /* [D, 3, P, P] = [D, 3 P P] (never q8: ckpt_q8 wants 2-D) */
     float *patch_b, *cls;       /* [D] */
     float *pos;                 /* [T][D]: CLS row, then the resampled grid */
@@ -86,7 +51,7 @@ struct vit_ws {
     float *att;     /* [T][D] heads concatenated */
     float *tmp;     /* [T][D] branch output */
     float *hid;     /* [T][M] MLP hidden */
-    float *sc;      /* [threads][vit_attention_floats(T)]: each pool thread's attention scores */
+    float *sc;      /* [threads][nn_attention_floats(T)]: each pool thread's attention scores */
     mm_ctx *mm;     /* the worker's products and pool (not owned) */
     rlv_timing *timing; /* stage times, caller-owned; NULL: not measured */
     double deadline_ms; /* vit_forward stops before a block past it; 0 = none */
@@ -133,6 +98,7 @@ int vit_model_init(vit_model **out, const ckpt *c, const rlv_model_config *cfg, 
     if (!m) return rlv_errf(err, RLV_ENOMEM, "vision tower");
     m->D = v->embed_dim;
     m->H = v->num_heads;
+    m->ln_eps = (float)v->ln_eps;
     m->hd = m->D / m->H;
     m->M = v->mlp_dim;
     m->P = v->patch_size;
@@ -179,7 +145,7 @@ int vit_model_init(vit_model **out, const ckpt *c, const rlv_model_config *cfg, 
         goto fail;
     }
     half_to_f32_n(m->pos, pos->data, pos->dtype, (size_t)D); /* the CLS row is kept as is */
-    if ((rc = vit_resample_table(pos, 1, (int)G, m->grid, 1, m->pos + D, err)) != RLV_OK) goto fail;
+    if ((rc = nn_resample_table(pos, 1, (int)G, m->grid, 1, m->pos + D, err)) != RLV_OK) goto fail;
     for (int j = 0; j < m->nblk; j++) {
         vit_blockw *b = &m->blk[j];
         char bn[64];
@@ -245,7 +211,7 @@ int vit_ws_init(vit_ws **out, const vit_model *m, mm_ctx *mm, rlv_err *err) {
     w->att = malloc(T * D * sizeof(float));
     w->tmp = malloc(T * D * sizeof(float));
     w->hid = malloc(T * M * sizeof(float));
-    w->sc = malloc((size_t)pool_threads(mm_ctx_pool(mm)) * vit_attention_floats(m->T) * sizeof(float));
+    w->sc = malloc((size_t)pool_threads(mm_ctx_pool(mm)) * nn_attention_floats(m->T) * sizeof(float));
     if (!w->cols || !w->x || !w->qkv || !w->att || !w->tmp || !w->hid || !w->sc) {
         vit_ws_free(&w);
         return rlv_errf(err, RLV_ENOMEM, "vision workspace for %zu tokens", T);
@@ -266,145 +232,6 @@ void vit_ws_set_timing(vit_ws *ws, rlv_timing *t) { ws->timing = t; }
 void vit_ws_set_deadline(vit_ws *ws, double deadline_ms) { ws->deadline_ms = deadline_ms; }
 
 /* ---- kernels -------------------------------------------------------------------------------- */
-
-/* Query rows of one attention work item. Fixed, so a head's output does not depend on the thread
- * count (each item is computed the same way whoever runs it); small, so the per-thread scores
- * ([VIT_ATT_ROWS][keys], 262 KB for the ViT's 1025 keys) stay in L2 between the two products. */
-#define VIT_ATT_ROWS 64
-
-static void layer_norm_rows(float *x, int lo, int hi, int d, const float *w, const float *b, float eps) {
-    for (int i = lo; i < hi; i++) {
-        float *r = x + (size_t)i * d;
-        double s = 0, s2 = 0;
-        for (int j = 0; j < d; j++) s += r[j];
-        double mean = s / d;
-        for (int j = 0; j < d; j++) { double t = r[j] - mean; s2 += t * t; }
-        float inv = (float)(1.0 / sqrt(s2 / d + eps)), mf = (float)mean;
-        for (int j = 0; j < d; j++) r[j] = (r[j] - mf) * inv * w[j] + b[j];
-    }
-}
-
-typedef struct ln_task {
-    float *x;
-    const float *src;  /* NULL: in place; else row i is copied from src + i * d first */
-    float *add_to;     /* NULL, or add_to[i] += LN(x[i]) afterwards (post-norm residual) */
-    int d;
-    const float *w, *b;
-    float eps;
-} ln_task;
-
-static void ln_run(void *arg, int lo, int hi, int tid) {
-    const ln_task *t = arg;
-    (void)tid;
-    size_t d = (size_t)t->d;
-    if (t->src) memcpy(t->x + lo * d, t->src + lo * d, (size_t)(hi - lo) * d * sizeof(float));
-    layer_norm_rows(t->x, lo, hi, t->d, t->w, t->b, t->eps);
-    if (t->add_to)
-        for (size_t i = lo * d; i < hi * d; i++) t->add_to[i] += t->x[i];
-}
-
-void vit_layer_norm(rlv_pool *p, float *x, int n, int d, const float *w, const float *b, float eps) {
-    ln_task t = {x, NULL, NULL, d, w, b, eps};
-    pool_for(p, n, 1, ln_run, &t);
-}
-
-void vit_softmax_rows(float *x, int n, int d, int ld) {
-    for (int i = 0; i < n; i++) {
-        float *r = x + (size_t)i * ld, mx = r[0];
-        for (int j = 1; j < d; j++) mx = r[j] > mx ? r[j] : mx;
-        float s = 0;
-        int j0 = 0;
-#ifdef VIT_MVEC
-        if (vit_avx2()) j0 = exp_sub_avx2(r, d, mx, &s);
-#endif
-        for (int j = j0; j < d; j++) { r[j] = expf(r[j] - mx); s += r[j]; }
-        float inv = 1.0f / s;
-        for (int j = 0; j < d; j++) r[j] *= inv;
-    }
-}
-
-size_t vit_attention_floats(int nk) { return (size_t)VIT_ATT_ROWS * (size_t)(nk > 0 ? nk : 1); }
-
-typedef struct att_task {
-    mm_ctx *mm;
-    float *sc;  /* [threads][vit_attention_floats(nk)] */
-    float *out;
-    const float *q, *k, *v;
-    int ldo, ldq, ldk, nq, nk, heads, hd, blocks;
-    float scale;
-    atomic_int next;  /* next work item: (head, row block), head-major so K/V stay in cache */
-    int timed;        /* thread 0 adds its seconds in products and in softmax to mm_s, sm_s */
-    double mm_s, sm_s;
-} att_task;
-
-static void att_run(void *arg, int tid, int nth) {
-    att_task *t = arg;
-    (void)nth;
-    float *S = t->sc + (size_t)tid * vit_attention_floats(t->nk);
-    int items = t->heads * t->blocks, hd = t->hd;
-    /* thread 0 reads the clock only when the stage is timed */
-    rlv_timing clk, *tc = tid == 0 && t->timed ? &clk : NULL;
-    /* items are taken one at a time (dynamic): a thread slowed by other load takes fewer */
-    for (int it; (it = atomic_fetch_add(&t->next, 1)) < items;) {
-        int h = it / t->blocks, r0 = it % t->blocks * VIT_ATT_ROWS;
-        int n = t->nq - r0 < VIT_ATT_ROWS ? t->nq - r0 : VIT_ATT_ROWS;
-        double c0 = timing_start(tc);
-        mm_xwt_on(t->mm, tid, S, t->nk, t->q + (size_t)r0 * t->ldq + (size_t)h * hd, t->ldq, n, hd,
-                  mm_w_plain(t->k + (size_t)h * hd, RLV_F32, t->ldk), t->nk, t->scale, 0);
-        double c1 = timing_start(tc);
-        vit_softmax_rows(S, n, t->nk, t->nk);
-        double c2 = timing_start(tc);
-        mm_xw_on(t->mm, tid, t->out + (size_t)r0 * t->ldo + (size_t)h * hd, t->ldo, S, t->nk, n, t->nk,
-                 mm_w_plain(t->v + (size_t)h * hd, RLV_F32, t->ldk), hd, 1.0f, 0);
-        if (tc) t->mm_s += (c1 - c0) + (timing_start(tc) - c2), t->sm_s += c2 - c1;
-    }
-}
-
-void vit_attention(mm_ctx *mm, float *sc, float *out, int ldo, const float *q, int ldq, const float *k,
-                   const float *v, int ldk, int nq, int nk, int heads, int hd, rlv_timing *tm) {
-    if (nq <= 0 || nk <= 0 || heads <= 0) return;
-    double t0 = timing_start(tm);
-    att_task t = {.mm = mm, .sc = sc, .out = out, .q = q, .k = k, .v = v, .ldo = ldo, .ldq = ldq, .ldk = ldk,
-                  .nq = nq, .nk = nk, .heads = heads, .hd = hd, .blocks = (nq + VIT_ATT_ROWS - 1) / VIT_ATT_ROWS,
-                  .scale = 1.0f / sqrtf((float)hd), .timed = tm != NULL};
-    atomic_init(&t.next, 0);
-    pool_run(mm_ctx_pool(mm), att_run, &t);
-    timing_split(tm, RLV_STAGE_ATTENTION, RLV_STAGE_SOFTMAX, &t0, t.mm_s, t.sm_s);
-}
-
-/* x += LN(branch) row by row (post-norm residual), on the pool. */
-static void add_norm(rlv_pool *p, float *x, float *br, int n, int d, const float *w, const float *b) {
-    ln_task t = {br, NULL, x, d, w, b, 1e-6f};
-    pool_for(p, n, 1, ln_run, &t);
-}
-
-typedef struct rows_task {
-    float *x;
-    const float *y;
-    int d;
-} rows_task;
-
-/* GELU (erf) row by row: the vector/scalar split of a row never depends on the thread count. */
-static void gelu_run(void *arg, int lo, int hi, int tid) {
-    const rows_task *t = arg;
-    (void)tid;
-    for (int r = lo; r < hi; r++) {
-        float *x = t->x + (size_t)r * t->d;
-        size_t i = 0, n = (size_t)t->d;
-#ifdef VIT_MVEC
-        if (vit_avx2()) i = gelu_avx2(x, n);
-#endif
-        for (; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
-    }
-}
-
-/* x[r] += y[r] row by row. */
-static void add_run(void *arg, int lo, int hi, int tid) {
-    const rows_task *t = arg;
-    (void)tid;
-    size_t d = (size_t)t->d;
-    for (size_t i = lo * d; i < hi * d; i++) t->x[i] += t->y[i];
-}
 
 /* ---- forward -------------------------------------------------------------------------------- */
 
@@ -467,8 +294,7 @@ void vit_embed(const vit_model *m, vit_ws *ws, const float *px) {
     memcpy(ws->x, m->cls, (size_t)D * sizeof(float));
     mm_xwt(ws->mm, ws->x + D, D, ws->cols, K, g * g, K, m->patch_w.w, D, m->patch_b, 0);
     timing_stop(ws->timing, RLV_STAGE_MATMUL, &t0);
-    rows_task at = {ws->x, m->pos, D};
-    pool_for(pool, m->T, 1, add_run, &at);
+    nn_add_rows(pool, ws->x, ws->x, m->pos, m->T, D);
     timing_stop(ws->timing, RLV_STAGE_ADD, &t0);
 }
 
@@ -483,21 +309,20 @@ void vit_block(const vit_model *m, vit_ws *ws, int j) {
     timing_stop(tm, RLV_STAGE_PREFETCH, &t0);
     mm_xwt(ws->mm, ws->qkv, 3 * D, ws->x, D, T, D, b->qkv.w, 3 * D, b->qkv_b, 0);
     timing_stop(tm, RLV_STAGE_MATMUL, &t0);
-    vit_attention(ws->mm, ws->sc, ws->att, D, ws->qkv, 3 * D, ws->qkv + D, ws->qkv + 2 * D, 3 * D, T, T, m->H, hd,
+    nn_attention(ws->mm, ws->sc, ws->att, D, ws->qkv, 3 * D, ws->qkv + D, ws->qkv + 2 * D, 3 * D, T, T, m->H, hd,
                   tm);
     t0 = timing_start(tm);
     mm_xwt(ws->mm, ws->tmp, D, ws->att, D, T, D, b->proj.w, D, b->proj_b, 0);
     timing_stop(tm, RLV_STAGE_MATMUL, &t0);
-    add_norm(pool, ws->x, ws->tmp, T, D, b->n1w, b->n1b);
+    nn_add_layer_norm(pool, ws->x, ws->tmp, T, D, b->n1w, b->n1b, m->ln_eps);
     timing_stop(tm, RLV_STAGE_NORM, &t0);
     mm_xwt(ws->mm, ws->hid, M, ws->x, D, T, D, b->fc1.w, M, b->fc1_b, 0);
     timing_stop(tm, RLV_STAGE_MATMUL, &t0);
-    rows_task gt = {ws->hid, NULL, M};
-    pool_for(pool, T, 1, gelu_run, &gt);
+    nn_gelu_rows(pool, ws->hid, T, M);
     timing_stop(tm, RLV_STAGE_ACT, &t0);
     mm_xwt(ws->mm, ws->tmp, D, ws->hid, M, T, M, b->fc2.w, D, b->fc2_b, 0);
     timing_stop(tm, RLV_STAGE_MATMUL, &t0);
-    add_norm(pool, ws->x, ws->tmp, T, D, b->n2w, b->n2b);
+    nn_add_layer_norm(pool, ws->x, ws->tmp, T, D, b->n2w, b->n2b, m->ln_eps);
     timing_stop(tm, RLV_STAGE_NORM, &t0);
 }
 
@@ -509,88 +334,8 @@ int vit_forward(const vit_model *m, vit_ws *ws, const float *pixels, float *out)
     }
     /* final norm on the patch rows only: the CLS row is dropped and LayerNorm is per row */
     double t0 = timing_start(ws->timing);
-    ln_task t = {out, ws->x + m->D, NULL, m->D, m->norm_w, m->norm_b, 1e-6f};
-    pool_for(mm_ctx_pool(ws->mm), m->T - 1, 1, ln_run, &t);
+    nn_layer_norm_from(mm_ctx_pool(ws->mm), out, ws->x + m->D, m->T - 1, m->D, m->norm_w, m->norm_b, m->ln_eps);
     timing_stop(ws->timing, RLV_STAGE_NORM, &t0);
     return RLV_OK;
 }
 
-/* ---- position tables (docs/model.md §5) ------------------------------------------------------ */
-
-static double cubic(double x, double a) {
-    if (x < 0) x = -x;
-    if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0;
-    if (x < 2.0) return ((a * x - 5.0 * a) * x + 8.0 * a) * x - 4.0 * a;
-    return 0.0;
-}
-
-/* Dense [out][in] interpolation matrix of one axis. */
-static void interp_matrix(double *A, int in, int out, int antialias) {
-    memset(A, 0, (size_t)in * out * sizeof *A);
-    double scale = (double)in / out;
-    for (int o = 0; o < out; o++) {
-        double *r = A + (size_t)o * in;
-        if (antialias) { /* torch _upsample_bicubic2d_aa: Pillow's algorithm in floating point */
-            double fs = scale > 1.0 ? scale : 1.0, support = 2.0 * fs, center = scale * (o + 0.5), tot = 0;
-            int xmin = (int)(center - support + 0.5), xmax = (int)(center + support + 0.5);
-            if (xmin < 0) xmin = 0;
-            if (xmax > in) xmax = in;
-            for (int j = xmin; j < xmax; j++) { r[j] = cubic((j - center + 0.5) / fs, -0.5); tot += r[j]; }
-            if (tot != 0)
-                for (int j = xmin; j < xmax; j++) r[j] /= tot;
-        } else { /* upsample_bicubic2d, align_corners=False: 4 taps, clamped indices */
-            double src = (o + 0.5) * scale - 0.5;
-            int i0 = (int)floor(src);
-            double t = src - i0;
-            double w[4] = {cubic(t + 1.0, -0.75), cubic(t, -0.75), cubic(1.0 - t, -0.75), cubic(2.0 - t, -0.75)};
-            for (int k = 0; k < 4; k++) {
-                int idx = i0 - 1 + k;
-                idx = idx < 0 ? 0 : idx > in - 1 ? in - 1 : idx;
-                r[idx] += w[k];
-            }
-        }
-    }
-}
-
-int vit_resample_table(const rlv_tensor *src, int row0, int in_grid, int out_grid, int antialias,
-                       float *dst, rlv_err *err) {
-    int dim = (int)src->shape[src->ndim - 1];
-    size_t gi = (size_t)in_grid * in_grid;
-    double *A = malloc((size_t)out_grid * in_grid * sizeof *A);
-    double *mid = malloc((size_t)out_grid * in_grid * dim * sizeof *mid); /* [out_y][in_x][dim] */
-    float *in = malloc(gi * dim * sizeof *in);
-    double *acc = malloc((size_t)dim * sizeof *acc);
-    if (!A || !mid || !in || !acc) {
-        free(A); free(mid); free(in); free(acc);
-        return rlv_errf(err, RLV_ENOMEM, "position table %d -> %d", in_grid, out_grid);
-    }
-    const char *base = (const char *)src->data + (size_t)row0 * dim * rlv_dtype_size(src->dtype);
-    half_to_f32_n(in, base, src->dtype, gi * dim);
-    interp_matrix(A, in_grid, out_grid, antialias);
-    /* rows (y) first, then columns (x): the 2-D result is the same either way in exact math */
-    for (int oy = 0; oy < out_grid; oy++)
-        for (int ix = 0; ix < in_grid; ix++) {
-            double *o = mid + ((size_t)oy * in_grid + ix) * dim;
-            memset(o, 0, (size_t)dim * sizeof *o);
-            for (int iy = 0; iy < in_grid; iy++) {
-                double w = A[(size_t)oy * in_grid + iy];
-                if (w == 0) continue;
-                const float *p = in + ((size_t)iy * in_grid + ix) * dim;
-                for (int d = 0; d < dim; d++) o[d] += w * p[d];
-            }
-        }
-    for (int oy = 0; oy < out_grid; oy++)
-        for (int ox = 0; ox < out_grid; ox++) {
-            memset(acc, 0, (size_t)dim * sizeof *acc);
-            for (int ix = 0; ix < in_grid; ix++) {
-                double w = A[(size_t)ox * in_grid + ix];
-                if (w == 0) continue;
-                const double *p = mid + ((size_t)oy * in_grid + ix) * dim;
-                for (int d = 0; d < dim; d++) acc[d] += w * p[d];
-            }
-            float *o = dst + ((size_t)oy * out_grid + ox) * dim;
-            for (int d = 0; d < dim; d++) o[d] = (float)acc[d];
-        }
-    free(A); free(mid); free(in); free(acc);
-    return RLV_OK;
-}

@@ -4,8 +4,8 @@
  * vectors in f32, and the position table resampled once at load from base_grid to the image's grid
  * with antialiased bicubic (a = -0.5). A vit_ws is one worker's scratch, sized at creation, so
  * vit_forward does not allocate. The model is read-only after vit_model_init and shared by workers.
- * Also owns the two "bicubic" kernels of docs/model.md §5 (vit_resample_table), which the resampler uses
- * for its key position table. Knows nothing of images as files, of the resampler's math or the LLM.
+ * Its layers (LayerNorm, GELU, attention) and the bicubic kernels of docs/model.md §5 are nn.h's,
+ * shared with the resampler. Knows nothing of images as files, of the resampler's math or the LLM.
  *
  * The whole vision step of a job (docs/architecture.md, the data path), per model, with one worker's buffers
  *   px [3 S S], feat [vit_grid^2 vit_width], emb [num_query hidden], all allocated once:
@@ -68,30 +68,6 @@ void vit_block(const vit_model *m, vit_ws *ws, int j);
 /* Stage times of later vit_embed / vit_block / vit_forward calls are added to *t (caller-owned;
  * NULL stops measuring). For benchmarks. */
 void vit_ws_set_timing(vit_ws *ws, rlv_timing *t);
-
-/* Resamples a square position table: src rows row0 .. row0 + in_grid^2 - 1 of a [rows][dim] tensor
- * (any dtype) from in_grid x in_grid to out_grid x out_grid, into dst [out_grid^2][dim] f32, row-major.
- * antialias = 1: torch's antialiased bicubic (a = -0.5, taps truncated and renormalised: timm's
- * resample_abs_pos_embed); antialias = 0: plain bicubic (a = -0.75, clamped taps: F.interpolate
- * mode='bicubic'). Computed in double. Returns RLV_OK or RLV_ENOMEM (allocates at load time only). */
-int vit_resample_table(const rlv_tensor *src, int row0, int in_grid, int out_grid, int antialias,
-                       float *dst, rlv_err *err);
-
-/* LayerNorm of n rows of width d in place (biased variance, eps), w and b f32, rows split over
- * pool p (NULL: on the caller). Shared with the resampler. */
-void vit_layer_norm(rlv_pool *p, float *x, int n, int d, const float *w, const float *b, float eps);
-/* Row-wise softmax in place of an [n][d] matrix (leading dimension ld), on the calling thread. */
-void vit_softmax_rows(float *x, int n, int d, int ld);
-
-/* Attention without mask, every head on mm's pool: for h < heads, columns [h hd, (h+1) hd) of
- * out [nq][ldo] = softmax(q_h . k_h^T / sqrt(hd)) . v_h, with q [nq][ldq], k and v [nk][ldk] f32
- * (head h at column h hd of each). sc: one score buffer of vit_attention_floats(nk) floats per
- * pool thread, thread after thread. Work items are (head, block of query rows), fixed whatever
- * the thread count, so the result does not depend on it. Shared with the resampler. With tm, its
- * time is added to tm's attention (products) and softmax stages. */
-void vit_attention(mm_ctx *mm, float *sc, float *out, int ldo, const float *q, int ldq, const float *k,
-                   const float *v, int ldk, int nq, int nk, int heads, int hd, rlv_timing *tm);
-size_t vit_attention_floats(int nk);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,279 @@
+/* nn.c — the layers the ViT and the resampler share (see nn.h): LayerNorm, softmax rows, GELU,
+ * row adds, unmasked multi-head attention, and the bicubic resampling of position tables. */
+#include "nn.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "half.h"
+
+#if defined(RLV_HAVE_MVEC) && defined(__x86_64__)
+#include <immintrin.h>
+/* glibc's libmvec, AVX2 variants (8 lanes, max error 4 ulp): GELU's erf and softmax's exp are
+ * the only per-element transcendental work of a block, about 8% of it when done one at a time. */
+__attribute__((target("avx2,fma"))) __m256 _ZGVdN8v_erff(__m256);
+__attribute__((target("avx2,fma"))) __m256 _ZGVdN8v_expf(__m256);
+#define NN_MVEC 1
+static int nn_avx2(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+
+__attribute__((target("avx2,fma"))) static size_t gelu_avx2(float *x, size_t n) {
+    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), r2 = _mm256_set1_ps(0.70710678118654752f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 e = _ZGVdN8v_erff(_mm256_mul_ps(v, r2));
+        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_add_ps(one, e)));
+    }
+    return i;
+}
+
+/* r[j] = exp(r[j] - mx) for j < the returned count (a multiple of 8); *sum gets their sum. */
+__attribute__((target("avx2,fma"))) static int exp_sub_avx2(float *r, int d, float mx, float *sum) {
+    __m256 m = _mm256_set1_ps(mx), acc = _mm256_setzero_ps();
+    int j = 0;
+    for (; j + 8 <= d; j += 8) {
+        __m256 e = _ZGVdN8v_expf(_mm256_sub_ps(_mm256_loadu_ps(r + j), m));
+        _mm256_storeu_ps(r + j, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    float t[8];
+    _mm256_storeu_ps(t, acc);
+    *sum = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+    return j;
+}
+#endif
+
+
+/* Query rows of one attention work item. Fixed, so a head's output does not depend on the thread
+ * count (each item is computed the same way whoever runs it); small, so the per-thread scores
+ * ([NN_ATT_ROWS][keys], 262 KB for the ViT's 1025 keys) stay in L2 between the two products. */
+#define NN_ATT_ROWS 64
+
+static void layer_norm_rows(float *x, int lo, int hi, int d, const float *w, const float *b, float eps) {
+    for (int i = lo; i < hi; i++) {
+        float *r = x + (size_t)i * d;
+        double s = 0, s2 = 0;
+        for (int j = 0; j < d; j++) s += r[j];
+        double mean = s / d;
+        for (int j = 0; j < d; j++) { double t = r[j] - mean; s2 += t * t; }
+        float inv = (float)(1.0 / sqrt(s2 / d + eps)), mf = (float)mean;
+        for (int j = 0; j < d; j++) r[j] = (r[j] - mf) * inv * w[j] + b[j];
+    }
+}
+
+typedef struct ln_task {
+    float *x;
+    const float *src;  /* NULL: in place; else row i is copied from src + i * d first */
+    float *add_to;     /* NULL, or add_to[i] += LN(x[i]) afterwards (post-norm residual) */
+    int d;
+    const float *w, *b;
+    float eps;
+} ln_task;
+
+static void ln_run(void *arg, int lo, int hi, int tid) {
+    const ln_task *t = arg;
+    (void)tid;
+    size_t d = (size_t)t->d;
+    if (t->src) memcpy(t->x + lo * d, t->src + lo * d, (size_t)(hi - lo) * d * sizeof(float));
+    layer_norm_rows(t->x, lo, hi, t->d, t->w, t->b, t->eps);
+    if (t->add_to)
+        for (size_t i = lo * d; i < hi * d; i++) t->add_to[i] += t->x[i];
+}
+
+void nn_layer_norm(rlv_pool *p, float *x, int n, int d, const float *w, const float *b, float eps) {
+    ln_task t = {x, NULL, NULL, d, w, b, eps};
+    pool_for(p, n, 1, ln_run, &t);
+}
+
+void nn_layer_norm_from(rlv_pool *p, float *dst, const float *src, int n, int d, const float *w, const float *b,
+                        float eps) {
+    ln_task t = {dst, src, NULL, d, w, b, eps};
+    pool_for(p, n, 1, ln_run, &t);
+}
+
+void nn_add_layer_norm(rlv_pool *p, float *x, float *br, int n, int d, const float *w, const float *b, float eps) {
+    ln_task t = {br, NULL, x, d, w, b, eps};
+    pool_for(p, n, 1, ln_run, &t);
+}
+
+void nn_softmax_rows(float *x, int n, int d, int ld) {
+    for (int i = 0; i < n; i++) {
+        float *r = x + (size_t)i * ld, mx = r[0];
+        for (int j = 1; j < d; j++) mx = r[j] > mx ? r[j] : mx;
+        float s = 0;
+        int j0 = 0;
+#ifdef NN_MVEC
+        if (nn_avx2()) j0 = exp_sub_avx2(r, d, mx, &s);
+#endif
+        for (int j = j0; j < d; j++) { r[j] = expf(r[j] - mx); s += r[j]; }
+        float inv = 1.0f / s;
+        for (int j = 0; j < d; j++) r[j] *= inv;
+    }
+}
+
+size_t nn_attention_floats(int nk) { return (size_t)NN_ATT_ROWS * (size_t)(nk > 0 ? nk : 1); }
+
+typedef struct att_task {
+    mm_ctx *mm;
+    float *sc;  /* [threads][nn_attention_floats(nk)] */
+    float *out;
+    const float *q, *k, *v;
+    int ldo, ldq, ldk, nq, nk, heads, hd, blocks;
+    float scale;
+    atomic_int next;  /* next work item: (head, row block), head-major so K/V stay in cache */
+    int timed;        /* thread 0 adds its seconds in products and in softmax to mm_s, sm_s */
+    double mm_s, sm_s;
+} att_task;
+
+static void att_run(void *arg, int tid, int nth) {
+    att_task *t = arg;
+    (void)nth;
+    float *S = t->sc + (size_t)tid * nn_attention_floats(t->nk);
+    int items = t->heads * t->blocks, hd = t->hd;
+    /* thread 0 reads the clock only when the stage is timed */
+    rlv_timing clk, *tc = tid == 0 && t->timed ? &clk : NULL;
+    /* items are taken one at a time (dynamic): a thread slowed by other load takes fewer */
+    for (int it; (it = atomic_fetch_add(&t->next, 1)) < items;) {
+        int h = it / t->blocks, r0 = it % t->blocks * NN_ATT_ROWS;
+        int n = t->nq - r0 < NN_ATT_ROWS ? t->nq - r0 : NN_ATT_ROWS;
+        double c0 = timing_start(tc);
+        mm_xwt_on(t->mm, tid, S, t->nk, t->q + (size_t)r0 * t->ldq + (size_t)h * hd, t->ldq, n, hd,
+                  mm_w_plain(t->k + (size_t)h * hd, RLV_F32, t->ldk), t->nk, t->scale, 0);
+        double c1 = timing_start(tc);
+        nn_softmax_rows(S, n, t->nk, t->nk);
+        double c2 = timing_start(tc);
+        mm_xw_on(t->mm, tid, t->out + (size_t)r0 * t->ldo + (size_t)h * hd, t->ldo, S, t->nk, n, t->nk,
+                 mm_w_plain(t->v + (size_t)h * hd, RLV_F32, t->ldk), hd, 1.0f, 0);
+        if (tc) t->mm_s += (c1 - c0) + (timing_start(tc) - c2), t->sm_s += c2 - c1;
+    }
+}
+
+void nn_attention(mm_ctx *mm, float *sc, float *out, int ldo, const float *q, int ldq, const float *k,
+                   const float *v, int ldk, int nq, int nk, int heads, int hd, rlv_timing *tm) {
+    if (nq <= 0 || nk <= 0 || heads <= 0) return;
+    double t0 = timing_start(tm);
+    att_task t = {.mm = mm, .sc = sc, .out = out, .q = q, .k = k, .v = v, .ldo = ldo, .ldq = ldq, .ldk = ldk,
+                  .nq = nq, .nk = nk, .heads = heads, .hd = hd, .blocks = (nq + NN_ATT_ROWS - 1) / NN_ATT_ROWS,
+                  .scale = 1.0f / sqrtf((float)hd), .timed = tm != NULL};
+    atomic_init(&t.next, 0);
+    pool_run(mm_ctx_pool(mm), att_run, &t);
+    timing_split(tm, RLV_STAGE_ATTENTION, RLV_STAGE_SOFTMAX, &t0, t.mm_s, t.sm_s);
+}
+
+typedef struct rows_task {
+    float *y;
+    const float *a, *b;
+    int d;
+} rows_task;
+
+/* GELU (erf) row by row: the vector/scalar split of a row never depends on the thread count. */
+static void gelu_run(void *arg, int lo, int hi, int tid) {
+    const rows_task *t = arg;
+    (void)tid;
+    for (int r = lo; r < hi; r++) {
+        float *x = t->y + (size_t)r * t->d;
+        size_t i = 0, n = (size_t)t->d;
+#ifdef NN_MVEC
+        if (nn_avx2()) i = gelu_avx2(x, n);
+#endif
+        for (; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+    }
+}
+
+void nn_gelu_rows(rlv_pool *p, float *x, int n, int d) {
+    rows_task t = {x, NULL, NULL, d};
+    pool_for(p, n, 1, gelu_run, &t);
+}
+
+static void add_run(void *arg, int lo, int hi, int tid) {
+    const rows_task *t = arg;
+    (void)tid;
+    for (size_t i = (size_t)lo * t->d; i < (size_t)hi * t->d; i++) t->y[i] = t->a[i] + t->b[i];
+}
+
+void nn_add_rows(rlv_pool *p, float *y, const float *a, const float *b, int n, int d) {
+    rows_task t = {y, a, b, d};
+    pool_for(p, n, 1, add_run, &t);
+}
+
+/* ---- position tables (docs/model.md §5) ------------------------------------------------------ */
+
+static double cubic(double x, double a) {
+    if (x < 0) x = -x;
+    if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0;
+    if (x < 2.0) return ((a * x - 5.0 * a) * x + 8.0 * a) * x - 4.0 * a;
+    return 0.0;
+}
+
+/* Dense [out][in] interpolation matrix of one axis. */
+static void interp_matrix(double *A, int in, int out, int antialias) {
+    memset(A, 0, (size_t)in * out * sizeof *A);
+    double scale = (double)in / out;
+    for (int o = 0; o < out; o++) {
+        double *r = A + (size_t)o * in;
+        if (antialias) { /* torch _upsample_bicubic2d_aa: Pillow's algorithm in floating point */
+            double fs = scale > 1.0 ? scale : 1.0, support = 2.0 * fs, center = scale * (o + 0.5), tot = 0;
+            int xmin = (int)(center - support + 0.5), xmax = (int)(center + support + 0.5);
+            if (xmin < 0) xmin = 0;
+            if (xmax > in) xmax = in;
+            for (int j = xmin; j < xmax; j++) { r[j] = cubic((j - center + 0.5) / fs, -0.5); tot += r[j]; }
+            if (tot != 0)
+                for (int j = xmin; j < xmax; j++) r[j] /= tot;
+        } else { /* upsample_bicubic2d, align_corners=False: 4 taps, clamped indices */
+            double src = (o + 0.5) * scale - 0.5;
+            int i0 = (int)floor(src);
+            double t = src - i0;
+            double w[4] = {cubic(t + 1.0, -0.75), cubic(t, -0.75), cubic(1.0 - t, -0.75), cubic(2.0 - t, -0.75)};
+            for (int k = 0; k < 4; k++) {
+                int idx = i0 - 1 + k;
+                idx = idx < 0 ? 0 : idx > in - 1 ? in - 1 : idx;
+                r[idx] += w[k];
+            }
+        }
+    }
+}
+
+int nn_resample_table(const rlv_tensor *src, int row0, int in_grid, int out_grid, int antialias,
+                       float *dst, rlv_err *err) {
+    int dim = (int)src->shape[src->ndim - 1];
+    size_t gi = (size_t)in_grid * in_grid;
+    double *A = malloc((size_t)out_grid * in_grid * sizeof *A);
+    double *mid = malloc((size_t)out_grid * in_grid * dim * sizeof *mid); /* [out_y][in_x][dim] */
+    float *in = malloc(gi * dim * sizeof *in);
+    double *acc = malloc((size_t)dim * sizeof *acc);
+    if (!A || !mid || !in || !acc) {
+        free(A); free(mid); free(in); free(acc);
+        return rlv_errf(err, RLV_ENOMEM, "position table %d -> %d", in_grid, out_grid);
+    }
+    const char *base = (const char *)src->data + (size_t)row0 * dim * rlv_dtype_size(src->dtype);
+    half_to_f32_n(in, base, src->dtype, gi * dim);
+    interp_matrix(A, in_grid, out_grid, antialias);
+    /* rows (y) first, then columns (x): the 2-D result is the same either way in exact math */
+    for (int oy = 0; oy < out_grid; oy++)
+        for (int ix = 0; ix < in_grid; ix++) {
+            double *o = mid + ((size_t)oy * in_grid + ix) * dim;
+            memset(o, 0, (size_t)dim * sizeof *o);
+            for (int iy = 0; iy < in_grid; iy++) {
+                double w = A[(size_t)oy * in_grid + iy];
+                if (w == 0) continue;
+                const float *p = in + ((size_t)iy * in_grid + ix) * dim;
+                for (int d = 0; d < dim; d++) o[d] += w * p[d];
+            }
+        }
+    for (int oy = 0; oy < out_grid; oy++)
+        for (int ox = 0; ox < out_grid; ox++) {
+            memset(acc, 0, (size_t)dim * sizeof *acc);
+            for (int ix = 0; ix < in_grid; ix++) {
+                double w = A[(size_t)ox * in_grid + ix];
+                if (w == 0) continue;
+                const double *p = mid + ((size_t)oy * in_grid + ix) * dim;
+                for (int d = 0; d < dim; d++) acc[d] += w * p[d];
+            }
+            float *o = dst + ((size_t)oy * out_grid + ox) * dim;
+            for (int d = 0; d < dim; d++) o[d] = (float)acc[d];
+        }
+    free(A); free(mid); free(in); free(acc);
+    return RLV_OK;
+}

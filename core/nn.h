@@ -1,0 +1,56 @@
+/* nn.h — the layers the EVA ViT (vit.c) and the resampler (resampler.c) share: LayerNorm, row
+ * softmax, GELU, row adds, unmasked multi-head attention on a worker's pool, and the bicubic
+ * resampling of square position tables (docs/model.md §4, §5, §6).
+ * Owns nothing: every buffer is the caller's. Knows nothing of checkpoints or models. */
+#ifndef RLV_NN_H
+#define RLV_NN_H
+
+#include <stddef.h>
+
+#include "err.h"
+#include "mm.h"
+#include "pool.h"
+#include "tensor.h"
+#include "timing.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Resamples a square position table: src rows row0 .. row0 + in_grid^2 - 1 of a [rows][dim] tensor
+ * (any dtype) from in_grid x in_grid to out_grid x out_grid, into dst [out_grid^2][dim] f32, row-major.
+ * antialias = 1: torch's antialiased bicubic (a = -0.5, taps truncated and renormalised: timm's
+ * resample_abs_pos_embed); antialias = 0: plain bicubic (a = -0.75, clamped taps: F.interpolate
+ * mode='bicubic'). Computed in double. Returns RLV_OK or RLV_ENOMEM (allocates at load time only). */
+int nn_resample_table(const rlv_tensor *src, int row0, int in_grid, int out_grid, int antialias,
+                      float *dst, rlv_err *err);
+
+/* LayerNorm of n rows of width d in place (biased variance, eps), w and b f32, rows split over
+ * pool p (NULL: on the caller). */
+void nn_layer_norm(rlv_pool *p, float *x, int n, int d, const float *w, const float *b, float eps);
+/* dst = LayerNorm(src), n rows of width d (dst and src apart). */
+void nn_layer_norm_from(rlv_pool *p, float *dst, const float *src, int n, int d, const float *w, const float *b,
+                        float eps);
+/* x += LayerNorm(br) row by row (a post-norm residual); br is normalised in place. */
+void nn_add_layer_norm(rlv_pool *p, float *x, float *br, int n, int d, const float *w, const float *b, float eps);
+/* GELU (the erf form) of n rows of width d in place, on pool p. */
+void nn_gelu_rows(rlv_pool *p, float *x, int n, int d);
+/* y = a + b for n rows of width d, on pool p (y may be a). */
+void nn_add_rows(rlv_pool *p, float *y, const float *a, const float *b, int n, int d);
+/* Row-wise softmax in place of an [n][d] matrix (leading dimension ld), on the calling thread. */
+void nn_softmax_rows(float *x, int n, int d, int ld);
+
+/* Attention without mask, every head on mm's pool: for h < heads, columns [h hd, (h+1) hd) of
+ * out [nq][ldo] = softmax(q_h . k_h^T / sqrt(hd)) . v_h, with q [nq][ldq], k and v [nk][ldk] f32
+ * (head h at column h hd of each). sc: one score buffer of nn_attention_floats(nk) floats per
+ * pool thread, thread after thread. Work items are (head, block of query rows), fixed whatever
+ * the thread count, so the result does not depend on it. With tm, its
+ * time is added to tm's attention (products) and softmax stages. */
+void nn_attention(mm_ctx *mm, float *sc, float *out, int ldo, const float *q, int ldq, const float *k,
+                  const float *v, int ldk, int nq, int nk, int heads, int hd, rlv_timing *tm);
+size_t nn_attention_floats(int nk);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
