@@ -22,6 +22,7 @@
 
 #include "ckpt_impl.h"
 #include "pickle.h"
+#include "prefix.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,7 +185,7 @@ static int check_byteorder(zip_t *za, const char *prefix, const char *path, rlv_
                          ? zip_fopen_index(za, (zip_uint64_t)idx, 0) : NULL;
     zip_int64_t got = zf ? zip_fread(zf, v, st.size) : -1;
     if (zf) zip_fclose(zf);
-    if (got != (zip_int64_t)st.size || strncmp(v, "little", 6) != 0)
+    if (got != (zip_int64_t)st.size || !prefix_skip_n(v, (size_t)got, "little"))
         return rlv_errf(err, RLV_EUNSUPPORTED, "%s: '%s' is not \"little\": big-endian storages are not supported",
                         path, name);
     return RLV_OK;

@@ -133,10 +133,15 @@ static int find_w(const ckpt *c, const char *name, int64_t rows, int64_t cols, c
     return RLV_OK;
 }
 
+/* f32 buffers a model may own (f32_owned): per layer its 7 matrices (LLM_F32_WEIGHTS) and its 2
+ * norm vectors; outside the layers lm_head and the final norm (the embedding is never widened). */
+enum { LLM_OWNED_PER_LAYER = 7 + 2, LLM_OWNED_OUTSIDE_LAYERS = 2 };
+
 static int own_f32(llm_model *m, float **out, mm_w w, size_t rows, size_t cols, const char *name, rlv_err *err) {
     float *p = malloc(rows * cols * sizeof(float));
     if (!p) return rlv_errf(err, RLV_ENOMEM, "'%s': %zu bytes as f32", name, rows * cols * sizeof(float));
     mm_w_to_f32(p, w, rows, cols);
+    RLV_ASSERT(m->n_owned < m->L * LLM_OWNED_PER_LAYER + LLM_OWNED_OUTSIDE_LAYERS);
     m->f32_owned[m->n_owned++] = p;
     *out = p;
     return RLV_OK;
@@ -189,7 +194,7 @@ int llm_model_init(llm_model **out, const ckpt *c, const rlv_model_config *cfg, 
     m->theta = cfg->rope_theta;
     int hd = m->hd, kvd = nkv * hd;
     m->layers = calloc((size_t)L, sizeof *m->layers);
-    m->f32_owned = calloc((size_t)L * 9 + 4, sizeof(void *));
+    m->f32_owned = calloc((size_t)L * LLM_OWNED_PER_LAYER + LLM_OWNED_OUTSIDE_LAYERS, sizeof(void *));
     int rc = RLV_OK;
     if (!m->layers || !m->f32_owned) {
         rc = rlv_errf(err, RLV_ENOMEM, "llm_model layers");

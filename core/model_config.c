@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "jnum.h"
+#include "prefix.h"
 
 static int get_int(json_t *root, const char *key, int required, int dflt, int lo, int *out, rlv_err *err) {
     json_t *v = json_object_get(root, key);
@@ -70,7 +71,7 @@ static const rlv_vision_config EVA02_E = {1792, 16, 64, 15360, 14, 16, 1e-6};
 static int parse_vision(json_t *root, rlv_model_config *c, rlv_err *err) {
     json_t *v = json_object_get(root, "vision_config");
     if (!v) {
-        if (strncmp(c->mm_vision_tower, "eva02_enormous_patch14", 22) != 0)
+        if (!prefix_skip(c->mm_vision_tower, "eva02_enormous_patch14"))
             return rlv_errf(err, RLV_ECONFIG,
                             "config.json: unknown vision tower '%s' and no 'vision_config' to size it",
                             c->mm_vision_tower);

@@ -200,6 +200,11 @@ void nn_add_rows(rlv_pool *p, float *y, const float *a, const float *b, int n, i
 
 /* ---- position tables (docs/model.md §5) ------------------------------------------------------ */
 
+/* Keys' cubic convolution parameter a of torch's two kernels, and the plain kernel's taps. */
+#define BICUBIC_A_AA (-0.5)     /* _upsample_bicubic2d_aa (Pillow's) */
+#define BICUBIC_A_PLAIN (-0.75) /* upsample_bicubic2d */
+#define BICUBIC_TAPS 4
+
 static double cubic(double x, double a) {
     if (x < 0) x = -x;
     if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0;
@@ -218,15 +223,16 @@ static void interp_matrix(double *A, int in, int out, int antialias) {
             int xmin = (int)(center - support + 0.5), xmax = (int)(center + support + 0.5);
             if (xmin < 0) xmin = 0;
             if (xmax > in) xmax = in;
-            for (int j = xmin; j < xmax; j++) { r[j] = cubic((j - center + 0.5) / fs, -0.5); tot += r[j]; }
+            for (int j = xmin; j < xmax; j++) { r[j] = cubic((j - center + 0.5) / fs, BICUBIC_A_AA); tot += r[j]; }
             if (tot != 0)
                 for (int j = xmin; j < xmax; j++) r[j] /= tot;
         } else { /* upsample_bicubic2d, align_corners=False: 4 taps, clamped indices */
             double src = (o + 0.5) * scale - 0.5;
             int i0 = (int)floor(src);
             double t = src - i0;
-            double w[4] = {cubic(t + 1.0, -0.75), cubic(t, -0.75), cubic(1.0 - t, -0.75), cubic(2.0 - t, -0.75)};
-            for (int k = 0; k < 4; k++) {
+            double w[BICUBIC_TAPS] = {cubic(t + 1.0, BICUBIC_A_PLAIN), cubic(t, BICUBIC_A_PLAIN), cubic(1.0 - t, BICUBIC_A_PLAIN),
+                                      cubic(2.0 - t, BICUBIC_A_PLAIN)};
+            for (int k = 0; k < BICUBIC_TAPS; k++) {
                 int idx = i0 - 1 + k;
                 idx = idx < 0 ? 0 : idx > in - 1 ? in - 1 : idx;
                 r[idx] += w[k];

@@ -33,7 +33,7 @@ typedef struct vit_blockw {
 } vit_blockw;
 
 struct vit_model {
-    int D, H, hd, M, P, S, grid, T, nblk;
+    int D, nh, hd, M, P, S, grid, T, nblk; /* width, heads, head width, MLP width, patch, image side */
     float ln_eps;               /* every LayerNorm's eps (rlv_vision_config.ln_eps) */
     mm_weight patch_w;          /* [D, 3, P, P] = [D, 3 P P] (never q8: ckpt_q8 wants 2-D) */
     float *patch_b, *cls;       /* [D] */
@@ -97,9 +97,9 @@ int vit_model_init(vit_model **out, const ckpt *c, const rlv_model_config *cfg, 
     vit_model *m = calloc(1, sizeof *m);
     if (!m) return rlv_errf(err, RLV_ENOMEM, "vision tower");
     m->D = v->embed_dim;
-    m->H = v->num_heads;
+    m->nh = v->num_heads;
     m->ln_eps = (float)v->ln_eps;
-    m->hd = m->D / m->H;
+    m->hd = m->D / m->nh;
     m->M = v->mlp_dim;
     m->P = v->patch_size;
     m->S = cfg->image_size;
@@ -309,7 +309,7 @@ void vit_block(const vit_model *m, vit_ws *ws, int j) {
     timing_stop(tm, RLV_STAGE_PREFETCH, &t0);
     mm_xwt(ws->mm, ws->qkv, 3 * D, ws->x, D, T, D, b->qkv.w, 3 * D, b->qkv_b, 0);
     timing_stop(tm, RLV_STAGE_MATMUL, &t0);
-    nn_attention(ws->mm, ws->sc, ws->att, D, ws->qkv, 3 * D, ws->qkv + D, ws->qkv + 2 * D, 3 * D, T, T, m->H, hd,
+    nn_attention(ws->mm, ws->sc, ws->att, D, ws->qkv, 3 * D, ws->qkv + D, ws->qkv + 2 * D, 3 * D, T, T, m->nh, hd,
                   tm);
     t0 = timing_start(tm);
     mm_xwt(ws->mm, ws->tmp, D, ws->att, D, T, D, b->proj.w, D, b->proj_b, 0);

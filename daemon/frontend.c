@@ -56,6 +56,7 @@
 #include "clock.h"
 #include "curve.h"
 #include "err.h"
+#include "prefix.h"
 #include "job.h"
 #include "log.h"
 #include "proto.h"
@@ -618,17 +619,18 @@ static void on_worker(frontend *f) {
 }
 
 static int is_local(const char *ep) {
-    return !strncmp(ep, "ipc://", 6) || !strncmp(ep, "inproc://", 9) || !strncmp(ep, "tcp://127.", 10) ||
-           !strncmp(ep, "tcp://localhost:", 16) || !strncmp(ep, "tcp://[::1]:", 12);
+    return prefix_skip(ep, "ipc://") || prefix_skip(ep, "inproc://") || prefix_skip(ep, "tcp://127.") ||
+           prefix_skip(ep, "tcp://localhost:") || prefix_skip(ep, "tcp://[::1]:");
 }
 
 /* 1 when a process accepts connections on the unix socket of an ipc:// endpoint: ZeroMQ would
  * unlink it and bind over the live daemon (issue 18). A stale file (ECONNREFUSED) is fine. */
 static int ipc_live(const char *ep) {
-    if (strncmp(ep, "ipc://", 6)) return 0;
+    const char *path = prefix_skip(ep, "ipc://");
+    if (!path) return 0;
     struct sockaddr_un a = {.sun_family = AF_UNIX};
-    if (strlen(ep + 6) >= sizeof a.sun_path) return 0; /* zmq_bind refuses it itself */
-    strcpy(a.sun_path, ep + 6);
+    if (strlen(path) >= sizeof a.sun_path) return 0; /* zmq_bind refuses it itself */
+    strcpy(a.sun_path, path);
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     if (fd < 0) return 0;
     int live = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
@@ -640,7 +642,8 @@ static int ipc_live(const char *ep) {
  * tcp://localhost:P names no interface ("No such device"): it binds 127.0.0.1 (IPv4 only). An
  * IPv6 address (tcp://[::1]:P) needs ZMQ_IPV6 on the socket, set by the caller. */
 static void bind_endpoint(const char *ep, char *out, size_t cap) {
-    if (!strncmp(ep, "tcp://localhost:", 16)) snprintf(out, cap, "tcp://127.0.0.1:%s", ep + 16);
+    const char *port = prefix_skip(ep, "tcp://localhost:");
+    if (port) snprintf(out, cap, "tcp://127.0.0.1:%s", port);
     else snprintf(out, cap, "%s", ep);
 }
 
@@ -714,7 +717,7 @@ static int setup(frontend *f) {
     }
     char ep[1024];
     bind_endpoint(c->bind, ep, sizeof ep);
-    if (!strncmp(ep, "tcp://[", 7) && set_option(f->router, ZMQ_IPV6, &one, sizeof one, "IPV6"))
+    if (prefix_skip(ep, "tcp://[") && set_option(f->router, ZMQ_IPV6, &one, sizeof one, "IPV6"))
         return socket_error(f->router, c->bind);
     if (zmq_bind(f->router, ep) != 0) {
         log_msg(LOG_ERROR, "cannot bind %s: %s", c->bind, zmq_strerror(zmq_errno()));

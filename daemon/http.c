@@ -34,6 +34,7 @@
 
 #include "clock.h"
 #include "frontend.h"
+#include "prefix.h"
 #include "http_json.h"
 #include "log.h"
 #include "metrics.h"
@@ -241,8 +242,7 @@ static void read_replies(rlvd_http *h) {
 
 /* Constant-time comparison of the Authorization header with "Bearer KEY". */
 static int authorized(const rlvd_http *h, const char *hdr) {
-    if (!hdr || strncmp(hdr, "Bearer ", 7)) return 0;
-    hdr += 7;
+    if (!hdr || !(hdr = prefix_skip(hdr, "Bearer "))) return 0;
     size_t n = strlen(hdr);
     unsigned diff = n != h->key_len;
     for (size_t i = 0; i < h->key_len; i++) diff |= (unsigned char)h->key[i] ^ (unsigned char)(i < n ? hdr[i] : 0);

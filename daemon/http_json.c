@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prefix.h"
 #include "reply_json.h"
 
 /* 0..63 for a base64 digit of either alphabet, -1 otherwise */
@@ -61,18 +62,21 @@ static int b64_decode(const char *s, size_t n, uint8_t **out, size_t *out_len, c
 int http_json_image(const char *s, size_t n, uint8_t **out, size_t *out_len, char *msg, size_t cap) {
     *out = NULL;
     *out_len = 0;
-    if ((n >= 7 && !strncmp(s, "http://", 7)) || (n >= 8 && !strncmp(s, "https://", 8))) {
+    if (prefix_skip_n(s, n, "http://") || prefix_skip_n(s, n, "https://")) {
         snprintf(msg, cap, "image URLs are not fetched: send the bytes as base64 or a data: URL");
         return -1;
     }
-    if (n >= 5 && !strncmp(s, "data:", 5)) {
+    const char *type = prefix_skip_n(s, n, "data:");
+    if (type) {
         const char *comma = memchr(s, ',', n);
         if (!comma) {
             snprintf(msg, cap, "data: URL without ','");
             return -1;
         }
         size_t meta = (size_t)(comma - s);
-        if (meta < 11 || strncmp(s + 5, "image/", 6) || meta < 7 || strncmp(comma - 7, ";base64", 7)) {
+        static const char b64[] = ";base64";
+        if (!prefix_skip_n(type, (size_t)(comma - type), "image/") || meta < strlen(b64) ||
+            !prefix_skip_n(comma - strlen(b64), strlen(b64), b64)) {
             snprintf(msg, cap, "data: URL must be data:image/...;base64,...");
             return -1;
         }

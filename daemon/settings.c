@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "prefix.h"
 #include "proto.h"
 #include "rlaifv.h"
 
@@ -207,15 +208,14 @@ int settings_parse(rlvd_settings *c, int argc, char **argv, char *err, size_t ca
             printf("rlaifvd %s\n", RLV_VERSION);
             return 1;
         }
-        const char *v = NULL;
-        if (!strncmp(argv[i], "--config=", 9)) v = argv[i] + 9;
-        else if (!strcmp(argv[i], "--config") && i + 1 < argc) v = argv[i + 1];
+        const char *v = prefix_skip(argv[i], "--config=");
+        if (!v && !strcmp(argv[i], "--config") && i + 1 < argc) v = argv[i + 1];
         if (v && settings_load_file(c, v, err, cap)) return -1;
         if (v && settings_set(c, "config", v, err, cap)) return -1;
     }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strncmp(a, "--", 2) != 0) {
+        if (!prefix_skip(a, "--")) {
             snprintf(err, cap, "unexpected argument '%s' (settings are --key value)", a);
             return -1;
         }

@@ -2,7 +2,7 @@
  * (tests/reference/ref_vision.py) on tiny random checkpoints with bf16 and f32 weights: ViT
  * features and the image embedding within 1e-4 relative, from the same normalised pixels and end to
  * end from a PNG; the two position-table kernels against docs/model.md §5's test vectors;
- * vit_attention against doubles and bitwise equal on pools of 1, 2 and 3 threads. */
+ * nn_attention against doubles and bitwise equal on pools of 1, 2 and 3 threads. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -235,7 +235,7 @@ static void test_kernels(void **s) {
     static float out[O * O * G];
     rlv_err e = {0};
 #define W(ox, c) out[(size_t)(5 * O + (ox)) * G + (c)] /* any output row: a column depends on x only */
-    assert_int_equal(vit_resample_table(&t, 0, G, O, 1, out, &e), RLV_OK);
+    assert_int_equal(nn_resample_table(&t, 0, G, O, 1, out, &e), RLV_OK);
     const double aa_even[4] = {-0.0234375, 0.2265625, 0.8671875, -0.0703125}; /* o = 2m on m-2 .. m+1 */
     const double aa_odd[4] = {-0.0703125, 0.8671875, 0.2265625, -0.0234375};  /* o = 2m+1 on m-1 .. m+2 */
     int m = 6;
@@ -246,7 +246,7 @@ static void test_kernels(void **s) {
     assert_true(fabs(W(0, 0) - 1.0882353) < 1e-7);
     assert_true(fabs(W(0, 1) + 0.0882353) < 1e-7);
     assert_true(fabs(W(0, 2)) < 1e-12);
-    assert_int_equal(vit_resample_table(&t, 0, G, O, 0, out, &e), RLV_OK);
+    assert_int_equal(nn_resample_table(&t, 0, G, O, 0, out, &e), RLV_OK);
     const double pl_odd[4] = {-0.10546875, 0.87890625, 0.26171875, -0.03515625};
     const double pl_even[4] = {-0.03515625, 0.26171875, 0.87890625, -0.10546875};
     for (int k = 0; k < 4; k++) {
@@ -259,7 +259,7 @@ static void test_kernels(void **s) {
 }
 
 /* A checkpoint without model.resampler.query (the foundation suite's missing_tensor/). */
-/* vit_attention (shared by the ViT and the resampler): 150 query rows (three 64-row items, the
+/* nn_attention (shared by the ViT and the resampler): 150 query rows (three 64-row items, the
  * last short) x 97 keys x 3 heads of 16, q/k/v interleaved in one [rows][3 x 48] matrix as the
  * ViT's qkv; within 1e-5 relative of a double computation, and the same bits on 1, 2, 3 threads
  * (its items are fixed whatever the thread count and each runs on one thread). */
@@ -295,11 +295,11 @@ static void test_attention_threads(void **s) {
         mm_ctx *mm = NULL;
         assert_int_equal(pool_init(&p, nth, &e), RLV_OK);
         assert_int_equal(mm_ctx_init(&mm, p, MM_COMPUTE_F32, &e), RLV_OK);
-        float *sc = malloc((size_t)nth * vit_attention_floats(NK) * sizeof(float));
+        float *sc = malloc((size_t)nth * nn_attention_floats(NK) * sizeof(float));
         out[nth - 1] = malloc((size_t)NQ * D * sizeof(float));
-        vit_attention(mm, sc, out[nth - 1], D, q, LD, k, v, LD, NQ, NK, HEADS, HD, NULL);
+        nn_attention(mm, sc, out[nth - 1], D, q, LD, k, v, LD, NQ, NK, HEADS, HD, NULL);
         double err = rel_err(out[nth - 1], ref, (size_t)NQ * D);
-        print_message("vit_attention, %d threads: max rel err %.3g\n", nth, err);
+        print_message("nn_attention, %d threads: max rel err %.3g\n", nth, err);
         assert_true(err <= 1e-5);
         if (nth > 1) assert_memory_equal(out[0], out[nth - 1], (size_t)NQ * D * sizeof(float));
         free(sc);
