@@ -176,7 +176,7 @@ int main(int argc, char **argv) {
 
     /* whole vision step (this checkpoint's blocks), cache miss vs hit */
     imcache *cache = NULL;
-    imcache_open(&cache, (size_t)64 << 20, &e);
+    imcache_open(&cache, (size_t)64 << 20, (size_t)Q * E, &e);
     imcache_key key = imcache_key_of(jpg, jlen, imcache_model_id(argv[1], strlen(argv[1])));
     double t0 = now_s();
     if (!imcache_get(cache, &key, emb, (size_t)Q * E)) {

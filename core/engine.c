@@ -231,7 +231,12 @@ int rlv_engine_open(rlv_engine **out, const rlv_engine_opts *opts, rlv_err *err)
     if (!rc && tok_vocab_size(e->tok) > e->m[POL].cfg.vocab_size)
         rc = rlv_errf(err, RLV_ECONFIG, "tokenizer has %d ids, the model's vocab_size is %d", tok_vocab_size(e->tok),
                       e->m[POL].cfg.vocab_size);
-    if (!rc) rc = imcache_open(&e->cache, opts->cache_bytes, err);
+    size_t emb_floats = 0; /* the image cache's slot: the larger model's image rows */
+    for (int k = 0; k < e->n_models; k++) {
+        size_t f = (size_t)e->m[k].cfg.num_query * (size_t)e->m[k].cfg.hidden_size;
+        if (f > emb_floats) emb_floats = f;
+    }
+    if (!rc) rc = imcache_open(&e->cache, opts->cache_bytes, emb_floats, err);
     if (!rc) rc = pcache_open(&e->pcache, opts->prefix_cache_bytes, err);
     for (int k = 0; !rc && k < e->n_models; k++)
         for (int i = 0; i < ckpt_n_tensors(e->m[k].ck); i++) e->weight_bytes += ckpt_tensor(e->m[k].ck, i)->nbytes;

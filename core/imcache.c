@@ -1,7 +1,7 @@
 /* imcache.c — LRU image-embedding cache (see imcache.h).
- * Design notes: (1) every field is guarded by c->mu; (2) an entry is in exactly one hash chain and
- * in the LRU list (head = most recent) at once; (3) used == sum of imcache_entry_bytes of the
- * entries <= cap after every put. */
+ * Design notes: (1) every field is guarded by c->mu; (2) a slot of the slab is either on the free
+ * list or an entry, and an entry is in exactly one hash chain and in the LRU list (head = most
+ * recent) at once; (3) used == count * imcache_entry_bytes(slot_floats) <= cap after every put. */
 #include "imcache.h"
 
 #include <pthread.h>
@@ -22,7 +22,10 @@ typedef struct ent {
 
 struct imcache {
     pthread_mutex_t mu;
-    ent **bucket;
+    unsigned char *slab;      /* [n_slots][slot_bytes], allocated at open */
+    size_t n_slots, slot_bytes, slot_floats;
+    ent *free_list;           /* unused slots, linked through chain */
+    ent **bucket;             /* [n_slots] heads: at most one entry per bucket on average */
     size_t nbucket;           /* power of two */
     lru_list lru;
     size_t used, cap, count;
@@ -37,19 +40,38 @@ imcache_key imcache_key_of(const void *bytes, size_t len, uint64_t model) {
 
 uint64_t imcache_model_id(const void *bytes, size_t len) { return XXH3_64bits(bytes, len); }
 
-size_t imcache_entry_bytes(size_t n) { return sizeof(ent) + n * sizeof(float); }
+size_t imcache_entry_bytes(size_t n) { /* slots follow each other in the slab: keep ent's alignment */
+    size_t a = _Alignof(ent), b = sizeof(ent) + n * sizeof(float);
+    return (b + a - 1) / a * a;
+}
 
 static size_t slot(const imcache *c, const imcache_key *k) { return (size_t)(k->lo ^ k->model) & (c->nbucket - 1); }
 static int same(const imcache_key *a, const imcache_key *b) { return a->lo == b->lo && a->hi == b->hi && a->model == b->model; }
 
-int imcache_open(imcache **out, size_t cap_bytes, rlv_err *err) {
+int imcache_open(imcache **out, size_t cap_bytes, size_t entry_floats, rlv_err *err) {
     *out = NULL;
     imcache *c = calloc(1, sizeof *c);
     if (!c) return rlv_errf(err, RLV_ENOMEM, "image cache");
-    c->nbucket = 64;
-    c->bucket = calloc(c->nbucket, sizeof *c->bucket);
-    if (!c->bucket) { free(c); return rlv_errf(err, RLV_ENOMEM, "image cache"); }
+    c->slot_floats = entry_floats;
+    c->slot_bytes = imcache_entry_bytes(entry_floats);
+    c->n_slots = cap_bytes / c->slot_bytes;
     c->cap = cap_bytes;
+    c->nbucket = 64;
+    while (c->nbucket < c->n_slots) c->nbucket *= 2;
+    c->bucket = calloc(c->nbucket, sizeof *c->bucket);
+    c->slab = c->n_slots ? malloc(c->n_slots * c->slot_bytes) : NULL; /* ent's alignment: malloc's */
+    if (!c->bucket || (c->n_slots && !c->slab)) {
+        size_t n = c->n_slots * c->slot_bytes;
+        free(c->bucket);
+        free(c);
+        return rlv_errf(err, RLV_ENOMEM, "image cache: a slab of %zu bytes (%zu slots of %zu floats) for cache-mb",
+                        n, cap_bytes / imcache_entry_bytes(entry_floats), entry_floats);
+    }
+    for (size_t i = c->n_slots; i-- > 0;) { /* the free list in slab order: slot 0 first */
+        ent *e = (ent *)(c->slab + i * c->slot_bytes);
+        e->chain = c->free_list;
+        c->free_list = e;
+    }
     pthread_mutex_init(&c->mu, NULL);
     *out = c;
     return RLV_OK;
@@ -58,7 +80,7 @@ int imcache_open(imcache **out, size_t cap_bytes, rlv_err *err) {
 void imcache_free(imcache **cp) {
     if (!cp || !*cp) return;
     imcache *c = *cp;
-    for (lru_node *e = c->lru.head, *n; e; e = n) { n = e->next; free(e); }
+    free(c->slab);
     free(c->bucket);
     pthread_mutex_destroy(&c->mu);
     free(c);
@@ -75,9 +97,10 @@ static void drop(imcache *c, ent *e) {
     ent **p = find(c, &e->key);
     *p = e->chain;
     lru_unlink(&c->lru, &e->lru);
-    c->used -= imcache_entry_bytes(e->n);
+    c->used -= c->slot_bytes;
     c->count--;
-    free(e);
+    e->chain = c->free_list;
+    c->free_list = e;
 }
 
 int imcache_get(imcache *c, const imcache_key *k, float *out, size_t n) {
@@ -95,47 +118,27 @@ int imcache_get(imcache *c, const imcache_key *k, float *out, size_t n) {
     return hit;
 }
 
-/* Doubles the bucket array when chains would grow past 2 on average (allocation failure is harmless:
- * the table just stays smaller). */
-static void grow(imcache *c) {
-    size_t nb = c->nbucket * 2;
-    ent **b = calloc(nb, sizeof *b);
-    if (!b) return;
-    for (size_t i = 0; i < c->nbucket; i++)
-        for (ent *e = c->bucket[i], *nx; e; e = nx) {
-            nx = e->chain;
-            size_t s = (size_t)(e->key.lo ^ e->key.model) & (nb - 1);
-            e->chain = b[s];
-            b[s] = e;
-        }
-    free(c->bucket);
-    c->bucket = b;
-    c->nbucket = nb;
-}
-
 int imcache_put(imcache *c, const imcache_key *k, const float *emb, size_t n, rlv_err *err) {
-    size_t need = imcache_entry_bytes(n);
-    if (need > c->cap) return RLV_OK; /* never fits: not cached (also cap = 0) */
-    ent *e = malloc(need); /* outside the lock */
-    if (!e) return rlv_errf(err, RLV_ENOMEM, "image cache entry of %zu bytes", need);
-    e->key = *k;
-    e->n = n;
-    e->chain = NULL;
-    e->lru.prev = e->lru.next = NULL;
-    memcpy(e->v, emb, n * sizeof(float));
+    (void)err;
+    if (!c->n_slots || n > c->slot_floats) return RLV_OK; /* never fits: not cached (also cap = 0) */
     pthread_mutex_lock(&c->mu);
     ent *old = *find(c, k);
     if (old) drop(c, old);
-    while (c->used + need > c->cap && c->lru.tail) {
+    if (!c->free_list) {
         drop(c, (ent *)c->lru.tail);
         c->evictions++;
     }
-    if (c->count + 1 > 2 * c->nbucket) grow(c);
+    ent *e = c->free_list;
+    c->free_list = e->chain;
+    e->key = *k;
+    e->n = n;
+    e->lru.prev = e->lru.next = NULL;
+    memcpy(e->v, emb, n * sizeof(float));
     ent **p = &c->bucket[slot(c, k)];
     e->chain = *p;
     *p = e;
     lru_front(&c->lru, &e->lru);
-    c->used += need;
+    c->used += c->slot_bytes;
     c->count++;
     c->inserts++;
     pthread_mutex_unlock(&c->mu);

@@ -4,7 +4,7 @@
  * workers; each worker (one per thread) owns its scratch, KV cache, tokenizer scratch, prompt
  * arena and result buffers, sized once from the options, so a job does not allocate (tests/
  * test_alloc.c) except to decode an image the image cache has not seen (the decoders' buffers,
- * bounded by the image limits), to insert into the caches (bounded by their budgets), and to grow
+ * bounded by the image limits), to insert into the prefix cache (bounded by its budget), and to grow
  * the text buffers once for a conversation longer than 16 KiB.
  * Knows nothing of ZeroMQ or msgpack (see proto/ and daemon/). */
 #ifndef RLAIFV_H

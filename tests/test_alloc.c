@@ -4,7 +4,8 @@
  * the engine's code makes is counted here (the linker's --wrap, tests/CMakeLists.txt), on every
  * thread. What may still allocate during a job, and is not exercised here: decoding an image the
  * image cache has not seen (the decoders' buffers, bounded by the image limits) and inserting a new
- * prefix into the prefix cache (an entry, bounded by prefix-cache-mb) — include/rlaifv.h. */
+ * prefix into the prefix cache (an entry, bounded by prefix-cache-mb) — include/rlaifv.h. The
+ * image cache's own inserts and evictions do not: its slots are one slab from imcache_open. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -16,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "imcache.h"
 #include "rlaifv.h"
 #include "test_util.h"
 
@@ -132,6 +134,33 @@ static void test_prefix_cache_hits_do_not_allocate(void **state) {
     rlv_engine_free(&e);
 }
 
+/* The image cache fills, replaces and evicts within the slab it allocated at open. */
+static void test_image_cache_puts_do_not_allocate(void **state) {
+    (void)state;
+    enum { N = 1000, SLOTS = 4 };
+    imcache *c = NULL;
+    rlv_err e = {0};
+    assert_int_equal(imcache_open(&c, SLOTS * imcache_entry_bytes(N), N, &e), RLV_OK);
+    static float v[N], out[N];
+    atomic_store(&n_alloc, 0);
+    atomic_store(&counting, 1);
+    for (int i = 0; i < 3 * SLOTS; i++) {
+        imcache_key k = {(uint64_t)i, 0, 7};
+        v[0] = (float)i;
+        assert_int_equal(imcache_put(c, &k, v, N, &e), RLV_OK);
+        assert_int_equal(imcache_get(c, &k, out, N), 1);
+        assert_true(out[0] == (float)i);
+        assert_int_equal(imcache_put(c, &k, v, N / 2, &e), RLV_OK); /* a smaller entry replaces it */
+    }
+    atomic_store(&counting, 0);
+    assert_int_equal(atomic_load(&n_alloc), 0);
+    imcache_stats st;
+    imcache_get_stats(c, &st);
+    assert_int_equal(st.entries, SLOTS);
+    assert_int_equal(st.evictions, 2 * SLOTS);
+    imcache_free(&c);
+}
+
 int main(void) {
     jpeg = slurp(RLV_SOURCE_DIR "/tests/data/images/car_sheep.jpeg", &jpeg_len);
     if (!jpeg) {
@@ -141,6 +170,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_jobs_after_the_first_do_not_allocate),
         cmocka_unit_test(test_prefix_cache_hits_do_not_allocate),
+        cmocka_unit_test(test_image_cache_puts_do_not_allocate),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     free(jpeg);

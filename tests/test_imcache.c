@@ -38,7 +38,7 @@ static void test_hit_miss_lru(void **s) {
     imcache *c = NULL;
     rlv_err e = {0};
     size_t eb = imcache_entry_bytes(N);
-    assert_int_equal(imcache_open(&c, 3 * eb, &e), RLV_OK);
+    assert_int_equal(imcache_open(&c, 3 * eb, N, &e), RLV_OK);
     float v[N], got[N];
     imcache_key k[5];
     for (int i = 0; i < 5; i++) k[i] = key(i, 1);
@@ -75,7 +75,7 @@ static void test_hit_miss_lru(void **s) {
     imcache_free(&c);
     assert_null(c);
     /* cap 0: disabled */
-    assert_int_equal(imcache_open(&c, 0, &e), RLV_OK);
+    assert_int_equal(imcache_open(&c, 0, N, &e), RLV_OK);
     fill(v, 1);
     assert_int_equal(imcache_put(c, &k[1], v, N, &e), RLV_OK);
     assert_int_equal(imcache_get(c, &k[1], got, N), 0);
@@ -108,7 +108,7 @@ static void test_concurrent(void **s) {
     (void)s;
     imcache *c = NULL;
     rlv_err e = {0};
-    assert_int_equal(imcache_open(&c, 10 * imcache_entry_bytes(N) + 100, &e), RLV_OK);
+    assert_int_equal(imcache_open(&c, 10 * imcache_entry_bytes(N) + 100, N, &e), RLV_OK);
     enum { NT = 4 };
     pthread_t th[NT];
     worker w[NT];
