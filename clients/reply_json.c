@@ -4,7 +4,7 @@
 #include <msgpack.h>
 #include <stdio.h>
 
-#include "proto.h"
+#include "rlaifv_proto.h"
 
 static json_t *to_json(const msgpack_object *o) {
     switch (o->type) {

@@ -28,7 +28,7 @@
 
 #include "client_http.h"
 #include "clock.h"
-#include "proto.h"
+#include "rlaifv_proto.h"
 #include "reply_json.h"
 
 struct rlv_client_pool {

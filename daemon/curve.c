@@ -12,7 +12,7 @@
 #include <zmq.h>
 
 #include "log.h"
-#include "proto.h"
+#include "rlaifv_proto.h"
 
 #define MAX_KEYS 4096
 

@@ -59,7 +59,7 @@
 #include "prefix.h"
 #include "job.h"
 #include "log.h"
-#include "proto.h"
+#include "rlaifv_proto.h"
 #include "stats.h"
 #include "worker.h"
 

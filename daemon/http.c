@@ -38,7 +38,7 @@
 #include "http_json.h"
 #include "log.h"
 #include "metrics.h"
-#include "proto.h"
+#include "rlaifv_proto.h"
 #include "reply_json.h"
 #include "stats.h"
 

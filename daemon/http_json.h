@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proto.h"
+#include "rlaifv_proto.h"
 
 typedef enum { HTTP_JOB_RERANK, HTTP_JOB_SCORE } http_job_kind;
 

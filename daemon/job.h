@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <zmq.h>
 
-#include "proto.h"
+#include "rlaifv_proto.h"
 
 #define RLVD_MAX_ENVELOPE 8 /* routing frames per request (identity + REQ delimiter + proxy hops); more cannot be routed back */
 

@@ -2,7 +2,7 @@
  * string is escaped correctly; text lines replace control characters so one request is one line. */
 #include "log.h"
 
-#include "proto.h"
+#include "rlaifv_proto.h"
 
 #include <jansson.h>
 #include <stdarg.h>

@@ -11,11 +11,11 @@
 #include <unistd.h>
 
 #include "prefix.h"
-#include "proto.h"
+#include "rlaifv_proto.h"
 #include "rlaifv.h"
 
 /* Each default is defined once, beside the option it belongs to (RLV_DEFAULT_* in include/rlaifv.h,
- * PROTO_DEFAULT_* in proto/proto.h); the table holds their text. */
+ * PROTO_DEFAULT_* in include/rlaifv_proto.h); the table holds their text. */
 #define TXT_(x) #x
 #define TXT(x) TXT_(x)
 _Static_assert(PROTO_DEFAULT_MAX_CANDIDATES == RLV_DEFAULT_MAX_CANDIDATES,

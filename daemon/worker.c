@@ -15,7 +15,7 @@
 #include "clock.h"
 #include "job.h"
 #include "log.h"
-#include "proto.h"
+#include "rlaifv_proto.h"
 
 /* Engine error -> stable wire code. */
 static proto_code code_of(int rc) {

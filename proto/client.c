@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto.h"
+#include "rlaifv_proto.h"
 #include "proto_impl.h"
 
 int proto_check_msgpack(const void *data, size_t len) {

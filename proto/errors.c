@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "proto.h"
+#include "rlaifv_proto.h"
 #include "proto_impl.h"
 
 static const struct { const char *name, *meaning; } codes[PROTO_CODE_COUNT] = {

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "proto.h"
+#include "rlaifv_proto.h"
 
 int proto_read_curve_key(const char *path, const char *name, char key[41]) {
     FILE *f = fopen(path, "r");

@@ -2,7 +2,7 @@
  * Every length is checked against the bytes left before it is used; nothing is allocated. */
 #include <string.h>
 
-#include "proto.h"
+#include "rlaifv_proto.h"
 #include "proto_impl.h"
 
 void proto_reader_init(proto_reader *r, const void *data, size_t len) {

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto.h"
+#include "rlaifv_proto.h"
 #include "proto_impl.h"
 
 #define REPLY_MAX_NEST 8

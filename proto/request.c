@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto.h"
+#include "rlaifv_proto.h"
 #include "proto_impl.h"
 
 void proto_limits_default(proto_limits *lim) {

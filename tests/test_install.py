@@ -23,6 +23,7 @@ A = None
 PROGRAM = r"""
 #include <rlaifv.h>
 #include <rlaifv_client.h>
+#include <rlaifv_proto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,9 @@ int main(int argc, char **argv) {
     const rlv_result *r;
     if (rlv_score(w, &job, &r, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
     printf("%s %d %.9f\n", demo, r->ranking[0].index, r->ranking[0].reward);
+    proto_limits lim;
+    proto_limits_default(&lim);
+    if (strcmp(proto_code_name(PROTO_E_BUSY), "busy") || lim.max_candidates != RLV_DEFAULT_MAX_CANDIDATES) return 1;
     rlv_client *cl = NULL;
     char msg[256];
     rlv_client_opts co = {.endpoint = "tcp://127.0.0.1:1"};
@@ -64,7 +68,7 @@ def case_install_and_run_without_the_source_tree():
     p = subprocess.run(["cmake", "--install", A.build, "--prefix", prefix], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout + p.stderr
     for f in ("bin/rlaifvd", "bin/rlaifv", "lib/librlv_core.a", "lib/librlv_client.a", "lib/librlv_proto.a",
-              "include/rlaifv/rlaifv.h", "include/rlaifv/rlaifv_client.h",
+              "include/rlaifv/rlaifv.h", "include/rlaifv/rlaifv_proto.h", "include/rlaifv/rlaifv_client.h",
               "lib/pkgconfig/rlaifv.pc", "share/rlaifv/demo/policy/config.json",
               "share/rlaifv/demo/reference/config.json", "share/rlaifv/demo/sample.png",
               "share/doc/rlaifv/README.md", "share/doc/rlaifv/eval.md", "share/doc/rlaifv/protocol.md"):

@@ -13,7 +13,7 @@
 #include <cmocka.h>
 #include <msgpack.h>
 
-#include "proto.h"
+#include "rlaifv_proto.h"
 
 /* ---- building requests with msgpack-c */
 

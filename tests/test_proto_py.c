@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "test_util.h"
-#include "proto.h"
+#include "rlaifv_proto.h"
 
 static const char *dir = RLV_TEST_DATA "/proto";
 

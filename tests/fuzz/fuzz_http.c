@@ -18,7 +18,7 @@
 #include "clock.h"
 #include "frontend.h"
 #include "http.h"
-#include "proto.h"
+#include "rlaifv_proto.h"
 #include "settings.h"
 
 static void *router;

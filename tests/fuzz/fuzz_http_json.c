@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "http_json.h"
-#include "proto.h"
+#include "rlaifv_proto.h"
 
 static void check_json(char *s) {
     if (!s) abort();

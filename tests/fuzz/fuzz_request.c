@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto.h"
+#include "rlaifv_proto.h"
 
 static void check_reply(proto_reply *r, const proto_request *q) {
     size_t len, off = 0;

@@ -43,7 +43,7 @@ def raw_map(pairs):
 
 
 P = msgpack.packb
-PROTO_VERSION = 2  # proto.h's; test_proto_py.c writes it into the synthetic ping and info replies
+PROTO_VERSION = 2  # include/rlaifv_proto.h's; test_proto_py.c writes it into the synthetic ping and info replies
 
 
 def base(**over):

@@ -1,4 +1,4 @@
-/* proto.h — the rlaifv wire protocol, version 1: msgpack requests in, msgpack replies out.
+/* rlaifv_proto.h — the rlaifv wire protocol, version 1: msgpack requests in, msgpack replies out.
  * Owns: decoding and validation of request bodies against configurable limits
  * (proto/request.c), encoding of replies (proto/reply.c), and the table of stable error
  * codes with the scrubbing of error messages (proto/errors.c). docs/protocol.md is the
