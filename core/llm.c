@@ -112,20 +112,12 @@ struct llm_ws {
 
 /* ------------------------------------------------------------------ model */
 
+/* A matrix [rows][cols] (cols > 0) or a vector [rows] (cols == 0) of the decoder. */
 static int find_w(const ckpt *c, const char *name, int64_t rows, int64_t cols, const rlv_tensor **out,
                   rlv_err *err) {
-    const rlv_tensor *t = ckpt_find(c, name);
-    if (!t) return rlv_errf(err, RLV_EMISSING, "decoder tensor '%s' missing", name);
-    int ok = cols ? (t->ndim == 2 && t->shape[0] == rows && t->shape[1] == cols)
-                  : (t->ndim == 1 && t->shape[0] == rows);
-    if (!ok) {
-        char got[96];
-        rlv_shape_str(t->shape, t->ndim, got, sizeof got);
-        if (cols)
-            return rlv_errf(err, RLV_ESHAPE, "'%s': shape %s, config wants [%lld, %lld]", name, got,
-                            (long long)rows, (long long)cols);
-        return rlv_errf(err, RLV_ESHAPE, "'%s': shape %s, config wants [%lld]", name, got, (long long)rows);
-    }
+    const rlv_tensor *t;
+    int rc = cols ? ckpt_want(c, &t, err, name, 2, rows, cols) : ckpt_want(c, &t, err, name, 1, rows);
+    if (rc) return rc;
     /* vectors (norms) are never q8: an I8 one would be read as bare integers */
     if (t->dtype != RLV_F32 && t->dtype != RLV_BF16 && t->dtype != RLV_F16 && !(cols && t->dtype == RLV_I8))
         return rlv_errf(err, RLV_EDTYPE, "'%s': unsupported dtype %s", name, rlv_dtype_name(t->dtype));

@@ -44,19 +44,6 @@ struct resampler_ws {
     rlv_timing *timing; /* stage times, caller-owned; NULL: not measured */
 };
 
-static int want2(const ckpt *c, const rlv_tensor **out, rlv_err *err, const char *name, int ndim, int64_t a, int64_t b) {
-    const rlv_tensor *t = ckpt_find(c, name);
-    if (!t) return rlv_errf(err, RLV_EMISSING, "resampler: tensor '%s' is missing", name);
-    if (t->ndim != ndim || t->shape[0] != a || (ndim == 2 && t->shape[1] != b)) {
-        char got[96];
-        rlv_shape_str(t->shape, t->ndim, got, sizeof got);
-        return rlv_errf(err, RLV_ESHAPE, "resampler: tensor '%s' has shape %s, expected [%lld%s%lld]", name, got,
-                        (long long)a, ndim == 2 ? ", " : "", ndim == 2 ? (long long)b : 0LL);
-    }
-    *out = t;
-    return RLV_OK;
-}
-
 /* Vectors and tables are widened to f32 as they are; q8 is for the matrices only. */
 static int not_q8(const rlv_tensor *t, rlv_err *err) {
     if (t->dtype != RLV_I8) return RLV_OK;
@@ -91,7 +78,7 @@ int resampler_model_init(resampler_model **out, const ckpt *c, const rlv_model_c
     m->pos_k = a; a += (size_t)m->N * E;
     m->qp = a;
     const rlv_tensor *t, *query, *pos;
-#define W(dst, n, nd, d0, d1) do { if ((rc = want2(c, &(dst), err, "model.resampler." n, nd, d0, d1)) != RLV_OK) goto done; } while (0)
+#define W(dst, n, nd, d0, d1) do { if ((rc = ckpt_want(c, &(dst), err, "model.resampler." n, nd, (int64_t)(d0), (int64_t)(d1))) != RLV_OK) goto done; } while (0)
 #define M(dst, n, d0, d1) do { W(t, n, 2, d0, d1); if ((rc = mm_weight_bind(&(dst), c, t, err)) != RLV_OK) goto done; } while (0)
 #define V(dst, n, len) do { W(t, n, 1, len, 0); if ((rc = not_q8(t, err)) != RLV_OK) goto done; \
         half_to_f32_n(dst, t->data, t->dtype, (size_t)(len)); } while (0)

@@ -16,7 +16,6 @@
 #include "vit.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,26 +59,6 @@ struct vit_ws {
 /* ---- loading -------------------------------------------------------------------------------- */
 
 /* The tensor called name with exactly the given shape (ndim values after ndim). */
-static int want(const ckpt *c, const rlv_tensor **out, rlv_err *err, const char *name, int ndim, ...) {
-    const rlv_tensor *t = ckpt_find(c, name);
-    if (!t) return rlv_errf(err, RLV_EMISSING, "vision tower: tensor '%s' is missing", name);
-    int64_t sh[RLV_MAX_DIMS];
-    va_list ap;
-    va_start(ap, ndim);
-    for (int i = 0; i < ndim; i++) sh[i] = va_arg(ap, int64_t);
-    va_end(ap);
-    int ok = t->ndim == ndim;
-    for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == sh[i];
-    if (!ok) {
-        char got[96], exp[96];
-        rlv_shape_str(t->shape, t->ndim, got, sizeof got);
-        rlv_shape_str(sh, ndim, exp, sizeof exp);
-        return rlv_errf(err, RLV_ESHAPE, "vision tower: tensor '%s' has shape %s, expected %s", name, got, exp);
-    }
-    *out = t;
-    return RLV_OK;
-}
-
 /* A vector or table widened to f32; q8 is for the matrices only (an I8 one would be bare integers). */
 static int to_f32(float *dst, const rlv_tensor *t, rlv_err *err) {
     if (t->dtype == RLV_I8) return rlv_errf(err, RLV_EDTYPE, "vision tower: tensor '%s' is I8; only weight matrices may be q8", t->name);
@@ -127,7 +106,7 @@ int vit_model_init(vit_model **out, const ckpt *c, const rlv_model_config *cfg, 
     const rlv_tensor *t, *pos;
     int rc;
 #define WANT(dst, n, ...) do { snprintf(nm, sizeof nm, "%s%s", vt, n); \
-        if ((rc = want(c, &(dst), err, nm, __VA_ARGS__)) != RLV_OK) goto fail; } while (0)
+        if ((rc = ckpt_want(c, &(dst), err, nm, __VA_ARGS__)) != RLV_OK) goto fail; } while (0)
 #define F32(dst, t) do { if ((rc = to_f32(dst, t, err)) != RLV_OK) goto fail; } while (0)
 #define MAT(dst, n, ...) do { WANT(t, n, __VA_ARGS__); if ((rc = mm_weight_bind(&(dst), c, t, err)) != RLV_OK) goto fail; } while (0)
     MAT(m->patch_w, "patch_embed.proj.weight", 4, D, (int64_t)3, P, P);
