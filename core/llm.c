@@ -115,7 +115,7 @@ struct llm_ws {
 /* A matrix [rows][cols] (cols > 0) or a vector [rows] (cols == 0) of the decoder. */
 static int find_w(const ckpt *c, const char *name, int64_t rows, int64_t cols, const rlv_tensor **out,
                   rlv_err *err) {
-    const rlv_tensor *t;
+    const rlv_tensor *t = NULL;
     int rc = cols ? ckpt_want(c, &t, err, name, 2, rows, cols) : ckpt_want(c, &t, err, name, 1, rows);
     if (rc) return rc;
     /* vectors (norms) are never q8: an I8 one would be read as bare integers */
@@ -142,7 +142,7 @@ static int own_f32(llm_model *m, float **out, mm_w w, size_t rows, size_t cols, 
 /* Matrix `name` [rows, cols] as stored (q8 with its scales), or widened to an f32 copy. */
 static int load_mat(llm_model *m, const ckpt *c, const char *name, int64_t rows, int64_t cols, int flags,
                     llm_w *w, rlv_err *err) {
-    const rlv_tensor *t;
+    const rlv_tensor *t = NULL;
     int rc = find_w(c, name, rows, cols, &t, err);
     if (!rc) rc = mm_weight_bind(w, c, t, err);
     if (rc) return rc;
@@ -158,7 +158,7 @@ static int load_mat(llm_model *m, const ckpt *c, const char *name, int64_t rows,
 }
 
 static int load_vec(llm_model *m, const ckpt *c, const char *name, int64_t n, float **out, rlv_err *err) {
-    const rlv_tensor *t;
+    const rlv_tensor *t = NULL;
     int rc = find_w(c, name, n, 0, &t, err);
     if (rc) return rc;
     m->weight_bytes += t->nbytes;

@@ -19,6 +19,14 @@ extern "C" {
 
 #define RLV_VERSION "0.1.0"
 
+/* What the shared library librlaifv.so exports: the functions of include/ marked RLV_API. It is
+ * built with -fvisibility=hidden, so nothing else of core/, proto/ or the client is visible. */
+#if defined(__GNUC__)
+#define RLV_API __attribute__((visibility("default")))
+#else
+#define RLV_API
+#endif
+
 /* ---- errors: every fallible call returns RLV_OK (0) or a negative RLV_E* code and, given a
  * non-NULL rlv_err, fills its message naming the culprit (file, tensor, field). ---- */
 
@@ -64,7 +72,7 @@ typedef struct rlv_err {
 } rlv_err;
 
 /* Stable short name of a code ("truncated", "dtype", ...); "unknown" otherwise. */
-const char *rlv_err_name(int code);
+RLV_API const char *rlv_err_name(int code);
 
 typedef enum {
     RLV_REWARD_DEFAULT = -1,  /* rlaifv with a reference model, logp_mean without */
@@ -84,7 +92,7 @@ static inline const char *rlv_reward_name(rlv_reward_kind k) {
     return (int)k >= 0 && (int)k < RLV_REWARD_N ? names[k] : NULL;
 }
 /* Parses a name; returns RLV_OK or RLV_EINVAL. */
-int rlv_reward_parse(const char *name, rlv_reward_kind *out);
+RLV_API int rlv_reward_parse(const char *name, rlv_reward_kind *out);
 
 #define RLV_DEFAULT_BETA 0.1 /* RLAIF-V's DPO beta (docs/model.md §10) */
 
@@ -96,9 +104,9 @@ typedef enum {
                            * from fp32 (docs/performance.md) */
 } rlv_compute;
 /* "fp32" / "bf16"; NULL for an unknown value. Static string. */
-const char *rlv_compute_name(rlv_compute c);
+RLV_API const char *rlv_compute_name(rlv_compute c);
 /* Parses a name; returns RLV_OK or RLV_EINVAL. */
-int rlv_compute_parse(const char *name, rlv_compute *out);
+RLV_API int rlv_compute_parse(const char *name, rlv_compute *out);
 
 /* Whether the weights are repacked at load into the matrix kernel's panel layout (rlv_engine_opts.
  * repack): a copy of the weights in memory that packing reads in order instead of transposing
@@ -112,9 +120,9 @@ typedef enum {
     RLV_REPACK_ON = 2,   /* always (fails with RLV_ENOMEM when memory runs out) */
 } rlv_repack;
 /* "auto" / "on" / "off"; NULL for an unknown value. Static string. */
-const char *rlv_repack_name(rlv_repack r);
+RLV_API const char *rlv_repack_name(rlv_repack r);
 /* Parses a name; returns RLV_OK or RLV_EINVAL. */
-int rlv_repack_parse(const char *name, rlv_repack *out);
+RLV_API int rlv_repack_parse(const char *name, rlv_repack *out);
 
 /* The defaults of rlv_engine_opts, defined once: rlv_engine_opts_default, the image decoder's
  * limits and rlaifvd's settings table (daemon/settings.c, which docs/operations.md states and
@@ -157,21 +165,21 @@ typedef struct rlv_engine_opts {
 } rlv_engine_opts;
 
 /* Fills the defaults above. */
-void rlv_engine_opts_default(rlv_engine_opts *o);
+RLV_API void rlv_engine_opts_default(rlv_engine_opts *o);
 
 /* The embedded demo pair (a folder with policy/ and reference/), the default model of rlaifvd,
  * `rlaifv score` and `rlaifv eval`: <executable's folder>/../share/rlaifv/demo when installed,
  * else models/demo of the source tree two or three folders above a build tree's executable.
  * Returns 0 with the real path in out[cap], or -1 when no such folder holds both models. */
-int rlv_demo_dir(char *out, size_t cap);
+RLV_API int rlv_demo_dir(char *out, size_t cap);
 
 typedef struct rlv_engine rlv_engine;
 typedef struct rlv_worker rlv_worker;
 
 /* Loads and validates the model(s) and tokenizer. *out owned by the caller (rlv_engine_free). */
-int rlv_engine_open(rlv_engine **out, const rlv_engine_opts *opts, rlv_err *err);
-void rlv_engine_free(rlv_engine **e);
-int rlv_engine_has_reference(const rlv_engine *e);
+RLV_API int rlv_engine_open(rlv_engine **out, const rlv_engine_opts *opts, rlv_err *err);
+RLV_API void rlv_engine_free(rlv_engine **e);
+RLV_API int rlv_engine_has_reference(const rlv_engine *e);
 
 typedef struct rlv_engine_info {
     const char *policy_dir;      /* as given; owned by the engine */
@@ -188,11 +196,11 @@ typedef struct rlv_engine_info {
 } rlv_engine_info;
 
 /* A snapshot of sizes and counters (thread-safe). */
-void rlv_engine_get_info(const rlv_engine *e, rlv_engine_info *out);
+RLV_API void rlv_engine_get_info(const rlv_engine *e, rlv_engine_info *out);
 
 /* One worker per thread; its buffers are sized from the options at creation. */
-int rlv_worker_open(rlv_worker **out, rlv_engine *e, rlv_err *err);
-void rlv_worker_free(rlv_worker **w);
+RLV_API int rlv_worker_open(rlv_worker **out, rlv_engine *e, rlv_err *err);
+RLV_API void rlv_worker_free(rlv_worker **w);
 
 typedef struct rlv_job {
     const uint8_t *image;       /* encoded image (JPEG, PNG, ...), image_len bytes; NULL scores the
@@ -248,7 +256,7 @@ typedef struct rlv_result {
  * Errors: RLV_EIMAGE / RLV_EUNSUPPORTED / RLV_ELIMIT for the image, RLV_ETOO_LONG naming the
  * candidate, RLV_EINVAL for a bad field (e.g. a reward needing a reference model), RLV_ETIMEOUT
  * when max_job_ms passed (nothing is cached from the job's unfinished steps). */
-int rlv_score(rlv_worker *w, const rlv_job *job, const rlv_result **res, rlv_err *err);
+RLV_API int rlv_score(rlv_worker *w, const rlv_job *job, const rlv_result **res, rlv_err *err);
 
 #ifdef __cplusplus
 }

@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rlaifv.h" /* RLV_API */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -60,9 +62,9 @@ int rlv_client_pool_new(rlv_client_pool **out, const char *endpoints, char *err,
 void rlv_client_pool_free(rlv_client_pool **p);
 
 /* Returns 0, or -1 with a message in err[cap]. *out is owned by the caller. */
-int rlv_client_connect(rlv_client **out, const rlv_client_opts *o, char *err, size_t cap);
+RLV_API int rlv_client_connect(rlv_client **out, const rlv_client_opts *o, char *err, size_t cap);
 /* Closes the socket and frees the client; *c becomes NULL. NULL-safe. */
-void rlv_client_destroy(rlv_client **c);
+RLV_API void rlv_client_destroy(rlv_client **c);
 
 typedef struct rlv_client_job {
     const uint8_t *image;         /* encoded image bytes */
@@ -94,9 +96,9 @@ typedef struct rlv_client_error {
  * answered `busy` (or `shutting_down`) that answer is returned (1). One endpoint: exactly the
  * single-daemon behaviour (busy returned, retries after a timeout). Scoring is idempotent, so
  * a resent request is safe (docs/protocol.md). */
-int rlv_client_score(rlv_client *c, const rlv_client_job *job, char **json, rlv_client_error *e);
+RLV_API int rlv_client_score(rlv_client *c, const rlv_client_job *job, char **json, rlv_client_error *e);
 /* op: "ping", "info" or "stats". */
-int rlv_client_call(rlv_client *c, const char *op, char **json, rlv_client_error *e);
+RLV_API int rlv_client_call(rlv_client *c, const char *op, char **json, rlv_client_error *e);
 
 #ifdef __cplusplus
 }

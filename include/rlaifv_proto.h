@@ -51,12 +51,12 @@ typedef enum proto_code {
 } proto_code;
 
 /* Stable wire name of a code ("too_large", ...); "internal" for values outside the table. */
-const char *proto_code_name(proto_code code);
+RLV_API const char *proto_code_name(proto_code code);
 /* One-line meaning of a code (for docs, --help, info); "" outside the table. */
-const char *proto_code_meaning(proto_code code);
+RLV_API const char *proto_code_meaning(proto_code code);
 /* Code of a wire name (len bytes, need not be NUL-terminated); PROTO_E_INTERNAL if unknown,
  * which is how a client should treat codes newer than itself. */
-proto_code proto_code_parse(const char *name, size_t len);
+RLV_API proto_code proto_code_parse(const char *name, size_t len);
 
 /* A decode/encode failure: a code and a message that names the culprit (field, index, limit).
  * msg is always NUL-terminated, valid UTF-8 and free of control characters. */
@@ -66,7 +66,7 @@ typedef struct proto_error {
 } proto_error;
 
 /* Sets err (if non-NULL) to code + formatted message (scrubbed, bounded) and returns code. */
-proto_code proto_errorf(proto_error *err, proto_code code, const char *fmt, ...)
+RLV_API proto_code proto_errorf(proto_error *err, proto_code code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
@@ -76,12 +76,12 @@ proto_code proto_errorf(proto_error *err, proto_code code, const char *fmt, ...)
  * characters (C0, DEL, C1) become spaces, invalid UTF-8 bytes become '?', and the text is cut
  * at a character boundary to fit (ending in "..." when cut). Always NUL-terminates (cap >= 4).
  * Returns the bytes written, NUL excluded. */
-size_t proto_scrub(char *dst, size_t cap, const char *src, size_t len);
+RLV_API size_t proto_scrub(char *dst, size_t cap, const char *src, size_t len);
 
 /* A sanitised sample of untrusted bytes for a log line: the first `max` bytes (64 is the
  * habit), printable ASCII kept, everything else as \xNN, plus "...(N bytes)" when longer.
  * Always NUL-terminates dst[cap]. Returns the bytes written, NUL excluded. */
-size_t proto_sample(char *dst, size_t cap, const void *data, size_t len, size_t max);
+RLV_API size_t proto_sample(char *dst, size_t cap, const void *data, size_t len, size_t max);
 
 /* ------------------------------------------------------------------ limits */
 
@@ -106,7 +106,7 @@ typedef struct proto_limits {
 #define PROTO_DEFAULT_MAX_ID_BYTES        ((size_t)1 << 10)
 
 /* Fills the defaults above. */
-void proto_limits_default(proto_limits *lim);
+RLV_API void proto_limits_default(proto_limits *lim);
 
 /* ------------------------------------------------------------------ requests (request.c) */
 
@@ -119,7 +119,7 @@ typedef enum proto_op {
 } proto_op;
 
 /* "score", "ping", "info", "stats"; "none" for PROTO_OP_NONE (a stats key, not a wire value). */
-const char *proto_op_name(proto_op op);
+RLV_API const char *proto_op_name(proto_op op);
 
 /* A decoded request. Zero-copy: every pointer below points INTO the message buffer given to
  * proto_decode_request and is valid only while that buffer lives and is unchanged; strings are
@@ -162,11 +162,11 @@ typedef struct proto_request {
  * when `op` was valid (for per-op counters); other fields are unspecified.
  * Errors: PROTO_E_BAD_REQUEST, PROTO_E_UNSUPPORTED_VERSION, PROTO_E_TOO_LARGE, PROTO_E_BAD_IMAGE
  * (a 0-byte image), PROTO_E_INTERNAL (out of memory for the candidate arrays). */
-proto_code proto_decode_request(proto_request *req, const void *msg, size_t len,
+RLV_API proto_code proto_decode_request(proto_request *req, const void *msg, size_t len,
                                 const proto_limits *lim, proto_error *err);
 
 /* Frees the candidate arrays and zeroes *req. NULL is harmless. */
-void proto_request_free(proto_request *req);
+RLV_API void proto_request_free(proto_request *req);
 
 /* ------------------------------------------------------------------ replies (reply.c) */
 
@@ -200,17 +200,17 @@ typedef struct proto_score_result {
 typedef struct proto_reply proto_reply;
 
 /* Creates an empty builder; NULL when out of memory. Owned by the caller (proto_reply_free). */
-proto_reply *proto_reply_new(void);
+RLV_API proto_reply *proto_reply_new(void);
 /* Frees the builder and sets *r = NULL; NULL or *r == NULL is harmless. */
-void proto_reply_free(proto_reply **r);
+RLV_API void proto_reply_free(proto_reply **r);
 
 /* The finished body: owned by r, valid until the next proto_reply_* call that writes to r.
  * *len = 0 and a non-NULL pointer while no reply is complete. */
-const uint8_t *proto_reply_data(const proto_reply *r, size_t *len);
+RLV_API const uint8_t *proto_reply_data(const proto_reply *r, size_t *len);
 /* Hands the finished body to the caller, who frees it with free() (e.g. as the free function
  * of zmq_msg_init_data, so the body is never copied); r is left empty and reusable.
  * Returns NULL (and *len = 0) when no reply is complete. */
-uint8_t *proto_reply_release(proto_reply *r, size_t *len);
+RLV_API uint8_t *proto_reply_release(proto_reply *r, size_t *len);
 
 /* In all the functions below, id/id_len is the request's raw id (proto_request.id): it is
  * spliced in verbatim as `id`; NULL sends `id: nil`. Each returns PROTO_OK or
@@ -219,18 +219,18 @@ uint8_t *proto_reply_release(proto_reply *r, size_t *len);
 
 /* {id, ok: true, reward_kind, beta, ranking: [...], timing_ms: {image, prefix, candidates, total, cached}};
  * cached: array of the step names served from cache, "image" and/or "prefix" (may be empty). */
-proto_code proto_reply_score(proto_reply *r, const uint8_t *id, size_t id_len,
+RLV_API proto_code proto_reply_score(proto_reply *r, const uint8_t *id, size_t id_len,
                              const proto_score_result *res, proto_error *err);
 
 /* {id, ok: false, error: {code, message}}. The message is formatted, then scrubbed and bounded
  * as proto_scrub does, so it may safely quote client bytes. code PROTO_OK is sent as internal. */
-proto_code proto_reply_error(proto_reply *r, const uint8_t *id, size_t id_len, proto_code code,
+RLV_API proto_code proto_reply_error(proto_reply *r, const uint8_t *id, size_t id_len, proto_code code,
                              const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 5, 6)))
 #endif
     ;
-proto_code proto_reply_verror(proto_reply *r, const uint8_t *id, size_t id_len, proto_code code,
+RLV_API proto_code proto_reply_verror(proto_reply *r, const uint8_t *id, size_t id_len, proto_code code,
                               const char *fmt, va_list ap);
 
 /* Generic replies (ping, info, stats): begin, add fields, end.
@@ -241,21 +241,21 @@ proto_code proto_reply_verror(proto_reply *r, const uint8_t *id, size_t id_len, 
  * Inside a map every add/open needs a key (a NUL-terminated UTF-8 string); inside an array
  * key must be NULL. At the top level "id", "ok" and "error" are reserved. Nesting <= 8 levels.
  * After any failure the reply is unusable until the next begin. */
-proto_code proto_reply_begin(proto_reply *r, const uint8_t *id, size_t id_len, proto_error *err);
-proto_code proto_reply_add_nil(proto_reply *r, const char *key, proto_error *err);
-proto_code proto_reply_add_bool(proto_reply *r, const char *key, bool val, proto_error *err);
-proto_code proto_reply_add_int(proto_reply *r, const char *key, int64_t val, proto_error *err);
-proto_code proto_reply_add_uint(proto_reply *r, const char *key, uint64_t val, proto_error *err);
-proto_code proto_reply_add_double(proto_reply *r, const char *key, double val, proto_error *err);
+RLV_API proto_code proto_reply_begin(proto_reply *r, const uint8_t *id, size_t id_len, proto_error *err);
+RLV_API proto_code proto_reply_add_nil(proto_reply *r, const char *key, proto_error *err);
+RLV_API proto_code proto_reply_add_bool(proto_reply *r, const char *key, bool val, proto_error *err);
+RLV_API proto_code proto_reply_add_int(proto_reply *r, const char *key, int64_t val, proto_error *err);
+RLV_API proto_code proto_reply_add_uint(proto_reply *r, const char *key, uint64_t val, proto_error *err);
+RLV_API proto_code proto_reply_add_double(proto_reply *r, const char *key, double val, proto_error *err);
 /* val is scrubbed like an error message only if it is not valid UTF-8 (invalid bytes -> '?'). */
-proto_code proto_reply_add_str(proto_reply *r, const char *key, const char *val, proto_error *err);
-proto_code proto_reply_open_map(proto_reply *r, const char *key, proto_error *err);
-proto_code proto_reply_open_array(proto_reply *r, const char *key, proto_error *err);
-proto_code proto_reply_close(proto_reply *r, proto_error *err);
+RLV_API proto_code proto_reply_add_str(proto_reply *r, const char *key, const char *val, proto_error *err);
+RLV_API proto_code proto_reply_open_map(proto_reply *r, const char *key, proto_error *err);
+RLV_API proto_code proto_reply_open_array(proto_reply *r, const char *key, proto_error *err);
+RLV_API proto_code proto_reply_close(proto_reply *r, proto_error *err);
 /* Adds key: {max_message_bytes, max_image_bytes, max_candidates, max_candidate_bytes,
  * max_prompt_bytes, max_id_bytes} (for `info`). */
-proto_code proto_reply_add_limits(proto_reply *r, const char *key, const proto_limits *lim, proto_error *err);
-proto_code proto_reply_end(proto_reply *r, proto_error *err);
+RLV_API proto_code proto_reply_add_limits(proto_reply *r, const char *key, const proto_limits *lim, proto_error *err);
+RLV_API proto_code proto_reply_end(proto_reply *r, proto_error *err);
 
 /* ------------------------------------------------------------------ the client side (client.c) */
 
@@ -278,20 +278,20 @@ typedef struct proto_client_request {
 } proto_client_request;
 
 /* The msgpack body of q (v, id, op and the op's fields), malloc-ed (caller frees); *len its size. */
-uint8_t *proto_encode_request(const proto_client_request *q, size_t *len);
+RLV_API uint8_t *proto_encode_request(const proto_client_request *q, size_t *len);
 
 /* 0 when data[0..len) is exactly one well-formed msgpack value, nested at most PROTO_MAX_DEPTH
  * levels, whose declared lengths all fit in the buffer; -1 otherwise. Run it on every reply before
  * unpacking it with msgpack-c (whose unpacker allocates from declared, unchecked counts). */
-int proto_check_msgpack(const void *data, size_t len);
+RLV_API int proto_check_msgpack(const void *data, size_t len);
 
 /* The request id as log text: integers and strings as themselves (scrubbed), anything else as a
  * proto_sample of its bytes, NULL as "-". Always NUL-terminates dst[cap]; returns bytes written. */
-size_t proto_id_text(char *dst, size_t cap, const uint8_t *id, size_t id_len);
+RLV_API size_t proto_id_text(char *dst, size_t cap, const uint8_t *id, size_t id_len);
 
 /* Reads `name = "Z85"` ("public-key" or "secret-key"; a bare 40-character Z85 line counts as a
  * public key) from a CurveZMQ key file (keyfile.c) into key[41]. Returns 0 or -1. */
-int proto_read_curve_key(const char *path, const char *name, char key[41]);
+RLV_API int proto_read_curve_key(const char *path, const char *name, char key[41]);
 
 #ifdef __cplusplus
 }

@@ -67,7 +67,7 @@ def case_install_and_run_without_the_source_tree():
     shutil.rmtree(prefix, ignore_errors=True)
     p = subprocess.run(["cmake", "--install", A.build, "--prefix", prefix], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout + p.stderr
-    for f in ("bin/rlaifvd", "bin/rlaifv", "lib/librlv_core.a", "lib/librlv_client.a", "lib/librlv_proto.a",
+    for f in ("bin/rlaifvd", "bin/rlaifv", "lib/librlaifv.so",
               "include/rlaifv/rlaifv.h", "include/rlaifv/rlaifv_proto.h", "include/rlaifv/rlaifv_client.h",
               "lib/pkgconfig/rlaifv.pc", "share/rlaifv/demo/policy/config.json",
               "share/rlaifv/demo/reference/config.json", "share/rlaifv/demo/sample.png",
@@ -81,9 +81,18 @@ def case_install_and_run_without_the_source_tree():
     prog = os.path.join(prefix, "bin", "prog")
     cache = open(os.path.join(A.build, "CMakeCache.txt")).read()
     san = ["-fsanitize=address,undefined"] if "RLV_SANITIZE:BOOL=ON" in cache else []  # the libraries' own build
-    p = subprocess.run(["cc", "-std=c11", *san, os.path.join(A.work, "prog.c"), "-o", prog, *flags.stdout.split()],
-                       capture_output=True, text=True)
+    p = subprocess.run(["cc", "-std=c11", *san, os.path.join(A.work, "prog.c"), "-o", prog, *flags.stdout.split(),
+                        "-Wl,-rpath," + os.path.join(prefix, "lib")], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
+    # only the public API is exported: the RLV_API functions (rlv_*, and the wire's proto_*)
+    installed = sorted(os.listdir(os.path.join(prefix, "include", "rlaifv")))
+    assert installed == ["rlaifv.h", "rlaifv_client.h", "rlaifv_proto.h"], installed
+    nm = subprocess.run(["nm", "-D", "--defined-only", os.path.join(prefix, "lib", "librlaifv.so")],
+                        capture_output=True, text=True, check=True).stdout.split("\n")
+    syms = [ln.split()[-1] for ln in nm if ln.strip() and ln.split()[-2] in "TtDdBbRrWwVvi"]
+    assert "rlv_score" in syms and "proto_decode_request" in syms, syms
+    bad = [s for s in syms if not s.startswith(("rlv_", "proto_", "_init", "_fini"))]
+    assert not bad, bad
     # the main job with the source tree hidden
     port = free_port()
     demo = os.path.join(prefix, "share", "rlaifv", "demo")
