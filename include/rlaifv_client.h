@@ -53,13 +53,13 @@ typedef struct rlv_client_opts {
 
 /* The number of endpoints in a comma-separated list (1 for one), or -1 with the reason in err[cap]:
  * an empty one, one without "://", more than RLV_CLIENT_MAX_ENDPOINTS. */
-int rlv_client_count_endpoints(const char *list, char *err, size_t cap);
+RLV_API int rlv_client_count_endpoints(const char *list, char *err, size_t cap);
 
 /* In-flight counts of the endpoints of one list, for clients in several threads (thread-safe).
  * Returns 0, or -1 with err as rlv_client_count_endpoints. *out is owned by the caller. */
-int rlv_client_pool_new(rlv_client_pool **out, const char *endpoints, char *err, size_t cap);
+RLV_API int rlv_client_pool_new(rlv_client_pool **out, const char *endpoints, char *err, size_t cap);
 /* Frees the pool (after every client using it was destroyed); *p becomes NULL. NULL-safe. */
-void rlv_client_pool_free(rlv_client_pool **p);
+RLV_API void rlv_client_pool_free(rlv_client_pool **p);
 
 /* Returns 0, or -1 with a message in err[cap]. *out is owned by the caller. */
 RLV_API int rlv_client_connect(rlv_client **out, const rlv_client_opts *o, char *err, size_t cap);
