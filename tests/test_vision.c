@@ -22,6 +22,7 @@
 #include "mm.h"
 #include "pool.h"
 #include "resampler.h"
+#include "nn.h"
 #include "vit.h"
 
 /* Every product of these tests runs on this 2-thread pool. */
