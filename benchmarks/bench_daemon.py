@@ -13,7 +13,6 @@ import argparse
 import io
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,8 @@ import zmq
 from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+from testlib import free_port  # noqa: E402,F401  (bench_http and bench_abuse take it from here too)
 CANDS = ["Because sheep are crossing the road.", "The car is red.", "A dog is driving the car.",
          "The road is blocked by a flock of sheep, so the car waits."]
 
@@ -38,14 +39,6 @@ def big_jpeg():
     buf = io.BytesIO()
     Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(buf, "JPEG", quality=92)
     return buf.getvalue()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def proc_status_kib(pid, field):
