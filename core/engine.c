@@ -543,19 +543,17 @@ int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *
     for (int k = 0; k < nm && !rc; k++) {
         double a = clock_now_ms(), b = a;
         one_pass[k] = !hit[k] && !e->opts.separate_prefix;
-        if (one_pass[k]) { /* the prefix's rows go through the decoder with the candidates' */
+        if (one_pass[k]) /* the prefix's rows go through the decoder with the candidates' */
             rc = llm_prefix_score(w->llm[k], p->prefix, p->n_prefix, w->emb[k], w->emb_pos, nq, w->cand_ids,
                                   w->cand_lens, n, w->logps[k], NULL, err);
-            if (!rc) store_prefix(e, w->llm[k], e->m[k].llm, &pk[k]);
-        } else {
-            if (hit[k]) {
-                size_t vb;
-                const void *v = pcache_value(hit[k], &vb);
-                rc = llm_prefix_attach(w->llm[k], v, vb, err);
-            } else {
-                rc = llm_prefix(w->llm[k], p->prefix, p->n_prefix, w->emb[k], w->emb_pos, nq, err);
-                if (!rc) store_prefix(e, w->llm[k], e->m[k].llm, &pk[k]);
-            }
+        else if (hit[k]) {
+            size_t vb;
+            const void *v = pcache_value(hit[k], &vb);
+            rc = llm_prefix_attach(w->llm[k], v, vb, err);
+        } else
+            rc = llm_prefix(w->llm[k], p->prefix, p->n_prefix, w->emb[k], w->emb_pos, nq, err);
+        if (!rc && !hit[k]) store_prefix(e, w->llm[k], e->m[k].llm, &pk[k]);
+        if (!one_pass[k]) {
             b = clock_now_ms();
             if (!rc) rc = llm_score(w->llm[k], w->cand_ids, w->cand_lens, n, w->logps[k], NULL, err);
         }
