@@ -36,7 +36,7 @@ static json_t *to_json(const msgpack_object *o) {
 }
 
 json_t *reply_to_json(const void *data, size_t len) {
-    if (proto_check_msgpack(data, len) != 0) return NULL;
+    if (rlv_proto_check_msgpack(data, len) != 0) return NULL;
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     json_t *r = NULL;

@@ -11,7 +11,7 @@
 #define REPLY_JSON_FLAGS (JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10))
 
 /* The reply body data[0..len) as a new JSON object (caller owns the reference), or NULL when the
- * bytes are not one well-formed msgpack map (checked with proto_check_msgpack before unpacking).
+ * bytes are not one well-formed msgpack map (checked with rlv_proto_check_msgpack before unpacking).
  * bin values become null (replies carry none); keys that are not strings are skipped. */
 json_t *reply_to_json(const void *data, size_t len);
 

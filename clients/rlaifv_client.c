@@ -138,8 +138,8 @@ static int open_socket(rlv_client *c, endpoint_conn *e, char *err, size_t cap) {
                 return -1;
             }
         }
-        if (proto_read_curve_key(c->server_key_file, "public-key", spub) || proto_read_curve_key(c->client_key_file, "public-key", pub) ||
-            proto_read_curve_key(c->client_key_file, "secret-key", sec)) {
+        if (rlv_proto_read_curve_key(c->server_key_file, "public-key", spub) || rlv_proto_read_curve_key(c->client_key_file, "public-key", pub) ||
+            rlv_proto_read_curve_key(c->client_key_file, "secret-key", sec)) {
             snprintf(err, cap, "no public-key / secret-key lines in %s / %s (rlaifv keygen makes them)", c->server_key_file,
                      c->client_key_file);
             return -1;
@@ -267,7 +267,7 @@ static void drain_monitor(endpoint_conn *ep) {
 /* Encodes q under a fresh id and sends it to an endpoint not in skip that has a connection
  * (design note 1), waiting for one until deadline. The endpoint, or -1 (none connected in time),
  * or -2 (a local failure, e filled). */
-static int send_try(rlv_client *c, proto_client_request *q, unsigned skip, double deadline, rlv_client_error *e) {
+static int send_try(rlv_client *c, rlv_proto_client_request *q, unsigned skip, double deadline, rlv_client_error *e) {
     unsigned unready = 0;
     for (;;) {
         int k = pick(c, skip | unready);
@@ -284,7 +284,7 @@ static int send_try(rlv_client *c, proto_client_request *q, unsigned skip, doubl
         drain_monitor(&c->ep[k]);
         q->id = c->next_id++;
         size_t len;
-        uint8_t *body = proto_encode_request(q, &len);
+        uint8_t *body = rlv_proto_encode_request(q, &len);
         int rc = body ? zmq_send(c->ep[k].sock, body, len, ZMQ_DONTWAIT) : -1;
         int zerr = zmq_errno();
         free(body);
@@ -336,7 +336,7 @@ static int await_reply(endpoint_conn *ep, uint64_t id, double deadline, char **j
 }
 
 /* Sends q and waits for its reply, trying other endpoints as rlv_client_score says. */
-static int roundtrip(rlv_client *c, proto_client_request *q, char **json, rlv_client_error *e) {
+static int roundtrip(rlv_client *c, rlv_proto_client_request *q, char **json, rlv_client_error *e) {
     char err[sizeof e->message];
     unsigned all = (1u << c->n) - 1, failed = 0, answered = 0; /* this request's tries that failed / were answered busy */
     int tries = c->o.retries + c->n, last = 2;
@@ -383,8 +383,8 @@ int rlv_client_score(rlv_client *c, const rlv_client_job *j, char **json, rlv_cl
     size_t *lens = malloc((j->n_candidates > 0 ? (size_t)j->n_candidates : 1u) * sizeof *lens);
     if (!lens) { client_set_error(e, "client_error", "out of memory"); return -1; }
     for (int i = 0; i < j->n_candidates; i++) lens[i] = strlen(j->candidates[i]);
-    proto_client_request q = {
-        .op = PROTO_OP_SCORE, .image = j->image, .image_len = j->image_len, .prompt = j->prompt,
+    rlv_proto_client_request q = {
+        .op = RLV_PROTO_OP_SCORE, .image = j->image, .image_len = j->image_len, .prompt = j->prompt,
         .prompt_len = strlen(j->prompt), .candidates = j->candidates, .candidate_lens = lens,
         .n_candidates = (size_t)(j->n_candidates > 0 ? j->n_candidates : 0), .reward = j->reward, .beta = j->beta,
         .token_logps = j->token_logps != 0, .deadline_ms = j->deadline_ms,
@@ -396,10 +396,10 @@ int rlv_client_score(rlv_client *c, const rlv_client_job *j, char **json, rlv_cl
 
 int rlv_client_call(rlv_client *c, const char *op, char **json, rlv_client_error *e) {
     if (c->http) return client_http_call(c->http, op, json, e);
-    proto_client_request q = {.deadline_ms = -1};
-    if (!strcmp(op, "ping")) q.op = PROTO_OP_PING;
-    else if (!strcmp(op, "info")) q.op = PROTO_OP_INFO;
-    else if (!strcmp(op, "stats")) q.op = PROTO_OP_STATS;
+    rlv_proto_client_request q = {.deadline_ms = -1};
+    if (!strcmp(op, "ping")) q.op = RLV_PROTO_OP_PING;
+    else if (!strcmp(op, "info")) q.op = RLV_PROTO_OP_INFO;
+    else if (!strcmp(op, "stats")) q.op = RLV_PROTO_OP_STATS;
     else { client_set_error(e, "client_error", "op must be ping, info or stats"); return -1; }
     return roundtrip(c, &q, json, e);
 }

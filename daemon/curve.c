@@ -76,7 +76,7 @@ int curve_start(void *zctx, const char *allow_dir) {
         if (e->d_name[0] == '.') continue;
         char p[4096], z[41];
         snprintf(p, sizeof p, "%s/%s", allow_dir, e->d_name);
-        if (proto_read_curve_key(p, "public-key", z) == 0 && zmq_z85_decode(g_keys[g_n_keys], z)) g_n_keys++;
+        if (rlv_proto_read_curve_key(p, "public-key", z) == 0 && zmq_z85_decode(g_keys[g_n_keys], z)) g_n_keys++;
         else log_msg(LOG_WARN, "CURVE: %s holds no public key, ignored", p);
     }
     closedir(d);
@@ -105,7 +105,7 @@ int curve_server_setup(void *sock, const char *secret_file) {
     if (st.st_mode & (S_IRWXG | S_IRWXO))
         log_msg(LOG_WARN, "CURVE: the secret key file %s is accessible to group or others (mode %03o): chmod 600 it",
                 secret_file, (unsigned)(st.st_mode & 0777));
-    if (proto_read_curve_key(secret_file, "secret-key", sec) != 0 || proto_read_curve_key(secret_file, "public-key", pub) != 0) {
+    if (rlv_proto_read_curve_key(secret_file, "secret-key", sec) != 0 || rlv_proto_read_curve_key(secret_file, "public-key", pub) != 0) {
         log_msg(LOG_ERROR, "CURVE: %s lacks public-key/secret-key lines (make one with `rlaifv keygen`)", secret_file);
         return -1;
     }

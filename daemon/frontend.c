@@ -82,8 +82,8 @@ typedef struct frontend {
     zmq_msg_t *idle;             /* identity frames of idle workers (stack) */
     int n_idle, n_running;
     int n_failed_workers;        /* ready frames with a failed open status (start-up stops) */
-    proto_reply *rep;            /* for replies built here */
-    proto_limits lim;
+    rlv_proto_reply *rep;            /* for replies built here */
+    rlv_proto_limits lim;
     rlvd_stats stats;
     size_t held_bytes;           /* body bytes of queued + running score jobs (invariant 4) */
     double t_start_ms;
@@ -100,7 +100,7 @@ typedef struct frontend {
 
 /* The id as log text: a sanitised sample of its msgpack bytes. */
 static void id_text(const rlvd_job *j, char *buf, size_t cap) {
-    proto_id_text(buf, cap, j->req.id, j->req.id_len);
+    rlv_proto_id_text(buf, cap, j->req.id, j->req.id_len);
 }
 
 static void free_body(void *data, void *hint) {
@@ -207,14 +207,14 @@ static void flush_waiting(frontend *f) {
 }
 
 static void finish(frontend *f, rlvd_job *j, const char *outcome, const char *message) {
-    const char *op = proto_op_name(j->req.op);
+    const char *op = rlv_proto_op_name(j->req.op);
     double ms = clock_now_ms() - j->t_recv_ms;
     char id[128];
     id_text(j, id, sizeof id);
     stats_count(&f->stats, j->http ? "http" : "zmq", op, outcome);
     f->held_bytes -= j->held_bytes;
     j->held_bytes = 0;
-    if (j->req.op == PROTO_OP_SCORE && !strcmp(outcome, "ok")) {
+    if (j->req.op == RLV_PROTO_OP_SCORE && !strcmp(outcome, "ok")) {
         stats_latency(&f->stats, ms);
         if (j->t_dispatch_ms) stats_stage_add(&f->stats, STAGE_QUEUE, j->t_dispatch_ms - j->t_recv_ms);
         for (int k = 0; k < 3; k++) stats_stage_add(&f->stats, STAGE_IMAGE + k, j->stage_ms[k]);
@@ -231,162 +231,162 @@ static void finish(frontend *f, rlvd_job *j, const char *outcome, const char *me
 }
 
 /* Replies with an error built here and releases the job. */
-static void reply_error(frontend *f, rlvd_job *j, proto_code code, const char *fmt, ...) {
-    char msg[PROTO_ERR_MSG_MAX];
+static void reply_error(frontend *f, rlvd_job *j, rlv_proto_code code, const char *fmt, ...) {
+    char msg[RLV_PROTO_ERR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     size_t len;
-    if (proto_reply_error(f->rep, j->req.id, j->req.id_len, code, "%s", msg) == PROTO_OK) {
-        const uint8_t *b = proto_reply_data(f->rep, &len);
+    if (rlv_proto_reply_error(f->rep, j->req.id, j->req.id_len, code, "%s", msg) == RLV_PROTO_OK) {
+        const uint8_t *b = rlv_proto_reply_data(f->rep, &len);
         send_reply(f, j, b, len, 0);
     }
-    finish(f, j, proto_code_name(code), msg);
+    finish(f, j, rlv_proto_code_name(code), msg);
 }
 
-struct kv_ctx { frontend *f; proto_error *err; };
+struct kv_ctx { frontend *f; rlv_proto_error *err; };
 static void add_setting(void *ctx, const char *key, const char *value) {
     struct kv_ctx *c = ctx;
-    proto_reply_add_str(c->f->rep, key, value, c->err);
+    rlv_proto_reply_add_str(c->f->rep, key, value, c->err);
 }
 
 /* The prefix cache's counters, in both info and stats. */
-static proto_code add_prefix_cache(proto_reply *r, const rlv_engine_info *in, proto_error *e) {
-    proto_code rc = proto_reply_open_map(r, "prefix_cache", e);
-    rc = rc ? rc : proto_reply_add_uint(r, "hits", in->prefix_cache_hits, e);
-    rc = rc ? rc : proto_reply_add_uint(r, "misses", in->prefix_cache_misses, e);
-    rc = rc ? rc : proto_reply_add_uint(r, "entries", in->prefix_cache_entries, e);
-    rc = rc ? rc : proto_reply_add_uint(r, "used_bytes", in->prefix_cache_used_bytes, e);
-    rc = rc ? rc : proto_reply_add_uint(r, "capacity_bytes", in->prefix_cache_capacity_bytes, e);
-    return rc ? rc : proto_reply_close(r, e);
+static rlv_proto_code add_prefix_cache(rlv_proto_reply *r, const rlv_engine_info *in, rlv_proto_error *e) {
+    rlv_proto_code rc = rlv_proto_reply_open_map(r, "prefix_cache", e);
+    rc = rc ? rc : rlv_proto_reply_add_uint(r, "hits", in->prefix_cache_hits, e);
+    rc = rc ? rc : rlv_proto_reply_add_uint(r, "misses", in->prefix_cache_misses, e);
+    rc = rc ? rc : rlv_proto_reply_add_uint(r, "entries", in->prefix_cache_entries, e);
+    rc = rc ? rc : rlv_proto_reply_add_uint(r, "used_bytes", in->prefix_cache_used_bytes, e);
+    rc = rc ? rc : rlv_proto_reply_add_uint(r, "capacity_bytes", in->prefix_cache_capacity_bytes, e);
+    return rc ? rc : rlv_proto_reply_close(r, e);
 }
 
-static proto_code build_info(frontend *f, rlvd_job *j, proto_error *e) {
+static rlv_proto_code build_info(frontend *f, rlvd_job *j, rlv_proto_error *e) {
     rlv_engine_info in;
     rlv_engine_get_info(f->engine, &in);
-    proto_reply *r = f->rep;
-    proto_code rc = proto_reply_begin(r, j->req.id, j->req.id_len, e);
-    rc = rc ? rc : proto_reply_add_str(r, "version", RLV_VERSION, e);
-    rc = rc ? rc : proto_reply_add_int(r, "protocol", PROTO_VERSION, e);
-    rc = rc ? rc : proto_reply_add_bool(r, "demo", f->cfg->demo != 0, e);
-    rc = rc ? rc : proto_reply_open_map(r, "models", e);
-    rc = rc ? rc : proto_reply_add_str(r, "policy", in.policy_dir, e);
-    rc = rc ? rc : (in.reference_dir ? proto_reply_add_str(r, "reference", in.reference_dir, e)
-                                     : proto_reply_add_nil(r, "reference", e));
-    rc = rc ? rc : proto_reply_close(r, e);
-    rc = rc ? rc : proto_reply_open_map(r, "model", e);
+    rlv_proto_reply *r = f->rep;
+    rlv_proto_code rc = rlv_proto_reply_begin(r, j->req.id, j->req.id_len, e);
+    rc = rc ? rc : rlv_proto_reply_add_str(r, "version", RLV_VERSION, e);
+    rc = rc ? rc : rlv_proto_reply_add_int(r, "protocol", RLV_PROTO_VERSION, e);
+    rc = rc ? rc : rlv_proto_reply_add_bool(r, "demo", f->cfg->demo != 0, e);
+    rc = rc ? rc : rlv_proto_reply_open_map(r, "models", e);
+    rc = rc ? rc : rlv_proto_reply_add_str(r, "policy", in.policy_dir, e);
+    rc = rc ? rc : (in.reference_dir ? rlv_proto_reply_add_str(r, "reference", in.reference_dir, e)
+                                     : rlv_proto_reply_add_nil(r, "reference", e));
+    rc = rc ? rc : rlv_proto_reply_close(r, e);
+    rc = rc ? rc : rlv_proto_reply_open_map(r, "model", e);
     struct { const char *k; int v; } ints[] = {
         {"hidden_size", in.hidden_size}, {"num_layers", in.num_layers}, {"num_heads", in.num_heads},
         {"num_kv_heads", in.num_kv_heads}, {"vocab_size", in.vocab_size}, {"num_query", in.num_query},
         {"image_size", in.image_size}, {"vit_width", in.vit_width}, {"vit_blocks", in.vit_blocks},
     };
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0] && !rc; i++) rc = proto_reply_add_int(r, ints[i].k, ints[i].v, e);
-    rc = rc ? rc : proto_reply_add_uint(r, "weight_bytes", in.weight_bytes, e);
-    rc = rc ? rc : proto_reply_add_uint(r, "shared_bytes", in.shared_bytes, e);
-    rc = rc ? rc : proto_reply_add_uint(r, "repacked_bytes", in.repacked_bytes, e);
-    rc = rc ? rc : proto_reply_close(r, e);
-    rc = rc ? rc : proto_reply_open_array(r, "reward_kinds", e);
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0] && !rc; i++) rc = rlv_proto_reply_add_int(r, ints[i].k, ints[i].v, e);
+    rc = rc ? rc : rlv_proto_reply_add_uint(r, "weight_bytes", in.weight_bytes, e);
+    rc = rc ? rc : rlv_proto_reply_add_uint(r, "shared_bytes", in.shared_bytes, e);
+    rc = rc ? rc : rlv_proto_reply_add_uint(r, "repacked_bytes", in.repacked_bytes, e);
+    rc = rc ? rc : rlv_proto_reply_close(r, e);
+    rc = rc ? rc : rlv_proto_reply_open_array(r, "reward_kinds", e);
     for (int k = 0; k < 4 && !rc; k++)
-        if (in.reference_dir || k >= RLV_REWARD_LOGP_MEAN) rc = proto_reply_add_str(r, NULL, rlv_reward_name(k), e);
-    rc = rc ? rc : proto_reply_close(r, e);
-    rc = rc ? rc : proto_reply_add_str(r, "default_reward", in.reference_dir ? "rlaifv" : "logp_mean", e);
-    rc = rc ? rc : proto_reply_add_double(r, "default_beta", RLV_DEFAULT_BETA, e);
-    rc = rc ? rc : proto_reply_add_limits(r, "limits", &f->lim, e);
+        if (in.reference_dir || k >= RLV_REWARD_LOGP_MEAN) rc = rlv_proto_reply_add_str(r, NULL, rlv_reward_name(k), e);
+    rc = rc ? rc : rlv_proto_reply_close(r, e);
+    rc = rc ? rc : rlv_proto_reply_add_str(r, "default_reward", in.reference_dir ? "rlaifv" : "logp_mean", e);
+    rc = rc ? rc : rlv_proto_reply_add_double(r, "default_beta", RLV_DEFAULT_BETA, e);
+    rc = rc ? rc : rlv_proto_reply_add_limits(r, "limits", &f->lim, e);
     rc = rc ? rc : add_prefix_cache(r, &in, e);
-    rc = rc ? rc : proto_reply_open_map(r, "settings", e);
+    rc = rc ? rc : rlv_proto_reply_open_map(r, "settings", e);
     if (!rc) {
         struct kv_ctx c = {f, e};
         settings_each(f->cfg, add_setting, &c);
         rc = e->code;
     }
-    rc = rc ? rc : proto_reply_close(r, e);
-    return rc ? rc : proto_reply_end(r, e);
+    rc = rc ? rc : rlv_proto_reply_close(r, e);
+    return rc ? rc : rlv_proto_reply_end(r, e);
 }
 
 /* stages_ms: {le: [bounds], queue: {buckets: [non-cumulative counts, the last above every
  * bound], count, sum}, image: ..., ...} */
-static proto_code add_stages(proto_reply *r, const rlvd_stats *s, proto_error *e) {
-    proto_code rc = proto_reply_open_map(r, "stages_ms", e);
-    rc = rc ? rc : proto_reply_open_array(r, "le", e);
-    for (int b = 0; b < STATS_N_BUCKETS && !rc; b++) rc = proto_reply_add_double(r, NULL, stats_bucket_ms[b], e);
-    rc = rc ? rc : proto_reply_close(r, e);
+static rlv_proto_code add_stages(rlv_proto_reply *r, const rlvd_stats *s, rlv_proto_error *e) {
+    rlv_proto_code rc = rlv_proto_reply_open_map(r, "stages_ms", e);
+    rc = rc ? rc : rlv_proto_reply_open_array(r, "le", e);
+    for (int b = 0; b < STATS_N_BUCKETS && !rc; b++) rc = rlv_proto_reply_add_double(r, NULL, stats_bucket_ms[b], e);
+    rc = rc ? rc : rlv_proto_reply_close(r, e);
     for (int st = 0; st < STAGE_COUNT && !rc; st++) {
         const stats_hist *h = &s->stage[st];
-        rc = proto_reply_open_map(r, stats_stage_names[st], e);
-        rc = rc ? rc : proto_reply_open_array(r, "buckets", e);
-        for (int b = 0; b <= STATS_N_BUCKETS && !rc; b++) rc = proto_reply_add_uint(r, NULL, h->bucket[b], e);
-        rc = rc ? rc : proto_reply_close(r, e);
-        rc = rc ? rc : proto_reply_add_uint(r, "count", h->count, e);
-        rc = rc ? rc : proto_reply_add_double(r, "sum", h->sum_ms, e);
-        rc = rc ? rc : proto_reply_close(r, e);
+        rc = rlv_proto_reply_open_map(r, stats_stage_names[st], e);
+        rc = rc ? rc : rlv_proto_reply_open_array(r, "buckets", e);
+        for (int b = 0; b <= STATS_N_BUCKETS && !rc; b++) rc = rlv_proto_reply_add_uint(r, NULL, h->bucket[b], e);
+        rc = rc ? rc : rlv_proto_reply_close(r, e);
+        rc = rc ? rc : rlv_proto_reply_add_uint(r, "count", h->count, e);
+        rc = rc ? rc : rlv_proto_reply_add_double(r, "sum", h->sum_ms, e);
+        rc = rc ? rc : rlv_proto_reply_close(r, e);
     }
-    return rc ? rc : proto_reply_close(r, e);
+    return rc ? rc : rlv_proto_reply_close(r, e);
 }
 
-static proto_code build_stats(frontend *f, rlvd_job *j, proto_error *e) {
+static rlv_proto_code build_stats(frontend *f, rlvd_job *j, rlv_proto_error *e) {
     rlv_engine_info in;
     rlv_engine_get_info(f->engine, &in);
     rlvd_stats *s = &f->stats;
     stats_merge_http(s);
-    proto_reply *r = f->rep;
-    proto_code rc = proto_reply_begin(r, j->req.id, j->req.id_len, e);
-    rc = rc ? rc : proto_reply_add_double(r, "uptime_s", (clock_now_ms() - f->t_start_ms) / 1e3, e);
-    rc = rc ? rc : proto_reply_add_uint(r, "requests", s->requests, e);
-    rc = rc ? rc : proto_reply_open_map(r, "replies", e);
-    for (int i = 0; i < s->n_counters && !rc; i++) rc = proto_reply_add_uint(r, s->counters[i].key, s->counters[i].count, e);
-    rc = rc ? rc : proto_reply_close(r, e);
-    rc = rc ? rc : proto_reply_add_uint(r, "undeliverable", s->undeliverable, e);
-    rc = rc ? rc : proto_reply_add_uint(r, "skipped_disconnected", s->skipped_disconnected, e);
-    rc = rc ? rc : proto_reply_add_int(r, "replies_waiting", f->n_waiting, e);
-    rc = rc ? rc : proto_reply_add_int(r, "queue_depth", f->q_len, e);
-    rc = rc ? rc : proto_reply_add_uint(r, "queued_bytes", f->held_bytes, e);
-    rc = rc ? rc : proto_reply_add_int(r, "running", f->n_running, e);
-    rc = rc ? rc : proto_reply_add_int(r, "workers", f->cfg->workers, e);
-    rc = rc ? rc : proto_reply_open_map(r, "image_cache", e);
-    rc = rc ? rc : proto_reply_add_uint(r, "hits", in.cache_hits, e);
-    rc = rc ? rc : proto_reply_add_uint(r, "misses", in.cache_misses, e);
-    rc = rc ? rc : proto_reply_add_uint(r, "used_bytes", in.cache_used_bytes, e);
-    rc = rc ? rc : proto_reply_add_uint(r, "capacity_bytes", in.cache_capacity_bytes, e);
-    rc = rc ? rc : proto_reply_close(r, e);
+    rlv_proto_reply *r = f->rep;
+    rlv_proto_code rc = rlv_proto_reply_begin(r, j->req.id, j->req.id_len, e);
+    rc = rc ? rc : rlv_proto_reply_add_double(r, "uptime_s", (clock_now_ms() - f->t_start_ms) / 1e3, e);
+    rc = rc ? rc : rlv_proto_reply_add_uint(r, "requests", s->requests, e);
+    rc = rc ? rc : rlv_proto_reply_open_map(r, "replies", e);
+    for (int i = 0; i < s->n_counters && !rc; i++) rc = rlv_proto_reply_add_uint(r, s->counters[i].key, s->counters[i].count, e);
+    rc = rc ? rc : rlv_proto_reply_close(r, e);
+    rc = rc ? rc : rlv_proto_reply_add_uint(r, "undeliverable", s->undeliverable, e);
+    rc = rc ? rc : rlv_proto_reply_add_uint(r, "skipped_disconnected", s->skipped_disconnected, e);
+    rc = rc ? rc : rlv_proto_reply_add_int(r, "replies_waiting", f->n_waiting, e);
+    rc = rc ? rc : rlv_proto_reply_add_int(r, "queue_depth", f->q_len, e);
+    rc = rc ? rc : rlv_proto_reply_add_uint(r, "queued_bytes", f->held_bytes, e);
+    rc = rc ? rc : rlv_proto_reply_add_int(r, "running", f->n_running, e);
+    rc = rc ? rc : rlv_proto_reply_add_int(r, "workers", f->cfg->workers, e);
+    rc = rc ? rc : rlv_proto_reply_open_map(r, "image_cache", e);
+    rc = rc ? rc : rlv_proto_reply_add_uint(r, "hits", in.cache_hits, e);
+    rc = rc ? rc : rlv_proto_reply_add_uint(r, "misses", in.cache_misses, e);
+    rc = rc ? rc : rlv_proto_reply_add_uint(r, "used_bytes", in.cache_used_bytes, e);
+    rc = rc ? rc : rlv_proto_reply_add_uint(r, "capacity_bytes", in.cache_capacity_bytes, e);
+    rc = rc ? rc : rlv_proto_reply_close(r, e);
     rc = rc ? rc : add_prefix_cache(r, &in, e);
-    rc = rc ? rc : proto_reply_open_map(r, "latency_ms", e);
-    rc = rc ? rc : proto_reply_add_uint(r, "window", s->n_lat < STATS_WINDOW ? s->n_lat : STATS_WINDOW, e);
-    rc = rc ? rc : proto_reply_add_double(r, "p50", stats_percentile(s, 50), e);
-    rc = rc ? rc : proto_reply_add_double(r, "p90", stats_percentile(s, 90), e);
-    rc = rc ? rc : proto_reply_add_double(r, "p99", stats_percentile(s, 99), e);
-    rc = rc ? rc : proto_reply_close(r, e);
-    rc = rc ? rc : proto_reply_open_map(r, "replies_by_transport", e);
+    rc = rc ? rc : rlv_proto_reply_open_map(r, "latency_ms", e);
+    rc = rc ? rc : rlv_proto_reply_add_uint(r, "window", s->n_lat < STATS_WINDOW ? s->n_lat : STATS_WINDOW, e);
+    rc = rc ? rc : rlv_proto_reply_add_double(r, "p50", stats_percentile(s, 50), e);
+    rc = rc ? rc : rlv_proto_reply_add_double(r, "p90", stats_percentile(s, 90), e);
+    rc = rc ? rc : rlv_proto_reply_add_double(r, "p99", stats_percentile(s, 99), e);
+    rc = rc ? rc : rlv_proto_reply_close(r, e);
+    rc = rc ? rc : rlv_proto_reply_open_map(r, "replies_by_transport", e);
     for (int i = 0; i < s->n_by_transport && !rc; i++)
-        rc = proto_reply_add_uint(r, s->by_transport[i].key, s->by_transport[i].count, e);
-    rc = rc ? rc : proto_reply_close(r, e);
+        rc = rlv_proto_reply_add_uint(r, s->by_transport[i].key, s->by_transport[i].count, e);
+    rc = rc ? rc : rlv_proto_reply_close(r, e);
     rc = rc ? rc : add_stages(r, s, e);
-    rc = rc ? rc : proto_reply_add_uint(r, "candidate_tokens", s->candidate_tokens, e);
-    rc = rc ? rc : proto_reply_add_uint(r, "weight_bytes", in.weight_bytes, e);
-    rc = rc ? rc : proto_reply_add_str(r, "version", RLV_VERSION, e);
-    rc = rc ? rc : proto_reply_add_int(r, "protocol", PROTO_VERSION, e);
-    rc = rc ? rc : proto_reply_add_bool(r, "draining", f->draining != 0, e);
-    return rc ? rc : proto_reply_end(r, e);
+    rc = rc ? rc : rlv_proto_reply_add_uint(r, "candidate_tokens", s->candidate_tokens, e);
+    rc = rc ? rc : rlv_proto_reply_add_uint(r, "weight_bytes", in.weight_bytes, e);
+    rc = rc ? rc : rlv_proto_reply_add_str(r, "version", RLV_VERSION, e);
+    rc = rc ? rc : rlv_proto_reply_add_int(r, "protocol", RLV_PROTO_VERSION, e);
+    rc = rc ? rc : rlv_proto_reply_add_bool(r, "draining", f->draining != 0, e);
+    return rc ? rc : rlv_proto_reply_end(r, e);
 }
 
 static void answer_here(frontend *f, rlvd_job *j) {
-    proto_error e = {0};
-    proto_code rc;
-    if (j->req.op == PROTO_OP_PING) {
-        rc = proto_reply_begin(f->rep, j->req.id, j->req.id_len, &e);
-        rc = rc ? rc : proto_reply_add_str(f->rep, "pong", RLV_VERSION, &e);
-        rc = rc ? rc : proto_reply_end(f->rep, &e);
-    } else if (j->req.op == PROTO_OP_INFO) {
+    rlv_proto_error e = {0};
+    rlv_proto_code rc;
+    if (j->req.op == RLV_PROTO_OP_PING) {
+        rc = rlv_proto_reply_begin(f->rep, j->req.id, j->req.id_len, &e);
+        rc = rc ? rc : rlv_proto_reply_add_str(f->rep, "pong", RLV_VERSION, &e);
+        rc = rc ? rc : rlv_proto_reply_end(f->rep, &e);
+    } else if (j->req.op == RLV_PROTO_OP_INFO) {
         rc = build_info(f, j, &e);
     } else {
         rc = build_stats(f, j, &e);
     }
-    if (rc != PROTO_OK) {
-        reply_error(f, j, PROTO_E_INTERNAL, "building the %s reply: %s", proto_op_name(j->req.op), e.msg);
+    if (rc != RLV_PROTO_OK) {
+        reply_error(f, j, RLV_PROTO_E_INTERNAL, "building the %s reply: %s", rlv_proto_op_name(j->req.op), e.msg);
         return;
     }
     size_t len;
-    const uint8_t *b = proto_reply_data(f->rep, &len);
+    const uint8_t *b = rlv_proto_reply_data(f->rep, &len);
     send_reply(f, j, b, len, 0);
     finish(f, j, "ok", NULL);
 }
@@ -440,40 +440,40 @@ static void on_request(frontend *f) {
     j->http = f->cfg->http_bind && j->src_fd < 0 && j->n_env && zmq_msg_size(&j->env[0]) == strlen(RLVD_HTTP_ID) &&
               !memcmp(zmq_msg_data(&j->env[0]), RLVD_HTTP_ID, strlen(RLVD_HTTP_ID));
     j->epoch = f->epoch;
-    proto_error e = {0};
-    proto_code rc = j->n_env == 0 || overflow
-                        ? proto_errorf(&e, PROTO_E_BAD_REQUEST, "message has %s routing frames",
+    rlv_proto_error e = {0};
+    rlv_proto_code rc = j->n_env == 0 || overflow
+                        ? rlv_proto_errorf(&e, RLV_PROTO_E_BAD_REQUEST, "message has %s routing frames",
                                        overflow ? "too many" : "no")
-                        : proto_decode_request(&j->req, zmq_msg_data(&j->body), zmq_msg_size(&j->body), &f->lim, &e);
+                        : rlv_proto_decode_request(&j->req, zmq_msg_data(&j->body), zmq_msg_size(&j->body), &f->lim, &e);
     if (j->n_env == 0 || overflow) { /* nothing to route a reply to, or not all of the route: count it */
         f->stats.undeliverable++;
         log_msg(LOG_WARN, "request with %s routing frames not answered (undeliverable)", overflow ? "too many" : "no");
         job_release(&f->pool, j);
         return;
     }
-    if (rc != PROTO_OK) {
+    if (rc != RLV_PROTO_OK) {
         char sample[160];
-        proto_sample(sample, sizeof sample, zmq_msg_data(&j->body), zmq_msg_size(&j->body), 64);
+        rlv_proto_sample(sample, sizeof sample, zmq_msg_data(&j->body), zmq_msg_size(&j->body), 64);
         log_msg(LOG_DEBUG, "bad request (%s), body sample: %s", e.msg, sample);
         reply_error(f, j, rc, "%s", e.msg);
         return;
     }
-    if (j->req.op != PROTO_OP_SCORE) {
+    if (j->req.op != RLV_PROTO_OP_SCORE) {
         answer_here(f, j);
         return;
     }
     if (f->draining) {
-        reply_error(f, j, PROTO_E_SHUTTING_DOWN, "the daemon is shutting down");
+        reply_error(f, j, RLV_PROTO_E_SHUTTING_DOWN, "the daemon is shutting down");
         return;
     }
     if ((j->req.reward == RLV_REWARD_RLAIFV || j->req.reward == RLV_REWARD_DPO) &&
         !rlv_engine_has_reference(f->engine)) {
-        reply_error(f, j, PROTO_E_UNSUPPORTED_REWARD, "reward '%s' needs a reference model (start with --ref-model)",
+        reply_error(f, j, RLV_PROTO_E_UNSUPPORTED_REWARD, "reward '%s' needs a reference model (start with --ref-model)",
                     rlv_reward_name(j->req.reward));
         return;
     }
     if (f->q_len == f->cfg->max_queue) {
-        reply_error(f, j, PROTO_E_BUSY, "queue full (%d jobs waiting); retry later", f->q_len);
+        reply_error(f, j, RLV_PROTO_E_BUSY, "queue full (%d jobs waiting); retry later", f->q_len);
         return;
     }
     /* HTTP jobs all come from one DEALER: not one client. Each HTTP connection has one request at a
@@ -481,13 +481,13 @@ static void on_request(frontend *f) {
     int peer_limit = f->cfg->max_peer_jobs && !j->http;
     int mine = peer_limit ? peer_jobs(f, j) : 0;
     if (peer_limit && mine >= f->cfg->max_peer_jobs) {
-        reply_error(f, j, PROTO_E_BUSY, "this client has %d jobs queued or running, max-peer-jobs %d; retry later", mine,
+        reply_error(f, j, RLV_PROTO_E_BUSY, "this client has %d jobs queued or running, max-peer-jobs %d; retry later", mine,
                     f->cfg->max_peer_jobs);
         return;
     }
     size_t bytes = zmq_msg_size(&j->body);
     if (f->held_bytes + bytes > (size_t)f->cfg->max_queued_bytes) {
-        reply_error(f, j, PROTO_E_BUSY, "queued requests hold %zu bytes, this one %zu, max-queued-bytes %lld; retry later",
+        reply_error(f, j, RLV_PROTO_E_BUSY, "queued requests hold %zu bytes, this one %zu, max-queued-bytes %lld; retry later",
                     f->held_bytes, bytes, (long long)f->cfg->max_queued_bytes);
         return;
     }
@@ -504,7 +504,7 @@ static void expire(frontend *f) {
     for (int i = 0; i < n; i++) {
         rlvd_job *j = f->queue[(f->q_head + i) % f->cfg->max_queue];
         if (j->deadline_ms && now >= j->deadline_ms)
-            reply_error(f, j, PROTO_E_TIMEOUT, "deadline of %lld ms passed after %.1f ms in the queue",
+            reply_error(f, j, RLV_PROTO_E_TIMEOUT, "deadline of %lld ms passed after %.1f ms in the queue",
                         (long long)j->req.deadline_ms, now - j->t_recv_ms);
         else
             f->queue[(f->q_head + kept++) % f->cfg->max_queue] = j;
@@ -523,7 +523,7 @@ static void skip_disconnected(frontend *f, int fd, uint64_t before) {
         }
         char id[128];
         id_text(j, id, sizeof id);
-        log_request(id, proto_op_name(j->req.op), "skipped_disconnected", (int)j->req.n_candidates,
+        log_request(id, rlv_proto_op_name(j->req.op), "skipped_disconnected", (int)j->req.n_candidates,
                     clock_now_ms() - j->t_recv_ms, "the client disconnected before a worker took the job");
         f->stats.skipped_disconnected++;
         f->held_bytes -= j->held_bytes;
@@ -584,7 +584,7 @@ static void dispatch(frontend *f) {
             const char *why = zmq_strerror(zmq_errno());
             log_msg(LOG_ERROR, "cannot hand a job to a worker: %s (%d of %d workers left)", why, f->n_idle + f->n_running,
                     f->cfg->workers);
-            reply_error(f, j, PROTO_E_INTERNAL, "the daemon could not hand the job to a worker: %s", why);
+            reply_error(f, j, RLV_PROTO_E_INTERNAL, "the daemon could not hand the job to a worker: %s", why);
             continue;
         }
         f->n_running++;
@@ -614,7 +614,7 @@ static void on_worker(frontend *f) {
         j->reply = NULL; /* ZeroMQ owns it now */
         finish(f, j, j->outcome ? j->outcome : "internal", j->message);
     } else {
-        reply_error(f, j, PROTO_E_INTERNAL, "the worker could not build a reply");
+        reply_error(f, j, RLV_PROTO_E_INTERNAL, "the worker could not build a reply");
     }
 }
 
@@ -664,7 +664,7 @@ static int socket_error(void *s, const char *what) {
 
 static int setup(frontend *f) {
     const rlvd_settings *c = f->cfg;
-    proto_limits_default(&f->lim);
+    rlv_proto_limits_default(&f->lim);
     f->lim.max_message_bytes = (size_t)c->max_message_bytes;
     f->lim.max_image_bytes = (size_t)c->max_image_bytes;
     f->lim.max_candidates = (size_t)c->max_candidates;
@@ -677,7 +677,7 @@ static int setup(frontend *f) {
     f->idle = calloc((size_t)c->workers, sizeof *f->idle);
     f->workers = calloc((size_t)c->workers, sizeof *f->workers);
     f->waiting = calloc((size_t)f->pool.n, sizeof *f->waiting);
-    f->rep = proto_reply_new();
+    f->rep = rlv_proto_reply_new();
     if (!f->queue || !f->idle || !f->workers || !f->waiting || !f->rep || !f->zctx) return -1;
     int curve = c->curve_secret_file != NULL;
     if (!curve && !is_local(c->bind) && !c->insecure) {
@@ -759,7 +759,7 @@ static void teardown(frontend *f) {
     if (f->backend) zmq_close(f->backend);
     curve_stop();
     job_pool_free(&f->pool);
-    proto_reply_free(&f->rep);
+    rlv_proto_reply_free(&f->rep);
     free(f->queue);
     free(f->idle);
     free(f->workers);
@@ -821,7 +821,7 @@ int frontend_run(const rlvd_settings *cfg, rlv_engine *engine, void *zctx) {
                 rlvd_job *j = f.queue[f.q_head];
                 f.q_head = (f.q_head + 1) % cfg->max_queue;
                 f.q_len--;
-                reply_error(&f, j, PROTO_E_SHUTTING_DOWN, "the daemon is shutting down");
+                reply_error(&f, j, RLV_PROTO_E_SHUTTING_DOWN, "the daemon is shutting down");
             }
         }
         if (rlvd_signal) {

@@ -178,11 +178,11 @@ static enum MHD_Result respond(struct MHD_Connection *c, http_req *r) {
 
 /* ------------------------------------------------------------------ to and from the frontend */
 
-static void forward(rlvd_http *h, http_req *r, proto_client_request *q) {
+static void forward(rlvd_http *h, http_req *r, rlv_proto_client_request *q) {
     r->id = (uint64_t)r->gen << 32 | (uint32_t)r->slot;
     q->id = r->id;
     size_t len;
-    uint8_t *b = proto_encode_request(q, &len);
+    uint8_t *b = rlv_proto_encode_request(q, &len);
     zmq_msg_t m;
     if (!b || zmq_msg_init_data(&m, b, len, free_cb, NULL) != 0) {
         free(b);
@@ -338,17 +338,17 @@ static void handle(rlvd_http *h, http_req *r) {
         set_error(r, "loading", "the model is loading; GET /ready says when it is served", 0);
         return;
     }
-    proto_client_request q = {.deadline_ms = -1};
+    rlv_proto_client_request q = {.deadline_ms = -1};
     if (r->rt == ROUTE_MODELS || r->rt == ROUTE_METRICS) {
-        q.op = r->rt == ROUTE_MODELS ? PROTO_OP_INFO : PROTO_OP_STATS;
+        q.op = r->rt == ROUTE_MODELS ? RLV_PROTO_OP_INFO : RLV_PROTO_OP_STATS;
         forward(h, r, &q);
         return;
     }
-    proto_error e = {0};
-    proto_code rc = http_json_decode(&r->job, r->rt == ROUTE_RERANK ? HTTP_JOB_RERANK : HTTP_JOB_SCORE, r->body ? r->body : "",
+    rlv_proto_error e = {0};
+    rlv_proto_code rc = http_json_decode(&r->job, r->rt == ROUTE_RERANK ? HTTP_JOB_RERANK : HTTP_JOB_SCORE, r->body ? r->body : "",
                                      r->len, &e);
-    if (rc != PROTO_OK) {
-        set_error(r, proto_code_name(rc), e.msg, 0);
+    if (rc != RLV_PROTO_OK) {
+        set_error(r, rlv_proto_code_name(rc), e.msg, 0);
         return;
     }
     free(r->body); /* the job holds what it needs */

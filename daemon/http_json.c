@@ -100,75 +100,75 @@ static const char *str_of(const json_t *v, size_t *n) {
     return json_string_value(v);
 }
 
-static proto_code set_image(http_job *j, const char *field, const json_t *v, proto_error *err) {
-    if (json_is_null(v)) return PROTO_OK;
-    if (!json_is_string(v)) return proto_errorf(err, PROTO_E_BAD_REQUEST, "%s: expected a base64 string or a data: URL", field);
+static rlv_proto_code set_image(http_job *j, const char *field, const json_t *v, rlv_proto_error *err) {
+    if (json_is_null(v)) return RLV_PROTO_OK;
+    if (!json_is_string(v)) return rlv_proto_errorf(err, RLV_PROTO_E_BAD_REQUEST, "%s: expected a base64 string or a data: URL", field);
     size_t n;
     const char *s = str_of(v, &n);
     char msg[200];
     if (http_json_image(s, n, &j->image, &j->q.image_len, msg, sizeof msg))
-        return proto_errorf(err, PROTO_E_BAD_REQUEST, "%s: %s", field, msg);
-    if (!j->q.image_len) return proto_errorf(err, PROTO_E_BAD_IMAGE, "%s: 0 bytes", field);
+        return rlv_proto_errorf(err, RLV_PROTO_E_BAD_REQUEST, "%s: %s", field, msg);
+    if (!j->q.image_len) return rlv_proto_errorf(err, RLV_PROTO_E_BAD_IMAGE, "%s: 0 bytes", field);
     j->q.image = j->image;
-    return PROTO_OK;
+    return RLV_PROTO_OK;
 }
 
 /* The extras both endpoints take from the msgpack score request: reward, beta, token_logps. */
-static proto_code set_extra(http_job *j, const char *key, const json_t *v, int *known, proto_error *err) {
+static rlv_proto_code set_extra(http_job *j, const char *key, const json_t *v, int *known, rlv_proto_error *err) {
     *known = 1;
     if (!strcmp(key, "reward")) {
-        if (json_is_null(v)) return PROTO_OK;
-        if (!json_is_string(v)) return proto_errorf(err, PROTO_E_BAD_REQUEST, "reward: expected a string");
+        if (json_is_null(v)) return RLV_PROTO_OK;
+        if (!json_is_string(v)) return rlv_proto_errorf(err, RLV_PROTO_E_BAD_REQUEST, "reward: expected a string");
         j->q.reward = json_string_value(v); /* the name is checked by the protocol decoder */
     } else if (!strcmp(key, "beta")) {
-        if (json_is_null(v)) return PROTO_OK;
+        if (json_is_null(v)) return RLV_PROTO_OK;
         double b = json_number_value(v);
         if (!json_is_number(v) || !(b > 0) || !isfinite(b))
-            return proto_errorf(err, PROTO_E_BAD_REQUEST, "beta: expected a finite number > 0");
+            return rlv_proto_errorf(err, RLV_PROTO_E_BAD_REQUEST, "beta: expected a finite number > 0");
         j->q.beta = b;
     } else if (!strcmp(key, "token_logps")) {
-        if (json_is_null(v)) return PROTO_OK;
-        if (!json_is_boolean(v)) return proto_errorf(err, PROTO_E_BAD_REQUEST, "token_logps: expected true or false");
+        if (json_is_null(v)) return RLV_PROTO_OK;
+        if (!json_is_boolean(v)) return rlv_proto_errorf(err, RLV_PROTO_E_BAD_REQUEST, "token_logps: expected true or false");
         j->q.token_logps = json_is_true(v);
     } else if (!strcmp(key, "deadline_ms")) {
-        if (json_is_null(v)) return PROTO_OK;
+        if (json_is_null(v)) return RLV_PROTO_OK;
         if (!json_is_integer(v) || json_integer_value(v) < 0)
-            return proto_errorf(err, PROTO_E_BAD_REQUEST, "deadline_ms: expected an integer >= 0");
+            return rlv_proto_errorf(err, RLV_PROTO_E_BAD_REQUEST, "deadline_ms: expected an integer >= 0");
         j->q.deadline_ms = json_integer_value(v);
     } else {
         *known = 0;
     }
-    return PROTO_OK;
+    return RLV_PROTO_OK;
 }
 
 /* candidates (score) or documents (rerank): strings, or {"text": string} for documents */
-static proto_code set_candidates(http_job *j, const char *field, const json_t *v, int objects, proto_error *err) {
-    if (!json_is_array(v)) return proto_errorf(err, PROTO_E_BAD_REQUEST, "%s: expected an array", field);
+static rlv_proto_code set_candidates(http_job *j, const char *field, const json_t *v, int objects, rlv_proto_error *err) {
+    if (!json_is_array(v)) return rlv_proto_errorf(err, RLV_PROTO_E_BAD_REQUEST, "%s: expected an array", field);
     size_t n = json_array_size(v);
     j->cands = calloc(n ? n : 1, sizeof *j->cands);
     j->lens = calloc(n ? n : 1, sizeof *j->lens);
-    if (!j->cands || !j->lens) return proto_errorf(err, PROTO_E_INTERNAL, "%s: out of memory for %zu entries", field, n);
+    if (!j->cands || !j->lens) return rlv_proto_errorf(err, RLV_PROTO_E_INTERNAL, "%s: out of memory for %zu entries", field, n);
     for (size_t i = 0; i < n; i++) {
         const json_t *e = json_array_get(v, i);
         if (objects && json_is_object(e)) e = json_object_get(e, "text");
         if (!json_is_string(e))
-            return proto_errorf(err, PROTO_E_BAD_REQUEST, "%s[%zu]: expected a string%s", field, i,
+            return rlv_proto_errorf(err, RLV_PROTO_E_BAD_REQUEST, "%s[%zu]: expected a string%s", field, i,
                                 objects ? " or {\"text\": string}" : "");
         j->cands[i] = str_of(e, &j->lens[i]);
     }
     j->q.candidates = j->cands;
     j->q.candidate_lens = j->lens;
     j->q.n_candidates = n;
-    return PROTO_OK;
+    return RLV_PROTO_OK;
 }
 
-static proto_code decode_score(http_job *j, proto_error *err) {
+static rlv_proto_code decode_score(http_job *j, rlv_proto_error *err) {
     const char *key;
     json_t *v;
     int seen_prompt = 0, seen_cands = 0, seen_image = 0;
     json_object_foreach(j->body, key, v) {
         int known;
-        proto_code rc = set_extra(j, key, v, &known, err);
+        rlv_proto_code rc = set_extra(j, key, v, &known, err);
         if (rc || known) {
             if (rc) return rc;
             continue;
@@ -177,83 +177,83 @@ static proto_code decode_score(http_job *j, proto_error *err) {
             seen_image = 1;
             if ((rc = set_image(j, "image", v, err))) return rc;
         } else if (!strcmp(key, "prompt")) {
-            if (!json_is_string(v)) return proto_errorf(err, PROTO_E_BAD_REQUEST, "prompt: expected a string");
+            if (!json_is_string(v)) return rlv_proto_errorf(err, RLV_PROTO_E_BAD_REQUEST, "prompt: expected a string");
             j->q.prompt = str_of(v, &j->q.prompt_len);
             seen_prompt = 1;
         } else if (!strcmp(key, "candidates")) {
             if ((rc = set_candidates(j, "candidates", v, 0, err))) return rc;
             seen_cands = 1;
         } else {
-            return proto_errorf(err, PROTO_E_BAD_REQUEST, "unknown field '%s'", key);
+            return rlv_proto_errorf(err, RLV_PROTO_E_BAD_REQUEST, "unknown field '%s'", key);
         }
     }
-    if (!seen_image) return proto_errorf(err, PROTO_E_BAD_REQUEST, "missing field 'image' (null scores the text alone)");
-    if (!seen_prompt) return proto_errorf(err, PROTO_E_BAD_REQUEST, "missing field 'prompt'");
-    if (!seen_cands) return proto_errorf(err, PROTO_E_BAD_REQUEST, "missing field 'candidates'");
-    return PROTO_OK;
+    if (!seen_image) return rlv_proto_errorf(err, RLV_PROTO_E_BAD_REQUEST, "missing field 'image' (null scores the text alone)");
+    if (!seen_prompt) return rlv_proto_errorf(err, RLV_PROTO_E_BAD_REQUEST, "missing field 'prompt'");
+    if (!seen_cands) return rlv_proto_errorf(err, RLV_PROTO_E_BAD_REQUEST, "missing field 'candidates'");
+    return RLV_PROTO_OK;
 }
 
 /* Unknown fields are ignored here: rerank clients send their own (rank_fields, truncation, ...). */
-static proto_code decode_rerank(http_job *j, proto_error *err) {
+static rlv_proto_code decode_rerank(http_job *j, rlv_proto_error *err) {
     const char *key;
     json_t *v;
     const json_t *query = NULL, *docs = NULL, *image = NULL;
     const char *image_field = "image";
     json_object_foreach(j->body, key, v) {
         int known;
-        proto_code rc = set_extra(j, key, v, &known, err);
+        rlv_proto_code rc = set_extra(j, key, v, &known, err);
         if (rc) return rc;
         if (known) continue;
         if (!strcmp(key, "query")) query = v;
         else if (!strcmp(key, "documents")) docs = v;
         else if (!strcmp(key, "image")) image = v;
         else if (!strcmp(key, "model")) {
-            if (!json_is_string(v) && !json_is_null(v)) return proto_errorf(err, PROTO_E_BAD_REQUEST, "model: expected a string");
+            if (!json_is_string(v) && !json_is_null(v)) return rlv_proto_errorf(err, RLV_PROTO_E_BAD_REQUEST, "model: expected a string");
             j->model = json_string_value(v);
         } else if (!strcmp(key, "top_n")) {
             if (json_is_null(v)) continue;
             if (!json_is_integer(v) || json_integer_value(v) < 1)
-                return proto_errorf(err, PROTO_E_BAD_REQUEST, "top_n: expected an integer >= 1");
+                return rlv_proto_errorf(err, RLV_PROTO_E_BAD_REQUEST, "top_n: expected an integer >= 1");
             j->top_n = (size_t)json_integer_value(v);
         } else if (!strcmp(key, "return_documents")) {
             if (json_is_null(v)) continue;
-            if (!json_is_boolean(v)) return proto_errorf(err, PROTO_E_BAD_REQUEST, "return_documents: expected true or false");
+            if (!json_is_boolean(v)) return rlv_proto_errorf(err, RLV_PROTO_E_BAD_REQUEST, "return_documents: expected true or false");
             j->return_documents = json_is_true(v);
         }
     }
-    if (!query) return proto_errorf(err, PROTO_E_BAD_REQUEST, "missing field 'query'");
-    if (!docs) return proto_errorf(err, PROTO_E_BAD_REQUEST, "missing field 'documents'");
+    if (!query) return rlv_proto_errorf(err, RLV_PROTO_E_BAD_REQUEST, "missing field 'query'");
+    if (!docs) return rlv_proto_errorf(err, RLV_PROTO_E_BAD_REQUEST, "missing field 'documents'");
     if (json_is_object(query)) { /* {"text", "image"} */
         const json_t *qi = json_object_get(query, "image");
         if (qi && !json_is_null(qi)) {
             if (image && !json_is_null(image))
-                return proto_errorf(err, PROTO_E_BAD_REQUEST, "image given twice (query.image and image)");
+                return rlv_proto_errorf(err, RLV_PROTO_E_BAD_REQUEST, "image given twice (query.image and image)");
             image = qi;
             image_field = "query.image";
         }
         query = json_object_get(query, "text");
-        if (!query) return proto_errorf(err, PROTO_E_BAD_REQUEST, "query: missing field 'text'");
+        if (!query) return rlv_proto_errorf(err, RLV_PROTO_E_BAD_REQUEST, "query: missing field 'text'");
     }
     if (!json_is_string(query))
-        return proto_errorf(err, PROTO_E_BAD_REQUEST, "query: expected a string or {\"text\": string, \"image\": base64}");
+        return rlv_proto_errorf(err, RLV_PROTO_E_BAD_REQUEST, "query: expected a string or {\"text\": string, \"image\": base64}");
     j->q.prompt = str_of(query, &j->q.prompt_len);
-    proto_code rc = image ? set_image(j, image_field, image, err) : PROTO_OK;
+    rlv_proto_code rc = image ? set_image(j, image_field, image, err) : RLV_PROTO_OK;
     if (!rc) rc = set_candidates(j, "documents", docs, 1, err);
     if (!rc && (!j->top_n || j->top_n > j->q.n_candidates)) j->top_n = j->q.n_candidates;
     return rc;
 }
 
-proto_code http_json_decode(http_job *j, http_job_kind kind, const char *body, size_t len, proto_error *err) {
+rlv_proto_code http_json_decode(http_job *j, http_job_kind kind, const char *body, size_t len, rlv_proto_error *err) {
     memset(j, 0, sizeof *j);
     j->kind = kind;
     j->return_documents = 1;
-    j->q.op = PROTO_OP_SCORE;
+    j->q.op = RLV_PROTO_OP_SCORE;
     j->q.deadline_ms = -1;
     j->q.prompt = "";
     json_error_t je;
     j->body = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
-    if (!j->body) return proto_errorf(err, PROTO_E_BAD_REQUEST, "malformed JSON at byte %d: %s", je.position, je.text);
-    if (!json_is_object(j->body)) return proto_errorf(err, PROTO_E_BAD_REQUEST, "the body must be a JSON object");
+    if (!j->body) return rlv_proto_errorf(err, RLV_PROTO_E_BAD_REQUEST, "malformed JSON at byte %d: %s", je.position, je.text);
+    if (!json_is_object(j->body)) return rlv_proto_errorf(err, RLV_PROTO_E_BAD_REQUEST, "the body must be a JSON object");
     return kind == HTTP_JOB_RERANK ? decode_rerank(j, err) : decode_score(j, err);
 }
 

@@ -5,7 +5,7 @@
  * msgpack score request's fields as JSON), base64 and data: URLs for images, and the reply shapes
  * (rerank results, errors). The checks the daemon's protocol decoder makes anyway (limits, reward
  * names, UTF-8, candidate count) are left to it: every request is re-encoded as msgpack and decoded
- * by proto_decode_request like a ZeroMQ client's, so both transports get the same answers. */
+ * by rlv_proto_decode_request like a ZeroMQ client's, so both transports get the same answers. */
 #ifndef RLVD_HTTP_JSON_H
 #define RLVD_HTTP_JSON_H
 
@@ -21,7 +21,7 @@ typedef enum { HTTP_JOB_RERANK, HTTP_JOB_SCORE } http_job_kind;
 typedef struct http_job {
     http_job_kind kind;
     json_t *body;                 /* the parsed request; the strings of q point into it */
-    proto_client_request q;       /* op score, id 0 (the caller sets it) */
+    rlv_proto_client_request q;       /* op score, id 0 (the caller sets it) */
     uint8_t *image;               /* decoded image bytes (q.image), owned; NULL = text only */
     const char **cands;           /* [n] q.candidates, owned array */
     size_t *lens;                 /* [n] q.candidate_lens, owned array */
@@ -30,10 +30,10 @@ typedef struct http_job {
     const char *model;            /* rerank: the request's `model` (into body) or NULL */
 } http_job;
 
-/* Parses body[0..len) as a `kind` request. Returns PROTO_OK, or PROTO_E_BAD_REQUEST (malformed
- * JSON, a wrong type, a missing or unknown field, bad base64 or data: URL), PROTO_E_BAD_IMAGE (an
- * empty image) or PROTO_E_INTERNAL (out of memory), with err->msg naming the field. */
-proto_code http_json_decode(http_job *j, http_job_kind kind, const char *body, size_t len, proto_error *err);
+/* Parses body[0..len) as a `kind` request. Returns RLV_PROTO_OK, or RLV_PROTO_E_BAD_REQUEST (malformed
+ * JSON, a wrong type, a missing or unknown field, bad base64 or data: URL), RLV_PROTO_E_BAD_IMAGE (an
+ * empty image) or RLV_PROTO_E_INTERNAL (out of memory), with err->msg naming the field. */
+rlv_proto_code http_json_decode(http_job *j, http_job_kind kind, const char *body, size_t len, rlv_proto_error *err);
 void http_job_free(http_job *j);
 
 /* base64 (standard or URL-safe alphabet, padding optional, no whitespace) or a data: URL

@@ -55,7 +55,7 @@ void job_release(rlvd_pool *p, rlvd_job *j) {
 
 void job_pool_free(rlvd_pool *p) {
     if (p->jobs)
-        for (int i = 0; i < p->n; i++) proto_request_free(&p->jobs[i].req);
+        for (int i = 0; i < p->n; i++) rlv_proto_request_free(&p->jobs[i].req);
     free(p->jobs);
     free(p->free_list);
     memset(p, 0, sizeof *p);

@@ -19,7 +19,7 @@ typedef struct rlvd_job {
     zmq_msg_t env[RLVD_MAX_ENVELOPE];
     int n_env;
     zmq_msg_t body;                 /* request body; req points into it */
-    proto_request req;              /* decoded by the frontend */
+    rlv_proto_request req;              /* decoded by the frontend */
     double t_recv_ms;               /* monotonic ms at receipt */
     double deadline_ms;             /* monotonic ms; 0 = none */
     size_t held_bytes;              /* body bytes counted in the frontend's held_bytes; 0 = none */

@@ -39,7 +39,7 @@ static void timestamp(char *buf, size_t cap) {
 /* Copies s into out as valid UTF-8 without control characters, cut on a character boundary:
  * a log line stays one line, and jansson (which refuses invalid UTF-8) never drops it. */
 static void scrub(char *out, size_t cap, const char *s) {
-    proto_scrub(out, cap, s ? s : "", s ? strlen(s) : 0);
+    rlv_proto_scrub(out, cap, s ? s : "", s ? strlen(s) : 0);
 }
 
 static void emit(log_level lv, json_t *fields, const char *text) {

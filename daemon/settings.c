@@ -15,10 +15,10 @@
 #include "rlaifv.h"
 
 /* Each default is defined once, beside the option it belongs to (RLV_DEFAULT_* in include/rlaifv.h,
- * PROTO_DEFAULT_* in include/rlaifv_proto.h); the table holds their text. */
+ * RLV_PROTO_DEFAULT_* in include/rlaifv_proto.h); the table holds their text. */
 #define TXT_(x) #x
 #define TXT(x) TXT_(x)
-_Static_assert(PROTO_DEFAULT_MAX_CANDIDATES == RLV_DEFAULT_MAX_CANDIDATES,
+_Static_assert(RLV_PROTO_DEFAULT_MAX_CANDIDATES == RLV_DEFAULT_MAX_CANDIDATES,
                "max-candidates is one setting for the wire and the engine");
 
 typedef enum { CFG_STR, CFG_INT, CFG_I64, CFG_BOOL } cfg_type;
@@ -47,13 +47,13 @@ static const cfg_row rows[] = {
     {"reply-hold-ms", CFG_INT, F(reply_hold_ms), "10000", 1, 3600000, NULL, "a reply to a client whose pipe is full waits this long (the daemon stops reading requests meanwhile), then it is dropped and counted undeliverable"},
     {"max-peer-jobs", CFG_INT, F(max_peer_jobs), "0", 0, 65536, NULL, "score jobs one client (ZeroMQ routing id) may have queued or running before its next gets `busy` (0 = no limit): one client cannot fill the queue"},
     {"max-queued-bytes", CFG_I64, F(max_queued_bytes), "268435456", 1024, INT64_C(1) << 40, NULL, "request bytes held by queued and running score jobs before `busy` (bounds memory: docs/operations.md)"},
-    {"max-message-bytes", CFG_I64, F(max_message_bytes), TXT(PROTO_DEFAULT_MAX_MESSAGE_BYTES), 1024, INT64_C(1) << 31, NULL, "largest request frame"},
-    {"max-image-bytes", CFG_I64, F(max_image_bytes), TXT(PROTO_DEFAULT_MAX_IMAGE_BYTES), 1, INT64_C(1) << 31, NULL, "largest encoded image"},
+    {"max-message-bytes", CFG_I64, F(max_message_bytes), TXT(RLV_PROTO_DEFAULT_MAX_MESSAGE_BYTES), 1024, INT64_C(1) << 31, NULL, "largest request frame"},
+    {"max-image-bytes", CFG_I64, F(max_image_bytes), TXT(RLV_PROTO_DEFAULT_MAX_IMAGE_BYTES), 1, INT64_C(1) << 31, NULL, "largest encoded image"},
     {"max-image-pixels", CFG_I64, F(max_image_pixels), TXT(RLV_DEFAULT_MAX_IMAGE_PIXELS), 1, INT64_C(1) << 40, NULL, "width x height limit, checked before decoding"},
     {"max-image-side", CFG_INT, F(max_image_side), TXT(RLV_DEFAULT_MAX_IMAGE_SIDE), 1, 1 << 20, NULL, "width and height limit, checked before decoding"},
     {"max-candidates", CFG_INT, F(max_candidates), TXT(RLV_DEFAULT_MAX_CANDIDATES), 1, 4096, NULL, "candidates per job"},
-    {"max-candidate-bytes", CFG_I64, F(max_candidate_bytes), TXT(PROTO_DEFAULT_MAX_CANDIDATE_BYTES), 1, INT64_C(1) << 30, NULL, "bytes per candidate"},
-    {"max-prompt-bytes", CFG_I64, F(max_prompt_bytes), TXT(PROTO_DEFAULT_MAX_PROMPT_BYTES), 1, INT64_C(1) << 30, NULL, "bytes of the prompt"},
+    {"max-candidate-bytes", CFG_I64, F(max_candidate_bytes), TXT(RLV_PROTO_DEFAULT_MAX_CANDIDATE_BYTES), 1, INT64_C(1) << 30, NULL, "bytes per candidate"},
+    {"max-prompt-bytes", CFG_I64, F(max_prompt_bytes), TXT(RLV_PROTO_DEFAULT_MAX_PROMPT_BYTES), 1, INT64_C(1) << 30, NULL, "bytes of the prompt"},
     {"max-seq-tokens", CFG_INT, F(max_seq_tokens), TXT(RLV_DEFAULT_MAX_SEQ_TOKENS), 16, 1 << 20, NULL, "prefix + one candidate, in tokens (the official limit is 2048)"},
     {"max-total-tokens", CFG_INT, F(max_total_tokens), TXT(RLV_DEFAULT_MAX_TOTAL_TOKENS), 16, 1 << 24, NULL, "all candidates of one job, in tokens (sizes each worker's buffers)"},
     {"cache-mb", CFG_INT, F(cache_mb), TXT(RLV_DEFAULT_CACHE_MB), 0, 1 << 20, NULL, "image-embedding cache size in MiB (0 disables)"},

@@ -18,20 +18,20 @@
 #include "rlaifv_proto.h"
 
 /* Engine error -> stable wire code. */
-static proto_code code_of(int rc) {
+static rlv_proto_code code_of(int rc) {
     switch (rc) {
-    case RLV_EIMAGE: return PROTO_E_BAD_IMAGE;
-    case RLV_EUNSUPPORTED: return PROTO_E_UNSUPPORTED_IMAGE;
-    case RLV_ELIMIT: return PROTO_E_TOO_LARGE;
-    case RLV_ETOO_LONG: return PROTO_E_TOO_LONG;
-    case RLV_EINVAL: return PROTO_E_BAD_REQUEST;
-    case RLV_ETIMEOUT: return PROTO_E_TIMEOUT;
-    default: return PROTO_E_INTERNAL;
+    case RLV_EIMAGE: return RLV_PROTO_E_BAD_IMAGE;
+    case RLV_EUNSUPPORTED: return RLV_PROTO_E_UNSUPPORTED_IMAGE;
+    case RLV_ELIMIT: return RLV_PROTO_E_TOO_LARGE;
+    case RLV_ETOO_LONG: return RLV_PROTO_E_TOO_LONG;
+    case RLV_EINVAL: return RLV_PROTO_E_BAD_REQUEST;
+    case RLV_ETIMEOUT: return RLV_PROTO_E_TIMEOUT;
+    default: return RLV_PROTO_E_INTERNAL;
     }
 }
 
-static void score_job(rlvd_worker *self, rlv_worker *w, proto_reply *rep, proto_ranked *ranked, rlvd_job *j) {
-    const proto_request *q = &j->req;
+static void score_job(rlvd_worker *self, rlv_worker *w, rlv_proto_reply *rep, rlv_proto_ranked *ranked, rlvd_job *j) {
+    const rlv_proto_request *q = &j->req;
     rlv_job job = {
         .image = q->image, .image_len = q->image_len, .prompt = q->prompt, .prompt_len = q->prompt_len,
         .n_candidates = (int)q->n_candidates, .candidates = q->candidates, .candidate_lens = q->candidate_lens,
@@ -40,26 +40,26 @@ static void score_job(rlvd_worker *self, rlv_worker *w, proto_reply *rep, proto_
     };
     const rlv_result *res = NULL;
     rlv_err err = {0};
-    proto_error perr;
+    rlv_proto_error perr;
     double t0 = clock_now_ms();
     int rc = rlv_score(w, &job, &res, &err);
     j->compute_ms = clock_now_ms() - t0;
     if (rc == RLV_OK && res->n <= self->max_candidates) {
         for (int i = 0; i < res->n; i++) {
             const rlv_ranked *r = &res->ranking[i];
-            ranked[i] = (proto_ranked){
+            ranked[i] = (rlv_proto_ranked){
                 .index = r->index, .reward = r->reward, .tokens = r->tokens,
                 .policy = {r->policy.logp_sum, r->policy.logp_mean, r->policy.token_logps},
                 .reference = {r->reference.logp_sum, r->reference.logp_mean, r->reference.token_logps},
             };
         }
-        proto_score_result pr = {
+        rlv_proto_score_result pr = {
             .reward_kind = rlv_reward_name(res->reward), .beta = res->beta, .has_reference = res->has_reference,
             .n = (size_t)res->n, .ranking = ranked, .image_ms = res->image_ms, .prefix_ms = res->prefix_ms,
             .candidates_ms = res->candidates_ms, .total_ms = res->total_ms,
             .image_cached = res->image_cache_hit, .prefix_cached = res->prefix_cache_hit, .v = q->v,
         };
-        if (proto_reply_score(rep, q->id, q->id_len, &pr, &perr) == PROTO_OK) {
+        if (rlv_proto_reply_score(rep, q->id, q->id_len, &pr, &perr) == RLV_PROTO_OK) {
             j->outcome = "ok";
             j->stage_ms[0] = res->image_ms;
             j->stage_ms[1] = res->prefix_ms;
@@ -74,20 +74,20 @@ static void score_job(rlvd_worker *self, rlv_worker *w, proto_reply *rep, proto_
         snprintf(err.msg, sizeof err.msg, "engine returned more candidates than the limit");
     }
     if (rc != RLV_OK) {
-        proto_code code = code_of(rc);
-        proto_reply_error(rep, q->id, q->id_len, code, "%s", err.msg);
-        j->outcome = proto_code_name(code);
+        rlv_proto_code code = code_of(rc);
+        rlv_proto_reply_error(rep, q->id, q->id_len, code, "%s", err.msg);
+        j->outcome = rlv_proto_code_name(code);
         snprintf(j->message, sizeof j->message, "%.200s", err.msg);
     }
-    j->reply = proto_reply_release(rep, &j->reply_len);
+    j->reply = rlv_proto_reply_release(rep, &j->reply_len);
 }
 
 static void *worker_main(void *arg) {
     rlvd_worker *self = arg;
     rlv_err err = {0};
     rlv_worker *w = NULL;
-    proto_reply *rep = proto_reply_new();
-    proto_ranked *ranked = calloc((size_t)self->max_candidates, sizeof *ranked);
+    rlv_proto_reply *rep = rlv_proto_reply_new();
+    rlv_proto_ranked *ranked = calloc((size_t)self->max_candidates, sizeof *ranked);
     void *sock = zmq_socket(self->zctx, ZMQ_DEALER);
     int linger = 0;
     /* The ready frame carries the open status: a worker without its workspace stops here and
@@ -121,7 +121,7 @@ static void *worker_main(void *arg) {
 out:
     if (sock) zmq_close(sock);
     rlv_worker_free(&w);
-    proto_reply_free(&rep);
+    rlv_proto_reply_free(&rep);
     free(ranked);
     return NULL;
 }

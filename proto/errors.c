@@ -6,27 +6,27 @@
 #include "rlaifv_proto.h"
 #include "proto_impl.h"
 
-static const struct { const char *name, *meaning; } codes[PROTO_CODE_COUNT] = {
-#define PROTO_CODE_ROW(e, name, meaning) [e] = {name, meaning},
-    PROTO_CODE_TABLE(PROTO_CODE_ROW)
-#undef PROTO_CODE_ROW
+static const struct { const char *name, *meaning; } codes[RLV_PROTO_CODE_COUNT] = {
+#define RLV_PROTO_CODE_ROW(e, name, meaning) [e] = {name, meaning},
+    RLV_PROTO_CODE_TABLE(RLV_PROTO_CODE_ROW)
+#undef RLV_PROTO_CODE_ROW
 };
 
-const char *proto_code_name(proto_code code) {
-    return (unsigned)code < PROTO_CODE_COUNT ? codes[code].name : codes[PROTO_E_INTERNAL].name;
+const char *rlv_proto_code_name(rlv_proto_code code) {
+    return (unsigned)code < RLV_PROTO_CODE_COUNT ? codes[code].name : codes[RLV_PROTO_E_INTERNAL].name;
 }
 
-const char *proto_code_meaning(proto_code code) {
-    return (unsigned)code < PROTO_CODE_COUNT ? codes[code].meaning : "";
+const char *rlv_proto_code_meaning(rlv_proto_code code) {
+    return (unsigned)code < RLV_PROTO_CODE_COUNT ? codes[code].meaning : "";
 }
 
-proto_code proto_code_parse(const char *name, size_t len) {
-    for (int c = 0; c < PROTO_CODE_COUNT; c++)
-        if (strlen(codes[c].name) == len && !memcmp(codes[c].name, name, len)) return (proto_code)c;
-    return PROTO_E_INTERNAL;
+rlv_proto_code rlv_proto_code_parse(const char *name, size_t len) {
+    for (int c = 0; c < RLV_PROTO_CODE_COUNT; c++)
+        if (strlen(codes[c].name) == len && !memcmp(codes[c].name, name, len)) return (rlv_proto_code)c;
+    return RLV_PROTO_E_INTERNAL;
 }
 
-size_t proto_scrub(char *dst, size_t cap, const char *src, size_t len) {
+size_t rlv_proto_scrub(char *dst, size_t cap, const char *src, size_t len) {
     if (cap == 0) return 0;
     const uint8_t *s = (const uint8_t *)src;
     size_t o = 0, i = 0;
@@ -59,7 +59,7 @@ size_t proto_scrub(char *dst, size_t cap, const char *src, size_t len) {
     return o;
 }
 
-size_t proto_sample(char *dst, size_t cap, const void *data, size_t len, size_t max) {
+size_t rlv_proto_sample(char *dst, size_t cap, const void *data, size_t len, size_t max) {
     if (cap == 0) return 0;
     const uint8_t *s = (const uint8_t *)data;
     size_t o = 0, n = len < max ? len : max;
@@ -80,16 +80,16 @@ size_t proto_sample(char *dst, size_t cap, const void *data, size_t len, size_t 
     return o;
 }
 
-proto_code proto_errorf(proto_error *err, proto_code code, const char *fmt, ...) {
+rlv_proto_code rlv_proto_errorf(rlv_proto_error *err, rlv_proto_code code, const char *fmt, ...) {
     if (err) {
-        char raw[PROTO_ERR_MSG_MAX * 2];
+        char raw[RLV_PROTO_ERR_MSG_MAX * 2];
         va_list ap;
         va_start(ap, fmt);
         int w = vsnprintf(raw, sizeof raw, fmt, ap);
         va_end(ap);
         size_t n = w < 0 ? 0 : (size_t)w < sizeof raw ? (size_t)w : sizeof raw - 1;
         err->code = code;
-        proto_scrub(err->msg, sizeof err->msg, raw, n);
+        rlv_proto_scrub(err->msg, sizeof err->msg, raw, n);
     }
     return code;
 }

@@ -6,7 +6,7 @@
 
 #include "rlaifv_proto.h"
 
-int proto_read_curve_key(const char *path, const char *name, char key[41]) {
+int rlv_proto_read_curve_key(const char *path, const char *name, char key[41]) {
     FILE *f = fopen(path, "r");
     if (!f) return -1;
     char line[512];

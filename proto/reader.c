@@ -107,8 +107,8 @@ done:
 }
 
 int proto_reader_skip(proto_reader *r, int max_depth) {
-    uint64_t rem[PROTO_MAX_DEPTH + 2]; /* items still to read at each open level */
-    if (max_depth > PROTO_MAX_DEPTH) max_depth = PROTO_MAX_DEPTH;
+    uint64_t rem[RLV_PROTO_MAX_DEPTH + 2]; /* items still to read at each open level */
+    if (max_depth > RLV_PROTO_MAX_DEPTH) max_depth = RLV_PROTO_MAX_DEPTH;
     int depth = 0;
     rem[0] = 1;
     while (depth >= 0) {

@@ -7,7 +7,7 @@
 #define PROBE (rlv_err_name(RLV_EIO)[0] == 'i' && rlv_reward_name(RLV_REWARD_DPO)[0] == 'd')
 #elif RLV_HEADER_ID == 2
 #include <rlaifv_proto.h>
-#define PROBE (proto_code_name(PROTO_E_BUSY)[0] == 'b')
+#define PROBE (rlv_proto_code_name(RLV_PROTO_E_BUSY)[0] == 'b')
 #elif RLV_HEADER_ID == 3
 #include <rlaifv_client.h>
 #define PROBE (rlv_client_destroy(0), 1)

@@ -47,9 +47,9 @@ int main(int argc, char **argv) {
     const rlv_result *r;
     if (rlv_score(w, &job, &r, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
     printf("%s %d %.9f\n", demo, r->ranking[0].index, r->ranking[0].reward);
-    proto_limits lim;
-    proto_limits_default(&lim);
-    if (strcmp(proto_code_name(PROTO_E_BUSY), "busy") || lim.max_candidates != RLV_DEFAULT_MAX_CANDIDATES) return 1;
+    rlv_proto_limits lim;
+    rlv_proto_limits_default(&lim);
+    if (strcmp(rlv_proto_code_name(RLV_PROTO_E_BUSY), "busy") || lim.max_candidates != RLV_DEFAULT_MAX_CANDIDATES) return 1;
     rlv_client *cl = NULL;
     char msg[256];
     rlv_client_opts co = {.endpoint = "tcp://127.0.0.1:1"};
@@ -84,14 +84,14 @@ def case_install_and_run_without_the_source_tree():
     p = subprocess.run(["cc", "-std=c11", *san, os.path.join(A.work, "prog.c"), "-o", prog, *flags.stdout.split(),
                         "-Wl,-rpath," + os.path.join(prefix, "lib")], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
-    # only the public API is exported: the RLV_API functions (rlv_*, and the wire's proto_*)
+    # only the public API is exported: the RLV_API functions (every one rlv_*: rlv_proto_* for the wire)
     installed = sorted(os.listdir(os.path.join(prefix, "include", "rlaifv")))
     assert installed == ["rlaifv.h", "rlaifv_client.h", "rlaifv_proto.h"], installed
     nm = subprocess.run(["nm", "-D", "--defined-only", os.path.join(prefix, "lib", "librlaifv.so")],
                         capture_output=True, text=True, check=True).stdout.split("\n")
     syms = [ln.split()[-1] for ln in nm if ln.strip() and ln.split()[-2] in "TtDdBbRrWwVvi"]
-    assert "rlv_score" in syms and "proto_decode_request" in syms, syms
-    bad = [s for s in syms if not s.startswith(("rlv_", "proto_", "_init", "_fini"))]
+    assert "rlv_score" in syms and "rlv_proto_decode_request" in syms, syms
+    bad = [s for s in syms if not s.startswith(("rlv_", "_init", "_fini"))]
     assert not bad, bad
     # the main job with the source tree hidden
     port = free_port()

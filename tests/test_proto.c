@@ -87,17 +87,17 @@ static void build(mp *m, int which, int kind, void (*custom)(mp *)) {
     }
 }
 
-static proto_code decode(proto_request *q, const mp *m, const proto_limits *lim, proto_error *e) {
-    return proto_decode_request(q, m->sb.data, m->sb.size, lim, e);
+static rlv_proto_code decode(rlv_proto_request *q, const mp *m, const rlv_proto_limits *lim, rlv_proto_error *e) {
+    return rlv_proto_decode_request(q, m->sb.data, m->sb.size, lim, e);
 }
 
 #define EXPECT(q, m, lim, code, substr)                                                   \
     do {                                                                                  \
-        proto_error e_;                                                                   \
-        proto_code rc_ = decode(q, m, lim, &e_);                                          \
+        rlv_proto_error e_;                                                                   \
+        rlv_proto_code rc_ = decode(q, m, lim, &e_);                                          \
         if (rc_ != (code) || !strstr(e_.msg, substr))                                     \
-            fail_msg("got %s '%s', want %s '%s'", proto_code_name(rc_), e_.msg,           \
-                     proto_code_name(code), substr);                                      \
+            fail_msg("got %s '%s', want %s '%s'", rlv_proto_code_name(rc_), e_.msg,           \
+                     rlv_proto_code_name(code), substr);                                      \
     } while (0)
 
 /* ---- tests */
@@ -106,12 +106,12 @@ static void test_valid_score(void **st) {
     (void)st;
     mp m;
     build(&m, -1, V_DEFAULT, NULL);
-    proto_request q = {0};
-    proto_error e;
-    assert_int_equal(decode(&q, &m, NULL, &e), PROTO_OK);
+    rlv_proto_request q = {0};
+    rlv_proto_error e;
+    assert_int_equal(decode(&q, &m, NULL, &e), RLV_PROTO_OK);
     const uint8_t *b = (const uint8_t *)m.sb.data, *end = b + m.sb.size;
     assert_int_equal(q.v, 1);
-    assert_int_equal(q.op, PROTO_OP_SCORE);
+    assert_int_equal(q.op, RLV_PROTO_OP_SCORE);
     /* zero-copy: every pointer lies inside the message */
     assert_true(q.image >= b && q.image + q.image_len <= end);
     assert_int_equal(q.image_len, sizeof image);
@@ -130,23 +130,23 @@ static void test_valid_score(void **st) {
     /* the id is its raw msgpack encoding: a0|5 "job-7" */
     assert_int_equal(q.id_len, 6);
     assert_memory_equal(q.id, "\xa5job-7", 6);
-    proto_request_free(&q);
+    rlv_proto_request_free(&q);
     assert_null(q.candidates);
-    proto_request_free(&q);
-    proto_request_free(NULL);
+    rlv_proto_request_free(&q);
+    rlv_proto_request_free(NULL);
     mp_free(&m);
 }
 
 static void test_optional_defaults(void **st) {
     (void)st;
-    proto_request q = {0};
-    proto_error e;
+    rlv_proto_request q = {0};
+    rlv_proto_error e;
     /* drop each optional field, then set each to nil: defaults either way */
     for (int f = 6; f < 10; f++)
         for (int kind = V_DROP; kind <= V_NIL; kind++) {
             mp m;
             build(&m, f, kind, NULL);
-            assert_int_equal(decode(&q, &m, NULL, &e), PROTO_OK);
+            assert_int_equal(decode(&q, &m, NULL, &e), RLV_PROTO_OK);
             if (f == 6) assert_int_equal(q.reward, RLV_REWARD_DEFAULT);
             if (f == 7) assert_false(q.has_beta);
             if (f == 8) assert_false(q.token_logps);
@@ -156,21 +156,21 @@ static void test_optional_defaults(void **st) {
     /* id absent: no id; id nil: the nil is echoed as given */
     mp m;
     build(&m, 1, V_DROP, NULL);
-    assert_int_equal(decode(&q, &m, NULL, &e), PROTO_OK);
+    assert_int_equal(decode(&q, &m, NULL, &e), RLV_PROTO_OK);
     assert_null(q.id);
     mp_free(&m);
     build(&m, 1, V_NIL, NULL);
-    assert_int_equal(decode(&q, &m, NULL, &e), PROTO_OK);
+    assert_int_equal(decode(&q, &m, NULL, &e), RLV_PROTO_OK);
     assert_int_equal(q.id_len, 1);
     assert_int_equal(q.id[0], 0xc0);
     mp_free(&m);
     /* image nil: score without an image */
     build(&m, 3, V_NIL, NULL);
-    assert_int_equal(decode(&q, &m, NULL, &e), PROTO_OK);
+    assert_int_equal(decode(&q, &m, NULL, &e), RLV_PROTO_OK);
     assert_null(q.image);
     assert_int_equal(q.image_len, 0);
     mp_free(&m);
-    proto_request_free(&q);
+    rlv_proto_request_free(&q);
 }
 
 /* Every field × every wrong kind: the right code and a message naming the field. */
@@ -190,45 +190,45 @@ static void test_wrong_types(void **st) {
         /* tlogps */   {"", "bool", "bool", "bool", "bool", "bool", "bool", "bool", ""},
         /* deadline */ {"", "", "negative", "int >= 0", "int >= 0", "int >= 0", "int >= 0", "int >= 0", "int >= 0"},
     };
-    proto_request q = {0};
+    rlv_proto_request q = {0};
     int checked = 0;
     for (int f = 0; f < 10; f++)
         for (int kind = V_NIL; kind <= V_BOOL; kind++) {
             mp m;
             build(&m, f, kind, NULL);
-            proto_error e;
-            proto_code rc = decode(&q, &m, NULL, &e);
+            rlv_proto_error e;
+            rlv_proto_code rc = decode(&q, &m, NULL, &e);
             const char *w = want[f][kind - V_NIL];
             if (!*w) {
-                if (rc != PROTO_OK) fail_msg("%s as kind %d: %s", fields[f], kind, e.msg);
+                if (rc != RLV_PROTO_OK) fail_msg("%s as kind %d: %s", fields[f], kind, e.msg);
             } else {
-                proto_code wc = (f == 0 && kind == V_INT) ? PROTO_E_UNSUPPORTED_VERSION : PROTO_E_BAD_REQUEST;
+                rlv_proto_code wc = (f == 0 && kind == V_INT) ? RLV_PROTO_E_UNSUPPORTED_VERSION : RLV_PROTO_E_BAD_REQUEST;
                 if (rc != wc || !strstr(e.msg, w) || !strstr(e.msg, f == 0 && kind == V_INT ? "v 7" : fields[f]))
-                    fail_msg("%s as kind %d: got %s '%s', want '%s'", fields[f], kind, proto_code_name(rc), e.msg, w);
+                    fail_msg("%s as kind %d: got %s '%s', want '%s'", fields[f], kind, rlv_proto_code_name(rc), e.msg, w);
                 /* the id is still echoed (except when it is the id that broke), op known once valid */
                 if (f != 1) assert_int_equal(q.id_len, 6);
-                if (f > 2) assert_int_equal(q.op, PROTO_OP_SCORE);
+                if (f > 2) assert_int_equal(q.op, RLV_PROTO_OP_SCORE);
                 checked++;
             }
             mp_free(&m);
         }
     assert_true(checked >= 60);
-    proto_request_free(&q);
+    rlv_proto_request_free(&q);
 }
 
 static void test_missing_fields(void **st) {
     (void)st;
-    proto_request q = {0};
+    rlv_proto_request q = {0};
     const int required[] = {0, 2, 3, 4, 5};
     for (size_t i = 0; i < 5; i++) {
         mp m;
         build(&m, required[i], V_DROP, NULL);
         char want[64];
         snprintf(want, sizeof want, "missing field '%s'", fields[required[i]]);
-        EXPECT(&q, &m, NULL, PROTO_E_BAD_REQUEST, want);
+        EXPECT(&q, &m, NULL, RLV_PROTO_E_BAD_REQUEST, want);
         mp_free(&m);
     }
-    proto_request_free(&q);
+    rlv_proto_request_free(&q);
 }
 
 static void huge_cands(mp *m) {
@@ -266,28 +266,28 @@ static void cands_empty(mp *m) { msgpack_pack_array(&m->pk, 0); }
 static void test_limits(void **st) {
     (void)st;
     memset(big, 'a', sizeof big);
-    proto_request q = {0};
-    proto_limits lim;
-    proto_limits_default(&lim);
+    rlv_proto_request q = {0};
+    rlv_proto_limits lim;
+    rlv_proto_limits_default(&lim);
     assert_int_equal(lim.max_image_bytes, 16u << 20);
     assert_int_equal(lim.max_candidates, 64);
     mp m;
     build(&m, 5, V_CUSTOM, huge_cands);
-    EXPECT(&q, &m, &lim, PROTO_E_TOO_LARGE, "candidates: 10000 > max-candidates 64");
+    EXPECT(&q, &m, &lim, RLV_PROTO_E_TOO_LARGE, "candidates: 10000 > max-candidates 64");
     assert_int_equal(q.id_len, 6);
     mp_free(&m);
     build(&m, 5, V_CUSTOM, cands_65);
-    EXPECT(&q, &m, &lim, PROTO_E_TOO_LARGE, "max-candidates 64");
+    EXPECT(&q, &m, &lim, RLV_PROTO_E_TOO_LARGE, "max-candidates 64");
     mp_free(&m);
     build(&m, 5, V_CUSTOM, cands_64);
-    EXPECT(&q, &m, &lim, PROTO_OK, "");
+    EXPECT(&q, &m, &lim, RLV_PROTO_OK, "");
     assert_int_equal(q.n_candidates, 64);
     mp_free(&m);
     build(&m, 5, V_CUSTOM, cands_empty);
-    EXPECT(&q, &m, &lim, PROTO_E_BAD_REQUEST, "'candidates': empty array");
+    EXPECT(&q, &m, &lim, RLV_PROTO_E_BAD_REQUEST, "'candidates': empty array");
     mp_free(&m);
     build(&m, 3, V_CUSTOM, image_empty);
-    EXPECT(&q, &m, &lim, PROTO_E_BAD_IMAGE, "image: 0 bytes");
+    EXPECT(&q, &m, &lim, RLV_PROTO_E_BAD_IMAGE, "image: 0 bytes");
     mp_free(&m);
 
     /* small limits: one over fails naming the limit, exactly at passes */
@@ -296,32 +296,32 @@ static void test_limits(void **st) {
     lim.max_image_bytes = 4096;
     lim.max_id_bytes = 100;
     build(&m, 5, V_CUSTOM, cand_long);
-    EXPECT(&q, &m, &lim, PROTO_E_TOO_LARGE, "candidates[1]: 1001 bytes > max-candidate-bytes 1000");
+    EXPECT(&q, &m, &lim, RLV_PROTO_E_TOO_LARGE, "candidates[1]: 1001 bytes > max-candidate-bytes 1000");
     mp_free(&m);
     build(&m, 5, V_CUSTOM, cand_at);
-    EXPECT(&q, &m, &lim, PROTO_OK, "");
+    EXPECT(&q, &m, &lim, RLV_PROTO_OK, "");
     mp_free(&m);
     build(&m, 4, V_CUSTOM, prompt_long);
-    EXPECT(&q, &m, &lim, PROTO_E_TOO_LARGE, "prompt: 2001 bytes > max-prompt-bytes 2000");
+    EXPECT(&q, &m, &lim, RLV_PROTO_E_TOO_LARGE, "prompt: 2001 bytes > max-prompt-bytes 2000");
     mp_free(&m);
     build(&m, 4, V_CUSTOM, prompt_at);
-    EXPECT(&q, &m, &lim, PROTO_OK, "");
+    EXPECT(&q, &m, &lim, RLV_PROTO_OK, "");
     mp_free(&m);
     build(&m, 3, V_CUSTOM, image_long);
-    EXPECT(&q, &m, &lim, PROTO_E_TOO_LARGE, "image: 4097 bytes > max-image-bytes 4096");
+    EXPECT(&q, &m, &lim, RLV_PROTO_E_TOO_LARGE, "image: 4097 bytes > max-image-bytes 4096");
     mp_free(&m);
     build(&m, 1, V_CUSTOM, id_long);
-    EXPECT(&q, &m, &lim, PROTO_E_TOO_LARGE, "id: 303 bytes > max-id-bytes 100");
+    EXPECT(&q, &m, &lim, RLV_PROTO_E_TOO_LARGE, "id: 303 bytes > max-id-bytes 100");
     assert_null(q.id); /* an oversized id is not echoed */
     mp_free(&m);
     build(&m, -1, V_DEFAULT, NULL);
     lim.max_message_bytes = m.sb.size - 1;
-    EXPECT(&q, &m, &lim, PROTO_E_TOO_LARGE, "max-message-bytes");
+    EXPECT(&q, &m, &lim, RLV_PROTO_E_TOO_LARGE, "max-message-bytes");
     assert_int_equal(q.id_len, 6); /* still echoed */
     lim.max_message_bytes = m.sb.size;
-    EXPECT(&q, &m, &lim, PROTO_OK, "");
+    EXPECT(&q, &m, &lim, RLV_PROTO_OK, "");
     mp_free(&m);
-    proto_request_free(&q);
+    rlv_proto_request_free(&q);
 }
 
 static void prompt_utf8(mp *m, const char *b, size_t n) { sn(m, b, n); }
@@ -354,7 +354,7 @@ static void test_utf8(void **st) {
         {"12345678\xc3", 9, 8},                   /* after the fast path */
         {"a\x00" "b", 3, -1},                     /* NUL is valid UTF-8 */
     };
-    proto_request q = {0};
+    rlv_proto_request q = {0};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int where = 0; where < 2; where++) {
             utf8_case = cases[i].b;
@@ -362,21 +362,21 @@ static void test_utf8(void **st) {
             mp m;
             build(&m, where ? 5 : 4, V_CUSTOM, where ? cand_case : prompt_case);
             if (cases[i].bad < 0) {
-                EXPECT(&q, &m, NULL, PROTO_OK, "");
+                EXPECT(&q, &m, NULL, RLV_PROTO_OK, "");
             } else {
                 char want[64];
                 snprintf(want, sizeof want, "%s: invalid UTF-8 at byte %ld", where ? "candidates[1]" : "prompt",
                          cases[i].bad);
-                EXPECT(&q, &m, NULL, PROTO_E_BAD_REQUEST, want);
+                EXPECT(&q, &m, NULL, RLV_PROTO_E_BAD_REQUEST, want);
             }
             mp_free(&m);
         }
-    proto_request_free(&q);
+    rlv_proto_request_free(&q);
 }
 
 static void test_values(void **st) {
     (void)st;
-    proto_request q = {0};
+    rlv_proto_request q = {0};
     static const char *const kinds[] = {"rlaifv", "dpo", "logp_mean", "logp_sum"};
     for (int k = 0; k < 4; k++) {
         mp m;
@@ -388,8 +388,8 @@ static void test_values(void **st) {
         s(&m, "image"); msgpack_pack_nil(&m.pk);
         s(&m, "prompt"); s(&m, "");
         s(&m, "candidates"); msgpack_pack_array(&m.pk, 1); s(&m, "x");
-        proto_error e;
-        assert_int_equal(decode(&q, &m, NULL, &e), PROTO_OK);
+        rlv_proto_error e;
+        assert_int_equal(decode(&q, &m, NULL, &e), RLV_PROTO_OK);
         assert_int_equal(q.reward, RLV_REWARD_RLAIFV + k);
         assert_string_equal(rlv_reward_name(q.reward), kinds[k]);
         mp_free(&m);
@@ -406,7 +406,7 @@ static void test_values(void **st) {
         s(&m, "beta"); msgpack_pack_double(&m.pk, bad_beta[i]);
         s(&m, "prompt"); s(&m, "p");
         s(&m, "candidates"); msgpack_pack_array(&m.pk, 1); s(&m, "x");
-        EXPECT(&q, &m, NULL, PROTO_E_BAD_REQUEST, "not a finite number > 0");
+        EXPECT(&q, &m, NULL, RLV_PROTO_E_BAD_REQUEST, "not a finite number > 0");
         mp_free(&m);
     }
     mp m;
@@ -419,8 +419,8 @@ static void test_values(void **st) {
     s(&m, "image"); msgpack_pack_bin(&m.pk, 1); msgpack_pack_bin_body(&m.pk, "J", 1);
     s(&m, "prompt"); s(&m, "p");
     s(&m, "candidates"); msgpack_pack_array(&m.pk, 1); s(&m, "x");
-    proto_error e;
-    assert_int_equal(decode(&q, &m, NULL, &e), PROTO_OK);
+    rlv_proto_error e;
+    assert_int_equal(decode(&q, &m, NULL, &e), RLV_PROTO_OK);
     assert_true(q.beta == 0.75);
     assert_true(q.deadline_ms == INT64_MAX);
     mp_free(&m);
@@ -431,24 +431,24 @@ static void test_values(void **st) {
         msgpack_pack_map(&m.pk, 2);
         s(&m, "op"); s(&m, ops[o]);
         s(&m, "v"); msgpack_pack_int(&m.pk, 1);
-        assert_int_equal(decode(&q, &m, NULL, &e), PROTO_OK);
-        assert_int_equal(q.op, PROTO_OP_PING + o);
-        assert_string_equal(proto_op_name(q.op), ops[o]);
+        assert_int_equal(decode(&q, &m, NULL, &e), RLV_PROTO_OK);
+        assert_int_equal(q.op, RLV_PROTO_OP_PING + o);
+        assert_string_equal(rlv_proto_op_name(q.op), ops[o]);
         mp_free(&m);
         mp_init(&m);
         msgpack_pack_map(&m.pk, 3);
         s(&m, "op"); s(&m, ops[o]);
         s(&m, "v"); msgpack_pack_int(&m.pk, 1);
         s(&m, "candidates"); msgpack_pack_array(&m.pk, 0);
-        EXPECT(&q, &m, NULL, PROTO_E_BAD_REQUEST, "field 'candidates' is not allowed with op");
+        EXPECT(&q, &m, NULL, RLV_PROTO_E_BAD_REQUEST, "field 'candidates' is not allowed with op");
         mp_free(&m);
     }
-    proto_request_free(&q);
+    rlv_proto_request_free(&q);
 }
 
 static void test_version(void **st) {
     (void)st;
-    proto_request q = {0};
+    rlv_proto_request q = {0};
     mp m;
     /* a v3 request with fields v1 and v2 do not know: unsupported_version, not unknown field */
     mp_init(&m);
@@ -457,7 +457,7 @@ static void test_version(void **st) {
     s(&m, "op"); s(&m, "score");
     s(&m, "id"); msgpack_pack_int(&m.pk, 5);
     s(&m, "v"); msgpack_pack_int(&m.pk, 3);
-    EXPECT(&q, &m, NULL, PROTO_E_UNSUPPORTED_VERSION, "v 3: this daemon speaks v1..v2");
+    EXPECT(&q, &m, NULL, RLV_PROTO_E_UNSUPPORTED_VERSION, "v 3: this daemon speaks v1..v2");
     assert_int_equal(q.id_len, 1);
     assert_int_equal(q.id[0], 5);
     mp_free(&m);
@@ -467,14 +467,14 @@ static void test_version(void **st) {
     s(&m, "v"); msgpack_pack_int(&m.pk, 1);
     s(&m, "op"); s(&m, "ping");
     s(&m, "v"); msgpack_pack_int(&m.pk, 1);
-    EXPECT(&q, &m, NULL, PROTO_E_BAD_REQUEST, "duplicate field 'v'");
+    EXPECT(&q, &m, NULL, RLV_PROTO_E_BAD_REQUEST, "duplicate field 'v'");
     mp_free(&m);
-    proto_request_free(&q);
+    rlv_proto_request_free(&q);
 }
 
 static void test_malformed(void **st) {
     (void)st;
-    proto_request q = {0};
+    rlv_proto_request q = {0};
     struct { const char *b; size_t n; const char *want; } cases[] = {
         {"", 0, "empty body"},
         {"\xc1", 1, "invalid byte 0xc1 at byte 0"},
@@ -495,10 +495,10 @@ static void test_malformed(void **st) {
         {"\x83\xa1v\x01\xa2op\xa4ping\xd4\x01\x02\x01", 16, "field name at byte 12: expected str, got ext"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        proto_error e;
-        proto_code rc = proto_decode_request(&q, cases[i].b, cases[i].n, NULL, &e);
-        if (rc != PROTO_E_BAD_REQUEST || !strstr(e.msg, cases[i].want))
-            fail_msg("case %zu: got %s '%s', want '%s'", i, proto_code_name(rc), e.msg, cases[i].want);
+        rlv_proto_error e;
+        rlv_proto_code rc = rlv_proto_decode_request(&q, cases[i].b, cases[i].n, NULL, &e);
+        if (rc != RLV_PROTO_E_BAD_REQUEST || !strstr(e.msg, cases[i].want))
+            fail_msg("case %zu: got %s '%s', want '%s'", i, rlv_proto_code_name(rc), e.msg, cases[i].want);
     }
     /* nesting: the top map is level 1; an id may add 15 levels, not 16 */
     for (int levels = 14; levels <= 40; levels++) {
@@ -510,20 +510,20 @@ static void test_malformed(void **st) {
         s(&m, "id");
         for (int l = 0; l < levels; l++) msgpack_pack_array(&m.pk, 1);
         msgpack_pack_nil(&m.pk);
-        if (levels <= 15) EXPECT(&q, &m, NULL, PROTO_OK, "");
-        else EXPECT(&q, &m, NULL, PROTO_E_BAD_REQUEST, "nested deeper than 16");
+        if (levels <= 15) EXPECT(&q, &m, NULL, RLV_PROTO_OK, "");
+        else EXPECT(&q, &m, NULL, RLV_PROTO_E_BAD_REQUEST, "nested deeper than 16");
         mp_free(&m);
     }
     /* every truncation of a valid request fails cleanly (and still echoes the id once readable) */
     mp m;
     build(&m, -1, V_DEFAULT, NULL);
     for (size_t n = 0; n < m.sb.size; n++) {
-        proto_error e;
-        assert_int_equal(proto_decode_request(&q, m.sb.data, n, NULL, &e), PROTO_E_BAD_REQUEST);
+        rlv_proto_error e;
+        assert_int_equal(rlv_proto_decode_request(&q, m.sb.data, n, NULL, &e), RLV_PROTO_E_BAD_REQUEST);
         if (n >= 1 + 2 + 1 + 3 + 6) assert_int_equal(q.id_len, 6); /* map, "v", 1, "id", id */
     }
     mp_free(&m);
-    proto_request_free(&q);
+    rlv_proto_request_free(&q);
 }
 
 /* Seeded mutations of valid requests (bit flips, byte sets, cuts, splices): the decoder never
@@ -534,9 +534,9 @@ static void test_mutations(void **st) {
     build(&base, -1, V_DEFAULT, NULL);
     size_t n0 = base.sb.size;
     uint8_t *buf = malloc(n0 + 64);
-    proto_request q = {0};
-    proto_limits lim;
-    proto_limits_default(&lim);
+    rlv_proto_request q = {0};
+    rlv_proto_limits lim;
+    rlv_proto_limits_default(&lim);
     lim.max_candidates = 4;
     uint64_t x = 0x9e3779b97f4a7c15u;
     int ok = 0, total = 20000;
@@ -554,15 +554,15 @@ static void test_mutations(void **st) {
             case 3: buf[at] = (uint8_t)(0xc4 + (x >> 32) % 0x1c); break; /* a random header byte */
             }
         }
-        proto_error e;
-        proto_code rc = proto_decode_request(&q, buf, n, &lim, &e);
-        assert_true(rc < PROTO_CODE_COUNT);
-        assert_true(strlen(e.msg) < PROTO_ERR_MSG_MAX);
+        rlv_proto_error e;
+        rlv_proto_code rc = rlv_proto_decode_request(&q, buf, n, &lim, &e);
+        assert_true(rc < RLV_PROTO_CODE_COUNT);
+        assert_true(strlen(e.msg) < RLV_PROTO_ERR_MSG_MAX);
         if (q.id) assert_true(q.id >= buf && q.id + q.id_len <= buf + n);
-        if (rc == PROTO_OK) {
+        if (rc == RLV_PROTO_OK) {
             ok++;
             assert_int_equal(q.v, 1);
-            if (q.op == PROTO_OP_SCORE) {
+            if (q.op == RLV_PROTO_OP_SCORE) {
                 assert_true(q.n_candidates >= 1 && q.n_candidates <= 4);
                 for (size_t c = 0; c < q.n_candidates; c++)
                     assert_true((const uint8_t *)q.candidates[c] >= buf &&
@@ -573,7 +573,7 @@ static void test_mutations(void **st) {
     printf("mutations: %d of %d still valid requests\n", ok, total);
     free(buf);
     mp_free(&base);
-    proto_request_free(&q);
+    rlv_proto_request_free(&q);
 }
 
 /* ---- replies, decoded with msgpack-c's unpacker */
@@ -589,9 +589,9 @@ static const msgpack_object *get(const msgpack_object *map, const char *key) {
     return NULL;
 }
 
-static void unpack(msgpack_unpacked *u, const proto_reply *r) {
+static void unpack(msgpack_unpacked *u, const rlv_proto_reply *r) {
     size_t len, off = 0;
-    const uint8_t *d = proto_reply_data(r, &len);
+    const uint8_t *d = rlv_proto_reply_data(r, &len);
     msgpack_unpacked_init(u);
     assert_int_equal(msgpack_unpack_next(u, (const char *)d, len, &off), MSGPACK_UNPACK_SUCCESS);
     assert_int_equal(off, len);
@@ -600,15 +600,15 @@ static void unpack(msgpack_unpacked *u, const proto_reply *r) {
 static void test_reply_score(void **st) {
     (void)st;
     float tl[2][3] = {{-0.5f, -1.25f, -2.0f}, {-0.75f, -1.5f, -3.0f}};
-    proto_ranked rk[2] = {
+    rlv_proto_ranked rk[2] = {
         {.index = 1, .reward = 0.125, .tokens = 3, .policy = {-3.75, -1.25, tl[0]}, .reference = {-5.25, -1.75, tl[1]}},
         {.index = 0, .reward = -0.5, .tokens = 3, .policy = {-6, -2, tl[0]}, .reference = {-7, -7.0 / 3, tl[1]}},
     };
-    proto_score_result res = {"rlaifv", 0.1, true, 2, rk, 10.5, 20.25, 30.125, 61.0, false, false, 1};
-    proto_reply *r = proto_reply_new();
-    proto_error e;
+    rlv_proto_score_result res = {"rlaifv", 0.1, true, 2, rk, 10.5, 20.25, 30.125, 61.0, false, false, 1};
+    rlv_proto_reply *r = rlv_proto_reply_new();
+    rlv_proto_error e;
     const uint8_t id[] = {0x92, 0x01, 0xa1, 'x'}; /* [1, "x"] */
-    assert_int_equal(proto_reply_score(r, id, sizeof id, &res, &e), PROTO_OK);
+    assert_int_equal(rlv_proto_reply_score(r, id, sizeof id, &res, &e), RLV_PROTO_OK);
     msgpack_unpacked u;
     unpack(&u, r);
     const msgpack_object *o = &u.data;
@@ -643,7 +643,7 @@ static void test_reply_score(void **st) {
     assert_null(get(tm, "cached"));
     msgpack_unpacked_destroy(&u);
     res.v = 2; /* v2 adds timing_ms.cached */
-    assert_int_equal(proto_reply_score(r, id, sizeof id, &res, &e), PROTO_OK);
+    assert_int_equal(rlv_proto_reply_score(r, id, sizeof id, &res, &e), RLV_PROTO_OK);
     unpack(&u, r);
     tm = get(&u.data, "timing_ms");
     assert_int_equal(tm->via.map.size, 5);
@@ -653,7 +653,7 @@ static void test_reply_score(void **st) {
     for (int both = 0; both < 2; both++) {
         res.prefix_cached = true;
         res.image_cached = both;
-        assert_int_equal(proto_reply_score(r, (const uint8_t *)"\x11", 1, &res, &e), PROTO_OK);
+        assert_int_equal(rlv_proto_reply_score(r, (const uint8_t *)"\x11", 1, &res, &e), RLV_PROTO_OK);
         unpack(&u, r);
         const msgpack_object *ca = get(get(&u.data, "timing_ms"), "cached");
         assert_int_equal(ca->type, MSGPACK_OBJECT_ARRAY);
@@ -668,7 +668,7 @@ static void test_reply_score(void **st) {
     for (int i = 0; i < 2; i++) rk[i].policy.token_logps = NULL;
     res.has_reference = false;
     res.reward_kind = "logp_mean";
-    assert_int_equal(proto_reply_score(r, NULL, 0, &res, &e), PROTO_OK);
+    assert_int_equal(rlv_proto_reply_score(r, NULL, 0, &res, &e), RLV_PROTO_OK);
     unpack(&u, r);
     o = &u.data;
     assert_int_equal(get(o, "id")->type, MSGPACK_OBJECT_NIL);
@@ -681,34 +681,34 @@ static void test_reply_score(void **st) {
 
     /* an incomplete result is our bug, reported as internal */
     res.reward_kind = NULL;
-    assert_int_equal(proto_reply_score(r, NULL, 0, &res, &e), PROTO_E_INTERNAL);
+    assert_int_equal(rlv_proto_reply_score(r, NULL, 0, &res, &e), RLV_PROTO_E_INTERNAL);
     size_t len;
-    proto_reply_data(r, &len);
+    rlv_proto_reply_data(r, &len);
     assert_int_equal(len, 0);
 
     /* release hands the buffer over; the builder stays usable */
     res.reward_kind = "dpo";
-    assert_int_equal(proto_reply_score(r, id, sizeof id, &res, &e), PROTO_OK);
-    uint8_t *owned = proto_reply_release(r, &len);
+    assert_int_equal(rlv_proto_reply_score(r, id, sizeof id, &res, &e), RLV_PROTO_OK);
+    uint8_t *owned = rlv_proto_reply_release(r, &len);
     assert_non_null(owned);
     assert_true(len > 20);
     assert_memory_equal(owned + 4, id, sizeof id); /* 0x86, a2 'id', then the id verbatim */
     free(owned);
-    assert_null(proto_reply_release(r, &len));
-    assert_int_equal(proto_reply_score(r, id, sizeof id, &res, &e), PROTO_OK);
-    proto_reply_free(&r);
+    assert_null(rlv_proto_reply_release(r, &len));
+    assert_int_equal(rlv_proto_reply_score(r, id, sizeof id, &res, &e), RLV_PROTO_OK);
+    rlv_proto_reply_free(&r);
     assert_null(r);
-    proto_reply_free(&r);
-    proto_reply_free(NULL);
+    rlv_proto_reply_free(&r);
+    rlv_proto_reply_free(NULL);
 }
 
 static void test_reply_error(void **st) {
     (void)st;
-    proto_reply *r = proto_reply_new();
+    rlv_proto_reply *r = rlv_proto_reply_new();
     msgpack_unpacked u;
     /* control characters and invalid UTF-8 quoted from a client are scrubbed */
-    assert_int_equal(proto_reply_error(r, (const uint8_t *)"\x07", 1, PROTO_E_TOO_LONG,
-                                       "candidate %d: %s\n\x1b[31m\xff", 3, "tok\tens"), PROTO_OK);
+    assert_int_equal(rlv_proto_reply_error(r, (const uint8_t *)"\x07", 1, RLV_PROTO_E_TOO_LONG,
+                                       "candidate %d: %s\n\x1b[31m\xff", 3, "tok\tens"), RLV_PROTO_OK);
     unpack(&u, r);
     const msgpack_object *o = &u.data;
     assert_int_equal(o->via.map.size, 3);
@@ -727,40 +727,40 @@ static void test_reply_error(void **st) {
     char lng[5001];
     for (int i = 0; i < 5000; i += 3) memcpy(lng + i, "\xe2\x82\xac", i + 3 <= 5000 ? 3 : 5000 - i);
     lng[5000] = '\0';
-    assert_int_equal(proto_reply_error(r, NULL, 0, PROTO_E_BAD_REQUEST, "%s", lng), PROTO_OK);
+    assert_int_equal(rlv_proto_reply_error(r, NULL, 0, RLV_PROTO_E_BAD_REQUEST, "%s", lng), RLV_PROTO_OK);
     unpack(&u, r);
     msg = get(get(&u.data, "error"), "message");
-    assert_true(msg->via.str.size < PROTO_ERR_MSG_MAX && msg->via.str.size > PROTO_ERR_MSG_MAX - 8);
+    assert_true(msg->via.str.size < RLV_PROTO_ERR_MSG_MAX && msg->via.str.size > RLV_PROTO_ERR_MSG_MAX - 8);
     assert_memory_equal(msg->via.str.ptr + msg->via.str.size - 3, "...", 3);
     assert_int_equal((msg->via.str.size - 3) % 3, 0);
     msgpack_unpacked_destroy(&u);
-    /* PROTO_OK is never sent as an error */
-    assert_int_equal(proto_reply_error(r, NULL, 0, PROTO_OK, "oops"), PROTO_OK);
+    /* RLV_PROTO_OK is never sent as an error */
+    assert_int_equal(rlv_proto_reply_error(r, NULL, 0, RLV_PROTO_OK, "oops"), RLV_PROTO_OK);
     unpack(&u, r);
     assert_memory_equal(get(get(&u.data, "error"), "code")->via.str.ptr, "internal", 8);
     msgpack_unpacked_destroy(&u);
-    proto_reply_free(&r);
+    rlv_proto_reply_free(&r);
 }
 
 static void test_reply_builder(void **st) {
     (void)st;
-    proto_reply *r = proto_reply_new();
-    proto_error e;
-    proto_limits lim;
-    proto_limits_default(&lim);
-    assert_int_equal(proto_reply_begin(r, NULL, 0, &e), PROTO_OK);
-    assert_int_equal(proto_reply_add_int(r, "v", 1, &e), PROTO_OK);
-    assert_int_equal(proto_reply_add_limits(r, "limits", &lim, &e), PROTO_OK);
-    assert_int_equal(proto_reply_open_array(r, "lat", &e), PROTO_OK);
-    for (int i = 0; i < 20; i++) assert_int_equal(proto_reply_add_double(r, NULL, i * 0.5, &e), PROTO_OK);
-    assert_int_equal(proto_reply_open_map(r, NULL, &e), PROTO_OK);
-    assert_int_equal(proto_reply_add_str(r, "s", "x", &e), PROTO_OK);
-    assert_int_equal(proto_reply_close(r, &e), PROTO_OK);
-    assert_int_equal(proto_reply_close(r, &e), PROTO_OK);
+    rlv_proto_reply *r = rlv_proto_reply_new();
+    rlv_proto_error e;
+    rlv_proto_limits lim;
+    rlv_proto_limits_default(&lim);
+    assert_int_equal(rlv_proto_reply_begin(r, NULL, 0, &e), RLV_PROTO_OK);
+    assert_int_equal(rlv_proto_reply_add_int(r, "v", 1, &e), RLV_PROTO_OK);
+    assert_int_equal(rlv_proto_reply_add_limits(r, "limits", &lim, &e), RLV_PROTO_OK);
+    assert_int_equal(rlv_proto_reply_open_array(r, "lat", &e), RLV_PROTO_OK);
+    for (int i = 0; i < 20; i++) assert_int_equal(rlv_proto_reply_add_double(r, NULL, i * 0.5, &e), RLV_PROTO_OK);
+    assert_int_equal(rlv_proto_reply_open_map(r, NULL, &e), RLV_PROTO_OK);
+    assert_int_equal(rlv_proto_reply_add_str(r, "s", "x", &e), RLV_PROTO_OK);
+    assert_int_equal(rlv_proto_reply_close(r, &e), RLV_PROTO_OK);
+    assert_int_equal(rlv_proto_reply_close(r, &e), RLV_PROTO_OK);
     size_t len;
-    proto_reply_data(r, &len);
+    rlv_proto_reply_data(r, &len);
     assert_int_equal(len, 0); /* not complete before end */
-    assert_int_equal(proto_reply_end(r, &e), PROTO_OK);
+    assert_int_equal(rlv_proto_reply_end(r, &e), RLV_PROTO_OK);
     msgpack_unpacked u;
     unpack(&u, r);
     const msgpack_object *o = &u.data;
@@ -775,26 +775,26 @@ static void test_reply_builder(void **st) {
     msgpack_unpacked_destroy(&u);
 
     /* misuse is reported, never a malformed body */
-    assert_int_equal(proto_reply_add_int(r, "x", 1, &e), PROTO_E_INTERNAL); /* after end */
-    assert_int_equal(proto_reply_begin(r, NULL, 0, &e), PROTO_OK);
-    assert_int_equal(proto_reply_add_int(r, "ok", 1, &e), PROTO_E_INTERNAL);
+    assert_int_equal(rlv_proto_reply_add_int(r, "x", 1, &e), RLV_PROTO_E_INTERNAL); /* after end */
+    assert_int_equal(rlv_proto_reply_begin(r, NULL, 0, &e), RLV_PROTO_OK);
+    assert_int_equal(rlv_proto_reply_add_int(r, "ok", 1, &e), RLV_PROTO_E_INTERNAL);
     assert_non_null(strstr(e.msg, "reserved"));
-    assert_int_equal(proto_reply_begin(r, NULL, 0, &e), PROTO_OK);
-    assert_int_equal(proto_reply_add_int(r, NULL, 1, &e), PROTO_E_INTERNAL);
-    assert_int_equal(proto_reply_begin(r, NULL, 0, &e), PROTO_OK);
-    assert_int_equal(proto_reply_close(r, &e), PROTO_E_INTERNAL);
-    assert_int_equal(proto_reply_begin(r, NULL, 0, &e), PROTO_OK);
-    assert_int_equal(proto_reply_open_array(r, "a", &e), PROTO_OK);
-    assert_int_equal(proto_reply_add_int(r, "k", 1, &e), PROTO_E_INTERNAL);
-    assert_int_equal(proto_reply_begin(r, NULL, 0, &e), PROTO_OK);
-    assert_int_equal(proto_reply_open_map(r, "m", &e), PROTO_OK);
-    assert_int_equal(proto_reply_end(r, &e), PROTO_E_INTERNAL);
-    proto_reply_data(r, &len);
+    assert_int_equal(rlv_proto_reply_begin(r, NULL, 0, &e), RLV_PROTO_OK);
+    assert_int_equal(rlv_proto_reply_add_int(r, NULL, 1, &e), RLV_PROTO_E_INTERNAL);
+    assert_int_equal(rlv_proto_reply_begin(r, NULL, 0, &e), RLV_PROTO_OK);
+    assert_int_equal(rlv_proto_reply_close(r, &e), RLV_PROTO_E_INTERNAL);
+    assert_int_equal(rlv_proto_reply_begin(r, NULL, 0, &e), RLV_PROTO_OK);
+    assert_int_equal(rlv_proto_reply_open_array(r, "a", &e), RLV_PROTO_OK);
+    assert_int_equal(rlv_proto_reply_add_int(r, "k", 1, &e), RLV_PROTO_E_INTERNAL);
+    assert_int_equal(rlv_proto_reply_begin(r, NULL, 0, &e), RLV_PROTO_OK);
+    assert_int_equal(rlv_proto_reply_open_map(r, "m", &e), RLV_PROTO_OK);
+    assert_int_equal(rlv_proto_reply_end(r, &e), RLV_PROTO_E_INTERNAL);
+    rlv_proto_reply_data(r, &len);
     assert_int_equal(len, 0);
-    assert_int_equal(proto_reply_begin(r, NULL, 0, &e), PROTO_OK);
-    for (int d = 0; d < 8; d++) assert_int_equal(proto_reply_open_map(r, "m", &e), PROTO_OK);
-    assert_int_equal(proto_reply_open_map(r, "m", &e), PROTO_E_INTERNAL);
-    proto_reply_free(&r);
+    assert_int_equal(rlv_proto_reply_begin(r, NULL, 0, &e), RLV_PROTO_OK);
+    for (int d = 0; d < 8; d++) assert_int_equal(rlv_proto_reply_open_map(r, "m", &e), RLV_PROTO_OK);
+    assert_int_equal(rlv_proto_reply_open_map(r, "m", &e), RLV_PROTO_E_INTERNAL);
+    rlv_proto_reply_free(&r);
 }
 
 /* The id arrives as raw bytes and leaves bit-identical, whatever it is. */
@@ -805,8 +805,8 @@ static void test_id_echo(void **st) {
         {"\xcb\x3f\xf8\0\0\0\0\0\0", 9}, {"\xc4\x02\x00\xff", 4}, {"\xd6\x05" "abcd", 6},
         {"\x82\x01\xa1x\xa1y\x91\xc0", 8}, {"\xdf\0\0\0\x01\x01\x02", 7} /* map32 with 1 pair */,
     };
-    proto_request q = {0};
-    proto_reply *r = proto_reply_new();
+    rlv_proto_request q = {0};
+    rlv_proto_reply *r = rlv_proto_reply_new();
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
         mp m;
         mp_init(&m);
@@ -814,23 +814,23 @@ static void test_id_echo(void **st) {
         s(&m, "v"); msgpack_pack_int(&m.pk, 1);
         s(&m, "id"); raw(&m, ids[i].b, ids[i].n);
         s(&m, "op"); s(&m, "ping");
-        proto_error e;
-        assert_int_equal(decode(&q, &m, NULL, &e), PROTO_OK);
+        rlv_proto_error e;
+        assert_int_equal(decode(&q, &m, NULL, &e), RLV_PROTO_OK);
         assert_int_equal(q.id_len, ids[i].n);
-        assert_int_equal(proto_reply_begin(r, q.id, q.id_len, &e), PROTO_OK);
-        assert_int_equal(proto_reply_end(r, &e), PROTO_OK);
+        assert_int_equal(rlv_proto_reply_begin(r, q.id, q.id_len, &e), RLV_PROTO_OK);
+        assert_int_equal(rlv_proto_reply_end(r, &e), RLV_PROTO_OK);
         size_t len;
-        const uint8_t *d = proto_reply_data(r, &len);
+        const uint8_t *d = rlv_proto_reply_data(r, &len);
         /* df 00000002, a2 'i' 'd', then the id */
         assert_int_equal(len, 5 + 3 + ids[i].n + 3 + 1);
         assert_memory_equal(d + 8, ids[i].b, ids[i].n);
-        assert_int_equal(proto_reply_error(r, q.id, q.id_len, PROTO_E_BUSY, "queue full"), PROTO_OK);
-        d = proto_reply_data(r, &len);
+        assert_int_equal(rlv_proto_reply_error(r, q.id, q.id_len, RLV_PROTO_E_BUSY, "queue full"), RLV_PROTO_OK);
+        d = rlv_proto_reply_data(r, &len);
         assert_memory_equal(d + 4, ids[i].b, ids[i].n);
         mp_free(&m);
     }
-    proto_reply_free(&r);
-    proto_request_free(&q);
+    rlv_proto_reply_free(&r);
+    rlv_proto_request_free(&q);
 }
 
 static void test_codes(void **st) {
@@ -838,62 +838,62 @@ static void test_codes(void **st) {
     static const char *const must[] = {"bad_request", "bad_image", "unsupported_image", "too_large", "too_long",
                                        "busy", "timeout", "shutting_down", "internal", "unsupported_version"};
     for (size_t i = 0; i < sizeof must / sizeof must[0]; i++) {
-        proto_code c = proto_code_parse(must[i], strlen(must[i]));
-        assert_string_equal(proto_code_name(c), must[i]);
-        assert_true(strlen(proto_code_meaning(c)) > 10);
+        rlv_proto_code c = rlv_proto_code_parse(must[i], strlen(must[i]));
+        assert_string_equal(rlv_proto_code_name(c), must[i]);
+        assert_true(strlen(rlv_proto_code_meaning(c)) > 10);
     }
-    for (int c = 0; c < PROTO_CODE_COUNT; c++) {
-        const char *n = proto_code_name((proto_code)c);
-        assert_int_equal(proto_code_parse(n, strlen(n)), c);
-        for (int d = 0; d < c; d++) assert_string_not_equal(n, proto_code_name((proto_code)d));
+    for (int c = 0; c < RLV_PROTO_CODE_COUNT; c++) {
+        const char *n = rlv_proto_code_name((rlv_proto_code)c);
+        assert_int_equal(rlv_proto_code_parse(n, strlen(n)), c);
+        for (int d = 0; d < c; d++) assert_string_not_equal(n, rlv_proto_code_name((rlv_proto_code)d));
     }
-    assert_int_equal(proto_code_parse("future_code", 11), PROTO_E_INTERNAL);
-    assert_string_equal(proto_code_name((proto_code)999), "internal");
-    assert_string_equal(proto_code_meaning((proto_code)-1), "");
-    proto_error e;
-    assert_int_equal(proto_errorf(&e, PROTO_E_BUSY, "queue %d/%d", 64, 64), PROTO_E_BUSY);
-    assert_int_equal(e.code, PROTO_E_BUSY);
+    assert_int_equal(rlv_proto_code_parse("future_code", 11), RLV_PROTO_E_INTERNAL);
+    assert_string_equal(rlv_proto_code_name((rlv_proto_code)999), "internal");
+    assert_string_equal(rlv_proto_code_meaning((rlv_proto_code)-1), "");
+    rlv_proto_error e;
+    assert_int_equal(rlv_proto_errorf(&e, RLV_PROTO_E_BUSY, "queue %d/%d", 64, 64), RLV_PROTO_E_BUSY);
+    assert_int_equal(e.code, RLV_PROTO_E_BUSY);
     assert_string_equal(e.msg, "queue 64/64");
-    assert_int_equal(proto_errorf(NULL, PROTO_E_TIMEOUT, "x"), PROTO_E_TIMEOUT);
+    assert_int_equal(rlv_proto_errorf(NULL, RLV_PROTO_E_TIMEOUT, "x"), RLV_PROTO_E_TIMEOUT);
 }
 
 static void test_scrub_sample(void **st) {
     (void)st;
     char out[16];
-    assert_int_equal(proto_scrub(out, sizeof out, "a\x01" "b\x7f" "c", 5), 5);
+    assert_int_equal(rlv_proto_scrub(out, sizeof out, "a\x01" "b\x7f" "c", 5), 5);
     assert_string_equal(out, "a b c");
-    proto_scrub(out, sizeof out, "\xc2\x85x\xc3\xa9", 5); /* C1 NEL -> space, é kept */
+    rlv_proto_scrub(out, sizeof out, "\xc2\x85x\xc3\xa9", 5); /* C1 NEL -> space, é kept */
     assert_string_equal(out, " x\xc3\xa9");
-    proto_scrub(out, sizeof out, "0123456789abcdefghij", 20);
+    rlv_proto_scrub(out, sizeof out, "0123456789abcdefghij", 20);
     assert_string_equal(out, "0123456789ab...");
-    proto_scrub(out, 6, "\xe2\x82\xac\xe2\x82\xac", 6); /* cut never splits a character */
+    rlv_proto_scrub(out, 6, "\xe2\x82\xac\xe2\x82\xac", 6); /* cut never splits a character */
     assert_string_equal(out, "...");
-    proto_scrub(out, sizeof out, "\xe2\x82", 2);
+    rlv_proto_scrub(out, sizeof out, "\xe2\x82", 2);
     assert_string_equal(out, "??");
     char smp[128];
-    proto_sample(smp, sizeof smp, "ab\x00\\\xff", 5, 64);
+    rlv_proto_sample(smp, sizeof smp, "ab\x00\\\xff", 5, 64);
     assert_string_equal(smp, "ab\\x00\\x5c\\xff");
-    proto_sample(smp, sizeof smp, "abcdefgh", 8, 4);
+    rlv_proto_sample(smp, sizeof smp, "abcdefgh", 8, 4);
     assert_string_equal(smp, "abcd...(8 bytes)");
-    proto_sample(smp, 5, "\x01\x02", 2, 64);
+    rlv_proto_sample(smp, 5, "\x01\x02", 2, 64);
     assert_string_equal(smp, "\\x01");
 }
 
 static void test_reuse(void **st) {
     (void)st;
-    proto_request q = {0};
+    rlv_proto_request q = {0};
     mp m;
-    proto_error e;
+    rlv_proto_error e;
     build(&m, 5, V_CUSTOM, cands_64);
-    assert_int_equal(decode(&q, &m, NULL, &e), PROTO_OK);
+    assert_int_equal(decode(&q, &m, NULL, &e), RLV_PROTO_OK);
     mp_free(&m);
     const char **arr = q.candidates;
     build(&m, -1, V_DEFAULT, NULL);
-    assert_int_equal(decode(&q, &m, NULL, &e), PROTO_OK);
+    assert_int_equal(decode(&q, &m, NULL, &e), RLV_PROTO_OK);
     assert_ptr_equal(q.candidates, arr); /* arrays reused, not reallocated */
     assert_int_equal(q.n_candidates, 3);
     mp_free(&m);
-    proto_request_free(&q);
+    rlv_proto_request_free(&q);
 }
 
 int main(void) {

@@ -48,7 +48,7 @@ static unsigned long long kv_u(const char *list, const char *key) {
 }
 
 /* The synthetic result: the same formula as synthetic_ranking() in proto_cases.py. */
-static void fill_result(const proto_request *q, proto_score_result *res, proto_ranked *rk, float *tok) {
+static void fill_result(const rlv_proto_request *q, rlv_proto_score_result *res, rlv_proto_ranked *rk, float *tok) {
     size_t n = q->n_candidates;
     res->reward_kind = q->reward == RLV_REWARD_DEFAULT ? "logp_mean" : rlv_reward_name(q->reward);
     res->beta = q->has_beta ? q->beta : 0.1;
@@ -59,7 +59,7 @@ static void fill_result(const proto_request *q, proto_score_result *res, proto_r
     res->image_cached = true, res->prefix_cached = true, res->v = q->v;
     for (size_t i = 0; i < n; i++) {
         int idx = (int)(n - 1 - i), T = 3 + idx % 5;
-        proto_ranked *e = &rk[i];
+        rlv_proto_ranked *e = &rk[i];
         memset(e, 0, sizeof *e);
         e->index = idx;
         e->reward = 1.0 - 0.25 * (double)i;
@@ -80,10 +80,10 @@ static void fill_result(const proto_request *q, proto_score_result *res, proto_r
     }
 }
 
-static void write_reply(const char *name, proto_reply *rep) {
+static void write_reply(const char *name, rlv_proto_reply *rep) {
     char path[1024];
     size_t n;
-    const uint8_t *d = proto_reply_data(rep, &n);
+    const uint8_t *d = rlv_proto_reply_data(rep, &n);
     assert_true(n > 0);
     snprintf(path, sizeof path, "%s/replies/%s.msgpack", dir, name);
     FILE *f = fopen(path, "wb");
@@ -92,60 +92,60 @@ static void write_reply(const char *name, proto_reply *rep) {
     fclose(f);
 }
 
-static void build_ok_reply(const char *name, const proto_request *q, proto_reply *rep) {
-    proto_error e;
-    static proto_ranked rk[64];
+static void build_ok_reply(const char *name, const rlv_proto_request *q, rlv_proto_reply *rep) {
+    rlv_proto_error e;
+    static rlv_proto_ranked rk[64];
     static float tok[64 * 16];
-    if (q->op == PROTO_OP_SCORE) {
-        proto_score_result res;
+    if (q->op == RLV_PROTO_OP_SCORE) {
+        rlv_proto_score_result res;
         fill_result(q, &res, rk, tok);
-        assert_int_equal(proto_reply_score(rep, q->id, q->id_len, &res, &e), PROTO_OK);
+        assert_int_equal(rlv_proto_reply_score(rep, q->id, q->id_len, &res, &e), RLV_PROTO_OK);
     } else {
-        assert_int_equal(proto_reply_begin(rep, q->id, q->id_len, &e), PROTO_OK);
-        if (q->op == PROTO_OP_PING) {
-            assert_int_equal(proto_reply_add_int(rep, "v", PROTO_VERSION, &e), PROTO_OK);
-        } else if (q->op == PROTO_OP_INFO) {
-            proto_limits lim;
-            proto_limits_default(&lim);
+        assert_int_equal(rlv_proto_reply_begin(rep, q->id, q->id_len, &e), RLV_PROTO_OK);
+        if (q->op == RLV_PROTO_OP_PING) {
+            assert_int_equal(rlv_proto_reply_add_int(rep, "v", RLV_PROTO_VERSION, &e), RLV_PROTO_OK);
+        } else if (q->op == RLV_PROTO_OP_INFO) {
+            rlv_proto_limits lim;
+            rlv_proto_limits_default(&lim);
             static const char *const kinds[] = {"rlaifv", "dpo", "logp_mean", "logp_sum"};
-            assert_int_equal(proto_reply_add_int(rep, "v", PROTO_VERSION, &e), PROTO_OK);
-            assert_int_equal(proto_reply_add_str(rep, "version", "0.1.0", &e), PROTO_OK);
-            assert_int_equal(proto_reply_open_array(rep, "reward_kinds", &e), PROTO_OK);
-            for (int k = 0; k < 4; k++) assert_int_equal(proto_reply_add_str(rep, NULL, kinds[k], &e), PROTO_OK);
-            assert_int_equal(proto_reply_close(rep, &e), PROTO_OK);
-            assert_int_equal(proto_reply_add_limits(rep, "limits", &lim, &e), PROTO_OK);
-            assert_int_equal(proto_reply_open_map(rep, "errors", &e), PROTO_OK);
-            assert_int_equal(proto_reply_open_map(rep, "empty_map", &e), PROTO_OK);
-            assert_int_equal(proto_reply_close(rep, &e), PROTO_OK);
-            assert_int_equal(proto_reply_open_array(rep, "empty_array", &e), PROTO_OK);
-            assert_int_equal(proto_reply_close(rep, &e), PROTO_OK);
-            assert_int_equal(proto_reply_close(rep, &e), PROTO_OK);
+            assert_int_equal(rlv_proto_reply_add_int(rep, "v", RLV_PROTO_VERSION, &e), RLV_PROTO_OK);
+            assert_int_equal(rlv_proto_reply_add_str(rep, "version", "0.1.0", &e), RLV_PROTO_OK);
+            assert_int_equal(rlv_proto_reply_open_array(rep, "reward_kinds", &e), RLV_PROTO_OK);
+            for (int k = 0; k < 4; k++) assert_int_equal(rlv_proto_reply_add_str(rep, NULL, kinds[k], &e), RLV_PROTO_OK);
+            assert_int_equal(rlv_proto_reply_close(rep, &e), RLV_PROTO_OK);
+            assert_int_equal(rlv_proto_reply_add_limits(rep, "limits", &lim, &e), RLV_PROTO_OK);
+            assert_int_equal(rlv_proto_reply_open_map(rep, "errors", &e), RLV_PROTO_OK);
+            assert_int_equal(rlv_proto_reply_open_map(rep, "empty_map", &e), RLV_PROTO_OK);
+            assert_int_equal(rlv_proto_reply_close(rep, &e), RLV_PROTO_OK);
+            assert_int_equal(rlv_proto_reply_open_array(rep, "empty_array", &e), RLV_PROTO_OK);
+            assert_int_equal(rlv_proto_reply_close(rep, &e), RLV_PROTO_OK);
+            assert_int_equal(rlv_proto_reply_close(rep, &e), RLV_PROTO_OK);
         } else {
-            assert_int_equal(proto_reply_open_map(rep, "requests", &e), PROTO_OK);
-            assert_int_equal(proto_reply_add_uint(rep, "score.ok", 3, &e), PROTO_OK);
-            assert_int_equal(proto_reply_add_uint(rep, "ping.ok", 1, &e), PROTO_OK);
-            assert_int_equal(proto_reply_close(rep, &e), PROTO_OK);
-            assert_int_equal(proto_reply_add_int(rep, "queue_depth", 0, &e), PROTO_OK);
-            assert_int_equal(proto_reply_open_map(rep, "latency_ms", &e), PROTO_OK);
-            assert_int_equal(proto_reply_add_double(rep, "p50", 1.5, &e), PROTO_OK);
-            assert_int_equal(proto_reply_add_double(rep, "p99", 9.25, &e), PROTO_OK);
-            assert_int_equal(proto_reply_close(rep, &e), PROTO_OK);
-            assert_int_equal(proto_reply_add_int(rep, "neg", -7, &e), PROTO_OK);
-            assert_int_equal(proto_reply_add_uint(rep, "big", UINT64_MAX, &e), PROTO_OK);
-            assert_int_equal(proto_reply_add_bool(rep, "flag", true, &e), PROTO_OK);
-            assert_int_equal(proto_reply_add_nil(rep, "nothing", &e), PROTO_OK);
-            assert_int_equal(proto_reply_add_str(rep, "text", "caf\xe9", &e), PROTO_OK); /* latin-1: scrubbed */
+            assert_int_equal(rlv_proto_reply_open_map(rep, "requests", &e), RLV_PROTO_OK);
+            assert_int_equal(rlv_proto_reply_add_uint(rep, "score.ok", 3, &e), RLV_PROTO_OK);
+            assert_int_equal(rlv_proto_reply_add_uint(rep, "ping.ok", 1, &e), RLV_PROTO_OK);
+            assert_int_equal(rlv_proto_reply_close(rep, &e), RLV_PROTO_OK);
+            assert_int_equal(rlv_proto_reply_add_int(rep, "queue_depth", 0, &e), RLV_PROTO_OK);
+            assert_int_equal(rlv_proto_reply_open_map(rep, "latency_ms", &e), RLV_PROTO_OK);
+            assert_int_equal(rlv_proto_reply_add_double(rep, "p50", 1.5, &e), RLV_PROTO_OK);
+            assert_int_equal(rlv_proto_reply_add_double(rep, "p99", 9.25, &e), RLV_PROTO_OK);
+            assert_int_equal(rlv_proto_reply_close(rep, &e), RLV_PROTO_OK);
+            assert_int_equal(rlv_proto_reply_add_int(rep, "neg", -7, &e), RLV_PROTO_OK);
+            assert_int_equal(rlv_proto_reply_add_uint(rep, "big", UINT64_MAX, &e), RLV_PROTO_OK);
+            assert_int_equal(rlv_proto_reply_add_bool(rep, "flag", true, &e), RLV_PROTO_OK);
+            assert_int_equal(rlv_proto_reply_add_nil(rep, "nothing", &e), RLV_PROTO_OK);
+            assert_int_equal(rlv_proto_reply_add_str(rep, "text", "caf\xe9", &e), RLV_PROTO_OK); /* latin-1: scrubbed */
         }
-        assert_int_equal(proto_reply_end(rep, &e), PROTO_OK);
+        assert_int_equal(rlv_proto_reply_end(rep, &e), RLV_PROTO_OK);
     }
     write_reply(name, rep);
 }
 
-static void check_decoded(const char *name, const proto_request *q, const char *want) {
+static void check_decoded(const char *name, const rlv_proto_request *q, const char *want) {
     char v[64];
     kv(want, "op", v, sizeof v);
-    if (strcmp(proto_op_name(q->op), v)) fail_msg("%s: op %s, want %s", name, proto_op_name(q->op), v);
-    if (q->op != PROTO_OP_SCORE) {
+    if (strcmp(rlv_proto_op_name(q->op), v)) fail_msg("%s: op %s, want %s", name, rlv_proto_op_name(q->op), v);
+    if (q->op != RLV_PROTO_OP_SCORE) {
         assert_int_equal(q->v, 1);
         return;
     }
@@ -185,8 +185,8 @@ static void test_python_cases(void **s) {
     snprintf(path, sizeof path, "%s/manifest.tsv", dir);
     FILE *m = fopen(path, "r");
     if (!m) fail_msg("%s missing (fixture fx_proto)", path);
-    proto_request q = {0};
-    proto_reply *rep = proto_reply_new();
+    rlv_proto_request q = {0};
+    rlv_proto_reply *rep = rlv_proto_reply_new();
     assert_non_null(rep);
     int n_ok = 0, n_err = 0;
     while (fgets(line, sizeof line, m)) {
@@ -203,26 +203,26 @@ static void test_python_cases(void **s) {
         size_t len;
         uint8_t *body = slurp(path, &len);
         if (!body) fail_msg("cannot read %s", path);
-        proto_error e;
-        proto_code rc = proto_decode_request(&q, body, len, NULL, &e);
-        if (strcmp(proto_code_name(rc), code))
-            fail_msg("%s: got %s (%s), want %s", name, proto_code_name(rc), e.msg, code);
+        rlv_proto_error e;
+        rlv_proto_code rc = rlv_proto_decode_request(&q, body, len, NULL, &e);
+        if (strcmp(rlv_proto_code_name(rc), code))
+            fail_msg("%s: got %s (%s), want %s", name, rlv_proto_code_name(rc), e.msg, code);
         if (!strstr(e.msg, sub)) fail_msg("%s: message '%s' lacks '%s'", name, e.msg, sub);
         if (q.id) assert_true(q.id >= body && q.id + q.id_len <= body + len); /* zero-copy */
-        if (rc == PROTO_OK) {
+        if (rc == RLV_PROTO_OK) {
             check_decoded(name, &q, want);
             build_ok_reply(name, &q, rep);
             n_ok++;
         } else {
-            assert_int_equal(proto_reply_error(rep, q.id, q.id_len, rc, "%s", e.msg), PROTO_OK);
+            assert_int_equal(rlv_proto_reply_error(rep, q.id, q.id_len, rc, "%s", e.msg), RLV_PROTO_OK);
             write_reply(name, rep);
             n_err++;
         }
         free(body);
     }
     fclose(m);
-    proto_request_free(&q);
-    proto_reply_free(&rep);
+    rlv_proto_request_free(&q);
+    rlv_proto_reply_free(&rep);
     printf("python cases: %d decoded as expected, %d refused with the expected code and message\n", n_ok, n_err);
     assert_true(n_ok >= 30 && n_err >= 50);
 }

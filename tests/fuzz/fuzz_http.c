@@ -1,7 +1,7 @@
 /* fuzz_http.c — libFuzzer target: arbitrary bytes as one HTTP connection's input to the real
  * listener (daemon/http.c: libmicrohttpd's parser, our routing, auth, body limits, JSON decoding),
  * through a socketpair handed over with http_add_connection. This target plays the frontend: it
- * answers every request the listener forwards (decoded with proto_decode_request, so what the
+ * answers every request the listener forwards (decoded with rlv_proto_decode_request, so what the
  * listener sends must be a valid request) with a score, info/stats or error reply. The connection
  * must close within 10 s (every request answered, the body and idle timeouts working) and what
  * comes back must be HTTP responses. */
@@ -23,8 +23,8 @@
 
 static void *router;
 static rlvd_http *http;
-static proto_reply *rep;
-static proto_request req;
+static rlv_proto_reply *rep;
+static rlv_proto_request req;
 
 static void setup(void) {
     static rlvd_settings cfg;
@@ -39,7 +39,7 @@ static void setup(void) {
     if (zmq_bind(router, RLVD_HTTP_EP) != 0) abort();
     rlvd_phase_now = RLVD_READY;
     if (http_start_unbound(&http, &cfg, ctx) != 0) abort();
-    rep = proto_reply_new();
+    rep = rlv_proto_reply_new();
 }
 
 /* The frontend's part: one reply per forwarded request. */
@@ -54,25 +54,25 @@ static void answer(void) {
             return;
         }
         if (!zmq_msg_more(&id) || zmq_msg_recv(&body, router, 0) < 0 || zmq_msg_more(&body)) abort();
-        proto_error e;
-        proto_code rc = proto_decode_request(&req, zmq_msg_data(&body), zmq_msg_size(&body), NULL, &e);
-        if (rc == PROTO_OK && req.op == PROTO_OP_SCORE && req.n_candidates % 4 != 3) {
-            proto_ranked rk[64] = {{0}};
+        rlv_proto_error e;
+        rlv_proto_code rc = rlv_proto_decode_request(&req, zmq_msg_data(&body), zmq_msg_size(&body), NULL, &e);
+        if (rc == RLV_PROTO_OK && req.op == RLV_PROTO_OP_SCORE && req.n_candidates % 4 != 3) {
+            rlv_proto_ranked rk[64] = {{0}};
             size_t n = req.n_candidates < 64 ? req.n_candidates : 64;
-            for (size_t i = 0; i < n; i++) rk[i] = (proto_ranked){.index = (int)(n - 1 - i), .reward = -(double)i, .tokens = 2};
-            proto_score_result res = {.reward_kind = "logp_mean", .beta = 0.1, .n = n, .ranking = rk, .v = req.v};
-            if (proto_reply_score(rep, req.id, req.id_len, &res, &e) != PROTO_OK) abort();
-        } else if (rc == PROTO_OK && req.op != PROTO_OP_SCORE) {
-            if (proto_reply_begin(rep, req.id, req.id_len, &e) || proto_reply_add_str(rep, "version", "fuzz", &e) ||
-                proto_reply_open_map(rep, "replies_by_transport", &e) || proto_reply_add_uint(rep, "http.score.ok", 1, &e) ||
-                proto_reply_close(rep, &e) || proto_reply_end(rep, &e))
+            for (size_t i = 0; i < n; i++) rk[i] = (rlv_proto_ranked){.index = (int)(n - 1 - i), .reward = -(double)i, .tokens = 2};
+            rlv_proto_score_result res = {.reward_kind = "logp_mean", .beta = 0.1, .n = n, .ranking = rk, .v = req.v};
+            if (rlv_proto_reply_score(rep, req.id, req.id_len, &res, &e) != RLV_PROTO_OK) abort();
+        } else if (rc == RLV_PROTO_OK && req.op != RLV_PROTO_OP_SCORE) {
+            if (rlv_proto_reply_begin(rep, req.id, req.id_len, &e) || rlv_proto_reply_add_str(rep, "version", "fuzz", &e) ||
+                rlv_proto_reply_open_map(rep, "replies_by_transport", &e) || rlv_proto_reply_add_uint(rep, "http.score.ok", 1, &e) ||
+                rlv_proto_reply_close(rep, &e) || rlv_proto_reply_end(rep, &e))
                 abort();
         } else {
             /* a request the listener built but the decoder refused (limits, reward names...) or a busy */
-            proto_reply_error(rep, req.id, req.id_len, rc == PROTO_OK ? PROTO_E_BUSY : rc, "%s", rc == PROTO_OK ? "busy" : e.msg);
+            rlv_proto_reply_error(rep, req.id, req.id_len, rc == RLV_PROTO_OK ? RLV_PROTO_E_BUSY : rc, "%s", rc == RLV_PROTO_OK ? "busy" : e.msg);
         }
         size_t len;
-        const uint8_t *b = proto_reply_data(rep, &len);
+        const uint8_t *b = rlv_proto_reply_data(rep, &len);
         zmq_msg_send(&id, router, ZMQ_SNDMORE);
         zmq_send(router, b, len, 0);
         zmq_msg_close(&body);

@@ -1,6 +1,6 @@
 /* fuzz_http_json.c — libFuzzer target: the HTTP API's request decoder (http_json_decode) on arbitrary
  * bytes as a /v1/rerank and as a /v1/score body, the image decoder (base64, data: URLs) on them
- * alone, and then the request re-encoded as msgpack must pass proto_decode_request's own checks or
+ * alone, and then the request re-encoded as msgpack must pass rlv_proto_decode_request's own checks or
  * fail with a named code; a decoded job's reply shapes must be valid JSON. */
 #include <jansson.h>
 #include <stdint.h>
@@ -28,22 +28,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     } else if (img || !memchr(msg, 0, sizeof msg)) {
         abort();
     }
-    static proto_request req; /* reused, as the daemon does */
+    static rlv_proto_request req; /* reused, as the daemon does */
     for (int kind = 0; kind < 2; kind++) {
         http_job j;
-        proto_error e = {0};
-        proto_code rc = http_json_decode(&j, kind ? HTTP_JOB_SCORE : HTTP_JOB_RERANK, (const char *)data, size, &e);
-        if ((unsigned)rc >= PROTO_CODE_COUNT || strlen(e.msg) >= PROTO_ERR_MSG_MAX) abort();
-        if (rc == PROTO_OK) {
+        rlv_proto_error e = {0};
+        rlv_proto_code rc = http_json_decode(&j, kind ? HTTP_JOB_SCORE : HTTP_JOB_RERANK, (const char *)data, size, &e);
+        if ((unsigned)rc >= RLV_PROTO_CODE_COUNT || strlen(e.msg) >= RLV_PROTO_ERR_MSG_MAX) abort();
+        if (rc == RLV_PROTO_OK) {
             if (kind == 0 && (j.top_n < 1 || j.top_n > j.q.n_candidates) && j.q.n_candidates) abort();
             size_t len;
             j.q.id = 7;
-            uint8_t *b = proto_encode_request(&j.q, &len);
+            uint8_t *b = rlv_proto_encode_request(&j.q, &len);
             if (!b) abort();
-            proto_error pe;
-            proto_code prc = proto_decode_request(&req, b, len, NULL, &pe);
-            if ((unsigned)prc >= PROTO_CODE_COUNT) abort();
-            if (prc == PROTO_OK && (req.n_candidates != j.q.n_candidates || req.image_len != j.q.image_len)) abort();
+            rlv_proto_error pe;
+            rlv_proto_code prc = rlv_proto_decode_request(&req, b, len, NULL, &pe);
+            if ((unsigned)prc >= RLV_PROTO_CODE_COUNT) abort();
+            if (prc == RLV_PROTO_OK && (req.n_candidates != j.q.n_candidates || req.image_len != j.q.image_len)) abort();
             free(b);
             /* a reply of the daemon's shape for this job */
             json_t *rep = json_object(), *rk = json_array();
@@ -60,7 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             json_decref(rep);
         }
         http_job_free(&j);
-        check_json(http_json_error(proto_code_name(rc), e.msg));
+        check_json(http_json_error(rlv_proto_code_name(rc), e.msg));
     }
     return 0;
 }

@@ -1,4 +1,4 @@
-/* fuzz_request.c — libFuzzer target: proto_decode_request on arbitrary bytes, with the default
+/* fuzz_request.c — libFuzzer target: rlv_proto_decode_request on arbitrary bytes, with the default
  * limits and with tiny ones, then the reply the daemon would send (error or score), which must
  * itself be well-formed msgpack that echoes the id bit-identically. */
 #include <msgpack.h>
@@ -8,9 +8,9 @@
 
 #include "rlaifv_proto.h"
 
-static void check_reply(proto_reply *r, const proto_request *q) {
+static void check_reply(rlv_proto_reply *r, const rlv_proto_request *q) {
     size_t len, off = 0;
-    const uint8_t *d = proto_reply_data(r, &len);
+    const uint8_t *d = rlv_proto_reply_data(r, &len);
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     if (msgpack_unpack_next(&u, (const char *)d, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len) abort();
@@ -22,26 +22,26 @@ static void check_reply(proto_reply *r, const proto_request *q) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    static proto_request q; /* reused across inputs, as the daemon does */
-    static proto_reply *r;
-    if (!r) r = proto_reply_new();
-    proto_limits lims[2];
-    proto_limits_default(&lims[0]);
-    lims[1] = (proto_limits){64, 16, 2, 8, 8, 8};
+    static rlv_proto_request q; /* reused across inputs, as the daemon does */
+    static rlv_proto_reply *r;
+    if (!r) r = rlv_proto_reply_new();
+    rlv_proto_limits lims[2];
+    rlv_proto_limits_default(&lims[0]);
+    lims[1] = (rlv_proto_limits){64, 16, 2, 8, 8, 8};
     for (int l = 0; l < 2; l++) {
-        proto_error e;
-        proto_code rc = proto_decode_request(&q, data, size, &lims[l], &e);
-        if ((unsigned)rc >= PROTO_CODE_COUNT || strlen(e.msg) >= PROTO_ERR_MSG_MAX) abort();
+        rlv_proto_error e;
+        rlv_proto_code rc = rlv_proto_decode_request(&q, data, size, &lims[l], &e);
+        if ((unsigned)rc >= RLV_PROTO_CODE_COUNT || strlen(e.msg) >= RLV_PROTO_ERR_MSG_MAX) abort();
         if (q.id && (q.id < data || q.id + q.id_len > data + size || q.id_len > lims[l].max_id_bytes)) abort();
-        if (rc != PROTO_OK) {
-            if (proto_reply_error(r, q.id, q.id_len, rc, "%s", e.msg) != PROTO_OK) abort();
+        if (rc != RLV_PROTO_OK) {
+            if (rlv_proto_reply_error(r, q.id, q.id_len, rc, "%s", e.msg) != RLV_PROTO_OK) abort();
             check_reply(r, &q);
             continue;
         }
-        if (q.v < 1 || q.v > PROTO_VERSION) abort();
-        if (q.op != PROTO_OP_SCORE) {
-            if (proto_reply_begin(r, q.id, q.id_len, &e) || proto_reply_add_int(r, "v", 1, &e) ||
-                proto_reply_end(r, &e))
+        if (q.v < 1 || q.v > RLV_PROTO_VERSION) abort();
+        if (q.op != RLV_PROTO_OP_SCORE) {
+            if (rlv_proto_reply_begin(r, q.id, q.id_len, &e) || rlv_proto_reply_add_int(r, "v", 1, &e) ||
+                rlv_proto_reply_end(r, &e))
                 abort();
             check_reply(r, &q);
             continue;
@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (q.prompt_len > lims[l].max_prompt_bytes || (q.image && (q.image_len < 1 || q.image_len > lims[l].max_image_bytes)))
             abort();
         if (q.image && (q.image < data || q.image + q.image_len > data + size)) abort();
-        proto_ranked rk[64];
+        rlv_proto_ranked rk[64];
         memset(rk, 0, sizeof rk);
         for (size_t i = 0; i < q.n_candidates; i++) {
             if (q.candidate_lens[i] > lims[l].max_candidate_bytes) abort();
@@ -59,9 +59,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             rk[i].index = (int)i;
             rk[i].tokens = 1;
         }
-        proto_score_result res = {rlv_reward_name(q.reward) ? rlv_reward_name(q.reward) : "logp_mean",
+        rlv_proto_score_result res = {rlv_reward_name(q.reward) ? rlv_reward_name(q.reward) : "logp_mean",
                                   q.has_beta ? q.beta : 0.1, true, q.n_candidates, rk, 0, 0, 0, 0, false, true, q.v};
-        if (proto_reply_score(r, q.id, q.id_len, &res, &e) != PROTO_OK) abort();
+        if (rlv_proto_reply_score(r, q.id, q.id_len, &res, &e) != RLV_PROTO_OK) abort();
         check_reply(r, &q);
     }
     return 0;

@@ -43,7 +43,7 @@ def raw_map(pairs):
 
 
 P = msgpack.packb
-PROTO_VERSION = 2  # include/rlaifv_proto.h's; test_proto_py.c writes it into the synthetic ping and info replies
+RLV_PROTO_VERSION = 2  # include/rlaifv_proto.h's; test_proto_py.c writes it into the synthetic ping and info replies
 
 
 def base(**over):
@@ -226,9 +226,9 @@ def expected_reply(c):
     if w is None:
         return None
     if w["op"] == "ping":
-        return {"id": rid, "ok": True, "v": PROTO_VERSION}
+        return {"id": rid, "ok": True, "v": RLV_PROTO_VERSION}
     if w["op"] == "info":
-        return {"id": rid, "ok": True, "v": PROTO_VERSION, "version": "0.1.0",
+        return {"id": rid, "ok": True, "v": RLV_PROTO_VERSION, "version": "0.1.0",
                 "reward_kinds": ["rlaifv", "dpo", "logp_mean", "logp_sum"], "limits": DEFAULTS,
                 "errors": {"empty_map": {}, "empty_array": []}}
     if w["op"] == "stats":
