@@ -21,13 +21,13 @@ $bin/daemon/rlaifvd --bind $ep --log-level warn &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
-  $bin/clients/rlaifv call --server $ep --timeout-ms 200 ping >/dev/null 2>&1 && break
+  $bin/tools/rlaifv call --server $ep --timeout-ms 200 ping >/dev/null 2>&1 && break
   sleep 0.2
 done
 args=()
 for c in "${cands[@]}"; do args+=(--candidate "$c"); done
 echo "== rlaifv score --server $ep --image $image --prompt \"$prompt\" (${#cands[@]} candidates)"
-$bin/clients/rlaifv score --server $ep --image "$image" --prompt "$prompt" "${args[@]}" --text
+$bin/tools/rlaifv score --server $ep --image "$image" --prompt "$prompt" "${args[@]}" --text
 kill -TERM $pid
 wait $pid
 trap - EXIT

@@ -1,4 +1,4 @@
-/* cmd.h — the subcommands of `rlaifv`, one per clients/cmd_<name>.c.
+/* cmd.h — the subcommands of `rlaifv`, one per tools/cmd_<name>.c.
  * Each takes argv with argv[0] = the subcommand name and returns the process exit status. */
 #ifndef RLV_CMD_H
 #define RLV_CMD_H

@@ -1,4 +1,4 @@
-/* rlaifv.c — the `rlaifv` command: one table of subcommands, each in clients/cmd_<name>.c.
+/* rlaifv.c — the `rlaifv` command: one table of subcommands, each in tools/cmd_<name>.c.
  * Offline subcommands link core directly; none of them needs the daemon.
  * The option grammar is the same for all of them (cli_args.h): `--key=value` is split here into
  * `--key value` before the subcommand sees it, and `--version` works everywhere. */
