@@ -238,7 +238,8 @@ int main(int argc, char **argv) {
             has_q8[bi] = s->ldw % bs == 0;
             wq[bi] = xmalloc(wn), ws[bi] = xmalloc((wn / bs + 1) * sizeof(uint16_t));
             if (has_q8[bi] && q8_quantize_rows(wq[bi], ws[bi], wf, s->n, s->ldw, bs, NULL)) die("q8_quantize_rows");
-            wq8[bi] = (mm_w){wq[bi], RLV_I8, s->ldw, ws[bi], bs, 0, 0, 0, 0};
+            wq8[bi] = mm_w_plain(wq[bi], RLV_I8, s->ldw);
+            wq8[bi].scale = ws[bi], wq8[bi].block = bs;
         }
         mm_w wbv = mm_w_plain(wb, RLV_BF16, s->ldw), wfv = mm_w_plain(wf, RLV_F32, s->ldw);
         mm_repack *rp = NULL;

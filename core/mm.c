@@ -8,6 +8,8 @@
  *   for jc (nc columns): for pc (kc depth): pack B [kc x nc] (weights, widened here, once per call)
  *     for ic (mc rows): pack A [mc x kc] (activations)
  *       for jr (nr micro-panel of B, stays in L1): for ir (mr rows): micro-tile
+ * Repacked bf16 weights on a kernel with tile_bf16p skip B packing: its tile widens the panel
+ * where it lies (at 256-1024 rows the transpose and widening were 7-20 % of a product).
  * Threads split the output columns (weight rows), so each weight byte is read and widened by one
  * thread once per call whatever m is; only when n is too narrow to share (fewer than 4 micro-
  * panels per thread) and m is tall do they split the rows instead, each packing all of B.
@@ -100,7 +102,7 @@ size_t mm_ctx_bytes(const mm_ctx *c) { return (size_t)c->nth * c->buf_bytes; }
 const char *mm_kernel_name(const mm_ctx *c) { return c->kern ? c->kern->name : "generic"; }
 
 mm_w mm_w_plain(const void *p, rlv_dtype dt, int ld) {
-    mm_w w = {p, dt, ld, NULL, 0, 0, 0, 0, 0};
+    mm_w w = {p, dt, ld, NULL, 0, 0, 0, 0, 0, 0};
     return w;
 }
 
@@ -234,6 +236,9 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
     size_t es = rlv_dtype_size(w->dt);
     char *abuf = buf, *bbuf = abuf + kern_block_bytes(kn, kn->mc);
     int mr = kn->mr, nr = kn->nr;
+    /* a split bf16 panel is multiplied where it lies: no B block at all */
+    int inplace = w->split;
+    RLV_ASSERT(!inplace || (kn->tile_bf16p && w->panel == nr && w->dt == RLV_BF16));
     /* row blocks of equal size (whole micro-tiles, at most mc): 1024 rows as 4 x ~256, not
      * 3 x 336 + 16, whose last block would reload every packed B panel for 2 tiles */
     int nblk = (m + kn->mc - 1) / kn->mc, mcb = ((m + nblk - 1) / nblk + mr - 1) / mr * mr;
@@ -248,22 +253,28 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
                 kn->pack_a(abuf, x + (size_t)ic * ldx + pc, (size_t)ldx, mb, kb);
                 for (int jr = 0; jr < nb; jr += nr) {
                     int nbr = nb - jr < nr ? nb - jr : nr;
-                    if (ic == 0) {
+                    const uint16_t *bp = NULL;
+                    if (inplace) bp = mm_w_at(*w, (size_t)(jc + jr), (size_t)pc).p;
+                    else if (ic == 0) {
                         mm_w wp = trans ? mm_w_at(*w, (size_t)(jc + jr), (size_t)pc) : mm_w_at(*w, (size_t)pc, (size_t)(jc + jr));
                         /* a repacked panel is already [k][nr]: its rows are copied (widened), not transposed */
                         kn->pack_b(bbuf + (size_t)jr * pb, &wp, trans && !w->panel, nbr, kb);
                     }
                     int pf = jr + nr < nb;  /* next panel of this block: its weights, or once packed, the panel */
-                    size_t pfb = (size_t)nr * pb, pf0 = 0;
+                    /* what to bring in meanwhile: the next panel in place, or the next packed panel */
+                    const char *pfp = !pf ? NULL : inplace ? (const char *)bp + w->pstride * es : bbuf + (size_t)(jr + nr) * pb;
+                    size_t pfb = inplace ? (size_t)nr * (size_t)kb * es : (size_t)nr * pb, pf0 = 0;
                     for (int ir = 0, t = 0; ir < mb; ir += mr, t++) {
                         if (pf && ic == 0 && !w->panel) /* repacked panels are read in order: the hardware prefetches them */
                             prefetch_panel(w->p, es, w->ld, trans, jc + jr + nr, nb - jr - nr < nr ? nb - jr - nr : nr, pc, kb, t,
                                            tiles);
-                        else if (pf)  /* packed B outgrows L2 (nc x kc floats): bring the next panel back */
+                        else if (pf)  /* packed B outgrows L2 (nc x kc floats), a panel in place is in memory: bring the next one in */
                             for (size_t e = pfb * (size_t)(t + 1) / (size_t)tiles; pf0 < e; pf0 += 64)
-                                __builtin_prefetch(bbuf + (size_t)(jr + nr) * pb + pf0, 0, 2);
-                        kn->tile(kb, abuf + (size_t)ir * pb, bbuf + (size_t)jr * pb, y + (size_t)(ic + ir) * ldy + jc + jr,
-                                 (size_t)ldy, mb - ir < mr ? mb - ir : mr, nbr, alpha, a2);
+                                __builtin_prefetch(pfp + pf0, 0, 2);
+                        float *yt = y + (size_t)(ic + ir) * ldy + jc + jr;
+                        int mt = mb - ir < mr ? mb - ir : mr;
+                        if (inplace) kn->tile_bf16p(kb, abuf + (size_t)ir * pb, bp, yt, (size_t)ldy, mt, nbr, alpha, a2);
+                        else kn->tile(kb, abuf + (size_t)ir * pb, bbuf + (size_t)jr * pb, yt, (size_t)ldy, mt, nbr, alpha, a2);
                     }
                 }
             }
@@ -359,6 +370,7 @@ typedef struct repacked {
 
 struct mm_repack {
     int panel;
+    int split;  /* bf16 panels in the kernel's tile_bf16p layout */
     repacked *v;
     int n, cap;
     size_t bytes;
@@ -372,6 +384,7 @@ int mm_repack_init(mm_repack **out, mm_compute compute, rlv_err *err) {
     mm_repack *r = calloc(1, sizeof *r);
     if (!r) return rlv_errf(err, RLV_ENOMEM, "weight repacking");
     r->panel = kern ? kern->nr : 0;
+    r->split = kern && kern->tile_bf16p;
     *out = r;
     return RLV_OK;
 }
@@ -393,21 +406,28 @@ size_t mm_repack_bytes(const mm_repack *r) { return r ? r->bytes : 0; }
 
 /* Panels of w [n, k] (a whole stored weight: c0 0) into p / scale: element (j, q) of W goes to
  * panel j / P at [q][j % P], rows past n zero; q8 scale (j, b) to [b][j % P] of the panel.
+ * split (bf16 for a tile_bf16p, mm_kern.h): at [q][SPLIT(j % P)] instead, j and j + P/2 side by side.
  * k outer, the panel's P rows inner: P source lines stay cached while 64 bytes of each are used. */
-#define REPACK_ELEMS(T)                                                                          \
+#define SPLIT(jj) ((jj) < (size_t)P / 2 ? 2 * (jj) : 2 * ((jj) - (size_t)P / 2) + 1)
+#define REPACK_ELEMS(T, POS)                                                                     \
     for (size_t pi = 0; pi < np; pi++) {                                                         \
         T *dst = (T *)p + pi * (size_t)k * (size_t)P;                                            \
         const T *src = (const T *)w->p + pi * (size_t)P * (size_t)w->ld;                         \
         size_t rows = (size_t)n - pi * (size_t)P < (size_t)P ? (size_t)n - pi * (size_t)P : (size_t)P; \
         for (size_t q = 0; q < (size_t)k; q++, dst += P)                                         \
-            for (size_t jj = 0; jj < (size_t)P; jj++) dst[jj] = jj < rows ? src[jj * (size_t)w->ld + q] : (T)0; \
+            for (size_t jj = 0; jj < (size_t)P; jj++) dst[POS(jj)] = jj < rows ? src[jj * (size_t)w->ld + q] : (T)0; \
     }
-static void repack_into(const mm_w *w, int n, int k, int P, void *p, uint16_t *scale) {
+#define SAME(jj) (jj)
+static void repack_into(const mm_w *w, int n, int k, int P, int split, void *p, uint16_t *scale) {
     size_t np = (size_t)(n + P - 1) / (size_t)P;
+    if (split) {
+        REPACK_ELEMS(uint16_t, SPLIT)
+        return;
+    }
     switch (rlv_dtype_size(w->dt)) {
-    case 1: REPACK_ELEMS(int8_t) break;
-    case 2: REPACK_ELEMS(uint16_t) break;
-    default: REPACK_ELEMS(float) break;
+    case 1: REPACK_ELEMS(int8_t, SAME) break;
+    case 2: REPACK_ELEMS(uint16_t, SAME) break;
+    default: REPACK_ELEMS(float, SAME) break;
     }
     if (w->dt != RLV_I8) return;
     size_t nbk = (size_t)(k / w->block), lds = (size_t)(w->ld / w->block);
@@ -419,6 +439,8 @@ static void repack_into(const mm_w *w, int n, int k, int P, void *p, uint16_t *s
             }
 }
 #undef REPACK_ELEMS
+#undef SPLIT
+#undef SAME
 
 static int repack(mm_repack *r, mm_w *w, int n, int k, const ckpt *c, const char *name, rlv_err *err);
 
@@ -434,7 +456,7 @@ int mm_repack_view(mm_repack *r, mm_w *w, int n, int k, rlv_err *err) {
 }
 
 static int repack(mm_repack *r, mm_w *w, int n, int k, const ckpt *c, const char *name, rlv_err *err) {
-    int P = r->panel;
+    int P = r->panel, split = r->split && w->dt == RLV_BF16;
     RLV_ASSERT(w->c0 == 0 && k <= w->ld && (w->dt != RLV_I8 || k % w->block == 0));
     const void *key = w->p, *skey = w->scale;
     repacked *hit = NULL;
@@ -457,7 +479,7 @@ static int repack(mm_repack *r, mm_w *w, int n, int k, const ckpt *c, const char
             free(e.scale);
             return rlv_errf(err, RLV_ENOMEM, "repacking '%s': %zu bytes", name, bytes + sbytes);
         }
-        repack_into(w, n, k, P, e.p, e.scale);
+        repack_into(w, n, k, P, split, e.p, e.scale);
         if (c) {
             ckpt_evict(c, w->p, (size_t)n * (size_t)k * es);
             if (sbytes) ckpt_evict(c, w->scale, (size_t)n * (size_t)(k / w->block) * 2);
@@ -471,6 +493,7 @@ static int repack(mm_repack *r, mm_w *w, int n, int k, const ckpt *c, const char
     v.ld = P;
     v.panel = P;
     v.pstride = (size_t)k * (size_t)P;
+    v.split = split;
     if (v.dt == RLV_I8) {
         v.scale = hit->scale;
         v.spstride = (size_t)(k / v.block) * (size_t)P;

@@ -136,9 +136,11 @@ static void pack_b(void *dst, const mm_w *w, int trans, int nb, int kb) {
     }
 #define STORE(i) if (i < mb) mmx_store_row32(c + (size_t)i * ldc, c##i##a, c##i##b, m0, m1, va, acc);
 
-/* Accumulators are named variables, not an array, so that they stay in registers at -O2. */
-static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc) {
-    const float *a = ap, *b = bp;
+/* Accumulators are named variables, not an array, so that they stay in registers at -O2.
+ * bf16p: b is a repacked bf16 panel (mm_kern.tile_bf16p's layout), widened as it is loaded —
+ * vpslld gives columns 0-15, vpandd 16-31 — else a packed f32 micro-panel. */
+static inline __attribute__((always_inline)) void tile_on(int kb, const float *a, const void *bp, int bf16p, float *c,
+                                                          size_t ldc, int mb, int nb, float alpha, int acc) {
     /* y is re-read once per depth block and is too big for the caches (1024 x 4096 floats):
      * start fetching this tile's rows now, so that they have arrived by the store */
     if (acc)
@@ -147,14 +149,34 @@ static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, i
             _mm_prefetch((const char *)(c + (size_t)i * ldc + 16), _MM_HINT_T0);
         }
     ROWS(DECL)
-    for (int p = 0; p < kb; p++, a += MR, b += NR) {
-        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
-        ROWS(FMA)
+    if (bf16p) {
+        const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
+        const uint16_t *b = bp;
+        for (int p = 0; p < kb; p++, a += MR, b += NR) {
+            __m512i v = _mm512_loadu_si512(b);
+            __m512 b0 = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), b1 = _mm512_castsi512_ps(_mm512_and_si512(v, hi));
+            ROWS(FMA)
+        }
+    } else {
+        const float *b = bp;
+        for (int p = 0; p < kb; p++, a += MR, b += NR) {
+            __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+            ROWS(FMA)
+        }
     }
     __mmask16 m0, m1;
     mmx_masks32(nb, &m0, &m1);
     __m512 va = _mm512_set1_ps(alpha);
     ROWS(STORE)
+}
+
+static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc) {
+    tile_on(kb, ap, bp, 0, c, ldc, mb, nb, alpha, acc);
+}
+
+static void tile_bf16p(int kb, const void *ap, const uint16_t *bp, float *c, size_t ldc, int mb, int nb, float alpha,
+                       int acc) {
+    tile_on(kb, ap, bp, 1, c, ldc, mb, nb, alpha, acc);
 }
 
 /* gemv: M (<= 4) rows of x against 16 weight rows at a time, W [n, k] read in place. It computes
@@ -225,5 +247,5 @@ static void gemv(float *y, size_t ldy, const float *x, size_t ldx, int m, int k,
 
 const mm_kern mm_kern_avx512 = {
     .name = "avx512", .mr = MR, .nr = NR, .kc = KC, .mc = 14 * 18, .nc = 32 * 64, .kstep = 1,
-    .pack_a = pack_a, .pack_b = pack_b, .tile = tile, .gemv_rows = 4, .gemv = gemv,
+    .pack_a = pack_a, .pack_b = pack_b, .tile = tile, .gemv_rows = 4, .gemv = gemv, .tile_bf16p = tile_bf16p,
 };

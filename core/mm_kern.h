@@ -15,6 +15,7 @@
 #define RLV_MM_KERN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mm.h"
 
@@ -37,6 +38,12 @@ typedef struct mm_kern {
     int gemv_rows;
     void (*gemv)(float *y, size_t ldy, const float *x, size_t ldx, int m, int k, const mm_w *w, int n, float alpha,
                  int acc);
+    /* Optional: the tile on a repacked bf16 panel read in place (no B packing at all), b at its
+     * depth block's first k-row. Such panels are laid out for it: k-row q holds its nr columns as
+     * nr/2 32-bit words, word i = column i (low half) and column i + nr/2 (high half), so that a
+     * shift and a mask widen one load into the two column halves. */
+    void (*tile_bf16p)(int kb, const void *a, const uint16_t *b, float *c, size_t ldc, int mb, int nb, float alpha,
+                       int acc);
 } mm_kern;
 
 extern const mm_kern mm_kern_avx2;        /* fp32 FMA, 6 x 16 */

@@ -257,7 +257,8 @@ static void test_q8_exact(void **st) {
                     float *x = malloc((size_t)m * k * sizeof(float)), *y1 = calloc((size_t)m * n, sizeof(float)),
                           *y2 = calloc((size_t)m * n, sizeof(float));
                     for (size_t i = 0; i < (size_t)m * k; i++) x[i] = rndf();
-                    mm_w q = {w.p, RLV_I8, ld, w.s, B, 0, 0, 0, 0};
+                    mm_w q = mm_w_plain(w.p, RLV_I8, ld);
+                    q.scale = w.s, q.block = B;
                     mm_w wq = mm_w_at(q, 0, (size_t)c0), wf = mm_w_plain(w.f + c0, RLV_F32, ld);
                     if (xw) mm_xw(c, y1, n, x, k, m, k, wq, n, 0), mm_xw(c, y2, n, x, k, m, k, wf, n, 0);
                     else mm_xwt(c, y1, n, x, k, m, k, wq, n, NULL, 0), mm_xwt(c, y2, n, x, k, m, k, wf, n, NULL, 0);
@@ -320,6 +321,8 @@ static void test_repacked(void **st) {
                         cpu_set_cap(~0u);
                         assert_int_equal(mm_repack_view(rp, &rep, nn, ldw, &e), RLV_OK); /* whole stored rows */
                         assert_int_equal(rep.panel, P);
+                        /* bf16 panels for the AVX-512 fp32 kernel are multiplied in place (tile_bf16p) */
+                        assert_int_equal(rep.split, dts[di] == RLV_BF16 && !strcmp(mm_kernel_name(c), "avx512"));
                         mm_w pv = mm_w_at(plain, (size_t)r0, (size_t)k0), rv = mm_w_at(rep, (size_t)r0, (size_t)k0);
                         float *x = malloc((size_t)m * k * sizeof(float)), *y1 = calloc((size_t)m * n, sizeof(float)),
                               *y2 = calloc((size_t)m * n, sizeof(float));
