@@ -24,7 +24,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -382,27 +381,6 @@ int ckpt_open(ckpt **out, const char *path, rlv_err *err) {
 const rlv_tensor *ckpt_find(const ckpt *c, const char *name) {
     json_t *v = json_object_get(c->index, name);
     return v ? &c->tensors[json_integer_value(v)] : NULL;
-}
-
-int ckpt_want(const ckpt *c, const rlv_tensor **out, rlv_err *err, const char *name, int ndim, ...) {
-    const rlv_tensor *t = ckpt_find(c, name);
-    if (!t) return rlv_errf(err, RLV_EMISSING, "tensor '%s' is missing", name);
-    int64_t sh[RLV_MAX_DIMS];
-    if (ndim < 0 || ndim > RLV_MAX_DIMS) return rlv_errf(err, RLV_EINVAL, "tensor '%s': %d dimensions wanted", name, ndim);
-    va_list ap;
-    va_start(ap, ndim);
-    for (int i = 0; i < ndim; i++) sh[i] = va_arg(ap, int64_t);
-    va_end(ap);
-    int ok = t->ndim == ndim;
-    for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == sh[i];
-    if (!ok) {
-        char got[96], exp[96];
-        rlv_shape_str(t->shape, t->ndim, got, sizeof got);
-        rlv_shape_str(sh, ndim, exp, sizeof exp);
-        return rlv_errf(err, RLV_ESHAPE, "tensor '%s' has shape %s, expected %s", name, got, exp);
-    }
-    *out = t;
-    return RLV_OK;
 }
 
 int ckpt_n_tensors(const ckpt *c) { return c->n_tensors; }

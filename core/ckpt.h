@@ -23,11 +23,6 @@ int ckpt_open(ckpt **out, const char *path, rlv_err *err);
 /* Tensor by name, or NULL. The view is owned by c, valid until ckpt_free(). */
 const rlv_tensor *ckpt_find(const ckpt *c, const char *name);
 
-/* The tensor a model module binds: *out = the tensor `name` when it has ndim dimensions of the
- * given sizes (ndim int64_t arguments after ndim). RLV_OK, RLV_EMISSING or RLV_ESHAPE naming the
- * tensor and both shapes. The one lookup of llm.c, vit.c and resampler.c; dtypes are theirs. */
-int ckpt_want(const ckpt *c, const rlv_tensor **out, rlv_err *err, const char *name, int ndim, ...);
-
 /* Number of tensors and the i-th one (in file order, shard by shard). */
 int ckpt_n_tensors(const ckpt *c);
 const rlv_tensor *ckpt_tensor(const ckpt *c, int i);

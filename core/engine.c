@@ -33,7 +33,6 @@
 #include "reward.h"
 #include "timing.h"
 #include "tok.h"
-#include "prefix.h"
 #include "vit.h"
 
 enum { POL = 0, REF = 1 };
@@ -132,8 +131,7 @@ static uint64_t weights_identity(const ckpt *c, int vision_only) {
     uint64_t acc = 0;
     for (int i = 0; i < ckpt_n_tensors(c); i++) {
         const rlv_tensor *t = ckpt_tensor(c, i);
-        if (vision_only && !prefix_skip(t->name, "model.vision_tower.") && !prefix_skip(t->name, "model.resampler."))
-            continue;
+        if (vision_only && !manifest_is_vision(t->name)) continue;
         struct { const void *p; size_t n; } k = {t->data, t->nbytes};
         acc ^= imcache_model_id(&k, sizeof k) + (acc << 6) + (acc >> 2);
     }

@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "half.h"
+#include "manifest.h"
 #include "mm.h"
 #include "timing.h"
 
@@ -112,19 +113,6 @@ struct llm_ws {
 
 /* ------------------------------------------------------------------ model */
 
-/* A matrix [rows][cols] (cols > 0) or a vector [rows] (cols == 0) of the decoder. */
-static int find_w(const ckpt *c, const char *name, int64_t rows, int64_t cols, const rlv_tensor **out,
-                  rlv_err *err) {
-    const rlv_tensor *t = NULL;
-    int rc = cols ? ckpt_want(c, &t, err, name, 2, rows, cols) : ckpt_want(c, &t, err, name, 1, rows);
-    if (rc) return rc;
-    /* vectors (norms) are never q8: an I8 one would be read as bare integers */
-    if (t->dtype != RLV_F32 && t->dtype != RLV_BF16 && t->dtype != RLV_F16 && !(cols && t->dtype == RLV_I8))
-        return rlv_errf(err, RLV_EDTYPE, "'%s': unsupported dtype %s", name, rlv_dtype_name(t->dtype));
-    *out = t;
-    return RLV_OK;
-}
-
 /* f32 buffers a model may own (f32_owned): per layer its 7 matrices (LLM_F32_WEIGHTS) and its 2
  * norm vectors; outside the layers lm_head and the final norm (the embedding is never widened). */
 enum { LLM_OWNED_PER_LAYER = 7 + 2, LLM_OWNED_OUTSIDE_LAYERS = 2 };
@@ -139,30 +127,32 @@ static int own_f32(llm_model *m, float **out, mm_w w, size_t rows, size_t cols, 
     return RLV_OK;
 }
 
-/* Matrix `name` [rows, cols] as stored (q8 with its scales), or widened to an f32 copy. */
-static int load_mat(llm_model *m, const ckpt *c, const char *name, int64_t rows, int64_t cols, int flags,
-                    llm_w *w, rlv_err *err) {
+/* Matrix id (of layer i) as stored (q8 with its scales), or widened to an f32 copy. */
+static int load_mat(llm_model *m, const ckpt *c, manifest_id id, int i, int flags, llm_w *w, rlv_err *err) {
     const rlv_tensor *t = NULL;
-    int rc = find_w(c, name, rows, cols, &t, err);
+    int rc = manifest_want(m->cfg, c, id, i, &t, err);
     if (!rc) rc = mm_weight_bind(w, c, t, err);
     if (rc) return rc;
+    size_t rows = (size_t)t->shape[0], cols = (size_t)t->shape[1];
     if ((flags & LLM_F32_WEIGHTS) && t->dtype != RLV_F32) {
         float *p = NULL;
-        if ((rc = own_f32(m, &p, w->w, (size_t)rows, (size_t)cols, name, err))) return rc;
+        if ((rc = own_f32(m, &p, w->w, rows, cols, t->name, err))) return rc;
         *w = (llm_w){mm_w_plain(p, RLV_F32, (int)cols), NULL, NULL};
-        m->weight_bytes += (size_t)rows * (size_t)cols * sizeof(float);
+        m->weight_bytes += rows * cols * sizeof(float);
         return RLV_OK;
     }
     m->weight_bytes += t->nbytes + (w->scale ? w->scale->nbytes : 0);
     return RLV_OK;
 }
 
-static int load_vec(llm_model *m, const ckpt *c, const char *name, int64_t n, float **out, rlv_err *err) {
+/* Vector id (of layer i) widened to an f32 copy. */
+static int load_vec(llm_model *m, const ckpt *c, manifest_id id, int i, float **out, rlv_err *err) {
     const rlv_tensor *t = NULL;
-    int rc = find_w(c, name, n, 0, &t, err);
+    int rc = manifest_want(m->cfg, c, id, i, &t, err);
     if (rc) return rc;
     m->weight_bytes += t->nbytes;
-    return own_f32(m, out, mm_w_plain(t->data, t->dtype, (int)n), 1, (size_t)n, name, err);
+    size_t n = (size_t)t->shape[0];
+    return own_f32(m, out, mm_w_plain(t->data, t->dtype, (int)n), 1, n, t->name, err);
 }
 
 int llm_model_init(llm_model **out, const ckpt *c, const rlv_model_config *cfg, int flags, rlv_err *err) {
@@ -184,7 +174,6 @@ int llm_model_init(llm_model **out, const ckpt *c, const rlv_model_config *cfg, 
     m->H = H, m->F = F, m->V = V, m->L = L, m->nh = nh, m->nkv = nkv, m->hd = H / nh;
     m->eps = (float)cfg->rms_norm_eps;
     m->theta = cfg->rope_theta;
-    int hd = m->hd, kvd = nkv * hd;
     m->layers = calloc((size_t)L, sizeof *m->layers);
     m->f32_owned = calloc((size_t)L * LLM_OWNED_PER_LAYER + LLM_OWNED_OUTSIDE_LAYERS, sizeof(void *));
     int rc = RLV_OK;
@@ -192,28 +181,24 @@ int llm_model_init(llm_model **out, const ckpt *c, const rlv_model_config *cfg, 
         rc = rlv_errf(err, RLV_ENOMEM, "llm_model layers");
         goto fail;
     }
-    /* embedding rows are gathered (widened or dequantised one at a time), never multiplied */
-    if ((rc = load_mat(m, c, "model.embed_tokens.weight", V, H, flags & ~LLM_F32_WEIGHTS, &m->embed, err))) goto fail;
-    if ((rc = load_mat(m, c, "lm_head.weight", V, H, flags, &m->lm_head, err))) goto fail;
-    if ((rc = load_vec(m, c, "model.norm.weight", H, &m->norm, err))) goto fail;
+    /* embedding rows are gathered (widened or dequantised one at a time), never multiplied;
+     * tied embeddings (not OmniLMM's) are lm_head too */
+    manifest_id head = cfg->tie_word_embeddings ? MT_LLM_EMBED : MT_LLM_HEAD;
+    if ((rc = load_mat(m, c, MT_LLM_EMBED, 0, flags & ~LLM_F32_WEIGHTS, &m->embed, err)) ||
+        (rc = load_mat(m, c, head, 0, flags, &m->lm_head, err)) || (rc = load_vec(m, c, MT_LLM_NORM, 0, &m->norm, err)))
+        goto fail;
     for (int i = 0; i < L; i++) {
         llm_layer *ly = &m->layers[i];
-        char n[128];
-#define LLM_MAT(field, suffix, r, cl)                                              \
-        snprintf(n, sizeof n, "model.layers.%d.%s", i, suffix);                    \
-        if ((rc = load_mat(m, c, n, r, cl, flags, &ly->field, err))) goto fail;
-        LLM_MAT(wq, "self_attn.q_proj.weight", nh * hd, H)
-        LLM_MAT(wk, "self_attn.k_proj.weight", kvd, H)
-        LLM_MAT(wv, "self_attn.v_proj.weight", kvd, H)
-        LLM_MAT(wo, "self_attn.o_proj.weight", H, nh * hd)
-        LLM_MAT(wg, "mlp.gate_proj.weight", F, H)
-        LLM_MAT(wu, "mlp.up_proj.weight", F, H)
-        LLM_MAT(wd, "mlp.down_proj.weight", H, F)
-#undef LLM_MAT
-        snprintf(n, sizeof n, "model.layers.%d.input_layernorm.weight", i);
-        if ((rc = load_vec(m, c, n, H, &ly->ln_in, err))) goto fail;
-        snprintf(n, sizeof n, "model.layers.%d.post_attention_layernorm.weight", i);
-        if ((rc = load_vec(m, c, n, H, &ly->ln_post, err))) goto fail;
+        if ((rc = load_mat(m, c, MT_LLM_Q, i, flags, &ly->wq, err)) ||
+            (rc = load_mat(m, c, MT_LLM_K, i, flags, &ly->wk, err)) ||
+            (rc = load_mat(m, c, MT_LLM_V, i, flags, &ly->wv, err)) ||
+            (rc = load_mat(m, c, MT_LLM_O, i, flags, &ly->wo, err)) ||
+            (rc = load_mat(m, c, MT_LLM_GATE, i, flags, &ly->wg, err)) ||
+            (rc = load_mat(m, c, MT_LLM_UP, i, flags, &ly->wu, err)) ||
+            (rc = load_mat(m, c, MT_LLM_DOWN, i, flags, &ly->wd, err)) ||
+            (rc = load_vec(m, c, MT_LLM_LN_IN, i, &ly->ln_in, err)) ||
+            (rc = load_vec(m, c, MT_LLM_LN_POST, i, &ly->ln_post, err)))
+            goto fail;
     }
     *out = m;
     return RLV_OK;

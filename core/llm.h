@@ -38,9 +38,9 @@ enum {
     LLM_F32_WEIGHTS = 1
 };
 
-/* Finds and checks every decoder tensor of ckpt c (model.embed_tokens.weight,
- * model.layers.i.*, model.norm.weight, lm_head.weight) against cfg's sizes.
- * RLV_EMISSING / RLV_ESHAPE / RLV_EUNSUPPORTED / RLV_ECONFIG name the culprit; RLV_ENOMEM.
+/* Binds the decoder's tensors of ckpt c (the manifest's MT_LLM_*, manifest_want: each checked
+ * against cfg's sizes). RLV_EMISSING / RLV_ESHAPE / RLV_EDTYPE / RLV_EQ8 name the tensor,
+ * RLV_ECONFIG the sizes; RLV_ENOMEM.
  * c and cfg must outlive the model (tensor bytes stay in the checkpoint's mmap). */
 int llm_model_init(llm_model **out, const ckpt *c, const rlv_model_config *cfg, int flags, rlv_err *err);
 /* *m becomes NULL; NULL is a no-op. */

@@ -2,100 +2,139 @@
  * 9 per decoder layer + 3, 13 per stored ViT block + 6, 14 in the resampler: 1130 for RLAIF-V-12B. */
 #include "manifest.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "half.h"
+#include "prefix.h"
 #include "q8.h"
 
-typedef struct { manifest_entry *v; int n, cap; } list;
+/* A size of the manifest, in terms of cfg (sizes_of). */
+typedef enum {
+    S_1, S_3,
+    S_H, S_F, S_V, S_QD, S_KV,  /* decoder: hidden, intermediate, vocab, heads x head_dim, kv_dim */
+    S_D, S_M, S_P, S_POS, S_3D, /* ViT: width, MLP width, patch, 1 + base_grid^2 rows, 3 x width */
+    S_Q, S_3H,                  /* resampler: num_query, 3 x hidden */
+    S_COUNT
+} size_id;
 
-static int add(list *l, int q8, int ndim, int64_t a, int64_t b, int64_t c, int64_t d, const char *fmt, ...) {
-    if (l->n == l->cap) {
-        int cap = l->cap ? 2 * l->cap : 256;
-        manifest_entry *v = realloc(l->v, (size_t)cap * sizeof *v);
-        if (!v) return RLV_ENOMEM;
-        l->v = v;
-        l->cap = cap;
-    }
-    manifest_entry *e = &l->v[l->n++];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->name, sizeof e->name, fmt, ap);
-    va_end(ap);
-    e->ndim = ndim;
-    e->q8 = q8;
-    e->shape[0] = a, e->shape[1] = b, e->shape[2] = c, e->shape[3] = d;
-    return RLV_OK;
+static void sizes_of(const rlv_model_config *cfg, int64_t s[S_COUNT]) {
+    const rlv_vision_config *v = &cfg->vision;
+    s[S_1] = 1, s[S_3] = 3;
+    s[S_H] = cfg->hidden_size, s[S_F] = cfg->intermediate_size, s[S_V] = cfg->vocab_size;
+    s[S_QD] = (int64_t)cfg->num_attention_heads * cfg->head_dim, s[S_KV] = cfg->kv_dim;
+    s[S_D] = v->embed_dim, s[S_M] = v->mlp_dim, s[S_P] = v->patch_size;
+    s[S_POS] = 1 + (int64_t)v->base_grid * v->base_grid, s[S_3D] = 3 * (int64_t)v->embed_dim;
+    s[S_Q] = cfg->num_query, s[S_3H] = 3 * (int64_t)cfg->hidden_size;
 }
 
-/* V1: a vector (norm, bias); M2: a weight matrix, q8-able; T2: a 2-D table kept as stored. */
-#define V1(n, ...) add(&l, 0, 1, n, 0, 0, 0, __VA_ARGS__)
-#define M2(r, c, ...) add(&l, 1, 2, r, c, 0, 0, __VA_ARGS__)
-#define T2(r, c, ...) add(&l, 0, 2, r, c, 0, 0, __VA_ARGS__)
+/* How many of a tensor there are: one, one per decoder layer, one per stored ViT block (depth - 1),
+ * or one unless the embeddings are tied. */
+typedef enum { ONCE, PER_LAYER, PER_BLOCK, UNTIED } multiplicity;
+
+static int count_of(const rlv_model_config *cfg, multiplicity m) {
+    switch (m) {
+    case PER_LAYER: return cfg->num_hidden_layers;
+    case PER_BLOCK: return cfg->vision.depth - 1;
+    case UNTIED: return !cfg->tie_word_embeddings;
+    default: return 1;
+    }
+}
+
+/* The prefixes of the vision tower's and the resampler's tensors (manifest_is_vision). */
+#define VT "model.vision_tower."
+#define RS "model.resampler."
+
+/* VEC: a vector (norm, bias); MAT: a weight matrix, q8-able; TAB: a table or a 3-D/4-D tensor
+ * kept as stored. */
+enum { VEC, MAT, TAB };
+
+static const struct spec {
+    const char *name; /* printf format; %d is the layer / block */
+    multiplicity per;
+    int kind, ndim;
+    size_id shape[4];
+} SPEC[MT_COUNT] = {
+    [MT_LLM_EMBED] = {"model.embed_tokens.weight", ONCE, MAT, 2, {S_V, S_H}},
+    [MT_LLM_Q] = {"model.layers.%d.self_attn.q_proj.weight", PER_LAYER, MAT, 2, {S_QD, S_H}},
+    [MT_LLM_K] = {"model.layers.%d.self_attn.k_proj.weight", PER_LAYER, MAT, 2, {S_KV, S_H}},
+    [MT_LLM_V] = {"model.layers.%d.self_attn.v_proj.weight", PER_LAYER, MAT, 2, {S_KV, S_H}},
+    [MT_LLM_O] = {"model.layers.%d.self_attn.o_proj.weight", PER_LAYER, MAT, 2, {S_H, S_QD}},
+    [MT_LLM_GATE] = {"model.layers.%d.mlp.gate_proj.weight", PER_LAYER, MAT, 2, {S_F, S_H}},
+    [MT_LLM_UP] = {"model.layers.%d.mlp.up_proj.weight", PER_LAYER, MAT, 2, {S_F, S_H}},
+    [MT_LLM_DOWN] = {"model.layers.%d.mlp.down_proj.weight", PER_LAYER, MAT, 2, {S_H, S_F}},
+    [MT_LLM_LN_IN] = {"model.layers.%d.input_layernorm.weight", PER_LAYER, VEC, 1, {S_H}},
+    [MT_LLM_LN_POST] = {"model.layers.%d.post_attention_layernorm.weight", PER_LAYER, VEC, 1, {S_H}},
+    [MT_LLM_NORM] = {"model.norm.weight", ONCE, VEC, 1, {S_H}},
+    [MT_VIT_CLS] = {VT "cls_token", ONCE, TAB, 3, {S_1, S_1, S_D}},
+    [MT_VIT_POS] = {VT "pos_embed", ONCE, TAB, 3, {S_1, S_POS, S_D}},
+    [MT_VIT_PATCH_W] = {VT "patch_embed.proj.weight", ONCE, TAB, 4, {S_D, S_3, S_P, S_P}},
+    [MT_VIT_PATCH_B] = {VT "patch_embed.proj.bias", ONCE, VEC, 1, {S_D}},
+    [MT_VIT_NORM1_W] = {VT "blocks.%d.norm1.weight", PER_BLOCK, VEC, 1, {S_D}},
+    [MT_VIT_NORM1_B] = {VT "blocks.%d.norm1.bias", PER_BLOCK, VEC, 1, {S_D}},
+    [MT_VIT_Q_BIAS] = {VT "blocks.%d.attn.q_bias", PER_BLOCK, VEC, 1, {S_D}},
+    [MT_VIT_V_BIAS] = {VT "blocks.%d.attn.v_bias", PER_BLOCK, VEC, 1, {S_D}},
+    [MT_VIT_QKV] = {VT "blocks.%d.attn.qkv.weight", PER_BLOCK, MAT, 2, {S_3D, S_D}},
+    [MT_VIT_PROJ_W] = {VT "blocks.%d.attn.proj.weight", PER_BLOCK, MAT, 2, {S_D, S_D}},
+    [MT_VIT_PROJ_B] = {VT "blocks.%d.attn.proj.bias", PER_BLOCK, VEC, 1, {S_D}},
+    [MT_VIT_NORM2_W] = {VT "blocks.%d.norm2.weight", PER_BLOCK, VEC, 1, {S_D}},
+    [MT_VIT_NORM2_B] = {VT "blocks.%d.norm2.bias", PER_BLOCK, VEC, 1, {S_D}},
+    [MT_VIT_FC1_W] = {VT "blocks.%d.mlp.fc1.weight", PER_BLOCK, MAT, 2, {S_M, S_D}},
+    [MT_VIT_FC1_B] = {VT "blocks.%d.mlp.fc1.bias", PER_BLOCK, VEC, 1, {S_M}},
+    [MT_VIT_FC2_W] = {VT "blocks.%d.mlp.fc2.weight", PER_BLOCK, MAT, 2, {S_D, S_M}},
+    [MT_VIT_FC2_B] = {VT "blocks.%d.mlp.fc2.bias", PER_BLOCK, VEC, 1, {S_D}},
+    [MT_VIT_NORM_W] = {VT "norm.weight", ONCE, VEC, 1, {S_D}},
+    [MT_VIT_NORM_B] = {VT "norm.bias", ONCE, VEC, 1, {S_D}},
+    [MT_RS_QUERY] = {RS "query", ONCE, TAB, 2, {S_Q, S_H}},
+    [MT_RS_POS] = {RS "pos_embed", ONCE, TAB, 2, {S_Q, S_H}},
+    /* used as x.proj: its q8 blocks run along its output dim */
+    [MT_RS_PROJ] = {RS "proj", ONCE, MAT, 2, {S_H, S_H}},
+    [MT_RS_KV_PROJ] = {RS "kv_proj.weight", ONCE, MAT, 2, {S_H, S_D}},
+    [MT_RS_IN_PROJ_W] = {RS "attn.in_proj_weight", ONCE, MAT, 2, {S_3H, S_H}},
+    [MT_RS_IN_PROJ_B] = {RS "attn.in_proj_bias", ONCE, VEC, 1, {S_3H}},
+    [MT_RS_OUT_PROJ_W] = {RS "attn.out_proj.weight", ONCE, MAT, 2, {S_H, S_H}},
+    [MT_RS_OUT_PROJ_B] = {RS "attn.out_proj.bias", ONCE, VEC, 1, {S_H}},
+    [MT_RS_LN_Q_W] = {RS "ln_q.weight", ONCE, VEC, 1, {S_H}},
+    [MT_RS_LN_Q_B] = {RS "ln_q.bias", ONCE, VEC, 1, {S_H}},
+    [MT_RS_LN_KV_W] = {RS "ln_kv.weight", ONCE, VEC, 1, {S_H}},
+    [MT_RS_LN_KV_B] = {RS "ln_kv.bias", ONCE, VEC, 1, {S_H}},
+    [MT_RS_LN_POST_W] = {RS "ln_post.weight", ONCE, VEC, 1, {S_H}},
+    [MT_RS_LN_POST_B] = {RS "ln_post.bias", ONCE, VEC, 1, {S_H}},
+    [MT_LLM_HEAD] = {"lm_head.weight", UNTIED, MAT, 2, {S_V, S_H}},
+};
+
+/* The entry of tensor id, layer / block index, under sizes s. */
+static void entry_of(const int64_t s[S_COUNT], manifest_id id, int index, manifest_entry *e) {
+    const struct spec *p = &SPEC[id];
+    RLV_ASSERT(p->name); /* every id has its row */
+    snprintf(e->name, sizeof e->name, p->name, index); /* a name without %d ignores index */
+    e->id = id;
+    e->index = index;
+    e->ndim = p->ndim;
+    e->q8 = p->kind == MAT;
+    for (int i = 0; i < 4; i++) e->shape[i] = i < p->ndim ? s[p->shape[i]] : 0;
+}
 
 int manifest_build(const rlv_model_config *cfg, manifest_entry **out, int *n, rlv_err *err) {
-    list l = {0};
-    const int64_t H = cfg->hidden_size, F = cfg->intermediate_size, V = cfg->vocab_size;
-    const int64_t Q = cfg->num_query, KV = cfg->kv_dim, QD = (int64_t)cfg->num_attention_heads * cfg->head_dim;
-    const int64_t D = cfg->vision.embed_dim, M = cfg->vision.mlp_dim, P = cfg->vision.patch_size;
-    const int64_t G = cfg->vision.base_grid;
-    int rc = M2(V, H, "model.embed_tokens.weight");
-    for (int i = 0; i < cfg->num_hidden_layers && !rc; i++) {
-        rc |= M2(QD, H, "model.layers.%d.self_attn.q_proj.weight", i);
-        rc |= M2(KV, H, "model.layers.%d.self_attn.k_proj.weight", i);
-        rc |= M2(KV, H, "model.layers.%d.self_attn.v_proj.weight", i);
-        rc |= M2(H, QD, "model.layers.%d.self_attn.o_proj.weight", i);
-        rc |= M2(F, H, "model.layers.%d.mlp.gate_proj.weight", i);
-        rc |= M2(F, H, "model.layers.%d.mlp.up_proj.weight", i);
-        rc |= M2(H, F, "model.layers.%d.mlp.down_proj.weight", i);
-        rc |= V1(H, "model.layers.%d.input_layernorm.weight", i);
-        rc |= V1(H, "model.layers.%d.post_attention_layernorm.weight", i);
+    int64_t s[S_COUNT];
+    sizes_of(cfg, s);
+    /* ids are in state_dict order; a run of ids of one multiplicity repeats layer by layer */
+    int total = 0;
+    for (int id = 0; id < MT_COUNT; id++) total += count_of(cfg, SPEC[id].per);
+    manifest_entry *v = malloc((size_t)(total ? total : 1) * sizeof *v);
+    if (!v) return rlv_errf(err, RLV_ENOMEM, "manifest: out of memory");
+    int k = 0;
+    for (int id = 0; id < MT_COUNT;) {
+        int end = id + 1;
+        while (end < MT_COUNT && SPEC[id].per != ONCE && SPEC[end].per == SPEC[id].per) end++;
+        for (int i = 0; i < count_of(cfg, SPEC[id].per); i++)
+            for (int j = id; j < end; j++) entry_of(s, (manifest_id)j, i, &v[k++]);
+        id = end;
     }
-    rc |= V1(H, "model.norm.weight");
-    rc |= add(&l, 0, 3, 1, 1, D, 0, "model.vision_tower.cls_token");
-    rc |= add(&l, 0, 3, 1, 1 + G * G, D, 0, "model.vision_tower.pos_embed");
-    rc |= add(&l, 0, 4, D, 3, P, P, "model.vision_tower.patch_embed.proj.weight");
-    rc |= V1(D, "model.vision_tower.patch_embed.proj.bias");
-    for (int j = 0; j < cfg->vision.depth - 1 && !rc; j++) {
-        const char *b = "model.vision_tower.blocks";
-        rc |= V1(D, "%s.%d.norm1.weight", b, j);
-        rc |= V1(D, "%s.%d.norm1.bias", b, j);
-        rc |= V1(D, "%s.%d.attn.q_bias", b, j);
-        rc |= V1(D, "%s.%d.attn.v_bias", b, j);
-        rc |= M2(3 * D, D, "%s.%d.attn.qkv.weight", b, j);
-        rc |= M2(D, D, "%s.%d.attn.proj.weight", b, j);
-        rc |= V1(D, "%s.%d.attn.proj.bias", b, j);
-        rc |= V1(D, "%s.%d.norm2.weight", b, j);
-        rc |= V1(D, "%s.%d.norm2.bias", b, j);
-        rc |= M2(M, D, "%s.%d.mlp.fc1.weight", b, j);
-        rc |= V1(M, "%s.%d.mlp.fc1.bias", b, j);
-        rc |= M2(D, M, "%s.%d.mlp.fc2.weight", b, j);
-        rc |= V1(D, "%s.%d.mlp.fc2.bias", b, j);
-    }
-    rc |= V1(D, "model.vision_tower.norm.weight");
-    rc |= V1(D, "model.vision_tower.norm.bias");
-    rc |= T2(Q, H, "model.resampler.query");
-    rc |= T2(Q, H, "model.resampler.pos_embed");
-    rc |= M2(H, H, "model.resampler.proj"); /* used as x.proj: blocks run along its output dim */
-    rc |= M2(H, D, "model.resampler.kv_proj.weight");
-    rc |= M2(3 * H, H, "model.resampler.attn.in_proj_weight");
-    rc |= V1(3 * H, "model.resampler.attn.in_proj_bias");
-    rc |= M2(H, H, "model.resampler.attn.out_proj.weight");
-    rc |= V1(H, "model.resampler.attn.out_proj.bias");
-    const char *ln[] = {"ln_q", "ln_kv", "ln_post"};
-    for (int k = 0; k < 3; k++) {
-        rc |= V1(H, "model.resampler.%s.weight", ln[k]);
-        rc |= V1(H, "model.resampler.%s.bias", ln[k]);
-    }
-    if (!cfg->tie_word_embeddings) rc |= M2(V, H, "lm_head.weight");
-    if (rc) {
-        free(l.v);
-        return rlv_errf(err, RLV_ENOMEM, "manifest: out of memory");
-    }
-    *out = l.v;
-    *n = l.n;
+    RLV_ASSERT(k == total);
+    *out = v;
+    *n = total;
     return RLV_OK;
 }
 
@@ -106,6 +145,66 @@ static int same_shape(const manifest_entry *e, const rlv_tensor *t) {
     return 1;
 }
 
+/* The check of one expected tensor: -1 and *out = the tensor when it passes, else the problem
+ * (MANIFEST_MISSING .. MANIFEST_BAD_Q8) with its one-line message in msg. */
+static int check_entry(const ckpt *c, const manifest_entry *e, const rlv_tensor **out, char *msg, size_t cap) {
+    const rlv_tensor *t = ckpt_find(c, e->name);
+    char a[160], b[160];
+    rlv_err qe;
+    if (!t) {
+        rlv_shape_str(e->shape, e->ndim, a, sizeof a);
+        snprintf(msg, cap, "missing tensor '%s' (expected shape %s)", e->name, a);
+        return MANIFEST_MISSING;
+    }
+    if (!same_shape(e, t)) {
+        rlv_shape_str(e->shape, e->ndim, a, sizeof a);
+        rlv_shape_str(t->shape, t->ndim, b, sizeof b);
+        snprintf(msg, cap, "tensor '%s' has shape %s, expected %s", e->name, b, a);
+        return MANIFEST_BAD_SHAPE;
+    }
+    if (t->dtype == RLV_I8 && !e->q8) {
+        snprintf(msg, cap, "tensor '%s' is I8; only weight matrices may be q8, this one keeps "
+                 "F32/F16/BF16 (docs/quantization.md)", e->name);
+        return MANIFEST_BAD_DTYPE;
+    }
+    if (t->dtype == RLV_I8 && ckpt_q8(c, t, NULL, NULL, &qe)) {
+        snprintf(msg, cap, "%s", qe.msg);
+        return MANIFEST_BAD_Q8;
+    }
+    *out = t;
+    return -1;
+}
+
+/* The error code of each problem. */
+static const int PROBLEM_CODE[] = {
+    [MANIFEST_MISSING] = RLV_EMISSING, [MANIFEST_BAD_SHAPE] = RLV_ESHAPE,
+    [MANIFEST_BAD_DTYPE] = RLV_EDTYPE, [MANIFEST_BAD_Q8] = RLV_EQ8,
+};
+
+int manifest_want(const rlv_model_config *cfg, const ckpt *c, manifest_id id, int index, const rlv_tensor **out,
+                  rlv_err *err) {
+    RLV_ASSERT(id >= 0 && id < MT_COUNT && index >= 0 && index < count_of(cfg, SPEC[id].per));
+    int64_t s[S_COUNT];
+    sizes_of(cfg, s);
+    manifest_entry e;
+    entry_of(s, id, index, &e);
+    char msg[RLV_ERR_MSG_MAX];
+    int kind = check_entry(c, &e, out, msg, sizeof msg);
+    return kind < 0 ? RLV_OK : rlv_errf(err, PROBLEM_CODE[kind], "%s", msg);
+}
+
+int manifest_want_f32(const rlv_model_config *cfg, const ckpt *c, manifest_id id, int index, float *dst, size_t *n,
+                      rlv_err *err) {
+    RLV_ASSERT(SPEC[id].kind != MAT);
+    const rlv_tensor *t = NULL;
+    int rc = manifest_want(cfg, c, id, index, &t, err);
+    if (rc) return rc;
+    size_t k = (size_t)rlv_tensor_numel(t);
+    half_to_f32_n(dst, t->data, t->dtype, k);
+    if (n) *n = k;
+    return RLV_OK;
+}
+
 int manifest_check(const rlv_model_config *cfg, const ckpt *c,
                    void (*cb)(void *ctx, manifest_problem kind, const char *msg), void *ctx,
                    manifest_report *rep, rlv_err *err) {
@@ -114,36 +213,18 @@ int manifest_check(const rlv_model_config *cfg, const ckpt *c,
     int rc = manifest_build(cfg, &m, &n, err);
     if (rc) return rc;
     manifest_report r = {.expected = n};
-    char msg[RLV_ERR_MSG_MAX], first[RLV_ERR_MSG_MAX] = "", a[160], b[160];
-    rlv_err qe;
+    char msg[RLV_ERR_MSG_MAX], first[RLV_ERR_MSG_MAX] = "";
+    int *tally[] = {[MANIFEST_MISSING] = &r.missing, [MANIFEST_BAD_SHAPE] = &r.bad_shape,
+                    [MANIFEST_BAD_DTYPE] = &r.bad_dtype, [MANIFEST_BAD_Q8] = &r.bad_q8};
     for (int i = 0; i < n; i++) {
-        const rlv_tensor *t = ckpt_find(c, m[i].name);
-        manifest_problem kind;
-        if (!t) {
-            snprintf(msg, sizeof msg, "missing tensor '%s' (expected shape %s)", m[i].name,
-                     (rlv_shape_str(m[i].shape, m[i].ndim, a, sizeof a), a));
-            r.missing++;
-            kind = MANIFEST_MISSING;
-        } else if (!same_shape(&m[i], t)) {
-            rlv_shape_str(m[i].shape, m[i].ndim, a, sizeof a);
-            rlv_shape_str(t->shape, t->ndim, b, sizeof b);
-            snprintf(msg, sizeof msg, "tensor '%s' has shape %s, expected %s", m[i].name, b, a);
-            r.bad_shape++;
-            kind = MANIFEST_BAD_SHAPE;
-        } else if (t->dtype == RLV_I8 && !m[i].q8) {
-            snprintf(msg, sizeof msg, "tensor '%s' is I8; only weight matrices may be q8, this one keeps "
-                     "F32/F16/BF16 (docs/quantization.md)", m[i].name);
-            r.bad_dtype++;
-            kind = MANIFEST_BAD_DTYPE;
-        } else if (t->dtype == RLV_I8 && ckpt_q8(c, t, NULL, NULL, &qe)) {
-            snprintf(msg, sizeof msg, "%s", qe.msg);
-            r.bad_q8++;
-            kind = MANIFEST_BAD_Q8;
-        } else {
+        const rlv_tensor *t = NULL;
+        int kind = check_entry(c, &m[i], &t, msg, sizeof msg);
+        if (kind < 0) {
             r.q8 += t->dtype == RLV_I8;
             continue;
         }
-        if (cb) cb(ctx, kind, msg);
+        (*tally[kind])++;
+        if (cb) cb(ctx, (manifest_problem)kind, msg);
         if (!first[0]) snprintf(first, sizeof first, "%s", msg);
     }
     /* Unexpected: names in the checkpoint the manifest does not list (a warning), except the
@@ -187,3 +268,5 @@ int manifest_check(const rlv_model_config *cfg, const ckpt *c,
                         "%d bad q8; first: %s", r.missing, r.bad_shape, r.bad_dtype, r.bad_q8, first);
     return RLV_OK;
 }
+
+int manifest_is_vision(const char *name) { return prefix_skip(name, VT) || prefix_skip(name, RS); }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "half.h"
+#include "manifest.h"
 #include "mm.h"
 #include "timing.h"
 #include "nn.h"
@@ -44,12 +45,6 @@ struct resampler_ws {
     rlv_timing *timing; /* stage times, caller-owned; NULL: not measured */
 };
 
-/* Vectors and tables are widened to f32 as they are; q8 is for the matrices only. */
-static int not_q8(const rlv_tensor *t, rlv_err *err) {
-    if (t->dtype != RLV_I8) return RLV_OK;
-    return rlv_errf(err, RLV_EDTYPE, "resampler: tensor '%s' is I8; only weight matrices may be q8", t->name);
-}
-
 int resampler_model_init(resampler_model **out, const ckpt *c, const rlv_model_config *cfg, rlv_err *err) {
     *out = NULL;
     int E = cfg->hidden_size, Q = cfg->num_query, qg = cfg->query_grid, vg = cfg->vit_grid;
@@ -77,33 +72,30 @@ int resampler_model_init(resampler_model **out, const ckpt *c, const rlv_model_c
     m->ln_post_b = a; a += E;
     m->pos_k = a; a += (size_t)m->N * E;
     m->qp = a;
-    const rlv_tensor *t, *query, *pos;
-#define W(dst, n, nd, d0, d1) do { if ((rc = ckpt_want(c, &(dst), err, "model.resampler." n, nd, (int64_t)(d0), (int64_t)(d1))) != RLV_OK) goto done; } while (0)
-#define M(dst, n, d0, d1) do { W(t, n, 2, d0, d1); if ((rc = mm_weight_bind(&(dst), c, t, err)) != RLV_OK) goto done; } while (0)
-#define V(dst, n, len) do { W(t, n, 1, len, 0); if ((rc = not_q8(t, err)) != RLV_OK) goto done; \
-        half_to_f32_n(dst, t->data, t->dtype, (size_t)(len)); } while (0)
-    M(m->kv_proj, "kv_proj.weight", E, m->Dv);
-    M(m->in_proj, "attn.in_proj_weight", 3 * (int64_t)E, E);
-    M(m->out_proj, "attn.out_proj.weight", E, E);
-    M(m->proj, "proj", E, E);
-    W(query, "query", 2, Q, E);
-    W(pos, "pos_embed", 2, Q, E);
-    if ((rc = not_q8(query, err)) != RLV_OK || (rc = not_q8(pos, err)) != RLV_OK) goto done;
-    V(m->in_b, "attn.in_proj_bias", 3 * (int64_t)E);
-    V(m->out_b, "attn.out_proj.bias", E);
-    V(m->ln_kv_w, "ln_kv.weight", E);
-    V(m->ln_kv_b, "ln_kv.bias", E);
-    V(m->ln_post_w, "ln_post.weight", E);
-    V(m->ln_post_b, "ln_post.bias", E);
-    V(lqw, "ln_q.weight", E);
-    V(lqb, "ln_q.bias", E);
+    /* every tensor as the manifest names and shapes it */
+    const rlv_tensor *t, *pos;
+#define M(dst, id) do { if ((rc = manifest_want(cfg, c, id, 0, &t, err)) != RLV_OK || \
+        (rc = mm_weight_bind(&(dst), c, t, err)) != RLV_OK) goto done; } while (0)
+#define V(dst, id) do { if ((rc = manifest_want_f32(cfg, c, id, 0, dst, NULL, err)) != RLV_OK) goto done; } while (0)
+    M(m->kv_proj, MT_RS_KV_PROJ);
+    M(m->in_proj, MT_RS_IN_PROJ_W);
+    M(m->out_proj, MT_RS_OUT_PROJ_W);
+    M(m->proj, MT_RS_PROJ);
+    V(tq, MT_RS_QUERY);
+    if ((rc = manifest_want(cfg, c, MT_RS_POS, 0, &pos, err)) != RLV_OK) goto done;
+    V(m->in_b, MT_RS_IN_PROJ_B);
+    V(m->out_b, MT_RS_OUT_PROJ_B);
+    V(m->ln_kv_w, MT_RS_LN_KV_W);
+    V(m->ln_kv_b, MT_RS_LN_KV_B);
+    V(m->ln_post_w, MT_RS_LN_POST_W);
+    V(m->ln_post_b, MT_RS_LN_POST_B);
+    V(lqw, MT_RS_LN_Q_W);
+    V(lqb, MT_RS_LN_Q_B);
 #undef V
 #undef M
-#undef W
     /* key table: plain bicubic query_grid -> vit_grid (an identity when they are equal) */
     if ((rc = nn_resample_table(pos, 0, qg, vg, 0, m->pos_k, err)) != RLV_OK) goto done;
     /* queries: (LN_q(query) + pos_q).Wq^T + bq, pos_q as stored */
-    half_to_f32_n(tq, query->data, query->dtype, (size_t)Q * E);
     half_to_f32_n(tpos, pos->data, pos->dtype, (size_t)Q * E);
     nn_layer_norm(NULL, tq, Q, E, lqw, lqb, m->ln_eps);
     for (size_t i = 0; i < (size_t)Q * E; i++) tq[i] += tpos[i];

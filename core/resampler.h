@@ -21,7 +21,8 @@ extern "C" {
 typedef struct resampler_model resampler_model;
 typedef struct resampler_ws resampler_ws;
 
-/* Binds the tensors (RLV_EMISSING / RLV_ESHAPE naming the tensor), precomputes the position table
+/* Binds the tensors (the manifest's MT_RS_*, manifest_want: RLV_EMISSING / RLV_ESHAPE /
+ * RLV_EDTYPE / RLV_EQ8 naming the tensor), precomputes the position table
  * and the projected queries. c must outlive *out. */
 int resampler_model_init(resampler_model **out, const ckpt *c, const rlv_model_config *cfg, rlv_err *err);
 void resampler_model_free(resampler_model **m);

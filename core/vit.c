@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "half.h"
+#include "manifest.h"
 #include "mm.h"
 #include "nn.h"
 #include "timing.h"
@@ -58,14 +59,6 @@ struct vit_ws {
 
 /* ---- loading -------------------------------------------------------------------------------- */
 
-/* The tensor called name with exactly the given shape (ndim values after ndim). */
-/* A vector or table widened to f32; q8 is for the matrices only (an I8 one would be bare integers). */
-static int to_f32(float *dst, const rlv_tensor *t, rlv_err *err) {
-    if (t->dtype == RLV_I8) return rlv_errf(err, RLV_EDTYPE, "vision tower: tensor '%s' is I8; only weight matrices may be q8", t->name);
-    half_to_f32_n(dst, t->data, t->dtype, (size_t)rlv_tensor_numel(t));
-    return RLV_OK;
-}
-
 int vit_model_init(vit_model **out, const ckpt *c, const rlv_model_config *cfg, rlv_err *err) {
     *out = NULL;
     const rlv_vision_config *v = &cfg->vision;
@@ -85,9 +78,9 @@ int vit_model_init(vit_model **out, const ckpt *c, const rlv_model_config *cfg, 
     m->grid = cfg->vit_grid;
     m->T = m->grid * m->grid + 1;
     m->nblk = v->depth - 1;
-    int64_t D = m->D, M = m->M, P = m->P, G = v->base_grid;
-    size_t per_blk = 9 * (size_t)D + (size_t)M;
-    size_t nf = 4 * (size_t)D + (size_t)m->T * D + per_blk * m->nblk;
+    size_t D = (size_t)m->D, M = (size_t)m->M;
+    size_t per_blk = 9 * D + M; /* the qkv bias (3 D), 5 more vectors of D and fc1's bias */
+    size_t nf = 4 * D + (size_t)m->T * D + per_blk * (size_t)m->nblk;
     m->arena = malloc(nf * sizeof(float));
     m->blk = calloc(m->nblk > 0 ? (size_t)m->nblk : 1, sizeof *m->blk);
     if (!m->arena || !m->blk) {
@@ -101,61 +94,44 @@ int vit_model_init(vit_model **out, const ckpt *c, const rlv_model_config *cfg, 
     m->norm_b = a; a += D;
     m->pos = a; a += (size_t)m->T * D;
 
-    const char *vt = "model.vision_tower.";
-    char nm[160];
+    /* every tensor as the manifest names and shapes it; vectors widened into the arena */
     const rlv_tensor *t, *pos;
+    size_t n;
     int rc;
-#define WANT(dst, n, ...) do { snprintf(nm, sizeof nm, "%s%s", vt, n); \
-        if ((rc = ckpt_want(c, &(dst), err, nm, __VA_ARGS__)) != RLV_OK) goto fail; } while (0)
-#define F32(dst, t) do { if ((rc = to_f32(dst, t, err)) != RLV_OK) goto fail; } while (0)
-#define MAT(dst, n, ...) do { WANT(t, n, __VA_ARGS__); if ((rc = mm_weight_bind(&(dst), c, t, err)) != RLV_OK) goto fail; } while (0)
-    MAT(m->patch_w, "patch_embed.proj.weight", 4, D, (int64_t)3, P, P);
-    WANT(t, "patch_embed.proj.bias", 1, D);
-    F32(m->patch_b, t);
-    WANT(t, "cls_token", 3, (int64_t)1, (int64_t)1, D);
-    F32(m->cls, t);
-    WANT(t, "norm.weight", 1, D);
-    F32(m->norm_w, t);
-    WANT(t, "norm.bias", 1, D);
-    F32(m->norm_b, t);
-    WANT(pos, "pos_embed", 3, (int64_t)1, 1 + G * G, D);
-    if (pos->dtype == RLV_I8) {
-        rc = rlv_errf(err, RLV_EDTYPE, "vision tower: tensor '%s' is I8; only weight matrices may be q8", pos->name);
-        goto fail;
-    }
+#define MAT(dst, id, j) do { if ((rc = manifest_want(cfg, c, id, j, &t, err)) != RLV_OK || \
+        (rc = mm_weight_bind(&(dst), c, t, err)) != RLV_OK) goto fail; } while (0)
+#define VEC(dst, id, j) do { if ((rc = manifest_want_f32(cfg, c, id, j, dst, &n, err)) != RLV_OK) goto fail; } while (0)
+#define ARENA(dst, id, j) do { dst = a; VEC(dst, id, j); a += n; } while (0)
+    MAT(m->patch_w, MT_VIT_PATCH_W, 0);
+    VEC(m->patch_b, MT_VIT_PATCH_B, 0);
+    VEC(m->cls, MT_VIT_CLS, 0);
+    VEC(m->norm_w, MT_VIT_NORM_W, 0);
+    VEC(m->norm_b, MT_VIT_NORM_B, 0);
+    if ((rc = manifest_want(cfg, c, MT_VIT_POS, 0, &pos, err)) != RLV_OK) goto fail;
     half_to_f32_n(m->pos, pos->data, pos->dtype, (size_t)D); /* the CLS row is kept as is */
-    if ((rc = nn_resample_table(pos, 1, (int)G, m->grid, 1, m->pos + D, err)) != RLV_OK) goto fail;
+    if ((rc = nn_resample_table(pos, 1, v->base_grid, m->grid, 1, m->pos + D, err)) != RLV_OK) goto fail;
     for (int j = 0; j < m->nblk; j++) {
         vit_blockw *b = &m->blk[j];
-        char bn[64];
-#define BW(dst, n, ...) do { snprintf(bn, sizeof bn, "blocks.%d.%s", j, n); WANT(dst, bn, __VA_ARGS__); } while (0)
-#define BM(dst, n, ...) do { snprintf(bn, sizeof bn, "blocks.%d.%s", j, n); MAT(dst, bn, __VA_ARGS__); } while (0)
-#define BV(dst, n, len) do { BW(t, n, 1, (int64_t)(len)); dst = a; a += (len); F32(dst, t); } while (0)
-        BM(b->qkv, "attn.qkv.weight", 2, 3 * D, D);
-        BM(b->proj, "attn.proj.weight", 2, D, D);
-        BM(b->fc1, "mlp.fc1.weight", 2, M, D);
-        BM(b->fc2, "mlp.fc2.weight", 2, D, M);
-        b->qkv_b = a;
+        MAT(b->qkv, MT_VIT_QKV, j);
+        MAT(b->proj, MT_VIT_PROJ_W, j);
+        MAT(b->fc1, MT_VIT_FC1_W, j);
+        MAT(b->fc2, MT_VIT_FC2_W, j);
+        b->qkv_b = a; /* q_bias, 0 (no k bias is saved), v_bias */
         a += 3 * D;
-        BW(t, "attn.q_bias", 1, D);
-        F32(b->qkv_b, t);
+        VEC(b->qkv_b, MT_VIT_Q_BIAS, j);
         memset(b->qkv_b + D, 0, (size_t)D * sizeof(float));
-        BW(t, "attn.v_bias", 1, D);
-        F32(b->qkv_b + 2 * D, t);
-        BV(b->proj_b, "attn.proj.bias", D);
-        BV(b->n1w, "norm1.weight", D);
-        BV(b->n1b, "norm1.bias", D);
-        BV(b->n2w, "norm2.weight", D);
-        BV(b->n2b, "norm2.bias", D);
-        BV(b->fc1_b, "mlp.fc1.bias", M);
-        BV(b->fc2_b, "mlp.fc2.bias", D);
-#undef BV
-#undef BM
-#undef BW
+        VEC(b->qkv_b + 2 * D, MT_VIT_V_BIAS, j);
+        ARENA(b->proj_b, MT_VIT_PROJ_B, j);
+        ARENA(b->n1w, MT_VIT_NORM1_W, j);
+        ARENA(b->n1b, MT_VIT_NORM1_B, j);
+        ARENA(b->n2w, MT_VIT_NORM2_W, j);
+        ARENA(b->n2b, MT_VIT_NORM2_B, j);
+        ARENA(b->fc1_b, MT_VIT_FC1_B, j);
+        ARENA(b->fc2_b, MT_VIT_FC2_B, j);
     }
+#undef ARENA
+#undef VEC
 #undef MAT
-#undef F32
-#undef WANT
     RLV_ASSERT((size_t)(a - m->arena) <= nf);
     *out = m;
     return RLV_OK;

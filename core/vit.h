@@ -36,8 +36,8 @@ extern "C" {
 typedef struct vit_model vit_model;
 typedef struct vit_ws vit_ws;
 
-/* Binds the tensors model.vision_tower.* of c (shapes checked against cfg: RLV_EMISSING /
- * RLV_ESHAPE naming the tensor) and precomputes the resampled position table. c must outlive *out. */
+/* Binds the tower's tensors of c (the manifest's MT_VIT_*, manifest_want: RLV_EMISSING /
+ * RLV_ESHAPE / RLV_EDTYPE / RLV_EQ8 naming the tensor) and precomputes the resampled position table. c must outlive *out. */
 int vit_model_init(vit_model **out, const ckpt *c, const rlv_model_config *cfg, rlv_err *err);
 /* *m becomes NULL; NULL-safe. */
 void vit_model_free(vit_model **m);
