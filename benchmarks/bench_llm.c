@@ -4,8 +4,9 @@
  *     /usr/bin/python3 tests/reference/make_ckpt.py --real-widths --layers 2 --vit-blocks 1 --out /tmp/llm_rw
  * Prefix: 300 tokens of which 256 are embedding rows (the image slots), as RLAIF-V-12B's.
  *   1. 8 candidates x 128 tokens in one llm_score, best of 3 interleaved rounds: GFLOP/s (BLAS FLOPs issued) with
- *      weights as stored (bf16 panels) and widened once to f32, next to cblas_sgemm f32 at
- *      the same shapes (m = the batch rows; every weight shape of the layers and lm_head).
+ *      the weights as stored, next to cblas_sgemm f32 at the same shapes (m = the batch rows;
+ *      every weight shape of the layers and lm_head). For the decoder on f32 weights, run it on
+ *      an f32 checkpoint (make_ckpt.py --dtype f32): the model reads those in place.
  *   2. N = 1, 2, 4, 8, 16, 32 candidates of CAND_LEN tokens: time per candidate in one batch
  *      (one prefix + one llm_score) vs one at a time (its own prefix + llm_score of one).
  *   3. Memory: VmRSS / VmHWM over the weight bytes; KV + scratch of one workspace.
@@ -155,7 +156,7 @@ int main(int argc, char **argv) {
     ckpt *ck = NULL;
     die(ckpt_open(&ck, argv[1], &e), &e);
     llm_model *m = NULL;
-    die(llm_model_init(&m, ck, &cfg, 0, &e), &e);
+    die(llm_model_init(&m, ck, &cfg, &e), &e);
     int H = cfg.hidden_size, V = cfg.vocab_size;
     printf("checkpoint %s: hidden %d, layers %d, heads %d/%d, ffn %d, vocab %d; %d BLAS threads\n", argv[1], H,
            cfg.num_hidden_layers, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.intermediate_size, V,
@@ -175,7 +176,7 @@ int main(int argc, char **argv) {
         cand[i] = malloc((size_t)(clen > L1 ? clen : L1) * sizeof(int32_t));
         for (int j = 0; j < (clen > L1 ? clen : L1); j++) cand[i][j] = 3 + (int32_t)(rnd() % 31990);
     }
-    double *lp = malloc((size_t)max_tok * sizeof(double)), *lp2 = malloc((size_t)max_tok * sizeof(double));
+    double *lp = malloc((size_t)max_tok * sizeof(double));
     llm_limits lim = {PREFIX, max_tok, NMAX};
     llm_ws *ws = NULL;
     die(llm_ws_init(&ws, m, &lim, mm, &e), &e);
@@ -200,37 +201,20 @@ int main(int argc, char **argv) {
            max_tok, NMAX, llm_ws_kv_bytes(ws) / 1e6, llm_ws_scratch_bytes(ws) / 1e6);
     printf("  KV per token of the limits: %.1f KB\n", llm_ws_kv_bytes(ws) / 1e3 / (PREFIX + max_tok));
 
-    /* 1. throughput, 8 x 128: bf16 panels, f32 widened once, sgemm; interleaved rounds, best of each
+    /* 1. throughput, 8 x 128: the weights as stored, sgemm; interleaved rounds, best of each
      * (the machine is shared: the minimum is the least disturbed run) */
-    llm_model *m32 = NULL;
-    double t0 = now_s();
-    die(llm_model_init(&m32, ck, &cfg, LLM_F32_WEIGHTS, &e), &e);
-    double tconv = now_s() - t0;
-    llm_ws *ws32 = NULL;
-    die(llm_ws_init(&ws32, m32, &lim, mm, &e), &e);
-    prefix_time(ws32);
     double fl = score_flops(&cfg, 8, L1), sg_fl = 0;
-    double t_bf16 = 1e30, t_f32 = 1e30, t_sg = 1e30;
+    double t_dec = 1e30, t_sg = 1e30;
     for (int r = 0; r < 3; r++) {
         t_sg = fmin(t_sg, sgemm_time(&cfg, 8 * (L1 - 1), threads, &sg_fl));
-        t_bf16 = fmin(t_bf16, score_time(ws, cand, lens, 8, lp));
-        t_f32 = fmin(t_f32, score_time(ws32, cand, lens, 8, lp2));
+        t_dec = fmin(t_dec, score_time(ws, cand, lens, 8, lp));
     }
-    double dmax = 0;
-    for (int i = 0; i < 8 * L1; i++) dmax = fmax(dmax, fabs(lp[i] - lp2[i]));
     double sg = sg_fl / t_sg;
     printf("\n[1] 8 candidates x %d tokens (%d rows), prefix %d (%d embedding rows, forward %.2f s); best of 3\n", L1,
            8 * (L1 - 1), PREFIX, SLOTS, tp);
     printf("  cblas_sgemm f32, same weight shapes, m = %d:   %.2f s, %.1f GFLOP/s (%.0f GFLOP)\n", 8 * (L1 - 1), t_sg,
            sg * 1e-9, sg_fl * 1e-9);
-    printf("  decoder, bf16 weights widened per panel:   %.2f s, %.1f GFLOP/s (%.0f GFLOP), %.2f of sgemm\n", t_bf16,
-           fl / t_bf16 * 1e-9, fl * 1e-9, fl / t_bf16 / sg);
-    printf("  decoder, weights widened to f32 at init:   %.2f s, %.1f GFLOP/s, %.2f of sgemm\n", t_f32,
-           fl / t_f32 * 1e-9, fl / t_f32 / sg);
-    printf("  widening at init: %.1f s, %.0f MB of f32 weights (bf16: %.0f MB); max |logp f32 - logp bf16| = %.2g\n",
-           tconv, llm_model_weight_bytes(m32) / 1e6, llm_model_weight_bytes(m) / 1e6, dmax);
-    llm_ws_free(&ws32);
-    llm_model_free(&m32);
+    printf("  decoder, weights as stored:   %.2f s, %.1f GFLOP/s (%.0f GFLOP), %.2f of sgemm\n", t_dec, fl / t_dec * 1e-9, fl * 1e-9, fl / t_dec / sg);
 
     /* 2. batching */
     printf("\n[2] candidates of %d tokens, bf16 panels: time per candidate, one batch vs one at a time (own prefix each)\n",
@@ -267,6 +251,6 @@ int main(int argc, char **argv) {
     llm_model_free(&m);
     ckpt_free(&ck);
     for (int i = 0; i < NMAX; i++) free(cand[i]);
-    free(lp), free(lp2), free(emb_rows);
+    free(lp), free(emb_rows);
     return 0;
 }

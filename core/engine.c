@@ -149,7 +149,7 @@ static int load_model(engine_model *m, const char *dir, rlv_err *err) {
 }
 
 static int bind_model(engine_model *m, rlv_compute compute, rlv_err *err) {
-    int rc = llm_model_init(&m->llm, m->ck, &m->cfg, 0, err);
+    int rc = llm_model_init(&m->llm, m->ck, &m->cfg, err);
     if (!rc) rc = vit_model_init(&m->vit, m->ck, &m->cfg, err);
     if (!rc) rc = resampler_model_init(&m->rs, m->ck, &m->cfg, err);
     m->vision_id = weights_identity(m->ck, 1);

@@ -54,12 +54,12 @@
  * [LLM_ATT_ROWS][kv_rows] floats, 601 KB for the limits 300 + 2048. */
 #define LLM_ATT_ROWS 64
 
-/* row-major [rows, cols] as stored, q8 with its scales (or an f32 copy, see f32_owned) */
+/* row-major [rows, cols] as stored, q8 with its scales */
 typedef mm_weight llm_w;
 
 typedef struct llm_layer {
     llm_w wq, wk, wv, wo, wg, wu, wd;
-    float *ln_in, *ln_post;  /* [H] f32, owned */
+    float *ln_in, *ln_post;  /* [H] f32, in the model's vecs */
 } llm_layer;
 
 struct llm_model {
@@ -68,10 +68,9 @@ struct llm_model {
     float eps;
     double theta;
     llm_w embed, lm_head;
-    float *norm;            /* [H] f32, owned */
+    float *norm;            /* [H] f32, in vecs */
     llm_layer *layers;      /* [L] */
-    void **f32_owned;       /* LLM_F32_WEIGHTS copies, n_owned of them */
-    int n_owned;
+    float *vecs;            /* [(2 L + 1) H]: every norm weight widened to f32 (owned) */
     size_t weight_bytes;
 };
 
@@ -113,49 +112,27 @@ struct llm_ws {
 
 /* ------------------------------------------------------------------ model */
 
-/* f32 buffers a model may own (f32_owned): per layer its 7 matrices (LLM_F32_WEIGHTS) and its 2
- * norm vectors; outside the layers lm_head and the final norm (the embedding is never widened). */
-enum { LLM_OWNED_PER_LAYER = 7 + 2, LLM_OWNED_OUTSIDE_LAYERS = 2 };
-
-static int own_f32(llm_model *m, float **out, mm_w w, size_t rows, size_t cols, const char *name, rlv_err *err) {
-    float *p = malloc(rows * cols * sizeof(float));
-    if (!p) return rlv_errf(err, RLV_ENOMEM, "'%s': %zu bytes as f32", name, rows * cols * sizeof(float));
-    mm_w_to_f32(p, w, rows, cols);
-    RLV_ASSERT(m->n_owned < m->L * LLM_OWNED_PER_LAYER + LLM_OWNED_OUTSIDE_LAYERS);
-    m->f32_owned[m->n_owned++] = p;
-    *out = p;
-    return RLV_OK;
-}
-
-/* Matrix id (of layer i) as stored (q8 with its scales), or widened to an f32 copy. */
-static int load_mat(llm_model *m, const ckpt *c, manifest_id id, int i, int flags, llm_w *w, rlv_err *err) {
+/* Matrix id (of layer i) as stored (q8 with its scales). */
+static int load_mat(llm_model *m, const ckpt *c, manifest_id id, int i, llm_w *w, rlv_err *err) {
     const rlv_tensor *t = NULL;
     int rc = manifest_want(m->cfg, c, id, i, &t, err);
     if (!rc) rc = mm_weight_bind(w, c, t, err);
+    if (!rc) m->weight_bytes += t->nbytes + (w->scale ? w->scale->nbytes : 0);
+    return rc;
+}
+
+/* Norm weight id (of layer i) widened into the next H floats of *a, which then moves past them. */
+static int load_vec(llm_model *m, const ckpt *c, manifest_id id, int i, float **dst, float **a, rlv_err *err) {
+    size_t n = 0;
+    int rc = manifest_want_f32(m->cfg, c, id, i, *a, &n, err);
     if (rc) return rc;
-    size_t rows = (size_t)t->shape[0], cols = (size_t)t->shape[1];
-    if ((flags & LLM_F32_WEIGHTS) && t->dtype != RLV_F32) {
-        float *p = NULL;
-        if ((rc = own_f32(m, &p, w->w, rows, cols, t->name, err))) return rc;
-        *w = (llm_w){mm_w_plain(p, RLV_F32, (int)cols), NULL, NULL};
-        m->weight_bytes += rows * cols * sizeof(float);
-        return RLV_OK;
-    }
-    m->weight_bytes += t->nbytes + (w->scale ? w->scale->nbytes : 0);
+    *dst = *a;
+    *a += n;
+    m->weight_bytes += n * sizeof(float);
     return RLV_OK;
 }
 
-/* Vector id (of layer i) widened to an f32 copy. */
-static int load_vec(llm_model *m, const ckpt *c, manifest_id id, int i, float **out, rlv_err *err) {
-    const rlv_tensor *t = NULL;
-    int rc = manifest_want(m->cfg, c, id, i, &t, err);
-    if (rc) return rc;
-    m->weight_bytes += t->nbytes;
-    size_t n = (size_t)t->shape[0];
-    return own_f32(m, out, mm_w_plain(t->data, t->dtype, (int)n), 1, n, t->name, err);
-}
-
-int llm_model_init(llm_model **out, const ckpt *c, const rlv_model_config *cfg, int flags, rlv_err *err) {
+int llm_model_init(llm_model **out, const ckpt *c, const rlv_model_config *cfg, rlv_err *err) {
     *out = NULL;
     int H = cfg->hidden_size, F = cfg->intermediate_size, V = cfg->vocab_size;
     int L = cfg->num_hidden_layers, nh = cfg->num_attention_heads, nkv = cfg->num_key_value_heads;
@@ -175,29 +152,30 @@ int llm_model_init(llm_model **out, const ckpt *c, const rlv_model_config *cfg, 
     m->eps = (float)cfg->rms_norm_eps;
     m->theta = cfg->rope_theta;
     m->layers = calloc((size_t)L, sizeof *m->layers);
-    m->f32_owned = calloc((size_t)L * LLM_OWNED_PER_LAYER + LLM_OWNED_OUTSIDE_LAYERS, sizeof(void *));
+    m->vecs = malloc((2 * (size_t)L + 1) * (size_t)H * sizeof(float));
+    float *a = m->vecs;
     int rc = RLV_OK;
-    if (!m->layers || !m->f32_owned) {
+    if (!m->layers || !m->vecs) {
         rc = rlv_errf(err, RLV_ENOMEM, "llm_model layers");
         goto fail;
     }
     /* embedding rows are gathered (widened or dequantised one at a time), never multiplied;
      * tied embeddings (not OmniLMM's) are lm_head too */
     manifest_id head = cfg->tie_word_embeddings ? MT_LLM_EMBED : MT_LLM_HEAD;
-    if ((rc = load_mat(m, c, MT_LLM_EMBED, 0, flags & ~LLM_F32_WEIGHTS, &m->embed, err)) ||
-        (rc = load_mat(m, c, head, 0, flags, &m->lm_head, err)) || (rc = load_vec(m, c, MT_LLM_NORM, 0, &m->norm, err)))
+    if ((rc = load_mat(m, c, MT_LLM_EMBED, 0, &m->embed, err)) || (rc = load_mat(m, c, head, 0, &m->lm_head, err)) ||
+        (rc = load_vec(m, c, MT_LLM_NORM, 0, &m->norm, &a, err)))
         goto fail;
     for (int i = 0; i < L; i++) {
         llm_layer *ly = &m->layers[i];
-        if ((rc = load_mat(m, c, MT_LLM_Q, i, flags, &ly->wq, err)) ||
-            (rc = load_mat(m, c, MT_LLM_K, i, flags, &ly->wk, err)) ||
-            (rc = load_mat(m, c, MT_LLM_V, i, flags, &ly->wv, err)) ||
-            (rc = load_mat(m, c, MT_LLM_O, i, flags, &ly->wo, err)) ||
-            (rc = load_mat(m, c, MT_LLM_GATE, i, flags, &ly->wg, err)) ||
-            (rc = load_mat(m, c, MT_LLM_UP, i, flags, &ly->wu, err)) ||
-            (rc = load_mat(m, c, MT_LLM_DOWN, i, flags, &ly->wd, err)) ||
-            (rc = load_vec(m, c, MT_LLM_LN_IN, i, &ly->ln_in, err)) ||
-            (rc = load_vec(m, c, MT_LLM_LN_POST, i, &ly->ln_post, err)))
+        if ((rc = load_mat(m, c, MT_LLM_Q, i, &ly->wq, err)) ||
+            (rc = load_mat(m, c, MT_LLM_K, i, &ly->wk, err)) ||
+            (rc = load_mat(m, c, MT_LLM_V, i, &ly->wv, err)) ||
+            (rc = load_mat(m, c, MT_LLM_O, i, &ly->wo, err)) ||
+            (rc = load_mat(m, c, MT_LLM_GATE, i, &ly->wg, err)) ||
+            (rc = load_mat(m, c, MT_LLM_UP, i, &ly->wu, err)) ||
+            (rc = load_mat(m, c, MT_LLM_DOWN, i, &ly->wd, err)) ||
+            (rc = load_vec(m, c, MT_LLM_LN_IN, i, &ly->ln_in, &a, err)) ||
+            (rc = load_vec(m, c, MT_LLM_LN_POST, i, &ly->ln_post, &a, err)))
             goto fail;
     }
     *out = m;
@@ -210,8 +188,7 @@ fail:
 void llm_model_free(llm_model **mp) {
     if (!mp || !*mp) return;
     llm_model *m = *mp;
-    for (int i = 0; i < m->n_owned; i++) free(m->f32_owned[i]);
-    free(m->f32_owned);
+    free(m->vecs);
     free(m->layers);
     free(m);
     *mp = NULL;

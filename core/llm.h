@@ -5,7 +5,7 @@
  * scratch, sized once from llm_limits; nothing is allocated per job).
  * Knows nothing of tokenizers, images or the wire: it takes token ids and embedding rows.
  *
- * Use:  llm_model_init(&m, ckpt, &cfg, 0, &err);  llm_ws_init(&ws, m, &limits, mm, &err);
+ * Use:  llm_model_init(&m, ckpt, &cfg, &err);  llm_ws_init(&ws, m, &limits, mm, &err);
  *       per job: llm_prefix(ws, ids, P, img_rows, img_pos, 256, &err);
  *                llm_score(ws, cands, lens, N, logps, sums, &err);
  *       or both in one pass: llm_prefix_score(ws, ids, P, ..., cands, lens, N, logps, sums, &err);
@@ -30,24 +30,17 @@ extern "C" {
 typedef struct llm_model llm_model;
 typedef struct llm_ws llm_ws;
 
-/* llm_model_init flags. */
-enum {
-    /* Widen every half-precision matrix to f32 once, at init (2x the bf16 bytes, owned by the
-     * model). Default (0): weights stay as stored and are widened per panel inside mm_xwt;
-     * see docs/performance.md "Decoder" for the measured trade-off. */
-    LLM_F32_WEIGHTS = 1
-};
-
 /* Binds the decoder's tensors of ckpt c (the manifest's MT_LLM_*, manifest_want: each checked
  * against cfg's sizes). RLV_EMISSING / RLV_ESHAPE / RLV_EDTYPE / RLV_EQ8 name the tensor,
  * RLV_ECONFIG the sizes; RLV_ENOMEM.
  * c and cfg must outlive the model (tensor bytes stay in the checkpoint's mmap). */
-int llm_model_init(llm_model **out, const ckpt *c, const rlv_model_config *cfg, int flags, rlv_err *err);
+int llm_model_init(llm_model **out, const ckpt *c, const rlv_model_config *cfg, rlv_err *err);
 /* *m becomes NULL; NULL is a no-op. */
 void llm_model_free(llm_model **m);
 /* Repacks every matrix of the products (mm_repack_weight: all but the token embeddings). */
 int llm_model_repack(llm_model *m, mm_repack *r, const ckpt *c, rlv_err *err);
-/* Bytes of the weights the model reads (as stored, or f32 copies with LLM_F32_WEIGHTS). */
+/* Bytes of the weights the model reads: its matrices as stored (q8 with their scales), its norm
+ * weights as the f32 copies it keeps. */
 size_t llm_model_weight_bytes(const llm_model *m);
 
 typedef struct llm_limits {

@@ -145,7 +145,7 @@ void mm_weight_prefetch(const mm_weight *w) {
 }
 
 void mm_w_to_f32(float *dst, mm_w w, size_t rows, size_t cols) {
-    RLV_ASSERT(!w.panel); /* embeddings and f32 copies are never repacked */
+    RLV_ASSERT(!w.panel); /* a repacked weight is read by its panels, not here */
     for (size_t r = 0; r < rows; r++) {
         mm_w row = mm_w_at(w, r, 0);
         if (w.dt == RLV_I8) q8_dequantize_span(dst + r * cols, row.p, row.scale, row.c0, (int64_t)cols, w.block);

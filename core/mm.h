@@ -79,7 +79,7 @@ int mm_weight_bind(mm_weight *out, const ckpt *c, const rlv_tensor *t, rlv_err *
 /* Read-ahead of the bytes the weight reads, scales included (ckpt_prefetch). */
 void mm_weight_prefetch(const mm_weight *w);
 /* dst[rows][cols] = the view's first rows x cols elements widened (q8: dequantised) to f32:
- * embedding rows, f32 copies of weights. */
+ * embedding rows, the panels of the generic kernel. */
 void mm_w_to_f32(float *dst, mm_w w, size_t rows, size_t cols);
 
 /* Weights repacked once, at load, into the panel layout of the kernel the products will run

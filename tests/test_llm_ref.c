@@ -104,13 +104,13 @@ typedef struct loaded {
     llm_model *m;
 } loaded;
 
-static void load_model(loaded *L, const char *dir, int flags) {
+static void load_model(loaded *L, const char *dir) {
     rlv_err e = {0};
     char p[600];
     snprintf(p, sizeof p, "%s/config.json", dir);
     assert_int_equal(model_config_load(&L->cfg, p, &e), RLV_OK);
     assert_int_equal(ckpt_open(&L->ck, dir, &e), RLV_OK);
-    int rc = llm_model_init(&L->m, L->ck, &L->cfg, flags, &e);
+    int rc = llm_model_init(&L->m, L->ck, &L->cfg, &e);
     if (rc) fprintf(stderr, "llm_model_init: %s\n", e.msg);
     assert_int_equal(rc, RLV_OK);
 }
@@ -159,28 +159,27 @@ static void prefix_ok(llm_ws *ws, const lcase *c) {
     assert_int_equal(rc, RLV_OK);
 }
 
-/* All candidates of a case in one batch, with the weights as stored and widened at init. */
+/* All candidates of a case in one batch (and, with all_n, the first N of them for every N). */
 static void check_case(const char *name, int all_n) {
     lcase *c = case_load(name);
-    for (int flags = 0; flags <= LLM_F32_WEIGHTS; flags += LLM_F32_WEIGHTS) {
-        loaded L = {0};
-        load_model(&L, c->ckpt, flags);
-        llm_ws *ws = ws_for(L.m, c);
-        prefix_ok(ws, c);
-        double worst = score_cmp(ws, c, c->n);
-        printf("%-22s flags %d: N=%2d, %4d tokens, max |logp - ref| = %.3g\n", name, flags, c->n, c->total, worst);
-        assert_true(worst <= TOL);
-        if (all_n) /* N = 1 .. n: the first N candidates in one batch, same prefix */
-            for (int n = 1; n < c->n; n++) {
-                double w = score_cmp(ws, c, n);
-                assert_true(w <= TOL);
-                if (w > worst) worst = w;
-            }
-        if (all_n) printf("%-22s flags %d: N=1..%d, max |logp - ref| = %.3g\n", name, flags, c->n, worst);
-        llm_ws_free(&ws);
-        assert_null(ws);
-        unload_model(&L);
+    loaded L = {0};
+    load_model(&L, c->ckpt);
+    llm_ws *ws = ws_for(L.m, c);
+    prefix_ok(ws, c);
+    double worst = score_cmp(ws, c, c->n);
+    printf("%-22s N=%2d, %4d tokens, max |logp - ref| = %.3g\n", name, c->n, c->total, worst);
+    assert_true(worst <= TOL);
+    if (all_n) { /* N = 1 .. n: the first N candidates in one batch, same prefix */
+        for (int n = 1; n < c->n; n++) {
+            double w = score_cmp(ws, c, n);
+            assert_true(w <= TOL);
+            if (w > worst) worst = w;
+        }
+        printf("%-22s N=1..%d, max |logp - ref| = %.3g\n", name, c->n, worst);
     }
+    llm_ws_free(&ws);
+    assert_null(ws);
+    unload_model(&L);
     case_free(c);
 }
 
@@ -197,7 +196,7 @@ static void test_ws_reuse(void **s) {
     (void)s;
     lcase *a = case_load("bf16_gqa4_n16"), *b = case_load("bf16_gqa4_prefix1");
     loaded L = {0};
-    load_model(&L, a->ckpt, 0);
+    load_model(&L, a->ckpt);
     llm_limits lim = {a->P + 7, a->total + 100, a->n + 3};
     llm_ws *ws = NULL;
     rlv_err e = {0};
@@ -221,7 +220,7 @@ static void score_on(const char *name, int nth, double *lp, int cap) {
     lcase *c = case_load(name);
     assert_true(c->total <= cap);
     loaded L = {0};
-    load_model(&L, c->ckpt, 0);
+    load_model(&L, c->ckpt);
     rlv_pool *p = NULL;
     mm_ctx *mm = NULL;
     llm_ws *ws = NULL;
@@ -278,7 +277,7 @@ static void test_prefix_score(void **s) {
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         lcase *c = case_load(names[i]);
         loaded L = {0};
-        load_model(&L, c->ckpt, 0);
+        load_model(&L, c->ckpt);
         rlv_err e = {0};
         llm_ws *one = NULL, *two = NULL;
         llm_limits lim1 = {c->P, c->P + c->total, c->n}, lim2 = {c->P, c->total, c->n};
@@ -391,7 +390,7 @@ static void test_bf16_compute(void **s) {
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         lcase *c = case_load(names[i]);
         loaded L = {0};
-        load_model(&L, c->ckpt, 0);
+        load_model(&L, c->ckpt);
         llm_limits lim = {c->P, c->total, c->n};
         llm_ws *ws = NULL;
         assert_int_equal(llm_ws_init(&ws, L.m, &lim, mm, &e), RLV_OK);
@@ -418,7 +417,7 @@ static void test_threads(void **s) {
     (void)s;
     lcase *a = case_load("bf16_gqa4_n16"), *b = case_load("bf16_gqa4_prefix1");
     loaded L = {0};
-    load_model(&L, a->ckpt, 0);
+    load_model(&L, a->ckpt);
     job ja = {L.m, a, 0}, jb = {L.m, b, 0};
     pthread_t ta, tb;
     assert_int_equal(pthread_create(&ta, NULL, worker, &ja), 0);
@@ -440,25 +439,25 @@ static void test_errors(void **s) {
     snprintf(p, sizeof p, DATA "/ckpt/bad_kshape/config.json");
     assert_int_equal(model_config_load(&B.cfg, p, &e), RLV_OK);
     assert_int_equal(ckpt_open(&B.ck, DATA "/ckpt/bad_kshape", &e), RLV_OK);
-    assert_int_equal(llm_model_init(&B.m, B.ck, &B.cfg, 0, &e), RLV_ESHAPE);
+    assert_int_equal(llm_model_init(&B.m, B.ck, &B.cfg, &e), RLV_ESHAPE);
     assert_null(B.m);
     assert_non_null(strstr(e.msg, "model.layers.1.self_attn.k_proj.weight"));
     rlv_model_config cfg2 = B.cfg;
     cfg2.num_key_value_heads = 3;  /* 4 heads are not a multiple of 3 */
-    assert_int_equal(llm_model_init(&B.m, B.ck, &cfg2, 0, &e), RLV_ECONFIG);
+    assert_int_equal(llm_model_init(&B.m, B.ck, &cfg2, &e), RLV_ECONFIG);
     ckpt_free(&B.ck);
 
     lcase *a = case_load("bf16_gqa4_n16");
     loaded L = {0};
-    load_model(&L, a->ckpt, 0);
+    load_model(&L, a->ckpt);
     cfg2 = L.cfg;
     cfg2.num_hidden_layers = 3;  /* layer 2 is not in the file */
     llm_model *m3 = NULL;
-    assert_int_equal(llm_model_init(&m3, L.ck, &cfg2, 0, &e), RLV_EMISSING);
+    assert_int_equal(llm_model_init(&m3, L.ck, &cfg2, &e), RLV_EMISSING);
     assert_non_null(strstr(e.msg, "model.layers.2."));
     cfg2 = L.cfg;
     cfg2.vocab_size = 32000;  /* embed_tokens has 32009 rows */
-    assert_int_equal(llm_model_init(&m3, L.ck, &cfg2, 0, &e), RLV_ESHAPE);
+    assert_int_equal(llm_model_init(&m3, L.ck, &cfg2, &e), RLV_ESHAPE);
     assert_null(m3);
     llm_limits bad = {0, 10, 1};
     llm_ws *ws = NULL;

@@ -126,7 +126,7 @@ static void check_dtype(const char *dt) {
     llm_model *lm = NULL;
     llm_ws *lw = NULL;
     llm_limits lim = {P, tot, nc};
-    assert_int_equal(llm_model_init(&lm, c, &cfg, 0, &e), RLV_OK);
+    assert_int_equal(llm_model_init(&lm, c, &cfg, &e), RLV_OK);
     assert_int_equal(llm_ws_init(&lw, lm, &lim, g_mm, &e), RLV_OK);
     assert_int_equal(llm_prefix(lw, ids, P, emb, pos, cfg.num_query, &e), RLV_OK);
     double *lp = malloc((size_t)tot * sizeof *lp), md = 0;
@@ -181,7 +181,7 @@ static void test_jpeg_effect(void **s) {
     llm_ws *lw = NULL;
     assert_int_equal(vit_model_init(&vm, c, &cfg, &e) | resampler_model_init(&rm, c, &cfg, &e) |
                      vit_ws_init(&vw, vm, g_mm, &e) | resampler_ws_init(&rw, rm, g_mm, &e) |
-                     image_ws_init(&iw, 8192, cfg.image_size, &e) | llm_model_init(&lm, c, &cfg, 0, &e), RLV_OK);
+                     image_ws_init(&iw, 8192, cfg.image_size, &e) | llm_model_init(&lm, c, &cfg, &e), RLV_OK);
     snprintf(path, sizeof path, "%s/e2e_bf16.bin", dir);
     int32_t *cs = slurp(path, &n);
     assert_non_null(cs);
