@@ -37,6 +37,7 @@
 #include "bench_peak.h"
 #include "bench_util.h"
 #include "model_config.h"
+#include "prefix.h"
 #include "prompt.h"
 #include "rlaifv.h"
 #include "tok.h"
@@ -85,9 +86,10 @@ static job_flops count_flops(const rlv_model_config *c, int n_prefix, const int 
 static double read_bytes(void) { /* /proc/self/io read_bytes: bytes this process made the disk read */
     FILE *f = fopen("/proc/self/io", "r");
     char line[128];
+    const char *p;
     double v = -1;
     while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "read_bytes:", 11)) v = atof(line + 11);
+        if ((p = prefix_skip(line, "read_bytes:"))) v = atof(p);
     if (f) fclose(f);
     return v;
 }

@@ -30,6 +30,7 @@
 #include "clock.h"
 #include "rlaifv_proto.h"
 #include "reply_json.h"
+#include "prefix.h"
 
 struct rlv_client_pool {
     int n;
@@ -188,8 +189,8 @@ int rlv_client_connect(rlv_client **out, const rlv_client_opts *o, char *err, si
         free(addr);
         return -1;
     }
-    int http = !strncmp(addr[0], "http://", 7) || !strncmp(addr[0], "https://", 8);
-    for (int k = 1; k < n && !http; k++) http = !strncmp(addr[k], "http://", 7) || !strncmp(addr[k], "https://", 8);
+    int http = 0;
+    for (int k = 0; k < n && !http; k++) http = prefix_skip(addr[k], "http://") || prefix_skip(addr[k], "https://");
     if (http && (n > 1 || o->server_key_file)) {
         snprintf(err, cap, n > 1 ? "an http:// endpoint stands alone (several daemons over HTTP: a load balancer in front, "
                                    "docs/scaling.md)"

@@ -112,10 +112,10 @@ static int derive(rlv_model_config *c, rlv_err *err) {
     c->query_grid = (int)lround(sqrt((double)c->num_query));
     if (c->query_grid * c->query_grid != c->num_query)
         return rlv_errf(err, RLV_ECONFIG, "config.json: num_query %d is not a perfect square", c->num_query);
-    if (c->hidden_size % 128)
-        return rlv_errf(err, RLV_ECONFIG, "config.json: hidden_size %d not a multiple of 128 (resampler heads)",
-                        c->hidden_size);
-    c->resampler_heads = c->hidden_size / 128;
+    if (c->hidden_size % RLV_RESAMPLER_HEAD_DIM)
+        return rlv_errf(err, RLV_ECONFIG, "config.json: hidden_size %d not a multiple of %d (resampler heads)",
+                        c->hidden_size, RLV_RESAMPLER_HEAD_DIM);
+    c->resampler_heads = c->hidden_size / RLV_RESAMPLER_HEAD_DIM;
     if (c->vision.embed_dim % c->vision.num_heads)
         return rlv_errf(err, RLV_ECONFIG, "config.json: vision embed_dim %d not divisible by num_heads %d",
                         c->vision.embed_dim, c->vision.num_heads);

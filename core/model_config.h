@@ -23,6 +23,9 @@ typedef struct rlv_vision_config {
                       * and OmniLMM's Resampler both build them with eps=1e-6); not in config.json */
 } rlv_vision_config;
 
+/* Width of one resampler head: OmniLMM's Resampler has hidden_size / 128 heads (not in config.json). */
+#define RLV_RESAMPLER_HEAD_DIM 128
+
 typedef struct rlv_model_config {
     char model_type[32];          /* "omnilmm" */
     char mm_vision_tower[128];
@@ -47,7 +50,7 @@ typedef struct rlv_model_config {
     int head_dim;                 /* hidden / heads = 128 */
     int kv_dim;                   /* kv_heads * head_dim = 1024 */
     int query_grid;               /* sqrt(num_query) = 16 */
-    int resampler_heads;          /* hidden / 128 = 32 */
+    int resampler_heads;          /* hidden / RLV_RESAMPLER_HEAD_DIM = 32 */
     int vit_grid;                 /* image_size / patch_size = 32 (padded up) */
     int vit_tokens;               /* vit_grid^2 + 1 = 1025 */
 } rlv_model_config;

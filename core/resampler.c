@@ -1,10 +1,11 @@
 /* resampler.c — cross-attention of num_query learned queries over the ViT features (resampler.h).
  *
- * With x = ViT features [N][Dv], E = hidden, heads = E / 128 (docs/model.md §6):
+ * With x = ViT features [N][Dv], E = hidden, heads = cfg.resampler_heads of width hd = E / heads
+ * (128, RLV_RESAMPLER_HEAD_DIM) (docs/model.md §6):
  *   kv = LN_kv(x.Wkv^T)                         [N][E]
  *   K' = (kv + pos_k).Wk^T + bk,  V' = kv.Wv^T + bv   (the key table is added to keys only)
  *   Q' = (LN_q(query) + pos_q).Wq^T + bq        [Q][E]   image-independent: computed at load
- *   o  = concat_h softmax(Q'_h.K'_h^T / sqrt(128)).V'_h . Wout^T + bout
+ *   o  = concat_h softmax(Q'_h.K'_h^T / sqrt(hd)).V'_h . Wout^T + bout
  *   y  = LN_post(o) . proj                      (proj used as stored, not transposed)
  * Wq, Wk, Wv are the three row blocks of the packed in_proj_weight; no copy is made of them. */
 #include "resampler.h"
@@ -48,13 +49,15 @@ struct resampler_ws {
 int resampler_model_init(resampler_model **out, const ckpt *c, const rlv_model_config *cfg, rlv_err *err) {
     *out = NULL;
     int E = cfg->hidden_size, Q = cfg->num_query, qg = cfg->query_grid, vg = cfg->vit_grid;
-    if (E <= 0 || E % 128 || Q <= 0 || qg * qg != Q || vg <= 0)
-        return rlv_errf(err, RLV_ECONFIG, "resampler: hidden %d (a multiple of 128), num_query %d (a square)", E, Q);
+    int heads = cfg->resampler_heads;
+    if (E <= 0 || heads < 1 || E % heads || Q <= 0 || qg * qg != Q || vg <= 0)
+        return rlv_errf(err, RLV_ECONFIG, "resampler: hidden %d (a multiple of its %d heads), num_query %d (a square)",
+                        E, heads, Q);
     resampler_model *m = calloc(1, sizeof *m);
     if (!m) return rlv_errf(err, RLV_ENOMEM, "resampler");
     m->E = E; m->Q = Q; m->N = vg * vg; m->Dv = cfg->vision.embed_dim;
     m->ln_eps = (float)cfg->vision.ln_eps;
-    m->heads = cfg->resampler_heads > 0 ? cfg->resampler_heads : E / 128;
+    m->heads = heads;
     m->hd = E / m->heads;
     size_t nf = 8 * (size_t)E + (size_t)m->N * E + (size_t)Q * E;
     m->arena = malloc(nf * sizeof(float));

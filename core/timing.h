@@ -2,13 +2,11 @@
  * Owns: the list of stages (rlv_stage, shared by the decoder, the ViT and the resampler so one
  * table covers a whole job) and rlv_timing, seconds and call counts per stage.
  * A workspace holds a pointer to a caller-owned rlv_timing (NULL: off, no clock is read);
- * with one, each stage costs two clock_gettime calls (vDSO, tens of ns), so it is compiled in
+ * with one, each stage costs two clock_now_ms reads (vDSO, tens of ns), so it is compiled in
  * always. Stages are timed on the thread that drives the pool, around the whole parallel stage.
  * Knows nothing of models. */
 #ifndef RLV_TIMING_H
 #define RLV_TIMING_H
-
-#include <time.h>
 
 #include "clock.h"
 
@@ -40,13 +38,8 @@ typedef struct rlv_timing {
 /* Short name of a stage ("matmul", "attention", ...). */
 const char *timing_stage_name(int stage);
 
-/* Starts a stage: the clock now, or 0 without a table. */
-static inline double timing_start(const rlv_timing *t) {
-    if (!t) return 0;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+/* Starts a stage: the clock now in seconds (clock_now_ms' clock), or 0 without a table. */
+static inline double timing_start(const rlv_timing *t) { return t ? clock_now_ms() * 1e-3 : 0; }
 
 /* 1 when deadline_ms (clock_now_ms' base; 0 = none) has passed: what the forward loops poll
  * between layers. */

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "prefix.h"
 #include "settings.h"
 
 static void test_defaults_and_flags(void **s) {
@@ -63,9 +64,9 @@ static double doc_number(const char *s, const char *key) {
     double v = strtod(s, &end);
     if (end == s) return -1;
     while (*end == ' ') end++;
-    if (!strncmp(end, "KiB", 3)) v *= 1024;
-    else if (!strncmp(end, "MiB", 3)) v *= 1024 * 1024;
-    else if (!strncmp(end, "GiB", 3)) v *= 1024.0 * 1024 * 1024;
+    if (prefix_skip(end, "KiB")) v *= 1024;
+    else if (prefix_skip(end, "MiB")) v *= 1024 * 1024;
+    else if (prefix_skip(end, "GiB")) v *= 1024.0 * 1024 * 1024;
     else if (*end == 'M') v *= 1e6; /* "40 M" pixels */
     else if (*end == 's' && strstr(key, "-ms")) v *= 1000;
     return v;
@@ -95,7 +96,8 @@ static void check_key(void *ctx, const char *key, const char *value) {
     snprintf(row, sizeof row, "`%s` (", key);
     for (const char *q = strstr(d->proto, row); q; q = strstr(q + 1, row)) {
         const char *v = q + strlen(row);
-        if (!strncmp(v, "default ", 8)) v += 8;
+        const char *after = prefix_skip(v, "default ");
+        if (after) v = after;
         double got = doc_number(v, key);
         if (got < 0) continue; /* prose, not a value */
         d->proto_mentions++;

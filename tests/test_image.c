@@ -20,6 +20,7 @@
 #include "test_util.h"
 #include "clock.h"
 #include "image.h"
+#include "prefix.h"
 #include "image_impl.h"
 
 #define DATA RLV_TEST_DATA "/image"
@@ -51,7 +52,7 @@ static void test_resize_matches_pillow(void **s) {
         for (size_t i = 0; i < out; i++) diff += got[i] != b[16 + in + i];
         if (diff) print_message("resize %s (%dx%d -> %dx%d): %zu bytes differ\n", name, sw, sh, dw, dh, diff);
         assert_int_equal(diff, 0);
-        photos += !strncmp(name, "photo_", 6);
+        photos += prefix_skip(name, "photo_") != NULL;
         cases++;
         free(got);
         free(b);

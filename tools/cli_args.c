@@ -9,12 +9,13 @@
 
 #include "rlaifv.h"
 #include "rlaifv_client.h"
+#include "prefix.h"
 
 void cli_split(cli_arg *a, const char *cmd, const char *s) {
     a->cmd = cmd;
     a->value = NULL;
     a->has_inline = 0;
-    const char *eq = !strncmp(s, "--", 2) ? strchr(s, '=') : NULL;
+    const char *eq = prefix_skip(s, "--") ? strchr(s, '=') : NULL;
     size_t n = eq ? (size_t)(eq - s) : strlen(s);
     if (n >= sizeof a->name) n = sizeof a->name - 1;
     memcpy(a->name, s, n);

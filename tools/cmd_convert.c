@@ -23,6 +23,7 @@
 #include "half.h"
 #include "manifest.h"
 #include "q8.h"
+#include "prefix.h"
 
 static int write_all(FILE *f, const void *p, size_t n) { return n == 0 || fwrite(p, 1, n, f) == n; }
 
@@ -155,7 +156,7 @@ static int write_shard(const ckpt *c, const plan_entry *p, int e0, int e1, int b
 static int shard_map(const ckpt *c, int *map) {
     int s = -1;
     for (int i = 0; i < ckpt_n_files(c); i++) {
-        if (s < 0 || strncmp(ckpt_file(c, i), "/proc/self/fd/", 14)) s++;
+        if (s < 0 || !prefix_skip(ckpt_file(c, i), "/proc/self/fd/")) s++;
         map[i] = s;
     }
     return s + 1;

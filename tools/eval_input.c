@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "file_util.h"
+#include "prefix.h"
 
 struct eval_input {
     FILE *f;          /* JSON lines: read one at a time */
@@ -125,8 +126,8 @@ static json_t *copy_fields(json_t *row) {
 
 /* base64 (a data: URL prefix allowed) into a malloc-ed buffer; NULL when s is not base64. */
 static uint8_t *from_base64(const char *s, size_t *len) {
-    const char *comma = strstr(s, ";base64,");
-    if (!strncmp(s, "data:", 5) && comma) s = comma + 8;
+    const char *b64 = ";base64,", *comma = strstr(s, b64);
+    if (prefix_skip(s, "data:") && comma) s = comma + strlen(b64);
     size_t n = strlen(s), got = 0;
     uint8_t *buf = malloc(n / 4 * 3 + 4);
     if (!buf) return NULL;
@@ -140,7 +141,7 @@ static uint8_t *from_base64(const char *s, size_t *len) {
 
 /* A path: absolute, or under root; a URL (http://, https://) stands for its last component. */
 static void resolve(char *path, size_t cap, const char *s, const char *root) {
-    if (!strncmp(s, "http://", 7) || !strncmp(s, "https://", 8)) {
+    if (prefix_skip(s, "http://") || prefix_skip(s, "https://")) {
         const char *q = strrchr(s, '/');
         s = q ? q + 1 : s;
     }

@@ -8,6 +8,7 @@
 
 #include "cli_args.h"
 #include "cmd.h"
+#include "prefix.h"
 
 static const struct {
     const char *name;
@@ -43,7 +44,7 @@ int main(int argc, char **argv) {
     char **av = calloc((size_t)argc * 2 + 1, sizeof *av), **keys = calloc((size_t)argc, sizeof *keys);
     int ac = 0, nk = 0, rc = 2;
     for (int i = 0; av && keys && i < argc; i++) {
-        const char *eq = i > 1 && !strncmp(argv[i], "--", 2) ? strchr(argv[i], '=') : NULL;
+        const char *eq = i > 1 && prefix_skip(argv[i], "--") ? strchr(argv[i], '=') : NULL;
         if (eq) {
             av[ac++] = keys[nk++] = strndup(argv[i], (size_t)(eq - argv[i]));
             av[ac++] = (char *)eq + 1;
