@@ -32,25 +32,20 @@ static float *rnd(size_t n) {
     return p;
 }
 
-/* C[m, n] = A[m, k] . B[n, k]^T (the x.W^T shape of the model), f32, timed. */
-static double t_sgemm_nt(int m, int n, int k, int reps_inner) {
+/* C[m, n] = A[m, k] . B^T (B [n, k]: the x.W^T shape of the model) or A . B (B [k, n]: P.V),
+ * f32, timed. */
+static double t_sgemm(int trans_b, int m, int n, int k, int reps_inner) {
     float *a = rnd((size_t)m * k), *b = rnd((size_t)n * k), *c = malloc((size_t)m * n * sizeof(float));
     double t0 = now_s();
     for (int r = 0; r < reps_inner; r++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, b, k, 0.0f, c, n);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, k, b,
+                    trans_b ? k : n, 0.0f, c, n);
     double t = (now_s() - t0) / reps_inner;
     free(a); free(b); free(c);
     return t;
 }
-static double t_sgemm_nn(int m, int n, int k, int reps_inner) {
-    float *a = rnd((size_t)m * k), *b = rnd((size_t)k * n), *c = malloc((size_t)m * n * sizeof(float));
-    double t0 = now_s();
-    for (int r = 0; r < reps_inner; r++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
-    double t = (now_s() - t0) / reps_inner;
-    free(a); free(b); free(c);
-    return t;
-}
+#define t_sgemm_nt(m, n, k, reps) t_sgemm(1, m, n, k, reps)
+#define t_sgemm_nn(m, n, k, reps) t_sgemm(0, m, n, k, reps)
 
 int main(int argc, char **argv) {
     if (argc < 3) {
@@ -92,8 +87,8 @@ int main(int argc, char **argv) {
     image_header hd;
     if (image_probe(jpg, jlen, NULL, &hd, &e)) { fprintf(stderr, "%s\n", e.msg); return 1; }
 
-    int S = cfg.image_size, T = vit_tokens(vm), D = vit_width(vm), M = cfg.vision.mlp_dim, H = cfg.vision.num_heads;
-    int hdim = D / H, E = cfg.hidden_size, Q = cfg.num_query, N = T - 1;
+    int S = cfg.image_size, T = vit_tokens(vm), D = vit_width(vm), M = cfg.vision.mlp_dim, nh = cfg.vision.num_heads;
+    int hdim = D / nh, E = cfg.hidden_size, Q = cfg.num_query, N = T - 1;
     float *px = malloc((size_t)3 * S * S * sizeof(float));
     float *feat = malloc((size_t)N * D * sizeof(float)), *emb = malloc((size_t)Q * E * sizeof(float));
     double tv[64];
@@ -151,7 +146,7 @@ int main(int argc, char **argv) {
         vit_block(vm, vw, 0);
         tv[r] = now_s() - t0;
         double s = t_sgemm_nt(T, 3 * D, D, 1) + t_sgemm_nt(T, D, D, 1) + t_sgemm_nt(T, M, D, 1) + t_sgemm_nt(T, D, M, 1);
-        s += H * (t_sgemm_nt(T, T, hdim, 2) + t_sgemm_nn(T, hdim, T, 2));
+        s += nh * (t_sgemm_nt(T, T, hdim, 2) + t_sgemm_nn(T, hdim, T, 2));
         tr[r] = s;
     }
     double b_blk = vmin(tv, reps), b_ref_blk = vmin(tr, reps);
@@ -195,7 +190,7 @@ int main(int argc, char **argv) {
     double t_hit = sort_median(tv, nr);
 
     printf("bench_vit: %s, %d threads, ViT %d tokens x %d (MLP %d, %d heads), %d stored blocks; resampler %d x %d over %d keys\n",
-           argv[1], threads, T, D, M, H, vit_blocks(vm), Q, E, N);
+           argv[1], threads, T, D, M, nh, vit_blocks(vm), Q, E, N);
     printf("decode+resize+normalise  %s %dx%d, %zu bytes: %8.2f ms (median of %d)\n", hd.format, hd.width, hd.height, jlen, t_img * 1e3, nr);
     printf("ViT block (median)        %8.1f ms  %7.1f GFLOP/s | sgemm same shapes %8.1f ms %7.1f GFLOP/s | ratio %.2f\n",
            t_blk * 1e3, (fl_lin + fl_att) / t_blk * 1e-9, t_ref_blk * 1e3, (fl_lin + fl_att) / t_ref_blk * 1e-9, t_ref_blk / t_blk);

@@ -198,27 +198,36 @@ def write_configs(out_dir, cfg):
 
 def write_checkpoint(out_dir, cfg, tensors, shards=1):
     write_configs(out_dir, cfg)
-    names = list(tensors)
     if shards <= 1:
         with open(os.path.join(out_dir, "model.safetensors"), "wb") as f:
             f.write(st_bytes(tensors))
         return
+
+    def save(part, path):
+        with open(path, "wb") as f:
+            f.write(st_bytes(part))
+    write_shards(out_dir, tensors, shards, "model-{}-of-{}.safetensors", save, "model.safetensors.index.json")
+
+
+def write_shards(out_dir, tensors, shards, file_fmt, save, index_name):
+    """tensors in order over `shards` files named file_fmt.format(i, n) (5 digits, from 1), each
+    written by save(part, path), and the index index_name (the bytes in all, each name's file)."""
+    names = list(tensors)
     per = math.ceil(len(names) / shards)
     weight_map, total = {}, 0
     for s in range(shards):
-        fn = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
+        fn = file_fmt.format(f"{s + 1:05d}", f"{shards:05d}")
         part = {n: tensors[n] for n in names[s * per:(s + 1) * per]}
         for n, t in part.items():
             weight_map[n] = fn
             total += t.numel() * t.element_size()
-        with open(os.path.join(out_dir, fn), "wb") as f:
-            f.write(st_bytes(part))
-    write_index(out_dir, total, weight_map)
+        save(part, os.path.join(out_dir, fn))
+    write_index(out_dir, total, weight_map, index_name)
 
 
-def write_index(out_dir, total_size, weight_map):
-    """model.safetensors.index.json: the tensor bytes in all and the shard of each name."""
-    with open(os.path.join(out_dir, "model.safetensors.index.json"), "w") as f:
+def write_index(out_dir, total_size, weight_map, index_name="model.safetensors.index.json"):
+    """The index of a sharded checkpoint: the tensor bytes in all and the shard of each name."""
+    with open(os.path.join(out_dir, index_name), "w") as f:
         json.dump({"metadata": {"total_size": total_size}, "weight_map": weight_map}, f, indent=2)
 
 

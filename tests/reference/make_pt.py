@@ -12,7 +12,6 @@ import argparse
 import collections
 import io
 import json
-import math
 import os
 import pickle
 import shutil
@@ -31,22 +30,12 @@ def write_bin(out_dir, cfg, tensors, shards=1, protocol=2):
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
-    names = list(tensors)
     if shards <= 1:
         torch.save(collections.OrderedDict(tensors), os.path.join(out_dir, "pytorch_model.bin"),
                    pickle_protocol=protocol)
         return
-    per = math.ceil(len(names) / shards)
-    weight_map, total = {}, 0
-    for s in range(shards):
-        fn = f"pytorch_model-{s + 1:05d}-of-{shards:05d}.bin"
-        part = {n: tensors[n] for n in names[s * per:(s + 1) * per]}
-        for n, t in part.items():
-            weight_map[n] = fn
-            total += t.numel() * t.element_size()
-        torch.save(part, os.path.join(out_dir, fn))  # a plain dict, as transformers writes shards
-    with open(os.path.join(out_dir, "pytorch_model.bin.index.json"), "w") as f:
-        json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
+    # each shard a plain dict, as transformers writes them
+    cl.write_shards(out_dir, tensors, shards, "pytorch_model-{}-of-{}.bin", torch.save, "pytorch_model.bin.index.json")
 
 
 def rezip(src, dst, edit=None, compress=(), drop=(), pad_names=False):
