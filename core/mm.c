@@ -8,7 +8,7 @@
  *   for jc (nc columns): for pc (kc depth): pack B [kc x nc] (weights, widened here, once per call)
  *     for ic (mc rows): pack A [mc x kc] (activations)
  *       for jr (nr micro-panel of B, stays in L1): for ir (mr rows): micro-tile
- * Repacked bf16 weights on a kernel with tile_bf16p skip B packing: its tile widens the panel
+ * Repacked bf16 weights on a kernel with tile_bf16p skip B packing: its tile reads the panel
  * where it lies (at 256-1024 rows the transpose and widening were 7-20 % of a product).
  * Threads split the output columns (weight rows), so each weight byte is read and widened by one
  * thread once per call whatever m is; only when n is too narrow to share (fewer than 4 micro-
@@ -109,7 +109,7 @@ mm_w mm_w_plain(const void *p, rlv_dtype dt, int ld) {
 mm_w mm_w_at(mm_w w, size_t r, size_t c) {
     if (w.panel) {
         size_t P = (size_t)w.panel;
-        RLV_ASSERT(r % P == 0);
+        RLV_ASSERT(r % P == 0 && (w.bf16p != MM_BF16P_PAIRS || c % 2 == 0)); /* a k-row pair is not split */
         w.p = (const char *)w.p + ((r / P) * w.pstride + c * P) * rlv_dtype_size(w.dt);
         if (w.dt == RLV_I8) {
             w.scale += (r / P) * w.spstride;
@@ -236,9 +236,10 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
     size_t es = rlv_dtype_size(w->dt);
     char *abuf = buf, *bbuf = abuf + kern_block_bytes(kn, kn->mc);
     int mr = kn->mr, nr = kn->nr;
-    /* a split bf16 panel is multiplied where it lies: no B block at all */
-    int inplace = w->split;
-    RLV_ASSERT(!inplace || (kn->tile_bf16p && w->panel == nr && w->dt == RLV_BF16));
+    /* a bf16 panel in this kernel's layout is multiplied where it lies: no B block at all */
+    int inplace = w->bf16p != 0;
+    /* pairs: the tile reads k in pairs, so an odd k would take the next k-row of the weight */
+    RLV_ASSERT(!inplace || (w->bf16p == kn->bf16p && w->panel == nr && w->dt == RLV_BF16 && (w->bf16p != MM_BF16P_PAIRS || k % 2 == 0)));
     /* row blocks of equal size (whole micro-tiles, at most mc): 1024 rows as 4 x ~256, not
      * 3 x 336 + 16, whose last block would reload every packed B panel for 2 tiles */
     int nblk = (m + kn->mc - 1) / kn->mc, mcb = ((m + nblk - 1) / nblk + mr - 1) / mr * mr;
@@ -370,7 +371,7 @@ typedef struct repacked {
 
 struct mm_repack {
     int panel;
-    int split;  /* bf16 panels in the kernel's tile_bf16p layout */
+    int bf16p;  /* the layout of bf16 panels: the kernel's tile_bf16p reads them in place (mm_kern.h) */
     repacked *v;
     int n, cap;
     size_t bytes;
@@ -384,7 +385,7 @@ int mm_repack_init(mm_repack **out, mm_compute compute, rlv_err *err) {
     mm_repack *r = calloc(1, sizeof *r);
     if (!r) return rlv_errf(err, RLV_ENOMEM, "weight repacking");
     r->panel = kern ? kern->nr : 0;
-    r->split = kern && kern->tile_bf16p;
+    r->bf16p = kern ? kern->bf16p : 0;
     *out = r;
     return RLV_OK;
 }
@@ -405,30 +406,31 @@ int mm_repack_panel(const mm_repack *r) { return r ? r->panel : 0; }
 size_t mm_repack_bytes(const mm_repack *r) { return r ? r->bytes : 0; }
 
 /* Panels of w [n, k] (a whole stored weight: c0 0) into p / scale: element (j, q) of W goes to
- * panel j / P at [q][j % P], rows past n zero; q8 scale (j, b) to [b][j % P] of the panel.
- * split (bf16 for a tile_bf16p, mm_kern.h): at [q][SPLIT(j % P)] instead, j and j + P/2 side by side.
+ * panel j / P at [q][j % P], rows past n zero; q8 scale (j, b) to [b][j % P] of the panel. bf16
+ * panels for a kernel's tile_bf16p (layout bf16p, mm_kern.h) instead: MM_BF16P_SPLIT at
+ * [q][2 (j % P) or 2 (j % P - P/2) + 1], MM_BF16P_PAIRS at [q / 2][j % P][q % 2] (k even).
  * k outer, the panel's P rows inner: P source lines stay cached while 64 bytes of each are used. */
-#define SPLIT(jj) ((jj) < (size_t)P / 2 ? 2 * (jj) : 2 * ((jj) - (size_t)P / 2) + 1)
-#define REPACK_ELEMS(T, POS)                                                                     \
+#define AT_PLAIN(q, jj) ((q) * (size_t)P + (jj))
+#define AT_SPLIT(q, jj) ((q) * (size_t)P + ((jj) < (size_t)P / 2 ? 2 * (jj) : 2 * ((jj) - (size_t)P / 2) + 1))
+#define AT_PAIRS(q, jj) ((q) / 2 * 2 * (size_t)P + 2 * (jj) + (q) % 2)
+#define REPACK_ELEMS(T, AT)                                                                      \
     for (size_t pi = 0; pi < np; pi++) {                                                         \
         T *dst = (T *)p + pi * (size_t)k * (size_t)P;                                            \
         const T *src = (const T *)w->p + pi * (size_t)P * (size_t)w->ld;                         \
         size_t rows = (size_t)n - pi * (size_t)P < (size_t)P ? (size_t)n - pi * (size_t)P : (size_t)P; \
-        for (size_t q = 0; q < (size_t)k; q++, dst += P)                                         \
-            for (size_t jj = 0; jj < (size_t)P; jj++) dst[POS(jj)] = jj < rows ? src[jj * (size_t)w->ld + q] : (T)0; \
+        for (size_t q = 0; q < (size_t)k; q++)                                                   \
+            for (size_t jj = 0; jj < (size_t)P; jj++)                                            \
+                dst[AT(q, jj)] = jj < rows ? src[jj * (size_t)w->ld + q] : (T)0;                 \
     }
-#define SAME(jj) (jj)
-static void repack_into(const mm_w *w, int n, int k, int P, int split, void *p, uint16_t *scale) {
+static void repack_into(const mm_w *w, int n, int k, int P, int bf16p, void *p, uint16_t *scale) {
     size_t np = (size_t)(n + P - 1) / (size_t)P;
-    if (split) {
-        REPACK_ELEMS(uint16_t, SPLIT)
-        return;
-    }
-    switch (rlv_dtype_size(w->dt)) {
-    case 1: REPACK_ELEMS(int8_t, SAME) break;
-    case 2: REPACK_ELEMS(uint16_t, SAME) break;
-    default: REPACK_ELEMS(float, SAME) break;
-    }
+    if (bf16p == MM_BF16P_SPLIT) REPACK_ELEMS(uint16_t, AT_SPLIT)
+    else if (bf16p == MM_BF16P_PAIRS) REPACK_ELEMS(uint16_t, AT_PAIRS)
+    else switch (rlv_dtype_size(w->dt)) {
+        case 1: REPACK_ELEMS(int8_t, AT_PLAIN) break;
+        case 2: REPACK_ELEMS(uint16_t, AT_PLAIN) break;
+        default: REPACK_ELEMS(float, AT_PLAIN) break;
+        }
     if (w->dt != RLV_I8) return;
     size_t nbk = (size_t)(k / w->block), lds = (size_t)(w->ld / w->block);
     for (size_t pi = 0; pi < np; pi++)
@@ -439,8 +441,9 @@ static void repack_into(const mm_w *w, int n, int k, int P, int split, void *p, 
             }
 }
 #undef REPACK_ELEMS
-#undef SPLIT
-#undef SAME
+#undef AT_PLAIN
+#undef AT_SPLIT
+#undef AT_PAIRS
 
 static int repack(mm_repack *r, mm_w *w, int n, int k, const ckpt *c, const char *name, rlv_err *err);
 
@@ -456,7 +459,8 @@ int mm_repack_view(mm_repack *r, mm_w *w, int n, int k, rlv_err *err) {
 }
 
 static int repack(mm_repack *r, mm_w *w, int n, int k, const ckpt *c, const char *name, rlv_err *err) {
-    int P = r->panel, split = r->split && w->dt == RLV_BF16;
+    /* pairs only for even k: a view's k (mm_w_at) then stays even too, as every weight's here */
+    int P = r->panel, bf16p = w->dt == RLV_BF16 && (r->bf16p != MM_BF16P_PAIRS || k % 2 == 0) ? r->bf16p : 0;
     RLV_ASSERT(w->c0 == 0 && k <= w->ld && (w->dt != RLV_I8 || k % w->block == 0));
     const void *key = w->p, *skey = w->scale;
     repacked *hit = NULL;
@@ -479,7 +483,7 @@ static int repack(mm_repack *r, mm_w *w, int n, int k, const ckpt *c, const char
             free(e.scale);
             return rlv_errf(err, RLV_ENOMEM, "repacking '%s': %zu bytes", name, bytes + sbytes);
         }
-        repack_into(w, n, k, P, split, e.p, e.scale);
+        repack_into(w, n, k, P, bf16p, e.p, e.scale);
         if (c) {
             ckpt_evict(c, w->p, (size_t)n * (size_t)k * es);
             if (sbytes) ckpt_evict(c, w->scale, (size_t)n * (size_t)(k / w->block) * 2);
@@ -493,7 +497,7 @@ static int repack(mm_repack *r, mm_w *w, int n, int k, const ckpt *c, const char
     v.ld = P;
     v.panel = P;
     v.pstride = (size_t)k * (size_t)P;
-    v.split = split;
+    v.bf16p = bf16p;
     if (v.dt == RLV_I8) {
         v.scale = hit->scale;
         v.spstride = (size_t)(k / v.block) * (size_t)P;

@@ -58,9 +58,13 @@ typedef struct mm_w {
      * first block row and c0 the view's first k. Views start on a panel (r % NR == 0). */
     int panel;
     size_t pstride, spstride;
-    /* A bf16 panel laid out for the kernel's tile_bf16p (mm_kern.h), which reads it in place. */
-    int split;
+    /* A bf16 panel laid out for the kernel's tile_bf16p, which reads it in place: the layout
+     * (mm_bf16p, described in mm_kern.h), 0 for the plain [k][NR] one. */
+    int bf16p;
 } mm_w;
+
+/* Layouts of bf16 panels read in place (mm_w.bf16p, mm_kern.tile_bf16p). */
+typedef enum mm_bf16p { MM_BF16P_SPLIT = 1, MM_BF16P_PAIRS = 2 } mm_bf16p;
 
 /* A plain (f32/f16/bf16) weight, or f32 activations used as one (attention's K and V). */
 mm_w mm_w_plain(const void *p, rlv_dtype dt, int ld);
@@ -84,8 +88,8 @@ void mm_w_to_f32(float *dst, mm_w w, size_t rows, size_t cols);
 
 /* Weights repacked once, at load, into the panel layout of the kernel the products will run
  * (mm_w.panel): packing a product's weights is then a sequential widen instead of a transpose,
- * which cost 17-20 % of an M = 256 product (docs/performance.md), and bf16 panels for the
- * AVX-512 fp32 kernel are not packed at all: its tile widens them in place (mm_w.split). The copies live in anonymous
+ * which cost 17-20 % of an M = 256 product (docs/performance.md), and bf16 panels are not
+ * packed at all on the AVX-512 kernels: their tiles read them in place (mm_w.bf16p). The copies live in anonymous
  * memory owned by the mm_repack, one per distinct source (weights shared by two models stay
  * shared); the source pages are released from the mapping. Only for x.W^T (mm_xwt) weights,
  * and only where a packed kernel runs (NR 0 for `generic`: mm_repack_weight does nothing). */

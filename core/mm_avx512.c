@@ -137,7 +137,7 @@ static void pack_b(void *dst, const mm_w *w, int trans, int nb, int kb) {
 #define STORE(i) if (i < mb) mmx_store_row32(c + (size_t)i * ldc, c##i##a, c##i##b, m0, m1, va, acc);
 
 /* Accumulators are named variables, not an array, so that they stay in registers at -O2.
- * bf16p: b is a repacked bf16 panel (mm_kern.tile_bf16p's layout), widened as it is loaded —
+ * bf16p: b is a repacked bf16 panel (MM_BF16P_SPLIT, mm_kern.h), widened as it is loaded —
  * vpslld gives columns 0-15, vpandd 16-31 — else a packed f32 micro-panel. */
 static inline __attribute__((always_inline)) void tile_on(int kb, const float *a, const void *bp, int bf16p, float *c,
                                                           size_t ldc, int mb, int nb, float alpha, int acc) {
@@ -247,5 +247,5 @@ static void gemv(float *y, size_t ldy, const float *x, size_t ldx, int m, int k,
 
 const mm_kern mm_kern_avx512 = {
     .name = "avx512", .mr = MR, .nr = NR, .kc = KC, .mc = 14 * 18, .nc = 32 * 64, .kstep = 1,
-    .pack_a = pack_a, .pack_b = pack_b, .tile = tile, .gemv_rows = 4, .gemv = gemv, .tile_bf16p = tile_bf16p,
+    .pack_a = pack_a, .pack_b = pack_b, .tile = tile, .gemv_rows = 4, .gemv = gemv, .bf16p = MM_BF16P_SPLIT, .tile_bf16p = tile_bf16p,
 };

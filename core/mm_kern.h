@@ -39,9 +39,13 @@ typedef struct mm_kern {
     void (*gemv)(float *y, size_t ldy, const float *x, size_t ldx, int m, int k, const mm_w *w, int n, float alpha,
                  int acc);
     /* Optional: the tile on a repacked bf16 panel read in place (no B packing at all), b at its
-     * depth block's first k-row. Such panels are laid out for it: k-row q holds its nr columns as
-     * nr/2 32-bit words, word i = column i (low half) and column i + nr/2 (high half), so that a
-     * shift and a mask widen one load into the two column halves. */
+     * depth block's first k-row, and the layout repacking gives such panels (bf16p):
+     *   MM_BF16P_SPLIT: k-row q holds its nr columns as nr/2 32-bit words, word i = column i (low
+     *     half) and column i + nr/2 (high half), so that a shift and a mask widen one load into
+     *     the two column halves (the fp32 kernel);
+     *   MM_BF16P_PAIRS: the packed B of a kstep-2 kernel, [k/2][nr] 32-bit words of k = 2p (low
+     *     half) and 2p + 1 (high), for even k (the vdpbf16ps kernel). */
+    int bf16p;
     void (*tile_bf16p)(int kb, const void *a, const uint16_t *b, float *c, size_t ldc, int mb, int nb, float alpha,
                        int acc);
 } mm_kern;

@@ -29,18 +29,22 @@ typedef struct out {
     float logp[2][8][96];
 } out;
 
-static void score(const char *pol, const char *ref, rlv_repack rp, const uint8_t *img, size_t img_len, out *o,
-                  size_t *repacked) {
+/* RLV_OK, or RLV_EUNSUPPORTED for compute bf16 on a CPU without AVX512_BF16. */
+static int score_on(const char *pol, const char *ref, rlv_repack rp, rlv_compute compute, const uint8_t *img,
+                    size_t img_len, out *o, size_t *repacked) {
     rlv_engine_opts eo;
     rlv_engine_opts_default(&eo);
     eo.model_dir = pol;
     eo.ref_model_dir = ref;
     eo.repack = rp;
+    eo.compute = compute;
     eo.blas_threads = 2;
     rlv_engine *e;
     rlv_worker *w;
     rlv_err err = {0};
-    if (rlv_engine_open(&e, &eo, &err)) fail_msg("engine %s: %s", pol, err.msg);
+    int rc = rlv_engine_open(&e, &eo, &err);
+    if (rc == RLV_EUNSUPPORTED && compute == RLV_COMPUTE_BF16) return rc;
+    if (rc) fail_msg("engine %s: %s", pol, err.msg);
     if (rlv_worker_open(&w, e, &err)) fail_msg("worker: %s", err.msg);
     rlv_engine_info in;
     rlv_engine_get_info(e, &in);
@@ -65,6 +69,12 @@ static void score(const char *pol, const char *ref, rlv_repack rp, const uint8_t
     }
     rlv_worker_free(&w);
     rlv_engine_free(&e);
+    return RLV_OK;
+}
+
+static void score(const char *pol, const char *ref, rlv_repack rp, const uint8_t *img, size_t img_len, out *o,
+                  size_t *repacked) {
+    score_on(pol, ref, rp, RLV_COMPUTE_FP32, img, img_len, o, repacked);
 }
 
 static void same(const out *a, const out *b, const char *what) {
@@ -100,6 +110,14 @@ static void pair(const char *pol, const char *ref, const char *what) {
     score(pol, NULL, RLV_REPACK_ON, jpeg, jpeg_len, &a, &rp1);
     print_message("%s: repacked %zu bytes for the policy, %zu for the pair\n", what, rp1, rb);
     assert_true(rb > rp1 && rb <= 2 * rp1);
+    /* bf16 compute: its kernel reads repacked bf16 panels in place, in its own layout */
+    if (score_on(pol, ref, RLV_REPACK_OFF, RLV_COMPUTE_BF16, jpeg, jpeg_len, &a, &ra) == RLV_EUNSUPPORTED) {
+        print_message("%s: compute bf16 refused on this CPU (no AVX512_BF16), as documented\n", what);
+        return;
+    }
+    assert_int_equal(score_on(pol, ref, RLV_REPACK_ON, RLV_COMPUTE_BF16, jpeg, jpeg_len, &b, &rb), RLV_OK);
+    assert_true(rb > 0);
+    same(&a, &b, "compute bf16");
 }
 
 static void test_e2e_pair(void **st) {

@@ -321,8 +321,9 @@ static void test_repacked(void **st) {
                         cpu_set_cap(~0u);
                         assert_int_equal(mm_repack_view(rp, &rep, nn, ldw, &e), RLV_OK); /* whole stored rows */
                         assert_int_equal(rep.panel, P);
-                        /* bf16 panels for the AVX-512 fp32 kernel are multiplied in place (tile_bf16p) */
-                        assert_int_equal(rep.split, dts[di] == RLV_BF16 && !strcmp(mm_kernel_name(c), "avx512"));
+                        /* bf16 panels for the AVX-512 kernels are multiplied in place (tile_bf16p) */
+                        int bp = !strcmp(mm_kernel_name(c), "avx512") ? MM_BF16P_SPLIT : !strcmp(mm_kernel_name(c), "avx512bf16") ? MM_BF16P_PAIRS : 0;
+                        assert_int_equal(rep.bf16p, dts[di] == RLV_BF16 ? bp : 0);
                         mm_w pv = mm_w_at(plain, (size_t)r0, (size_t)k0), rv = mm_w_at(rep, (size_t)r0, (size_t)k0);
                         float *x = malloc((size_t)m * k * sizeof(float)), *y1 = calloc((size_t)m * n, sizeof(float)),
                               *y2 = calloc((size_t)m * n, sizeof(float));
