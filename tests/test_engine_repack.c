@@ -3,7 +3,9 @@
  * the one with the weights read as stored, to 1e-5 (bitwise but for the products of at most 4
  * rows, which the repacked weights run on the packed tiles instead of the in-place gemv, e.g. the
  * prefix's last-row logits); `info` reports the copies, a reference's vision tensors identical to
- * the policy's are copied once, `auto` repacks models that fit in memory, `off` copies nothing. */
+ * the policy's are copied once, `auto` repacks models that fit in memory, `off` copies nothing. With
+ * compute bf16 (where the CPU has it), whose kernel reads repacked bf16 panels in place in its own
+ * layout, repacked equals as stored too. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
