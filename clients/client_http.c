@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "reply_json.h"
 
 struct client_http {
     CURL *curl;
@@ -28,10 +27,19 @@ static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
 static void curl_init(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_ALL); }
 
-void client_set_error(rlv_client_error *e, const char *code, const char *msg) {
+void client_set_error(rlv_client_error *e, rlv_proto_code code, const char *msg) {
     if (!e) return;
-    snprintf(e->code, sizeof e->code, "%s", *code && strlen(code) < sizeof e->code ? code : "internal");
+    e->code = code;
+    e->local = 1;
     snprintf(e->message, sizeof e->message, "%s", msg);
+}
+
+void client_daemon_error(rlv_client_error *e, const json_t *er) {
+    const char *code = json_string_value(json_object_get(er, "code")), *msg = json_string_value(json_object_get(er, "message"));
+    if (!e) return;
+    e->code = code ? rlv_proto_code_parse(code, strlen(code)) : RLV_PROTO_E_INTERNAL;
+    e->local = 0;
+    snprintf(e->message, sizeof e->message, "%s", msg ? msg : "");
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg) {
@@ -139,35 +147,34 @@ static int request(client_http *h, const char *path, const char *body, long *sta
         snprintf(msg, sizeof msg, "no reply from %.400s within %d ms (%d tries)", url, h->timeout_ms, h->retries + 1);
     else
         snprintf(msg, sizeof msg, "%.400s: %.100s", url, curl_easy_strerror(rc));
-    client_set_error(e, rc == CURLE_OPERATION_TIMEDOUT ? "client_timeout" : "client_error", msg);
+    client_set_error(e, rc == CURLE_OPERATION_TIMEDOUT ? RLV_PROTO_E_TIMEOUT : RLV_PROTO_E_INTERNAL, msg);
     return -1;
 }
 
-int client_http_parse_reply(const char *where, const char *body, long status, const char *pick_array, char **json,
+int client_http_parse_reply(const char *where, const char *body, long status, const char *pick_array, json_t **out,
                             rlv_client_error *e) {
     json_t *r = json_loads(body ? body : "", 0, NULL);
     json_t *er = json_object_get(r, "error");
     int rc = -1;
     if (status == 200 && json_is_object(r)) {
         json_t *o = pick_array ? json_array_get(json_object_get(r, pick_array), 0) : r;
-        if (json_is_object(o) && (*json = json_dumps(o, REPLY_JSON_FLAGS))) rc = 0;
-        else client_set_error(e, "client_error", "unreadable reply");
+        if (json_is_object(o)) *out = json_incref(o), rc = 0;
+        else client_set_error(e, RLV_PROTO_E_INTERNAL, "unreadable reply");
     } else if (json_is_object(er) && json_is_string(json_object_get(er, "code"))) {
-        const char *msg = json_string_value(json_object_get(er, "message"));
-        client_set_error(e, json_string_value(json_object_get(er, "code")), msg ? msg : "");
+        client_daemon_error(e, er);
         rc = 1;
     } else { /* not the daemon's answer: a proxy's error page, say */
         char msg[512];
         snprintf(msg, sizeof msg, "HTTP %ld from %.200s: %.120s", status, where, body ? body : "");
         for (char *p = msg; *p; p++)
             if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = ' ';
-        client_set_error(e, "client_error", msg);
+        client_set_error(e, RLV_PROTO_E_INTERNAL, msg);
     }
     json_decref(r);
     return rc;
 }
 
-int client_http_score(client_http *h, const rlv_client_job *j, char **json, rlv_client_error *e) {
+int client_http_score(client_http *h, const rlv_client_job *j, json_t **out, rlv_client_error *e) {
     json_t *q = json_object(), *cands = json_array(), *prompt = json_string(j->prompt); /* NULL: not UTF-8 */
     char *b64 = NULL;
     if (j->image) {
@@ -191,7 +198,7 @@ int client_http_score(client_http *h, const rlv_client_job *j, char **json, rlv_
     char *body = bad ? NULL : json_dumps(q, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(q);
     if (!body) {
-        client_set_error(e, "client_error", "a prompt or candidate that is not UTF-8, or out of memory");
+        client_set_error(e, RLV_PROTO_E_INTERNAL, "a prompt or candidate that is not UTF-8, or out of memory");
         return -1;
     }
     long status = 0;
@@ -199,18 +206,18 @@ int client_http_score(client_http *h, const rlv_client_job *j, char **json, rlv_
     free(body);
     char where[640];
     snprintf(where, sizeof where, "%s/v1/score", h->base);
-    return rc ? rc : client_http_parse_reply(where, h->buf, status, NULL, json, e);
+    return rc ? rc : client_http_parse_reply(where, h->buf, status, NULL, out, e);
 }
 
-int client_http_call(client_http *h, const char *op, char **json, rlv_client_error *e) {
+int client_http_call(client_http *h, const char *op, json_t **out, rlv_client_error *e) {
     const char *path = !strcmp(op, "ping") ? "/health" : !strcmp(op, "info") ? "/v1/models" : NULL;
     if (!path) {
-        client_set_error(e, "client_error", "over HTTP only ping (/health) and info (/v1/models); stats is GET /metrics");
+        client_set_error(e, RLV_PROTO_E_INTERNAL, "over HTTP only ping (/health) and info (/v1/models); stats is GET /metrics");
         return -1;
     }
     long status = 0;
     int rc = request(h, path, NULL, &status, e);
     char where[640];
     snprintf(where, sizeof where, "%s%s", h->base, path);
-    return rc ? rc : client_http_parse_reply(where, h->buf, status, !strcmp(op, "info") ? "data" : NULL, json, e);
+    return rc ? rc : client_http_parse_reply(where, h->buf, status, !strcmp(op, "info") ? "data" : NULL, out, e);
 }

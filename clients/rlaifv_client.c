@@ -294,15 +294,15 @@ static int send_try(rlv_client *c, rlv_proto_client_request *q, unsigned skip, d
             unready |= 1u << k;
             continue;
         }
-        client_set_error(e, "client_error", body ? zmq_strerror(zerr) : "out of memory");
+        client_set_error(e, RLV_PROTO_E_INTERNAL, body ? zmq_strerror(zerr) : "out of memory");
         return -2;
     }
 }
 
-/* Waits on ep for the reply with this id until deadline. 0 ok (*json set), 1 the daemon's error
- * (e set), 2 no reply in time, 3 the connection dropped (design note 2). Replies with another id
- * (stale) are dropped. */
-static int await_reply(endpoint_conn *ep, uint64_t id, double deadline, char **json, rlv_client_error *e) {
+/* Waits on ep for the reply with this id until deadline. 0 ok (*out: the reply, id and ok
+ * removed, a new reference), 1 the daemon's error (e set), 2 no reply in time, 3 the connection
+ * dropped (design note 2). Replies with another id (stale) are dropped. */
+static int await_reply(endpoint_conn *ep, uint64_t id, double deadline, json_t **out, rlv_client_error *e) {
     for (;;) {
         int left = (int)(deadline - clock_now_ms());
         zmq_pollitem_t it[2] = {{ep->sock, 0, ZMQ_POLLIN, 0}, {ep->mon, 0, ZMQ_POLLIN, 0}};
@@ -321,12 +321,10 @@ static int await_reply(endpoint_conn *ep, uint64_t id, double deadline, char **j
             if (json_is_true(json_object_get(r, "ok"))) {
                 json_object_del(r, "id");
                 json_object_del(r, "ok");
-                *json = json_dumps(r, REPLY_JSON_FLAGS);
+                *out = json_incref(r);
                 rc = 0;
             } else {
-                json_t *er = json_object_get(r, "error");
-                const char *code = json_string_value(json_object_get(er, "code")), *msg = json_string_value(json_object_get(er, "message"));
-                client_set_error(e, code ? code : "internal", msg ? msg : "");
+                client_daemon_error(e, json_object_get(r, "error"));
                 rc = 1;
             }
         }
@@ -337,7 +335,7 @@ static int await_reply(endpoint_conn *ep, uint64_t id, double deadline, char **j
 }
 
 /* Sends q and waits for its reply, trying other endpoints as rlv_client_score says. */
-static int roundtrip(rlv_client *c, rlv_proto_client_request *q, char **json, rlv_client_error *e) {
+static int roundtrip(rlv_client *c, rlv_proto_client_request *q, json_t **out, rlv_client_error *e) {
     char err[sizeof e->message];
     unsigned all = (1u << c->n) - 1, failed = 0, answered = 0; /* this request's tries that failed / were answered busy */
     int tries = c->o.retries + c->n, last = 2;
@@ -356,33 +354,38 @@ static int roundtrip(rlv_client *c, rlv_proto_client_request *q, char **json, rl
             continue;
         }
         atomic_fetch_add(&c->pool->in_flight[k], 1);
-        last = await_reply(&c->ep[k], q->id, deadline, json, e);
+        last = await_reply(&c->ep[k], q->id, deadline, out, e);
         atomic_fetch_sub(&c->pool->in_flight[k], 1);
         if (last == 0) return 0;
         failed |= 1u << k;
         if (last == 1) {
-            if (c->n == 1 || (strcmp(e->code, "busy") && strcmp(e->code, "shutting_down"))) return 1;
+            if (c->n == 1 || (e->code != RLV_PROTO_E_BUSY && e->code != RLV_PROTO_E_SHUTTING_DOWN)) return 1;
             answered |= 1u << k;
             continue;
         }
         answered &= ~(1u << k);
         /* no reply or a dropped connection: a fresh socket, so the late reply of this try is never read */
         if (reopen_socket(c, &c->ep[k], err, sizeof err) != 0) {
-            client_set_error(e, "client_error", err);
+            client_set_error(e, RLV_PROTO_E_INTERNAL, err);
             return -1;
         }
     }
     if (last == 1) return 1;
     if (c->n == 1) snprintf(err, sizeof err, "no reply from %.300s within %d ms (%d tries)", c->ep[0].addr, c->o.timeout_ms, tries);
     else snprintf(err, sizeof err, "no reply from any of %d endpoints (%.300s, ...) within %d ms (%d tries)", c->n, c->ep[0].addr, c->o.timeout_ms, tries);
-    client_set_error(e, "client_timeout", err);
+    client_set_error(e, RLV_PROTO_E_TIMEOUT, err);
     return -1;
 }
 
-int rlv_client_score(rlv_client *c, const rlv_client_job *j, char **json, rlv_client_error *e) {
-    if (c->http) return client_http_score(c->http, j, json, e);
+const char *rlv_client_error_name(const rlv_client_error *e) {
+    if (!e->local) return rlv_proto_code_name(e->code);
+    return e->code == RLV_PROTO_E_TIMEOUT ? "client_timeout" : "client_error";
+}
+
+/* The score request of j over ZeroMQ: as roundtrip. */
+static int score_zmq(rlv_client *c, const rlv_client_job *j, json_t **out, rlv_client_error *e) {
     size_t *lens = malloc((j->n_candidates > 0 ? (size_t)j->n_candidates : 1u) * sizeof *lens);
-    if (!lens) { client_set_error(e, "client_error", "out of memory"); return -1; }
+    if (!lens) { client_set_error(e, RLV_PROTO_E_INTERNAL, "out of memory"); return -1; }
     for (int i = 0; i < j->n_candidates; i++) lens[i] = strlen(j->candidates[i]);
     rlv_proto_client_request q = {
         .op = RLV_PROTO_OP_SCORE, .image = j->image, .image_len = j->image_len, .prompt = j->prompt,
@@ -390,17 +393,47 @@ int rlv_client_score(rlv_client *c, const rlv_client_job *j, char **json, rlv_cl
         .n_candidates = (size_t)(j->n_candidates > 0 ? j->n_candidates : 0), .reward = j->reward, .beta = j->beta,
         .token_logps = j->token_logps != 0, .deadline_ms = j->deadline_ms,
     };
-    int rc = roundtrip(c, &q, json, e);
+    int rc = roundtrip(c, &q, out, e);
     free(lens);
     return rc;
 }
 
+int rlv_client_score(rlv_client *c, const rlv_client_job *j, rlv_proto_score_result **res, rlv_client_error *e) {
+    json_t *r = NULL;
+    *res = NULL;
+    int rc = c->http ? client_http_score(c->http, j, &r, e) : score_zmq(c, j, &r, e);
+    if (rc == 0 && !(*res = reply_score_result(r))) {
+        client_set_error(e, RLV_PROTO_E_INTERNAL, "the reply is not a score result (or out of memory)");
+        rc = -1;
+    }
+    json_decref(r);
+    return rc;
+}
+
+void rlv_client_result_free(rlv_proto_score_result **res) {
+    if (!res) return;
+    free(*res); /* the start of reply_score_result's one block */
+    *res = NULL;
+}
+
 int rlv_client_call(rlv_client *c, const char *op, char **json, rlv_client_error *e) {
-    if (c->http) return client_http_call(c->http, op, json, e);
-    rlv_proto_client_request q = {.deadline_ms = -1};
-    if (!strcmp(op, "ping")) q.op = RLV_PROTO_OP_PING;
-    else if (!strcmp(op, "info")) q.op = RLV_PROTO_OP_INFO;
-    else if (!strcmp(op, "stats")) q.op = RLV_PROTO_OP_STATS;
-    else { client_set_error(e, "client_error", "op must be ping, info or stats"); return -1; }
-    return roundtrip(c, &q, json, e);
+    json_t *r = NULL;
+    int rc;
+    *json = NULL;
+    if (c->http) {
+        rc = client_http_call(c->http, op, &r, e);
+    } else {
+        rlv_proto_client_request q = {.deadline_ms = -1};
+        if (!strcmp(op, "ping")) q.op = RLV_PROTO_OP_PING;
+        else if (!strcmp(op, "info")) q.op = RLV_PROTO_OP_INFO;
+        else if (!strcmp(op, "stats")) q.op = RLV_PROTO_OP_STATS;
+        else { client_set_error(e, RLV_PROTO_E_INTERNAL, "op must be ping, info or stats"); return -1; }
+        rc = roundtrip(c, &q, &r, e);
+    }
+    if (rc == 0 && !(*json = json_dumps(r, REPLY_JSON_FLAGS))) {
+        client_set_error(e, RLV_PROTO_E_INTERNAL, "out of memory");
+        rc = -1;
+    }
+    json_decref(r);
+    return rc;
 }

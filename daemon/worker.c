@@ -45,20 +45,8 @@ static void score_job(rlvd_worker *self, rlv_worker *w, rlv_proto_reply *rep, rl
     int rc = rlv_score(w, &job, &res, &err);
     j->compute_ms = clock_now_ms() - t0;
     if (rc == RLV_OK && res->n <= self->max_candidates) {
-        for (int i = 0; i < res->n; i++) {
-            const rlv_ranked *r = &res->ranking[i];
-            ranked[i] = (rlv_proto_ranked){
-                .index = r->index, .reward = r->reward, .tokens = r->tokens,
-                .policy = {r->policy.logp_sum, r->policy.logp_mean, r->policy.token_logps},
-                .reference = {r->reference.logp_sum, r->reference.logp_mean, r->reference.token_logps},
-            };
-        }
-        rlv_proto_score_result pr = {
-            .reward_kind = rlv_reward_name(res->reward), .beta = res->beta, .has_reference = res->has_reference,
-            .n = (size_t)res->n, .ranking = ranked, .image_ms = res->image_ms, .prefix_ms = res->prefix_ms,
-            .candidates_ms = res->candidates_ms, .total_ms = res->total_ms,
-            .image_cached = res->image_cache_hit, .prefix_cached = res->prefix_cache_hit, .v = q->v,
-        };
+        rlv_proto_score_result pr;
+        rlv_proto_score_result_of(&pr, ranked, res, q->v);
         if (rlv_proto_reply_score(rep, q->id, q->id_len, &pr, &perr) == RLV_PROTO_OK) {
             j->outcome = "ok";
             j->stage_ms[0] = res->image_ms;

@@ -1,15 +1,18 @@
 /* rlaifv_client.h — the C client library of rlaifvd (docs/protocol.md).
  * Owns: one DEALER socket per endpoint (and its ZeroMQ context), request ids, timeouts, retries
  * and, with several endpoints, which one each request goes to (docs/scaling.md).
- * Replies are returned as JSON text with the protocol's field names (id and ok removed), the
- * same text `rlaifv score` prints offline, so tools need one code path for both.
+ * A score reply comes back typed: the wire's result structure (rlv_proto_score_result of
+ * rlaifv_proto.h, the one the daemon encodes), in one allocation the caller frees with
+ * rlv_client_result_free. Errors come back as the wire's code and message (rlv_client_error).
  *
  *   rlv_client_opts o = {.endpoint = "tcp://127.0.0.1:5555", .timeout_ms = 30000};
  *   rlv_client *c; char err[256];
  *   if (rlv_client_connect(&c, &o, err, sizeof err)) { ... }
- *   char *json; rlv_client_error e;
- *   int rc = rlv_client_score(c, &job, &json, &e);   // 0: json owned by you, free()
- *   rlv_client_destroy(&c);                            // c becomes NULL
+ *   rlv_proto_score_result *res; rlv_client_error e;
+ *   if (rlv_client_score(c, &job, &res, &e) == 0) {    // res->ranking[0] is the best candidate
+ *       ...; rlv_client_result_free(&res);
+ *   } else if (e.code == RLV_PROTO_E_BUSY) { ... }      // e.message says why
+ *   rlv_client_destroy(&c);                             // c becomes NULL
  *
  * Not thread-safe: one client per thread. Clients of several threads that share an
  * rlv_client_pool send each request to the endpoint with the fewest requests of the pool in
@@ -21,6 +24,7 @@
 #include <stdint.h>
 
 #include "rlaifv.h" /* RLV_API */
+#include "rlaifv_proto.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -78,16 +82,26 @@ typedef struct rlv_client_job {
     int64_t deadline_ms;          /* < 0: none */
 } rlv_client_job;
 
+/* A failed request. The return value of the call says whose failure it is: 1, the daemon answered
+ * an error (code is its code; a code newer than this library reads as RLV_PROTO_E_INTERNAL, as
+ * docs/protocol.md asks of clients); -1, a failure on this side (local is 1): code is
+ * RLV_PROTO_E_TIMEOUT when no reply came in time after every try, RLV_PROTO_E_INTERNAL for
+ * anything else (a send that failed, out of memory, a reply that is not a daemon's). */
 typedef struct rlv_client_error {
-    char code[32];                /* the daemon's stable code ("busy", "too_long", ...) or
-                                     "client_timeout" / "client_error" for local failures */
-    char message[512];
+    rlv_proto_code code;
+    int local;
+    char message[RLV_PROTO_ERR_MSG_MAX];
 } rlv_client_error;
 
+/* The error's name as the project's tools print it: the wire name ("busy", "too_long", ...), or
+ * "client_timeout" / "client_error" for a local failure. */
+RLV_API const char *rlv_client_error_name(const rlv_client_error *e);
+
 /* Each call sends one request and waits for ITS reply (matched by id; stale replies of timed-out
- * requests are dropped). Returns 0 with *json (malloc-ed, caller frees) on ok: true; 1 when the
- * daemon answered an error (e filled from the reply); -1 for a local failure or a timeout after
- * all retries (e->code "client_timeout" or "client_error").
+ * requests are dropped). Returns 0 with *res on ok: true (the reply decoded: every pointer in it
+ * points into the same allocation; free it with rlv_client_result_free); 1 when the daemon
+ * answered an error; -1 for a local failure or a timeout after all retries (e says which, above;
+ * *res is NULL on both).
  * With several endpoints each try goes to the connected endpoint with the fewest requests in
  * flight (the pool's), among those this request has not failed on yet; a try fails on an
  * endpoint that answers `busy` or `shutting_down`, gives no reply within timeout_ms, or drops
@@ -96,8 +110,12 @@ typedef struct rlv_client_error {
  * answered `busy` (or `shutting_down`) that answer is returned (1). One endpoint: exactly the
  * single-daemon behaviour (busy returned, retries after a timeout). Scoring is idempotent, so
  * a resent request is safe (docs/protocol.md). */
-RLV_API int rlv_client_score(rlv_client *c, const rlv_client_job *job, char **json, rlv_client_error *e);
-/* op: "ping", "info" or "stats". */
+RLV_API int rlv_client_score(rlv_client *c, const rlv_client_job *job, rlv_proto_score_result **res, rlv_client_error *e);
+/* Frees a result of rlv_client_score; *res becomes NULL. NULL-safe. */
+RLV_API void rlv_client_result_free(rlv_proto_score_result **res);
+/* op: "ping", "info" or "stats". Their replies are open-ended maps (docs/protocol.md): 0 with
+ * *json, the reply's fields (id and ok removed) as JSON text, malloc-ed (caller frees); 1 and -1
+ * as rlv_client_score. */
 RLV_API int rlv_client_call(rlv_client *c, const char *op, char **json, rlv_client_error *e);
 
 #ifdef __cplusplus

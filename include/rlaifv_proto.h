@@ -170,7 +170,11 @@ RLV_API void rlv_proto_request_free(rlv_proto_request *req);
 
 /* ------------------------------------------------------------------ replies (reply.c) */
 
-/* Per-model log-likelihoods of one candidate (issue 6's result structure). */
+/* The result of a score job as the wire carries it (issue 6's result structure): the daemon
+ * encodes it (rlv_proto_reply_score) and the C client library decodes a reply into it
+ * (rlv_client_score). */
+
+/* Per-model log-likelihoods of one candidate. */
 typedef struct rlv_proto_logps {
     double logp_sum, logp_mean;
     const float *token_logps;       /* `tokens` entries, or NULL: the key is then omitted. Borrowed. */
@@ -181,7 +185,7 @@ typedef struct rlv_proto_ranked {
     double reward;
     int tokens;                     /* scored tokens */
     rlv_proto_logps policy;
-    rlv_proto_logps reference;          /* sent only when rlv_proto_score_result.has_reference */
+    rlv_proto_logps reference;      /* sent only when rlv_proto_score_result.has_reference */
 } rlv_proto_ranked;
 
 typedef struct rlv_proto_score_result {
@@ -189,12 +193,16 @@ typedef struct rlv_proto_score_result {
     double beta;
     bool has_reference;
     size_t n;
-    const rlv_proto_ranked *ranking;    /* [n], already ranked (highest reward first). Borrowed. */
+    const rlv_proto_ranked *ranking; /* [n], already ranked (highest reward first). Borrowed. */
     double image_ms, prefix_ms, candidates_ms, total_ms;
     bool image_cached;              /* the job had an image and no model ran its vision side */
     bool prefix_cached;             /* every model's prefix state came from the prefix cache */
     int v;                          /* the request's version: timing_ms.cached is sent from v2 on */
 } rlv_proto_score_result;
+
+/* The engine's result as the wire's: fills *out and ranked[0 .. res->n) (the caller's array),
+ * which borrow res's reward name and token_logps; v is the request's version. */
+RLV_API void rlv_proto_score_result_of(rlv_proto_score_result *out, rlv_proto_ranked *ranked, const rlv_result *res, int v);
 
 /* A reply being built: one growable buffer, reused from reply to reply. Opaque. */
 typedef struct rlv_proto_reply rlv_proto_reply;

@@ -92,6 +92,23 @@ static int pack_logps(msgpack_packer *pk, const rlv_proto_logps *l, int tokens) 
     return 0;
 }
 
+void rlv_proto_score_result_of(rlv_proto_score_result *out, rlv_proto_ranked *ranked, const rlv_result *res, int v) {
+    for (int i = 0; i < res->n; i++) {
+        const rlv_ranked *r = &res->ranking[i];
+        ranked[i] = (rlv_proto_ranked){
+            .index = r->index, .reward = r->reward, .tokens = r->tokens,
+            .policy = {r->policy.logp_sum, r->policy.logp_mean, r->policy.token_logps},
+            .reference = {r->reference.logp_sum, r->reference.logp_mean, r->reference.token_logps},
+        };
+    }
+    *out = (rlv_proto_score_result){
+        .reward_kind = rlv_reward_name(res->reward), .beta = res->beta, .has_reference = res->has_reference,
+        .n = (size_t)res->n, .ranking = ranked, .image_ms = res->image_ms, .prefix_ms = res->prefix_ms,
+        .candidates_ms = res->candidates_ms, .total_ms = res->total_ms,
+        .image_cached = res->image_cache_hit, .prefix_cached = res->prefix_cache_hit, .v = v,
+    };
+}
+
 rlv_proto_code rlv_proto_reply_score(rlv_proto_reply *r, const uint8_t *id, size_t id_len, const rlv_proto_score_result *res,
                              rlv_proto_error *err) {
     reset(r);

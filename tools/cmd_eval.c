@@ -42,7 +42,7 @@
 #include "eval_report.h"
 #include "eval_shard.h"
 #include "eval_summary.h"
-#include "result_json.h"
+#include "reply_json.h"
 #include "rlaifv_client.h"
 #include "rlaifv.h"
 
@@ -213,23 +213,21 @@ static json_t *score_item(scorer *sc, eval_item *it) {
                               .reward = r->reward == RLV_REWARD_DEFAULT ? NULL : rlv_reward_name(r->reward),
                               .beta = r->beta, .token_logps = r->token_logps, .deadline_ms = -1};
         rlv_client_error ce;
-        char *js = NULL;
+        rlv_proto_score_result *res = NULL;
         int rc = -1;
         for (int attempt = 0, wait_ms = 50; attempt < 8; attempt++, wait_ms = wait_ms < 1000 ? 2 * wait_ms : 2000) {
-            rc = rlv_client_score(sc->c, &job, &js, &ce);
-            if (rc != 1 || strcmp(ce.code, "busy")) break;
+            rc = rlv_client_score(sc->c, &job, &res, &ce);
+            if (rc != 1 || ce.code != RLV_PROTO_E_BUSY) break;
             sleep_ms(wait_ms); /* the daemon's queue is full: back off and try again */
         }
-        json_t *res = rc == 0 ? json_loads(js, 0, NULL) : NULL;
-        free(js);
         if (rc != 0) {
-            snprintf(it->code, sizeof it->code, "%s", ce.code);
+            snprintf(it->code, sizeof it->code, "%s", rlv_client_error_name(&ce));
             snprintf(it->msg, sizeof it->msg, "%s", ce.message);
-        } else if (!res) {
-            snprintf(it->code, sizeof it->code, "client_error");
-            snprintf(it->msg, sizeof it->msg, "unreadable reply");
+            return NULL;
         }
-        return res;
+        json_t *out = score_result_json(res);
+        rlv_client_result_free(&res);
+        return out;
     }
     rlv_job job = {.image = it->image, .image_len = it->image_len, .prompt = it->prompt,
                    .prompt_len = strlen(it->prompt), .n_candidates = it->n, .candidates = it->cands,
@@ -241,7 +239,17 @@ static json_t *score_item(scorer *sc, eval_item *it) {
         snprintf(it->msg, sizeof it->msg, "%s", err.msg);
         return NULL;
     }
-    return result_to_json(res);
+    rlv_proto_ranked *ranked = malloc(((size_t)res->n + 1) * sizeof *ranked);
+    if (!ranked) {
+        snprintf(it->code, sizeof it->code, "%s", rlv_err_name(RLV_ENOMEM));
+        snprintf(it->msg, sizeof it->msg, "out of memory");
+        return NULL;
+    }
+    rlv_proto_score_result pr;
+    rlv_proto_score_result_of(&pr, ranked, res, RLV_PROTO_VERSION);
+    json_t *out = score_result_json(&pr);
+    free(ranked);
+    return out;
 }
 
 static void *scorer_main(void *arg) {
@@ -316,9 +324,9 @@ static int check_server(const rlv_client_opts *co, rlv_reward_kind reward, json_
         fprintf(stderr, "rlaifv eval: %s\n", msg);
     } else if (rlv_client_call(c, "ping", &js, &ce)) {
         fprintf(stderr, "rlaifv eval: %s does not answer ping: %s [%s] (is rlaifvd running there?)\n", co->endpoint,
-                ce.message, ce.code);
+                ce.message, rlv_client_error_name(&ce));
     } else if (free(js), js = NULL, rlv_client_call(c, "info", &js, &ce) || !(info = json_loads(js, 0, NULL))) {
-        fprintf(stderr, "rlaifv eval: %s: info: %s [%s]\n", co->endpoint, info ? "" : ce.message, info ? "" : ce.code);
+        fprintf(stderr, "rlaifv eval: %s: info: %s [%s]\n", co->endpoint, info ? "" : ce.message, info ? "" : rlv_client_error_name(&ce));
     } else {
         json_t *kinds = json_object_get(info, "reward_kinds"), *k;
         size_t i;

@@ -1,5 +1,6 @@
 /* cmd_score.c — `rlaifv score`: one job (image + prompt + candidates) scored offline with the
- * engine linked in, printed as the result JSON (result_json.h). */
+ * engine linked in or by rlaifvd (--server), printed as the daemon's score reply JSON either way
+ * (reply_json.h). */
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -10,7 +11,7 @@
 #include "cli_args.h"
 #include "cmd.h"
 #include "file_util.h"
-#include "result_json.h"
+#include "reply_json.h"
 #include "rlaifv_client.h"
 #include "rlaifv.h"
 
@@ -36,14 +37,12 @@ static void usage(FILE *f) {
 }
 
 /* The ranking as a table: rank, reward, mean log-probs, the candidate (one line, cut at 70 bytes). */
-static void print_text(json_t *res, const char **cands) {
-    json_t *rank = json_object_get(res, "ranking");
-    printf("reward: %s (beta %g)\n", json_string_value(json_object_get(res, "reward_kind")),
-           json_number_value(json_object_get(res, "beta")));
+static void print_text(const rlv_proto_score_result *res, const char **cands) {
+    printf("reward: %s (beta %g)\n", res->reward_kind, res->beta);
     printf("%-4s %12s %12s %12s  %s\n", "rank", "reward", "policy_mean", "ref_mean", "candidate");
-    for (size_t i = 0; i < json_array_size(rank); i++) {
-        json_t *r = json_array_get(rank, i), *ref = json_object_get(r, "reference");
-        int idx = (int)json_integer_value(json_object_get(r, "index"));
+    for (size_t i = 0; i < res->n; i++) {
+        const rlv_proto_ranked *r = &res->ranking[i];
+        int idx = r->index;
         char line[80];
         size_t len = strlen(cands[idx]), cut = len > 70 ? 70 : len;
         while (cut < len && cut > 0 && ((unsigned char)cands[idx][cut] & 0xC0) == 0x80) cut--; /* not inside a character */
@@ -51,20 +50,30 @@ static void print_text(json_t *res, const char **cands) {
         for (char *p = line; *p; p++)
             if (*p == '\n' || *p == '\t') *p = ' ';
         char refs[32] = "-";
-        if (ref) snprintf(refs, sizeof refs, "%.4f", json_number_value(json_object_get(ref, "logp_mean")));
-        printf("%-4zu %12.6f %12.4f %12s  [%d] %s\n", i + 1, json_number_value(json_object_get(r, "reward")),
-               json_number_value(json_object_get(json_object_get(r, "policy"), "logp_mean")), refs, idx, line);
+        if (res->has_reference) snprintf(refs, sizeof refs, "%.4f", r->reference.logp_mean);
+        printf("%-4zu %12.6f %12.4f %12s  [%d] %s\n", i + 1, r->reward, r->policy.logp_mean, refs, idx, line);
     }
-    json_t *t = json_object_get(res, "timing_ms");
-    printf("time: %.1f ms (image %.1f, prefix %.1f, candidates %.1f)\n", json_number_value(json_object_get(t, "total")),
-           json_number_value(json_object_get(t, "image")), json_number_value(json_object_get(t, "prefix")),
-           json_number_value(json_object_get(t, "candidates")));
+    printf("time: %.1f ms (image %.1f, prefix %.1f, candidates %.1f)\n", res->total_ms, res->image_ms, res->prefix_ms,
+           res->candidates_ms);
 }
 
-/* The same job through rlaifvd: the daemon's reply is the same JSON (docs/protocol.md). */
+/* The result as --text's table, or as the daemon's reply JSON (offline the same text). */
+static void print_result(const rlv_proto_score_result *res, const char **cands, int text) {
+    if (text) {
+        print_text(res, cands);
+        return;
+    }
+    json_t *out = score_result_json(res);
+    char *js = json_dumps(out, REPLY_JSON_FLAGS);
+    if (js) printf("%s\n", js);
+    free(js);
+    json_decref(out);
+}
+
+/* The same job through rlaifvd: the daemon's reply is the same result (docs/protocol.md). */
 static int score_remote(const rlv_client_opts *co, const uint8_t *img, size_t img_len, const char *prompt,
                         const char **cands, int n, rlv_reward_kind reward, double beta, int token_logps, int text) {
-    char msg[512], *json = NULL;
+    char msg[512];
     rlv_client *c = NULL;
     if (rlv_client_connect(&c, co, msg, sizeof msg)) {
         fprintf(stderr, "rlaifv score: %s\n", msg);
@@ -74,13 +83,11 @@ static int score_remote(const rlv_client_opts *co, const uint8_t *img, size_t im
                           .n_candidates = n, .reward = rlv_reward_name(reward), .beta = beta,
                           .token_logps = token_logps, .deadline_ms = -1};
     rlv_client_error e;
-    int rc = rlv_client_score(c, &job, &json, &e);
-    json_t *res = rc == 0 && text ? json_loads(json, 0, NULL) : NULL;
-    if (res) print_text(res, cands);
-    else if (rc == 0) printf("%s\n", json);
-    else fprintf(stderr, "rlaifv score: %s [%s]\n", e.message, e.code);
-    json_decref(res);
-    free(json);
+    rlv_proto_score_result *res = NULL;
+    int rc = rlv_client_score(c, &job, &res, &e);
+    if (rc == 0) print_result(res, cands, text);
+    else fprintf(stderr, "rlaifv score: %s [%s]\n", e.message, rlv_client_error_name(&e));
+    rlv_client_result_free(&res);
     rlv_client_destroy(&c);
     return rc == 0 ? 0 : 1;
 }
@@ -188,14 +195,12 @@ int cmd_score(int argc, char **argv) {
         fprintf(stderr, "rlaifv score: %s [%s]\n", err.msg, rlv_err_name(err.code));
         goto done;
     }
-    json_t *out = result_to_json(res);
-    if (text) {
-        print_text(out, cands);
-    } else {
-        json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
-        printf("\n");
-    }
-    json_decref(out);
+    rlv_proto_ranked *ranked = malloc(((size_t)res->n + 1) * sizeof *ranked);
+    if (!ranked) goto done;
+    rlv_proto_score_result pr;
+    rlv_proto_score_result_of(&pr, ranked, res, RLV_PROTO_VERSION);
+    print_result(&pr, cands, text);
+    free(ranked);
     rc = 0;
 done:
     rlv_worker_free(&w);
