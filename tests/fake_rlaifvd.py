@@ -64,7 +64,9 @@ class FakeDaemon:
                             for i in reversed(range(len(q["candidates"])))]
                     self.scores += 1
                     rep = msgpack.packb({"v": q["v"], "id": q["id"], "ok": True, "reward_kind": "logp_mean", "beta": 0.1,
-                                         "ranking": rank, "timing_ms": {}})
+                                         "ranking": rank,
+                                         "timing_ms": {"image": 0.0, "prefix": 0.0, "candidates": 0.0, "total": 0.0,
+                                                       "cached": []}})
                     for _ in range(2 if self.twice else 1):
                         s.send_multipart([rid, rep])
                 held, first = [], None

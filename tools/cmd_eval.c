@@ -225,8 +225,18 @@ static json_t *score_item(scorer *sc, eval_item *it) {
             snprintf(it->msg, sizeof it->msg, "%s", ce.message);
             return NULL;
         }
-        json_t *out = score_result_json(res);
+        /* the numbers as `rlaifv score` prints them (10 significant digits), the precision the
+         * HTTP front end sends: a row's record and margin are the same bytes over either transport */
+        json_t *typed = score_result_json(res);
         rlv_client_result_free(&res);
+        char *text = json_dumps(typed, REPLY_JSON_FLAGS);
+        json_decref(typed);
+        json_t *out = text ? json_loads(text, 0, NULL) : NULL;
+        free(text);
+        if (!out) {
+            snprintf(it->code, sizeof it->code, "client_error");
+            snprintf(it->msg, sizeof it->msg, "out of memory");
+        }
         return out;
     }
     rlv_job job = {.image = it->image, .image_len = it->image_len, .prompt = it->prompt,
