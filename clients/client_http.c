@@ -31,6 +31,7 @@ void client_set_error(rlv_client_error *e, rlv_proto_code code, const char *msg)
     if (!e) return;
     e->code = code;
     e->local = 1;
+    snprintf(e->name, sizeof e->name, "%s", code == RLV_PROTO_E_TIMEOUT ? "client_timeout" : "client_error");
     snprintf(e->message, sizeof e->message, "%s", msg);
 }
 
@@ -39,6 +40,7 @@ void client_daemon_error(rlv_client_error *e, const json_t *er) {
     if (!e) return;
     e->code = code ? rlv_proto_code_parse(code, strlen(code)) : RLV_PROTO_E_INTERNAL;
     e->local = 0;
+    snprintf(e->name, sizeof e->name, "%s", code && *code && strlen(code) < sizeof e->name ? code : "internal");
     snprintf(e->message, sizeof e->message, "%s", msg ? msg : "");
 }
 

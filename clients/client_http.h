@@ -29,7 +29,7 @@ int client_http_score(client_http *h, const rlv_client_job *j, json_t **out, rlv
 void client_set_error(rlv_client_error *e, rlv_proto_code code, const char *msg);
 /* e = the daemon's error object er ({"code": str, "message": str}): a code this library does not
  * know (or none) becomes RLV_PROTO_E_INTERNAL, what a client does with a code newer than itself
- * (docs/protocol.md). Both transports use it. */
+ * (docs/protocol.md); e->name keeps the name sent. Both transports use it. */
 void client_daemon_error(rlv_client_error *e, const json_t *er);
 
 /* The answer of one request as the client takes it (exposed for fuzz_client_reply): body (NUL-

@@ -377,11 +377,6 @@ static int roundtrip(rlv_client *c, rlv_proto_client_request *q, json_t **out, r
     return -1;
 }
 
-const char *rlv_client_error_name(const rlv_client_error *e) {
-    if (!e->local) return rlv_proto_code_name(e->code);
-    return e->code == RLV_PROTO_E_TIMEOUT ? "client_timeout" : "client_error";
-}
-
 /* The score request of j over ZeroMQ: as roundtrip. */
 static int score_zmq(rlv_client *c, const rlv_client_job *j, json_t **out, rlv_client_error *e) {
     size_t *lens = malloc((j->n_candidates > 0 ? (size_t)j->n_candidates : 1u) * sizeof *lens);

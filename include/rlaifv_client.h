@@ -82,20 +82,20 @@ typedef struct rlv_client_job {
     int64_t deadline_ms;          /* < 0: none */
 } rlv_client_job;
 
-/* A failed request. The return value of the call says whose failure it is: 1, the daemon answered
- * an error (code is its code; a code newer than this library reads as RLV_PROTO_E_INTERNAL, as
- * docs/protocol.md asks of clients); -1, a failure on this side (local is 1): code is
+/* A failed call. The return value says whose failure it is: 1, the daemon answered an error (code
+ * is its code; a code this library does not know, newer or one of the HTTP front end's own such as
+ * `unauthorized` or `loading`, reads as RLV_PROTO_E_INTERNAL, as docs/protocol.md asks of
+ * clients, and name keeps it); -1, a failure on this side (local is 1): code is
  * RLV_PROTO_E_TIMEOUT when no reply came in time after every try, RLV_PROTO_E_INTERNAL for
  * anything else (a send that failed, out of memory, a reply that is not a daemon's). */
 typedef struct rlv_client_error {
     rlv_proto_code code;
     int local;
+    char name[32];                /* what the tools print: the code as the daemon named it ("busy",
+                                     "unauthorized"), or "client_timeout" / "client_error" for a
+                                     local failure; "internal" for a name empty or longer than this */
     char message[RLV_PROTO_ERR_MSG_MAX];
 } rlv_client_error;
-
-/* The error's name as the project's tools print it: the wire name ("busy", "too_long", ...), or
- * "client_timeout" / "client_error" for a local failure. */
-RLV_API const char *rlv_client_error_name(const rlv_client_error *e);
 
 /* Each call sends one request and waits for ITS reply (matched by id; stale replies of timed-out
  * requests are dropped). Returns 0 with *res on ok: true (the reply decoded: every pointer in it

@@ -241,7 +241,7 @@ static void test_score_typed(void **s) {
         rlv_proto_score_result *res = NULL;
         rlv_client_error e;
         int rc = rlv_client_score(c, &j, &res, &e);
-        if (rc) fail_msg("%s: %s [%s]", eps[k], e.message, rlv_client_error_name(&e));
+        if (rc) fail_msg("%s: %s [%s]", eps[k], e.message, e.name);
         check_typed(res, raw, 0);
         assert_true(res->image_cached);
         assert_false(res->prefix_cached); /* no prefix cache */
@@ -266,7 +266,7 @@ static void expect_error(const char *ep, int timeout_ms, const rlv_client_job *j
     assert_null(res);
     assert_int_equal(e.code, want);
     assert_int_equal(e.local, want_rc == -1);
-    assert_string_equal(rlv_client_error_name(&e), name);
+    assert_string_equal(e.name, name);
     assert_true(e.message[0] != 0);
     print_message("%s: [%s] %s\n", ep, name, e.message);
     rlv_client_destroy(&c);

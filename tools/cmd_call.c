@@ -72,7 +72,7 @@ int cmd_call(int argc, char **argv) {
         if (rlv_client_call(c, ops[k], &json, &e) == 0) {
             printf("%s\n", json);
         } else {
-            fprintf(stderr, "rlaifv call: %s: %s [%s]\n", ops[k], e.message, rlv_client_error_name(&e));
+            fprintf(stderr, "rlaifv call: %s: %s [%s]\n", ops[k], e.message, e.name);
             rc = 1;
         }
         free(json);

@@ -221,7 +221,7 @@ static json_t *score_item(scorer *sc, eval_item *it) {
             sleep_ms(wait_ms); /* the daemon's queue is full: back off and try again */
         }
         if (rc != 0) {
-            snprintf(it->code, sizeof it->code, "%s", rlv_client_error_name(&ce));
+            snprintf(it->code, sizeof it->code, "%s", ce.name);
             snprintf(it->msg, sizeof it->msg, "%s", ce.message);
             return NULL;
         }
@@ -334,9 +334,9 @@ static int check_server(const rlv_client_opts *co, rlv_reward_kind reward, json_
         fprintf(stderr, "rlaifv eval: %s\n", msg);
     } else if (rlv_client_call(c, "ping", &js, &ce)) {
         fprintf(stderr, "rlaifv eval: %s does not answer ping: %s [%s] (is rlaifvd running there?)\n", co->endpoint,
-                ce.message, rlv_client_error_name(&ce));
+                ce.message, ce.name);
     } else if (free(js), js = NULL, rlv_client_call(c, "info", &js, &ce) || !(info = json_loads(js, 0, NULL))) {
-        fprintf(stderr, "rlaifv eval: %s: info: %s [%s]\n", co->endpoint, info ? "" : ce.message, info ? "" : rlv_client_error_name(&ce));
+        fprintf(stderr, "rlaifv eval: %s: info: %s [%s]\n", co->endpoint, info ? "" : ce.message, info ? "" : ce.name);
     } else {
         json_t *kinds = json_object_get(info, "reward_kinds"), *k;
         size_t i;

@@ -86,7 +86,7 @@ static int score_remote(const rlv_client_opts *co, const uint8_t *img, size_t im
     rlv_proto_score_result *res = NULL;
     int rc = rlv_client_score(c, &job, &res, &e);
     if (rc == 0) print_result(res, cands, text);
-    else fprintf(stderr, "rlaifv score: %s [%s]\n", e.message, rlv_client_error_name(&e));
+    else fprintf(stderr, "rlaifv score: %s [%s]\n", e.message, e.name);
     rlv_client_result_free(&res);
     rlv_client_destroy(&c);
     return rc == 0 ? 0 : 1;

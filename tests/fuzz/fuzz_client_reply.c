@@ -41,9 +41,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             rlv_client_result_free(&res);
         }
     } else if (rc == 1) {
-        if (e.local || (unsigned)e.code >= RLV_PROTO_CODE_COUNT) abort();
+        if (e.local || (unsigned)e.code >= RLV_PROTO_CODE_COUNT || !e.name[0] || !memchr(e.name, 0, sizeof e.name)) abort();
     } else if (rc == -1) {
-        if (!e.local || strcmp(rlv_client_error_name(&e), "client_error")) abort();
+        if (!e.local || strcmp(e.name, "client_error")) abort();
         for (const char *p = e.message; *p; p++)
             if ((unsigned char)*p < 0x20) abort();
     } else {
