@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,12 +28,16 @@ static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
 static void curl_init(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_ALL); }
 
-void client_set_error(rlv_client_error *e, rlv_proto_code code, const char *msg) {
-    if (!e) return;
+int client_set_error(rlv_client_error *e, rlv_proto_code code, const char *fmt, ...) {
+    if (!e) return -1;
     e->code = code;
     e->local = 1;
     snprintf(e->name, sizeof e->name, "%s", code == RLV_PROTO_E_TIMEOUT ? "client_timeout" : "client_error");
-    snprintf(e->message, sizeof e->message, "%s", msg);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+    return -1;
 }
 
 void client_daemon_error(rlv_client_error *e, const json_t *er) {
@@ -61,18 +66,16 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg) {
 }
 
 int client_http_open(client_http **out, const char *base_url, const char *api_key_file, int timeout_ms, int retries,
-                     char *err, size_t cap) {
+                     rlv_client_error *err) {
     *out = NULL;
     pthread_once(&curl_once, curl_init);
-    if (curl_init_rc != CURLE_OK) {
-        snprintf(err, cap, "libcurl: %s", curl_easy_strerror(curl_init_rc));
-        return -1;
-    }
+    if (curl_init_rc != CURLE_OK)
+        return client_set_error(err, RLV_PROTO_E_INTERNAL, "libcurl: %s", curl_easy_strerror(curl_init_rc));
     size_t n = strlen(base_url);
     while (n && base_url[n - 1] == '/') n--;
     client_http *h = calloc(1, sizeof *h);
     if (!h || n >= sizeof h->base || !(h->curl = curl_easy_init())) {
-        snprintf(err, cap, h ? "endpoint too long, or libcurl failed" : "out of memory");
+        client_set_error(err, RLV_PROTO_E_INTERNAL, h ? "endpoint too long, or libcurl failed" : "out of memory");
         client_http_close(&h);
         return -1;
     }
@@ -87,7 +90,7 @@ int client_http_open(client_http **out, const char *base_url, const char *api_ke
         FILE *f = fopen(api_key_file, "r");
         char key[512] = "", line[600];
         if (!f || !fgets(key, sizeof key, f)) {
-            snprintf(err, cap, "cannot read the API key file %s", api_key_file);
+            client_set_error(err, RLV_PROTO_E_INTERNAL, "cannot read the API key file %s", api_key_file);
             if (f) fclose(f);
             client_http_close(&h);
             return -1;
@@ -149,8 +152,7 @@ static int request(client_http *h, const char *path, const char *body, long *sta
         snprintf(msg, sizeof msg, "no reply from %.400s within %d ms (%d tries)", url, h->timeout_ms, h->retries + 1);
     else
         snprintf(msg, sizeof msg, "%.400s: %.100s", url, curl_easy_strerror(rc));
-    client_set_error(e, rc == CURLE_OPERATION_TIMEDOUT ? RLV_PROTO_E_TIMEOUT : RLV_PROTO_E_INTERNAL, msg);
-    return -1;
+    return client_set_error(e, rc == CURLE_OPERATION_TIMEDOUT ? RLV_PROTO_E_TIMEOUT : RLV_PROTO_E_INTERNAL, "%s", msg);
 }
 
 int client_http_parse_reply(const char *where, const char *body, long status, const char *pick_array, json_t **out,
@@ -170,7 +172,7 @@ int client_http_parse_reply(const char *where, const char *body, long status, co
         snprintf(msg, sizeof msg, "HTTP %ld from %.200s: %.120s", status, where, body ? body : "");
         for (char *p = msg; *p; p++)
             if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = ' ';
-        client_set_error(e, RLV_PROTO_E_INTERNAL, msg);
+        client_set_error(e, RLV_PROTO_E_INTERNAL, "%s", msg);
     }
     json_decref(r);
     return rc;
@@ -199,10 +201,8 @@ int client_http_score(client_http *h, const rlv_client_job *j, json_t **out, rlv
     if (j->deadline_ms >= 0) json_object_set_new(q, "deadline_ms", json_integer(j->deadline_ms));
     char *body = bad ? NULL : json_dumps(q, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(q);
-    if (!body) {
-        client_set_error(e, RLV_PROTO_E_INTERNAL, "a prompt or candidate that is not UTF-8, or out of memory");
-        return -1;
-    }
+    if (!body)
+        return client_set_error(e, RLV_PROTO_E_INTERNAL, "a prompt or candidate that is not UTF-8, or out of memory");
     long status = 0;
     int rc = request(h, "/v1/score", body, &status, e);
     free(body);

@@ -14,9 +14,9 @@
 typedef struct client_http client_http;
 
 /* base_url: "http://host:port" (a trailing '/' is allowed). api_key_file: NULL, or a file whose
- * first line is sent as "Authorization: Bearer KEY". 0, or -1 with err[cap]. */
+ * first line is sent as "Authorization: Bearer KEY". 0, or -1 with err (a local error). */
 int client_http_open(client_http **out, const char *base_url, const char *api_key_file, int timeout_ms, int retries,
-                     char *err, size_t cap);
+                     rlv_client_error *err);
 void client_http_close(client_http **h); /* NULL-safe; *h becomes NULL */
 
 /* POST /v1/score with the job as JSON. Returns as rlv_client_score: 0 with *out (the score reply as
@@ -24,9 +24,14 @@ void client_http_close(client_http **h); /* NULL-safe; *h becomes NULL */
  * message}} in e, -1 for a local failure, a timeout after the retries, or a reply that is not the
  * daemon's (a proxy's 502 page: e is local RLV_PROTO_E_INTERNAL, the message has the status). */
 int client_http_score(client_http *h, const rlv_client_job *j, json_t **out, rlv_client_error *e);
-/* e = a local failure {code, msg}: RLV_PROTO_E_TIMEOUT (no reply in time) or RLV_PROTO_E_INTERNAL.
- * e may be NULL. Both transports use it. */
-void client_set_error(rlv_client_error *e, rlv_proto_code code, const char *msg);
+/* e = a local failure {code, formatted message}: RLV_PROTO_E_TIMEOUT (no reply in time) or
+ * RLV_PROTO_E_INTERNAL. e may be NULL. Returns -1, the client's return value for it. Both
+ * transports use it. */
+int client_set_error(rlv_client_error *e, rlv_proto_code code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
 /* e = the daemon's error object er ({"code": str, "message": str}): a code this library does not
  * know (or none) becomes RLV_PROTO_E_INTERNAL, what a client does with a code newer than itself
  * (docs/protocol.md); e->name keeps the name sent. Both transports use it. */

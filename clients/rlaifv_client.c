@@ -57,29 +57,22 @@ struct rlv_client {
 };
 
 /* Splits list at commas into addr[k] (each at most 511 bytes). Count, or -1 with err. */
-static int split_endpoints(const char *list, char (*addr)[512], char *err, size_t cap) {
-    if (!list || !*list) {
-        snprintf(err, cap, "no endpoint");
-        return -1;
-    }
+static int split_endpoints(const char *list, char (*addr)[512], rlv_client_error *err) {
+    if (!list || !*list)
+        return client_set_error(err, RLV_PROTO_E_INTERNAL, "no endpoint");
     int n = 0;
     for (const char *p = list;; n++) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        if (n == RLV_CLIENT_MAX_ENDPOINTS) {
-            snprintf(err, cap, "more than %d endpoints in '%.200s'", RLV_CLIENT_MAX_ENDPOINTS, list);
-            return -1;
-        }
-        if (len == 0 || len >= 512) {
-            snprintf(err, cap, "endpoint %d of '%.200s' is %s", n + 1, list, len ? "too long" : "empty");
-            return -1;
-        }
+        if (n == RLV_CLIENT_MAX_ENDPOINTS)
+            return client_set_error(err, RLV_PROTO_E_INTERNAL, "more than %d endpoints in '%.200s'", RLV_CLIENT_MAX_ENDPOINTS, list);
+        if (len == 0 || len >= 512)
+            return client_set_error(err, RLV_PROTO_E_INTERNAL, "endpoint %d of '%.200s' is %s", n + 1, list, len ? "too long" : "empty");
         char one[512];
         memcpy(one, p, len);
         one[len] = 0;
         if (!strstr(one, "://")) { /* zmq_connect would only say "Invalid argument" */
-            snprintf(err, cap, "endpoint '%.200s' names no transport: write tcp://%.200s (or ipc://PATH)", one, one);
-            return -1;
+            return client_set_error(err, RLV_PROTO_E_INTERNAL, "endpoint '%.200s' names no transport: write tcp://%.200s (or ipc://PATH)", one, one);
         }
         if (addr) memcpy(addr[n], one, len + 1);
         if (!comma) return n + 1;
@@ -87,17 +80,15 @@ static int split_endpoints(const char *list, char (*addr)[512], char *err, size_
     }
 }
 
-int rlv_client_count_endpoints(const char *list, char *err, size_t cap) { return split_endpoints(list, NULL, err, cap); }
+int rlv_client_count_endpoints(const char *list, rlv_client_error *err) { return split_endpoints(list, NULL, err); }
 
-int rlv_client_pool_new(rlv_client_pool **out, const char *endpoints, char *err, size_t cap) {
+int rlv_client_pool_new(rlv_client_pool **out, const char *endpoints, rlv_client_error *err) {
     *out = NULL;
-    int n = split_endpoints(endpoints, NULL, err, cap);
+    int n = split_endpoints(endpoints, NULL, err);
     if (n < 0) return -1;
     rlv_client_pool *p = calloc(1, sizeof *p);
-    if (!p) {
-        snprintf(err, cap, "out of memory");
-        return -1;
-    }
+    if (!p)
+        return client_set_error(err, RLV_PROTO_E_INTERNAL, "out of memory");
     p->n = n;
     for (int k = 0; k < RLV_CLIENT_MAX_ENDPOINTS; k++) atomic_init(&p->in_flight[k], 0);
     atomic_init(&p->next, 0);
@@ -117,12 +108,10 @@ static void close_endpoint(endpoint_conn *e) {
     e->mon = e->sock = NULL;
 }
 
-static int open_socket(rlv_client *c, endpoint_conn *e, char *err, size_t cap) {
+static int open_socket(rlv_client *c, endpoint_conn *e, rlv_client_error *err) {
     e->sock = zmq_socket(c->ctx, ZMQ_DEALER);
-    if (!e->sock) {
-        snprintf(err, cap, "zmq_socket: %s", zmq_strerror(zmq_errno()));
-        return -1;
-    }
+    if (!e->sock)
+        return client_set_error(err, RLV_PROTO_E_INTERNAL, "zmq_socket: %s", zmq_strerror(zmq_errno()));
     int linger = 0, immediate = 1;
     zmq_setsockopt(e->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(e->sock, ZMQ_IMMEDIATE, &immediate, sizeof immediate); /* design note 1 */
@@ -130,21 +119,15 @@ static int open_socket(rlv_client *c, endpoint_conn *e, char *err, size_t cap) {
         char spub[41], pub[41], sec[41];
         const char *files[2] = {c->server_key_file, c->client_key_file};
         for (int i = 0; i < 2; i++) {
-            if (!files[i]) {
-                snprintf(err, cap, "CURVE needs a client key file too (rlaifv keygen makes one)");
-                return -1;
-            }
-            if (access(files[i], R_OK) != 0) {
-                snprintf(err, cap, "cannot read the CURVE key file %s: %s", files[i], strerror(errno));
-                return -1;
-            }
+            if (!files[i])
+                return client_set_error(err, RLV_PROTO_E_INTERNAL, "CURVE needs a client key file too (rlaifv keygen makes one)");
+            if (access(files[i], R_OK) != 0)
+                return client_set_error(err, RLV_PROTO_E_INTERNAL, "cannot read the CURVE key file %s: %s", files[i], strerror(errno));
         }
         if (rlv_proto_read_curve_key(c->server_key_file, "public-key", spub) || rlv_proto_read_curve_key(c->client_key_file, "public-key", pub) ||
-            rlv_proto_read_curve_key(c->client_key_file, "secret-key", sec)) {
-            snprintf(err, cap, "no public-key / secret-key lines in %s / %s (rlaifv keygen makes them)", c->server_key_file,
-                     c->client_key_file);
-            return -1;
-        }
+            rlv_proto_read_curve_key(c->client_key_file, "secret-key", sec))
+            return client_set_error(err, RLV_PROTO_E_INTERNAL, "no public-key / secret-key lines in %s / %s (rlaifv keygen makes them)",
+                                    c->server_key_file, c->client_key_file);
         zmq_setsockopt(e->sock, ZMQ_CURVE_SERVERKEY, spub, 40);
         zmq_setsockopt(e->sock, ZMQ_CURVE_PUBLICKEY, pub, 40);
         zmq_setsockopt(e->sock, ZMQ_CURVE_SECRETKEY, sec, 40);
@@ -155,53 +138,48 @@ static int open_socket(rlv_client *c, endpoint_conn *e, char *err, size_t cap) {
         snprintf(mon, sizeof mon, "inproc://rlv-client-%p-%d-%u", (void *)c, (int)(e - c->ep), e->gen++);
         e->mon = zmq_socket(c->ctx, ZMQ_PAIR);
         if (!e->mon || zmq_socket_monitor(e->sock, mon, ZMQ_EVENT_DISCONNECTED) || zmq_setsockopt(e->mon, ZMQ_LINGER, &linger, sizeof linger) ||
-            zmq_connect(e->mon, mon)) {
-            snprintf(err, cap, "socket monitor for %s: %s", e->addr, zmq_strerror(zmq_errno()));
-            return -1;
-        }
+            zmq_connect(e->mon, mon))
+            return client_set_error(err, RLV_PROTO_E_INTERNAL, "socket monitor for %s: %s", e->addr, zmq_strerror(zmq_errno()));
     }
-    if (zmq_connect(e->sock, e->addr) != 0) {
-        snprintf(err, cap, "cannot connect to %s: %s", e->addr, zmq_strerror(zmq_errno()));
-        return -1;
-    }
+    if (zmq_connect(e->sock, e->addr) != 0)
+        return client_set_error(err, RLV_PROTO_E_INTERNAL, "cannot connect to %s: %s", e->addr, zmq_strerror(zmq_errno()));
     return 0;
 }
 
-static int reopen_socket(rlv_client *c, endpoint_conn *e, char *err, size_t cap) {
+static int reopen_socket(rlv_client *c, endpoint_conn *e, rlv_client_error *err) {
     close_endpoint(e);
-    return open_socket(c, e, err, cap);
+    return open_socket(c, e, err);
 }
 
-int rlv_client_connect(rlv_client **out, const rlv_client_opts *o, char *err, size_t cap) {
+int rlv_client_connect(rlv_client **out, const rlv_client_opts *o, rlv_client_error *err) {
     *out = NULL;
-    if (!o || !o->endpoint) {
-        snprintf(err, cap, "no endpoint");
-        return -1;
-    }
+    if (!o || !o->endpoint)
+        return client_set_error(err, RLV_PROTO_E_INTERNAL, "no endpoint");
     char (*addr)[512] = calloc(RLV_CLIENT_MAX_ENDPOINTS, sizeof *addr);
-    int n = addr ? split_endpoints(o->endpoint, addr, err, cap) : -1;
+    if (!addr) return client_set_error(err, RLV_PROTO_E_INTERNAL, "out of memory");
+    int n = split_endpoints(o->endpoint, addr, err);
     if (n < 0) {
         free(addr);
         return -1;
     }
     if (o->pool && o->pool->n != n) {
-        snprintf(err, cap, "the pool counts %d endpoints, '%.200s' names %d", o->pool->n, o->endpoint, n);
+        client_set_error(err, RLV_PROTO_E_INTERNAL, "the pool counts %d endpoints, '%.200s' names %d", o->pool->n, o->endpoint, n);
         free(addr);
         return -1;
     }
     int http = 0;
     for (int k = 0; k < n && !http; k++) http = prefix_skip(addr[k], "http://") || prefix_skip(addr[k], "https://");
     if (http && (n > 1 || o->server_key_file)) {
-        snprintf(err, cap, n > 1 ? "an http:// endpoint stands alone (several daemons over HTTP: a load balancer in front, "
-                                   "docs/scaling.md)"
-                                 : "--server-key / --client-key are CurveZMQ's: over HTTP use an API key file");
+        client_set_error(err, RLV_PROTO_E_INTERNAL, "%s",
+                         n > 1 ? "an http:// endpoint stands alone (several daemons over HTTP: a load balancer in front, docs/scaling.md)"
+                               : "--server-key / --client-key are CurveZMQ's: over HTTP use an API key file");
         free(addr);
         return -1;
     }
     rlv_client *c = calloc(1, sizeof *c);
     if (!c) {
         free(addr);
-        return -1;
+        return client_set_error(err, RLV_PROTO_E_INTERNAL, "out of memory");
     }
     c->o = *o;
     c->o.endpoint = NULL; /* not kept: the caller's string */
@@ -212,14 +190,15 @@ int rlv_client_connect(rlv_client **out, const rlv_client_opts *o, char *err, si
     c->server_key_file = o->server_key_file ? strdup(o->server_key_file) : NULL;
     c->client_key_file = o->client_key_file ? strdup(o->client_key_file) : NULL;
     c->pool = o->pool;
-    if (!c->pool && rlv_client_pool_new(&c->own_pool, o->endpoint, err, cap) == 0) c->pool = c->own_pool;
+    if (!c->pool && rlv_client_pool_new(&c->own_pool, o->endpoint, err) == 0) c->pool = c->own_pool;
     c->ctx = zmq_ctx_new();
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     c->next_id = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec;
     int bad = !c->pool || !c->ctx;
-    if (http && !bad) bad = client_http_open(&c->http, c->ep[0].addr, o->api_key_file, c->o.timeout_ms, c->o.retries, err, cap) != 0;
-    for (int k = 0; k < n && !bad && !http; k++) bad = open_socket(c, &c->ep[k], err, cap) != 0;
+    if (!c->ctx) client_set_error(err, RLV_PROTO_E_INTERNAL, "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
+    if (http && !bad) bad = client_http_open(&c->http, c->ep[0].addr, o->api_key_file, c->o.timeout_ms, c->o.retries, err) != 0;
+    for (int k = 0; k < n && !bad && !http; k++) bad = open_socket(c, &c->ep[k], err) != 0;
     if (bad) {
         rlv_client_destroy(&c);
         return -1;
@@ -294,7 +273,7 @@ static int send_try(rlv_client *c, rlv_proto_client_request *q, unsigned skip, d
             unready |= 1u << k;
             continue;
         }
-        client_set_error(e, RLV_PROTO_E_INTERNAL, body ? zmq_strerror(zerr) : "out of memory");
+        client_set_error(e, RLV_PROTO_E_INTERNAL, "%s", body ? zmq_strerror(zerr) : "out of memory");
         return -2;
     }
 }
@@ -336,7 +315,6 @@ static int await_reply(endpoint_conn *ep, uint64_t id, double deadline, json_t *
 
 /* Sends q and waits for its reply, trying other endpoints as rlv_client_score says. */
 static int roundtrip(rlv_client *c, rlv_proto_client_request *q, json_t **out, rlv_client_error *e) {
-    char err[sizeof e->message];
     unsigned all = (1u << c->n) - 1, failed = 0, answered = 0; /* this request's tries that failed / were answered busy */
     int tries = c->o.retries + c->n, last = 2;
     for (int t = 0; t < tries; t++) {
@@ -365,16 +343,14 @@ static int roundtrip(rlv_client *c, rlv_proto_client_request *q, json_t **out, r
         }
         answered &= ~(1u << k);
         /* no reply or a dropped connection: a fresh socket, so the late reply of this try is never read */
-        if (reopen_socket(c, &c->ep[k], err, sizeof err) != 0) {
-            client_set_error(e, RLV_PROTO_E_INTERNAL, err);
-            return -1;
-        }
+        if (reopen_socket(c, &c->ep[k], e) != 0) return -1;
     }
     if (last == 1) return 1;
-    if (c->n == 1) snprintf(err, sizeof err, "no reply from %.300s within %d ms (%d tries)", c->ep[0].addr, c->o.timeout_ms, tries);
-    else snprintf(err, sizeof err, "no reply from any of %d endpoints (%.300s, ...) within %d ms (%d tries)", c->n, c->ep[0].addr, c->o.timeout_ms, tries);
-    client_set_error(e, RLV_PROTO_E_TIMEOUT, err);
-    return -1;
+    if (c->n == 1)
+        return client_set_error(e, RLV_PROTO_E_TIMEOUT, "no reply from %.300s within %d ms (%d tries)", c->ep[0].addr,
+                                c->o.timeout_ms, tries);
+    return client_set_error(e, RLV_PROTO_E_TIMEOUT, "no reply from any of %d endpoints (%.300s, ...) within %d ms (%d tries)", c->n,
+                            c->ep[0].addr, c->o.timeout_ms, tries);
 }
 
 /* The score request of j over ZeroMQ: as roundtrip. */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "err.h"
 #include "log.h"
 #include "rlaifv_proto.h"
 
@@ -60,16 +61,10 @@ static void *zap_main(void *arg) {
     return NULL;
 }
 
-int curve_start(void *zctx, const char *allow_dir) {
-    if (!allow_dir) {
-        log_msg(LOG_ERROR, "CURVE needs --curve-allow-dir (the allowed client public keys)");
-        return -1;
-    }
+int curve_start(void *zctx, const char *allow_dir, rlv_err *err) {
+    if (!allow_dir) return rlv_errf(err, RLV_EINVAL, "CURVE needs --curve-allow-dir (the allowed client public keys)");
     DIR *d = opendir(allow_dir);
-    if (!d) {
-        log_msg(LOG_ERROR, "cannot open --curve-allow-dir %s", allow_dir);
-        return -1;
-    }
+    if (!d) return rlv_errf(err, RLV_EIO, "cannot open --curve-allow-dir %s", allow_dir);
     g_keys = calloc(MAX_KEYS, sizeof *g_keys);
     struct dirent *e;
     while (g_keys && (e = readdir(d)) && g_n_keys < MAX_KEYS) {
@@ -80,44 +75,41 @@ int curve_start(void *zctx, const char *allow_dir) {
         else log_msg(LOG_WARN, "CURVE: %s holds no public key, ignored", p);
     }
     closedir(d);
-    if (!g_keys || !g_n_keys) {
-        log_msg(LOG_ERROR, "CURVE: no client keys in %s: nobody could connect", allow_dir);
-        return -1;
-    }
+    if (!g_keys) return rlv_errf(err, RLV_ENOMEM, "CURVE: out of memory for %d keys", MAX_KEYS);
+    if (!g_n_keys) return rlv_errf(err, RLV_EINVAL, "CURVE: no client keys in %s: nobody could connect", allow_dir);
     g_zap = zmq_socket(zctx, ZMQ_REP);
     int linger = 0;
-    zmq_setsockopt(g_zap, ZMQ_LINGER, &linger, sizeof linger);
-    if (zmq_bind(g_zap, "inproc://zeromq.zap.01") != 0) return -1;
+    if (!g_zap || zmq_setsockopt(g_zap, ZMQ_LINGER, &linger, sizeof linger) || zmq_bind(g_zap, "inproc://zeromq.zap.01") != 0)
+        return rlv_errf(err, RLV_EIO, "CURVE: cannot start the ZAP handler: %s", zmq_strerror(zmq_errno()));
     g_run = 1;
-    if (pthread_create(&g_thread, NULL, zap_main, NULL) != 0) return -1;
+    if (pthread_create(&g_thread, NULL, zap_main, NULL) != 0) {
+        g_run = 0;
+        return rlv_errf(err, RLV_ENOMEM, "CURVE: cannot start the ZAP thread");
+    }
     log_msg(LOG_INFO, "CURVE: %d allowed client keys", g_n_keys);
     return 0;
 }
 
-int curve_server_setup(void *sock, const char *secret_file) {
+int curve_server_setup(void *sock, const char *secret_file, rlv_err *err) {
     char pub[41], sec[41];
     struct stat st;
-    if (stat(secret_file, &st) != 0 || access(secret_file, R_OK) != 0) {
-        log_msg(LOG_ERROR, "CURVE: cannot read the secret key file %s: %s (make one with `rlaifv keygen`)", secret_file,
-                strerror(errno));
-        return -1;
-    }
+    if (stat(secret_file, &st) != 0 || access(secret_file, R_OK) != 0)
+        return rlv_errf(err, RLV_EIO, "CURVE: cannot read the secret key file %s: %s (make one with `rlaifv keygen`)",
+                        secret_file, strerror(errno));
     if (st.st_mode & (S_IRWXG | S_IRWXO))
         log_msg(LOG_WARN, "CURVE: the secret key file %s is accessible to group or others (mode %03o): chmod 600 it",
                 secret_file, (unsigned)(st.st_mode & 0777));
-    if (rlv_proto_read_curve_key(secret_file, "secret-key", sec) != 0 || rlv_proto_read_curve_key(secret_file, "public-key", pub) != 0) {
-        log_msg(LOG_ERROR, "CURVE: %s lacks public-key/secret-key lines (make one with `rlaifv keygen`)", secret_file);
-        return -1;
-    }
+    if (rlv_proto_read_curve_key(secret_file, "secret-key", sec) != 0 || rlv_proto_read_curve_key(secret_file, "public-key", pub) != 0)
+        return rlv_errf(err, RLV_EFORMAT, "CURVE: %s lacks public-key/secret-key lines (make one with `rlaifv keygen`)", secret_file);
     int one = 1;
     const char *domain = "rlaifv";
     if (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) || zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, sec, 40) ||
         zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, domain, strlen(domain))) {
-        log_msg(LOG_ERROR, "CURVE: %s", zmq_strerror(zmq_errno()));
-        return -1;
+        memset(sec, 0, sizeof sec);
+        return rlv_errf(err, RLV_EIO, "CURVE: %s", zmq_strerror(zmq_errno()));
     }
     memset(sec, 0, sizeof sec);
-    return 0;
+    return RLV_OK;
 }
 
 void curve_stop(void) {

@@ -7,10 +7,15 @@
 #ifndef RLVD_CURVE_H
 #define RLVD_CURVE_H
 
-/* Loads every key in allow_dir and starts the ZAP handler on ctx. Returns 0 or -1 (logged). */
-int curve_start(void *zctx, const char *allow_dir);
-/* Makes sock a CURVE server with the key pair in secret_file. Returns 0 or -1 (logged). */
-int curve_server_setup(void *sock, const char *secret_file);
+#include "rlaifv.h" /* rlv_err */
+
+/* Loads every key in allow_dir and starts the ZAP handler on ctx. Returns RLV_OK, or an RLV_E*
+ * code with err saying why (no allow dir, no keys in it, ...); files without a key are logged as
+ * warnings and skipped. */
+int curve_start(void *zctx, const char *allow_dir, rlv_err *err);
+/* Makes sock a CURVE server with the key pair in secret_file. RLV_OK or an RLV_E* code with err
+ * (unreadable file, no key lines); a key file others may read is logged as a warning. */
+int curve_server_setup(void *sock, const char *secret_file, rlv_err *err);
 /* Stops and joins the ZAP handler (no-op if not started). */
 void curve_stop(void);
 

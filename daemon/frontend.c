@@ -647,22 +647,29 @@ static void bind_endpoint(const char *ep, char *out, size_t cap) {
     else snprintf(out, cap, "%s", ep);
 }
 
-/* zmq_setsockopt that says which option failed; 0 or -1 (errno kept for socket_error). */
-static int set_option(void *s, int opt, const void *v, size_t n, const char *name) {
-    if (zmq_setsockopt(s, opt, v, n) == 0) return 0;
+/* zmq_setsockopt that says which option failed: RLV_OK, or RLV_EIO with err (errno kept for
+ * socket_error, which then names the socket before it). */
+static int set_option(void *s, int opt, const void *v, size_t n, const char *name, rlv_err *err) {
+    if (zmq_setsockopt(s, opt, v, n) == 0) return RLV_OK;
     int e = zmq_errno();
-    log_msg(LOG_ERROR, "cannot set ZMQ_%s: %s", name, zmq_strerror(e));
+    rlv_errf(err, RLV_EIO, "cannot set ZMQ_%s: %s", name, zmq_strerror(e));
     errno = e;
-    return -1;
+    return RLV_EIO;
 }
 
-/* Logs why a socket could not be created or set up (a NULL s: zmq_socket failed); returns -1. */
-static int socket_error(void *s, const char *what) {
-    log_msg(LOG_ERROR, "cannot %s %s: %s", s ? "set up" : "create", what, zmq_strerror(zmq_errno()));
-    return -1;
+/* Why a socket could not be created or set up (a NULL s: zmq_socket failed) into err, after what
+ * set_option said; returns RLV_EIO. */
+static int socket_error(void *s, const char *what, rlv_err *err) {
+    if (s && err && err->code == RLV_EIO) { /* set_option's message: name the socket too */
+        char opt[RLV_ERR_MSG_MAX];
+        snprintf(opt, sizeof opt, "%s", err->msg);
+        return rlv_errf(err, RLV_EIO, "cannot set up %s: %s", what, opt);
+    }
+    return rlv_errf(err, RLV_EIO, "cannot %s %s: %s", s ? "set up" : "create", what, zmq_strerror(zmq_errno()));
 }
 
-static int setup(frontend *f) {
+/* Everything the frontend needs before it serves; RLV_OK or an RLV_E* code with err. */
+static int setup(frontend *f, rlv_err *err) {
     const rlvd_settings *c = f->cfg;
     rlv_proto_limits_default(&f->lim);
     f->lim.max_message_bytes = (size_t)c->max_message_bytes;
@@ -672,69 +679,61 @@ static int setup(frontend *f) {
     f->lim.max_prompt_bytes = (size_t)c->max_prompt_bytes;
     stats_init(&f->stats);
     f->t_start_ms = clock_now_ms();
-    if (job_pool_init(&f->pool, c->max_queue + c->workers + 1) != 0) return -1;
+    if (job_pool_init(&f->pool, c->max_queue + c->workers + 1) != 0)
+        return rlv_errf(err, RLV_ENOMEM, "out of memory for %d job slots", c->max_queue + c->workers + 1);
     f->queue = calloc((size_t)c->max_queue, sizeof *f->queue);
     f->idle = calloc((size_t)c->workers, sizeof *f->idle);
     f->workers = calloc((size_t)c->workers, sizeof *f->workers);
     f->waiting = calloc((size_t)f->pool.n, sizeof *f->waiting);
     f->rep = rlv_proto_reply_new();
-    if (!f->queue || !f->idle || !f->workers || !f->waiting || !f->rep || !f->zctx) return -1;
+    if (!f->queue || !f->idle || !f->workers || !f->waiting || !f->rep || !f->zctx)
+        return rlv_errf(err, RLV_ENOMEM, "out of memory for the queue (%d), the workers (%d) or the reply builder", c->max_queue,
+                        c->workers);
     int curve = c->curve_secret_file != NULL;
-    if (!curve && !is_local(c->bind) && !c->insecure) {
-        log_msg(LOG_ERROR, "refusing to bind %s without CurveZMQ: give --curve-secret-file and --curve-allow-dir, "
-                           "or --insecure to accept anyone on the network", c->bind);
-        return -1;
-    }
-    if (curve && curve_start(f->zctx, c->curve_allow_dir) != 0) return -1;
+    if (!curve && !is_local(c->bind) && !c->insecure)
+        return rlv_errf(err, RLV_EINVAL, "refusing to bind %s without CurveZMQ: give --curve-secret-file and --curve-allow-dir, "
+                                         "or --insecure to accept anyone on the network", c->bind);
+    int rc;
+    if (curve && (rc = curve_start(f->zctx, c->curve_allow_dir, err)) != RLV_OK) return rc;
     int one = 1, linger = 2000;
     /* ZeroMQ's own guard: frames far above the protocol limit are refused by the transport
      * (the peer is disconnected); up to twice the limit they are read and answered too_large. */
     int64_t maxmsg = c->max_message_bytes * 2 + 4096;
     if (!(f->router = zmq_socket(f->zctx, ZMQ_ROUTER)) ||
-        set_option(f->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one, "ROUTER_MANDATORY") ||
-        set_option(f->router, ZMQ_LINGER, &linger, sizeof linger, "LINGER") ||
-        set_option(f->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg, "MAXMSGSIZE"))
-        return socket_error(f->router, "the ROUTER socket");
-    if (curve && curve_server_setup(f->router, c->curve_secret_file) != 0) return -1;
+        set_option(f->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one, "ROUTER_MANDATORY", err) ||
+        set_option(f->router, ZMQ_LINGER, &linger, sizeof linger, "LINGER", err) ||
+        set_option(f->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg, "MAXMSGSIZE", err))
+        return socket_error(f->router, "the ROUTER socket", err);
+    if (curve && (rc = curve_server_setup(f->router, c->curve_secret_file, err)) != RLV_OK) return rc;
     int unlimited = 0, zero = 0;
     if (!(f->monitor = zmq_socket(f->zctx, ZMQ_PAIR)) ||
-        set_option(f->monitor, ZMQ_RCVHWM, &unlimited, sizeof unlimited, "RCVHWM") || /* the io thread must never wait on us */
-        set_option(f->monitor, ZMQ_LINGER, &zero, sizeof zero, "LINGER"))
-        return socket_error(f->monitor, "the monitor socket");
+        set_option(f->monitor, ZMQ_RCVHWM, &unlimited, sizeof unlimited, "RCVHWM", err) || /* the io thread must never wait on us */
+        set_option(f->monitor, ZMQ_LINGER, &zero, sizeof zero, "LINGER", err))
+        return socket_error(f->monitor, "the monitor socket", err);
     if (zmq_socket_monitor(f->router, MONITOR_EP, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0 ||
-        zmq_connect(f->monitor, MONITOR_EP) != 0) {
-        log_msg(LOG_ERROR, "cannot monitor the ROUTER socket: %s", zmq_strerror(zmq_errno()));
-        return -1;
-    }
-    if (ipc_live(c->bind)) {
-        log_msg(LOG_ERROR, "cannot bind %s: another process is listening on it", c->bind);
-        return -1;
-    }
+        zmq_connect(f->monitor, MONITOR_EP) != 0)
+        return rlv_errf(err, RLV_EIO, "cannot monitor the ROUTER socket: %s", zmq_strerror(zmq_errno()));
+    if (ipc_live(c->bind)) return rlv_errf(err, RLV_EIO, "cannot bind %s: another process is listening on it", c->bind);
     /* the HTTP endpoint first: its DEALER (already connected) takes its routing id before any tcp peer */
-    if (c->http_bind && zmq_bind(f->router, RLVD_HTTP_EP) != 0) {
-        log_msg(LOG_ERROR, "cannot bind %s: %s", RLVD_HTTP_EP, zmq_strerror(zmq_errno()));
-        return -1;
-    }
+    if (c->http_bind && zmq_bind(f->router, RLVD_HTTP_EP) != 0)
+        return rlv_errf(err, RLV_EIO, "cannot bind %s: %s", RLVD_HTTP_EP, zmq_strerror(zmq_errno()));
     char ep[1024];
     bind_endpoint(c->bind, ep, sizeof ep);
-    if (prefix_skip(ep, "tcp://[") && set_option(f->router, ZMQ_IPV6, &one, sizeof one, "IPV6"))
-        return socket_error(f->router, c->bind);
-    if (zmq_bind(f->router, ep) != 0) {
-        log_msg(LOG_ERROR, "cannot bind %s: %s", c->bind, zmq_strerror(zmq_errno()));
-        return -1;
-    }
+    if (prefix_skip(ep, "tcp://[") && set_option(f->router, ZMQ_IPV6, &one, sizeof one, "IPV6", err))
+        return socket_error(f->router, c->bind, err);
+    if (zmq_bind(f->router, ep) != 0) return rlv_errf(err, RLV_EIO, "cannot bind %s: %s", c->bind, zmq_strerror(zmq_errno()));
     if (!(f->backend = zmq_socket(f->zctx, ZMQ_ROUTER)) ||
-        set_option(f->backend, ZMQ_LINGER, &linger, sizeof linger, "LINGER") ||
-        set_option(f->backend, ZMQ_ROUTER_MANDATORY, &one, sizeof one, "ROUTER_MANDATORY") ||
+        set_option(f->backend, ZMQ_LINGER, &linger, sizeof linger, "LINGER", err) ||
+        set_option(f->backend, ZMQ_ROUTER_MANDATORY, &one, sizeof one, "ROUTER_MANDATORY", err) ||
         zmq_bind(f->backend, RLVD_BACKEND_EP) != 0)
-        return socket_error(f->backend, "the workers' socket " RLVD_BACKEND_EP);
+        return socket_error(f->backend, "the workers' socket " RLVD_BACKEND_EP, err);
     for (int i = 0; i < c->workers; i++) {
         f->workers[i] = (rlvd_worker){.id = i, .zctx = f->zctx, .engine = f->engine, .max_candidates = c->max_candidates};
-        if (worker_start(&f->workers[i]) != 0) return -1;
+        if (worker_start(&f->workers[i]) != 0) return rlv_errf(err, RLV_ENOMEM, "cannot start worker %d (its thread)", i);
     }
     log_msg(LOG_INFO, "listening on %s (%s), %d workers, queue %d", c->bind, curve ? "CURVE" : "plain", c->workers,
             c->max_queue);
-    return 0;
+    return RLV_OK;
 }
 
 static void teardown(frontend *f) {
@@ -789,9 +788,10 @@ static void drain_inbound(frontend *f) {
     log_msg(LOG_INFO, "drained %d late requests in %.1f ms", n, clock_now_ms() - t0);
 }
 
-int frontend_run(const rlvd_settings *cfg, rlv_engine *engine, void *zctx) {
+int frontend_run(const rlvd_settings *cfg, rlv_engine *engine, void *zctx, rlv_err *err) {
     frontend f = {.cfg = cfg, .engine = engine, .zctx = zctx};
-    if (setup(&f) != 0) {
+    int rc = setup(&f, err);
+    if (rc != RLV_OK) {
         /* Workers that started are waiting for the frontend: let them register, then stop them. */
         if (f.backend)
             while (f.n_idle + f.n_failed_workers < cfg->workers) {
@@ -800,16 +800,16 @@ int frontend_run(const rlvd_settings *cfg, rlv_engine *engine, void *zctx) {
                 on_worker(&f);
             }
         teardown(&f);
-        return -1;
+        return rc;
     }
     /* Wait until every worker said ready, so a fast first request finds them. A worker that
      * could not open its workspace stops the daemon here: ping must not look healthy while every
      * score would get `internal`. */
     while (f.n_idle + f.n_failed_workers < cfg->workers) on_worker(&f);
     if (f.n_failed_workers) {
-        log_msg(LOG_ERROR, "%d of %d workers could not start (see above): stopping", f.n_failed_workers, cfg->workers);
+        rc = rlv_errf(err, RLV_ENOMEM, "%d of %d workers could not start (see above): stopping", f.n_failed_workers, cfg->workers);
         teardown(&f);
-        return -1;
+        return rc;
     }
     rlvd_phase_now = RLVD_READY;
     for (;;) {
@@ -854,5 +854,5 @@ int frontend_run(const rlvd_settings *cfg, rlv_engine *engine, void *zctx) {
     log_msg(LOG_INFO, "stopped after %llu requests (%llu undeliverable replies)",
             (unsigned long long)f.stats.requests, (unsigned long long)f.stats.undeliverable);
     teardown(&f);
-    return 0;
+    return RLV_OK;
 }

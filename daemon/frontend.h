@@ -26,7 +26,9 @@ extern _Atomic int rlvd_phase_now;
 
 /* Binds, starts cfg->workers workers on engine, serves until rlvd_stop, drains, joins. zctx is the
  * caller's ZeroMQ context (the HTTP thread shares it); the caller terminates it afterwards.
- * Returns 0 on a clean stop, -1 if it could not start (logged). */
-int frontend_run(const rlvd_settings *cfg, rlv_engine *engine, void *zctx);
+ * Returns RLV_OK on a clean stop, or an RLV_E* code with err saying why it could not start (a
+ * bind, CURVE, a socket option, a worker that could not open its workspace: that one logged
+ * by the worker too); the caller logs it. */
+int frontend_run(const rlvd_settings *cfg, rlv_engine *engine, void *zctx, rlv_err *err);
 
 #endif

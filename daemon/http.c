@@ -33,6 +33,7 @@
 #include <zmq.h>
 
 #include "clock.h"
+#include "err.h"
 #include "frontend.h"
 #include "prefix.h"
 #include "http_json.h"
@@ -489,18 +490,18 @@ static int parse_bind(const char *s, struct sockaddr_storage *ss, int *v6, int *
     return -1; /* a name: give the address, so what is bound is what was meant */
 }
 
-/* A whole small file, NUL-terminated; NULL (logged) when unreadable. */
-static char *read_file(const char *what, const char *path, size_t max) {
+/* A whole small file, NUL-terminated; NULL with err when unreadable. */
+static char *read_file(const char *what, const char *path, size_t max, rlv_err *err) {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        log_msg(LOG_ERROR, "cannot read the %s %s: %s", what, path, strerror(errno));
+        rlv_errf(err, RLV_EIO, "cannot read the %s %s: %s", what, path, strerror(errno));
         return NULL;
     }
     char *b = malloc(max + 1);
     size_t n = b ? fread(b, 1, max + 1, f) : 0;
     fclose(f);
     if (!b || n > max) {
-        log_msg(LOG_ERROR, "the %s %s is larger than %zu bytes", what, path, max);
+        rlv_errf(err, b ? RLV_ELIMIT : RLV_ENOMEM, "the %s %s is larger than %zu bytes", what, path, max);
         free(b);
         return NULL;
     }
@@ -508,23 +509,20 @@ static char *read_file(const char *what, const char *path, size_t max) {
     return b;
 }
 
-static int load_key(rlvd_http *h, const char *path) {
+static int load_key(rlvd_http *h, const char *path, rlv_err *err) {
     struct stat st;
     if (stat(path, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)))
         log_msg(LOG_WARN, "the API key file %s is accessible to group or others (mode %03o): chmod 600 it", path,
                 (unsigned)(st.st_mode & 0777));
-    char *k = read_file("API key file", path, sizeof h->key - 1);
-    if (!k) return -1;
+    char *k = read_file("API key file", path, sizeof h->key - 1, err);
+    if (!k) return err ? err->code : RLV_EIO;
     size_t n = strcspn(k, "\r\n");
     memcpy(h->key, k, n);
     h->key_len = n;
     memset(k, 0, strlen(k));
     free(k);
-    if (n < 16) {
-        log_msg(LOG_ERROR, "the API key in %s is %zu characters: give at least 16 (e.g. openssl rand -hex 32)", path, n);
-        return -1;
-    }
-    return 0;
+    if (n < 16) return rlv_errf(err, RLV_EINVAL, "the API key in %s is %zu characters: give at least 16 (e.g. openssl rand -hex 32)", path, n);
+    return RLV_OK;
 }
 
 static void http_free(rlvd_http *h) {
@@ -546,13 +544,11 @@ static void http_free(rlvd_http *h) {
 }
 
 /* ss NULL: no listening socket (http_start_unbound). */
-static int start(rlvd_http **out, const rlvd_settings *cfg, void *zctx, const struct sockaddr_storage *ss, int v6) {
-    if (!cfg->tls_cert_file != !cfg->tls_key_file) {
-        log_msg(LOG_ERROR, "TLS needs both --tls-cert-file and --tls-key-file");
-        return -1;
-    }
+static int start(rlvd_http **out, const rlvd_settings *cfg, void *zctx, const struct sockaddr_storage *ss, int v6, rlv_err *err) {
+    if (!cfg->tls_cert_file != !cfg->tls_key_file) return rlv_errf(err, RLV_EINVAL, "TLS needs both --tls-cert-file and --tls-key-file");
     rlvd_http *h = calloc(1, sizeof *h);
-    if (!h) return -1;
+    if (!h) return rlv_errf(err, RLV_ENOMEM, "HTTP: out of memory");
+    int rc = RLV_ENOMEM;
     h->cfg = cfg;
     h->zctx = zctx;
     h->n = cfg->http_max_connections;
@@ -561,15 +557,21 @@ static int start(rlvd_http **out, const rlvd_settings *cfg, void *zctx, const st
     snprintf(h->model, sizeof h->model, "%s", base && base[1] ? base + 1 : cfg->model);
     h->reqs = calloc((size_t)h->n, sizeof *h->reqs);
     h->free_list = calloc((size_t)h->n, sizeof *h->free_list);
-    if (!h->reqs || !h->free_list) goto fail;
+    if (!h->reqs || !h->free_list) {
+        rlv_errf(err, rc, "HTTP: out of memory for %d connections", h->n);
+        goto fail;
+    }
     for (int i = 0; i < h->n; i++) {
         h->reqs[i].slot = i;
         h->free_list[h->n_free++] = h->n - 1 - i;
     }
-    if (cfg->api_key_file && load_key(h, cfg->api_key_file) != 0) goto fail;
-    if (cfg->tls_cert_file && (!(h->tls_cert = read_file("TLS certificate", cfg->tls_cert_file, 1 << 20)) ||
-                               !(h->tls_key = read_file("TLS key", cfg->tls_key_file, 1 << 20))))
+    if (cfg->api_key_file && (rc = load_key(h, cfg->api_key_file, err)) != RLV_OK) goto fail;
+    if (cfg->tls_cert_file && (!(h->tls_cert = read_file("TLS certificate", cfg->tls_cert_file, 1 << 20, err)) ||
+                               !(h->tls_key = read_file("TLS key", cfg->tls_key_file, 1 << 20, err)))) {
+        rc = err ? err->code : RLV_EIO;
         goto fail;
+    }
+    rc = RLV_EIO;
     h->dealer = zmq_socket(zctx, ZMQ_DEALER);
     int zero = 0, linger = 0;
     zmq_setsockopt(h->dealer, ZMQ_ROUTING_ID, RLVD_HTTP_ID, strlen(RLVD_HTTP_ID));
@@ -577,7 +579,7 @@ static int start(rlvd_http **out, const rlvd_settings *cfg, void *zctx, const st
     zmq_setsockopt(h->dealer, ZMQ_SNDHWM, &zero, sizeof zero); /* at most http-max-connections in flight */
     zmq_setsockopt(h->dealer, ZMQ_LINGER, &linger, sizeof linger);
     if (zmq_connect(h->dealer, RLVD_HTTP_EP) != 0) { /* inproc: connecting before the bind is fine */
-        log_msg(LOG_ERROR, "HTTP: cannot connect to %s: %s", RLVD_HTTP_EP, zmq_strerror(zmq_errno()));
+        rlv_errf(err, rc, "HTTP: cannot connect to %s: %s", RLVD_HTTP_EP, zmq_strerror(zmq_errno()));
         goto fail;
     }
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
@@ -595,42 +597,42 @@ static int start(rlvd_http **out, const rlvd_settings *cfg, void *zctx, const st
     h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
                               MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!h->mhd) {
-        log_msg(LOG_ERROR, "cannot serve HTTP on %s: %s (port in use, or a bad TLS certificate / key)", ss ? cfg->http_bind : "(no socket)",
-                strerror(errno));
+        rlv_errf(err, rc, "cannot serve HTTP on %s: %s (port in use, or a bad TLS certificate / key)", ss ? cfg->http_bind : "(no socket)",
+                 strerror(errno));
         goto fail;
     }
-    if (pthread_create(&h->thread, NULL, http_main, h) != 0) goto fail;
+    if (pthread_create(&h->thread, NULL, http_main, h) != 0) {
+        rlv_errf(err, RLV_ENOMEM, "HTTP: cannot start its thread");
+        rc = RLV_ENOMEM;
+        goto fail;
+    }
     h->started = 1;
     log_msg(LOG_INFO, "HTTP on %s%s (%s), %d connections", h->tls_cert ? "https://" : "http://",
             ss ? cfg->http_bind : "(no socket)", h->key_len ? "API key" : "no API key", cfg->http_max_connections);
     *out = h;
-    return 0;
+    return RLV_OK;
 fail:
     http_free(h);
-    return -1;
+    return rc;
 }
 
-int http_start(rlvd_http **out, const rlvd_settings *cfg, void *zctx) {
+int http_start(rlvd_http **out, const rlvd_settings *cfg, void *zctx, rlv_err *err) {
     *out = NULL;
-    if (!cfg->http_bind) return 0;
+    if (!cfg->http_bind) return RLV_OK;
     struct sockaddr_storage ss;
     int v6, loopback;
-    if (parse_bind(cfg->http_bind, &ss, &v6, &loopback) != 0) {
-        log_msg(LOG_ERROR, "http-bind '%s': expected PORT, HOST:PORT or [IPV6]:PORT with a numeric address and a port 1..65535",
-                cfg->http_bind);
-        return -1;
-    }
-    if (!loopback && !cfg->api_key_file && !cfg->insecure) {
-        log_msg(LOG_ERROR, "refusing to serve HTTP on %s without an API key: give --api-key-file, or --insecure to "
-                           "accept anyone on the network", cfg->http_bind);
-        return -1;
-    }
-    return start(out, cfg, zctx, &ss, v6);
+    if (parse_bind(cfg->http_bind, &ss, &v6, &loopback) != 0)
+        return rlv_errf(err, RLV_EINVAL, "http-bind '%s': expected PORT, HOST:PORT or [IPV6]:PORT with a numeric address and a port 1..65535",
+                        cfg->http_bind);
+    if (!loopback && !cfg->api_key_file && !cfg->insecure)
+        return rlv_errf(err, RLV_EINVAL, "refusing to serve HTTP on %s without an API key: give --api-key-file, or --insecure to "
+                                         "accept anyone on the network", cfg->http_bind);
+    return start(out, cfg, zctx, &ss, v6, err);
 }
 
-int http_start_unbound(rlvd_http **out, const rlvd_settings *cfg, void *zctx) {
+int http_start_unbound(rlvd_http **out, const rlvd_settings *cfg, void *zctx, rlv_err *err) {
     *out = NULL;
-    return start(out, cfg, zctx, NULL, 0);
+    return start(out, cfg, zctx, NULL, 0, err);
 }
 
 int http_add_connection(rlvd_http *h, int fd) {

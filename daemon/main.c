@@ -60,13 +60,15 @@ int main(int argc, char **argv) {
     if (rlv_repack_parse(cfg.repack_weights, &o.repack) != RLV_OK) o.repack = RLV_REPACK_OFF; /* off|auto|on only */
     void *zctx = zmq_ctx_new();
     rlvd_http *http = NULL;
-    if (!zctx || http_start(&http, &cfg, zctx) != 0) {
+    rlv_err err = {0};
+    if (!zctx || http_start(&http, &cfg, zctx, &err) != RLV_OK) {
+        if (zctx) log_msg(LOG_ERROR, "%s", err.msg);
+        else log_msg(LOG_ERROR, "cannot create the ZeroMQ context: %s", zmq_strerror(zmq_errno()));
         if (zctx) zmq_ctx_term(zctx);
         settings_free(&cfg);
         return 1;
     }
     rlv_engine *e = NULL;
-    rlv_err err = {0};
     if (cfg.demo)
         log_msg(LOG_WARN, "serving the embedded demo pair %s: a tiny model to try rlaifvd with, not the RLAIF-V "
                           "reward (give --model DIR --ref-model DIR); info says \"demo\": true", cfg.model);
@@ -83,7 +85,9 @@ int main(int argc, char **argv) {
     rlv_engine_get_info(e, &in);
     log_msg(LOG_INFO, "model loaded: %.2f GB of weights (%.2f GB shared between policy and reference)",
             in.weight_bytes / 1e9, in.shared_bytes / 1e9);
-    rc = frontend_run(&cfg, e, zctx);
+    err = (rlv_err){0};
+    rc = frontend_run(&cfg, e, zctx, &err);
+    if (rc != RLV_OK) log_msg(LOG_ERROR, "%s", err.msg);
     rlvd_phase_now = RLVD_STOPPED;
     http_stop(&http);
     zmq_ctx_term(zctx);

@@ -6,9 +6,9 @@
  * rlv_client_result_free. Errors come back as the wire's code and message (rlv_client_error).
  *
  *   rlv_client_opts o = {.endpoint = "tcp://127.0.0.1:5555", .timeout_ms = 30000};
- *   rlv_client *c; char err[256];
- *   if (rlv_client_connect(&c, &o, err, sizeof err)) { ... }
- *   rlv_proto_score_result *res; rlv_client_error e;
+ *   rlv_client *c; rlv_client_error e;
+ *   if (rlv_client_connect(&c, &o, &e)) { ... }       // e.message says why
+ *   rlv_proto_score_result *res;
  *   if (rlv_client_score(c, &job, &res, &e) == 0) {    // res->ranking[0] is the best candidate
  *       ...; rlv_client_result_free(&res);
  *   } else if (e.code == RLV_PROTO_E_BUSY) { ... }      // e.message says why
@@ -55,18 +55,36 @@ typedef struct rlv_client_opts {
     const char *api_key_file;     /* HTTP: a file whose first line is the API key (NULL: none) */
 } rlv_client_opts;
 
-/* The number of endpoints in a comma-separated list (1 for one), or -1 with the reason in err[cap]:
- * an empty one, one without "://", more than RLV_CLIENT_MAX_ENDPOINTS. */
-RLV_API int rlv_client_count_endpoints(const char *list, char *err, size_t cap);
+/* A failed call. The return value says whose failure it is: 1, the daemon answered an error (code
+ * is its code; a code this library does not know, newer or one of the HTTP front end's own such as
+ * `unauthorized` or `loading`, reads as RLV_PROTO_E_INTERNAL, as docs/protocol.md asks of
+ * clients, and name keeps it); -1, a failure on this side (local is 1): code is
+ * RLV_PROTO_E_TIMEOUT when no reply came in time after every try, RLV_PROTO_E_INTERNAL for
+ * anything else (a bad endpoint list, unreadable key files, a send that failed, out of memory, a
+ * reply that is not a daemon's). Calls that only fail locally (connect, pool_new) return 0 / -1. */
+typedef struct rlv_client_error {
+    rlv_proto_code code;
+    int local;
+    char name[32];                /* what the tools print: the code as the daemon named it ("busy",
+                                     "unauthorized"), or "client_timeout" / "client_error" for a
+                                     local failure; "internal" for a name empty or longer than this */
+    char message[RLV_PROTO_ERR_MSG_MAX];
+} rlv_client_error;
+
+
+/* The number of endpoints in a comma-separated list (1 for one), or -1 with the reason in err (a
+ * local error): an empty one, one without "://", more than RLV_CLIENT_MAX_ENDPOINTS. */
+RLV_API int rlv_client_count_endpoints(const char *list, rlv_client_error *err);
 
 /* In-flight counts of the endpoints of one list, for clients in several threads (thread-safe).
  * Returns 0, or -1 with err as rlv_client_count_endpoints. *out is owned by the caller. */
-RLV_API int rlv_client_pool_new(rlv_client_pool **out, const char *endpoints, char *err, size_t cap);
+RLV_API int rlv_client_pool_new(rlv_client_pool **out, const char *endpoints, rlv_client_error *err);
 /* Frees the pool (after every client using it was destroyed); *p becomes NULL. NULL-safe. */
 RLV_API void rlv_client_pool_free(rlv_client_pool **p);
 
-/* Returns 0, or -1 with a message in err[cap]. *out is owned by the caller. */
-RLV_API int rlv_client_connect(rlv_client **out, const rlv_client_opts *o, char *err, size_t cap);
+/* Returns 0, or -1 with err (a local error: a bad endpoint list, unreadable key files, ...).
+ * *out is owned by the caller. */
+RLV_API int rlv_client_connect(rlv_client **out, const rlv_client_opts *o, rlv_client_error *err);
 /* Closes the socket and frees the client; *c becomes NULL. NULL-safe. */
 RLV_API void rlv_client_destroy(rlv_client **c);
 
@@ -82,20 +100,6 @@ typedef struct rlv_client_job {
     int64_t deadline_ms;          /* < 0: none */
 } rlv_client_job;
 
-/* A failed call. The return value says whose failure it is: 1, the daemon answered an error (code
- * is its code; a code this library does not know, newer or one of the HTTP front end's own such as
- * `unauthorized` or `loading`, reads as RLV_PROTO_E_INTERNAL, as docs/protocol.md asks of
- * clients, and name keeps it); -1, a failure on this side (local is 1): code is
- * RLV_PROTO_E_TIMEOUT when no reply came in time after every try, RLV_PROTO_E_INTERNAL for
- * anything else (a send that failed, out of memory, a reply that is not a daemon's). */
-typedef struct rlv_client_error {
-    rlv_proto_code code;
-    int local;
-    char name[32];                /* what the tools print: the code as the daemon named it ("busy",
-                                     "unauthorized"), or "client_timeout" / "client_error" for a
-                                     local failure; "internal" for a name empty or longer than this */
-    char message[RLV_PROTO_ERR_MSG_MAX];
-} rlv_client_error;
 
 /* Each call sends one request and waits for ITS reply (matched by id; stale replies of timed-out
  * requests are dropped). Returns 0 with *res on ok: true (the reply decoded: every pointer in it

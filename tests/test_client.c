@@ -70,8 +70,8 @@ static pid_t start_daemon(const char *ep, ...) {
 static rlv_client *connect_to(const char *ep, int timeout_ms) {
     rlv_client_opts o = {.endpoint = ep, .timeout_ms = timeout_ms};
     rlv_client *c = NULL;
-    char err[256];
-    if (rlv_client_connect(&c, &o, err, sizeof err)) fail_msg("connect %s: %s", ep, err);
+    rlv_client_error e;
+    if (rlv_client_connect(&c, &o, &e)) fail_msg("connect %s: %s", ep, e.message);
     return c;
 }
 

@@ -51,9 +51,9 @@ int main(int argc, char **argv) {
     rlv_proto_limits_default(&lim);
     if (strcmp(rlv_proto_code_name(RLV_PROTO_E_BUSY), "busy") || lim.max_candidates != RLV_DEFAULT_MAX_CANDIDATES) return 1;
     rlv_client *cl = NULL;
-    char msg[256];
+    rlv_client_error ce;
     rlv_client_opts co = {.endpoint = "tcp://127.0.0.1:1"};
-    if (rlv_client_connect(&cl, &co, msg, sizeof msg)) return 1;
+    if (rlv_client_connect(&cl, &co, &ce)) return 1;
     rlv_client_destroy(&cl);
     rlv_worker_free(&w);
     rlv_engine_free(&e);

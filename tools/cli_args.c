@@ -80,9 +80,9 @@ int cli_double(const cli_arg *a, double lo, double hi, int lo_open, double *out)
 }
 
 int cli_endpoint(const cli_arg *a) {
-    char err[512];
-    if (rlv_client_count_endpoints(a->value, err, sizeof err) > 0) return 0;
-    fprintf(stderr, "%s: %s: %s\n", a->cmd, a->name, err);
+    rlv_client_error err;
+    if (rlv_client_count_endpoints(a->value, &err) > 0) return 0;
+    fprintf(stderr, "%s: %s: %s\n", a->cmd, a->name, err.message);
     return -1;
 }
 

@@ -58,10 +58,10 @@ int cmd_call(int argc, char **argv) {
         fprintf(stderr, "rlaifv call: needs --server ENDPOINT and one or more of ping, info, stats\n");
         goto out;
     }
-    char msg[256];
+    rlv_client_error ce;
     rlv_client *c = NULL;
-    if (rlv_client_connect(&c, &o, msg, sizeof msg)) {
-        fprintf(stderr, "rlaifv call: %s\n", msg);
+    if (rlv_client_connect(&c, &o, &ce)) {
+        fprintf(stderr, "rlaifv call: %s\n", ce.message);
         rc = 1;
         goto out;
     }

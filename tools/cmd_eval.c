@@ -326,12 +326,12 @@ static int check_server(const rlv_client_opts *co, rlv_reward_kind reward, json_
     po.timeout_ms = co->timeout_ms < EVAL_CHECK_TIMEOUT_MS ? co->timeout_ms : EVAL_CHECK_TIMEOUT_MS;
     po.retries = 0;
     rlv_client *c = NULL;
-    char msg[512], *js = NULL;
+    char *js = NULL;
     rlv_client_error ce;
     int workers = -1;
     json_t *info = NULL;
-    if (rlv_client_connect(&c, &po, msg, sizeof msg)) {
-        fprintf(stderr, "rlaifv eval: %s\n", msg);
+    if (rlv_client_connect(&c, &po, &ce)) {
+        fprintf(stderr, "rlaifv eval: %s\n", ce.message);
     } else if (rlv_client_call(c, "ping", &js, &ce)) {
         fprintf(stderr, "rlaifv eval: %s does not answer ping: %s [%s] (is rlaifvd running there?)\n", co->endpoint,
                 ce.message, ce.name);
@@ -581,17 +581,18 @@ static int run_eval(const eval_opts *op) {
     rlv_engine *engine = NULL;
     int conc = o.concurrency;
     char msg[512];
+    rlv_client_error ce;
     rlv_client_pool *pool = NULL; /* the scorers' in-flight counts per endpoint */
     json_t *info = NULL; /* the daemon's */
     if (o.co.endpoint) {
         int workers = check_server(&o.co, o.reward, &info);
-        if (workers < 0 || rlv_client_pool_new(&pool, o.co.endpoint, msg, sizeof msg)) {
+        if (workers < 0 || rlv_client_pool_new(&pool, o.co.endpoint, &ce)) {
             json_decref(info);
             return EVAL_EXIT_NOTHING;
         }
         o.co.pool = pool;
         if (!conc) {
-            int n = rlv_client_count_endpoints(o.co.endpoint, msg, sizeof msg);
+            int n = rlv_client_count_endpoints(o.co.endpoint, &ce);
             conc = workers * n < EVAL_MAX_CONCURRENCY ? workers * n : EVAL_MAX_CONCURRENCY;
         }
     } else {
@@ -638,8 +639,8 @@ static int run_eval(const eval_opts *op) {
     for (int i = 0; i < conc && !setup_failed; i++) {
         rlv_err err = {0};
         sc[i].run = &run;
-        if (o.co.endpoint ? rlv_client_connect(&sc[i].c, &o.co, msg, sizeof msg) != 0 : rlv_worker_open(&sc[i].w, engine, &err) != 0) {
-            fprintf(stderr, "rlaifv eval: scorer %d: %s\n", i, o.co.endpoint ? msg : err.msg);
+        if (o.co.endpoint ? rlv_client_connect(&sc[i].c, &o.co, &ce) != 0 : rlv_worker_open(&sc[i].w, engine, &err) != 0) {
+            fprintf(stderr, "rlaifv eval: scorer %d: %s\n", i, o.co.endpoint ? ce.message : err.msg);
             setup_failed = 1;
         } else if (pthread_create(&sc[i].th, NULL, scorer_main, &sc[i])) {
             rlv_worker_free(&sc[i].w);

@@ -73,16 +73,15 @@ static void print_result(const rlv_proto_score_result *res, const char **cands, 
 /* The same job through rlaifvd: the daemon's reply is the same result (docs/protocol.md). */
 static int score_remote(const rlv_client_opts *co, const uint8_t *img, size_t img_len, const char *prompt,
                         const char **cands, int n, rlv_reward_kind reward, double beta, int token_logps, int text) {
-    char msg[512];
+    rlv_client_error e;
     rlv_client *c = NULL;
-    if (rlv_client_connect(&c, co, msg, sizeof msg)) {
-        fprintf(stderr, "rlaifv score: %s\n", msg);
+    if (rlv_client_connect(&c, co, &e)) {
+        fprintf(stderr, "rlaifv score: %s\n", e.message);
         return 1;
     }
     rlv_client_job job = {.image = img, .image_len = img_len, .prompt = prompt, .candidates = cands,
                           .n_candidates = n, .reward = rlv_reward_name(reward), .beta = beta,
                           .token_logps = token_logps, .deadline_ms = -1};
-    rlv_client_error e;
     rlv_proto_score_result *res = NULL;
     int rc = rlv_client_score(c, &job, &res, &e);
     if (rc == 0) print_result(res, cands, text);

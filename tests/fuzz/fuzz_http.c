@@ -38,7 +38,7 @@ static void setup(void) {
     router = zmq_socket(ctx, ZMQ_ROUTER);
     if (zmq_bind(router, RLVD_HTTP_EP) != 0) abort();
     rlvd_phase_now = RLVD_READY;
-    if (http_start_unbound(&http, &cfg, ctx) != 0) abort();
+    if (http_start_unbound(&http, &cfg, ctx, NULL) != 0) abort();
     rep = rlv_proto_reply_new();
 }
 
