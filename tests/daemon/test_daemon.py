@@ -579,12 +579,20 @@ def case_disconnected_clients_skipped():
     """60 clients that disconnect right after sending: their queued jobs are skipped, not run, and
     counted (stats skipped_disconnected); every request is either run or skipped."""
     slow = CANDS * 16  # 64 candidates: tens of ms per job on the test model
-    with Daemon("--workers", 1, "--max-queue", 64, "--prefix-cache-mb", 0) as d:
-        probe = dealer(d.ep)
+    nb = 8
+    with Daemon("--workers", 1, "--max-queue", 60 + nb, "--prefix-cache-mb", 0) as d:
+        probe, blocker = dealer(d.ep), dealer(d.ep)
+        # the one worker busy first, so that the 60 queue up and disconnect while it works even
+        # when this process is slow to open them (a loaded machine, the daemon under ASan)
+        for b in range(nb):
+            blocker.send(msgpack.packb(score_req(f"b{b}", candidates=slow), use_bin_type=True))
         for k in range(60):
             g = dealer(d.ep)
             g.send(msgpack.packb(score_req(f"g{k}", candidates=slow), use_bin_type=True))
             g.close(linger=2000)  # the request goes out, then the connection closes
+        for b in range(nb):
+            assert blocker.poll(120000), "no reply to a blocker"
+            assert msgpack.unpackb(blocker.recv(), raw=False)["ok"]
         rep = rpc(probe, score_req("still"), timeout_ms=120000)
         assert rep["ok"], rep
         t0 = time.time()  # the probe may overtake requests still connecting: wait for the rest
@@ -593,7 +601,7 @@ def case_disconnected_clients_skipped():
             if (st["queue_depth"], st["running"]) == (0, 0) or time.time() - t0 > 60:
                 break
             time.sleep(0.1)
-        ran = st["replies"].get("score.ok", 0) - 1
+        ran = st["replies"].get("score.ok", 0) - nb - 1  # the blockers and the probe
         print(f"     {st['skipped_disconnected']} of 60 skipped, {ran} ran")
         assert ran + st["skipped_disconnected"] == 60, st
         assert st["skipped_disconnected"] >= 30, f"only {st['skipped_disconnected']} of 60 skipped: {st}"
