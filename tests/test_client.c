@@ -113,11 +113,13 @@ static int setup(void **s) {
 
 static int teardown(void **s) {
     (void)s;
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 2; i++) {
         if (g_pid[i] > 0) {
             kill(g_pid[i], SIGTERM);
             waitpid(g_pid[i], NULL, 0);
         }
+        if (g_ep[i][0]) unlink(g_ep[i] + strlen("ipc://")); /* ZeroMQ leaves the socket file */
+    }
     free(g_image);
     free(g_cand_text);
     return 0;
