@@ -679,8 +679,8 @@ static int setup(frontend *f, rlv_err *err) {
     f->lim.max_prompt_bytes = (size_t)c->max_prompt_bytes;
     stats_init(&f->stats);
     f->t_start_ms = clock_now_ms();
-    if (job_pool_init(&f->pool, c->max_queue + c->workers + 1) != 0)
-        return rlv_errf(err, RLV_ENOMEM, "out of memory for %d job slots", c->max_queue + c->workers + 1);
+    int rc = job_pool_init(&f->pool, c->max_queue + c->workers + 1, err);
+    if (rc) return rc;
     f->queue = calloc((size_t)c->max_queue, sizeof *f->queue);
     f->idle = calloc((size_t)c->workers, sizeof *f->idle);
     f->workers = calloc((size_t)c->workers, sizeof *f->workers);
@@ -693,7 +693,6 @@ static int setup(frontend *f, rlv_err *err) {
     if (!curve && !is_local(c->bind) && !c->insecure)
         return rlv_errf(err, RLV_EINVAL, "refusing to bind %s without CurveZMQ: give --curve-secret-file and --curve-allow-dir, "
                                          "or --insecure to accept anyone on the network", c->bind);
-    int rc;
     if (curve && (rc = curve_start(f->zctx, c->curve_allow_dir, err)) != RLV_OK) return rc;
     int one = 1, linger = 2000;
     /* ZeroMQ's own guard: frames far above the protocol limit are refused by the transport
@@ -729,7 +728,7 @@ static int setup(frontend *f, rlv_err *err) {
         return socket_error(f->backend, "the workers' socket " RLVD_BACKEND_EP, err);
     for (int i = 0; i < c->workers; i++) {
         f->workers[i] = (rlvd_worker){.id = i, .zctx = f->zctx, .engine = f->engine, .max_candidates = c->max_candidates};
-        if (worker_start(&f->workers[i]) != 0) return rlv_errf(err, RLV_ENOMEM, "cannot start worker %d (its thread)", i);
+        if ((rc = worker_start(&f->workers[i], err))) return rc;
     }
     log_msg(LOG_INFO, "listening on %s (%s), %d workers, queue %d", c->bind, curve ? "CURVE" : "plain", c->workers,
             c->max_queue);

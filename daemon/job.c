@@ -4,20 +4,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-int job_pool_init(rlvd_pool *p, int n) {
+#include "err.h"
+
+int job_pool_init(rlvd_pool *p, int n, rlv_err *err) {
     memset(p, 0, sizeof *p);
     p->jobs = calloc((size_t)n, sizeof *p->jobs);
     p->free_list = calloc((size_t)n, sizeof *p->free_list);
     if (!p->jobs || !p->free_list) {
         job_pool_free(p);
-        return -1;
+        return rlv_errf(err, RLV_ENOMEM, "out of memory for %d job slots", n);
     }
     p->n = n;
     for (int i = 0; i < n; i++) {
         p->jobs[i].slot = i;
         p->free_list[p->n_free++] = n - 1 - i;
     }
-    return 0;
+    return RLV_OK;
 }
 
 rlvd_job *job_alloc(rlvd_pool *p) {

@@ -47,7 +47,8 @@ typedef struct rlvd_pool {
     int n, n_free;
 } rlvd_pool;
 
-int job_pool_init(rlvd_pool *p, int n);
+/* n free slots; RLV_OK or RLV_ENOMEM (err says how many slots). */
+int job_pool_init(rlvd_pool *p, int n, rlv_err *err);
 rlvd_job *job_alloc(rlvd_pool *p);   /* NULL when every slot is in use */
 void job_release(rlvd_pool *p, rlvd_job *j); /* closes its messages (a waiting reply too), frees its reply */
 void job_pool_free(rlvd_pool *p);

@@ -2,6 +2,7 @@
  * string is escaped correctly; text lines replace control characters so one request is one line. */
 #include "log.h"
 
+#include "err.h"
 #include "rlaifv_proto.h"
 
 #include <jansson.h>
@@ -15,14 +16,16 @@ static log_level g_level = LOG_INFO;
 static int g_json = 0;
 static const char *const NAMES[] = {"debug", "info", "warn", "error"};
 
-int log_init(const char *level, const char *format) {
+int log_init(const char *level, const char *format, rlv_err *err) {
     int lv = -1;
     for (int i = 0; i < 4; i++)
         if (level && !strcmp(level, NAMES[i])) lv = i;
-    if (lv < 0 || !format || (strcmp(format, "text") && strcmp(format, "json"))) return -1;
+    if (lv < 0) return rlv_errf(err, RLV_EINVAL, "log-level '%s': expected debug, info, warn or error", level ? level : "");
+    if (!format || (strcmp(format, "text") && strcmp(format, "json")))
+        return rlv_errf(err, RLV_EINVAL, "log-format '%s': expected text or json", format ? format : "");
     g_level = (log_level)lv;
     g_json = !strcmp(format, "json");
-    return 0;
+    return RLV_OK;
 }
 
 int log_enabled(log_level lv) { return lv >= g_level; }

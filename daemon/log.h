@@ -4,10 +4,13 @@
 #ifndef RLVD_LOG_H
 #define RLVD_LOG_H
 
+#include "rlaifv.h" /* rlv_err */
+
 typedef enum { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 } log_level;
 
-/* level: "debug|info|warn|error", format: "text|json". Returns 0, or -1 for an unknown value. */
-int log_init(const char *level, const char *format);
+/* level: "debug|info|warn|error", format: "text|json". RLV_OK, or RLV_EINVAL naming the unknown
+ * value in err. */
+int log_init(const char *level, const char *format, rlv_err *err);
 int log_enabled(log_level lv);
 
 /* A free-form line: log_msg(LOG_INFO, "listening on %s", ep). */

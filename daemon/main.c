@@ -27,8 +27,9 @@ int main(int argc, char **argv) {
         settings_free(&cfg);
         return rc < 0 ? 2 : 0;
     }
-    if (log_init(cfg.log_level, cfg.log_format) != 0) {
-        fprintf(stderr, "rlaifvd: bad --log-level or --log-format\n");
+    rlv_err lerr = {0};
+    if (log_init(cfg.log_level, cfg.log_format, &lerr)) {
+        fprintf(stderr, "rlaifvd: %s\n", lerr.msg);
         settings_free(&cfg);
         return 2;
     }

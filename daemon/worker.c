@@ -13,6 +13,7 @@
 #include <zmq.h>
 
 #include "clock.h"
+#include "err.h"
 #include "job.h"
 #include "log.h"
 #include "rlaifv_proto.h"
@@ -114,10 +115,11 @@ out:
     return NULL;
 }
 
-int worker_start(rlvd_worker *w) {
-    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) return -1;
+int worker_start(rlvd_worker *w, rlv_err *err) {
+    int rc = pthread_create(&w->thread, NULL, worker_main, w);
+    if (rc) return rlv_errf(err, RLV_EIO, "cannot start worker %d's thread: %s", w->id, strerror(rc));
     w->started = 1;
-    return 0;
+    return RLV_OK;
 }
 
 void worker_join(rlvd_worker *w) {

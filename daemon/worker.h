@@ -22,8 +22,9 @@ typedef struct rlvd_worker {
 /* Starts the thread; it opens its rlv_worker, connects to RLVD_BACKEND_EP (which must be bound)
  * and announces itself with a ready frame: its open status, an int32_t RLV_OK or RLV_E* (a
  * failed worker logs why, sends that and ends; the frontend then stops the daemon at start-up).
- * A job frame is a pointer (8 bytes), the stop frame empty. Returns 0 or -1. */
-int worker_start(rlvd_worker *w);
+ * A job frame is a pointer (8 bytes), the stop frame empty. RLV_OK, or RLV_EIO when the thread
+ * cannot be created (err says why). */
+int worker_start(rlvd_worker *w, rlv_err *err);
 /* Joins the thread (the frontend has sent it the empty stop frame). */
 void worker_join(rlvd_worker *w);
 
