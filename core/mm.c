@@ -254,7 +254,7 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
                 kn->pack_a(abuf, x + (size_t)ic * ldx + pc, (size_t)ldx, mb, kb);
                 for (int jr = 0; jr < nb; jr += nr) {
                     int nbr = nb - jr < nr ? nb - jr : nr;
-                    const uint16_t *bp = NULL;
+                    const void *bp = NULL;
                     if (inplace) bp = mm_w_at(*w, (size_t)(jc + jr), (size_t)pc).p;
                     else if (ic == 0) {
                         mm_w wp = trans ? mm_w_at(*w, (size_t)(jc + jr), (size_t)pc) : mm_w_at(*w, (size_t)pc, (size_t)(jc + jr));

@@ -178,8 +178,7 @@ static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, i
     tile_on(kb, ap, bp, 0, c, ldc, mb, nb, alpha, acc);
 }
 
-static void tile_bf16p(int kb, const void *ap, const uint16_t *bp, float *c, size_t ldc, int mb, int nb, float alpha,
-                       int acc) {
+static void tile_bf16p(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc) {
     tile_on(kb, ap, bp, 1, c, ldc, mb, nb, alpha, acc);
 }
 

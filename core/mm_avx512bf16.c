@@ -148,13 +148,8 @@ static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, i
     ROWS(STORE)
 }
 
-/* A repacked bf16 panel (MM_BF16P_PAIRS) is already this kernel's packed B. */
-static void tile_bf16p(int kb, const void *ap, const uint16_t *bp, float *c, size_t ldc, int mb, int nb, float alpha,
-                       int acc) {
-    tile(kb, ap, bp, c, ldc, mb, nb, alpha, acc);
-}
-
 const mm_kern mm_kern_avx512bf16 = {
     .name = "avx512bf16", .mr = MR, .nr = NR, .kc = 512, .mc = 14 * 24, .nc = 32 * 64, .kstep = 2,
-    .pack_a = pack_a, .pack_b = pack_b, .tile = tile, .bf16p = MM_BF16P_PAIRS, .tile_bf16p = tile_bf16p,
+    .pack_a = pack_a, .pack_b = pack_b, .tile = tile, .bf16p = MM_BF16P_PAIRS,
+    .tile_bf16p = tile, /* a repacked bf16 panel (MM_BF16P_PAIRS) is already this kernel's packed B */
 };

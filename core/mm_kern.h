@@ -15,7 +15,6 @@
 #define RLV_MM_KERN_H
 
 #include <stddef.h>
-#include <stdint.h>
 
 #include "mm.h"
 
@@ -46,8 +45,7 @@ typedef struct mm_kern {
      *   MM_BF16P_PAIRS: the packed B of a kstep-2 kernel, [k/2][nr] 32-bit words of k = 2p (low
      *     half) and 2p + 1 (high), for even k (the vdpbf16ps kernel). */
     int bf16p;
-    void (*tile_bf16p)(int kb, const void *a, const uint16_t *b, float *c, size_t ldc, int mb, int nb, float alpha,
-                       int acc);
+    void (*tile_bf16p)(int kb, const void *a, const void *b, float *c, size_t ldc, int mb, int nb, float alpha, int acc);
 } mm_kern;
 
 extern const mm_kern mm_kern_avx2;        /* fp32 FMA, 6 x 16 */
