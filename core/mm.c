@@ -262,20 +262,24 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
                         kn->pack_b(bbuf + (size_t)jr * pb, &wp, trans && !w->panel, nbr, kb);
                     }
                     int pf = jr + nr < nb;  /* next panel of this block: its weights, or once packed, the panel */
-                    /* what to bring in meanwhile: the next panel in place, or the next packed panel */
+                    /* what to bring in meanwhile: the next panel in place, or the next packed panel,
+                     * a tile's share each (pf0, e: byte offsets, whole lines) */
                     const char *pfp = !pf ? NULL : inplace ? (const char *)bp + w->pstride * es : bbuf + (size_t)(jr + nr) * pb;
                     size_t pfb = inplace ? (size_t)nr * (size_t)kb * es : (size_t)nr * pb, pf0 = 0;
                     for (int ir = 0, t = 0; ir < mb; ir += mr, t++) {
+                        size_t e = pf ? (pfb * (size_t)(t + 1) / (size_t)tiles + 63) / 64 * 64 : 0;
                         if (pf && ic == 0 && !w->panel) /* repacked panels are read in order: the hardware prefetches them */
                             prefetch_panel(w->p, es, w->ld, trans, jc + jr + nr, nb - jr - nr < nr ? nb - jr - nr : nr, pc, kb, t,
                                            tiles);
-                        else if (pf)  /* packed B outgrows L2 (nc x kc floats), a panel in place is in memory: bring the next one in */
-                            for (size_t e = pfb * (size_t)(t + 1) / (size_t)tiles; pf0 < e; pf0 += 64)
-                                __builtin_prefetch(pfp + pf0, 0, 2);
+                        else if (pf && !inplace)  /* packed B outgrows L2 (nc x kc floats): bring the next panel in */
+                            for (; pf0 < e; pf0 += 64) __builtin_prefetch(pfp + pf0, 0, 2);
                         float *yt = y + (size_t)(ic + ir) * ldy + jc + jr;
                         int mt = mb - ir < mr ? mb - ir : mr;
-                        if (inplace) kn->tile_bf16p(kb, abuf + (size_t)ir * pb, bp, yt, (size_t)ldy, mt, nbr, alpha, a2);
-                        else kn->tile(kb, abuf + (size_t)ir * pb, bbuf + (size_t)jr * pb, yt, (size_t)ldy, mt, nbr, alpha, a2);
+                        if (inplace) { /* the panel after it is in memory: the tile brings its share in as it runs */
+                            kn->tile_bf16p(kb, abuf + (size_t)ir * pb, bp, yt, (size_t)ldy, mt, nbr, alpha, a2, pfp ? pfp + pf0 : NULL,
+                                           (int)((e - pf0) / 64));
+                            pf0 = e;
+                        } else kn->tile(kb, abuf + (size_t)ir * pb, bbuf + (size_t)jr * pb, yt, (size_t)ldy, mt, nbr, alpha, a2);
                     }
                 }
             }

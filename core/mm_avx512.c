@@ -144,7 +144,8 @@ static void pack_b(void *dst, const mm_w *w, int trans, int nb, int kb) {
  * bf16p: b is a repacked bf16 panel (MM_BF16P_SPLIT, mm_kern.h), widened as it is loaded —
  * vpslld gives columns 0-15, vpandd 16-31 — else a packed f32 micro-panel. */
 static inline __attribute__((always_inline)) void tile_on(int kb, const float *a, const void *bp, int bf16p, float *c,
-                                                          size_t ldc, int mb, int nb, float alpha, int acc) {
+                                                          size_t ldc, int mb, int nb, float alpha, int acc,
+                                                          const char *pf, int pf_lines) {
     /* y is re-read once per depth block and is too big for the caches (1024 x 4096 floats):
      * start fetching this tile's rows now, so that they have arrived by the store */
     if (acc)
@@ -156,11 +157,14 @@ static inline __attribute__((always_inline)) void tile_on(int kb, const float *a
     if (bf16p) {
         const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
         const uint16_t *b = bp;
+        mmx_trickle tr = mmx_trickle_start(pf, pf_lines, kb);
         for (int p = 0; p < kb; p++, a += MR, b += NR) {
+            mmx_trickle_step(&tr);
             __m512i v = _mm512_loadu_si512(b);
             __m512 b0 = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), b1 = _mm512_castsi512_ps(_mm512_and_si512(v, hi));
             ROWS(FMA)
         }
+        mmx_trickle_rest(&tr);
     } else {
         const float *b = bp;
         for (int p = 0; p < kb; p++, a += MR, b += NR) {
@@ -175,11 +179,12 @@ static inline __attribute__((always_inline)) void tile_on(int kb, const float *a
 }
 
 static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc) {
-    tile_on(kb, ap, bp, 0, c, ldc, mb, nb, alpha, acc);
+    tile_on(kb, ap, bp, 0, c, ldc, mb, nb, alpha, acc, NULL, 0);
 }
 
-static void tile_bf16p(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc) {
-    tile_on(kb, ap, bp, 1, c, ldc, mb, nb, alpha, acc);
+static void tile_bf16p(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc,
+                       const char *pf, int pf_lines) {
+    tile_on(kb, ap, bp, 1, c, ldc, mb, nb, alpha, acc, pf, pf_lines);
 }
 
 /* gemv: M (<= 4) rows of x against 16 weight rows at a time, W [n, k] read in place. It computes

@@ -135,21 +135,37 @@ static void pack_b(void *dst, const mm_w *w, int trans, int nb, int kb) {
     }
 #define STORE(i) if (i < mb) mmx_store_row32(c + (size_t)i * ldc, c##i##a, c##i##b, m0, m1, va, acc);
 
-static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc) {
+/* pf, pf_lines: see mm_kern.tile_bf16p (NULL, 0 for a packed panel) */
+static inline __attribute__((always_inline)) void tile_on(int kb, const void *ap, const void *bp, float *c, size_t ldc,
+                                                          int mb, int nb, float alpha, int acc, const char *pf, int pf_lines) {
     const uint32_t *a = ap, *b = bp;
     ROWS(DECL)
-    for (int p = 0, kp = (kb + 1) / 2; p < kp; p++, a += MR, b += NR) {
+    int kp = (kb + 1) / 2;
+    mmx_trickle tr = mmx_trickle_start(pf, pf_lines, kp);
+    for (int p = 0; p < kp; p++, a += MR, b += NR) {
+        mmx_trickle_step(&tr);
         __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + 16);
         ROWS(DOT)
     }
+    mmx_trickle_rest(&tr);
     __mmask16 m0, m1;
     mmx_masks32(nb, &m0, &m1);
     __m512 va = _mm512_set1_ps(alpha);
     ROWS(STORE)
 }
 
+static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc) {
+    tile_on(kb, ap, bp, c, ldc, mb, nb, alpha, acc, NULL, 0);
+}
+
+/* a repacked bf16 panel (MM_BF16P_PAIRS) is already this kernel's packed B */
+static void tile_bf16p(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc,
+                       const char *pf, int pf_lines) {
+    tile_on(kb, ap, bp, c, ldc, mb, nb, alpha, acc, pf, pf_lines);
+}
+
 const mm_kern mm_kern_avx512bf16 = {
     .name = "avx512bf16", .mr = MR, .nr = NR, .kc = 512, .mc = 14 * 24, .nc = 32 * 64, .kstep = 2,
     .pack_a = pack_a, .pack_b = pack_b, .tile = tile, .bf16p = MM_BF16P_PAIRS,
-    .tile_bf16p = tile, /* a repacked bf16 panel (MM_BF16P_PAIRS) is already this kernel's packed B */
+    .tile_bf16p = tile_bf16p,
 };

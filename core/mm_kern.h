@@ -43,9 +43,12 @@ typedef struct mm_kern {
      *     half) and column i + nr/2 (high half), so that a shift and a mask widen one load into
      *     the two column halves (the fp32 kernel);
      *   MM_BF16P_PAIRS: the packed B of a kstep-2 kernel, [k/2][nr] 32-bit words of k = 2p (low
-     *     half) and 2p + 1 (high), for even k (the vdpbf16ps kernel). */
+     *     half) and 2p + 1 (high), for even k (the vdpbf16ps kernel).
+     * Meanwhile it brings pf_lines cache lines from pf (the next panel's share; NULL: none) into
+     * L2, spread over its depth loop. */
     int bf16p;
-    void (*tile_bf16p)(int kb, const void *a, const void *b, float *c, size_t ldc, int mb, int nb, float alpha, int acc);
+    void (*tile_bf16p)(int kb, const void *a, const void *b, float *c, size_t ldc, int mb, int nb, float alpha, int acc,
+                       const char *pf, int pf_lines);
 } mm_kern;
 
 extern const mm_kern mm_kern_avx2;        /* fp32 FMA, 6 x 16 */

@@ -169,4 +169,32 @@ static inline void mmx_masks32(int nb, __mmask16 *m0, __mmask16 *m1) {
 }
 #endif
 
+/* Cache lines brought into L2 while a tile runs, one every `every` depth steps: issued all at
+ * the tile's start, the ~30 misses to memory queued ahead of the tile's own loads (4-11 % slower
+ * at 256-1024 rows on two threads, interleaved in one process). */
+typedef struct {
+    const char *p, *end;
+    int every, left;
+} mmx_trickle;
+
+static inline mmx_trickle mmx_trickle_start(const char *p, int lines, int steps) {
+    int every = lines > 0 && steps > lines ? steps / lines : 1;
+    mmx_trickle t = {p, p ? p + (size_t)lines * 64 : p, every, every};
+    return t;
+}
+
+static inline __attribute__((always_inline)) void mmx_trickle_step(mmx_trickle *t) {
+    if (--t->left) return;
+    t->left = t->every;
+    if (t->p < t->end) {
+        _mm_prefetch(t->p, _MM_HINT_T1);
+        t->p += 64;
+    }
+}
+
+/* The lines the steps did not reach. */
+static inline void mmx_trickle_rest(mmx_trickle *t) {
+    for (; t->p < t->end; t->p += 64) _mm_prefetch(t->p, _MM_HINT_T1);
+}
+
 #endif
