@@ -42,6 +42,7 @@
 #include "half.h"
 #include "manifest.h"
 #include "mm.h"
+#include "nn.h"
 #include "timing.h"
 
 /* Columns of the MLP's intermediate activations computed at once (gate/up rows f0.., the
@@ -348,11 +349,8 @@ static void rope_run(void *arg, int lo, int hi, int tid) {
 static void silu_run(void *arg, int lo, int hi, int tid) {
     const rows_task *t = arg;
     (void)tid;
-    float *gate = t->ws->gate, *up = t->ws->up;
-    for (size_t i = (size_t)lo * t->n; i < (size_t)hi * t->n; i++) {
-        float g = gate[i];
-        gate[i] = g / (1.0f + expf(-g)) * up[i];
-    }
+    size_t a = (size_t)lo * t->n;
+    nn_silu_mul(t->ws->gate + a, t->ws->up + a, (size_t)(hi - lo) * t->n);
 }
 
 /* Attention of layer l (design note 3) for the R rows from row0 of ws->q, in nseg segments
@@ -417,11 +415,7 @@ static void att_run(void *arg, int tid, int nth) {
                     int w = ctx + (j - o) + 1;  /* visible: the context and own rows o..j */
                     float mx = row[0];
                     for (int i = 1; i < w; i++) mx = row[i] > mx ? row[i] : mx;
-                    double sum = 0;
-                    for (int i = 0; i < w; i++) {
-                        row[i] = expf(row[i] - mx);
-                        sum += row[i];
-                    }
+                    double sum = nn_exp_sum(row, row, w, mx);
                     float inv = (float)(1.0 / sum);
                     for (int i = 0; i < w; i++) row[i] *= inv;
                     for (int i = w; i < ctx + (b - o); i++) row[i] = 0.0f;
@@ -549,9 +543,7 @@ static void gather_run(void *arg, int lo, int hi, int tid) {
 static double log_sum_exp(const float *z, int n) {
     float mx = z[0];
     for (int i = 1; i < n; i++) mx = z[i] > mx ? z[i] : mx;
-    double s = 0;
-    for (int i = 0; i < n; i++) s += expf(z[i] - mx);  /* each term <= 1: float exp, double sum */
-    return mx + log(s);
+    return mx + log(nn_exp_sum(NULL, z, n, mx));  /* each term <= 1: float exp, double sum */
 }
 
 /* Rows [lo, hi) of a block of t->n logits starting at vocabulary entry t->v0: running max and
@@ -569,10 +561,7 @@ static void logsoftmax_run(void *arg, int lo, int hi, int tid) {
             ws->row_sum[r] *= exp((double)ws->row_max[r] - mx);  /* exp(-inf) = 0 on the first block */
             ws->row_max[r] = mx;
         }
-        double sum = 0;
-        float m0 = ws->row_max[r];
-        for (int i = 0; i < nv; i++) sum += expf(z[i] - m0);  /* each term <= 1 */
-        ws->row_sum[r] += sum;
+        ws->row_sum[r] += nn_exp_sum(NULL, z, nv, ws->row_max[r]);  /* each term <= 1 */
         int k = ws->tgt[r] - t->v0;
         if (k >= 0 && k < nv) ws->row_tgt[r] = z[k];
     }

@@ -43,7 +43,57 @@ __attribute__((target("avx2,fma"))) static int exp_sub_avx2(float *r, int d, flo
     *sum = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
     return j;
 }
+
+/* nn_exp_sum for j < the returned count (a multiple of 8), the sum in double lanes. */
+__attribute__((target("avx2,fma"))) static int exp_sum_avx2(float *r, const float *z, int n, float mx, double *sum) {
+    __m256 m = _mm256_set1_ps(mx);
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 e = _ZGVdN8v_expf(_mm256_sub_ps(_mm256_loadu_ps(z + j), m));
+        if (r) _mm256_storeu_ps(r + j, e);
+        a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    double t[4];
+    _mm256_storeu_pd(t, _mm256_add_pd(a0, a1));
+    *sum = (t[0] + t[1]) + (t[2] + t[3]);
+    return j;
+}
+
+__attribute__((target("avx2,fma"))) static size_t silu_mul_avx2(float *g, const float *u, size_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(g + i);
+        __m256 e = _ZGVdN8v_expf(_mm256_sub_ps(zero, v));
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_div_ps(v, _mm256_add_ps(one, e)), _mm256_loadu_ps(u + i)));
+    }
+    return i;
+}
 #endif
+
+double nn_exp_sum(float *r, const float *z, int n, float mx) {
+    double s = 0;
+    int j = 0;
+#ifdef NN_MVEC
+    if (nn_avx2()) j = exp_sum_avx2(r, z, n, mx, &s);
+#endif
+    for (; j < n; j++) {
+        float e = expf(z[j] - mx);
+        if (r) r[j] = e;
+        s += e;
+    }
+    return s;
+}
+
+void nn_silu_mul(float *g, const float *u, size_t n) {
+    size_t i = 0;
+#ifdef NN_MVEC
+    if (nn_avx2()) i = silu_mul_avx2(g, u, n);
+#endif
+    for (; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
 
 
 /* Query rows of one attention work item. Fixed, so a head's output does not depend on the thread
