@@ -313,7 +313,7 @@ int main(int argc, char **argv) {
     for (int k = 0; k < nm; k++) fl[k] = count_flops(&cfg[k], n_prefix, lens, n);
     const char *mname[2] = {"policy", "reference"};
     int bad = 0;
-    double best_ms = 0;
+    double best_ms = 0, best_fl = 0, peak_hi = peak0;
     for (int r = 0; r < o.repeat; r++) {
         rlv_job job = {.image = img, .image_len = img_len, .prompt = o.prompt, .prompt_len = strlen(o.prompt),
                        .n_candidates = n, .candidates = (const char *const *)cands, .candidate_lens = cand_lens,
@@ -325,7 +325,11 @@ int main(int argc, char **argv) {
             return 1;
         }
         double wall = now_s() - w0, cpu = cpu_s() - c0, rb = read_bytes() - b0;
-        double peak = peak0; /* the start's peak; the end's is printed after the runs */
+        /* the peak moves 10-20 % between measurements on a shared machine: rate the job against
+         * the highest measured so far (start, after each job), never a low one */
+        double pk = peak_now(&o, isa);
+        peak_hi = pk > peak_hi ? pk : peak_hi;
+        double peak = peak_hi;
         printf("\nrepeat %d/%d: image cache %s, prefix cache %s\n", r + 1, o.repeat, res->image_cache_hit ? "hit" : "miss",
                res->prefix_cache_hit ? "hit" : "miss");
         printf("  %-26s %-9s %10s %10s %9s %7s\n", "stage", "model", "ms", "GFLOP", "GFLOP/s", "%peak");
@@ -359,7 +363,7 @@ int main(int argc, char **argv) {
         if (nm == 2) printf(", reference [%.3f, %.3f]", lo[1], hi[1]);
         printf("; best candidate %d, reward %.4g (%s)\n", res->ranking[0].index, res->ranking[0].reward,
                rlv_reward_name(res->reward));
-        if (!r || wall * 1e3 < best_ms) best_ms = wall * 1e3;
+        if (!r || wall * 1e3 < best_ms) best_ms = wall * 1e3, best_fl = total_fl;
         if (r == o.repeat - 1 && r > 0)
             printf("  this job / its candidates step: %.3f (job %.1f ms, candidates %.1f ms)\n",
                    wall * 1e3 / res->candidates_ms, wall * 1e3, res->candidates_ms);
@@ -383,9 +387,11 @@ int main(int argc, char **argv) {
                100 * cpu / wall / o.threads, o.threads, rb / 1e6, best_ms * 1e-3, wall / (best_ms * 1e-3));
     }
     double peak1 = peak_now(&o, isa);
-    printf("\npeak (%s, %d threads, measured in this run): %.1f GFLOP/s at the start, %.1f at the end; "
-           "%%peak uses the start's. Best job wall %.1f ms.\n", bench_isa_name(isa), o.threads, peak0, peak1,
-           best_ms);
+    peak_hi = peak1 > peak_hi ? peak1 : peak_hi;
+    printf("\npeak (%s, %d threads, measured in this run): %.1f GFLOP/s at the start, %.1f at the end, %.1f the highest "
+           "(start, after each job, end); each %%peak above is over the highest measured until then.\n"
+           "best job: wall %.1f ms, %.1f GFLOP/s, %.3f of the run's highest peak\n", bench_isa_name(isa), o.threads, peak0,
+           peak1, peak_hi, best_ms, best_fl / (best_ms * 1e-3) * 1e-9, best_fl / (best_ms * 1e-3) * 1e-9 / peak_hi);
     if (o.compute == RLV_COMPUTE_BF16)
         printf("compute bf16: the %s peak (the unit its products run on) is %.1f GFLOP/s now\n",
                bench_isa_name(BENCH_AVX512_BF16), peak_now(&o, BENCH_AVX512_BF16));
