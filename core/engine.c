@@ -168,20 +168,29 @@ static size_t mem_available(void) {
     return (size_t)kb * 1024;
 }
 
-/* Repacks every model's product weights (rlv_engine_opts.repack). auto: when the distinct weights
- * and 2 GiB of room (KV caches, buffers) fit in MemAvailable — the q8 pair on a 24 GiB machine
- * does, the bf16 pair (37.6 GB) does not and keeps streaming from its mapping. */
+/* Repacks the models' product weights (rlv_engine_opts.repack). auto: all of them when the
+ * distinct weights and 2 GiB of room fit in MemAvailable (the q8 pair on a 24 GiB machine);
+ * else as many as fit in MemAvailable less 2 GiB and 2 GiB per model (a worker's KV caches and
+ * scratch at full size, the page cache the rest streams through), the vision towers and
+ * resamplers first — the most FLOPs per weight byte, and shared between models with the same
+ * vision bytes — then each decoder from its first layer; the rest keeps streaming from its
+ * mapping (the bf16 pair, 37.6 GB distinct on 24 GiB: its ViT and part of one decoder). */
 static int repack_models(rlv_engine *e, rlv_err *err) {
     if (e->opts.repack == RLV_REPACK_OFF) return RLV_OK;
-    size_t need = e->weight_bytes - e->shared_bytes + ((size_t)2 << 30);
-    if (e->opts.repack == RLV_REPACK_AUTO && need > mem_available()) return RLV_OK;
+    size_t avail = mem_available(), distinct = e->weight_bytes - e->shared_bytes, limit = 0;
+    if (e->opts.repack == RLV_REPACK_AUTO && distinct + ((size_t)2 << 30) > avail) {
+        size_t room = ((size_t)2 << 30) * (size_t)(1 + e->n_models);
+        if (avail < room + ((size_t)1 << 30)) return RLV_OK;
+        limit = avail - room;
+    }
     int rc = mm_repack_init(&e->repack, e->opts.compute == RLV_COMPUTE_BF16 ? MM_COMPUTE_BF16 : MM_COMPUTE_F32, err);
+    if (!rc) mm_repack_limit(e->repack, limit);
     for (int k = 0; !rc && k < e->n_models; k++) {
         engine_model *m = &e->m[k];
-        rc = llm_model_repack(m->llm, e->repack, m->ck, err);
-        if (!rc) rc = vit_model_repack(m->vit, e->repack, m->ck, err);
+        rc = vit_model_repack(m->vit, e->repack, m->ck, err);
         if (!rc) rc = resampler_model_repack(m->rs, e->repack, m->ck, err);
     }
+    for (int k = 0; !rc && k < e->n_models; k++) rc = llm_model_repack(e->m[k].llm, e->repack, e->m[k].ck, err);
     return rc;
 }
 

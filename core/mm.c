@@ -378,7 +378,7 @@ struct mm_repack {
     int bf16p;  /* the layout of bf16 panels: the kernel's tile_bf16p reads them in place (mm_kern.h) */
     repacked *v;
     int n, cap;
-    size_t bytes;
+    size_t bytes, limit;  /* limit: 0, or the most bytes of copies (mm_repack_limit) */
 };
 
 int mm_repack_init(mm_repack **out, mm_compute compute, rlv_err *err) {
@@ -408,6 +408,7 @@ void mm_repack_free(mm_repack **rp) {
 
 int mm_repack_panel(const mm_repack *r) { return r ? r->panel : 0; }
 size_t mm_repack_bytes(const mm_repack *r) { return r ? r->bytes : 0; }
+void mm_repack_limit(mm_repack *r, size_t bytes) { r->limit = bytes; }
 
 /* Panels of w [n, k] (a whole stored weight: c0 0) into p / scale: element (j, q) of W goes to
  * panel j / P at [q][j % P], rows past n zero; q8 scale (j, b) to [b][j % P] of the panel. bf16
@@ -480,6 +481,7 @@ static int repack(mm_repack *r, mm_w *w, int n, int k, const ckpt *c, const char
         }
         size_t es = rlv_dtype_size(w->dt), np = (size_t)(n + P - 1) / (size_t)P;
         size_t bytes = np * (size_t)P * (size_t)k * es, sbytes = w->dt == RLV_I8 ? np * (size_t)P * (size_t)(k / w->block) * 2 : 0;
+        if (r->limit && r->bytes + bytes + sbytes > r->limit) return RLV_OK; /* stays as stored */
         repacked e = {key, skey, n, k, w->dt, aligned_alloc(64, (bytes + 63) / 64 * 64), sbytes ? malloc(sbytes) : NULL,
                       bytes + sbytes};
         if (!e.p || (sbytes && !e.scale)) {

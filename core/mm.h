@@ -108,6 +108,9 @@ int mm_repack_weight(mm_repack *r, mm_weight *w, const ckpt *c, rlv_err *err);
 int mm_repack_view(mm_repack *r, mm_w *w, int n, int k, rlv_err *err);
 /* Bytes of the copies. */
 size_t mm_repack_bytes(const mm_repack *r);
+/* At most this many bytes of copies (0: no limit, the default): a weight whose copy would pass
+ * it is left as it is (read from its mapping), and later smaller ones may still fit. */
+void mm_repack_limit(mm_repack *r, size_t bytes);
 
 /* y[m, n] (leading dim ldy) = x[m, k] (ld ldx) . W^T (+ bias[n]), with W [n, k] the view w
  * (w.ld >= k; the nn.Linear layout, or a column block of a wider weight). bias may be NULL.

@@ -41,7 +41,7 @@ static const cfg_row rows[] = {
     {"workers", CFG_INT, F(workers), "1", 1, 256, NULL, "worker threads, each with its own scratch and KV cache"},
     {"blas-threads", CFG_INT, F(blas_threads), TXT(RLV_DEFAULT_BLAS_THREADS), 1, 256, NULL, "threads of each worker's pool (its matrix products and stages)"},
     {"compute", CFG_STR, F(compute), "fp32", 0, 0, "fp32|bf16", "weight products: fp32, or bf16 products with fp32 sums (needs AVX512_BF16; faster, drifts: docs/performance.md)"},
-    {"repack-weights", CFG_STR, F(repack_weights), "off", 0, 0, "off|auto|on", "copy the weights at load into the matrix kernel's panel layout (packing then reads them in order instead of transposing; auto: when they fit in memory with 2 GiB to spare; docs/performance.md)"},
+    {"repack-weights", CFG_STR, F(repack_weights), "off", 0, 0, "off|auto|on", "copy the weights at load into the matrix kernel's panel layout (packing then reads them in order instead of transposing; auto: all when they fit in memory with 2 GiB to spare, else as many as fit, vision first; docs/performance.md)"},
     {"max-queue", CFG_INT, F(max_queue), "64", 1, 65536, NULL, "jobs waiting for a worker before `busy`"},
     {"max-job-ms", CFG_INT, F(max_job_ms), "0", 0, INT32_MAX, NULL, "a running score job past this many ms stops at the next decoder layer or ViT block and is answered `timeout` (0 = no limit); also bounds the SIGTERM drain"},
     {"reply-hold-ms", CFG_INT, F(reply_hold_ms), "10000", 1, 3600000, NULL, "a reply to a client whose pipe is full waits this long (the daemon stops reading requests meanwhile), then it is dropped and counted undeliverable"},

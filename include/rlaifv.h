@@ -116,7 +116,8 @@ typedef enum {
                           * the copy costs the weights' size in anonymous memory, which several
                           * daemons on one host cannot share; it gains 5-10 % on products of
                           * 256-480 rows, docs/performance.md) */
-    RLV_REPACK_AUTO = 1, /* when the distinct weights + 2 GiB fit in MemAvailable */
+    RLV_REPACK_AUTO = 1, /* all when the distinct weights + 2 GiB fit in MemAvailable, else as many as
+                          * fit with 2 GiB + 2 GiB per model to spare, vision towers first */
     RLV_REPACK_ON = 2,   /* always (fails with RLV_ENOMEM when memory runs out) */
 } rlv_repack;
 /* "auto" / "on" / "off"; NULL for an unknown value. Static string. */

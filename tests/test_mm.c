@@ -362,6 +362,39 @@ static void test_repacked(void **st) {
     print_message("mm repacked: %d products equal to the same on the weights as stored\n", cases);
 }
 
+/* mm_repack_limit: a weight whose copy would pass the limit stays as stored (its view untouched),
+ * a later smaller one that fits is still repacked, and the copies never pass the limit. */
+static void test_repack_limit(void **st) {
+    (void)st;
+    rlv_err e = {0};
+    mm_repack *rp = NULL;
+    assert_int_equal(mm_repack_init(&rp, MM_COMPUTE_F32, &e), RLV_OK);
+    int P = mm_repack_panel(rp);
+    if (!P) { /* generic: nothing is repacked on this CPU */
+        mm_repack_free(&rp);
+        skip();
+    }
+    enum { K = 64 };
+    int n[3] = {2 * P, 3 * P, P};
+    size_t bytes[3];
+    wbuf w[3];
+    mm_w v[3];
+    for (int i = 0; i < 3; i++) {
+        w[i] = make_w(RLV_BF16, (size_t)n[i] * K, K);
+        v[i] = mm_w_plain(w[i].p, RLV_BF16, K);
+        bytes[i] = (size_t)n[i] * K * 2;
+    }
+    mm_repack_limit(rp, bytes[0] + bytes[2]);
+    for (int i = 0; i < 3; i++) assert_int_equal(mm_repack_view(rp, &v[i], n[i], K, &e), RLV_OK);
+    assert_int_equal(v[0].panel, P);
+    assert_int_equal(v[1].panel, 0);
+    assert_ptr_equal(v[1].p, w[1].p);
+    assert_int_equal(v[2].panel, P);
+    assert_int_equal(mm_repack_bytes(rp), bytes[0] + bytes[2]);
+    mm_repack_free(&rp);
+    for (int i = 0; i < 3; i++) free(w[i].p), free(w[i].f), free(w[i].s);
+}
+
 /* Our kernels compute a row of a product the same whatever else is in the batch: any rows of x
  * alone give the bits they get among 130 rows (the gemv path at <= 4 rows rounds as the tiles;
  * a tall batch on a narrow weight splits its rows over the threads) — so the decoder may run a
@@ -469,7 +502,7 @@ int main(int argc, char **argv) {
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool), cmocka_unit_test(test_default_kernel), cmocka_unit_test(test_one_thread),
-        cmocka_unit_test(test_two_threads), cmocka_unit_test(test_three_threads), cmocka_unit_test(test_q8_exact), cmocka_unit_test(test_repacked),
+        cmocka_unit_test(test_two_threads), cmocka_unit_test(test_three_threads), cmocka_unit_test(test_q8_exact), cmocka_unit_test(test_repacked), cmocka_unit_test(test_repack_limit),
         cmocka_unit_test(test_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
