@@ -259,6 +259,45 @@ static void test_kernels(void **s) {
 #undef W
 }
 
+/* The element-wise helpers (nn_softmax_rows, nn_exp_sum, nn_silu_mul) against double: rows whose
+ * spread passes the vector exp's +-87 range (the clamp that keeps libmvec on its fast path), a
+ * length that leaves a scalar tail, and NaN, which must still come out (not be clamped away). */
+static void test_elementwise(void **s) {
+    (void)s;
+    enum { N = 37 };
+    float x[N], r[N], g[N], u[N];
+    for (int j = 0; j < N; j++) x[j] = j % 3 == 0 ? -200.0f + j : 0.25f * j; /* spread ~210 */
+    float mx = x[0];
+    for (int j = 1; j < N; j++) mx = x[j] > mx ? x[j] : mx;
+    double sum = 0;
+    for (int j = 0; j < N; j++) sum += exp((double)x[j] - mx);
+    assert_true(fabs(nn_exp_sum(NULL, x, N, mx) - sum) <= 1e-6 * sum);
+    assert_true(fabs(nn_exp_sum(r, x, N, mx) - sum) <= 1e-6 * sum);
+    for (int j = 0; j < N; j++) assert_true(fabs(r[j] - exp((double)x[j] - mx)) <= 1e-6 * exp((double)x[j] - mx) + 1e-37);
+    memcpy(r, x, sizeof r);
+    nn_softmax_rows(r, 1, N, N);
+    for (int j = 0; j < N; j++) assert_true(fabs(r[j] - exp((double)x[j] - mx) / sum) <= 1e-6);
+    for (int j = 0; j < N; j++) g[j] = (j % 2 ? 1.0f : -1.0f) * (j < 8 ? 100.0f + j : 0.5f * j), u[j] = 1.0f + 0.01f * j;
+    memcpy(r, g, sizeof r);
+    nn_silu_mul(r, u, N);
+    for (int j = 0; j < N; j++) {
+        double want = g[j] / (1.0 + exp(-(double)g[j])) * u[j];
+        assert_true(fabs(r[j] - want) <= 1e-6 * fabs(want) + 1e-30);
+    }
+    for (int at = 0; at < 2; at++) { /* a NaN in a vector lane (3) and in the scalar tail (N - 1) */
+        int j = at ? N - 1 : 3;
+        memcpy(r, x, sizeof r);
+        r[j] = NAN;
+        assert_true(isnan(nn_exp_sum(NULL, r, N, mx)));
+        nn_softmax_rows(r, 1, N, N);
+        assert_true(isnan(r[0]) && isnan(r[N - 2]));
+        memcpy(r, g, sizeof r);
+        r[j] = NAN;
+        nn_silu_mul(r, u, N);
+        assert_true(isnan(r[j]) && !isnan(r[j ? 0 : 1]));
+    }
+}
+
 /* A checkpoint without model.resampler.query (the foundation suite's missing_tensor/). */
 /* nn_attention (shared by the ViT and the resampler): 150 query rows (three 64-row items, the
  * last short) x 97 keys x 3 heads of 16, q/k/v interleaved in one [rows][3 x 48] matrix as the
@@ -339,6 +378,7 @@ int main(void) {
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kernels),
+        cmocka_unit_test(test_elementwise),
         cmocka_unit_test(test_bf16),
         cmocka_unit_test(test_f32),
         cmocka_unit_test(test_missing_tensor),
