@@ -1,5 +1,6 @@
 /* nn.c — the layers the ViT and the resampler share (see nn.h): LayerNorm, softmax rows, GELU,
- * row adds, unmasked multi-head attention, and the bicubic resampling of position tables. */
+ * row adds, unmasked multi-head attention, and the bicubic resampling of position tables; and the
+ * element-wise exp sums and SiLU the decoder uses too. */
 #include "nn.h"
 
 #include <math.h>

@@ -1,6 +1,7 @@
 /* nn.h — the layers the EVA ViT (vit.c) and the resampler (resampler.c) share: LayerNorm, row
  * softmax, GELU, row adds, unmasked multi-head attention on a worker's pool, and the bicubic
- * resampling of square position tables (docs/model.md §4, §5, §6).
+ * resampling of square position tables (docs/model.md §4, §5, §6); and the element-wise exp sums
+ * and SiLU the decoder (llm.c) uses too.
  * Owns nothing: every buffer is the caller's. Knows nothing of checkpoints or models. */
 #ifndef RLV_NN_H
 #define RLV_NN_H
