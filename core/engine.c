@@ -177,10 +177,11 @@ static size_t mem_available(void) {
  * mapping (the bf16 pair, 37.6 GB distinct on 24 GiB: its ViT and part of one decoder). */
 static int repack_models(rlv_engine *e, rlv_err *err) {
     if (e->opts.repack == RLV_REPACK_OFF) return RLV_OK;
+    const size_t gib = (size_t)1 << 30;
     size_t avail = mem_available(), distinct = e->weight_bytes - e->shared_bytes, limit = 0;
-    if (e->opts.repack == RLV_REPACK_AUTO && distinct + ((size_t)2 << 30) > avail) {
-        size_t room = ((size_t)2 << 30) * (size_t)(1 + e->n_models);
-        if (avail < room + ((size_t)1 << 30)) return RLV_OK;
+    if (e->opts.repack == RLV_REPACK_AUTO && distinct + 2 * gib > avail) {
+        size_t room = 2 * gib * (size_t)(1 + e->n_models);
+        if (avail < room + gib) return RLV_OK;
         limit = avail - room;
     }
     int rc = mm_repack_init(&e->repack, e->opts.compute == RLV_COMPUTE_BF16 ? MM_COMPUTE_BF16 : MM_COMPUTE_F32, err);

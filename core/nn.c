@@ -37,21 +37,6 @@ __attribute__((target("avx2,fma"))) static size_t gelu_avx2(float *x, size_t n) 
     return i;
 }
 
-/* r[j] = exp(r[j] - mx) for j < the returned count (a multiple of 8); *sum gets their sum. */
-__attribute__((target("avx2,fma"))) static int exp_sub_avx2(float *r, int d, float mx, float *sum) {
-    __m256 m = _mm256_set1_ps(mx), acc = _mm256_setzero_ps(), lo = _mm256_set1_ps(-EXP_LIM);
-    int j = 0;
-    for (; j + 8 <= d; j += 8) {
-        __m256 e = _ZGVdN8v_expf(_mm256_max_ps(lo, _mm256_sub_ps(_mm256_loadu_ps(r + j), m)));
-        _mm256_storeu_ps(r + j, e);
-        acc = _mm256_add_ps(acc, e);
-    }
-    float t[8];
-    _mm256_storeu_ps(t, acc);
-    *sum = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
-    return j;
-}
-
 /* nn_exp_sum for j < the returned count (a multiple of 8), the sum in double lanes. */
 __attribute__((target("avx2,fma"))) static int exp_sum_avx2(float *r, const float *z, int n, float mx, double *sum) {
     __m256 m = _mm256_set1_ps(mx), lo = _mm256_set1_ps(-EXP_LIM);
@@ -161,13 +146,7 @@ void nn_softmax_rows(float *x, int n, int d, int ld) {
     for (int i = 0; i < n; i++) {
         float *r = x + (size_t)i * ld, mx = r[0];
         for (int j = 1; j < d; j++) mx = r[j] > mx ? r[j] : mx;
-        float s = 0;
-        int j0 = 0;
-#ifdef NN_MVEC
-        if (nn_avx2()) j0 = exp_sub_avx2(r, d, mx, &s);
-#endif
-        for (int j = j0; j < d; j++) { r[j] = expf(r[j] - mx); s += r[j]; }
-        float inv = 1.0f / s;
+        float inv = (float)(1.0 / nn_exp_sum(r, r, d, mx));
         for (int j = 0; j < d; j++) r[j] *= inv;
     }
 }
