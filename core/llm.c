@@ -256,6 +256,12 @@ int llm_ws_init(llm_ws **out, const llm_model *m, const llm_limits *lim, mm_ctx 
         return rlv_errf(err, RLV_ENOMEM, "llm workspace: %zu bytes for limits %d/%d/%d", total,
                         lim->max_prefix, lim->max_cand_tokens, lim->max_cands);
     }
+    /* the normed rows are held for q/k/v, the FFN's gate and up blocks and the lm_head (mm_hold_x) */
+    int rc = mm_reserve_x(mm, ws->cap_rows, m->H, err);
+    if (rc) {
+        llm_ws_free(&ws);
+        return rc;
+    }
     /* RoPE table, rotate_half layout: pair (i, i + hd/2) turns by pos * theta^(-2i/hd) */
     int half = m->hd / 2;
     for (int p = 0; p < ws->kv_rows; p++)
@@ -492,9 +498,11 @@ static int forward(llm_ws *ws, int R, int kv0, int npre, int ctx, int nseg, cons
         timing_stop(tm, RLV_STAGE_PREFETCH, &t0);
         rms_norm(ws, ws->h, ws->x, ly->ln_in, R);
         timing_stop(tm, RLV_STAGE_NORM, &t0);
+        mm_hold_x(ws->mm, ws->h, H, R, H); /* packed once for q, k and v */
         mm(ws, ws->q, qd, ws->h, H, R, H, &ly->wq, qd, 0);
         mm(ws, kc, kvd, ws->h, H, R, H, &ly->wk, kvd, 0);
         mm(ws, vc, kvd, ws->h, H, R, H, &ly->wv, kvd, 0);
+        mm_release_x(ws->mm);
         timing_stop(tm, RLV_STAGE_MATMUL, &t0);
         rows_task rt = {.ws = ws, .y = kc};
         pool_for(pool, R, 1, rope_run, &rt);
@@ -507,7 +515,9 @@ static int forward(llm_ws *ws, int R, int kv0, int npre, int ctx, int nseg, cons
         timing_stop(tm, RLV_STAGE_MATMUL, &t0);
         rms_norm(ws, ws->h, ws->x, ly->ln_post, R);
         timing_stop(tm, RLV_STAGE_NORM, &t0);
-        /* SwiGLU over blocks of intermediate columns: x += silu(h.Wg[f]^T) * (h.Wu[f]^T) . Wd[:, f]^T */
+        /* SwiGLU over blocks of intermediate columns: x += silu(h.Wg[f]^T) * (h.Wu[f]^T) . Wd[:, f]^T;
+         * h packed once for every gate and up block */
+        mm_hold_x(ws->mm, ws->h, H, R, H);
         for (int f0 = 0; f0 < F; f0 += LLM_FFN_COLS) {
             int fc = F - f0 < LLM_FFN_COLS ? F - f0 : LLM_FFN_COLS;
             mm_xwt(ws->mm, ws->gate, fc, ws->h, H, R, H, mm_w_at(ly->wg.w, (size_t)f0, 0), fc, NULL, 0);
@@ -520,6 +530,7 @@ static int forward(llm_ws *ws, int R, int kv0, int npre, int ctx, int nseg, cons
             mm_xwt(ws->mm, ws->x, H, ws->gate, fc, R, fc, mm_w_at(ly->wd.w, 0, (size_t)f0), H, NULL, 1);
             timing_stop(tm, RLV_STAGE_MATMUL, &t0);
         }
+        mm_release_x(ws->mm);
     }
     rms_norm(ws, ws->h, ws->x, m->norm, R);
     timing_stop(tm, RLV_STAGE_NORM, &t0);
@@ -746,6 +757,7 @@ static void cands_done(llm_ws *ws, int base, int R, const int32_t *const *cand, 
     }
     /* lm_head over vocabulary blocks, all scored rows at once; log-sum-exp accumulated online */
     int vc = V < LLM_VOCAB_COLS ? V : LLM_VOCAB_COLS;
+    mm_hold_x(ws->mm, h, H, R, H); /* packed once for every vocabulary block */
     for (int v0 = 0; v0 < V && R > 0; v0 += vc) {
         int nv = V - v0 < vc ? V - v0 : vc;
         mm_xwt(ws->mm, ws->logits, nv, h, H, R, H, mm_w_at(m->lm_head.w, (size_t)v0, 0), nv, NULL, 0);
@@ -754,6 +766,7 @@ static void cands_done(llm_ws *ws, int base, int R, const int32_t *const *cand, 
         pool_for(mm_ctx_pool(ws->mm), R, 1, logsoftmax_run, &lt);
         timing_stop(tm, RLV_STAGE_LOGSOFTMAX, &t0);
     }
+    mm_release_x(ws->mm);
     for (int r = 0, s = 0; r < R; r++) {
         while (r >= off[s + 1]) s++;
         /* logps index of token j+1 of candidate s: its start (= off[s] + s) + j + 1 */

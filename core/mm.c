@@ -10,6 +10,9 @@
  *       for jr (nr micro-panel of B, stays in L1): for ir (mr rows): micro-tile
  * Repacked bf16 weights on a kernel with tile_bf16p skip B packing: its tile reads the panel
  * where it lies (at 256-1024 rows the transpose and widening were 7-20 % of a product).
+ * An x held (mm_hold_x) is packed whole once, each thread a share of its blocks, and the
+ * products of it skip A packing: the decoder multiplies one x by q, k and v, and by 7 blocks
+ * each of gate and up, and otherwise both threads packed that x whole for each.
  * Threads split the output columns (weight rows), so each weight byte is read and widened by one
  * thread once per call whatever m is; only when n is too narrow to share (fewer than 4 micro-
  * panels per thread) and m is tall do they split the rows instead, each packing all of B.
@@ -36,6 +39,11 @@ struct mm_ctx {
     const mm_kern *kern;  /* NULL: generic (OpenBLAS) */
     size_t buf_bytes;     /* of each thread's buffer */
     float **buf;          /* [nth]: generic: [MM_TBUF_FLOATS] f32; kernel: A block [mc][kc] then B block [nc][kc] */
+    /* mm_hold_x: the held x, packed whole into apk (mm_reserve_x's bytes) */
+    const float *hx;
+    int hldx, hm, hk, held;
+    char *apk;
+    size_t apk_bytes;
 };
 
 void openblas_set_num_threads(int);
@@ -93,12 +101,13 @@ void mm_ctx_free(mm_ctx **cp) {
     if (c->buf)
         for (int i = 0; i < c->nth; i++) free(c->buf[i]);
     free(c->buf);
+    free(c->apk);
     free(c);
     *cp = NULL;
 }
 
 rlv_pool *mm_ctx_pool(const mm_ctx *c) { return c->pool; }
-size_t mm_ctx_bytes(const mm_ctx *c) { return (size_t)c->nth * c->buf_bytes; }
+size_t mm_ctx_bytes(const mm_ctx *c) { return (size_t)c->nth * c->buf_bytes + c->apk_bytes; }
 const char *mm_kernel_name(const mm_ctx *c) { return c->kern ? c->kern->name : "generic"; }
 
 mm_w mm_w_plain(const void *p, rlv_dtype dt, int ld) {
@@ -216,12 +225,37 @@ static void prefetch_panel(const void *w, size_t es, int ldw, int trans, int col
     }
 }
 
+/* x packed whole (mm_hold_x): the A block at depth pc, rows from ic, at p + (pc / kc * mpad + ic) * pbk. */
+typedef struct apacked {
+    char *p;
+    size_t mpad, pbk;
+} apacked;
+
+/* Row blocks of equal size (whole micro-tiles, at most mc): 1024 rows as 4 x ~256, not
+ * 3 x 336 + 16, whose last block would reload every packed B panel for 2 tiles. */
+static int row_block(const mm_kern *kn, int m) {
+    int nblk = (m + kn->mc - 1) / kn->mc;
+    return ((m + nblk - 1) / nblk + kn->mr - 1) / kn->mr * kn->mr;
+}
+
+/* The layout of x [m, k] packed whole at p: *rblocks row blocks by *kblocks depth blocks, each
+ * one pack_a, *bytes in all. */
+static apacked apacked_layout(const mm_kern *kn, char *p, int m, int k, int *rblocks, int *kblocks, size_t *bytes) {
+    int mcb = row_block(kn, m);
+    *rblocks = (m + mcb - 1) / mcb;
+    *kblocks = (k + kn->kc - 1) / kn->kc;
+    apacked ap = {p, (size_t)*rblocks * (size_t)mcb, (size_t)((kn->kc + kn->kstep - 1) / kn->kstep) * 4};
+    *bytes = (size_t)*kblocks * ap.mpad * ap.pbk;
+    return ap;
+}
+
 /* Rows [0, m) x columns [n0, n1) of y = alpha x.op(W) (+ y when acc) through kernel kn on buffer
  * buf (see the loop nest at the top). trans = 1: W [n, k] (x.W^T); 0: W [k, n] (x.W).
  * B micro-panels are packed one at a time during the first row block, each right before its
- * tiles, with the next panel's weights prefetched meanwhile; later row blocks reuse them. */
+ * tiles, with the next panel's weights prefetched meanwhile; later row blocks reuse them.
+ * ap: x already packed whole (mm_hold_x), or NULL: A blocks packed here into buf. */
 static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const float *x, int ldx, int m, int k,
-                      const mm_w *w, int trans, int n0, int n1, float alpha, int acc) {
+                      const mm_w *w, int trans, int n0, int n1, float alpha, int acc, const apacked *ap) {
     if (m <= 0 || n1 <= n0) return;
     if (k <= 0) {  /* empty sum */
         if (!acc)
@@ -240,9 +274,7 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
     int inplace = w->bf16p != 0;
     /* pairs: the tile reads k in pairs, so an odd k would take the next k-row of the weight */
     RLV_ASSERT(!inplace || (w->bf16p == kn->bf16p && w->panel == nr && w->dt == RLV_BF16 && (w->bf16p != MM_BF16P_PAIRS || k % 2 == 0)));
-    /* row blocks of equal size (whole micro-tiles, at most mc): 1024 rows as 4 x ~256, not
-     * 3 x 336 + 16, whose last block would reload every packed B panel for 2 tiles */
-    int nblk = (m + kn->mc - 1) / kn->mc, mcb = ((m + nblk - 1) / nblk + mr - 1) / mr * mr;
+    int mcb = row_block(kn, m);
     for (int jc = n0; jc < n1; jc += kn->nc) {
         int nb = n1 - jc < kn->nc ? n1 - jc : kn->nc;
         for (int pc = 0; pc < k; pc += kn->kc) {
@@ -251,7 +283,8 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
             int a2 = acc || pc > 0;  /* later depth blocks add to the earlier ones */
             for (int ic = 0; ic < m; ic += mcb) {
                 int mb = m - ic < mcb ? m - ic : mcb, tiles = (mb + mr - 1) / mr;
-                kn->pack_a(abuf, x + (size_t)ic * ldx + pc, (size_t)ldx, mb, kb);
+                if (ap) abuf = ap->p + ((size_t)(pc / kn->kc) * ap->mpad + (size_t)ic) * ap->pbk;
+                else kn->pack_a(abuf, x + (size_t)ic * ldx + pc, (size_t)ldx, mb, kb);
                 for (int jr = 0; jr < nb; jr += nr) {
                     int nbr = nb - jr < nr ? nb - jr : nr;
                     const void *bp = NULL;
@@ -289,11 +322,11 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
 
 /* One product on one thread: rows [r0, r1) x columns [n0, n1). */
 static void gemm_part(mm_ctx *c, int tid, int trans, float *y, int ldy, const float *x, int ldx, int r0, int r1, int k,
-                      const mm_w *w, int n0, int n1, float alpha, int acc) {
+                      const mm_w *w, int n0, int n1, float alpha, int acc, const apacked *ap) {
     if (r1 <= r0 || n1 <= n0) return;
     y += (size_t)r0 * ldy, x += (size_t)r0 * ldx;
     if (c->kern) {
-        kern_gemm(c->kern, c->buf[tid], y, ldy, x, ldx, r1 - r0, k, w, trans, n0, n1, alpha, acc);
+        kern_gemm(c->kern, c->buf[tid], y, ldy, x, ldx, r1 - r0, k, w, trans, n0, n1, alpha, acc, ap);
         return;
     }
     float beta = acc ? 1.0f : 0.0f;
@@ -309,16 +342,25 @@ typedef struct mm_task {
     const float *x, *bias;
     mm_w w;
     int acc;
+    const apacked *ap;  /* x as held (mm_hold_x), or NULL: each thread packs its own */
 } mm_task;
+
+/* Whether threads split a product's rows (each packing all of B) instead of its columns: when n
+ * is too narrow to share (fewer than 4 micro-panels a thread) and m is tall. */
+static int split_rows(const mm_ctx *c, int m, int n) {
+    const mm_kern *kn = c->kern;
+    int nr = kn ? kn->nr : MM_ALIGN, mr = kn ? kn->mr : 1;
+    return c->nth > 1 && n < c->nth * 4 * nr && m >= c->nth * 4 * mr;
+}
 
 static void mm_run(void *arg, int tid, int nth) {
     const mm_task *t = arg;
     const mm_kern *kn = t->c->kern;
     int nr = kn ? kn->nr : MM_ALIGN, mr = kn ? kn->mr : 1;
     int r0 = 0, r1 = t->m, n0 = 0, n1 = t->n;
-    if (nth > 1 && t->n < nth * 4 * nr && t->m >= nth * 4 * mr) pool_split(t->m, tid, nth, mr, &r0, &r1);
+    if (split_rows(t->c, t->m, t->n)) pool_split(t->m, tid, nth, mr, &r0, &r1);
     else pool_split(t->n, tid, nth, nr, &n0, &n1);
-    gemm_part(t->c, tid, t->trans, t->y, t->ldy, t->x, t->ldx, r0, r1, t->k, &t->w, n0, n1, 1.0f, t->acc);
+    gemm_part(t->c, tid, t->trans, t->y, t->ldy, t->x, t->ldx, r0, r1, t->k, &t->w, n0, n1, 1.0f, t->acc, t->ap);
     if (t->bias && n1 > n0)
         for (int i = r0; i < r1; i++) {
             float *r = t->y + (size_t)i * t->ldy;
@@ -331,12 +373,75 @@ static void check_w(const mm_w *w) {
     RLV_ASSERT(w->dt != RLV_I8 || (w->block > 0 && (w->panel || w->ld % w->block == 0) && w->scale && w->c0 >= 0));
 }
 
+typedef struct pack_task {
+    const mm_kern *kn;
+    apacked ap;
+    const float *x;
+    int ldx, m, k, rblocks, units;
+} pack_task;
+
+static void pack_run(void *arg, int tid, int nth) {
+    const pack_task *t = arg;
+    int mcb = (int)(t->ap.mpad / (size_t)t->rblocks), kc = t->kn->kc;
+    for (int u = tid; u < t->units; u += nth) {
+        int ic = u % t->rblocks * mcb, pc = u / t->rblocks * kc;
+        int mb = t->m - ic < mcb ? t->m - ic : mcb, kb = t->k - pc < kc ? t->k - pc : kc;
+        t->kn->pack_a(t->ap.p + ((size_t)(pc / kc) * t->ap.mpad + (size_t)ic) * t->ap.pbk, t->x + (size_t)ic * t->ldx + pc,
+                      (size_t)t->ldx, mb, kb);
+    }
+}
+
+int mm_reserve_x(mm_ctx *c, int m, int k, rlv_err *err) {
+    if (!c->kern || m <= 0 || k <= 0) return RLV_OK;
+    /* the most any x of at most m rows takes: fewer rows may pad their row blocks a little more */
+    size_t need = 0;
+    for (int r = 1; r <= m; r++) {
+        int rblocks, kblocks;
+        size_t bytes;
+        apacked_layout(c->kern, NULL, r, k, &rblocks, &kblocks, &bytes);
+        if (bytes > need) need = bytes;
+    }
+    if (need <= c->apk_bytes) return RLV_OK;
+    char *p = aligned_alloc(64, (need + 63) / 64 * 64);
+    if (!p) return rlv_errf(err, RLV_ENOMEM, "mm: %zu bytes for a held x of %d x %d", need, m, k);
+    free(c->apk);
+    c->apk = p, c->apk_bytes = need, c->held = 0;
+    return RLV_OK;
+}
+
+int mm_hold_x(mm_ctx *c, const float *x, int ldx, int m, int k) {
+    c->held = 0;
+    if (!c->kern || m <= c->kern->gemv_rows || k <= 0) return 0;
+    int rblocks, kblocks;
+    size_t bytes;
+    pack_task t = {c->kern, apacked_layout(c->kern, c->apk, m, k, &rblocks, &kblocks, &bytes), x, ldx, m, k, rblocks,
+                   rblocks * kblocks};
+    if (bytes > c->apk_bytes) return 0; /* beyond mm_reserve_x: each product packs x itself */
+    pool_run(c->pool, pack_run, &t);
+    c->hx = x, c->hldx = ldx, c->hm = m, c->hk = k, c->held = 1;
+    return 1;
+}
+
+void mm_release_x(mm_ctx *c) { c->held = 0; }
+
+/* The held packing of x for a product of it on the whole pool, or NULL. */
+static const apacked *held_x(mm_ctx *c, apacked *ap, const float *x, int ldx, int m, int k, int n) {
+    if (!c->held || x != c->hx || ldx != c->hldx || m != c->hm || k != c->hk || split_rows(c, m, n)) return NULL;
+    int rblocks, kblocks;
+    size_t bytes;
+    *ap = apacked_layout(c->kern, c->apk, m, k, &rblocks, &kblocks, &bytes);
+    return ap;
+}
+
 void mm_xwt(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k, mm_w w, int n, const float *bias,
             int accumulate) {
     if (m <= 0 || n <= 0) return;
     check_w(&w);
     RLV_ASSERT(!w.panel || (c->kern && w.panel == c->kern->nr));
-    mm_task t = {c, 1, y, ldy, ldx, m, k, n, x, bias, w, accumulate};
+    apacked ap;
+    mm_task t = {c, 1, y, ldy, ldx, m, k, n, x, bias, w, accumulate, NULL};
+    /* m > gemv_rows when held: the gemv path (in place, no packing) is not taken */
+    t.ap = held_x(c, &ap, x, ldx, m, k, n);
     pool_run(c->pool, mm_run, &t);
 }
 
@@ -344,7 +449,9 @@ void mm_xw(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k, 
     if (m <= 0 || n <= 0) return;
     check_w(&w);
     RLV_ASSERT(!w.panel);
-    mm_task t = {c, 0, y, ldy, ldx, m, k, n, x, NULL, w, accumulate};
+    apacked ap;
+    mm_task t = {c, 0, y, ldy, ldx, m, k, n, x, NULL, w, accumulate, NULL};
+    t.ap = held_x(c, &ap, x, ldx, m, k, n);
     pool_run(c->pool, mm_run, &t);
 }
 
@@ -352,14 +459,14 @@ void mm_xwt_on(mm_ctx *c, int tid, float *y, int ldy, const float *x, int ldx, i
                float alpha, int accumulate) {
     check_w(&w);
     RLV_ASSERT(!w.panel || (c->kern && w.panel == c->kern->nr));
-    gemm_part(c, tid, 1, y, ldy, x, ldx, 0, m, k, &w, 0, n, alpha, accumulate);
+    gemm_part(c, tid, 1, y, ldy, x, ldx, 0, m, k, &w, 0, n, alpha, accumulate, NULL);
 }
 
 void mm_xw_on(mm_ctx *c, int tid, float *y, int ldy, const float *x, int ldx, int m, int k, mm_w w, int n,
               float alpha, int accumulate) {
     check_w(&w);
     RLV_ASSERT(!w.panel);
-    gemm_part(c, tid, 0, y, ldy, x, ldx, 0, m, k, &w, 0, n, alpha, accumulate);
+    gemm_part(c, tid, 0, y, ldy, x, ldx, 0, m, k, &w, 0, n, alpha, accumulate, NULL);
 }
 
 /* ------------------------------------------------------------------ repacking (mm.h) */

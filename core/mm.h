@@ -1,7 +1,8 @@
 /* mm.h — matrix products against weights as stored (f32, f16, bf16 or q8), on a worker's thread pool.
  * Owns: mm_ctx, one per worker: its pool, its kernel (chosen at init from cpu_features() and the
- * compute mode: packed AVX-512 or AVX2 FMA kernels, OpenBLAS for `generic`) and one packing
- * buffer per pool thread (allocated once, a fixed size whatever the shapes). Half-precision
+ * compute mode: packed AVX-512 or AVX2 FMA kernels, OpenBLAS for `generic`), one packing
+ * buffer per pool thread (allocated once, a fixed size whatever the shapes) and the buffer of a
+ * held x (mm_hold_x; sized by mm_reserve_x, m x k floats). Half-precision
  * and q8 weights are never converted whole: each thread widens (q8: dequantises, q x scale, one
  * f32 product per element) the panel of weights it is about to multiply as it packs it. Products split the output columns (weight rows) over the pool's
  * threads, so every weight byte is read by one thread once per call (narrow, tall products
@@ -35,7 +36,7 @@ int mm_ctx_init(mm_ctx **out, rlv_pool *pool, mm_compute compute, rlv_err *err);
 /* *c becomes NULL; NULL is a no-op. */
 void mm_ctx_free(mm_ctx **c);
 rlv_pool *mm_ctx_pool(const mm_ctx *c);
-/* Bytes of the packing buffers. */
+/* Bytes of the packing buffers, the held x's included. */
 size_t mm_ctx_bytes(const mm_ctx *c);
 /* The kernel every product of c runs on: "avx512bf16", "avx512", "avx2" or "generic" (OpenBLAS).
  * Static string. */
@@ -121,6 +122,19 @@ void mm_xwt(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k,
 /* y[m, n] = x[m, k] . W (+ y if accumulate), with W [k, n] the view w (w.ld >= n; e.g. the
  * resampler's proj, or attention's V). Runs on the whole pool. */
 void mm_xw(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k, mm_w w, int n, int accumulate);
+
+/* x [m, k] (ld ldx) packed once for the products of it that follow (those of mm_xwt / mm_xw with
+ * this same x, ldx, m and k: the q, k and v of a decoder layer, the gate and up blocks of its FFN,
+ * the lm_head's vocabulary blocks), on the whole pool, each thread a share: without it every
+ * product packs x again on every thread, for its own columns. x must not change until
+ * mm_release_x or the next hold. Results are the same bits either way. Returns 1 if x is held;
+ * 0 where nothing would be packed (generic kernel, m within the gemv rows) or x is larger than
+ * mm_reserve_x made room for: products then pack x as usual. Never allocates. */
+int mm_hold_x(mm_ctx *c, const float *x, int ldx, int m, int k);
+/* Room for holding any x of at most m rows by k (at start-up; the largest of all calls is kept).
+ * RLV_OK or RLV_ENOMEM; nothing for the generic kernel. */
+int mm_reserve_x(mm_ctx *c, int m, int k, rlv_err *err);
+void mm_release_x(mm_ctx *c);
 
 /* The same two products scaled by alpha (y = alpha x.W^T [+ y]), serially on the calling thread,
  * which must be thread tid of c's pool inside a pool_run task (tid 0 outside one): for many small

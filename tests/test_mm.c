@@ -12,7 +12,8 @@
  * q8 weights are checked against doubles of q8_dequantize_rows (the reference), and bit for bit
  * against the same product on the dequantised f32 weights (test_q8_exact): dequantising while
  * packing must give the very floats the reference does. Weights repacked at load into the
- * kernel's panels (test_repacked) give the floats of the weights as stored. */
+ * kernel's panels (test_repacked) give the floats of the weights as stored, and products of a
+ * held x (test_held) the floats of the same products packing x themselves. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -278,88 +279,203 @@ static void test_q8_exact(void **st) {
     pool_free(&p);
 }
 
-/* Weights repacked into the kernel's panels (mm_repack_view) give the very floats of the same
- * product on the weights as stored: the same widened values, summed in the same order (at
- * m <= 4 as-stored weights take the gemv path, which rounds as the tiles do; see test_rows). Every dtype (q8 with blocks 16, 32, 64), widths that are not multiples of a
- * panel, a row block (from row 2P) and a column block (from k 48, mid-block) of the repacked
- * weight, as the decoder takes its MLP chunks, 2 threads, every kernel level. */
-static void test_repacked(void **st) {
-    (void)st;
-    static const rlv_dtype dts[] = {RLV_F32, RLV_BF16, RLV_F16, RLV_I8, RLV_I8, RLV_I8};
-    static const int blocks[] = {32, 32, 32, 32, 16, 64};
-    /* sized for the ASan build (the products run at -O0 there): 216 products */
-    static const int shapes[][3] = {{1, 128, 70}, {3, 192, 33}, {20, 576, 257}, {300, 128, 40}};
-    int cases = 0;
-    for (int threads = 2; threads <= 2; threads++) { /* the split over threads; one thread is the same code */
+/* fn(c, lv, threads, arg) on a context of each kernel level this CPU runs (level_ctx; the bf16
+ * one only where it can), on pools of t0..t1 threads. */
+typedef void (*ctx_fn)(mm_ctx *c, const level *lv, int threads, void *arg);
+static void each_ctx(int t0, int t1, ctx_fn fn, void *arg) {
+    for (int threads = t0; threads <= t1; threads++) {
         rlv_pool *p = NULL;
         rlv_err e = {0};
         assert_int_equal(pool_init(&p, threads, &e), RLV_OK);
         for (size_t li = 0; li < sizeof levels / sizeof *levels; li++) {
             mm_ctx *c = level_ctx(&levels[li], p);
             if (!c) continue;
-            mm_repack *rp = NULL;
-            cpu_set_cap(levels[li].cap);
-            assert_int_equal(mm_repack_init(&rp, levels[li].compute, &e), RLV_OK);
-            cpu_set_cap(~0u);
-            int P = mm_repack_panel(rp);
-            mm_repack_free(&rp);
-            if (!strcmp(mm_kernel_name(c), "generic")) assert_int_equal(P, 0);
-            g_bf16 = levels[li].compute == MM_COMPUTE_BF16;
-            for (size_t di = 0; di < sizeof dts / sizeof *dts && P; di++)
-                for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
-                    for (int sub = 0; sub < 3; sub++) {
-                        int m = shapes[s][0], k = shapes[s][1], n = shapes[s][2], ldw = k + 64;
-                        g_block = blocks[di];
-                        int r0 = sub == 1 ? 2 * P : 0, k0 = sub == 2 ? 48 : 0;  /* the view: rows from r0, k from k0 (mid-block) */
-                        int nn = n + r0;
-                        wbuf w = make_w(dts[di], (size_t)nn * ldw, (size_t)ldw);
-                        mm_w plain = mm_w_plain(w.p, dts[di], ldw);
-                        if (dts[di] == RLV_I8) plain.scale = w.s, plain.block = g_block;
-                        mm_w rep = plain;
-                        cpu_set_cap(levels[li].cap); /* a repack per weight: a freed source's address comes back */
-                        assert_int_equal(mm_repack_init(&rp, levels[li].compute, &e), RLV_OK);
-                        cpu_set_cap(~0u);
-                        assert_int_equal(mm_repack_view(rp, &rep, nn, ldw, &e), RLV_OK); /* whole stored rows */
-                        assert_int_equal(rep.panel, P);
-                        /* bf16 panels for the AVX-512 kernels are multiplied in place (tile_bf16p) */
-                        int bp = !strcmp(mm_kernel_name(c), "avx512") ? MM_BF16P_SPLIT : !strcmp(mm_kernel_name(c), "avx512bf16") ? MM_BF16P_PAIRS : 0;
-                        assert_int_equal(rep.bf16p, dts[di] == RLV_BF16 ? bp : 0);
-                        mm_w pv = mm_w_at(plain, (size_t)r0, (size_t)k0), rv = mm_w_at(rep, (size_t)r0, (size_t)k0);
-                        float *x = malloc((size_t)m * k * sizeof(float)), *y1 = calloc((size_t)m * n, sizeof(float)),
-                              *y2 = calloc((size_t)m * n, sizeof(float));
-                        for (size_t i = 0; i < (size_t)m * k; i++) x[i] = rndf();
-                        mm_xwt(c, y1, n, x, k, m, k, rv, n, NULL, 0);
-                        mm_xwt(c, y2, n, x, k, m, k, pv, n, NULL, 0);
-                        for (int i = 0; i < m; i++)
-                            for (int j = 0; j < n; j++) {
-                                float a = y1[(size_t)i * n + j], b = y2[(size_t)i * n + j];
-                                if (strcmp(mm_kernel_name(c), "generic")) {
-                                    if (memcmp(&a, &b, sizeof a))
-                                        fail_msg("%s %s m %d k %d n %d sub %d: y[%d][%d] repacked %.9g, as stored %.9g",
-                                                 mm_kernel_name(c), rlv_dtype_name(dts[di]), m, k, n, sub, i, j, a, b);
-                                    continue;
-                                }
-                                double d = 0, mag = 0;
-                                for (int q = 0; q < k; q++) {
-                                    double wv = w.f[(size_t)(r0 + j) * ldw + k0 + q], xv = x[(size_t)i * k + q];
-                                    if (g_bf16) wv = bf16_round(wv), xv = bf16_round(xv);
-                                    d += xv * wv, mag += fabs(xv * wv);
-                                }
-                                if (!(fabs(a - d) <= 1e-6 * (mag + 1e-3)))
-                                    fail_msg("%s %s m %d k %d n %d: y[%d][%d] repacked %.9g, doubles %.9g", mm_kernel_name(c),
-                                             rlv_dtype_name(dts[di]), m, k, n, i, j, a, d);
-                            }
-                        free(w.p), free(w.f), free(w.s), free(x), free(y1), free(y2);
-                        mm_repack_free(&rp);
-                        cases++;
-                    }
-            g_bf16 = 0;
-            g_block = 32;
+            fn(c, &levels[li], threads, arg);
             mm_ctx_free(&c);
         }
         pool_free(&p);
     }
+}
+
+/* Weights repacked into the kernel's panels (mm_repack_view) give the very floats of the same
+ * product on the weights as stored: the same widened values, summed in the same order (at
+ * m <= 4 as-stored weights take the gemv path, which rounds as the tiles do; see test_rows). Every dtype (q8 with blocks 16, 32, 64), widths that are not multiples of a
+ * panel, a row block (from row 2P) and a column block (from k 48, mid-block) of the repacked
+ * weight, as the decoder takes its MLP chunks, 2 threads, every kernel level. */
+static void repacked_cases(mm_ctx *c, const level *lv, int threads, void *arg) {
+    static const rlv_dtype dts[] = {RLV_F32, RLV_BF16, RLV_F16, RLV_I8, RLV_I8, RLV_I8};
+    static const int blocks[] = {32, 32, 32, 32, 16, 64};
+    /* sized for the ASan build (the products run at -O0 there): 216 products */
+    static const int shapes[][3] = {{1, 128, 70}, {3, 192, 33}, {20, 576, 257}, {300, 128, 40}};
+    int *cases = arg;
+    rlv_err e = {0};
+    (void)threads;
+    mm_repack *rp = NULL;
+    cpu_set_cap(lv->cap);
+    assert_int_equal(mm_repack_init(&rp, lv->compute, &e), RLV_OK);
+    cpu_set_cap(~0u);
+    int P = mm_repack_panel(rp);
+    mm_repack_free(&rp);
+    if (!strcmp(mm_kernel_name(c), "generic")) assert_int_equal(P, 0);
+    g_bf16 = lv->compute == MM_COMPUTE_BF16;
+    for (size_t di = 0; di < sizeof dts / sizeof *dts && P; di++)
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+            for (int sub = 0; sub < 3; sub++) {
+                int m = shapes[s][0], k = shapes[s][1], n = shapes[s][2], ldw = k + 64;
+                g_block = blocks[di];
+                int r0 = sub == 1 ? 2 * P : 0,
+                    k0 = sub == 2 ? 48 : 0; /* the view: rows from r0, k from k0 (mid-block) */
+                int nn = n + r0;
+                wbuf w = make_w(dts[di], (size_t)nn * ldw, (size_t)ldw);
+                mm_w plain = mm_w_plain(w.p, dts[di], ldw);
+                if (dts[di] == RLV_I8) plain.scale = w.s, plain.block = g_block;
+                mm_w rep = plain;
+                cpu_set_cap(lv->cap); /* a repack per weight: a freed source's address comes back */
+                assert_int_equal(mm_repack_init(&rp, lv->compute, &e), RLV_OK);
+                cpu_set_cap(~0u);
+                assert_int_equal(mm_repack_view(rp, &rep, nn, ldw, &e), RLV_OK); /* whole stored rows */
+                assert_int_equal(rep.panel, P);
+                /* bf16 panels for the AVX-512 kernels are multiplied in place (tile_bf16p) */
+                int bp = !strcmp(mm_kernel_name(c), "avx512")       ? MM_BF16P_SPLIT
+                         : !strcmp(mm_kernel_name(c), "avx512bf16") ? MM_BF16P_PAIRS
+                                                                    : 0;
+                assert_int_equal(rep.bf16p, dts[di] == RLV_BF16 ? bp : 0);
+                mm_w pv = mm_w_at(plain, (size_t)r0, (size_t)k0), rv = mm_w_at(rep, (size_t)r0, (size_t)k0);
+                float *x = malloc((size_t)m * k * sizeof(float)), *y1 = calloc((size_t)m * n, sizeof(float)),
+                      *y2 = calloc((size_t)m * n, sizeof(float));
+                for (size_t i = 0; i < (size_t)m * k; i++) x[i] = rndf();
+                mm_xwt(c, y1, n, x, k, m, k, rv, n, NULL, 0);
+                mm_xwt(c, y2, n, x, k, m, k, pv, n, NULL, 0);
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < n; j++) {
+                        float a = y1[(size_t)i * n + j], b = y2[(size_t)i * n + j];
+                        if (strcmp(mm_kernel_name(c), "generic")) {
+                            if (memcmp(&a, &b, sizeof a))
+                                fail_msg("%s %s m %d k %d n %d sub %d: y[%d][%d] repacked %.9g, as stored %.9g",
+                                         mm_kernel_name(c), rlv_dtype_name(dts[di]), m, k, n, sub, i, j, a, b);
+                            continue;
+                        }
+                        double d = 0, mag = 0;
+                        for (int q = 0; q < k; q++) {
+                            double wv = w.f[(size_t)(r0 + j) * ldw + k0 + q], xv = x[(size_t)i * k + q];
+                            if (g_bf16) wv = bf16_round(wv), xv = bf16_round(xv);
+                            d += xv * wv, mag += fabs(xv * wv);
+                        }
+                        if (!(fabs(a - d) <= 1e-6 * (mag + 1e-3)))
+                            fail_msg("%s %s m %d k %d n %d: y[%d][%d] repacked %.9g, doubles %.9g", mm_kernel_name(c),
+                                     rlv_dtype_name(dts[di]), m, k, n, i, j, a, d);
+                    }
+                free(w.p), free(w.f), free(w.s), free(x), free(y1), free(y2);
+                mm_repack_free(&rp);
+                (*cases)++;
+            }
+    g_bf16 = 0;
+    g_block = 32;
+}
+
+static void test_repacked(void **st) {
+    (void)st;
+    int cases = 0;
+    each_ctx(2, 2, repacked_cases, &cases); /* the split over threads; one thread is the same code */
     print_message("mm repacked: %d products equal to the same on the weights as stored\n", cases);
+}
+
+/* mm_hold_x: products of a held x (packed once, each thread a share) are the very floats of the
+ * same products packing x themselves, for x.W^T and x.W, bias and accumulate, weights as stored,
+ * repacked (bf16 in place) and q8, rows past a row block and depth past a depth block, 2 and 3
+ * threads, every kernel level. They read the packed copy: x changed after the hold still gives
+ * the held x's product (what the contract forbids, done here to see the copy is used), and a
+ * product of another x, of fewer rows of it, or split by rows (narrow n) while x is held, and
+ * every product after mm_release_x, see x as it is. */
+static void held_cases(mm_ctx *c, const level *lv, int threads, void *arg) {
+    static const rlv_dtype dts[] = {RLV_F32, RLV_BF16, RLV_I8};
+    /* k: whole q8 blocks; n past 3 threads x 4 x 32 (so that the columns are split) */
+    static const int shapes[][3] = {{5, 64, 400}, {200, 544, 400}, {40, 1056, 416}};
+    int *cases = arg;
+    rlv_err e = {0};
+    for (size_t di = 0; di < sizeof dts / sizeof *dts; di++)
+        for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+            for (int rep = 0; rep <= 1; rep++) {
+                int m = shapes[si][0], k = shapes[si][1], n = shapes[si][2];
+                size_t yb = (size_t)m * n * sizeof(float);
+                wbuf w = make_w(dts[di], (size_t)n * k, (size_t)k), wn = make_w(RLV_F32, (size_t)k * n, (size_t)n);
+                mm_w v = mm_w_plain(w.p, dts[di], k), vn = mm_w_plain(wn.p, RLV_F32, n);
+                if (dts[di] == RLV_I8) v.scale = w.s, v.block = g_block;
+                mm_repack *rp = NULL;
+                if (rep) {
+                    cpu_set_cap(lv->cap);
+                    assert_int_equal(mm_repack_init(&rp, lv->compute, &e), RLV_OK);
+                    cpu_set_cap(~0u);
+                    assert_int_equal(mm_repack_view(rp, &v, n, k, &e), RLV_OK);
+                }
+                float *x = malloc((size_t)m * k * sizeof(float)), *x0 = malloc((size_t)m * k * sizeof(float)),
+                      *bias = malloc((size_t)n * sizeof(float)), *y0 = malloc(yb);
+                float *want[4], *got[4];
+                for (int i = 0; i < 4; i++) want[i] = malloc(yb), got[i] = malloc(yb);
+                for (size_t i = 0; i < (size_t)m * k; i++) x[i] = rndf();
+                for (int i = 0; i < n; i++) bias[i] = rndf();
+                for (size_t i = 0; i < (size_t)m * n; i++) y0[i] = rndf();
+                memcpy(x0, x, (size_t)m * k * sizeof(float));
+                /* 0: x.W^T + bias; 1: y0 += x.W^T; 2: x.W (k = n here: W [k, n]); 3: the first m - 1 rows */
+                for (int i = 0; i < 4; i++) memcpy(want[i], y0, yb), memcpy(got[i], y0, yb);
+                mm_xwt(c, want[0], n, x, k, m, k, v, n, bias, 0);
+                mm_xwt(c, want[1], n, x, k, m, k, v, n, NULL, 1);
+                mm_xw(c, want[2], n, x, k, m, k, vn, n, 1);
+                if (di == 0 && si == 0 && rep == 0) /* the context's first: no room reserved yet, not held */
+                    assert_int_equal(mm_hold_x(c, x, k, m, k), 0);
+                assert_int_equal(mm_reserve_x(c, m, k, &e), RLV_OK);
+                int held = mm_hold_x(c, x, k, m, k);
+                /* held wherever our kernels pack x (not OpenBLAS's) */
+                assert_int_equal(held, strcmp(mm_kernel_name(c), "generic") != 0);
+                if (!held) { /* products read x as it is: nothing more to see */
+                    mm_release_x(c);
+                    goto done;
+                }
+                for (size_t i = 0; i < (size_t)m * k; i++) x[i] = -x[i]; /* the copy, not x, is read */
+                mm_xwt(c, got[0], n, x, k, m, k, v, n, bias, 0);
+                mm_xwt(c, got[1], n, x, k, m, k, v, n, NULL, 1);
+                mm_xw(c, got[2], n, x, k, m, k, vn, n, 1);
+                mm_xwt(c, got[3], n, x, k, m - 1, k, v, n, NULL, 0); /* other rows: not the held x */
+                for (size_t i = 0; i < (size_t)m * k; i++) x[i] = x0[i];
+                mm_xwt(c, want[3], n, x, k, m - 1, k, v, n, NULL, 0);
+                for (int i = 0; i < 4; i++) {
+                    if (i == 3) /* read x as it was: the negation, so the product is the negative */
+                        for (size_t q = 0; q < (size_t)(m - 1) * n; q++) got[3][q] = -got[3][q];
+                    size_t cmp = i == 3 ? (size_t)(m - 1) * n * sizeof(float) : yb;
+                    if (memcmp(got[i], want[i], cmp))
+                        fail_msg("%s %s%s m %d k %d n %d, %d threads: product %d of the held x differs",
+                                 mm_kernel_name(c), rlv_dtype_name(dts[di]), rep ? " repacked" : "", m, k, n, threads, i);
+                }
+                /* narrow n on tall x (200 rows: past 3 threads x 4 x 14) splits rows: x as it is, negated again */
+                for (size_t i = 0; i < (size_t)m * k; i++) x[i] = -x[i];
+                memcpy(got[0], y0, yb), memcpy(want[0], y0, yb);
+                mm_xwt(c, got[0], n, x, k, m, k, v, 8, NULL, 0);
+                mm_release_x(c);
+                mm_xwt(c, got[1], n, x, k, m, k, v, n, NULL, 0);
+                for (size_t i = 0; i < (size_t)m * k; i++) x[i] = x0[i];
+                mm_xwt(c, want[0], n, x, k, m, k, v, 8, NULL, 0);
+                mm_xwt(c, want[1], n, x, k, m, k, v, n, NULL, 0);
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < n; j++) {
+                        size_t q = (size_t)i * n + j;
+                        if ((j < 8 && m >= 200 && got[0][q] != -want[0][q]) || got[1][q] != -want[1][q])
+                            fail_msg("%s %s m %d k %d n %d: y[%d][%d] read a stale held x", mm_kernel_name(c),
+                                     rlv_dtype_name(dts[di]), m, k, n, i, j);
+                    }
+                (*cases)++;
+            done:
+                for (int i = 0; i < 4; i++) free(want[i]), free(got[i]);
+                free(w.p), free(w.f), free(w.s), free(wn.p), free(wn.f), free(wn.s), free(x), free(x0), free(bias),
+                    free(y0);
+                mm_repack_free(&rp);
+            }
+}
+
+static void test_held(void **st) {
+    (void)st;
+    int cases = 0;
+    each_ctx(2, 3, held_cases, &cases);
+    print_message("mm held x: %d weights, products of the held x equal to the same packing x themselves\n", cases);
 }
 
 /* mm_repack_limit: a weight whose copy would pass the limit stays as stored (its view untouched),
@@ -401,50 +517,42 @@ static void test_repack_limit(void **st) {
  * prefix with its candidates or apart (llm_prefix_score), and the prefix cache may hold it, with
  * the same log-probs. Every dtype, depth across a KC block and off 16, accumulate, 2 threads,
  * every kernel but OpenBLAS's, which promises no such thing. */
-static void test_rows(void **st) {
-    (void)st;
+static void rows_cases(mm_ctx *c, const level *lv, int threads, void *arg) {
     static const rlv_dtype dts[] = {RLV_F32, RLV_BF16, RLV_F16, RLV_I8};
     static const int subs[][2] = {{0, 1}, {7, 9}, {20, 23}, {60, 64}, {100, 114}, {3, 45}};
     enum { M = 130, N = 20 }; /* M past 2 threads x 4 x 14 rows: the rows are split over the threads */
-    int cases = 0;
-    for (int threads = 2; threads <= 2; threads++) {
-        rlv_pool *p = NULL;
-        rlv_err e = {0};
-        assert_int_equal(pool_init(&p, threads, &e), RLV_OK);
-        for (size_t li = 0; li < sizeof levels / sizeof *levels; li++) {
-            mm_ctx *c = level_ctx(&levels[li], p);
-            if (!c) continue;
-            if (!strcmp(mm_kernel_name(c), "generic")) {
-                mm_ctx_free(&c);
-                continue;
+    int *cases = arg;
+    (void)lv;
+    if (!strcmp(mm_kernel_name(c), "generic")) return;
+    for (size_t di = 0; di < sizeof dts / sizeof *dts; di++)
+        for (int acc = 0; acc <= 1; acc++) {
+            int K = dts[di] == RLV_I8 ? 576 : 600; /* past one KC block (512), off 16; q8: whole blocks of 32 */
+            wbuf w = make_w(dts[di], (size_t)N * K, (size_t)K);
+            mm_w v = mm_w_plain(w.p, dts[di], K);
+            if (dts[di] == RLV_I8) v.scale = w.s, v.block = g_block;
+            float *x = malloc((size_t)M * K * sizeof(float)), *y0 = malloc((size_t)M * N * sizeof(float));
+            float *all = malloc((size_t)M * N * sizeof(float)), *part = malloc((size_t)M * N * sizeof(float));
+            for (size_t i = 0; i < (size_t)M * K; i++) x[i] = rndf();
+            for (size_t i = 0; i < (size_t)M * N; i++) y0[i] = rndf();
+            memcpy(all, y0, (size_t)M * N * sizeof(float));
+            mm_xwt(c, all, N, x, K, M, K, v, N, NULL, acc);
+            for (size_t si = 0; si < sizeof subs / sizeof *subs; si++) {
+                int r0 = subs[si][0], r1 = subs[si][1];
+                memcpy(part, y0, (size_t)M * N * sizeof(float));
+                mm_xwt(c, part + (size_t)r0 * N, N, x + (size_t)r0 * K, K, r1 - r0, K, v, N, NULL, acc);
+                if (memcmp(part + (size_t)r0 * N, all + (size_t)r0 * N, (size_t)(r1 - r0) * N * sizeof(float)))
+                    fail_msg("%s %s acc %d, %d threads: rows [%d, %d) alone differ from the same rows among %d",
+                             mm_kernel_name(c), rlv_dtype_name(dts[di]), acc, threads, r0, r1, M);
+                (*cases)++;
             }
-            for (size_t di = 0; di < sizeof dts / sizeof *dts; di++)
-                for (int acc = 0; acc <= 1; acc++) {
-                    int K = dts[di] == RLV_I8 ? 576 : 600; /* past one KC block (512), off 16; q8: whole blocks of 32 */
-                    wbuf w = make_w(dts[di], (size_t)N * K, (size_t)K);
-                    mm_w v = mm_w_plain(w.p, dts[di], K);
-                    if (dts[di] == RLV_I8) v.scale = w.s, v.block = g_block;
-                    float *x = malloc((size_t)M * K * sizeof(float)), *y0 = malloc((size_t)M * N * sizeof(float));
-                    float *all = malloc((size_t)M * N * sizeof(float)), *part = malloc((size_t)M * N * sizeof(float));
-                    for (size_t i = 0; i < (size_t)M * K; i++) x[i] = rndf();
-                    for (size_t i = 0; i < (size_t)M * N; i++) y0[i] = rndf();
-                    memcpy(all, y0, (size_t)M * N * sizeof(float));
-                    mm_xwt(c, all, N, x, K, M, K, v, N, NULL, acc);
-                    for (size_t si = 0; si < sizeof subs / sizeof *subs; si++) {
-                        int r0 = subs[si][0], r1 = subs[si][1];
-                        memcpy(part, y0, (size_t)M * N * sizeof(float));
-                        mm_xwt(c, part + (size_t)r0 * N, N, x + (size_t)r0 * K, K, r1 - r0, K, v, N, NULL, acc);
-                        if (memcmp(part + (size_t)r0 * N, all + (size_t)r0 * N, (size_t)(r1 - r0) * N * sizeof(float)))
-                            fail_msg("%s %s acc %d, %d threads: rows [%d, %d) alone differ from the same rows among %d",
-                                     mm_kernel_name(c), rlv_dtype_name(dts[di]), acc, threads, r0, r1, M);
-                        cases++;
-                    }
-                    free(w.p), free(w.f), free(w.s), free(x), free(y0), free(all), free(part);
-                }
-            mm_ctx_free(&c);
+            free(w.p), free(w.f), free(w.s), free(x), free(y0), free(all), free(part);
         }
-        pool_free(&p);
-    }
+}
+
+static void test_rows(void **st) {
+    (void)st;
+    int cases = 0;
+    each_ctx(2, 2, rows_cases, &cases);
     print_message("mm rows: %d row ranges computed alone equal to the same rows in a batch\n", cases);
 }
 
@@ -502,7 +610,7 @@ int main(int argc, char **argv) {
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool), cmocka_unit_test(test_default_kernel), cmocka_unit_test(test_one_thread),
-        cmocka_unit_test(test_two_threads), cmocka_unit_test(test_three_threads), cmocka_unit_test(test_q8_exact), cmocka_unit_test(test_repacked), cmocka_unit_test(test_repack_limit),
+        cmocka_unit_test(test_two_threads), cmocka_unit_test(test_three_threads), cmocka_unit_test(test_q8_exact), cmocka_unit_test(test_repacked), cmocka_unit_test(test_repack_limit), cmocka_unit_test(test_held),
         cmocka_unit_test(test_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
