@@ -313,9 +313,7 @@ static void rms_norm_run(void *arg, int lo, int hi, int tid) {
     for (int r = lo; r < hi; r++) {
         const float *xr = t->x + (size_t)r * H;
         float *yr = t->y + (size_t)r * H;
-        double ss = 0;
-        for (int i = 0; i < H; i++) ss += (double)xr[i] * xr[i];
-        float s = (float)(1.0 / sqrt(ss / H + eps));
+        float s = (float)(1.0 / sqrt(nn_sum_sq(xr, H, 0) / H + eps));
         for (int i = 0; i < H; i++) yr[i] = xr[i] * s * t->w[i];
     }
 }

@@ -45,6 +45,10 @@ void nn_add_rows(rlv_pool *p, float *y, const float *a, const float *b, int n, i
 double nn_exp_sum(float *r, const float *z, int n, float mx);
 /* g[i] = silu(g[i]) u[i] = g[i] / (1 + exp(-g[i])) u[i], i < n. */
 void nn_silu_mul(float *g, const float *u, size_t n);
+/* The sums of x[i] and of (x[i] - c)^2, i < n, in double (the norms' mean and variance, RMSNorm's
+ * mean square), in 16 double lanes on AVX2: the order of the additions differs from one chain. */
+double nn_sum(const float *x, int n);
+double nn_sum_sq(const float *x, int n, double c);
 /* Row-wise softmax in place of an [n][d] matrix (leading dimension ld), on the calling thread. */
 void nn_softmax_rows(float *x, int n, int d, int ld);
 

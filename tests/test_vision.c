@@ -259,9 +259,10 @@ static void test_kernels(void **s) {
 #undef W
 }
 
-/* The element-wise helpers (nn_softmax_rows, nn_exp_sum, nn_silu_mul) against double: rows whose
- * spread passes the vector exp's +-87 range (the clamp that keeps libmvec on its fast path), a
- * length that leaves a scalar tail, and NaN, which must still come out (not be clamped away). */
+/* The element-wise helpers (nn_softmax_rows, nn_exp_sum, nn_silu_mul, nn_sum, nn_sum_sq) against
+ * double: rows whose spread passes the vector exp's +-87 range (the clamp that keeps libmvec on
+ * its fast path), a length that leaves a scalar tail, and NaN, which must still come out (not be
+ * clamped away). The sums over lengths around the 8- and 16-lane steps and a 4096-wide row. */
 static void test_elementwise(void **s) {
     (void)s;
     enum { N = 37 };
@@ -284,6 +285,19 @@ static void test_elementwise(void **s) {
         double want = g[j] / (1.0 + exp(-(double)g[j])) * u[j];
         assert_true(fabs(r[j] - want) <= 1e-6 * fabs(want) + 1e-30);
     }
+    static float w[4100];
+    for (int j = 0; j < 4100; j++) w[j] = (j % 5 == 0 ? 30.0f : 1.0f) * sinf(0.37f * j) + 2.0f;
+    static const int lens[] = {0, 1, 7, 8, 15, 16, 17, 31, 37, 4096, 4100};
+    for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+        int n = lens[li];
+        double c = 1.75, s1 = 0, s2 = 0, a1 = 0, a2 = 0; /* a: sums of magnitudes, for the bound */
+        for (int j = 0; j < n; j++) {
+            double d = (double)w[j] - c;
+            s1 += w[j], s2 += d * d, a1 += fabs(w[j]), a2 += d * d;
+        }
+        assert_true(fabs(nn_sum(w, n) - s1) <= 1e-15 * (n + 1) * a1);
+        assert_true(fabs(nn_sum_sq(w, n, c) - s2) <= 1e-15 * (n + 1) * a2);
+    }
     for (int at = 0; at < 2; at++) { /* a NaN in a vector lane (3) and in the scalar tail (N - 1) */
         int j = at ? N - 1 : 3;
         memcpy(r, x, sizeof r);
@@ -295,6 +309,7 @@ static void test_elementwise(void **s) {
         r[j] = NAN;
         nn_silu_mul(r, u, N);
         assert_true(isnan(r[j]) && !isnan(r[j ? 0 : 1]));
+        assert_true(isnan(nn_sum(r, N)) && isnan(nn_sum_sq(r, N, 1.0)));
     }
 }
 
