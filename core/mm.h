@@ -134,6 +134,7 @@ int mm_hold_x(mm_ctx *c, const float *x, int ldx, int m, int k);
 /* Room for holding any x of at most m rows by k (at start-up; the largest of all calls is kept).
  * RLV_OK or RLV_ENOMEM; nothing for the generic kernel. */
 int mm_reserve_x(mm_ctx *c, int m, int k, rlv_err *err);
+/* Ends a hold: later products pack their x themselves. */
 void mm_release_x(mm_ctx *c);
 
 /* The same two products scaled by alpha (y = alpha x.W^T [+ y]), serially on the calling thread,

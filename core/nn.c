@@ -55,8 +55,8 @@ __attribute__((target("avx2,fma"))) static int exp_sum_avx2(float *r, const floa
 }
 
 /* nn_sum (sq 0) or nn_sum_sq (sq 1) for j < the returned count (a multiple of 8): 4 x 4 double
- * lanes, so that the sum is not one chain of dependent double adds (4 cycles each: 16 us a
- * 4096-wide row, 2.6 ms a norm of 800 rows on 2 threads). */
+ * lanes, so that the sum is not one chain of dependent double adds (4 cycles each, ~5 us a
+ * 4096-wide row). */
 #define SUM_TERM(a, p)                                                  \
     do {                                                                \
         __m256d d_ = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(p)), cc); \
