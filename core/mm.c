@@ -33,15 +33,22 @@
 /* Column ranges handed to threads on the generic path are multiples of this. */
 #define MM_ALIGN 16
 
+/* x packed whole (mm_hold_x): mpad rows (whole row blocks) by pbk bytes a row, a depth block after another. */
+typedef struct apacked {
+    char *p;
+    size_t mpad, pbk;
+} apacked;
+
 struct mm_ctx {
     rlv_pool *pool;
     int nth;
     const mm_kern *kern;  /* NULL: generic (OpenBLAS) */
     size_t buf_bytes;     /* of each thread's buffer */
     float **buf;          /* [nth]: generic: [MM_TBUF_FLOATS] f32; kernel: A block [mc][kc] then B block [nc][kc] */
-    /* mm_hold_x: the held x, packed whole into apk (mm_reserve_x's bytes) */
+    /* mm_hold_x: the held x and its layout in apk (mm_reserve_x's bytes) */
     const float *hx;
     int hldx, hm, hk, held;
+    apacked hap;
     char *apk;
     size_t apk_bytes;
 };
@@ -225,11 +232,10 @@ static void prefetch_panel(const void *w, size_t es, int ldw, int trans, int col
     }
 }
 
-/* x packed whole (mm_hold_x): the A block at depth pc, rows from ic, at p + (pc / kc * mpad + ic) * pbk. */
-typedef struct apacked {
-    char *p;
-    size_t mpad, pbk;
-} apacked;
+/* The A block at depth pc (a multiple of kc), rows from ic, of x packed whole. */
+static char *apacked_block(const apacked *ap, int kc, int pc, int ic) {
+    return ap->p + ((size_t)(pc / kc) * ap->mpad + (size_t)ic) * ap->pbk;
+}
 
 /* Row blocks of equal size (whole micro-tiles, at most mc): 1024 rows as 4 x ~256, not
  * 3 x 336 + 16, whose last block would reload every packed B panel for 2 tiles. */
@@ -283,7 +289,7 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
             int a2 = acc || pc > 0;  /* later depth blocks add to the earlier ones */
             for (int ic = 0; ic < m; ic += mcb) {
                 int mb = m - ic < mcb ? m - ic : mcb, tiles = (mb + mr - 1) / mr;
-                if (ap) abuf = ap->p + ((size_t)(pc / kn->kc) * ap->mpad + (size_t)ic) * ap->pbk;
+                if (ap) abuf = apacked_block(ap, kn->kc, pc, ic);
                 else kn->pack_a(abuf, x + (size_t)ic * ldx + pc, (size_t)ldx, mb, kb);
                 for (int jr = 0; jr < nb; jr += nr) {
                     int nbr = nb - jr < nr ? nb - jr : nr;
@@ -386,8 +392,7 @@ static void pack_run(void *arg, int tid, int nth) {
     for (int u = tid; u < t->units; u += nth) {
         int ic = u % t->rblocks * mcb, pc = u / t->rblocks * kc;
         int mb = t->m - ic < mcb ? t->m - ic : mcb, kb = t->k - pc < kc ? t->k - pc : kc;
-        t->kn->pack_a(t->ap.p + ((size_t)(pc / kc) * t->ap.mpad + (size_t)ic) * t->ap.pbk, t->x + (size_t)ic * t->ldx + pc,
-                      (size_t)t->ldx, mb, kb);
+        t->kn->pack_a(apacked_block(&t->ap, kc, pc, ic), t->x + (size_t)ic * t->ldx + pc, (size_t)t->ldx, mb, kb);
     }
 }
 
@@ -418,19 +423,16 @@ int mm_hold_x(mm_ctx *c, const float *x, int ldx, int m, int k) {
                    rblocks * kblocks};
     if (bytes > c->apk_bytes) return 0; /* beyond mm_reserve_x: each product packs x itself */
     pool_run(c->pool, pack_run, &t);
-    c->hx = x, c->hldx = ldx, c->hm = m, c->hk = k, c->held = 1;
+    c->hx = x, c->hldx = ldx, c->hm = m, c->hk = k, c->hap = t.ap, c->held = 1;
     return 1;
 }
 
 void mm_release_x(mm_ctx *c) { c->held = 0; }
 
 /* The held packing of x for a product of it on the whole pool, or NULL. */
-static const apacked *held_x(mm_ctx *c, apacked *ap, const float *x, int ldx, int m, int k, int n) {
+static const apacked *held_x(const mm_ctx *c, const float *x, int ldx, int m, int k, int n) {
     if (!c->held || x != c->hx || ldx != c->hldx || m != c->hm || k != c->hk || split_rows(c, m, n)) return NULL;
-    int rblocks, kblocks;
-    size_t bytes;
-    *ap = apacked_layout(c->kern, c->apk, m, k, &rblocks, &kblocks, &bytes);
-    return ap;
+    return &c->hap;
 }
 
 void mm_xwt(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k, mm_w w, int n, const float *bias,
@@ -438,10 +440,8 @@ void mm_xwt(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k,
     if (m <= 0 || n <= 0) return;
     check_w(&w);
     RLV_ASSERT(!w.panel || (c->kern && w.panel == c->kern->nr));
-    apacked ap;
-    mm_task t = {c, 1, y, ldy, ldx, m, k, n, x, bias, w, accumulate, NULL};
     /* m > gemv_rows when held: the gemv path (in place, no packing) is not taken */
-    t.ap = held_x(c, &ap, x, ldx, m, k, n);
+    mm_task t = {c, 1, y, ldy, ldx, m, k, n, x, bias, w, accumulate, held_x(c, x, ldx, m, k, n)};
     pool_run(c->pool, mm_run, &t);
 }
 
@@ -449,9 +449,7 @@ void mm_xw(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k, 
     if (m <= 0 || n <= 0) return;
     check_w(&w);
     RLV_ASSERT(!w.panel);
-    apacked ap;
-    mm_task t = {c, 0, y, ldy, ldx, m, k, n, x, NULL, w, accumulate, NULL};
-    t.ap = held_x(c, &ap, x, ldx, m, k, n);
+    mm_task t = {c, 0, y, ldy, ldx, m, k, n, x, NULL, w, accumulate, held_x(c, x, ldx, m, k, n)};
     pool_run(c->pool, mm_run, &t);
 }
 
