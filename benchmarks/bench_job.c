@@ -7,6 +7,7 @@
  *   bench_job --model DIR [--ref-model DIR] --image FILE [--prompt TEXT] [--candidates 8]
  *             [--cand-tokens 64] [--repeat 1] [--blas-threads 1] [--no-cache] [--peak-seconds 0.3]
  *             [--one-at-a-time] [--compute fp32|bf16] [--prefix-cache-mb 1024] [--repack-weights off|auto|on]
+ *             [--stream-weights off|auto|on]
  *             [--separate-prefix]
  *
  * Candidates are generated English-like texts of about --cand-tokens tokens each (their
@@ -153,11 +154,13 @@ typedef struct bench_opts {
     double peak_seconds;
     rlv_compute compute;
     rlv_repack repack;
+    rlv_stream stream;
 } bench_opts;
 
 static int parse_args(bench_opts *o, int argc, char **argv) {
     *o = (bench_opts){.prompt = "What is in the image? Describe it in detail.", .candidates = 8, .cand_tokens = 64,
-                      .repeat = 1, .threads = 1, .peak_seconds = 0.3, .prefix_cache_mb = -1};
+                      .repeat = 1, .threads = 1, .peak_seconds = 0.3, .prefix_cache_mb = -1,
+                      .stream = RLV_STREAM_AUTO};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--no-cache")) { o->no_cache = 1; continue; }
@@ -176,6 +179,7 @@ static int parse_args(bench_opts *o, int argc, char **argv) {
         else if (!strcmp(a, "--prefix-cache-mb")) o->prefix_cache_mb = atol(v);
         else if (!strcmp(a, "--compute")) { if (rlv_compute_parse(v, &o->compute)) return -1; }
         else if (!strcmp(a, "--repack-weights")) { if (rlv_repack_parse(v, &o->repack)) return -1; }
+        else if (!strcmp(a, "--stream-weights")) { if (rlv_stream_parse(v, &o->stream)) return -1; }
         else return -1;
         i++;
     }
@@ -234,6 +238,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s --model DIR [--ref-model DIR] --image FILE [--prompt TEXT] [--candidates 8]\n"
                         "       [--cand-tokens 64] [--repeat 1] [--blas-threads 1] [--no-cache] [--peak-seconds 0.3]\n"
                         "       [--one-at-a-time] [--compute fp32|bf16] [--prefix-cache-mb MB] [--repack-weights off|auto|on]\n"
+                        "       [--stream-weights off|auto|on]\n"
                         "       [--separate-prefix]\n",
                 argv[0]);
         return 2;
@@ -279,6 +284,7 @@ int main(int argc, char **argv) {
     eo.blas_threads = o.threads;
     eo.compute = o.compute;
     eo.repack = o.repack;
+    eo.stream = o.stream;
     eo.separate_prefix = o.separate_prefix;
     eo.max_candidates = n;
     eo.max_total_tokens = tot_ids > 4096 ? tot_ids : 4096;
@@ -300,8 +306,9 @@ int main(int argc, char **argv) {
     if (nm == 2)
         printf(", reference %s (%d layers, %d ViT blocks)", o.ref_model, cfg[1].num_hidden_layers,
                cfg[1].vision.depth - 1);
-    printf("\n  weights %.2f GB (%.2f GB of the reference served from the policy's bytes; %.2f GB repacked); %d BLAS threads%s\n",
-           info.weight_bytes / 1e9, info.shared_bytes / 1e9, info.repacked_bytes / 1e9, o.threads,
+    printf("\n  weights %.2f GB (%.2f GB of the reference served from the policy's bytes; %.2f GB repacked; %.2f GB "
+           "read directly per job); %d BLAS threads%s\n",
+           info.weight_bytes / 1e9, info.shared_bytes / 1e9, info.repacked_bytes / 1e9, info.streamed_bytes / 1e9, o.threads,
            o.no_cache ? "; image cache off" : "");
     printf("  job: prefix %d tokens (%d image rows), %d candidates, response tokens per candidate:", n_prefix,
            cfg[0].num_query, n);
@@ -348,6 +355,9 @@ int main(int argc, char **argv) {
         row("job (rlv_score)", nm == 2 ? "both" : "policy", wall * 1e3, total_fl, peak);
         printf("  job: wall %.2f s, CPU busy %.0f%% of %d threads, %.1f MB read from disk, peak RSS %.0f MB\n", wall,
                100 * cpu / wall / o.threads, o.threads, rb / 1e6, peak_rss_mb());
+        if (info.streamed_bytes)
+            printf("  direct reads: the decoders waited %.0f ms (policy) and %.0f ms (reference) for their layers\n",
+                   res->stream_wait_ms_model[0], res->stream_wait_ms_model[1]);
         double lo[2] = {INFINITY, INFINITY}, hi[2] = {-INFINITY, -INFINITY};
         for (int i = 0; i < res->n; i++) {
             const rlv_ranked *x = &res->ranking[i];

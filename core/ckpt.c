@@ -398,6 +398,19 @@ void ckpt_prefetch(const rlv_tensor *t) {
     if (b > a) (void)madvise((void *)a, b - a, MADV_WILLNEED);
 }
 
+int ckpt_locate(const ckpt *c, const void *p, size_t n, const char **path, uint64_t *off) {
+    uintptr_t a = (uintptr_t)p;
+    for (int i = 0; i < c->n_files; i++) {
+        uintptr_t b = (uintptr_t)c->files[i].base;
+        if (c->files[i].base && a >= b && n <= c->files[i].len && a - b <= c->files[i].len - n) {
+            *path = c->files[i].path;
+            *off = (uint64_t)(a - b);
+            return RLV_OK;
+        }
+    }
+    return RLV_ERANGE;
+}
+
 size_t ckpt_share_identical(ckpt *c, const ckpt *src) {
     size_t shared = 0;
     for (int i = 0; i < c->n_tensors; i++) {

@@ -60,6 +60,11 @@ size_t ckpt_share_identical(ckpt *c, const ckpt *src);
  * Never fails (the advice is only advice); NULL or an empty tensor is a no-op. Any thread. */
 void ckpt_prefetch(const rlv_tensor *t);
 
+/* Where bytes [p, p + n) of one of c's mappings lie on disk: RLV_OK with *path (owned by c) and
+ * the file offset *off; RLV_ERANGE when no file of c maps them whole (e.g. bytes served from
+ * another checkpoint's mapping, ckpt_share_identical). For direct reads (wstream.h). */
+int ckpt_locate(const ckpt *c, const void *p, size_t n, const char **path, uint64_t *off);
+
 /* Unmaps everything; *c becomes NULL. ckpt_free(NULL) and a NULL *c are no-ops. */
 void ckpt_free(ckpt **c);
 

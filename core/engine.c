@@ -57,6 +57,7 @@ struct rlv_engine {
     pcache *pcache;
     size_t weight_bytes, shared_bytes;
     mm_repack *repack;  /* the repacked weights (NULL: read from the mappings) */
+    size_t streamed_bytes; /* read directly per job (stream_models) */
 };
 
 /* Conversation text a worker's prompt arena is first sized for (system + image block + question +
@@ -97,6 +98,7 @@ void rlv_engine_opts_default(rlv_engine_opts *o) {
     o->cache_bytes = (size_t)RLV_DEFAULT_CACHE_MB << 20;
     o->prefix_cache_bytes = (size_t)RLV_DEFAULT_PREFIX_CACHE_MB << 20;
     o->blas_threads = RLV_DEFAULT_BLAS_THREADS;
+    o->stream = RLV_STREAM_AUTO;
 }
 
 const char *rlv_compute_name(rlv_compute c) {
@@ -114,6 +116,15 @@ int rlv_repack_parse(const char *name, rlv_repack *out) {
             return RLV_OK;
         }
     return RLV_EINVAL;
+}
+
+const char *rlv_stream_name(rlv_stream s) { return rlv_repack_name((rlv_repack)s); }
+
+int rlv_stream_parse(const char *name, rlv_stream *out) {
+    rlv_repack r;
+    if (rlv_repack_parse(name, &r)) return RLV_EINVAL;
+    *out = (rlv_stream)r;
+    return RLV_OK;
 }
 
 int rlv_compute_parse(const char *name, rlv_compute *out) {
@@ -195,6 +206,29 @@ static int repack_models(rlv_engine *e, rlv_err *err) {
     return rc;
 }
 
+/* Direct reads of the decoders' layers (rlv_engine_opts.stream, llm_model_stream): on, or auto
+ * when the weights left in the mappings (distinct, not repacked) and 2 GiB per model do not fit
+ * in MemAvailable — then the page cache could not keep them from one job to the next, and paging
+ * them in costs the compute threads faults and the kernel reclaim. A file without direct reads
+ * fails `on`; `auto` then leaves that model mapped. */
+static int stream_models(rlv_engine *e, rlv_err *err) {
+    if (e->opts.stream == RLV_STREAM_OFF) return RLV_OK;
+    size_t mapped = e->weight_bytes - e->shared_bytes - mm_repack_bytes(e->repack);
+    if (e->opts.stream == RLV_STREAM_AUTO && mapped + ((size_t)2 << 30) * (size_t)e->n_models <= mem_available())
+        return RLV_OK;
+    for (int k = 0; k < e->n_models; k++) {
+        rlv_err le = {0};
+        int rc = llm_model_stream(e->m[k].llm, e->m[k].ck, &le);
+        if (rc == RLV_EUNSUPPORTED && e->opts.stream == RLV_STREAM_AUTO) continue;
+        if (rc) {
+            *err = le;
+            return rc;
+        }
+        e->streamed_bytes += llm_model_stream_bytes(e->m[k].llm, NULL);
+    }
+    return RLV_OK;
+}
+
 int rlv_engine_open(rlv_engine **out, const rlv_engine_opts *opts, rlv_err *err) {
     *out = NULL;
     if (!opts || !opts->model_dir) return rlv_errf(err, RLV_EINVAL, "no model directory given");
@@ -205,6 +239,7 @@ int rlv_engine_open(rlv_engine **out, const rlv_engine_opts *opts, rlv_err *err)
     if (opts->max_job_ms < 0) return rlv_errf(err, RLV_EINVAL, "max_job_ms %lld: must be >= 0", (long long)opts->max_job_ms);
     if (!rlv_compute_name(opts->compute)) return rlv_errf(err, RLV_EINVAL, "unknown compute mode %d", (int)opts->compute);
     if (!rlv_repack_name(opts->repack)) return rlv_errf(err, RLV_EINVAL, "unknown repack mode %d", (int)opts->repack);
+    if (!rlv_stream_name(opts->stream)) return rlv_errf(err, RLV_EINVAL, "unknown stream mode %d", (int)opts->stream);
     if (opts->compute == RLV_COMPUTE_BF16 && !(cpu_features() & CPU_AVX512BF16))
         return rlv_errf(err, RLV_EUNSUPPORTED, "compute bf16 needs a CPU with AVX512_BF16 (vdpbf16ps); this one runs %s: "
                         "use compute fp32", cpu_level_name(cpu_features()));
@@ -249,6 +284,7 @@ int rlv_engine_open(rlv_engine **out, const rlv_engine_opts *opts, rlv_err *err)
     for (int k = 0; !rc && k < e->n_models; k++)
         for (int i = 0; i < ckpt_n_tensors(e->m[k].ck); i++) e->weight_bytes += ckpt_tensor(e->m[k].ck, i)->nbytes;
     if (!rc) rc = repack_models(e, err);
+    if (!rc) rc = stream_models(e, err);
     if (rc) {
         rlv_engine_free(&e);
         return rc;
@@ -295,6 +331,7 @@ void rlv_engine_get_info(const rlv_engine *e, rlv_engine_info *o) {
     o->weight_bytes = e->weight_bytes;
     o->shared_bytes = e->shared_bytes;
     o->repacked_bytes = mm_repack_bytes(e->repack);
+    o->streamed_bytes = e->streamed_bytes;
     imcache_stats s;
     imcache_get_stats(e->cache, &s);
     o->cache_hits = s.hits;
@@ -546,10 +583,12 @@ int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *
     double t2 = clock_now_ms();
 
     /* 3b. prefix (attached from the cache, or run and stored), 4. candidates */
-    double t_prefix = t_asm, t_cands = 0, t_pre[2] = {0, 0}, t_cand[2] = {0, 0};
+    double t_prefix = t_asm, t_cands = 0, t_pre[2] = {0, 0}, t_cand[2] = {0, 0}, t_wait[2] = {0, 0};
     int one_pass[2] = {0, 0};
     for (int k = 0; k < nm && !rc; k++) {
         double a = clock_now_ms(), b = a;
+        wstream_stats s0, s1;
+        llm_ws_stream_stats(w->llm[k], &s0);
         one_pass[k] = !hit[k] && !e->opts.separate_prefix;
         if (one_pass[k]) /* the prefix's rows go through the decoder with the candidates' */
             rc = llm_prefix_score(w->llm[k], p->prefix, p->n_prefix, w->emb[k], w->emb_pos, nq, w->cand_ids,
@@ -566,6 +605,8 @@ int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *
             if (!rc) rc = llm_score(w->llm[k], w->cand_ids, w->cand_lens, n, w->logps[k], NULL, err);
         }
         if (hit[k]) llm_prefix_detach(w->llm[k]);
+        llm_ws_stream_stats(w->llm[k], &s1);
+        t_wait[k] = (s1.wait_s - s0.wait_s) * 1e3;
         t_pre[k] = b - a;
         t_cand[k] = clock_now_ms() - b;
         t_prefix += t_pre[k];
@@ -602,7 +643,8 @@ int rlv_score(rlv_worker *w, const rlv_job *j, const rlv_result **res, rlv_err *
                           .prefix_cache_hit_model = {prefix_hit[0], prefix_hit[1]},
                           .image_ran_model = {ran[0], ran[1]},
                           .image_ms_model = {t_img[0], t_img[1]}, .prefix_ms_model = {t_pre[0], t_pre[1]},
-                          .candidates_ms_model = {t_cand[0], t_cand[1]}, .one_pass_model = {one_pass[0], one_pass[1]}};
+                          .candidates_ms_model = {t_cand[0], t_cand[1]}, .one_pass_model = {one_pass[0], one_pass[1]},
+                          .stream_wait_ms_model = {t_wait[0], t_wait[1]}};
     w->res.total_ms = clock_now_ms() - t0;
     *res = &w->res;
     return RLV_OK;

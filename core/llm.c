@@ -30,7 +30,13 @@
  * (6) Read-ahead: layer l + 1's weights (lm_head after the last layer) are handed to
  *     ckpt_prefetch when layer l starts, so a model larger than the page cache streams from
  *     the disk while the layer before computes. The embedding is not: only the gathered rows
- *     are read. */
+ *     are read.
+ * (7) Direct reads (llm_model_stream): where the weights do not stay in memory, the layers'
+ *     matrices read from the mapping (not repacked, not q8) can instead be read by a worker's
+ *     wstream straight from the files into two slots, layer l + 1 while layer l computes: no
+ *     page faults on the compute threads and no page cache to reclaim. A layer's products then
+ *     read its slot, the same bytes at another address, so results are the same bits; a layer
+ *     whose reads failed is read from the mapping. lm_head and the embedding stay mapped. */
 #include "llm.h"
 
 #include <math.h>
@@ -44,6 +50,7 @@
 #include "mm.h"
 #include "nn.h"
 #include "timing.h"
+#include "wstream.h"
 
 /* Columns of the MLP's intermediate activations computed at once (gate/up rows f0.., the
  * matching down_proj columns): every weight panel is widened once per forward, whatever R. */
@@ -55,6 +62,10 @@
  * [LLM_ATT_ROWS][kv_rows] floats, 601 KB for the limits 300 + 2048. */
 #define LLM_ATT_ROWS 64
 
+/* Slots of a workspace's direct reads (note 7): the layer computing and the next one being read
+ * (a full-size layer, 436 MB in bf16, reads in 0.3-0.6 s and computes in ~1.2 s). */
+#define LLM_STREAM_SLOTS 2
+
 /* row-major [rows, cols] as stored, q8 with its scales */
 typedef mm_weight llm_w;
 
@@ -62,6 +73,11 @@ typedef struct llm_layer {
     llm_w wq, wk, wv, wo, wg, wu, wd;
     float *ln_in, *ln_post;  /* [H] f32, in the model's vecs */
 } llm_layer;
+
+/* A layer's matrices in one order, for the loops over them. */
+#define LAYER_NMATS 7
+#define LAYER_MATS(ly) {&(ly)->wq, &(ly)->wk, &(ly)->wv, &(ly)->wo, &(ly)->wg, &(ly)->wu, &(ly)->wd}
+#define NO_SLOT ((size_t)-1)
 
 struct llm_model {
     const rlv_model_config *cfg;
@@ -73,6 +89,12 @@ struct llm_model {
     llm_layer *layers;      /* [L] */
     float *vecs;            /* [(2 L + 1) H]: every norm weight widened to f32 (owned) */
     size_t weight_bytes;
+    /* Direct reads (design note 7): the layers' matrices read from the disk into a worker's
+     * slots; NULL when none are. item[l]: layer l's item, -1 when none of its matrices is;
+     * soff[l][j]: where matrix j (LAYER_MATS order) lies in the item's slot, NO_SLOT: not streamed. */
+    wstream_plan *plan;
+    int *item;
+    size_t (*soff)[LAYER_NMATS];
 };
 
 struct llm_ws {
@@ -109,6 +131,7 @@ struct llm_ws {
     double deadline_ms; /* forward stops before a layer past it; 0 = none */
     int P;             /* prefix rows in the cache; 0 = none */
     size_t kv_bytes, scratch_bytes;
+    wstream *stream;   /* the model's streamed layers' slots and reader (m->plan); NULL: none */
 };
 
 /* ------------------------------------------------------------------ model */
@@ -189,6 +212,9 @@ fail:
 void llm_model_free(llm_model **mp) {
     if (!mp || !*mp) return;
     llm_model *m = *mp;
+    wstream_plan_free(&m->plan);
+    free(m->item);
+    free(m->soff);
     free(m->vecs);
     free(m->layers);
     free(m);
@@ -258,6 +284,7 @@ int llm_ws_init(llm_ws **out, const llm_model *m, const llm_limits *lim, mm_ctx 
     }
     /* the normed rows are held for q/k/v, the FFN's gate and up blocks and the lm_head (mm_hold_x) */
     int rc = mm_reserve_x(mm, ws->cap_rows, m->H, err);
+    if (!rc && m->plan) rc = wstream_open(&ws->stream, m->plan, LLM_STREAM_SLOTS, err);
     if (rc) {
         llm_ws_free(&ws);
         return rc;
@@ -278,6 +305,7 @@ int llm_ws_init(llm_ws **out, const llm_model *m, const llm_limits *lim, mm_ctx 
 void llm_ws_free(llm_ws **wp) {
     if (!wp || !*wp) return;
     llm_ws *ws = *wp;
+    wstream_close(&ws->stream);
     free(ws->k_cache), free(ws->v_cache), free(ws->rope_cos), free(ws->rope_sin);
     free(ws->x), free(ws->h), free(ws->q), free(ws->gate), free(ws->up);
     free(ws->scores), free(ws->logits), free(ws->pos), free(ws->seg_off);
@@ -288,6 +316,11 @@ void llm_ws_free(llm_ws **wp) {
 }
 
 size_t llm_ws_kv_bytes(const llm_ws *ws) { return ws->kv_bytes; }
+size_t llm_ws_stream_bytes(const llm_ws *ws) { return wstream_bytes(ws->stream); }
+void llm_ws_stream_stats(llm_ws *ws, wstream_stats *out) {
+    if (ws->stream) wstream_get_stats(ws->stream, out);
+    else memset(out, 0, sizeof *out);
+}
 size_t llm_ws_scratch_bytes(const llm_ws *ws) { return ws->scratch_bytes; }
 void llm_ws_set_timing(llm_ws *ws, rlv_timing *t) { ws->timing = t; }
 void llm_ws_set_deadline(llm_ws *ws, double deadline_ms) { ws->deadline_ms = deadline_ms; }
@@ -456,22 +489,84 @@ static void mm(llm_ws *ws, float *y, int ldy, const float *x, int ldx, int rows,
 int llm_model_repack(llm_model *m, mm_repack *r, const ckpt *c, rlv_err *err) {
     int rc = mm_repack_weight(r, &m->lm_head, c, err);
     for (int l = 0; l < m->L && !rc; l++) {
-        llm_layer *ly = &m->layers[l];
-        llm_w *w[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->wg, &ly->wu, &ly->wd};
-        for (size_t i = 0; i < sizeof w / sizeof w[0] && !rc; i++) rc = mm_repack_weight(r, w[i], c, err);
+        llm_w *w[] = LAYER_MATS(&m->layers[l]);
+        for (int j = 0; j < LAYER_NMATS && !rc; j++) rc = mm_repack_weight(r, w[j], c, err);
     }
     return rc;
 }
 
-/* Read-ahead of layer l's matrices (design note 6); l == L: lm_head. */
+/* Read-ahead of layer l's matrices (design note 6) but those read directly (note 7, a slot's
+ * reader brings them in); l == L: lm_head. */
 static void layer_prefetch(const llm_model *m, int l) {
     if (l == m->L) {
         mm_weight_prefetch(&m->lm_head);
         return;
     }
     const llm_layer *ly = &m->layers[l];
-    const llm_w *w[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->wg, &ly->wu, &ly->wd};
-    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) mm_weight_prefetch(w[i]);
+    const llm_w *w[] = LAYER_MATS(ly);
+    for (int j = 0; j < LAYER_NMATS; j++)
+        if (!m->plan || m->soff[l][j] == NO_SLOT) mm_weight_prefetch(w[j]);
+}
+
+/* A matrix the layers' direct reads can take: read from c's mapping as stored, whole, not q8. */
+static int streamable(const llm_w *w, const ckpt *c, const char **path, uint64_t *off) {
+    return w->t && !w->scale && !w->w.panel && w->w.p == w->t->data && w->t->dtype != RLV_I8 &&
+           ckpt_locate(c, w->t->data, w->t->nbytes, path, off) == RLV_OK;
+}
+
+int llm_model_stream(llm_model *m, const ckpt *c, rlv_err *err) {
+    wstream_plan_free(&m->plan);
+    free(m->item), free(m->soff);
+    m->item = malloc((size_t)m->L * sizeof *m->item);
+    m->soff = malloc((size_t)m->L * sizeof *m->soff);
+    if (!m->item || !m->soff) return rlv_errf(err, RLV_ENOMEM, "out of memory for the decoder's direct reads");
+    int n = 0;
+    for (int l = 0; l < m->L; l++) {
+        const llm_w *w[] = LAYER_MATS(&m->layers[l]);
+        const char *path;
+        uint64_t off;
+        m->item[l] = -1;
+        for (int j = 0; j < LAYER_NMATS && m->item[l] < 0; j++)
+            if (streamable(w[j], c, &path, &off)) m->item[l] = n++;
+    }
+    if (!n) return RLV_OK;
+    int rc = wstream_plan_new(&m->plan, n, err);
+    for (int l = 0; l < m->L && !rc; l++) {
+        const llm_w *w[] = LAYER_MATS(&m->layers[l]);
+        for (int j = 0; j < LAYER_NMATS && !rc; j++) {
+            const char *path;
+            uint64_t off;
+            m->soff[l][j] = NO_SLOT;
+            if (m->item[l] >= 0 && streamable(w[j], c, &path, &off))
+                rc = wstream_plan_add(m->plan, m->item[l], path, off, w[j]->t->nbytes, &m->soff[l][j], err);
+        }
+    }
+    if (!rc) rc = wstream_plan_check(m->plan, err);
+    if (rc) wstream_plan_free(&m->plan);
+    return rc;
+}
+
+size_t llm_model_stream_bytes(const llm_model *m, size_t *slot_bytes) {
+    if (slot_bytes) *slot_bytes = m->plan ? wstream_plan_slot_bytes(m->plan) : 0;
+    return m->plan ? wstream_plan_bytes(m->plan) : 0;
+}
+
+/* Layer l as the products read it: from its slot once its direct reads are in (note 7; *tmp
+ * holds the copy pointing there), else as bound. */
+static const llm_layer *layer_get(llm_ws *ws, int l, llm_layer *tmp) {
+    const llm_model *m = ws->m;
+    if (!ws->stream || m->item[l] < 0) return &m->layers[l];
+    const uint8_t *slot = wstream_get(ws->stream, m->item[l]);
+    if (!slot) return &m->layers[l];
+    *tmp = m->layers[l];
+    llm_w *w[] = LAYER_MATS(tmp);
+    for (int j = 0; j < LAYER_NMATS; j++)
+        if (m->soff[l][j] != NO_SLOT) w[j]->w.p = slot + m->soff[l][j];
+    return tmp;
+}
+
+static void layer_done(llm_ws *ws, int l) {
+    if (ws->stream && ws->m->item[l] >= 0) wstream_done(ws->stream, ws->m->item[l]);
 }
 
 /* ws->x holds R embedded rows (positions in ws->pos); runs every layer, K/V of row r going
@@ -488,8 +583,13 @@ static int forward(llm_ws *ws, int R, int kv0, int npre, int ctx, int nseg, cons
     double t0 = timing_start(tm);
     layer_prefetch(m, 0);
     for (int l = 0; l < m->L; l++) {
-        if (timing_past(ws->deadline_ms)) return l;
-        const llm_layer *ly = &m->layers[l];
+        if (timing_past(ws->deadline_ms)) {
+            if (ws->stream) wstream_abort(ws->stream); /* the next forward starts at layer 0 */
+            return l;
+        }
+        llm_layer streamed;
+        const llm_layer *ly = layer_get(ws, l, &streamed);
+        timing_stop(tm, RLV_STAGE_STREAM, &t0);
         float *kc = ws->k_cache + ((size_t)l * ws->kv_rows + kv0) * kvd;
         float *vc = ws->v_cache + ((size_t)l * ws->kv_rows + kv0) * kvd;
         layer_prefetch(m, l + 1);
@@ -529,6 +629,7 @@ static int forward(llm_ws *ws, int R, int kv0, int npre, int ctx, int nseg, cons
             timing_stop(tm, RLV_STAGE_MATMUL, &t0);
         }
         mm_release_x(ws->mm);
+        layer_done(ws, l);
     }
     rms_norm(ws, ws->h, ws->x, m->norm, R);
     timing_stop(tm, RLV_STAGE_NORM, &t0);

@@ -22,6 +22,7 @@
 #include "err.h"
 #include "mm.h"
 #include "timing.h"
+#include "wstream.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -39,6 +40,15 @@ int llm_model_init(llm_model **out, const ckpt *c, const rlv_model_config *cfg, 
 void llm_model_free(llm_model **m);
 /* Repacks every matrix of the products (mm_repack_weight: all but the token embeddings). */
 int llm_model_repack(llm_model *m, mm_repack *r, const ckpt *c, rlv_err *err);
+/* Direct reads of the layers' matrices (llm.c design note 7): every matrix the products read
+ * from c's mapping as stored (not repacked, not q8) is then read by each workspace's wstream
+ * (wstream.h) from its file into that workspace's slots, the next layer while one computes,
+ * instead of through the page cache. Call after llm_model_repack, before llm_ws_init. RLV_OK
+ * (nothing to read directly is fine), RLV_ENOMEM, RLV_EUNSUPPORTED naming a file that does not
+ * open for direct reads (the model then reads its mapping as before). */
+int llm_model_stream(llm_model *m, const ckpt *c, rlv_err *err);
+/* Bytes read directly per pass over the layers (0: none); *slot_bytes (may be NULL): one slot. */
+size_t llm_model_stream_bytes(const llm_model *m, size_t *slot_bytes);
 /* Bytes of the weights the model reads: its matrices as stored (q8 with their scales), its norm
  * weights as the f32 copies it keeps. */
 size_t llm_model_weight_bytes(const llm_model *m);
@@ -57,6 +67,9 @@ int llm_ws_init(llm_ws **out, const llm_model *m, const llm_limits *lim, mm_ctx 
 void llm_ws_free(llm_ws **ws);
 /* Bytes allocated by the workspace: KV cache, and everything else (activations, scores, RoPE). */
 size_t llm_ws_kv_bytes(const llm_ws *ws);
+/* Bytes of the workspace's direct-read slots (0: none), and its reader's counters. */
+size_t llm_ws_stream_bytes(const llm_ws *ws);
+void llm_ws_stream_stats(llm_ws *ws, wstream_stats *out);
 size_t llm_ws_scratch_bytes(const llm_ws *ws);
 /* Stage times of every later llm_prefix / llm_score are added to *t (caller-owned, must outlive
  * its use; NULL stops measuring). For benchmarks; costs two clock reads per stage. */

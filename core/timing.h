@@ -27,6 +27,7 @@ typedef enum {
     RLV_STAGE_IM2COL,
     RLV_STAGE_LOGSOFTMAX, /* the log-softmax accumulation over lm_head's logits */
     RLV_STAGE_PREFETCH,   /* madvise(WILLNEED) of weights ahead of use */
+    RLV_STAGE_STREAM,     /* waiting for a layer's direct reads (wstream.h) */
     RLV_STAGE_N
 } rlv_stage;
 

@@ -285,6 +285,7 @@ static rlv_proto_code build_info(frontend *f, rlvd_job *j, rlv_proto_error *e) {
     rc = rc ? rc : rlv_proto_reply_add_uint(r, "weight_bytes", in.weight_bytes, e);
     rc = rc ? rc : rlv_proto_reply_add_uint(r, "shared_bytes", in.shared_bytes, e);
     rc = rc ? rc : rlv_proto_reply_add_uint(r, "repacked_bytes", in.repacked_bytes, e);
+    rc = rc ? rc : rlv_proto_reply_add_uint(r, "streamed_bytes", in.streamed_bytes, e);
     rc = rc ? rc : rlv_proto_reply_close(r, e);
     rc = rc ? rc : rlv_proto_reply_open_array(r, "reward_kinds", e);
     for (int k = 0; k < 4 && !rc; k++)

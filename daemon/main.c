@@ -59,6 +59,7 @@ int main(int argc, char **argv) {
     o.max_job_ms = cfg.max_job_ms;
     if (rlv_compute_parse(cfg.compute, &o.compute) != RLV_OK) o.compute = RLV_COMPUTE_FP32;  /* the table allows fp32|bf16 only */
     if (rlv_repack_parse(cfg.repack_weights, &o.repack) != RLV_OK) o.repack = RLV_REPACK_OFF; /* off|auto|on only */
+    if (rlv_stream_parse(cfg.stream_weights, &o.stream) != RLV_OK) o.stream = RLV_STREAM_AUTO; /* off|auto|on only */
     void *zctx = zmq_ctx_new();
     rlvd_http *http = NULL;
     rlv_err err = {0};

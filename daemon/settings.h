@@ -16,6 +16,7 @@ typedef struct rlvd_settings {
     int blas_threads;
     char *compute;             /* fp32|bf16: how weight products compute */
     char *repack_weights;      /* off|auto|on: weights repacked at load (rlv_engine_opts.repack) */
+    char *stream_weights;      /* off|auto|on: decoder layers read directly (rlv_engine_opts.stream) */
     int max_queue;             /* jobs waiting before `busy` */
     int max_job_ms;            /* a running job past it stops at the next layer and is answered `timeout`; 0 = none */
     int reply_hold_ms;         /* how long a reply waits for a client that does not read (its pipe full) */

@@ -125,6 +125,24 @@ RLV_API const char *rlv_repack_name(rlv_repack r);
 /* Parses a name; returns RLV_OK or RLV_EINVAL. */
 RLV_API int rlv_repack_parse(const char *name, rlv_repack *out);
 
+/* Whether the decoders' layers are read from the disk by direct reads (rlv_engine_opts.stream):
+ * each worker reads the next layer's matrices from the checkpoint's files into two slots of its
+ * own while one layer computes, instead of paging them in through the page cache — for weights
+ * that do not stay in memory (docs/operations.md). Only matrices read as stored (not repacked,
+ * not q8) are; results are the same bits either way. */
+typedef enum {
+    RLV_STREAM_OFF = 0,  /* never: weights are paged in from the mapping */
+    RLV_STREAM_AUTO = 1, /* when the weights read from the mappings and 2 GiB per model do not fit
+                          * in MemAvailable (the default); quietly off where the files do not
+                          * open for direct reads (tmpfs) */
+    RLV_STREAM_ON = 2,   /* always (rlv_engine_open fails with RLV_EUNSUPPORTED where the files do
+                          * not open for direct reads) */
+} rlv_stream;
+/* "auto" / "on" / "off" (the words of rlv_repack); NULL for an unknown value. Static string. */
+RLV_API const char *rlv_stream_name(rlv_stream s);
+/* Parses a name; returns RLV_OK or RLV_EINVAL. */
+RLV_API int rlv_stream_parse(const char *name, rlv_stream *out);
+
 /* The defaults of rlv_engine_opts, defined once: rlv_engine_opts_default, the image decoder's
  * limits and rlaifvd's settings table (daemon/settings.c, which docs/operations.md states and
  * tests/test_daemon_config.c checks against) all read these. Plain integers: the table
@@ -163,6 +181,7 @@ typedef struct rlv_engine_opts {
     int separate_prefix;        /* 0 (default): a prefix the prefix cache does not hold runs in the
                                  * same pass over the decoder as the candidates (llm_prefix_score);
                                  * 1: in a pass of its own before them — for measurements */
+    rlv_stream stream;          /* decoder layers read by direct reads (default RLV_STREAM_AUTO) */
 } rlv_engine_opts;
 
 /* Fills the defaults above. */
@@ -190,6 +209,8 @@ typedef struct rlv_engine_info {
     size_t weight_bytes;         /* tensor bytes of the loaded checkpoints */
     size_t shared_bytes;         /* reference tensors served from the policy's identical bytes */
     size_t repacked_bytes;       /* weights repacked at load (rlv_engine_opts.repack); 0: none */
+    size_t streamed_bytes;       /* weights read by direct reads per job, all models (rlv_engine_opts.
+                                  * stream); 0: none */
     uint64_t cache_hits, cache_misses;
     size_t cache_used_bytes, cache_capacity_bytes;
     uint64_t prefix_cache_hits, prefix_cache_misses;   /* one lookup per model per job */
@@ -251,6 +272,9 @@ typedef struct rlv_result {
     /* 1 where the model's prefix ran in the candidates' pass (a prefix-cache miss, one pass over
      * the decoder): that pass is in candidates_ms_model, and prefix_ms_model holds none of it */
     int one_pass_model[2];
+    /* ms the model's decoder waited in this job for layers read directly (rlv_engine_opts.stream):
+     * the disk behind the compute; 0 without direct reads */
+    double stream_wait_ms_model[2];
 } rlv_result;
 
 /* Scores one job. On RLV_OK, *res points into w and is valid until the next rlv_score on w.

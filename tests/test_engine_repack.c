@@ -1,11 +1,13 @@
-/* test_engine_repack.c — rlv_engine_opts.repack (setting repack-weights) through rlv_score: with
+/* test_engine_repack.c — rlv_engine_opts.repack (setting repack-weights) and .stream (setting
+ * stream-weights) through rlv_score: with
  * the weights repacked into the kernel's panels, every token log-prob and reward of a job equals
  * the one with the weights read as stored bit for bit (products of at most 4 rows run on the
  * tiles with repacked weights and on the gemv without; both sum in the same order, test_mm
  * test_rows); `info` reports the copies, a reference's vision tensors identical to
  * the policy's are copied once, `auto` repacks models that fit in memory, `off` copies nothing. With
  * compute bf16 (where the CPU has it), whose kernel reads repacked bf16 panels in place in its own
- * layout, repacked equals as stored too. */
+ * layout, repacked equals as stored too. With the decoders' layers read directly into a worker's
+ * slots (stream on; repacked or not), the same bits as read from the mapping. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,15 +33,17 @@ typedef struct out {
     float logp[2][8][96];
 } out;
 
-/* RLV_OK, or RLV_EUNSUPPORTED for compute bf16 on a CPU without AVX512_BF16. */
-static int score_on(const char *pol, const char *ref, rlv_repack rp, rlv_compute compute, const uint8_t *img,
-                    size_t img_len, out *o, size_t *repacked) {
+/* RLV_OK, or RLV_EUNSUPPORTED for compute bf16 on a CPU without AVX512_BF16. *streamed (may be
+ * NULL): the bytes the engine reads directly per job. */
+static int score_with(const char *pol, const char *ref, rlv_repack rp, rlv_compute compute, rlv_stream stream,
+                      const uint8_t *img, size_t img_len, out *o, size_t *repacked, size_t *streamed) {
     rlv_engine_opts eo;
     rlv_engine_opts_default(&eo);
     eo.model_dir = pol;
     eo.ref_model_dir = ref;
     eo.repack = rp;
     eo.compute = compute;
+    eo.stream = stream;
     eo.blas_threads = 2;
     rlv_engine *e;
     rlv_worker *w;
@@ -51,6 +55,7 @@ static int score_on(const char *pol, const char *ref, rlv_repack rp, rlv_compute
     rlv_engine_info in;
     rlv_engine_get_info(e, &in);
     *repacked = in.repacked_bytes;
+    if (streamed) *streamed = in.streamed_bytes;
     size_t lens[5];
     for (int i = 0; i < 5; i++) lens[i] = strlen(CANDS[i]);
     const char *prompt = "Why did the car stop?";
@@ -74,6 +79,11 @@ static int score_on(const char *pol, const char *ref, rlv_repack rp, rlv_compute
     return RLV_OK;
 }
 
+static int score_on(const char *pol, const char *ref, rlv_repack rp, rlv_compute compute, const uint8_t *img,
+                    size_t img_len, out *o, size_t *repacked) {
+    return score_with(pol, ref, rp, compute, RLV_STREAM_AUTO, img, img_len, o, repacked, NULL);
+}
+
 static void score(const char *pol, const char *ref, rlv_repack rp, const uint8_t *img, size_t img_len, out *o,
                   size_t *repacked) {
     score_on(pol, ref, rp, RLV_COMPUTE_FP32, img, img_len, o, repacked);
@@ -92,8 +102,35 @@ static void same(const out *a, const out *b, const char *what) {
                 if (d > worst) worst = d;
             }
     }
-    print_message("%s: max |difference| repacked vs as stored %.3g\n", what, worst);
+    print_message("%s: max |difference| %.3g\n", what, worst);
     assert_true(worst == 0);
+}
+
+/* Direct reads of the decoders' layers (stream on): the same bits as read from the mapping,
+ * every matrix of every layer read from a slot; auto leaves a model that fits mapped; with the
+ * weights repacked there is less (on the packed kernels: nothing) left to read directly. */
+static void stream_pair(const char *pol, const char *ref, const char *what) {
+    out a, b;
+    size_t ra, rb, sa, sb, s0 = 0;
+    char msg[256];
+    for (int img = 0; img < 2; img++) {
+        score_with(pol, ref, RLV_REPACK_OFF, RLV_COMPUTE_FP32, RLV_STREAM_OFF, img ? jpeg : NULL, img ? jpeg_len : 0,
+                   &a, &ra, &sa);
+        assert_int_equal(sa, 0);
+        for (int rep = 0; rep < 2; rep++) {
+            score_with(pol, ref, rep ? RLV_REPACK_ON : RLV_REPACK_OFF, RLV_COMPUTE_FP32, RLV_STREAM_ON,
+                       img ? jpeg : NULL, img ? jpeg_len : 0, &b, &rb, &sb);
+            snprintf(msg, sizeof msg, "%s, read directly (%zu bytes a job, %zu repacked), %s image", what, sb, rb,
+                     img ? "with" : "without");
+            same(&a, &b, msg);
+            if (!rep) assert_true((s0 = sb) > 0);
+            else if (rb > 0) assert_true(sb < s0); /* repacked matrices are not read from the files */
+            else assert_int_equal(sb, s0);         /* the generic kernel repacks nothing */
+        }
+        score_with(pol, ref, RLV_REPACK_OFF, RLV_COMPUTE_FP32, RLV_STREAM_AUTO, img ? jpeg : NULL, img ? jpeg_len : 0,
+                   &b, &rb, &sb);
+        assert_int_equal(sb, 0); /* a test model fits in memory */
+    }
 }
 
 static void pair(const char *pol, const char *ref, const char *what) {
@@ -112,6 +149,7 @@ static void pair(const char *pol, const char *ref, const char *what) {
     score(pol, NULL, RLV_REPACK_ON, jpeg, jpeg_len, &a, &rp1);
     print_message("%s: repacked %zu bytes for the policy, %zu for the pair\n", what, rp1, rb);
     assert_true(rb > rp1 && rb <= 2 * rp1);
+    stream_pair(pol, ref, what);
     /* bf16 compute: its kernel reads repacked bf16 panels in place, in its own layout */
     if (score_on(pol, ref, RLV_REPACK_OFF, RLV_COMPUTE_BF16, jpeg, jpeg_len, &a, &ra) == RLV_EUNSUPPORTED) {
         print_message("%s: compute bf16 refused on this CPU (no AVX512_BF16), as documented\n", what);
@@ -140,22 +178,35 @@ static void test_demo_pair(void **st) {
 
 static void test_names(void **st) {
     (void)st;
+    static const char *const words[] = {"off", "auto", "on"}; /* both enums' values 0, 1, 2 */
+    for (int i = 0; i < 3; i++) {
+        rlv_repack r;
+        rlv_stream sm;
+        assert_int_equal(rlv_repack_parse(words[i], &r), RLV_OK);
+        assert_int_equal(rlv_stream_parse(words[i], &sm), RLV_OK);
+        assert_int_equal(r, i);
+        assert_int_equal(sm, i);
+        assert_string_equal(rlv_repack_name((rlv_repack)i), words[i]);
+        assert_string_equal(rlv_stream_name((rlv_stream)i), words[i]);
+    }
     rlv_repack r;
-    assert_int_equal(rlv_repack_parse("auto", &r), RLV_OK);
-    assert_int_equal(r, RLV_REPACK_AUTO);
-    assert_int_equal(rlv_repack_parse("on", &r), RLV_OK);
-    assert_int_equal(r, RLV_REPACK_ON);
-    assert_int_equal(rlv_repack_parse("off", &r), RLV_OK);
-    assert_int_equal(r, RLV_REPACK_OFF);
+    rlv_stream sm;
     assert_int_equal(rlv_repack_parse("yes", &r), RLV_EINVAL);
+    assert_int_equal(rlv_stream_parse("always", &sm), RLV_EINVAL);
     assert_null(rlv_repack_name((rlv_repack)7));
+    assert_null(rlv_stream_name((rlv_stream)5));
     rlv_engine_opts eo;
     rlv_engine_opts_default(&eo);
     assert_int_equal(eo.repack, RLV_REPACK_OFF);
+    assert_int_equal(eo.stream, RLV_STREAM_AUTO);
     eo.model_dir = RLV_TEST_DATA "/e2e/policy";
-    eo.repack = (rlv_repack)9;
     rlv_engine *e = NULL;
     rlv_err err = {0};
+    eo.stream = (rlv_stream)4;
+    assert_int_equal(rlv_engine_open(&e, &eo, &err), RLV_EINVAL);
+    assert_null(e);
+    eo.stream = RLV_STREAM_AUTO;
+    eo.repack = (rlv_repack)9;
     assert_int_equal(rlv_engine_open(&e, &eo, &err), RLV_EINVAL);
     assert_null(e);
     /* a limit past Mistral's 4096-token window is refused, not silently attended in full */

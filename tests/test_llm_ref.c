@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -23,6 +25,7 @@
 #include "cpu.h"
 #include "mm.h"
 #include "pool.h"
+#include "test_util.h"
 
 #define DATA RLV_TEST_DATA "/llm"
 #define TOL 1e-4
@@ -213,6 +216,98 @@ static void test_ws_reuse(void **s) {
     llm_ws_free(&ws);  /* NULL: no-op */
     unload_model(&L);
     case_free(a), case_free(b);
+}
+
+/* Writes n bytes to path through a temporary file renamed over it: a mapping of the old file
+ * keeps the old bytes, a later open() sees the new ones. */
+static void replace_file(const char *path, const void *b, size_t n) {
+    char tmp[700];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(rename(tmp, path), 0);
+}
+
+/* Direct reads of the layers (llm_model_stream, design note 7), on a copy of case `name`'s
+ * checkpoint: every layer is served from the workspace's slots (no read fails, one item per
+ * layer per pass), the log-probs are the same bits as read from the mapping and match the
+ * reference. Then the file is replaced by one whose layer-1 down_proj is zero: the mapping keeps
+ * the old bytes, a new workspace reads the new ones, and its log-probs change — the products
+ * read the slots, not the mapping. f32, f16 and bf16 weights. */
+static void stream_case(const char *name) {
+    lcase *c = case_load(name);
+    char dir[600], file[700], src[700];
+    snprintf(dir, sizeof dir, "%s/stream_%s", RLV_TEST_DATA, name);
+    snprintf(src, sizeof src, "%s/model.safetensors", c->ckpt);
+    size_t n = 0;
+    uint8_t *bytes = slurp(src, &n);
+    assert_non_null(bytes);
+    assert_int_equal(mkdir(dir, 0755) == 0 || errno == EEXIST, 1);
+    snprintf(file, sizeof file, "%s/config.json", c->ckpt);
+    size_t cn = 0;
+    void *cfg = slurp(file, &cn);
+    assert_non_null(cfg);
+    snprintf(file, sizeof file, "%s/config.json", dir);
+    replace_file(file, cfg, cn);
+    free(cfg);
+    snprintf(file, sizeof file, "%s/model.safetensors", dir);
+    replace_file(file, bytes, n);
+    loaded L = {0};
+    load_model(&L, dir);
+    llm_ws *ws = ws_for(L.m, c);
+    double *a = malloc((size_t)c->total * sizeof(double)), *b = malloc((size_t)c->total * sizeof(double));
+    rlv_err e = {0};
+    prefix_ok(ws, c);
+    assert_int_equal(llm_score(ws, (const int32_t *const *)c->cand, c->lens, c->n, a, NULL, &e), RLV_OK);
+    assert_int_equal(llm_ws_stream_bytes(ws), 0);
+    llm_ws_free(&ws);
+    assert_int_equal(llm_model_stream(L.m, L.ck, &e), RLV_OK);
+    size_t slot = 0, per_pass = llm_model_stream_bytes(L.m, &slot);
+    assert_true(per_pass > 0 && slot > 0 && slot < per_pass);
+    ws = ws_for(L.m, c);
+    assert_true(llm_ws_stream_bytes(ws) >= 2 * slot);
+    for (int round = 0; round < 2; round++) {
+        prefix_ok(ws, c);
+        memset(b, 0, (size_t)c->total * sizeof(double));
+        assert_int_equal(llm_score(ws, (const int32_t *const *)c->cand, c->lens, c->n, b, NULL, &e), RLV_OK);
+        assert_memory_equal(a, b, (size_t)c->total * sizeof(double));
+    }
+    assert_true(score_cmp(ws, c, c->n) <= TOL);
+    wstream_stats st;
+    llm_ws_stream_stats(ws, &st);
+    int passes = 2 * 2 + 1; /* two prefix + score rounds, then score_cmp's */
+    assert_int_equal(st.failed, 0);
+    assert_true(st.items >= (uint64_t)(passes * L.cfg.num_hidden_layers));
+    assert_true(st.bytes >= passes * per_pass);
+    llm_ws_free(&ws);
+    /* the same file name, other bytes: only direct reads see them */
+    const rlv_tensor *down = ckpt_find(L.ck, "model.layers.1.mlp.down_proj.weight");
+    const char *path;
+    uint64_t off;
+    assert_non_null(down);
+    assert_int_equal(ckpt_locate(L.ck, down->data, down->nbytes, &path, &off), RLV_OK);
+    assert_string_equal(path, file);
+    memset(bytes + off, 0, down->nbytes);
+    replace_file(file, bytes, n);
+    ws = ws_for(L.m, c);
+    prefix_ok(ws, c);
+    assert_int_equal(llm_score(ws, (const int32_t *const *)c->cand, c->lens, c->n, b, NULL, &e), RLV_OK);
+    assert_memory_not_equal(a, b, (size_t)c->total * sizeof(double));
+    printf("%-22s read directly: %zu bytes a pass, %llu layers loaded, the same bits; changed file seen\n", name,
+           per_pass, (unsigned long long)st.items);
+    llm_ws_free(&ws);
+    free(a), free(b), free(bytes);
+    unload_model(&L);
+    case_free(c);
+}
+
+static void test_stream(void **s) {
+    (void)s;
+    stream_case("bf16_gqa4_n16");
+    stream_case("f32_gqa1_n4");
+    stream_case("f16_gqa2_n8");
 }
 
 /* Log-probs of all candidates of case `name` (bf16 weights) on a pool of nth threads, into lp. */
@@ -515,7 +610,7 @@ int main(void) {
         cmocka_unit_test(test_bf16_gqa4_n1_to_16), cmocka_unit_test(test_f32_gqa1),
         cmocka_unit_test(test_f16_gqa2),           cmocka_unit_test(test_bf16_long),
         cmocka_unit_test(test_prefix_bos_only),    cmocka_unit_test(test_prefix_all_slots),
-        cmocka_unit_test(test_ws_reuse),           cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_ws_reuse),           cmocka_unit_test(test_stream),           cmocka_unit_test(test_threads),
         cmocka_unit_test(test_errors),             cmocka_unit_test(test_thread_counts),
         cmocka_unit_test(test_bf16_compute),       cmocka_unit_test(test_prefix_score),
     };
