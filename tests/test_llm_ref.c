@@ -25,6 +25,7 @@
 #include "cpu.h"
 #include "mm.h"
 #include "pool.h"
+#include "clock.h"
 #include "test_util.h"
 
 #define DATA RLV_TEST_DATA "/llm"
@@ -281,6 +282,28 @@ static void stream_case(const char *name) {
     assert_int_equal(st.failed, 0);
     assert_true(st.items >= (uint64_t)(passes * L.cfg.num_hidden_layers));
     assert_true(st.bytes >= passes * per_pass);
+    /* deadlines ever later, until a prefix stops between two layers (the stream aborts its pass)
+     * and until one completes: every pass after a stop starts at layer 0 with the same bits */
+    int mid = 0, done = 0;
+    char want[64];
+    for (double ms = 0.01; ms < 1e6 && !done; ms *= 1.05) { /* 5 % steps: a stop falls inside a pass */
+        llm_ws_set_deadline(ws, clock_now_ms() + ms);
+        int rc = llm_prefix(ws, c->prefix, c->P, c->emb, c->emb_pos, c->n_emb, &e);
+        done = rc == RLV_OK;
+        if (rc == RLV_ETIMEOUT && !strstr(e.msg, "after 0 of")) {
+            snprintf(want, sizeof want, "after %d of", L.cfg.num_hidden_layers);
+            assert_null(strstr(e.msg, want));
+            mid++;
+        } else if (!done) assert_int_equal(rc, RLV_ETIMEOUT);
+        llm_ws_set_deadline(ws, 0);
+        if (rc == RLV_ETIMEOUT && mid <= 3) {
+            prefix_ok(ws, c);
+            assert_int_equal(llm_score(ws, (const int32_t *const *)c->cand, c->lens, c->n, b, NULL, &e), RLV_OK);
+            assert_memory_equal(a, b, (size_t)c->total * sizeof(double));
+        }
+    }
+    printf("%-22s %d prefixes stopped between layers, then a complete one: %d\n", name, mid, done);
+    assert_true(mid > 0 && done);
     llm_ws_free(&ws);
     /* the same file name, other bytes: only direct reads see them */
     const rlv_tensor *down = ckpt_find(L.ck, "model.layers.1.mlp.down_proj.weight");
