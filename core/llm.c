@@ -63,7 +63,7 @@
 #define LLM_ATT_ROWS 64
 
 /* Slots of a workspace's direct reads (note 7): the layer computing and the next one being read
- * (a full-size layer, 436 MB in bf16, reads in 0.3-0.6 s and computes in ~1.2 s). */
+ * (a full-size layer, 436 MB in bf16, reads in ~0.25 s at 1.8 GB/s and computes in ~1.3 s). */
 #define LLM_STREAM_SLOTS 2
 
 /* row-major [rows, cols] as stored, q8 with its scales */
