@@ -90,10 +90,9 @@ struct llm_model {
     float *vecs;            /* [(2 L + 1) H]: every norm weight widened to f32 (owned) */
     size_t weight_bytes;
     /* Direct reads (design note 7): the layers' matrices read from the disk into a worker's
-     * slots; NULL when none are. item[l]: layer l's item, -1 when none of its matrices is;
-     * soff[l][j]: where matrix j (LAYER_MATS order) lies in the item's slot, NO_SLOT: not streamed. */
+     * slots, item l of the plan holding layer l's; NULL when none are. soff[l][j]: where matrix j
+     * (LAYER_MATS order) lies in layer l's slot, NO_SLOT: not read directly. */
     wstream_plan *plan;
-    int *item;
     size_t (*soff)[LAYER_NMATS];
 };
 
@@ -213,7 +212,6 @@ void llm_model_free(llm_model **mp) {
     if (!mp || !*mp) return;
     llm_model *m = *mp;
     wstream_plan_free(&m->plan);
-    free(m->item);
     free(m->soff);
     free(m->vecs);
     free(m->layers);
@@ -508,40 +506,30 @@ static void layer_prefetch(const llm_model *m, int l) {
         if (!m->plan || m->soff[l][j] == NO_SLOT) mm_weight_prefetch(w[j]);
 }
 
-/* A matrix the layers' direct reads can take: read from c's mapping as stored, whole, not q8. */
+/* A matrix the layers' direct reads can take: read from c's mapping as stored (its view is the
+ * tensor's own bytes: not repacked, not served from another checkpoint), not q8. */
 static int streamable(const llm_w *w, const ckpt *c, const char **path, uint64_t *off) {
-    return w->t && !w->scale && !w->w.panel && w->w.p == w->t->data && w->t->dtype != RLV_I8 &&
-           ckpt_locate(c, w->t->data, w->t->nbytes, path, off) == RLV_OK;
+    return w->t && !w->scale && w->w.p == w->t->data && ckpt_locate(c, w->t->data, w->t->nbytes, path, off) == RLV_OK;
 }
 
 int llm_model_stream(llm_model *m, const ckpt *c, rlv_err *err) {
     wstream_plan_free(&m->plan);
-    free(m->item), free(m->soff);
-    m->item = malloc((size_t)m->L * sizeof *m->item);
-    m->soff = malloc((size_t)m->L * sizeof *m->soff);
-    if (!m->item || !m->soff) return rlv_errf(err, RLV_ENOMEM, "out of memory for the decoder's direct reads");
-    int n = 0;
-    for (int l = 0; l < m->L; l++) {
-        const llm_w *w[] = LAYER_MATS(&m->layers[l]);
-        const char *path;
-        uint64_t off;
-        m->item[l] = -1;
-        for (int j = 0; j < LAYER_NMATS && m->item[l] < 0; j++)
-            if (streamable(w[j], c, &path, &off)) m->item[l] = n++;
-    }
-    if (!n) return RLV_OK;
-    int rc = wstream_plan_new(&m->plan, n, err);
+    free(m->soff);
+    if (!(m->soff = malloc((size_t)m->L * sizeof *m->soff)))
+        return rlv_errf(err, RLV_ENOMEM, "out of memory for the decoder's direct reads");
+    int rc = wstream_plan_new(&m->plan, m->L, err); /* item l: layer l (empty when it reads no file) */
     for (int l = 0; l < m->L && !rc; l++) {
         const llm_w *w[] = LAYER_MATS(&m->layers[l]);
         for (int j = 0; j < LAYER_NMATS && !rc; j++) {
             const char *path;
             uint64_t off;
             m->soff[l][j] = NO_SLOT;
-            if (m->item[l] >= 0 && streamable(w[j], c, &path, &off))
-                rc = wstream_plan_add(m->plan, m->item[l], path, off, w[j]->t->nbytes, &m->soff[l][j], err);
+            if (streamable(w[j], c, &path, &off))
+                rc = wstream_plan_add(m->plan, l, path, off, w[j]->t->nbytes, &m->soff[l][j], err);
         }
     }
-    if (!rc) rc = wstream_plan_check(m->plan, err);
+    if (!rc && !wstream_plan_bytes(m->plan)) wstream_plan_free(&m->plan); /* nothing to read directly */
+    if (!rc && m->plan) rc = wstream_plan_check(m->plan, err);
     if (rc) wstream_plan_free(&m->plan);
     return rc;
 }
@@ -555,8 +543,8 @@ size_t llm_model_stream_bytes(const llm_model *m, size_t *slot_bytes) {
  * holds the copy pointing there), else as bound. */
 static const llm_layer *layer_get(llm_ws *ws, int l, llm_layer *tmp) {
     const llm_model *m = ws->m;
-    if (!ws->stream || m->item[l] < 0) return &m->layers[l];
-    const uint8_t *slot = wstream_get(ws->stream, m->item[l]);
+    if (!ws->stream) return &m->layers[l];
+    const uint8_t *slot = wstream_get(ws->stream, l);
     if (!slot) return &m->layers[l];
     *tmp = m->layers[l];
     llm_w *w[] = LAYER_MATS(tmp);
@@ -566,7 +554,7 @@ static const llm_layer *layer_get(llm_ws *ws, int l, llm_layer *tmp) {
 }
 
 static void layer_done(llm_ws *ws, int l) {
-    if (ws->stream && ws->m->item[l] >= 0) wstream_done(ws->stream, ws->m->item[l]);
+    if (ws->stream) wstream_done(ws->stream, l);
 }
 
 /* ws->x holds R embedded rows (positions in ws->pos); runs every layer, K/V of row r going

@@ -56,14 +56,15 @@ typedef struct rng {
     size_t n, slot_off;
 } rng;
 
-/* Five items; item 2 has ranges of both files, item 4 ends at the big file's end. */
+/* Six items; item 2 has ranges of both files, item 4 ends at the big file's end, item 5 has no
+ * range (a layer whose matrices are all in memory: it is handed over like the others). */
 static const rng RANGES[] = {
     {0, 0, 0, 4096, 0},         {0, 1, 1, 3, 0},             {1, 0, 4097, 1, 0},
     {1, 0, 123456, 5000000, 0}, {2, 1, 69000, 1001, 0},      {2, 0, 8191, 8193, 0},
     {2, 1, 0, SMALL_LEN, 0},    {3, 0, 17, (size_t)(17u << 20), 0}, {4, 0, BIG_LEN - 777, 777, 0},
 };
 #define N_RANGES (int)(sizeof RANGES / sizeof RANGES[0])
-#define N_ITEMS 5
+#define N_ITEMS 6
 
 static wstream_plan *make_plan(rng *r) {
     wstream_plan *p;
