@@ -1,8 +1,10 @@
 /* bench_mm.c — GFLOP/s of mm_xwt at every weight product shape of the decoder (Mistral-7B, as
  * core/llm.c forward() calls it) and the ViT (EVA-E, as core/vit.c does), against the widest
  * fp32 FMA peak measured in the same run (bench_peak.h), cblas_sgemm (whatever OpenBLAS picks
- * for OPENBLAS_CORETYPE) and optionally BLIS (dlopen'ed: it exports cblas_sgemm too, so it is
- * not linked). Random weights, as bf16, as q8 (quantised from the bf16 values, f16 scales, block 32
+ * for OPENBLAS_CORETYPE) and optionally BLIS and oneDNN (dlopen'ed: BLIS exports cblas_sgemm too,
+ * and neither is needed by anything else, so neither is linked): bli_sgemm and dnnl_sgemm on the
+ * f32 weights, or with --compute bf16 dnnl_gemm_bf16bf16f32 on the bf16 weights and x rounded to
+ * bf16 (oneDNN's vdpbf16ps kernel against ours). Random weights, as bf16, as q8 (quantised from the bf16 values, f16 scales, block 32
  * or each of --block's sizes: docs/quantization.md) and as f32; min over --reps timed calls after a
  * warm-up, the formats one after the other for each shape and M.
  * The machine may be shared: the peak is measured before every shape and at the end, and the
@@ -10,12 +12,13 @@
  * CPU time, not wall time, of both the product and the peak loop). Rows are printed at the end;
  * progress goes to stderr.
  *
- *   bench_mm [--threads 2] [--reps 3] [--m 256,512,1024] [--compute fp32|bf16] [--blis]
+ *   bench_mm [--threads 2] [--reps 3] [--m 256,512,1024] [--compute fp32|bf16] [--blis] [--dnnl]
  *            [--only cblas|ours] [--shape NAME] [--repack] [--block 32,16]
  * --block: the q8 block sizes, one q8 column group each (at most 3), all timed in the same run.
  * --repack: our columns multiply weights repacked into the kernel's panels (mm_repack_view), as
  * rlaifvd does when they fit in memory; run with and without it in one command to compare.
- * Not run by ctest. */
+ * --blis needs libblis.so.4 (package libblis4-pthread), --dnnl libdnnl.so.2 (libdnnl2; it runs
+ * on OpenMP threads, set to --threads here). Not run by ctest. */
 #include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -53,6 +56,22 @@ static const shape shapes[] = {
 typedef void (*bli_sgemm_fn)(int, int, int64_t, int64_t, int64_t, float *, float *, int64_t, int64_t, float *, int64_t,
                              int64_t, float *, float *, int64_t, int64_t);
 typedef void (*bli_threads_fn)(int64_t);
+typedef int (*bli_arch_id_fn)(void);
+typedef const char *(*bli_arch_str_fn)(int);
+/* oneDNN's C API (dnnl.h): row-major; dims are int64_t, status 0 is success */
+typedef int (*dnnl_sgemm_fn)(char, char, int64_t, int64_t, int64_t, float, const float *, int64_t, const float *, int64_t,
+                             float, float *, int64_t);
+typedef int (*dnnl_bf16_fn)(char, char, int64_t, int64_t, int64_t, float, const uint16_t *, int64_t, const uint16_t *,
+                            int64_t, float, float *, int64_t);
+typedef int (*dnnl_isa_fn)(void);
+typedef void (*omp_threads_fn)(int);
+
+/* The libraries bench_mm compares with besides OpenBLAS, NULL where not asked for. */
+typedef struct libs {
+    bli_sgemm_fn blis;
+    dnnl_sgemm_fn dnnl;
+    dnnl_bf16_fn dnnl_bf16;
+} libs;
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static float rndf(void) {
@@ -93,14 +112,15 @@ static double loadavg(void) {
 }
 
 typedef struct run {
-    int which;  /* 0 ours, 1 cblas, 2 blis */
+    int which;  /* 0 ours, 1 cblas, 2 blis, 3 oneDNN f32, 4 oneDNN bf16 */
     mm_ctx *mm;
-    bli_sgemm_fn blis;
+    const libs *lib;
     const shape *s;
     int m;
     float *y;
     const float *x;
-    mm_w w;  /* ours: the weights as bf16, q8 or f32; cblas and BLIS read w.p as f32 */
+    const uint16_t *xb;  /* x rounded to bf16 (oneDNN bf16) */
+    mm_w w;  /* ours: the weights as bf16, q8 or f32; cblas, BLIS and oneDNN f32 read w.p as f32, oneDNN bf16 as bf16 */
 } run;
 
 static void run_once(const run *r) {
@@ -111,8 +131,12 @@ static void run_once(const run *r) {
     else if (r->which == 1)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r->m, s->n, s->k, 1.0f, r->x, s->k, r->w.p, s->ldw, beta,
                     r->y, s->n);
-    else  /* column-major strides: x [m, k] rs k cs 1; W^T [k, n] element (p, j) at j*ldw + p */
-        r->blis(0, 0, r->m, s->n, s->k, &one, (float *)r->x, s->k, 1, (float *)r->w.p, 1, s->ldw, &beta, r->y, s->n, 1);
+    else if (r->which == 2) /* column-major strides: x [m, k] rs k cs 1; W^T [k, n] element (p, j) at j*ldw + p */
+        r->lib->blis(0, 0, r->m, s->n, s->k, &one, (float *)r->x, s->k, 1, (float *)r->w.p, 1, s->ldw, &beta, r->y, s->n, 1);
+    else if (r->which == 3) {
+        if (r->lib->dnnl('N', 'T', r->m, s->n, s->k, 1.0f, r->x, s->k, r->w.p, s->ldw, beta, r->y, s->n)) die("dnnl_sgemm failed");
+    } else if (r->lib->dnnl_bf16('N', 'T', r->m, s->n, s->k, 1.0f, r->xb, s->k, r->w.p, s->ldw, beta, r->y, s->n))
+        die("dnnl_gemm_bf16bf16f32 failed");
 }
 
 /* CPU seconds of the whole process (all threads). */
@@ -146,7 +170,7 @@ static rate time_gflops(const run *r, int reps, int threads) {
 typedef struct row {
     const char *name;
     int m, k, n;
-    rate b, q[3], f, c, l;  /* ours with bf16, q8 (one per block size) and f32 weights, cblas, BLIS */
+    rate b, q[3], f, c, l, d;  /* ours with bf16, q8 (one per block size) and f32 weights, cblas, BLIS, oneDNN */
 } row;
 
 static void peak_max(rate *best, rate r) {
@@ -163,7 +187,7 @@ static rate peak_rate(bench_isa isa, int threads) {
 }
 
 int main(int argc, char **argv) {
-    int threads = 2, reps = 3, use_blis = 0, only = 0, repack = 0;  /* only: 0 all, 1 ours, 2 cblas */
+    int threads = 2, reps = 3, use_blis = 0, use_dnnl = 0, only = 0, repack = 0;  /* only: 0 all, 1 ours, 2 cblas */
     int ms[8] = {256, 512, 1024}, nm = 3, blocks[3] = {Q8_BLOCK_DEFAULT}, nb = 1;
     const char *one = NULL;
     mm_compute compute = MM_COMPUTE_F32;
@@ -172,6 +196,7 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "--threads") && v) threads = atoi(v), i++;
         else if (!strcmp(a, "--reps") && v) reps = atoi(v), i++;
         else if (!strcmp(a, "--blis")) use_blis = 1;
+        else if (!strcmp(a, "--dnnl")) use_dnnl = 1;
         else if (!strcmp(a, "--repack")) repack = 1;
         else if (!strcmp(a, "--shape") && v) one = v, i++;
         else if (!strcmp(a, "--only") && v) only = !strcmp(v, "ours") ? 1 : 2, i++;
@@ -180,7 +205,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--block") && v) nb = int_list(argv[++i], blocks, 3);
         else {
             fprintf(stderr, "usage: bench_mm [--threads N] [--reps N] [--m 256,512,1024] [--compute fp32|bf16] [--blis] "
-                            "[--only ours|cblas] [--shape NAME] [--repack] [--block 32,16]\n");
+                            "[--dnnl] [--only ours|cblas] [--shape NAME] [--repack] [--block 32,16]\n");
             return 2;
         }
     }
@@ -191,14 +216,30 @@ int main(int argc, char **argv) {
     mm_ctx *mm = NULL;
     rlv_err e = {0};
     if (pool_init(&pool, threads, &e) || mm_ctx_init(&mm, pool, compute, &e)) die(e.msg);
-    bli_sgemm_fn blis = NULL;
+    libs lib = {0};
+    char libnote[160] = "";
     if (use_blis) {
         void *h = dlopen("libblis.so.4", RTLD_NOW | RTLD_LOCAL);
         if (!h) die(dlerror());
-        blis = (bli_sgemm_fn)dlsym(h, "bli_sgemm");
+        lib.blis = (bli_sgemm_fn)dlsym(h, "bli_sgemm");
         bli_threads_fn nt = (bli_threads_fn)dlsym(h, "bli_thread_set_num_threads");
-        if (!blis || !nt) die("libblis.so.4: no bli_sgemm / bli_thread_set_num_threads");
+        bli_arch_id_fn aid = (bli_arch_id_fn)dlsym(h, "bli_arch_query_id");
+        bli_arch_str_fn astr = (bli_arch_str_fn)dlsym(h, "bli_arch_string");
+        if (!lib.blis || !nt || !aid || !astr) die("libblis.so.4: no bli_sgemm / bli_thread_set_num_threads / bli_arch_query_id");
         nt(threads);
+        snprintf(libnote, sizeof libnote, "; BLIS (dlopen) config %s", astr(aid()));
+    }
+    if (use_dnnl) {
+        void *h = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL), *g = dlopen("libgomp.so.1", RTLD_NOW | RTLD_LOCAL);
+        if (!h || !g) die(dlerror());
+        lib.dnnl = (dnnl_sgemm_fn)dlsym(h, "dnnl_sgemm");
+        lib.dnnl_bf16 = (dnnl_bf16_fn)dlsym(h, "dnnl_gemm_bf16bf16f32");
+        dnnl_isa_fn isa = (dnnl_isa_fn)dlsym(h, "dnnl_get_effective_cpu_isa");
+        omp_threads_fn ot = (omp_threads_fn)dlsym(g, "omp_set_num_threads");
+        if (!lib.dnnl || !lib.dnnl_bf16 || !isa || !ot) die("libdnnl.so.2: no dnnl_sgemm / dnnl_gemm_bf16bf16f32 / dnnl_get_effective_cpu_isa");
+        ot(threads);
+        size_t l = strlen(libnote);
+        snprintf(libnote + l, sizeof libnote - l, "; oneDNN (dlopen) isa mask 0x%x", (unsigned)isa());
     }
     /* the peak the ratios are over: the widest fp32 FMA, or vdpbf16ps for --compute bf16 */
     bench_isa isa = compute == MM_COMPUTE_BF16 ? BENCH_AVX512_BF16 : bench_widest_fp32();
@@ -207,7 +248,7 @@ int main(int argc, char **argv) {
     const char *cte = getenv("OPENBLAS_CORETYPE");
     printf("# bench_mm: %d threads, min of %d reps; kernel %s%s (cpu %s); OpenBLAS core %s (OPENBLAS_CORETYPE=%s)%s\n",
            threads, reps, mm_kernel_name(mm), repack ? ", weights repacked" : "", cpu_level_name(cpu_features()), openblas_get_corename(), cte ? cte : "(unset)",
-           blis ? "; BLIS via dlopen" : "");
+           libnote);
     printf("# peak %s at start: %.0f GFLOP/s wall, %.0f per CPU-second x %d; load average %.2f\n", bench_isa_name(isa),
            pk.wall, pk.cpu, threads, l0);
     rate best = pk;
@@ -215,6 +256,7 @@ int main(int argc, char **argv) {
     int nrows = 0;
     size_t xcap = 0;
     float *x = NULL, *y = NULL;
+    uint16_t *xb = NULL;
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
         const shape *s = &shapes[si];
         if (one && strcmp(one, s->name)) continue;
@@ -257,14 +299,14 @@ int main(int argc, char **argv) {
             int m = mlist[mi];
             size_t need = (size_t)m * (s->k > s->n ? s->k : s->n);
             if (need > xcap) {
-                free(x), free(y);
-                x = xmalloc(need * sizeof(float)), y = xmalloc(need * sizeof(float));
+                free(x), free(y), free(xb);
+                x = xmalloc(need * sizeof(float)), y = xmalloc(need * sizeof(float)), xb = xmalloc(need * sizeof(uint16_t));
                 xcap = need;
             }
-            for (size_t i = 0; i < (size_t)m * s->k; i++) x[i] = rndf();
+            for (size_t i = 0; i < (size_t)m * s->k; i++) x[i] = rndf(), xb[i] = half_f32_to_bf16(x[i]);
             for (size_t i = 0; i < (size_t)m * s->n; i++) y[i] = 0;
-            run r = {0, mm, blis, s, m, y, x, wbv};
-            rate gb = {0, 0}, gq[3] = {{0, 0}, {0, 0}, {0, 0}}, gf = {0, 0}, gc = {0, 0}, gl = {0, 0};
+            run r = {0, mm, &lib, s, m, y, x, xb, wbv};
+            rate gb = {0, 0}, gq[3] = {{0, 0}, {0, 0}, {0, 0}}, gf = {0, 0}, gc = {0, 0}, gl = {0, 0}, gd = {0, 0};
             if (only != 2) {
                 gb = time_gflops(&r, reps, threads);
                 for (int bi = 0; bi < nb; bi++)
@@ -278,10 +320,15 @@ int main(int argc, char **argv) {
                 gc = time_gflops(&r, reps, threads);
                 openblas_set_num_threads(1);
             }
-            if (blis) r.which = 2, r.w = mm_w_plain(wf, RLV_F32, s->ldw), gl = time_gflops(&r, reps, threads);
-            if (nrows < 64) rows[nrows++] = (row){s->name, m, s->k, s->n, gb, {gq[0], gq[1], gq[2]}, gf, gc, gl};
-            fprintf(stderr, "%s M %d: %.1f %.1f %.1f %.1f %.1f GFLOP/s\n", s->name, m, gb.wall, gq[0].wall, gf.wall,
-                    gc.wall, gl.wall);
+            if (lib.blis) r.which = 2, r.w = mm_w_plain(wf, RLV_F32, s->ldw), gl = time_gflops(&r, reps, threads);
+            if (lib.dnnl) {
+                if (compute == MM_COMPUTE_BF16) r.which = 4, r.w = mm_w_plain(wb, RLV_BF16, s->ldw);
+                else r.which = 3, r.w = mm_w_plain(wf, RLV_F32, s->ldw);
+                gd = time_gflops(&r, reps, threads);
+            }
+            if (nrows < 64) rows[nrows++] = (row){s->name, m, s->k, s->n, gb, {gq[0], gq[1], gq[2]}, gf, gc, gl, gd};
+            fprintf(stderr, "%s M %d: %.1f %.1f %.1f %.1f %.1f %.1f GFLOP/s\n", s->name, m, gb.wall, gq[0].wall, gf.wall,
+                    gc.wall, gl.wall, gd.wall);
         }
         mm_repack_free(&rp);
         for (int bi = 0; bi < nb; bi++) free(wq[bi]), free(ws[bi]);
@@ -295,13 +342,16 @@ int main(int argc, char **argv) {
            best.wall, best.cpu, threads);
     printf("# GF/s: wall clock (min of reps); /pk: over the highest peak, wall; /pkc: per CPU-second, over the highest\n");
     printf("# q8wB: q8 weights in blocks of B; q8/bf16: the per-CPU-second rates' ratio\n");
+    printf("# f32/cb, f32/bl: ours on f32 weights over cblas, BLIS; us/dn: ours over oneDNN on the same weights (%s)\n",
+           compute == MM_COMPUTE_BF16 ? "bf16w against dnnl_gemm_bf16bf16f32" : "f32w against dnnl_sgemm");
     printf("%-12s %5s %5s %5s | %7s %5s %5s |", "shape", "M", "k", "n", "bf16w", "/pk", "/pkc");
     for (int bi = 0; bi < nb; bi++) {
         char h[16];
         snprintf(h, sizeof h, "q8w%d", blocks[bi]);
         printf(" %7s %5s %5s %7s |", h, "/pk", "/pkc", "q8/bf16");
     }
-    printf(" %7s %5s %5s | %7s %6s | %7s %6s\n", "f32w", "/pk", "/pkc", "cblas", "f32/cb", "blis", "f32/bl");
+    printf(" %7s %5s %5s | %7s %6s | %7s %6s | %7s %6s\n", "f32w", "/pk", "/pkc", "cblas", "f32/cb", "blis", "f32/bl", "dnnl",
+           "us/dn");
     for (int i = 0; i < nrows; i++) {
         const row *r = &rows[i];
         printf("%-12s %5d %5d %5d | %7.1f %5.2f %5.2f |", r->name, r->m, r->k, r->n, r->b.wall, r->b.wall / best.wall,
@@ -311,10 +361,12 @@ int main(int argc, char **argv) {
             printf(" %7.1f %5.2f %5.2f %7.2f |", q->wall, q->wall / best.wall, q->cpu / best.cpu,
                    r->b.cpu > 0 ? q->cpu / r->b.cpu : 0);
         }
-        printf(" %7.1f %5.2f %5.2f | %7.1f %6.2f | %7.1f %6.2f\n", r->f.wall, r->f.wall / best.wall, r->f.cpu / best.cpu,
-               r->c.wall, r->c.wall > 0 ? r->f.wall / r->c.wall : 0, r->l.wall, r->l.wall > 0 ? r->f.wall / r->l.wall : 0);
+        double us = compute == MM_COMPUTE_BF16 ? r->b.wall : r->f.wall;
+        printf(" %7.1f %5.2f %5.2f | %7.1f %6.2f | %7.1f %6.2f | %7.1f %6.2f\n", r->f.wall, r->f.wall / best.wall,
+               r->f.cpu / best.cpu, r->c.wall, r->c.wall > 0 ? r->f.wall / r->c.wall : 0, r->l.wall,
+               r->l.wall > 0 ? r->f.wall / r->l.wall : 0, r->d.wall, r->d.wall > 0 ? us / r->d.wall : 0);
     }
-    free(x), free(y);
+    free(x), free(y), free(xb);
     mm_ctx_free(&mm);
     pool_free(&pool);
     return 0;

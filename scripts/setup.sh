@@ -17,6 +17,7 @@ PKGS=(
   python3-torch python3-numpy python3-pil python3-zmq python3-msgpack python3-sentencepiece python3-protobuf python3-pip python3-requests
   python3-venv python3-setuptools python3-wheel chromium-headless-shell
   munge slurmctld slurmd slurm-client shellcheck
+  libblis4-pthread libdnnl2  # dlopen'ed by bench_mm --blis / --dnnl (the libraries side by side, docs/performance.md)
 )
 if [ "${1:-}" = "--runtime" ]; then PKGS=("${RUNTIME[@]}"); fi
 missing=()
