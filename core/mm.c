@@ -479,6 +479,7 @@ typedef struct repacked {
 } repacked;
 
 struct mm_repack {
+    const mm_kern *kern;  /* NULL: generic (nothing repacked) */
     int panel;
     int bf16p;  /* the layout of bf16 panels: the kernel's tile_bf16p reads them in place (mm_kern.h) */
     repacked *v;
@@ -493,8 +494,10 @@ int mm_repack_init(mm_repack **out, mm_compute compute, rlv_err *err) {
     if (rc) return rc;
     mm_repack *r = calloc(1, sizeof *r);
     if (!r) return rlv_errf(err, RLV_ENOMEM, "weight repacking");
+    r->kern = kern;
     r->panel = kern ? kern->nr : 0;
     r->bf16p = kern ? kern->bf16p : 0;
+    RLV_ASSERT(!r->bf16p || kern->bf16p_pack);
     *out = r;
     return RLV_OK;
 }
@@ -517,29 +520,30 @@ void mm_repack_limit(mm_repack *r, size_t bytes) { r->limit = bytes; }
 
 /* Panels of w [n, k] (a whole stored weight: c0 0) into p / scale: element (j, q) of W goes to
  * panel j / P at [q][j % P], rows past n zero; q8 scale (j, b) to [b][j % P] of the panel. bf16
- * panels for a kernel's tile_bf16p (layout bf16p, mm_kern.h) instead: MM_BF16P_SPLIT at
- * [q][2 (j % P) or 2 (j % P - P/2) + 1], MM_BF16P_PAIRS at [q / 2][j % P][q % 2] (k even).
+ * panels for a kernel's tile_bf16p (layout bf16p, mm_kern.h) are its bf16p_pack's.
  * k outer, the panel's P rows inner: P source lines stay cached while 64 bytes of each are used. */
-#define AT_PLAIN(q, jj) ((q) * (size_t)P + (jj))
-#define AT_SPLIT(q, jj) ((q) * (size_t)P + ((jj) < (size_t)P / 2 ? 2 * (jj) : 2 * ((jj) - (size_t)P / 2) + 1))
-#define AT_PAIRS(q, jj) ((q) / 2 * 2 * (size_t)P + 2 * (jj) + (q) % 2)
-#define REPACK_ELEMS(T, AT)                                                                      \
+#define REPACK_ELEMS(T)                                                                          \
     for (size_t pi = 0; pi < np; pi++) {                                                         \
         T *dst = (T *)p + pi * (size_t)k * (size_t)P;                                            \
         const T *src = (const T *)w->p + pi * (size_t)P * (size_t)w->ld;                         \
         size_t rows = (size_t)n - pi * (size_t)P < (size_t)P ? (size_t)n - pi * (size_t)P : (size_t)P; \
         for (size_t q = 0; q < (size_t)k; q++)                                                   \
             for (size_t jj = 0; jj < (size_t)P; jj++)                                            \
-                dst[AT(q, jj)] = jj < rows ? src[jj * (size_t)w->ld + q] : (T)0;                 \
+                dst[q * (size_t)P + jj] = jj < rows ? src[jj * (size_t)w->ld + q] : (T)0;         \
     }
-static void repack_into(const mm_w *w, int n, int k, int P, int bf16p, void *p, uint16_t *scale) {
+static void repack_into(const mm_repack *r, const mm_w *w, int n, int k, int bf16p, void *p, uint16_t *scale) {
+    int P = r->panel;
     size_t np = (size_t)(n + P - 1) / (size_t)P;
-    if (bf16p == MM_BF16P_SPLIT) REPACK_ELEMS(uint16_t, AT_SPLIT)
-    else if (bf16p == MM_BF16P_PAIRS) REPACK_ELEMS(uint16_t, AT_PAIRS)
+    if (bf16p)
+        for (size_t pi = 0; pi < np; pi++) {
+            int rows = n - (int)pi * P < P ? n - (int)pi * P : P;
+            r->kern->bf16p_pack((uint16_t *)p + pi * (size_t)k * (size_t)P, (const uint16_t *)w->p + pi * (size_t)P * (size_t)w->ld,
+                                (size_t)w->ld, rows, k);
+        }
     else switch (rlv_dtype_size(w->dt)) {
-        case 1: REPACK_ELEMS(int8_t, AT_PLAIN) break;
-        case 2: REPACK_ELEMS(uint16_t, AT_PLAIN) break;
-        default: REPACK_ELEMS(float, AT_PLAIN) break;
+        case 1: REPACK_ELEMS(int8_t) break;
+        case 2: REPACK_ELEMS(uint16_t) break;
+        default: REPACK_ELEMS(float) break;
         }
     if (w->dt != RLV_I8) return;
     size_t nbk = (size_t)(k / w->block), lds = (size_t)(w->ld / w->block);
@@ -551,9 +555,42 @@ static void repack_into(const mm_w *w, int n, int k, int P, int bf16p, void *p, 
             }
 }
 #undef REPACK_ELEMS
-#undef AT_PLAIN
-#undef AT_SPLIT
-#undef AT_PAIRS
+
+/* The bf16p layout repacking gives W [n, k] of dtype dt on r's kernel (0: plain panels). */
+static int bf16p_of(const mm_repack *r, rlv_dtype dt, int k) {
+    /* pairs only for even k: a view's k (mm_w_at) then stays even too, as every weight's here */
+    return dt == RLV_BF16 && (r->bf16p != MM_BF16P_PAIRS || k % 2 == 0) ? r->bf16p : 0;
+}
+
+/* w as a view of its panels at p (q8: scales at scale). */
+static mm_w panel_view(mm_w w, void *p, uint16_t *scale, int P, int k, int bf16p) {
+    w.p = p;
+    w.ld = P;
+    w.panel = P;
+    w.pstride = (size_t)k * (size_t)P;
+    w.bf16p = bf16p;
+    if (w.dt == RLV_I8) {
+        w.scale = scale;
+        w.spstride = (size_t)(k / w.block) * (size_t)P;
+        w.c0 = 0;
+    }
+    return w;
+}
+
+int mm_repack_inplace(const mm_repack *r, rlv_dtype dt, int n, int k) {
+    return r && r->panel && n > 0 && n % r->panel == 0 && bf16p_of(r, dt, k) != 0;
+}
+
+void mm_repack_to(const mm_repack *r, void *dst, const void *src, int n, int k) {
+    RLV_ASSERT(mm_repack_inplace(r, RLV_BF16, n, k) && (uintptr_t)dst % 64 == 0);
+    mm_w w = mm_w_plain(src, RLV_BF16, k);
+    repack_into(r, &w, n, k, r->bf16p, dst, NULL);
+}
+
+mm_w mm_repack_to_view(const mm_repack *r, const void *dst, int n, int k) {
+    RLV_ASSERT(mm_repack_inplace(r, RLV_BF16, n, k));
+    return panel_view(mm_w_plain(dst, RLV_BF16, k), (void *)dst, NULL, r->panel, k, r->bf16p);
+}
 
 static int repack(mm_repack *r, mm_w *w, int n, int k, const ckpt *c, const char *name, rlv_err *err);
 
@@ -569,8 +606,7 @@ int mm_repack_view(mm_repack *r, mm_w *w, int n, int k, rlv_err *err) {
 }
 
 static int repack(mm_repack *r, mm_w *w, int n, int k, const ckpt *c, const char *name, rlv_err *err) {
-    /* pairs only for even k: a view's k (mm_w_at) then stays even too, as every weight's here */
-    int P = r->panel, bf16p = w->dt == RLV_BF16 && (r->bf16p != MM_BF16P_PAIRS || k % 2 == 0) ? r->bf16p : 0;
+    int P = r->panel, bf16p = bf16p_of(r, w->dt, k);
     RLV_ASSERT(w->c0 == 0 && k <= w->ld && (w->dt != RLV_I8 || k % w->block == 0));
     const void *key = w->p, *skey = w->scale;
     repacked *hit = NULL;
@@ -594,7 +630,7 @@ static int repack(mm_repack *r, mm_w *w, int n, int k, const ckpt *c, const char
             free(e.scale);
             return rlv_errf(err, RLV_ENOMEM, "repacking '%s': %zu bytes", name, bytes + sbytes);
         }
-        repack_into(w, n, k, P, bf16p, e.p, e.scale);
+        repack_into(r, w, n, k, bf16p, e.p, e.scale);
         if (c) {
             ckpt_evict(c, w->p, (size_t)n * (size_t)k * es);
             if (sbytes) ckpt_evict(c, w->scale, (size_t)n * (size_t)(k / w->block) * 2);
@@ -603,17 +639,6 @@ static int repack(mm_repack *r, mm_w *w, int n, int k, const ckpt *c, const char
         hit = &r->v[r->n++];
         r->bytes += e.bytes;
     }
-    mm_w v = *w;
-    v.p = hit->p;
-    v.ld = P;
-    v.panel = P;
-    v.pstride = (size_t)k * (size_t)P;
-    v.bf16p = bf16p;
-    if (v.dt == RLV_I8) {
-        v.scale = hit->scale;
-        v.spstride = (size_t)(k / v.block) * (size_t)P;
-        v.c0 = 0;
-    }
-    *w = v;
+    *w = panel_view(*w, hit->p, hit->scale, P, k, bf16p);
     return RLV_OK;
 }

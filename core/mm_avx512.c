@@ -253,7 +253,37 @@ static void gemv(float *y, size_t ldy, const float *x, size_t ldx, int m, int k,
 #undef GEMV_DT
 }
 
+/* A panel of 32 rows of bf16 W into MM_BF16P_SPLIT: k-row q is 16 words, word i = W[i][q] (low
+ * half) | W[i + 16][q] (high). 16 k at a time: rows i and i + 16 zero-extended and merged into 16
+ * words each, then a 16 x 16 transpose of the words gives 16 k-rows, stored past the caches.
+ * 0.24 ns an element on one core (a 14336 x 4096 gate/up in 14 ms), where the scalar walk took
+ * 9.3 ns: a full-size layer is laid in ~50 ms of the reader's time against ~1.3 s of compute. */
+static void bf16p_pack(void *dst, const uint16_t *w, size_t ldw, int rows, int k) {
+    uint32_t *d = dst;
+    int q0 = 0;
+    if (rows == NR)
+        for (; q0 + 16 <= k; q0 += 16) {
+            __m512 r[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++) {
+                __m512i lo = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(w + (size_t)i * ldw + q0)));
+                __m512i hi = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(w + (size_t)(i + 16) * ldw + q0)));
+                r[i] = _mm512_castsi512_ps(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+            }
+            mmx_tr16(r);
+#pragma GCC unroll 16
+            for (int q = 0; q < 16; q++) _mm512_stream_ps((float *)(d + (size_t)(q0 + q) * 16), r[q]); /* read later, from memory */
+        }
+    for (int q = q0; q < k; q++)
+        for (int i = 0; i < 16; i++) {
+            uint32_t lo = i < rows ? w[(size_t)i * ldw + q] : 0, hi = i + 16 < rows ? w[(size_t)(i + 16) * ldw + q] : 0;
+            d[(size_t)q * 16 + i] = lo | hi << 16;
+        }
+    _mm_sfence(); /* the streamed stores are seen before the panel is handed over */
+}
+
 const mm_kern mm_kern_avx512 = {
     .name = "avx512", .mr = MR, .nr = NR, .kc = KC, .mc = MC, .nc = 32 * 64, .kstep = 1,
-    .pack_a = pack_a, .pack_b = pack_b, .tile = tile, .gemv_rows = 4, .gemv = gemv, .bf16p = MM_BF16P_SPLIT, .tile_bf16p = tile_bf16p,
+    .pack_a = pack_a, .pack_b = pack_b, .tile = tile, .gemv_rows = 4, .gemv = gemv, .bf16p = MM_BF16P_SPLIT, .bf16p_pack = bf16p_pack,
+    .tile_bf16p = tile_bf16p,
 };

@@ -164,8 +164,30 @@ static void tile_bf16p(int kb, const void *ap, const void *bp, float *c, size_t 
     tile_on(kb, ap, bp, c, ldc, mb, nb, alpha, acc, pf, pf_lines);
 }
 
+/* A panel of 32 rows of bf16 W (k even) into MM_BF16P_PAIRS: pair-row p is 32 words, word j =
+ * W[j][2p] (low half) | W[j][2p + 1] (high) — the 32-bit word p of row j as stored, so the panel
+ * is a transpose of 32-bit words, 16 x 16 at a time. */
+static void bf16p_pack(void *dst, const uint16_t *w, size_t ldw, int rows, int k) {
+    uint32_t *d = dst;
+    int p0 = 0, np = k / 2;
+    if (rows == NR)
+        for (; p0 + 16 <= np; p0 += 16)
+            for (int h = 0; h < 2; h++) {
+                __m512 r[16];
+#pragma GCC unroll 16
+                for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(w + (size_t)(16 * h + i) * ldw + 2 * (size_t)p0);
+                mmx_tr16(r);
+#pragma GCC unroll 16
+                for (int q = 0; q < 16; q++) _mm512_stream_ps((float *)(d + (size_t)(p0 + q) * NR + 16 * h), r[q]); /* read later, from memory */
+            }
+    for (int p = p0; p < np; p++)
+        for (int j = 0; j < NR; j++)
+            d[(size_t)p * NR + j] = j < rows ? pair_of(w[(size_t)j * ldw + 2 * p], w[(size_t)j * ldw + 2 * p + 1]) : 0;
+    _mm_sfence(); /* the streamed stores are seen before the panel is handed over */
+}
+
 const mm_kern mm_kern_avx512bf16 = {
     .name = "avx512bf16", .mr = MR, .nr = NR, .kc = 512, .mc = 14 * 24, .nc = 32 * 64, .kstep = 2,
     .pack_a = pack_a, .pack_b = pack_b, .tile = tile, .bf16p = MM_BF16P_PAIRS,
-    .tile_bf16p = tile_bf16p,
+    .bf16p_pack = bf16p_pack, .tile_bf16p = tile_bf16p,
 };

@@ -15,6 +15,7 @@
 #define RLV_MM_KERN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mm.h"
 
@@ -47,6 +48,10 @@ typedef struct mm_kern {
      * Meanwhile it brings pf_lines cache lines from pf (the next panel's share; NULL: none) into
      * L2, spread over its depth loop. */
     int bf16p;
+    /* With bf16p: one panel of a bf16 W (`rows` <= nr rows, ldw elements apart, k of each) into
+     * that layout, rows past `rows` zero: repacking's transpose (mm_repack_*), run on the reader
+     * thread for each streamed decoder layer, so it must cost a small share of a layer's compute. */
+    void (*bf16p_pack)(void *dst, const uint16_t *w, size_t ldw, int rows, int k);
     void (*tile_bf16p)(int kb, const void *a, const void *b, float *c, size_t ldc, int mb, int nb, float alpha, int acc,
                        const char *pf, int pf_lines);
 } mm_kern;
