@@ -577,21 +577,6 @@ static mm_w panel_view(mm_w w, void *p, uint16_t *scale, int P, int k, int bf16p
     return w;
 }
 
-int mm_repack_inplace(const mm_repack *r, rlv_dtype dt, int n, int k) {
-    return r && r->panel && n > 0 && n % r->panel == 0 && bf16p_of(r, dt, k) != 0;
-}
-
-void mm_repack_to(const mm_repack *r, void *dst, const void *src, int n, int k) {
-    RLV_ASSERT(mm_repack_inplace(r, RLV_BF16, n, k) && (uintptr_t)dst % 64 == 0);
-    mm_w w = mm_w_plain(src, RLV_BF16, k);
-    repack_into(r, &w, n, k, r->bf16p, dst, NULL);
-}
-
-mm_w mm_repack_to_view(const mm_repack *r, const void *dst, int n, int k) {
-    RLV_ASSERT(mm_repack_inplace(r, RLV_BF16, n, k));
-    return panel_view(mm_w_plain(dst, RLV_BF16, k), (void *)dst, NULL, r->panel, k, r->bf16p);
-}
-
 static int repack(mm_repack *r, mm_w *w, int n, int k, const ckpt *c, const char *name, rlv_err *err);
 
 int mm_repack_weight(mm_repack *r, mm_weight *w, const ckpt *c, rlv_err *err) {

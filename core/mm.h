@@ -107,15 +107,6 @@ int mm_repack_weight(mm_repack *r, mm_weight *w, const ckpt *c, rlv_err *err);
  * copy's view. For benchmarks and tests; the source is not released, and must outlive r (copies
  * are found again by the source's address). */
 int mm_repack_view(mm_repack *r, mm_w *w, int n, int k, rlv_err *err);
-/* Weights that arrive at run time (the decoders' layers read directly, llm.c) laid into the
- * panels r's kernel multiplies in place, by the caller into its own buffer: 1 when a W [n, k] of
- * dtype dt can be (bf16, a kernel whose tile reads bf16 panels, n a multiple of the panel, k even
- * where the layout pairs k), else 0 (keep it as stored). r may be NULL (0). */
-int mm_repack_inplace(const mm_repack *r, rlv_dtype dt, int n, int k);
-/* dst (64-byte aligned, n x k bf16) = the bf16 W [n, k] at src (rows of k) in those panels, and
- * the view mm_xwt reads them by. Both only where mm_repack_inplace says 1. */
-void mm_repack_to(const mm_repack *r, void *dst, const void *src, int n, int k);
-mm_w mm_repack_to_view(const mm_repack *r, const void *dst, int n, int k);
 /* Bytes of the copies. */
 size_t mm_repack_bytes(const mm_repack *r);
 /* At most this many bytes of copies (0: no limit, the default): a weight whose copy would pass

@@ -256,8 +256,8 @@ static void gemv(float *y, size_t ldy, const float *x, size_t ldx, int m, int k,
 /* A panel of 32 rows of bf16 W into MM_BF16P_SPLIT: k-row q is 16 words, word i = W[i][q] (low
  * half) | W[i + 16][q] (high). 16 k at a time: rows i and i + 16 zero-extended and merged into 16
  * words each, then a 16 x 16 transpose of the words gives 16 k-rows, stored past the caches.
- * 0.24 ns an element on one core (a 14336 x 4096 gate/up in 14 ms), where the scalar walk took
- * 9.3 ns: a full-size layer is laid in ~50 ms of the reader's time against ~1.3 s of compute. */
+ * 0.24 ns an element on a quiet core (a 14336 x 4096 gate/up in 14 ms), where the scalar walk
+ * took 9.3 ns. */
 static void bf16p_pack(void *dst, const uint16_t *w, size_t ldw, int rows, int k) {
     uint32_t *d = dst;
     int q0 = 0;

@@ -480,62 +480,59 @@ static void test_held(void **st) {
     print_message("mm held x: %d weights, products of the held x equal to the same packing x themselves\n", cases);
 }
 
-/* mm_repack_to (the streamed layers' panels): where mm_repack_inplace says 1, every bf16 element
- * lands where mm_kern.h's layout puts it — the transpose's 16-k steps and the tail after them —
- * and the product through mm_repack_to_view is the same bits as on the weights as stored; where it
- * says 0 (generic and AVX2, n off a panel, odd k for pairs) nothing is laid. */
-static void repack_to_cases(mm_ctx *c, const level *lv, int threads, void *arg) {
+/* The bf16 panels the AVX-512 tiles read in place, as repacking lays them (mm_kern.bf16p_pack):
+ * every element lands where mm_kern.h's layout puts it — through the transpose's 16-k steps and
+ * the tail after them, in whole panels and in a last panel of 27 rows whose rest is zero — and
+ * products of the copy are the bits of the weights as stored. */
+static void bf16_panels_cases(mm_ctx *c, const level *lv, int threads, void *arg) {
     static const int ks[] = {2, 30, 48, 102, 4096};
     int *cases = arg;
     rlv_err e = {0};
     (void)threads;
-    mm_repack *rp = NULL;
-    cpu_set_cap(lv->cap);
-    assert_int_equal(mm_repack_init(&rp, lv->compute, &e), RLV_OK);
-    cpu_set_cap(~0u);
-    int P = mm_repack_panel(rp), lay = !strcmp(mm_kernel_name(c), "avx512")       ? MM_BF16P_SPLIT
-                                       : !strcmp(mm_kernel_name(c), "avx512bf16") ? MM_BF16P_PAIRS
-                                                                                  : 0;
-    assert_int_equal(mm_repack_inplace(rp, RLV_BF16, 64, 48), lay != 0);
-    assert_int_equal(mm_repack_inplace(rp, RLV_F32, 64, 48), 0);
-    assert_int_equal(mm_repack_inplace(NULL, RLV_BF16, 64, 48), 0);
-    if (lay) {
-        assert_int_equal(mm_repack_inplace(rp, RLV_BF16, 64 + 16, 48), 0);
-        assert_int_equal(mm_repack_inplace(rp, RLV_BF16, 64, 47), lay == MM_BF16P_SPLIT);
-    }
-    for (size_t ki = 0; lay && ki < sizeof ks / sizeof *ks; ki++) {
-        int n = 2 * P, k = ks[ki], m = 17;
-        wbuf w = make_w(RLV_BF16, (size_t)n * k, (size_t)k);
-        const uint16_t *wb = w.p;
-        uint16_t *d = aligned_alloc(64, (size_t)n * k * 2);
-        memset(d, 0xee, (size_t)n * k * 2);
-        mm_repack_to(rp, d, w.p, n, k);
-        for (int j = 0; j < n; j++)
-            for (int q = 0; q < k; q++) {
-                size_t pi = (size_t)j / P, jj = (size_t)j % P, at;
-                if (lay == MM_BF16P_SPLIT) at = (size_t)q * P + (jj < (size_t)P / 2 ? 2 * jj : 2 * (jj - P / 2) + 1);
-                else at = (size_t)q / 2 * 2 * P + 2 * jj + (size_t)q % 2;
-                if (d[pi * (size_t)k * P + at] != wb[(size_t)j * k + q])
-                    fail_msg("%s: k %d: W[%d][%d] misplaced in its panel", mm_kernel_name(c), k, j, q);
-            }
-        float *x = malloc((size_t)m * k * sizeof(float)), *y1 = malloc((size_t)m * n * sizeof(float)),
-              *y2 = malloc((size_t)m * n * sizeof(float));
-        for (size_t i = 0; i < (size_t)m * k; i++) x[i] = rndf();
-        mm_xwt(c, y1, n, x, k, m, k, mm_repack_to_view(rp, d, n, k), n, NULL, 0);
-        mm_xwt(c, y2, n, x, k, m, k, mm_w_plain(w.p, RLV_BF16, k), n, NULL, 0);
-        if (memcmp(y1, y2, (size_t)m * n * sizeof(float))) fail_msg("%s: k %d: laid panels give other bits", mm_kernel_name(c), k);
-        free(x), free(y1), free(y2), free(d), free(w.p), free(w.f), free(w.s);
-        (*cases)++;
-    }
-    mm_repack_free(&rp);
+    int lay = !strcmp(mm_kernel_name(c), "avx512")       ? MM_BF16P_SPLIT
+              : !strcmp(mm_kernel_name(c), "avx512bf16") ? MM_BF16P_PAIRS
+                                                         : 0;
+    for (size_t ki = 0; lay && ki < sizeof ks / sizeof *ks; ki++)
+        for (int part = 0; part < 2; part++) {
+            mm_repack *rp = NULL;
+            cpu_set_cap(lv->cap);
+            assert_int_equal(mm_repack_init(&rp, lv->compute, &e), RLV_OK);
+            cpu_set_cap(~0u);
+            int P = mm_repack_panel(rp), n = part ? 2 * P - 5 : 2 * P, k = ks[ki], m = 17;
+            wbuf w = make_w(RLV_BF16, (size_t)n * k, (size_t)k);
+            const uint16_t *wb = w.p;
+            mm_w rep = mm_w_plain(w.p, RLV_BF16, k);
+            assert_int_equal(mm_repack_view(rp, &rep, n, k, &e), RLV_OK);
+            assert_int_equal(rep.bf16p, lay);
+            const uint16_t *d = rep.p;
+            for (int j = 0; j < 2 * P; j++)
+                for (int q = 0; q < k; q++) {
+                    size_t pi = (size_t)j / P, jj = (size_t)j % P, at;
+                    if (lay == MM_BF16P_SPLIT) at = (size_t)q * P + (jj < (size_t)P / 2 ? 2 * jj : 2 * (jj - P / 2) + 1);
+                    else at = (size_t)q / 2 * 2 * P + 2 * jj + (size_t)q % 2;
+                    uint16_t want = j < n ? wb[(size_t)j * k + q] : 0;
+                    if (d[pi * (size_t)k * P + at] != want)
+                        fail_msg("%s: n %d k %d: W[%d][%d] misplaced in its panel", mm_kernel_name(c), n, k, j, q);
+                }
+            float *x = malloc((size_t)m * k * sizeof(float)), *y1 = malloc((size_t)m * n * sizeof(float)),
+                  *y2 = malloc((size_t)m * n * sizeof(float));
+            for (size_t i = 0; i < (size_t)m * k; i++) x[i] = rndf();
+            mm_xwt(c, y1, n, x, k, m, k, rep, n, NULL, 0);
+            mm_xwt(c, y2, n, x, k, m, k, mm_w_plain(w.p, RLV_BF16, k), n, NULL, 0);
+            if (memcmp(y1, y2, (size_t)m * n * sizeof(float)))
+                fail_msg("%s: n %d k %d: the panels give other bits", mm_kernel_name(c), n, k);
+            free(x), free(y1), free(y2), free(w.p), free(w.f), free(w.s);
+            mm_repack_free(&rp);
+            (*cases)++;
+        }
 }
 
-static void test_repack_to(void **st) {
+static void test_bf16_panels(void **st) {
     (void)st;
     int cases = 0;
-    each_ctx(2, 2, repack_to_cases, &cases);
-    print_message("mm repack_to: %d weights laid into panels where they belong\n", cases);
-    if (cpu_features() & CPU_AVX512) assert_true(cases >= 5);
+    each_ctx(2, 2, bf16_panels_cases, &cases);
+    print_message("mm bf16 panels: %d weights laid where the in-place tiles read them\n", cases);
+    if (cpu_features() & CPU_AVX512) assert_true(cases >= 10);
 }
 
 /* mm_repack_limit: a weight whose copy would pass the limit stays as stored (its view untouched),
@@ -670,7 +667,7 @@ int main(int argc, char **argv) {
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool), cmocka_unit_test(test_default_kernel), cmocka_unit_test(test_one_thread),
-        cmocka_unit_test(test_two_threads), cmocka_unit_test(test_three_threads), cmocka_unit_test(test_q8_exact), cmocka_unit_test(test_repacked), cmocka_unit_test(test_repack_to), cmocka_unit_test(test_repack_limit), cmocka_unit_test(test_held),
+        cmocka_unit_test(test_two_threads), cmocka_unit_test(test_three_threads), cmocka_unit_test(test_q8_exact), cmocka_unit_test(test_repacked), cmocka_unit_test(test_bf16_panels), cmocka_unit_test(test_repack_limit), cmocka_unit_test(test_held),
         cmocka_unit_test(test_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
