@@ -534,6 +534,7 @@ void mm_repack_limit(mm_repack *r, size_t bytes) { r->limit = bytes; }
 static void repack_into(const mm_repack *r, const mm_w *w, int n, int k, int bf16p, void *p, uint16_t *scale) {
     int P = r->panel;
     size_t np = (size_t)(n + P - 1) / (size_t)P;
+    RLV_ASSERT((uintptr_t)p % 64 == 0);
     if (bf16p)
         for (size_t pi = 0; pi < np; pi++) {
             int rows = n - (int)pi * P < P ? n - (int)pi * P : P;
