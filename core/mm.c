@@ -22,6 +22,7 @@
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "cpu.h"
 #include "half.h"
@@ -475,7 +476,7 @@ typedef struct repacked {
     rlv_dtype dt;
     void *p;                      /* panels */
     uint16_t *scale;              /* q8: panel scales */
-    size_t bytes;
+    size_t bytes, sbytes;         /* of the copy (its mapping: bytes - sbytes) and of the scales */
 } repacked;
 
 struct mm_repack {
@@ -506,7 +507,7 @@ void mm_repack_free(mm_repack **rp) {
     if (!rp || !*rp) return;
     mm_repack *r = *rp;
     for (int i = 0; i < r->n; i++) {
-        free(r->v[i].p);
+        munmap(r->v[i].p, r->v[i].bytes - r->v[i].sbytes);
         free(r->v[i].scale);
     }
     free(r->v);
@@ -609,10 +610,13 @@ static int repack(mm_repack *r, mm_w *w, int n, int k, const ckpt *c, const char
         size_t es = rlv_dtype_size(w->dt), np = (size_t)(n + P - 1) / (size_t)P;
         size_t bytes = np * (size_t)P * (size_t)k * es, sbytes = w->dt == RLV_I8 ? np * (size_t)P * (size_t)(k / w->block) * 2 : 0;
         if (r->limit && r->bytes + bytes + sbytes > r->limit) return RLV_OK; /* stays as stored */
-        repacked e = {key, skey, n, k, w->dt, aligned_alloc(64, (bytes + 63) / 64 * 64), sbytes ? malloc(sbytes) : NULL,
-                      bytes + sbytes};
+        /* populated at once: faulted in page by page, the copies of a real-width pair spent two
+         * thirds of the repack in faults and page clearing (perf of an open); open 11.2-11.6 s
+         * against 7.2-7.8 s populated */
+        void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        repacked e = {key, skey, n, k, w->dt, m == MAP_FAILED ? NULL : m, sbytes ? malloc(sbytes) : NULL, bytes + sbytes, sbytes};
         if (!e.p || (sbytes && !e.scale)) {
-            free(e.p);
+            if (e.p) munmap(e.p, bytes);
             free(e.scale);
             return rlv_errf(err, RLV_ENOMEM, "repacking '%s': %zu bytes", name, bytes + sbytes);
         }
