@@ -135,8 +135,16 @@ def eval_killing_one(server, ds, name, log=None):
 
 
 def three_daemons(*extra_per_daemon):
-    return [RlaifvdProcess(A.rlaifvd, A.rlaifv, os.path.join(A.models, "policy"), os.path.join(A.models, "reference"), *x)
-            for x in extra_per_daemon or [()] * 3]
+    """Three daemons, or none: the ones started are stopped when a later one does not start."""
+    ds = []
+    try:
+        for x in extra_per_daemon or [()] * 3:
+            ds.append(RlaifvdProcess(A.rlaifvd, A.rlaifv, os.path.join(A.models, "policy"),
+                                     os.path.join(A.models, "reference"), *x))
+    except BaseException:
+        stop_all(ds)
+        raise
+    return ds
 
 
 def stop_all(ds):
@@ -155,8 +163,14 @@ def case_zmq_kill_one_of_three():
 
 
 def case_http_nginx_kill_one_of_three():
-    hports = [free_port() for _ in range(3)]
-    ds = three_daemons(*[("--http-bind", f"127.0.0.1:{hp}") for hp in hports])
+    for attempt in range(3):  # an HTTP port free_port gave may be taken before a daemon binds it
+        hports = [free_port() for _ in range(3)]
+        try:
+            ds = three_daemons(*[("--http-bind", f"127.0.0.1:{hp}") for hp in hports])
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
     ng = None
     try:
         ng = NginxLB(A.nginx, path("nginx"), hports)

@@ -18,18 +18,28 @@ def free_port():
 
 class RlaifvdProcess:
     """rlaifvd on a free loopback port with the given models and extra flags, returned once
-    `rlaifv call ... ping` gets an answer (at most 30 s); close() stops it with SIGTERM."""
+    `rlaifv call ... ping` gets an answer (at most 30 s); close() stops it with SIGTERM.
+    free_port's port can be taken by another test between the probe and the daemon's bind: a
+    daemon that exits at start is started again on another port (three tries); one that does
+    not start is killed before the error, so that no daemon outlives its test."""
 
     def __init__(self, rlaifvd, rlaifv, model, ref_model, *extra):
-        self.ep = f"tcp://127.0.0.1:{free_port()}"
-        self.p = subprocess.Popen([rlaifvd, "--model", model, "--ref-model", ref_model, "--bind", self.ep,
-                                   "--log-level", "error", *extra])
-        for _ in range(150):
-            if subprocess.run([rlaifv, "call", "--server", self.ep, "--timeout-ms", "300", "ping"],
-                              capture_output=True).returncode == 0:
-                return
-            time.sleep(0.2)
-        raise AssertionError("rlaifvd did not start")
+        for _ in range(3):
+            self.ep = f"tcp://127.0.0.1:{free_port()}"
+            self.p = subprocess.Popen([rlaifvd, "--model", model, "--ref-model", ref_model, "--bind", self.ep,
+                                       "--log-level", "error", *extra])
+            for _ in range(150):
+                if self.p.poll() is not None:
+                    break
+                if subprocess.run([rlaifv, "call", "--server", self.ep, "--timeout-ms", "300", "ping"],
+                                  capture_output=True).returncode == 0:
+                    return
+                time.sleep(0.2)
+            if self.p.poll() is None:
+                break
+        self.p.kill()
+        self.p.wait(30)
+        raise AssertionError(f"rlaifvd did not start (exit status {self.p.returncode})")
 
     def close(self):
         self.p.terminate()
