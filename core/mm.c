@@ -558,27 +558,6 @@ static void repack_into(const mm_repack *r, const mm_w *w, int n, int k, int bf1
 }
 #undef REPACK_ELEMS
 
-/* The bf16p layout repacking gives W [n, k] of dtype dt on r's kernel (0: plain panels). */
-static int bf16p_of(const mm_repack *r, rlv_dtype dt, int k) {
-    /* pairs only for even k: a view's k (mm_w_at) then stays even too, as every weight's here */
-    return dt == RLV_BF16 && (r->bf16p != MM_BF16P_PAIRS || k % 2 == 0) ? r->bf16p : 0;
-}
-
-/* w as a view of its panels at p (q8: scales at scale). */
-static mm_w panel_view(mm_w w, void *p, uint16_t *scale, int P, int k, int bf16p) {
-    w.p = p;
-    w.ld = P;
-    w.panel = P;
-    w.pstride = (size_t)k * (size_t)P;
-    w.bf16p = bf16p;
-    if (w.dt == RLV_I8) {
-        w.scale = scale;
-        w.spstride = (size_t)(k / w.block) * (size_t)P;
-        w.c0 = 0;
-    }
-    return w;
-}
-
 static int repack(mm_repack *r, mm_w *w, int n, int k, const ckpt *c, const char *name, rlv_err *err);
 
 int mm_repack_weight(mm_repack *r, mm_weight *w, const ckpt *c, rlv_err *err) {
@@ -593,7 +572,8 @@ int mm_repack_view(mm_repack *r, mm_w *w, int n, int k, rlv_err *err) {
 }
 
 static int repack(mm_repack *r, mm_w *w, int n, int k, const ckpt *c, const char *name, rlv_err *err) {
-    int P = r->panel, bf16p = bf16p_of(r, w->dt, k);
+    /* pairs only for even k: a view's k (mm_w_at) then stays even too, as every weight's here */
+    int P = r->panel, bf16p = w->dt == RLV_BF16 && (r->bf16p != MM_BF16P_PAIRS || k % 2 == 0) ? r->bf16p : 0;
     RLV_ASSERT(w->c0 == 0 && k <= w->ld && (w->dt != RLV_I8 || k % w->block == 0));
     const void *key = w->p, *skey = w->scale;
     repacked *hit = NULL;
@@ -629,6 +609,17 @@ static int repack(mm_repack *r, mm_w *w, int n, int k, const ckpt *c, const char
         hit = &r->v[r->n++];
         r->bytes += e.bytes;
     }
-    *w = panel_view(*w, hit->p, hit->scale, P, k, bf16p);
+    mm_w v = *w;
+    v.p = hit->p;
+    v.ld = P;
+    v.panel = P;
+    v.pstride = (size_t)k * (size_t)P;
+    v.bf16p = bf16p;
+    if (v.dt == RLV_I8) {
+        v.scale = hit->scale;
+        v.spstride = (size_t)(k / v.block) * (size_t)P;
+        v.c0 = 0;
+    }
+    *w = v;
     return RLV_OK;
 }
