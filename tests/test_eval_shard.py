@@ -27,7 +27,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from testlib import RlaifvdProcess, free_port, run_cases  # noqa: E402
+from testlib import RlaifvdProcess, run_cases  # noqa: E402
 
 A = None
 RUN_KEYS = ("concurrency", "seconds", "items_per_s")  # this run's own figures: legitimately differ
@@ -249,8 +249,8 @@ def case_daemon_shards_over_zmq_and_http():
     """Shards scored through rlaifvd, one over ZeroMQ and one over HTTP, merge into what one run
     through the daemon writes; the HTTP shard's manifest knows the models but not the weight bytes."""
     inp = write_input("in.jsonl", rows())
-    web = free_port()
-    d = RlaifvdProcess(A.rlaifvd, A.rlaifv, f"{A.demo}/policy", f"{A.demo}/reference", "--http-bind", f"127.0.0.1:{web}")
+    d = RlaifvdProcess(A.rlaifvd, A.rlaifv, f"{A.demo}/policy", f"{A.demo}/reference", http=True)
+    web = d.http_port
     try:
         full = path("d.full.jsonl")
         if os.path.exists(full):

@@ -34,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from fake_rlaifvd import FakeDaemon  # noqa: E402
 from nginx_lb import NginxLB  # noqa: E402
-from testlib import RlaifvdProcess, free_port, run_cases  # noqa: E402
+from testlib import RlaifvdProcess, run_cases  # noqa: E402
 
 A = None
 N_ROWS = 300
@@ -134,13 +134,13 @@ def eval_killing_one(server, ds, name, log=None):
     return killed_at
 
 
-def three_daemons(*extra_per_daemon):
+def three_daemons(http=False):
     """Three daemons, or none: the ones started are stopped when a later one does not start."""
     ds = []
     try:
-        for x in extra_per_daemon or [()] * 3:
+        for _ in range(3):
             ds.append(RlaifvdProcess(A.rlaifvd, A.rlaifv, os.path.join(A.models, "policy"),
-                                     os.path.join(A.models, "reference"), *x))
+                                     os.path.join(A.models, "reference"), http=http))
     except BaseException:
         stop_all(ds)
         raise
@@ -163,14 +163,8 @@ def case_zmq_kill_one_of_three():
 
 
 def case_http_nginx_kill_one_of_three():
-    for attempt in range(3):  # an HTTP port free_port gave may be taken before a daemon binds it
-        hports = [free_port() for _ in range(3)]
-        try:
-            ds = three_daemons(*[("--http-bind", f"127.0.0.1:{hp}") for hp in hports])
-            break
-        except AssertionError:
-            if attempt == 2:
-                raise
+    ds = three_daemons(http=True)
+    hports = [d.http_port for d in ds]
     ng = None
     try:
         ng = NginxLB(A.nginx, path("nginx"), hports)

@@ -17,17 +17,20 @@ def free_port():
 
 
 class RlaifvdProcess:
-    """rlaifvd on a free loopback port with the given models and extra flags, returned once
-    `rlaifv call ... ping` gets an answer (at most 30 s); close() stops it with SIGTERM.
-    free_port's port can be taken by another test between the probe and the daemon's bind: a
-    daemon that exits at start is started again on another port (three tries); one that does
-    not start is killed before the error, so that no daemon outlives its test."""
+    """rlaifvd on a free loopback port with the given models and extra flags (http=True: also
+    --http-bind on a free port, self.http_port), returned once `rlaifv call ... ping` gets an
+    answer (at most 30 s); close() stops it with SIGTERM. free_port's ports can be taken by
+    another test between the probe and the daemon's bind: a daemon that exits at start is started
+    again on other ports (three tries); one that does not start is killed before the error, so
+    that no daemon outlives its test."""
 
-    def __init__(self, rlaifvd, rlaifv, model, ref_model, *extra):
+    def __init__(self, rlaifvd, rlaifv, model, ref_model, *extra, http=False):
         for _ in range(3):
             self.ep = f"tcp://127.0.0.1:{free_port()}"
+            self.http_port = free_port() if http else None
+            web = ["--http-bind", f"127.0.0.1:{self.http_port}"] if http else []
             self.p = subprocess.Popen([rlaifvd, "--model", model, "--ref-model", ref_model, "--bind", self.ep,
-                                       "--log-level", "error", *extra])
+                                       "--log-level", "error", *web, *extra])
             for _ in range(150):
                 if self.p.poll() is not None:
                     break
