@@ -133,18 +133,22 @@ static void pack_b(void *dst, const mm_w *w, int trans, int nb, int kb) {
 
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13)
 #define DECL(i) __m512 c##i##a = _mm512_setzero_ps(), c##i##b = _mm512_setzero_ps();
-#define FMA(i) {                                                   \
+#define FMA(i) if (i < R) {                                        \
         __m512 av = _mm512_set1_ps(a[i]);                          \
         c##i##a = _mm512_fmadd_ps(av, b0, c##i##a);                \
         c##i##b = _mm512_fmadd_ps(av, b1, c##i##b);                \
     }
-#define STORE(i) if (i < mb) mmx_store_row32(c + (size_t)i * ldc, c##i##a, c##i##b, m0, m1, va, acc);
+#define STORE(i) if (i < R && i < mb) mmx_store_row32(c + (size_t)i * ldc, c##i##a, c##i##b, m0, m1, va, acc);
 
 /* Accumulators are named variables, not an array, so that they stay in registers at -O2.
+ * R (a constant in each instance, <= MR) rows are computed: the last tile of a row block is often
+ * short (256 rows are 18 tiles and 4 rows), and a full 14-row tile for it made a 256-row product
+ * 3-7 % slower (bench_mm llm.q and vit.fc1, alternated three times, Zen 4).
+ * Each output's sum is the same chain whatever R, so the bits do not depend on it.
  * bf16p: b is a repacked bf16 panel (MM_BF16P_SPLIT, mm_kern.h), widened as it is loaded —
  * vpslld gives columns 0-15, vpandd 16-31 — else a packed f32 micro-panel. */
-static inline __attribute__((always_inline)) void tile_on(int kb, const float *a, const void *bp, int bf16p, float *c,
-                                                          size_t ldc, int mb, int nb, float alpha, int acc,
+static inline __attribute__((always_inline)) void tile_on(const int R, int kb, const float *a, const void *bp, int bf16p,
+                                                          float *c, size_t ldc, int mb, int nb, float alpha, int acc,
                                                           const char *pf, int pf_lines) {
     /* y is re-read once per depth block and is too big for the caches (1024 x 4096 floats):
      * start fetching this tile's rows now, so that they have arrived by the store */
@@ -178,14 +182,23 @@ static inline __attribute__((always_inline)) void tile_on(int kb, const float *a
     ROWS(STORE)
 }
 
+/* Instances of 4, 7 and 14 rows: a short tile runs the smallest that holds it. */
+#define TILE_R(BF16P, PF, PFL)                                                                       \
+    do {                                                                                             \
+        if (mb <= 4) tile_on(4, kb, ap, bp, BF16P, c, ldc, mb, nb, alpha, acc, PF, PFL);             \
+        else if (mb <= 7) tile_on(7, kb, ap, bp, BF16P, c, ldc, mb, nb, alpha, acc, PF, PFL);        \
+        else tile_on(MR, kb, ap, bp, BF16P, c, ldc, mb, nb, alpha, acc, PF, PFL);                    \
+    } while (0)
+
 static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc) {
-    tile_on(kb, ap, bp, 0, c, ldc, mb, nb, alpha, acc, NULL, 0);
+    TILE_R(0, NULL, 0);
 }
 
 static void tile_bf16p(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc,
                        const char *pf, int pf_lines) {
-    tile_on(kb, ap, bp, 1, c, ldc, mb, nb, alpha, acc, pf, pf_lines);
+    TILE_R(1, pf, pf_lines);
 }
+#undef TILE_R
 
 /* gemv: M (<= 4) rows of x against 16 weight rows at a time, W [n, k] read in place. It computes
  * every output exactly as the tiles do — lanes are output columns, each a chain of FMAs in k

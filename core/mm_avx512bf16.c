@@ -128,16 +128,19 @@ static void pack_b(void *dst, const mm_w *w, int trans, int nb, int kb) {
 
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13)
 #define DECL(i) __m512 c##i##a = _mm512_setzero_ps(), c##i##b = _mm512_setzero_ps();
-#define DOT(i) {                                                   \
+#define DOT(i) if (i < R) {                                        \
         __m512bh av = (__m512bh)_mm512_set1_epi32((int)a[i]);      \
         c##i##a = _mm512_dpbf16_ps(c##i##a, av, b0);               \
         c##i##b = _mm512_dpbf16_ps(c##i##b, av, b1);               \
     }
-#define STORE(i) if (i < mb) mmx_store_row32(c + (size_t)i * ldc, c##i##a, c##i##b, m0, m1, va, acc);
+#define STORE(i) if (i < R && i < mb) mmx_store_row32(c + (size_t)i * ldc, c##i##a, c##i##b, m0, m1, va, acc);
 
-/* pf, pf_lines: see mm_kern.tile_bf16p (NULL, 0 for a packed panel) */
-static inline __attribute__((always_inline)) void tile_on(int kb, const void *ap, const void *bp, float *c, size_t ldc,
-                                                          int mb, int nb, float alpha, int acc, const char *pf, int pf_lines) {
+/* R rows (a constant in each instance, <= MR; see mm_avx512.c's tile_on: a short last tile runs a
+ * smaller instance, same chains, same bits). pf, pf_lines: see mm_kern.tile_bf16p (NULL, 0 for a
+ * packed panel). */
+static inline __attribute__((always_inline)) void tile_on(const int R, int kb, const void *ap, const void *bp, float *c,
+                                                          size_t ldc, int mb, int nb, float alpha, int acc, const char *pf,
+                                                          int pf_lines) {
     const uint32_t *a = ap, *b = bp;
     ROWS(DECL)
     int kp = (kb + 1) / 2;
@@ -154,15 +157,23 @@ static inline __attribute__((always_inline)) void tile_on(int kb, const void *ap
     ROWS(STORE)
 }
 
+#define TILE_R(PF, PFL)                                                                  \
+    do {                                                                                 \
+        if (mb <= 4) tile_on(4, kb, ap, bp, c, ldc, mb, nb, alpha, acc, PF, PFL);        \
+        else if (mb <= 7) tile_on(7, kb, ap, bp, c, ldc, mb, nb, alpha, acc, PF, PFL);   \
+        else tile_on(MR, kb, ap, bp, c, ldc, mb, nb, alpha, acc, PF, PFL);               \
+    } while (0)
+
 static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc) {
-    tile_on(kb, ap, bp, c, ldc, mb, nb, alpha, acc, NULL, 0);
+    TILE_R(NULL, 0);
 }
 
 /* a repacked bf16 panel (MM_BF16P_PAIRS) is already this kernel's packed B */
 static void tile_bf16p(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc,
                        const char *pf, int pf_lines) {
-    tile_on(kb, ap, bp, c, ldc, mb, nb, alpha, acc, pf, pf_lines);
+    TILE_R(pf, pf_lines);
 }
+#undef TILE_R
 
 /* A panel of 32 rows of bf16 W (k even) into MM_BF16P_PAIRS: pair-row p is 32 words, word j =
  * W[j][2p] (low half) | W[j][2p + 1] (high) — the 32-bit word p of row j as stored, so the panel
