@@ -31,6 +31,7 @@
 #include "bench_util.h"
 #include "cpu.h"
 #include "half.h"
+#include "hugemem.h"
 #include "mm.h"
 #include "pool.h"
 #include "q8.h"
@@ -299,8 +300,11 @@ int main(int argc, char **argv) {
             int m = mlist[mi];
             size_t need = (size_t)m * (s->k > s->n ? s->k : s->n);
             if (need > xcap) {
-                free(x), free(y), free(xb);
-                x = xmalloc(need * sizeof(float)), y = xmalloc(need * sizeof(float)), xb = xmalloc(need * sizeof(uint16_t));
+                hugemem_free(x), hugemem_free(y), free(xb);
+                /* activations on the engine's allocator (llm_ws, vit_ws): 2 MB pages where the kernel gives them */
+                x = hugemem_alloc(need * sizeof(float), 0), y = hugemem_alloc(need * sizeof(float), 0);
+                if (!x || !y) die("out of memory");
+                xb = xmalloc(need * sizeof(uint16_t));
                 xcap = need;
             }
             for (size_t i = 0; i < (size_t)m * s->k; i++) x[i] = rndf(), xb[i] = half_f32_to_bf16(x[i]);
@@ -366,7 +370,7 @@ int main(int argc, char **argv) {
                r->f.cpu / best.cpu, r->c.wall, r->c.wall > 0 ? r->f.wall / r->c.wall : 0, r->l.wall,
                r->l.wall > 0 ? r->f.wall / r->l.wall : 0, r->d.wall, r->d.wall > 0 ? us / r->d.wall : 0);
     }
-    free(x), free(y), free(xb);
+    hugemem_free(x), hugemem_free(y), free(xb);
     mm_ctx_free(&mm);
     pool_free(&pool);
     return 0;

@@ -46,6 +46,7 @@
 #include <string.h>
 
 #include "half.h"
+#include "hugemem.h"
 #include "manifest.h"
 #include "mm.h"
 #include "nn.h"
@@ -224,7 +225,7 @@ size_t llm_model_weight_bytes(const llm_model *m) { return m->weight_bytes; }
 /* ------------------------------------------------------------------ workspace */
 
 static void *ws_alloc(size_t n, size_t elem, size_t *acct, int *fail) {
-    void *p = calloc(n ? n : 1, elem);
+    void *p = hugemem_alloc((n ? n : 1) * elem, 0);
     if (!p) *fail = 1;
     *acct += n * elem;
     return p;
@@ -304,11 +305,10 @@ void llm_ws_free(llm_ws **wp) {
     if (!wp || !*wp) return;
     llm_ws *ws = *wp;
     wstream_close(&ws->stream);
-    free(ws->k_cache), free(ws->v_cache), free(ws->rope_cos), free(ws->rope_sin);
-    free(ws->x), free(ws->h), free(ws->q), free(ws->gate), free(ws->up);
-    free(ws->scores), free(ws->logits), free(ws->pos), free(ws->seg_off);
-    free(ws->row_max), free(ws->row_sum), free(ws->row_tgt), free(ws->tgt), free(ws->row_src);
-    free(ws->prefix_logits);
+    void *bufs[] = {ws->k_cache, ws->v_cache, ws->rope_cos, ws->rope_sin, ws->x, ws->h, ws->q, ws->gate, ws->up,
+                    ws->scores, ws->logits, ws->pos, ws->seg_off, ws->row_max, ws->row_sum, ws->row_tgt, ws->tgt,
+                    ws->row_src, ws->prefix_logits};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) hugemem_free(bufs[i]);
     free(ws);
     *wp = NULL;
 }

@@ -22,10 +22,10 @@
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "cpu.h"
 #include "half.h"
+#include "hugemem.h"
 #include "mm_kern.h"
 #include "q8.h"
 
@@ -93,7 +93,7 @@ int mm_ctx_init(mm_ctx **out, rlv_pool *pool, mm_compute compute, rlv_err *err) 
     c->kern = kern;
     c->buf_bytes = kern ? kern_block_bytes(kern, kern->mc) + kern_block_bytes(kern, kern->nc) : MM_TBUF_FLOATS * sizeof(float);
     for (int i = 0; i < nth; i++)
-        if (!(c->buf[i] = aligned_alloc(64, (c->buf_bytes + 63) / 64 * 64))) {
+        if (!(c->buf[i] = hugemem_alloc(c->buf_bytes, 0))) {
             mm_ctx_free(&c);
             return rlv_errf(err, RLV_ENOMEM, "mm buffers: %d x %zu bytes", nth, c->buf_bytes);
         }
@@ -107,9 +107,9 @@ void mm_ctx_free(mm_ctx **cp) {
     if (!cp || !*cp) return;
     mm_ctx *c = *cp;
     if (c->buf)
-        for (int i = 0; i < c->nth; i++) free(c->buf[i]);
+        for (int i = 0; i < c->nth; i++) hugemem_free(c->buf[i]);
     free(c->buf);
-    free(c->apk);
+    hugemem_free(c->apk);
     free(c);
     *cp = NULL;
 }
@@ -408,9 +408,9 @@ int mm_reserve_x(mm_ctx *c, int m, int k, rlv_err *err) {
         if (bytes > need) need = bytes;
     }
     if (need <= c->apk_bytes) return RLV_OK;
-    char *p = aligned_alloc(64, (need + 63) / 64 * 64);
+    char *p = hugemem_alloc(need, 0);
     if (!p) return rlv_errf(err, RLV_ENOMEM, "mm: %zu bytes for a held x of %d x %d", need, m, k);
-    free(c->apk);
+    hugemem_free(c->apk);
     c->apk = p, c->apk_bytes = need, c->held = 0;
     return RLV_OK;
 }
@@ -476,7 +476,7 @@ typedef struct repacked {
     rlv_dtype dt;
     void *p;                      /* panels */
     uint16_t *scale;              /* q8: panel scales */
-    size_t bytes, sbytes;         /* of the copy (its mapping: bytes - sbytes) and of the scales */
+    size_t bytes;                 /* of the copy and its scales */
 } repacked;
 
 struct mm_repack {
@@ -507,7 +507,7 @@ void mm_repack_free(mm_repack **rp) {
     if (!rp || !*rp) return;
     mm_repack *r = *rp;
     for (int i = 0; i < r->n; i++) {
-        munmap(r->v[i].p, r->v[i].bytes - r->v[i].sbytes);
+        hugemem_free(r->v[i].p);
         free(r->v[i].scale);
     }
     free(r->v);
@@ -593,10 +593,9 @@ static int repack(mm_repack *r, mm_w *w, int n, int k, const ckpt *c, const char
         /* populated at once: faulted in page by page, the copies of a real-width pair spent two
          * thirds of the repack in faults and page clearing (perf of an open); open 11.2-11.6 s
          * against 7.2-7.8 s populated */
-        void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-        repacked e = {key, skey, n, k, w->dt, m == MAP_FAILED ? NULL : m, sbytes ? malloc(sbytes) : NULL, bytes + sbytes, sbytes};
+        repacked e = {key, skey, n, k, w->dt, hugemem_alloc(bytes, 1), sbytes ? malloc(sbytes) : NULL, bytes + sbytes};
         if (!e.p || (sbytes && !e.scale)) {
-            if (e.p) munmap(e.p, bytes);
+            hugemem_free(e.p);
             free(e.scale);
             return rlv_errf(err, RLV_ENOMEM, "repacking '%s': %zu bytes", name, bytes + sbytes);
         }

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "half.h"
+#include "hugemem.h"
 #include "manifest.h"
 #include "mm.h"
 #include "timing.h"
@@ -125,13 +126,13 @@ int resampler_ws_init(resampler_ws **out, const resampler_model *m, mm_ctx *mm, 
     resampler_ws *w = calloc(1, sizeof *w);
     if (!w) return rlv_errf(err, RLV_ENOMEM, "resampler workspace");
     size_t NE = (size_t)m->N * m->E, QE = (size_t)m->Q * m->E;
-    w->kv = malloc(NE * sizeof(float));
-    w->kp = malloc(NE * sizeof(float));
-    w->K = malloc(NE * sizeof(float));
-    w->V = malloc(NE * sizeof(float));
-    w->sc = malloc((size_t)pool_threads(mm_ctx_pool(mm)) * nn_attention_floats(m->N) * sizeof(float));
-    w->att = malloc(QE * sizeof(float));
-    w->o = malloc(QE * sizeof(float));
+    w->kv = hugemem_alloc(NE * sizeof(float), 0);
+    w->kp = hugemem_alloc(NE * sizeof(float), 0);
+    w->K = hugemem_alloc(NE * sizeof(float), 0);
+    w->V = hugemem_alloc(NE * sizeof(float), 0);
+    w->sc = hugemem_alloc((size_t)pool_threads(mm_ctx_pool(mm)) * nn_attention_floats(m->N) * sizeof(float), 0);
+    w->att = hugemem_alloc(QE * sizeof(float), 0);
+    w->o = hugemem_alloc(QE * sizeof(float), 0);
     w->mm = mm;
     if (!w->kv || !w->kp || !w->K || !w->V || !w->sc || !w->att || !w->o) {
         resampler_ws_free(&w);
@@ -144,7 +145,8 @@ int resampler_ws_init(resampler_ws **out, const resampler_model *m, mm_ctx *mm, 
 void resampler_ws_free(resampler_ws **ws) {
     if (!ws || !*ws) return;
     resampler_ws *w = *ws;
-    free(w->kv); free(w->kp); free(w->K); free(w->V); free(w->sc); free(w->att); free(w->o);
+    hugemem_free(w->kv), hugemem_free(w->kp), hugemem_free(w->K), hugemem_free(w->V);
+    hugemem_free(w->sc), hugemem_free(w->att), hugemem_free(w->o);
     free(w);
     *ws = NULL;
 }

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "half.h"
+#include "hugemem.h"
 #include "manifest.h"
 #include "mm.h"
 #include "nn.h"
@@ -160,13 +161,13 @@ int vit_ws_init(vit_ws **out, const vit_model *m, mm_ctx *mm, rlv_err *err) {
     w->T = m->T; w->D = m->D; w->M = m->M;
     w->K = 3 * m->P * m->P;
     w->mm = mm;
-    w->cols = malloc((T - 1) * (size_t)w->K * sizeof(float));
-    w->x = malloc(T * D * sizeof(float));
-    w->qkv = malloc(T * 3 * D * sizeof(float));
-    w->att = malloc(T * D * sizeof(float));
-    w->tmp = malloc(T * D * sizeof(float));
-    w->hid = malloc(T * M * sizeof(float));
-    w->sc = malloc((size_t)pool_threads(mm_ctx_pool(mm)) * nn_attention_floats(m->T) * sizeof(float));
+    w->cols = hugemem_alloc((T - 1) * (size_t)w->K * sizeof(float), 0);
+    w->x = hugemem_alloc(T * D * sizeof(float), 0);
+    w->qkv = hugemem_alloc(T * 3 * D * sizeof(float), 0);
+    w->att = hugemem_alloc(T * D * sizeof(float), 0);
+    w->tmp = hugemem_alloc(T * D * sizeof(float), 0);
+    w->hid = hugemem_alloc(T * M * sizeof(float), 0);
+    w->sc = hugemem_alloc((size_t)pool_threads(mm_ctx_pool(mm)) * nn_attention_floats(m->T) * sizeof(float), 0);
     if (!w->cols || !w->x || !w->qkv || !w->att || !w->tmp || !w->hid || !w->sc) {
         vit_ws_free(&w);
         return rlv_errf(err, RLV_ENOMEM, "vision workspace for %zu tokens", T);
@@ -178,7 +179,8 @@ int vit_ws_init(vit_ws **out, const vit_model *m, mm_ctx *mm, rlv_err *err) {
 void vit_ws_free(vit_ws **ws) {
     if (!ws || !*ws) return;
     vit_ws *w = *ws;
-    free(w->cols); free(w->x); free(w->qkv); free(w->att); free(w->tmp); free(w->hid); free(w->sc);
+    hugemem_free(w->cols), hugemem_free(w->x), hugemem_free(w->qkv), hugemem_free(w->att);
+    hugemem_free(w->tmp), hugemem_free(w->hid), hugemem_free(w->sc);
     free(w);
     *ws = NULL;
 }

@@ -13,10 +13,10 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "clock.h"
+#include "hugemem.h"
 
 /* One pread at most this long: an abort is seen within one chunk's read. */
 #define WSTREAM_CHUNK ((size_t)16 << 20)
@@ -209,13 +209,10 @@ int wstream_open(wstream **out, const wstream_plan *p, int n_slots, rlv_err *err
     for (int i = 0; !rc && i < p->n_files; i++)
         if ((s->fds[i] = open_direct(p->paths[i], err)) < 0) rc = RLV_EUNSUPPORTED;
     if (!rc) {
-        /* populated now: memory is taken at start-up, not on a job's first read */
-        void *m = mmap(NULL, s->mem_bytes ? s->mem_bytes : WSTREAM_ALIGN, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-        if (m == MAP_FAILED)
-            rc = rlv_errf(err, RLV_ENOMEM, "weight stream: %zu bytes of slots: %s", s->mem_bytes, strerror(errno));
-        else
-            s->mem = m;
+        /* populated now: memory is taken at start-up, not on a job's first read; page-aligned,
+         * as direct reads need */
+        s->mem = hugemem_alloc(s->mem_bytes ? s->mem_bytes : WSTREAM_ALIGN, 1);
+        if (!s->mem) rc = rlv_errf(err, RLV_ENOMEM, "weight stream: %zu bytes of slots", s->mem_bytes);
     }
     if (!rc && pthread_create(&s->th, NULL, reader, s) != 0)
         rc = rlv_errf(err, RLV_EIO, "weight stream: cannot start its reader thread");
@@ -242,7 +239,7 @@ void wstream_close(wstream **sp) {
     }
     for (int i = 0; s->fds && i < s->p->n_files; i++)
         if (s->fds[i] >= 0) close(s->fds[i]);
-    if (s->mem) munmap(s->mem, s->mem_bytes ? s->mem_bytes : WSTREAM_ALIGN);
+    hugemem_free(s->mem);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s->fds);
