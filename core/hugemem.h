@@ -4,8 +4,8 @@
  * Why: the products read x, y, the packed blocks, the held x and the repacked or streamed
  * weights tile after tile, 14-32 rows 16 KB apart, each row on another 4 KB page (the address
  * translations, not measured apart, are the likely cost). On 2 MB pages the products ran
- * 1.06 x faster (median of 22 shapes, three alternated runs, Zen 4), a real-width job and the
- * full-size job 1.04 x (docs/performance.md, "Huge pages"). They are asked for with
+ * 1.06 x faster (median over 22 shapes in three alternated runs, Zen 4), a real-width job and
+ * the full-size job 1.04 x (docs/performance.md, "Huge pages"). They are asked for with
  * madvise(MADV_HUGEPAGE), so they come where the kernel's transparent_hugepage setting is
  * `madvise` or `always`; with `never` the memory is the same, on 4 KB pages.
  *
@@ -13,8 +13,9 @@
  * Returns zeroed memory aligned to the page (4 KB: direct reads may go into it), or NULL when
  * out of memory. Buffers under HUGEMEM_MIN come from the heap (a huge page each would waste
  * memory), and so does every buffer under AddressSanitizer (which checks heap bounds, not a
- * mapping's). A mapping is 2 MB-aligned. populate: every page is faulted in now (memory is taken at start-up, not on a job's first
- * touch); NULL if that fails. hugemem_free(NULL) is a no-op. */
+ * mapping's). A mapping is 2 MB-aligned. populate: every page is faulted in now (memory is
+ * taken at start-up, not on a job's first touch); NULL if that fails. hugemem_free(NULL) is a
+ * no-op. */
 #ifndef RLV_HUGEMEM_H
 #define RLV_HUGEMEM_H
 
