@@ -576,20 +576,33 @@ def case_client_not_reading():
 
 
 def case_disconnected_clients_skipped():
-    """60 clients that disconnect right after sending: their queued jobs are skipped, not run, and
+    """60 clients that disconnect while their jobs are queued: the jobs are skipped, not run, and
     counted (stats skipped_disconnected); every request is either run or skipped."""
     slow = CANDS * 16  # 64 candidates: tens of ms per job on the test model
-    nb = 16  # 8 were not always enough on a loaded machine: 18 of 60 skipped once under ctest -j2
+    nb = 16
     with Daemon("--workers", 1, "--max-queue", 60 + nb, "--prefix-cache-mb", 0) as d:
         probe, blocker = dealer(d.ep), dealer(d.ep)
         # the one worker busy first, so that the 60 queue up and disconnect while it works even
         # when this process is slow to open them (a loaded machine, the daemon under ASan)
         for b in range(nb):
             blocker.send(msgpack.packb(score_req(f"b{b}", candidates=slow), use_bin_type=True))
-        for k in range(60):
-            g = dealer(d.ep)
+        # all 60 connected at once and closed once the daemon has read their requests: the daemon
+        # skips a job only when its connection's close is certain (invariant 5 of
+        # daemon/frontend.c), and a close it sees before the request, or on an fd the next
+        # connection reuses, is not - closed one by one right after sending, 20 of 60 were skipped
+        gs = [dealer(d.ep) for _ in range(60)]
+        for k, g in enumerate(gs):
             g.send(msgpack.packb(score_req(f"g{k}", candidates=slow), use_bin_type=True))
-            g.close(linger=2000)  # the request goes out, then the connection closes
+        t0 = time.time()
+        while True:  # every score request read: queued, running or answered
+            st = rpc(probe, {"v": 1, "id": "s", "op": "stats"})
+            if st["queue_depth"] + st["running"] + st["replies"].get("score.ok", 0) >= nb + 60:
+                break
+            assert time.time() - t0 < 60, f"the daemon did not read the 60 requests: {st}"
+            time.sleep(0.01)
+        assert st["replies"].get("score.ok", 0) < nb, f"the blockers were done before the 60 queued: {st}"
+        for g in gs:
+            g.close(linger=2000)
         for b in range(nb):
             assert blocker.poll(120000), "no reply to a blocker"
             assert msgpack.unpackb(blocker.recv(), raw=False)["ok"]
