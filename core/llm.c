@@ -225,7 +225,7 @@ size_t llm_model_weight_bytes(const llm_model *m) { return m->weight_bytes; }
 /* ------------------------------------------------------------------ workspace */
 
 static void *ws_alloc(size_t n, size_t elem, size_t *acct, int *fail) {
-    void *p = hugemem_alloc((n ? n : 1) * elem, 0);
+    void *p = hugemem_alloc(n * elem, 0);
     if (!p) *fail = 1;
     *acct += n * elem;
     return p;

@@ -211,7 +211,7 @@ int wstream_open(wstream **out, const wstream_plan *p, int n_slots, rlv_err *err
     if (!rc) {
         /* populated now: memory is taken at start-up, not on a job's first read; page-aligned,
          * as direct reads need */
-        s->mem = hugemem_alloc(s->mem_bytes ? s->mem_bytes : WSTREAM_ALIGN, 1);
+        s->mem = hugemem_alloc(s->mem_bytes, 1);
         if (!s->mem) rc = rlv_errf(err, RLV_ENOMEM, "weight stream: %zu bytes of slots", s->mem_bytes);
     }
     if (!rc && pthread_create(&s->th, NULL, reader, s) != 0)

@@ -54,7 +54,7 @@ static void check_buffer(unsigned char *p, size_t n) {
 
 static void test_small(void **state) {
     (void)state;
-    size_t sizes[] = {1, 100, 4096, HUGEMEM_MIN - 1};
+    size_t sizes[] = {0, 1, 100, 4096, HUGEMEM_MIN - 1}; /* 0: a buffer all the same (llm_ws, wstream rely on it) */
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
         for (int pop = 0; pop < 2; pop++) {
             unsigned char *p = hugemem_alloc(sizes[i], pop);
