@@ -21,6 +21,7 @@
 #include "ckpt.h"
 #include "model_config.h"
 #include "cpu.h"
+#include "hugemem.h"
 #include "image.h"
 #include "imcache.h"
 #include "llm.h"
@@ -332,6 +333,10 @@ void rlv_engine_get_info(const rlv_engine *e, rlv_engine_info *o) {
     o->shared_bytes = e->shared_bytes;
     o->repacked_bytes = mm_repack_bytes(e->repack);
     o->streamed_bytes = e->streamed_bytes;
+    o->kernel = mm_kernel_for(e->opts.compute == RLV_COMPUTE_BF16 ? MM_COMPUTE_BF16 : MM_COMPUTE_F32);
+    if (!o->kernel) o->kernel = "unsupported"; /* a cap lowered under an open bf16 engine (tests) */
+    o->cpu = cpu_level_name(cpu_features());
+    o->huge_pages = hugemem_thp();
     imcache_stats s;
     imcache_get_stats(e->cache, &s);
     o->cache_hits = s.hits;

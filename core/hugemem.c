@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -65,4 +66,32 @@ void hugemem_free(void *p) {
     memcpy(&h, (char *)p - HDR, sizeof h);
     if (h.len) munmap(h.base, h.len);
     else free(h.base);
+}
+
+const char *hugemem_thp(void) {
+    static const char *const modes[] = {"always", "madvise", "never"};
+    char buf[128] = {0};
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (!f) return "unavailable";
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    /* the file lists every mode, the one in force in brackets: "always [madvise] never" */
+    for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "[%s]", modes[i]);
+        if (strstr(buf, want)) return modes[i];
+    }
+    return "unavailable";
+}
+
+size_t hugemem_huge_bytes(void) {
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    if (!f) return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "AnonHugePages: %llu kB", &kb) == 1) break;
+    fclose(f);
+    return (size_t)kb << 10;
 }

@@ -42,6 +42,14 @@ extern "C" {
 void *hugemem_alloc(size_t bytes, int populate);
 void hugemem_free(void *p);
 
+/* The host's transparent_hugepage setting, which decides whether the advice is heeded: "always",
+ * "madvise" (both give these buffers 2 MB pages), "never", or "unavailable" (a kernel without
+ * THP, or the setting unreadable). Static string. */
+const char *hugemem_thp(void);
+/* Bytes of this process's anonymous memory on huge pages now (AnonHugePages of
+ * /proc/self/smaps_rollup), 0 when unreadable: what the advice got, for `info` and the log. */
+size_t hugemem_huge_bytes(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -117,6 +117,10 @@ void mm_ctx_free(mm_ctx **cp) {
 rlv_pool *mm_ctx_pool(const mm_ctx *c) { return c->pool; }
 size_t mm_ctx_bytes(const mm_ctx *c) { return (size_t)c->nth * c->buf_bytes + c->apk_bytes; }
 const char *mm_kernel_name(const mm_ctx *c) { return c->kern ? c->kern->name : "generic"; }
+const char *mm_kernel_for(mm_compute compute) {
+    const mm_kern *k;
+    return pick_kernel(compute, &k, NULL) ? NULL : k ? k->name : "generic";
+}
 
 mm_w mm_w_plain(const void *p, rlv_dtype dt, int ld) {
     mm_w w = {p, dt, ld, NULL, 0, 0, 0, 0, 0, 0};

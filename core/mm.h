@@ -41,6 +41,9 @@ size_t mm_ctx_bytes(const mm_ctx *c);
 /* The kernel every product of c runs on: "avx512bf16", "avx512", "avx2" or "generic" (OpenBLAS).
  * Static string. */
 const char *mm_kernel_name(const mm_ctx *c);
+/* The kernel a context for compute would run on this CPU now (mm_kernel_name's strings), NULL
+ * where compute is unsupported (as mm_ctx_init would refuse it). */
+const char *mm_kernel_for(mm_compute compute);
 
 /* A weight as the products read it: rows of ld elements of dtype dt from p. For RLV_I8 (q8,
  * docs/quantization.md) element (r, c) is p[r][c] * scale[r][(c0 + c) / block] with f16 scales,

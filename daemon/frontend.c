@@ -56,6 +56,7 @@
 #include "clock.h"
 #include "curve.h"
 #include "err.h"
+#include "hugemem.h"
 #include "prefix.h"
 #include "job.h"
 #include "log.h"
@@ -286,6 +287,13 @@ static rlv_proto_code build_info(frontend *f, rlvd_job *j, rlv_proto_error *e) {
     rc = rc ? rc : rlv_proto_reply_add_uint(r, "shared_bytes", in.shared_bytes, e);
     rc = rc ? rc : rlv_proto_reply_add_uint(r, "repacked_bytes", in.repacked_bytes, e);
     rc = rc ? rc : rlv_proto_reply_add_uint(r, "streamed_bytes", in.streamed_bytes, e);
+    rc = rc ? rc : rlv_proto_reply_close(r, e);
+    rc = rc ? rc : rlv_proto_reply_open_map(r, "host", e);
+    rc = rc ? rc : rlv_proto_reply_add_str(r, "cpu", in.cpu, e);
+    rc = rc ? rc : rlv_proto_reply_add_str(r, "kernel", in.kernel, e);
+    rc = rc ? rc : rlv_proto_reply_add_str(r, "huge_pages", in.huge_pages, e);
+    /* here, not in stats: smaps_rollup walks the page tables, ~3 ms per resident GB of weights */
+    rc = rc ? rc : rlv_proto_reply_add_uint(r, "huge_page_bytes", hugemem_huge_bytes(), e);
     rc = rc ? rc : rlv_proto_reply_close(r, e);
     rc = rc ? rc : rlv_proto_reply_open_array(r, "reward_kinds", e);
     for (int k = 0; k < 4 && !rc; k++)

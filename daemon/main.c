@@ -87,6 +87,11 @@ int main(int argc, char **argv) {
     rlv_engine_get_info(e, &in);
     log_msg(LOG_INFO, "model loaded: %.2f GB of weights (%.2f GB shared between policy and reference)",
             in.weight_bytes / 1e9, in.shared_bytes / 1e9);
+    log_msg(LOG_INFO, "products on the %s kernel (CPU: %s, compute %s); transparent huge pages: %s", in.kernel, in.cpu,
+            cfg.compute, in.huge_pages);
+    if (strcmp(in.huge_pages, "always") && strcmp(in.huge_pages, "madvise"))
+        log_msg(LOG_WARN, "transparent huge pages are %s here: the workspaces stay on 4 KB pages and the products run "
+                          "~6%% slower (docs/operations.md, \"Huge pages\")", in.huge_pages);
     err = (rlv_err){0};
     rc = frontend_run(&cfg, e, zctx, &err);
     if (rc != RLV_OK) log_msg(LOG_ERROR, "%s", err.msg);

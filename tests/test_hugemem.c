@@ -2,8 +2,9 @@
  * HUGEMEM_MIN, a mapping from it up); a mapping is 2 MB-aligned, advised for huge pages (the
  * `hg` flag in /proc/self/smaps, wherever the kernel has transparent huge pages), holds no more
  * than its data and header page, is faulted in whole when populated, and is gone once freed.
- * Under AddressSanitizer every buffer is a heap buffer (so that overflows are caught): the
- * mapping checks are Release-only. */
+ * hugemem_thp reads the host's setting, and hugemem_huge_bytes sees a populated mapping's 2 MB
+ * pages come and go. Under AddressSanitizer every buffer is a heap buffer (so that overflows are
+ * caught): the mapping checks are Release-only. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -102,10 +103,44 @@ static void test_mapping(void **state) {
         }
 }
 
+/* hugemem_thp: the word in brackets of the kernel's setting ("unavailable" without one). */
+static void test_thp(void **state) {
+    (void)state;
+    const char *mode = hugemem_thp(), *want = "unavailable";
+    char buf[128] = {0}, word[16] = {0};
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (f) {
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        const char *l = strchr(buf, '['), *r = l ? strchr(l, ']') : NULL;
+        if (r && r - l - 1 < (long)sizeof word) memcpy(word, l + 1, (size_t)(r - l - 1)), want = word;
+    }
+    assert_string_equal(mode, want);
+}
+
+/* hugemem_huge_bytes counts the 2 MB pages a populated mapping took, where the setting gives them. */
+static void test_huge_bytes(void **state) {
+    (void)state;
+    size_t before = hugemem_huge_bytes(), n = (size_t)16 << 20;
+    unsigned char *p = hugemem_alloc(n, 1);
+    assert_non_null(p);
+    size_t after = hugemem_huge_bytes();
+    const char *mode = hugemem_thp();
+    int expect = !HUGEMEM_HEAP_ONLY && (!strcmp(mode, "always") || !strcmp(mode, "madvise"));
+    print_message("thp %s: %zu -> %zu bytes on huge pages after 16 MB populated\n", mode, before, after);
+    /* at least one 2 MB page of the eight: compaction may fail for some on a fragmented host */
+    if (expect) assert_true(after >= before + ((size_t)2 << 20));
+    hugemem_free(p);
+    if (expect) assert_true(hugemem_huge_bytes() + ((size_t)2 << 20) <= after);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small),
         cmocka_unit_test(test_mapping),
+        cmocka_unit_test(test_thp),
+        cmocka_unit_test(test_huge_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -168,6 +169,60 @@ def case_prefix_cache():
         st = rpc(s, {"v": 1, "id": "s", "op": "stats"})["prefix_cache"]
         assert (st["hits"], st["entries"], st["capacity_bytes"]) == (0, 0, 0), st
         assert d.stop() == 0
+
+
+def host_expected():
+    """What info's host map should say here: the CPU's widest level from /proc/cpuinfo's flags (as cpu.c reads
+    cpuid), and the transparent huge pages mode in force (the bracketed word of the kernel's setting)."""
+    with open("/proc/cpuinfo") as f:
+        flags = next((set(ln.split(":", 1)[1].split()) for ln in f if ln.startswith("flags")), set())
+    avx2 = {"avx2", "fma", "f16c"} <= flags
+    avx512 = avx2 and {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= flags
+    cpu = "avx512bf16" if avx512 and "avx512_bf16" in flags else "avx512" if avx512 else "avx2" if avx2 else "generic"
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            m = re.search(r"\[(\w+)\]", f.read())
+        thp = m.group(1) if m else "unavailable"
+    except OSError:
+        thp = "unavailable"
+    return cpu, thp
+
+
+def case_info_host():
+    cpu, thp = host_expected()
+    fp32_kernel = "avx512" if cpu.startswith("avx512") else cpu
+    runs = [((), {}, cpu, fp32_kernel)]
+    if cpu != "generic":  # a cap lowers what the CPU runs, and the kernel with it
+        runs.append(((), {"RLV_CPU": "generic"}, "generic", "generic"))
+    if cpu.startswith("avx512"):
+        runs.append(((), {"RLV_CPU": "avx2"}, "avx2", "avx2"))
+    if cpu == "avx512bf16":
+        runs.append((("--compute", "bf16"), {}, cpu, "avx512bf16"))
+    asan = b"__asan_init" in open(A.rlaifvd, "rb").read()  # under ASan every buffer is on the heap (hugemem.h)
+    for extra, env, want_cpu, want_kernel in runs:
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            d = Daemon("--log-level", "info", "--blas-threads", 2, *extra)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        with d:
+            s = dealer(d.ep)
+            assert rpc(s, score_req("h"))["ok"]
+            host = rpc(s, {"v": 1, "id": "i", "op": "info"})["host"]
+            assert (host["cpu"], host["kernel"], host["huge_pages"]) == (want_cpu, want_kernel, thp), (env, extra, host)
+            # a worker's packing buffers (> 1 MB, 2 MB-aligned) took a huge page at their first touch
+            if thp in ("always", "madvise") and not asan and want_kernel != "generic":
+                assert host["huge_page_bytes"] >= 2 << 20, host
+            assert isinstance(host["huge_page_bytes"], int) and host["huge_page_bytes"] >= 0, host
+            log = d.read_log_all()
+            assert f"products on the {want_kernel} kernel (CPU: {want_cpu}," in log, log
+            assert ("transparent huge pages are" in log) == (thp not in ("always", "madvise")), log
+            assert d.stop() == 0
 
 
 def case_concurrent_clients():
@@ -716,7 +771,7 @@ CASES = [case_max_peer_jobs, case_wire_equals_offline, case_prefix_cache, case_c
          case_max_queued_bytes, case_signals_logged_not_fatal, case_sigterm_answers_late_requests, case_ipc_path_in_use,
          case_json_log_utf8_ids, case_routing_frames, case_pipelined_pings_one_reply_each,
          case_client_not_reading, case_disconnected_clients_skipped, case_max_job_ms, case_bind_and_key_files,
-         case_workers_failing_to_start]
+         case_workers_failing_to_start, case_info_host]
 
 
 def run(cases):
