@@ -1,12 +1,15 @@
 /* mm_avx2.c — the AVX2+FMA fp32 kernel behind mm.h (see mm_kern.h): 6 x 16 micro-tile (12 ymm
  * accumulators, 2 for the B row, 1 broadcast: 15 of 16 registers), packing with 8 x 8 register
- * transposes. Compiled with -mavx2 -mfma -mf16c (core/CMakeLists.txt); mm.c calls it only when
- * cpu_features() has CPU_AVX2. */
+ * transposes; repacked bf16 panels (MM_BF16P_SPLIT, 16 wide) multiplied in place. Compiled with
+ * -mavx2 -mfma -mf16c (core/CMakeLists.txt); mm.c calls it only when cpu_features() has CPU_AVX2. */
 #include "mm_kern.h"
 #include "mm_x86.h"
 
 #define MR 6
 #define NR 16
+/* Rows of an A block: 43 tiles, so that 256 rows (the candidates' pass, the ViT's row blocks) are
+ * one block and every B micro-panel is read once; 258 x 256 floats = 264 KB stay in L2. */
+#define MC (MR * 43)
 
 /* lanes < n set (n <= 8), for maskload/maskstore */
 static inline __m256i lanes(int n) {
@@ -73,12 +76,12 @@ static void pack_b(void *dst, const mm_w *w, int trans, int nb, int kb) {
 
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #define DECL(i) __m256 c##i##a = _mm256_setzero_ps(), c##i##b = _mm256_setzero_ps();
-#define FMA(i) {                                                   \
+#define FMA(i) if (i < R) {                                        \
         __m256 av = _mm256_broadcast_ss(a + i);                    \
         c##i##a = _mm256_fmadd_ps(av, b0, c##i##a);                \
         c##i##b = _mm256_fmadd_ps(av, b1, c##i##b);                \
     }
-#define STORE(i) if (i < mb) store_row(c + (size_t)i * ldc, c##i##a, c##i##b, nb, m0, m1, va, acc);
+#define STORE(i) if (i < R && i < mb) store_row(c + (size_t)i * ldc, c##i##a, c##i##b, nb, m0, m1, va, acc);
 
 static inline void store_row(float *r, __m256 x0, __m256 x1, int nb, __m256i m0, __m256i m1, __m256 va, int acc) {
     x0 = _mm256_mul_ps(x0, va), x1 = _mm256_mul_ps(x1, va);
@@ -93,19 +96,81 @@ static inline void store_row(float *r, __m256 x0, __m256 x1, int nb, __m256i m0,
     _mm256_maskstore_ps(r + 8, m1, x1);
 }
 
-static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc) {
-    const float *a = ap, *b = bp;
+/* R (a constant in each instance, <= MR) rows are computed, so that a row block's short last
+ * tile (256 rows end on 4) does not run all six; each output's sum is the same chain whatever R.
+ * bf16p: b is a repacked bf16 panel (MM_BF16P_SPLIT), widened as it is loaded — vpslld gives
+ * columns 0-7, vpand 8-15 — and the next panel's share (pf) is brought into L2 meanwhile; else
+ * a packed f32 micro-panel. */
+static inline __attribute__((always_inline)) void tile_on(const int R, int kb, const float *a, const void *bp, int bf16p,
+                                                          float *c, size_t ldc, int mb, int nb, float alpha, int acc,
+                                                          const char *pf, int pf_lines) {
+    /* y is re-read once per depth block and is too big for the caches (1024 x 4096 floats):
+     * start fetching this tile's rows now, so that they have arrived by the store */
+    if (acc)
+        for (int i = 0; i < mb; i++) _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
     ROWS(DECL)
-    for (int p = 0; p < kb; p++, a += MR, b += NR) {
-        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-        ROWS(FMA)
+    if (bf16p) {
+        const uint16_t *b = bp;
+        mmx_trickle tr = mmx_trickle_start(pf, pf_lines, kb);
+        for (int p = 0; p < kb; p++, a += MR, b += NR) {
+            mmx_trickle_step(&tr);
+            /* the high halves by two shifts, not a mask: 12 accumulators, b0, b1 and the broadcast
+             * leave one ymm register, and a mask held in it made gcc spill an accumulator (half rate) */
+            __m256i v = _mm256_loadu_si256((const __m256i *)b);
+            __m256 b0 = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)),
+                   b1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_srli_epi32(v, 16), 16));
+            ROWS(FMA)
+        }
+        mmx_trickle_rest(&tr);
+    } else {
+        const float *b = bp;
+        for (int p = 0; p < kb; p++, a += MR, b += NR) {
+            __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+            ROWS(FMA)
+        }
     }
     __m256i m0 = lanes(nb), m1 = lanes(nb - 8);
     __m256 va = _mm256_set1_ps(alpha);
     ROWS(STORE)
 }
 
+/* Instances of 2, 4 and 6 rows. */
+static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc) {
+    MMX_TILE_R(2, 4, MR, kb, ap, bp, 0, c, ldc, mb, nb, alpha, acc, NULL, 0);
+}
+
+static void tile_bf16p(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc,
+                       const char *pf, int pf_lines) {
+    MMX_TILE_R(2, 4, MR, kb, ap, bp, 1, c, ldc, mb, nb, alpha, acc, pf, pf_lines);
+}
+
+/* Repacking's transpose into MM_BF16P_SPLIT at 16 wide: word i of k-row q = W[i][q] (low half) |
+ * W[i + 8][q] (high). 8 k at a time: rows i and i + 8 zero-extended and merged into 8 words each,
+ * then an 8 x 8 transpose of the words gives 8 k-rows, stored past the caches. */
+static void bf16p_pack(void *dst, const uint16_t *w, size_t ldw, int rows, int k) {
+    uint32_t *d = dst;
+    int q0 = 0;
+    if (rows == NR)
+        for (; q0 + 8 <= k; q0 += 8) {
+            __m256 r[8];
+            for (int i = 0; i < 8; i++) {
+                __m256i lo = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(w + (size_t)i * ldw + q0)));
+                __m256i hi = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(w + (size_t)(i + 8) * ldw + q0)));
+                r[i] = _mm256_castsi256_ps(_mm256_or_si256(lo, _mm256_slli_epi32(hi, 16)));
+            }
+            mmx_tr8(r);
+            for (int q = 0; q < 8; q++) _mm256_stream_ps((float *)(d + (size_t)(q0 + q) * 8), r[q]); /* read later, from memory */
+        }
+    for (int q = q0; q < k; q++)
+        for (int i = 0; i < 8; i++) {
+            uint32_t lo = i < rows ? w[(size_t)i * ldw + q] : 0, hi = i + 8 < rows ? w[(size_t)(i + 8) * ldw + q] : 0;
+            d[(size_t)q * 8 + i] = lo | hi << 16;
+        }
+    _mm_sfence(); /* the streamed stores are seen before the panel is handed over */
+}
+
 const mm_kern mm_kern_avx2 = {
-    .name = "avx2", .mr = MR, .nr = NR, .kc = 256, .mc = 6 * 40, .nc = 16 * 128, .kstep = 1,
-    .pack_a = pack_a, .pack_b = pack_b, .tile = tile,
+    .name = "avx2", .mr = MR, .nr = NR, .kc = 256, .mc = MC, .nc = 16 * 128, .kstep = 1,
+    .pack_a = pack_a, .pack_b = pack_b, .tile = tile, .bf16p = MM_BF16P_SPLIT, .bf16p_pack = bf16p_pack,
+    .tile_bf16p = tile_bf16p,
 };

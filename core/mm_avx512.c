@@ -182,23 +182,15 @@ static inline __attribute__((always_inline)) void tile_on(const int R, int kb, c
     ROWS(STORE)
 }
 
-/* Instances of 4, 7 and 14 rows: a short tile runs the smallest that holds it. */
-#define TILE_R(BF16P, PF, PFL)                                                                       \
-    do {                                                                                             \
-        if (mb <= 4) tile_on(4, kb, ap, bp, BF16P, c, ldc, mb, nb, alpha, acc, PF, PFL);             \
-        else if (mb <= 7) tile_on(7, kb, ap, bp, BF16P, c, ldc, mb, nb, alpha, acc, PF, PFL);        \
-        else tile_on(MR, kb, ap, bp, BF16P, c, ldc, mb, nb, alpha, acc, PF, PFL);                    \
-    } while (0)
-
+/* Instances of 4, 7 and 14 rows. */
 static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc) {
-    TILE_R(0, NULL, 0);
+    MMX_TILE_R(4, 7, MR, kb, ap, bp, 0, c, ldc, mb, nb, alpha, acc, NULL, 0);
 }
 
 static void tile_bf16p(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc,
                        const char *pf, int pf_lines) {
-    TILE_R(1, pf, pf_lines);
+    MMX_TILE_R(4, 7, MR, kb, ap, bp, 1, c, ldc, mb, nb, alpha, acc, pf, pf_lines);
 }
-#undef TILE_R
 
 /* gemv: M (<= 4) rows of x against 16 weight rows at a time, W [n, k] read in place. It computes
  * every output exactly as the tiles do — lanes are output columns, each a chain of FMAs in k

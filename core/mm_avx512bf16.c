@@ -157,23 +157,15 @@ static inline __attribute__((always_inline)) void tile_on(const int R, int kb, c
     ROWS(STORE)
 }
 
-#define TILE_R(PF, PFL)                                                                  \
-    do {                                                                                 \
-        if (mb <= 4) tile_on(4, kb, ap, bp, c, ldc, mb, nb, alpha, acc, PF, PFL);        \
-        else if (mb <= 7) tile_on(7, kb, ap, bp, c, ldc, mb, nb, alpha, acc, PF, PFL);   \
-        else tile_on(MR, kb, ap, bp, c, ldc, mb, nb, alpha, acc, PF, PFL);               \
-    } while (0)
-
 static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc) {
-    TILE_R(NULL, 0);
+    MMX_TILE_R(4, 7, MR, kb, ap, bp, c, ldc, mb, nb, alpha, acc, NULL, 0);
 }
 
 /* a repacked bf16 panel (MM_BF16P_PAIRS) is already this kernel's packed B */
 static void tile_bf16p(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc,
                        const char *pf, int pf_lines) {
-    TILE_R(pf, pf_lines);
+    MMX_TILE_R(4, 7, MR, kb, ap, bp, c, ldc, mb, nb, alpha, acc, pf, pf_lines);
 }
-#undef TILE_R
 
 /* A panel of 32 rows of bf16 W (k even) into MM_BF16P_PAIRS: pair-row p is 32 words, word j =
  * W[j][2p] (low half) | W[j][2p + 1] (high) — the 32-bit word p of row j as stored, so the panel

@@ -169,6 +169,16 @@ static inline void mmx_masks32(int nb, __mmask16 *m0, __mmask16 *m1) {
 }
 #endif
 
+/* A kernel file's tile entry points over its tile_on(R, ...) instances: a short tile (the last of
+ * a row block: 256 rows end on 4) runs the smallest of R1 < R2 < RMAX rows that holds its mb
+ * rows; the rest of the arguments are tile_on's after R. */
+#define MMX_TILE_R(R1, R2, RMAX, ...)                                                                \
+    do {                                                                                           \
+        if (mb <= (R1)) tile_on(R1, __VA_ARGS__);                                                  \
+        else if (mb <= (R2)) tile_on(R2, __VA_ARGS__);                                             \
+        else tile_on(RMAX, __VA_ARGS__);                                                           \
+    } while (0)
+
 /* Cache lines brought into L2 while a tile runs, one every `every` depth steps: issued all at
  * the tile's start, the ~30 misses to memory queued ahead of the tile's own loads (4-11 % slower
  * at 256-1024 rows on two threads, interleaved in one process). */

@@ -337,10 +337,10 @@ static void repacked_cases(mm_ctx *c, const level *lv, int threads, void *arg) {
                 cpu_set_cap(~0u);
                 assert_int_equal(mm_repack_view(rp, &rep, nn, ldw, &e), RLV_OK); /* whole stored rows */
                 assert_int_equal(rep.panel, P);
-                /* bf16 panels for the AVX-512 kernels are multiplied in place (tile_bf16p) */
-                int bp = !strcmp(mm_kernel_name(c), "avx512")       ? MM_BF16P_SPLIT
-                         : !strcmp(mm_kernel_name(c), "avx512bf16") ? MM_BF16P_PAIRS
-                                                                    : 0;
+                /* bf16 panels for the packed kernels are multiplied in place (tile_bf16p) */
+                int bp = !strcmp(mm_kernel_name(c), "avx512") || !strcmp(mm_kernel_name(c), "avx2") ? MM_BF16P_SPLIT
+                         : !strcmp(mm_kernel_name(c), "avx512bf16")                                ? MM_BF16P_PAIRS
+                                                                                                    : 0;
                 assert_int_equal(rep.bf16p, dts[di] == RLV_BF16 ? bp : 0);
                 mm_w pv = mm_w_at(plain, (size_t)r0, (size_t)k0), rv = mm_w_at(rep, (size_t)r0, (size_t)k0);
                 float *x = malloc((size_t)m * k * sizeof(float)), *y1 = calloc((size_t)m * n, sizeof(float)),
@@ -441,8 +441,9 @@ static void held_cases(mm_ctx *c, const level *lv, int threads, void *arg) {
                 for (size_t i = 0; i < (size_t)m * k; i++) x[i] = x0[i];
                 mm_xwt(c, want[3], n, x, k, m - 1, k, v, n, NULL, 0);
                 for (int i = 0; i < 4; i++) {
-                    if (i == 3) /* read x as it was: the negation, so the product is the negative */
-                        for (size_t q = 0; q < (size_t)(m - 1) * n; q++) got[3][q] = -got[3][q];
+                    if (i == 3) /* read x as it was: the negation, so the product is the negative (0 - v:
+                                 * a sum that cancels to +0 either way stays +0, where -v gave -0) */
+                        for (size_t q = 0; q < (size_t)(m - 1) * n; q++) got[3][q] = 0.0f - got[3][q];
                     size_t cmp = i == 3 ? (size_t)(m - 1) * n * sizeof(float) : yb;
                     if (memcmp(got[i], want[i], cmp))
                         fail_msg("%s %s%s m %d k %d n %d, %d threads: product %d of the held x differs",
@@ -480,8 +481,8 @@ static void test_held(void **st) {
     print_message("mm held x: %d weights, products of the held x equal to the same packing x themselves\n", cases);
 }
 
-/* The bf16 panels the AVX-512 tiles read in place, as repacking lays them (mm_kern.bf16p_pack):
- * every element lands where mm_kern.h's layout puts it — through the transpose's 16-k steps and
+/* The bf16 panels the AVX-512 and AVX2 tiles read in place, as repacking lays them (mm_kern.bf16p_pack):
+ * every element lands where mm_kern.h's layout puts it — through the transpose's 16-k (8-k) steps and
  * the tail after them, in whole panels and in a last panel of 27 rows whose rest is zero — and
  * products of the copy are the bits of the weights as stored. */
 static void bf16_panels_cases(mm_ctx *c, const level *lv, int threads, void *arg) {
@@ -489,9 +490,9 @@ static void bf16_panels_cases(mm_ctx *c, const level *lv, int threads, void *arg
     int *cases = arg;
     rlv_err e = {0};
     (void)threads;
-    int lay = !strcmp(mm_kernel_name(c), "avx512")       ? MM_BF16P_SPLIT
-              : !strcmp(mm_kernel_name(c), "avx512bf16") ? MM_BF16P_PAIRS
-                                                         : 0;
+    int lay = !strcmp(mm_kernel_name(c), "avx512") || !strcmp(mm_kernel_name(c), "avx2") ? MM_BF16P_SPLIT
+              : !strcmp(mm_kernel_name(c), "avx512bf16")                                ? MM_BF16P_PAIRS
+                                                                                         : 0;
     for (size_t ki = 0; lay && ki < sizeof ks / sizeof *ks; ki++)
         for (int part = 0; part < 2; part++) {
             mm_repack *rp = NULL;
@@ -576,8 +577,9 @@ static void test_repack_limit(void **st) {
  * every kernel but OpenBLAS's, which promises no such thing. */
 static void rows_cases(mm_ctx *c, const level *lv, int threads, void *arg) {
     static const rlv_dtype dts[] = {RLV_F32, RLV_BF16, RLV_F16, RLV_I8};
-    /* past the gemv's 4 rows, 6, 18 and 19 rows end on tiles of 6, 4 and 5 rows: the kernels' short
-     * instances (4 and 7 rows), against the same rows in full 14-row tiles of the batch */
+    /* past the gemv's 4 rows, 6, 18 and 19 rows end on tiles of 6, 4 and 5 rows: the AVX-512 kernels'
+     * short instances (4 and 7 rows), against the same rows in full 14-row tiles of the batch; 1, 2,
+     * 3, 4 and 19 rows run the AVX2 kernel's (2 and 4 rows of its 6) */
     static const int subs[][2] = {{0, 1}, {7, 9}, {20, 23}, {60, 64}, {100, 114}, {3, 45}, {40, 46}, {70, 88}, {50, 69}};
     enum { M = 130, N = 20 }; /* M past 2 threads x 4 x 14 rows: the rows are split over the threads */
     int *cases = arg;
