@@ -93,7 +93,7 @@ void mm_w_to_f32(float *dst, mm_w w, size_t rows, size_t cols);
 /* Weights repacked once, at load, into the panel layout of the kernel the products will run
  * (mm_w.panel): packing a product's weights is then a sequential widen instead of a transpose,
  * which cost 17-20 % of an M = 256 product (docs/performance.md), and bf16 panels are not
- * packed at all on the AVX-512 kernels: their tiles read them in place (mm_w.bf16p). The copies live in anonymous
+ * packed at all on the AVX-512 and AVX2 kernels: their tiles read them in place (mm_w.bf16p). The copies live in anonymous
  * memory owned by the mm_repack, one per distinct source (weights shared by two models stay
  * shared); the source pages are released from the mapping. Only for x.W^T (mm_xwt) weights,
  * and only where a packed kernel runs (NR 0 for `generic`: mm_repack_weight does nothing). */
