@@ -283,6 +283,10 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
     int mr = kn->mr, nr = kn->nr;
     /* a bf16 panel in this kernel's layout is multiplied where it lies: no B block at all */
     int inplace = w->bf16p != 0;
+    /* bf16 weights as stored, on an fp32 kernel that reads such panels: packed into that layout
+     * (16-bit words, half the bytes of widened floats, the transpose of repacking) and multiplied
+     * by the same tile, the same bits as widened floats */
+    int pk16 = !inplace && trans && !w->panel && w->dt == RLV_BF16 && kn->bf16p == MM_BF16P_SPLIT;
     /* pairs: the tile reads k in pairs, so an odd k would take the next k-row of the weight */
     RLV_ASSERT(!inplace || (w->bf16p == kn->bf16p && w->panel == nr && w->dt == RLV_BF16 && (w->bf16p != MM_BF16P_PAIRS || k % 2 == 0)));
     int mcb = row_block(kn, m);
@@ -290,7 +294,8 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
         int nb = n1 - jc < kn->nc ? n1 - jc : kn->nc;
         for (int pc = 0; pc < k; pc += kn->kc) {
             int kb = k - pc < kn->kc ? k - pc : kn->kc;
-            size_t pb = (size_t)((kb + kn->kstep - 1) / kn->kstep) * 4;  /* bytes of one packed k-row per lane */
+            size_t pa = (size_t)((kb + kn->kstep - 1) / kn->kstep) * 4;  /* bytes of one packed k-row per lane */
+            size_t pb = pk16 ? (size_t)kb * 2 : pa;                        /* of B: 16-bit words when pk16 */
             int a2 = acc || pc > 0;  /* later depth blocks add to the earlier ones */
             for (int ic = 0; ic < m; ic += mcb) {
                 int mb = m - ic < mcb ? m - ic : mcb, tiles = (mb + mr - 1) / mr;
@@ -300,7 +305,12 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
                     int nbr = nb - jr < nr ? nb - jr : nr;
                     const void *bp = NULL;
                     if (inplace) bp = mm_w_at(*w, (size_t)(jc + jr), (size_t)pc).p;
-                    else if (ic == 0) {
+                    else if (pk16) {
+                        bp = bbuf + (size_t)jr * pb;
+                        if (ic == 0)
+                            kn->bf16p_pack(bbuf + (size_t)jr * pb, mm_w_at(*w, (size_t)(jc + jr), (size_t)pc).p, (size_t)w->ld, nbr,
+                                           kb, 0);
+                    } else if (ic == 0) {
                         mm_w wp = trans ? mm_w_at(*w, (size_t)(jc + jr), (size_t)pc) : mm_w_at(*w, (size_t)pc, (size_t)(jc + jr));
                         /* a repacked panel is already [k][nr]: its rows are copied (widened), not transposed */
                         kn->pack_b(bbuf + (size_t)jr * pb, &wp, trans && !w->panel, nbr, kb);
@@ -320,10 +330,11 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
                         float *yt = y + (size_t)(ic + ir) * ldy + jc + jr;
                         int mt = mb - ir < mr ? mb - ir : mr;
                         if (inplace) { /* the panel after it is in memory: the tile brings its share in as it runs */
-                            kn->tile_bf16p(kb, abuf + (size_t)ir * pb, bp, yt, (size_t)ldy, mt, nbr, alpha, a2, pfp ? pfp + pf0 : NULL,
+                            kn->tile_bf16p(kb, abuf + (size_t)ir * pa, bp, yt, (size_t)ldy, mt, nbr, alpha, a2, pfp ? pfp + pf0 : NULL,
                                            (int)((e - pf0) / 64));
                             pf0 = e;
-                        } else kn->tile(kb, abuf + (size_t)ir * pb, bbuf + (size_t)jr * pb, yt, (size_t)ldy, mt, nbr, alpha, a2);
+                        } else if (pk16) kn->tile_bf16p(kb, abuf + (size_t)ir * pa, bp, yt, (size_t)ldy, mt, nbr, alpha, a2, NULL, 0);
+                        else kn->tile(kb, abuf + (size_t)ir * pa, bbuf + (size_t)jr * pb, yt, (size_t)ldy, mt, nbr, alpha, a2);
                     }
                 }
             }
@@ -544,7 +555,7 @@ static void repack_into(const mm_repack *r, const mm_w *w, int n, int k, int bf1
         for (size_t pi = 0; pi < np; pi++) {
             int rows = n - (int)pi * P < P ? n - (int)pi * P : P;
             r->kern->bf16p_pack((uint16_t *)p + pi * (size_t)k * (size_t)P, (const uint16_t *)w->p + pi * (size_t)P * (size_t)w->ld,
-                                (size_t)w->ld, rows, k);
+                                (size_t)w->ld, rows, k, 1);
         }
     else switch (rlv_dtype_size(w->dt)) {
         case 1: REPACK_ELEMS(int8_t) break;

@@ -99,8 +99,8 @@ static inline void store_row(float *r, __m256 x0, __m256 x1, int nb, __m256i m0,
 /* R (a constant in each instance, <= MR) rows are computed, so that a row block's short last
  * tile (256 rows end on 4) does not run all six; each output's sum is the same chain whatever R.
  * bf16p: b is a repacked bf16 panel (MM_BF16P_SPLIT), widened as it is loaded — vpslld gives
- * columns 0-7, vpand 8-15 — and the next panel's share (pf) is brought into L2 meanwhile; else
- * a packed f32 micro-panel. */
+ * columns 0-7, vpsrld + vpslld 8-15 — and the next panel's share (pf) is brought into L2
+ * meanwhile; else a packed f32 micro-panel. */
 static inline __attribute__((always_inline)) void tile_on(const int R, int kb, const float *a, const void *bp, int bf16p,
                                                           float *c, size_t ldc, int mb, int nb, float alpha, int acc,
                                                           const char *pf, int pf_lines) {
@@ -147,7 +147,7 @@ static void tile_bf16p(int kb, const void *ap, const void *bp, float *c, size_t 
 /* Repacking's transpose into MM_BF16P_SPLIT at 16 wide: word i of k-row q = W[i][q] (low half) |
  * W[i + 8][q] (high). 8 k at a time: rows i and i + 8 zero-extended and merged into 8 words each,
  * then an 8 x 8 transpose of the words gives 8 k-rows, stored past the caches. */
-static void bf16p_pack(void *dst, const uint16_t *w, size_t ldw, int rows, int k) {
+static void bf16p_pack(void *dst, const uint16_t *w, size_t ldw, int rows, int k, int stream) {
     uint32_t *d = dst;
     int q0 = 0;
     if (rows == NR)
@@ -159,14 +159,17 @@ static void bf16p_pack(void *dst, const uint16_t *w, size_t ldw, int rows, int k
                 r[i] = _mm256_castsi256_ps(_mm256_or_si256(lo, _mm256_slli_epi32(hi, 16)));
             }
             mmx_tr8(r);
-            for (int q = 0; q < 8; q++) _mm256_stream_ps((float *)(d + (size_t)(q0 + q) * 8), r[q]); /* read later, from memory */
+            if (stream) /* read later, from memory */
+                for (int q = 0; q < 8; q++) _mm256_stream_ps((float *)(d + (size_t)(q0 + q) * 8), r[q]);
+            else
+                for (int q = 0; q < 8; q++) _mm256_storeu_ps((float *)(d + (size_t)(q0 + q) * 8), r[q]);
         }
     for (int q = q0; q < k; q++)
         for (int i = 0; i < 8; i++) {
             uint32_t lo = i < rows ? w[(size_t)i * ldw + q] : 0, hi = i + 8 < rows ? w[(size_t)(i + 8) * ldw + q] : 0;
             d[(size_t)q * 8 + i] = lo | hi << 16;
         }
-    _mm_sfence(); /* the streamed stores are seen before the panel is handed over */
+    if (stream) _mm_sfence(); /* the streamed stores are seen before the panel is handed over */
 }
 
 const mm_kern mm_kern_avx2 = {

@@ -170,7 +170,7 @@ static void tile_bf16p(int kb, const void *ap, const void *bp, float *c, size_t 
 /* A panel of 32 rows of bf16 W (k even) into MM_BF16P_PAIRS: pair-row p is 32 words, word j =
  * W[j][2p] (low half) | W[j][2p + 1] (high) — the 32-bit word p of row j as stored, so the panel
  * is a transpose of 32-bit words, 16 x 16 at a time. */
-static void bf16p_pack(void *dst, const uint16_t *w, size_t ldw, int rows, int k) {
+static void bf16p_pack(void *dst, const uint16_t *w, size_t ldw, int rows, int k, int stream) {
     uint32_t *d = dst;
     int p0 = 0, np = k / 2;
     if (rows == NR)
@@ -180,13 +180,17 @@ static void bf16p_pack(void *dst, const uint16_t *w, size_t ldw, int rows, int k
 #pragma GCC unroll 16
                 for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(w + (size_t)(16 * h + i) * ldw + 2 * (size_t)p0);
                 mmx_tr16(r);
+                if (stream) /* read later, from memory */
 #pragma GCC unroll 16
-                for (int q = 0; q < 16; q++) _mm512_stream_ps((float *)(d + (size_t)(p0 + q) * NR + 16 * h), r[q]); /* read later, from memory */
+                    for (int q = 0; q < 16; q++) _mm512_stream_ps((float *)(d + (size_t)(p0 + q) * NR + 16 * h), r[q]);
+                else
+#pragma GCC unroll 16
+                    for (int q = 0; q < 16; q++) _mm512_storeu_ps((float *)(d + (size_t)(p0 + q) * NR + 16 * h), r[q]);
             }
     for (int p = p0; p < np; p++)
         for (int j = 0; j < NR; j++)
             d[(size_t)p * NR + j] = j < rows ? pair_of(w[(size_t)j * ldw + 2 * p], w[(size_t)j * ldw + 2 * p + 1]) : 0;
-    _mm_sfence(); /* the streamed stores are seen before the panel is handed over */
+    if (stream) _mm_sfence(); /* the streamed stores are seen before the panel is handed over */
 }
 
 const mm_kern mm_kern_avx512bf16 = {

@@ -49,9 +49,10 @@ typedef struct mm_kern {
      * L2, spread over its depth loop. */
     int bf16p;
     /* With bf16p: one panel of a bf16 W (`rows` <= nr rows, ldw elements apart, k of each) into
-     * that layout at dst (64-byte aligned: its stores bypass the caches), rows past `rows` zero:
-     * repacking's transpose (mm_repack_weight). */
-    void (*bf16p_pack)(void *dst, const uint16_t *w, size_t ldw, int rows, int k);
+     * that layout at dst, rows past `rows` zero. stream 1: repacking's transpose (mm_repack_weight),
+     * a copy read later from memory: dst 64-byte aligned, its stores bypass the caches; stream 0:
+     * a panel the tiles multiply at once (bf16 weights as stored, packed): stores kept in cache. */
+    void (*bf16p_pack)(void *dst, const uint16_t *w, size_t ldw, int rows, int k, int stream);
     void (*tile_bf16p)(int kb, const void *a, const void *b, float *c, size_t ldc, int mb, int nb, float alpha, int acc,
                        const char *pf, int pf_lines);
 } mm_kern;
