@@ -59,6 +59,7 @@ struct rlv_engine {
     size_t weight_bytes, shared_bytes;
     mm_repack *repack;  /* the repacked weights (NULL: read from the mappings) */
     size_t streamed_bytes; /* read directly per job (stream_models) */
+    const char *huge_pages; /* the THP setting at open (hugemem_thp): read once, not on every stats */
 };
 
 /* Conversation text a worker's prompt arena is first sized for (system + image block + question +
@@ -101,6 +102,9 @@ void rlv_engine_opts_default(rlv_engine_opts *o) {
     o->blas_threads = RLV_DEFAULT_BLAS_THREADS;
     o->stream = RLV_STREAM_AUTO;
 }
+
+/* The matrix products' compute mode for the engine's. */
+static mm_compute mm_compute_of(rlv_compute c) { return c == RLV_COMPUTE_BF16 ? MM_COMPUTE_BF16 : MM_COMPUTE_F32; }
 
 const char *rlv_compute_name(rlv_compute c) {
     return c == RLV_COMPUTE_FP32 ? "fp32" : c == RLV_COMPUTE_BF16 ? "bf16" : NULL;
@@ -196,7 +200,7 @@ static int repack_models(rlv_engine *e, rlv_err *err) {
         if (avail < room + gib) return RLV_OK;
         limit = avail - room;
     }
-    int rc = mm_repack_init(&e->repack, e->opts.compute == RLV_COMPUTE_BF16 ? MM_COMPUTE_BF16 : MM_COMPUTE_F32, err);
+    int rc = mm_repack_init(&e->repack, mm_compute_of(e->opts.compute), err);
     if (!rc) mm_repack_limit(e->repack, limit);
     for (int k = 0; !rc && k < e->n_models; k++) {
         engine_model *m = &e->m[k];
@@ -247,6 +251,7 @@ int rlv_engine_open(rlv_engine **out, const rlv_engine_opts *opts, rlv_err *err)
     rlv_engine *e = calloc(1, sizeof *e);
     if (!e) return rlv_errf(err, RLV_ENOMEM, "out of memory");
     e->opts = *opts;
+    e->huge_pages = hugemem_thp();
     e->policy_dir = strdup(opts->model_dir);
     e->reference_dir = opts->ref_model_dir ? strdup(opts->ref_model_dir) : NULL;
     e->opts.model_dir = e->policy_dir;
@@ -333,10 +338,10 @@ void rlv_engine_get_info(const rlv_engine *e, rlv_engine_info *o) {
     o->shared_bytes = e->shared_bytes;
     o->repacked_bytes = mm_repack_bytes(e->repack);
     o->streamed_bytes = e->streamed_bytes;
-    o->kernel = mm_kernel_for(e->opts.compute == RLV_COMPUTE_BF16 ? MM_COMPUTE_BF16 : MM_COMPUTE_F32);
+    o->kernel = mm_kernel_for(mm_compute_of(e->opts.compute));
     if (!o->kernel) o->kernel = "unsupported"; /* a cap lowered under an open bf16 engine (tests) */
     o->cpu = cpu_level_name(cpu_features());
-    o->huge_pages = hugemem_thp();
+    o->huge_pages = e->huge_pages;
     imcache_stats s;
     imcache_get_stats(e->cache, &s);
     o->cache_hits = s.hits;
@@ -366,7 +371,7 @@ int rlv_worker_open(rlv_worker **out, rlv_engine *e, rlv_err *err) {
     int rc = RLV_OK;
     size_t feat = 0;
     rc = pool_init(&w->pool, o->blas_threads, err);
-    if (!rc) rc = mm_ctx_init(&w->mm, w->pool, o->compute == RLV_COMPUTE_BF16 ? MM_COMPUTE_BF16 : MM_COMPUTE_F32, err);
+    if (!rc) rc = mm_ctx_init(&w->mm, w->pool, mm_compute_of(o->compute), err);
     for (int k = 0; k < e->n_models && !rc; k++) {
         rc = llm_ws_init(&w->llm[k], e->m[k].llm, &lim, w->mm, err);
         if (!rc) rc = vit_ws_init(&w->vit[k], e->m[k].vit, w->mm, err);

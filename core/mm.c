@@ -303,17 +303,13 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
                 else kn->pack_a(abuf, x + (size_t)ic * ldx + pc, (size_t)ldx, mb, kb);
                 for (int jr = 0; jr < nb; jr += nr) {
                     int nbr = nb - jr < nr ? nb - jr : nr;
-                    const void *bp = NULL;
-                    if (inplace) bp = mm_w_at(*w, (size_t)(jc + jr), (size_t)pc).p;
-                    else if (pk16) {
-                        bp = bbuf + (size_t)jr * pb;
-                        if (ic == 0)
-                            kn->bf16p_pack(bbuf + (size_t)jr * pb, mm_w_at(*w, (size_t)(jc + jr), (size_t)pc).p, (size_t)w->ld, nbr,
-                                           kb, 0);
-                    } else if (ic == 0) {
+                    char *bpk = bbuf + (size_t)jr * pb; /* this panel packed (packed during the first row block) */
+                    const void *bp = inplace ? mm_w_at(*w, (size_t)(jc + jr), (size_t)pc).p : bpk;
+                    if (!inplace && ic == 0) {
                         mm_w wp = trans ? mm_w_at(*w, (size_t)(jc + jr), (size_t)pc) : mm_w_at(*w, (size_t)pc, (size_t)(jc + jr));
                         /* a repacked panel is already [k][nr]: its rows are copied (widened), not transposed */
-                        kn->pack_b(bbuf + (size_t)jr * pb, &wp, trans && !w->panel, nbr, kb);
+                        if (pk16) kn->bf16p_pack(bpk, wp.p, (size_t)w->ld, nbr, kb, 0);
+                        else kn->pack_b(bpk, &wp, trans && !w->panel, nbr, kb);
                     }
                     int pf = jr + nr < nb;  /* next panel of this block: its weights, or once packed, the panel */
                     /* what to bring in meanwhile: the next panel in place, or the next packed panel,
@@ -334,7 +330,7 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
                                            (int)((e - pf0) / 64));
                             pf0 = e;
                         } else if (pk16) kn->tile_bf16p(kb, abuf + (size_t)ir * pa, bp, yt, (size_t)ldy, mt, nbr, alpha, a2, NULL, 0);
-                        else kn->tile(kb, abuf + (size_t)ir * pa, bbuf + (size_t)jr * pb, yt, (size_t)ldy, mt, nbr, alpha, a2);
+                        else kn->tile(kb, abuf + (size_t)ir * pa, bp, yt, (size_t)ldy, mt, nbr, alpha, a2);
                     }
                 }
             }

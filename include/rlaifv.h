@@ -214,8 +214,9 @@ typedef struct rlv_engine_info {
     const char *kernel;          /* the matrix kernel the workers run: "avx512bf16", "avx512", "avx2" or
                                   * "generic" (OpenBLAS), from the CPU and rlv_engine_opts.compute */
     const char *cpu;             /* the widest level this CPU runs (after an RLV_CPU cap), same names */
-    const char *huge_pages;      /* the host's transparent huge pages: "always", "madvise", "never",
-                                  * "unavailable"; the first two give the workspaces 2 MB pages */
+    const char *huge_pages;      /* the host's transparent huge pages at rlv_engine_open: "always",
+                                  * "madvise", "never", "unavailable"; the first two give the
+                                  * workspaces 2 MB pages */
     uint64_t cache_hits, cache_misses;
     size_t cache_used_bytes, cache_capacity_bytes;
     uint64_t prefix_cache_hits, prefix_cache_misses;   /* one lookup per model per job */
