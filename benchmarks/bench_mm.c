@@ -13,7 +13,10 @@
  * progress goes to stderr.
  *
  *   bench_mm [--threads 2] [--reps 3] [--m 256,512,1024] [--compute fp32|bf16] [--blis] [--dnnl]
- *            [--only cblas|ours] [--shape NAME] [--repack] [--block 32,16]
+ *            [--only cblas|ours] [--shape NAME] [--repack] [--hold] [--block 32,16]
+ * --hold: our products of the decoder's held x (llm.q, k/v, gate/up, lm_head) run as core/llm.c
+ * runs them, x packed once by mm_hold_x for the group of products that share it; the hold's own
+ * time is timed apart and charged to each product by its share of the group's columns.
  * --block: the q8 block sizes, one q8 column group each (at most 3), all timed in the same run.
  * --repack: our columns multiply weights repacked into the kernel's panels (mm_repack_view), as
  * rlaifvd does when they fit in memory; run with and without it in one command to compare.
@@ -43,15 +46,19 @@ char *openblas_get_corename(void);
 typedef struct shape {
     const char *name;
     int k, n, ldw, acc;  /* y[M, n] (+)= x[M, k] . W^T, W rows of ldw elements */
+    int hold_n;          /* columns of all the products core/llm.c runs on one held x (0: x not held) */
 } shape;
 
-/* Mistral-7B: H 4096, kv 1024, F 14336 in blocks of LLM_FFN_COLS = 2048, vocab in blocks of 4096.
- * EVA-E: width 1792, mlp 15360, patch embedding k = 3 x 14 x 14. */
+/* Mistral-7B: H 4096, kv 1024, F 14336 in blocks of LLM_FFN_COLS = 2048, vocab 32000 in blocks of 4096.
+ * EVA-E: width 1792, mlp 15360, patch embedding k = 3 x 14 x 14. Held x: q, k and v (4096 + 2 x
+ * 1024 columns), every gate and up block (2 x 14336), the lm_head's blocks (32000). */
 static const shape shapes[] = {
-    {"llm.q", 4096, 4096, 4096, 0},       {"llm.k/v", 4096, 1024, 4096, 0}, {"llm.o", 4096, 4096, 4096, 1},
-    {"llm.gate/up", 4096, 2048, 4096, 0}, {"llm.down", 2048, 4096, 14336, 1}, {"llm.lm_head", 4096, 4096, 4096, 0},
-    {"vit.patch", 588, 1792, 588, 0},     {"vit.qkv", 1792, 5376, 1792, 0},  {"vit.proj", 1792, 1792, 1792, 0},
-    {"vit.fc1", 1792, 15360, 1792, 0},    {"vit.fc2", 15360, 1792, 15360, 0},
+    {"llm.q", 4096, 4096, 4096, 0, 6144},       {"llm.k/v", 4096, 1024, 4096, 0, 6144},
+    {"llm.o", 4096, 4096, 4096, 1, 0},          {"llm.gate/up", 4096, 2048, 4096, 0, 28672},
+    {"llm.down", 2048, 4096, 14336, 1, 0},      {"llm.lm_head", 4096, 4096, 4096, 0, 32000},
+    {"vit.patch", 588, 1792, 588, 0, 0},        {"vit.qkv", 1792, 5376, 1792, 0, 0},
+    {"vit.proj", 1792, 1792, 1792, 0, 0},       {"vit.fc1", 1792, 15360, 1792, 0, 0},
+    {"vit.fc2", 15360, 1792, 15360, 0, 0},
 };
 
 typedef void (*bli_sgemm_fn)(int, int, int64_t, int64_t, int64_t, float *, float *, int64_t, int64_t, float *, int64_t,
@@ -122,6 +129,7 @@ typedef struct run {
     const float *x;
     const uint16_t *xb;  /* x rounded to bf16 (oneDNN bf16) */
     mm_w w;  /* ours: the weights as bf16, q8 or f32; cblas, BLIS and oneDNN f32 read w.p as f32, oneDNN bf16 as bf16 */
+    int hold;  /* ours: x held (--hold, a shape with hold_n) */
 } run;
 
 static void run_once(const run *r) {
@@ -153,8 +161,23 @@ typedef struct rate {
                    * machine's share taken out (it is shared: wall time includes being preempted) */
 } rate;
 
-/* min over reps after one warm-up call. */
+/* min over reps after one warm-up call. With r->hold, x is held for the timed products and the
+ * hold's own min time is added, times n / hold_n (the engine holds once for hold_n columns). */
 static rate time_gflops(const run *r, int reps, int threads) {
+    double hold = 0, hold_cpu = 0;
+    /* as in the engine, nothing is held where mm_hold_x packs nothing (rows within the gemv's) */
+    if (r->hold && mm_hold_x(r->mm, r->x, r->s->k, r->m, r->s->k)) {
+        hold = hold_cpu = 1e30;
+        for (int i = 0; i < reps; i++) {
+            double t0 = now_s(), c0 = cpu_s();
+            mm_hold_x(r->mm, r->x, r->s->k, r->m, r->s->k);
+            double t = now_s() - t0, c = cpu_s() - c0;
+            if (t < hold) hold = t;
+            if (c < hold_cpu) hold_cpu = c;
+        }
+        double share = (double)r->s->n / r->s->hold_n;
+        hold *= share, hold_cpu *= share;
+    }
     run_once(r);
     double best = 1e30, best_cpu = 1e30;
     for (int i = 0; i < reps; i++) {
@@ -164,8 +187,9 @@ static rate time_gflops(const run *r, int reps, int threads) {
         if (t < best) best = t;
         if (c < best_cpu) best_cpu = c;
     }
+    mm_release_x(r->mm);
     double gf = 2.0 * r->m * (double)r->s->n * r->s->k * 1e-9;
-    return (rate){gf / best, gf / best_cpu * threads};
+    return (rate){gf / (best + hold), gf / (best_cpu + hold_cpu) * threads};
 }
 
 typedef struct row {
@@ -188,7 +212,7 @@ static rate peak_rate(bench_isa isa, int threads) {
 }
 
 int main(int argc, char **argv) {
-    int threads = 2, reps = 3, use_blis = 0, use_dnnl = 0, only = 0, repack = 0;  /* only: 0 all, 1 ours, 2 cblas */
+    int threads = 2, reps = 3, use_blis = 0, use_dnnl = 0, only = 0, repack = 0, hold = 0; /* only: 0 all, 1 ours, 2 cblas */
     int ms[8] = {256, 512, 1024}, nm = 3, blocks[3] = {Q8_BLOCK_DEFAULT}, nb = 1;
     const char *one = NULL;
     mm_compute compute = MM_COMPUTE_F32;
@@ -199,6 +223,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--blis")) use_blis = 1;
         else if (!strcmp(a, "--dnnl")) use_dnnl = 1;
         else if (!strcmp(a, "--repack")) repack = 1;
+        else if (!strcmp(a, "--hold")) hold = 1;
         else if (!strcmp(a, "--shape") && v) one = v, i++;
         else if (!strcmp(a, "--only") && v) only = !strcmp(v, "ours") ? 1 : 2, i++;
         else if (!strcmp(a, "--compute") && v) compute = !strcmp(v, "bf16") ? MM_COMPUTE_BF16 : MM_COMPUTE_F32, i++;
@@ -206,7 +231,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--block") && v) nb = int_list(argv[++i], blocks, 3);
         else {
             fprintf(stderr, "usage: bench_mm [--threads N] [--reps N] [--m 256,512,1024] [--compute fp32|bf16] [--blis] "
-                            "[--dnnl] [--only ours|cblas] [--shape NAME] [--repack] [--block 32,16]\n");
+                            "[--dnnl] [--only ours|cblas] [--shape NAME] [--repack] [--hold] [--block 32,16]\n");
             return 2;
         }
     }
@@ -217,6 +242,9 @@ int main(int argc, char **argv) {
     mm_ctx *mm = NULL;
     rlv_err e = {0};
     if (pool_init(&pool, threads, &e) || mm_ctx_init(&mm, pool, compute, &e)) die(e.msg);
+    int mmax = 0;
+    for (int i = 0; i < nm; i++) mmax = ms[i] > mmax ? ms[i] : mmax;
+    if (hold && mm_reserve_x(mm, mmax, 4096, &e)) die(e.msg);
     libs lib = {0};
     char libnote[160] = "";
     if (use_blis) {
@@ -247,8 +275,8 @@ int main(int argc, char **argv) {
     double l0 = loadavg();
     rate pk = peak_rate(isa, threads);
     const char *cte = getenv("OPENBLAS_CORETYPE");
-    printf("# bench_mm: %d threads, min of %d reps; kernel %s%s (cpu %s); OpenBLAS core %s (OPENBLAS_CORETYPE=%s)%s\n",
-           threads, reps, mm_kernel_name(mm), repack ? ", weights repacked" : "", cpu_level_name(cpu_features()), openblas_get_corename(), cte ? cte : "(unset)",
+    printf("# bench_mm: %d threads, min of %d reps; kernel %s%s%s (cpu %s); OpenBLAS core %s (OPENBLAS_CORETYPE=%s)%s\n",
+           threads, reps, mm_kernel_name(mm), repack ? ", weights repacked" : "", hold ? ", the decoder's x held" : "", cpu_level_name(cpu_features()), openblas_get_corename(), cte ? cte : "(unset)",
            libnote);
     printf("# peak %s at start: %.0f GFLOP/s wall, %.0f per CPU-second x %d; load average %.2f\n", bench_isa_name(isa),
            pk.wall, pk.cpu, threads, l0);
@@ -309,7 +337,7 @@ int main(int argc, char **argv) {
             }
             for (size_t i = 0; i < (size_t)m * s->k; i++) x[i] = rndf(), xb[i] = half_f32_to_bf16(x[i]);
             for (size_t i = 0; i < (size_t)m * s->n; i++) y[i] = 0;
-            run r = {0, mm, &lib, s, m, y, x, xb, wbv};
+            run r = {0, mm, &lib, s, m, y, x, xb, wbv, hold && s->hold_n > 0};
             rate gb = {0, 0}, gq[3] = {{0, 0}, {0, 0}, {0, 0}}, gf = {0, 0}, gc = {0, 0}, gl = {0, 0}, gd = {0, 0};
             if (only != 2) {
                 gb = time_gflops(&r, reps, threads);
@@ -318,6 +346,7 @@ int main(int argc, char **argv) {
                 r.w = wfv;
                 gf = time_gflops(&r, reps, threads);
             }
+            r.hold = 0; /* the libraries pack x in every call */
             if (only != 1) {
                 openblas_set_num_threads(threads);
                 r.which = 1, r.w = mm_w_plain(wf, RLV_F32, s->ldw);
