@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cblas.h>
 
@@ -352,6 +353,10 @@ int main(int argc, char **argv) {
                 r.which = 1, r.w = mm_w_plain(wf, RLV_F32, s->ldw);
                 gc = time_gflops(&r, reps, threads);
                 openblas_set_num_threads(1);
+                /* OpenBLAS's idle threads spin for 2^28 cycles (its default thread timeout, ~70 ms)
+                 * before they sleep: on 2 cores the next short product (vit.patch at 1024 rows,
+                 * 5 ms) ran beside a spinning thread at half rate in 5 of 12 runs */
+                usleep(300000);
             }
             if (lib.blis) r.which = 2, r.w = mm_w_plain(wf, RLV_F32, s->ldw), gl = time_gflops(&r, reps, threads);
             if (lib.dnnl) {
