@@ -223,19 +223,22 @@ static void xw_cols(float *buf, float *y, int ldy, const float *x, int ldx, int 
     }
 }
 
-/* Prefetches slice `part` of `parts` of the weights that B micro-panel (columns [col0, col0 + ncol),
- * depth [k0, k0 + kb)) is packed from: issued while the tiles of the previous panel run, so that
- * streaming the weights from memory overlaps the arithmetic instead of stalling the packing. */
-static void prefetch_panel(const void *w, size_t es, int ldw, int trans, int col0, int ncol, int k0, int kb, int part,
-                           int parts) {
-    int rows = trans ? ncol : kb, r0 = rows * part / parts, r1 = rows * (part + 1) / parts;
-    size_t bytes = (size_t)(trans ? kb : ncol) * es;
-    for (int r = r0; r < r1; r++) {
-        const char *p = (const char *)w + (trans ? (size_t)(col0 + r) * ldw + (size_t)k0 : (size_t)(k0 + r) * ldw + (size_t)col0) * es;
-        for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 2);
-        __builtin_prefetch(p + bytes - 1, 0, 2);
-    }
+/* The weight rows that B micro-panel (columns [col0, col0 + ncol), depth [k0, k0 + kb)) is packed
+ * from, as lines for the tiles of the panel before it to bring in (mm_pf): read only when the
+ * panel is packed, they stalled the packing on memory. A row's lines are counted from its first
+ * byte, one more than its length needs, as rows need not start on a line. */
+static mm_pf panel_rows(const mm_w *w, size_t es, int trans, int col0, int ncol, int k0, int kb) {
+    int rows = trans ? ncol : kb;
+    size_t row = ((size_t)(trans ? kb : ncol) * es + 63) / 64 * 64 + 64;
+    const char *p = (const char *)w->p + (trans ? (size_t)col0 * w->ld + (size_t)k0 : (size_t)k0 * w->ld + (size_t)col0) * es;
+    return (mm_pf){p, row, (size_t)w->ld * es, 0, rows * (int)(row / 64)};
 }
+
+/* Where B micro-panel jr (a column) is packed in the B block, in panels' columns. ring: one row
+ * block, each panel multiplied once as soon as packed, so two slots take turns and the packing's
+ * stores stay in cache (a slot a panel through a 2 MB B block missed L2: each line read in before
+ * it was written); else every panel has its own, for the later row blocks. */
+static size_t panel_slot(int jr, int nr, int ring) { return (size_t)(ring ? jr / nr % 2 * nr : jr); }
 
 /* The A block at depth pc (a multiple of kc), rows from ic, of x packed whole. */
 static char *apacked_block(const apacked *ap, int kc, int pc, int ic) {
@@ -289,7 +292,7 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
     int pk16 = !inplace && trans && !w->panel && w->dt == RLV_BF16 && kn->bf16p == MM_BF16P_SPLIT;
     /* pairs: the tile reads k in pairs, so an odd k would take the next k-row of the weight */
     RLV_ASSERT(!inplace || (w->bf16p == kn->bf16p && w->panel == nr && w->dt == RLV_BF16 && (w->bf16p != MM_BF16P_PAIRS || k % 2 == 0)));
-    int mcb = row_block(kn, m);
+    int mcb = row_block(kn, m), ring = m <= mcb;
     for (int jc = n0; jc < n1; jc += kn->nc) {
         int nb = n1 - jc < kn->nc ? n1 - jc : kn->nc;
         for (int pc = 0; pc < k; pc += kn->kc) {
@@ -303,7 +306,7 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
                 else kn->pack_a(abuf, x + (size_t)ic * ldx + pc, (size_t)ldx, mb, kb);
                 for (int jr = 0; jr < nb; jr += nr) {
                     int nbr = nb - jr < nr ? nb - jr : nr;
-                    char *bpk = bbuf + (size_t)jr * pb; /* this panel packed (packed during the first row block) */
+                    char *bpk = bbuf + panel_slot(jr, nr, ring) * pb; /* this panel packed (packed during the first row block) */
                     const void *bp = inplace ? mm_w_at(*w, (size_t)(jc + jr), (size_t)pc).p : bpk;
                     if (!inplace && ic == 0) {
                         mm_w wp = trans ? mm_w_at(*w, (size_t)(jc + jr), (size_t)pc) : mm_w_at(*w, (size_t)pc, (size_t)(jc + jr));
@@ -311,26 +314,25 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
                         if (pk16) kn->bf16p_pack(bpk, wp.p, (size_t)w->ld, nbr, kb, 0);
                         else kn->pack_b(bpk, &wp, trans && !w->panel, nbr, kb);
                     }
-                    int pf = jr + nr < nb;  /* next panel of this block: its weights, or once packed, the panel */
-                    /* what to bring in meanwhile: the next panel in place, or the next packed panel,
-                     * a tile's share each (pf0, e: byte offsets, whole lines) */
-                    const char *pfp = !pf ? NULL : inplace ? (const char *)bp + w->pstride * es : bbuf + (size_t)(jr + nr) * pb;
-                    size_t pfb = inplace ? (size_t)nr * (size_t)kb * es : (size_t)nr * pb, pf0 = 0;
+                    /* what the tiles bring in meanwhile, a share each: the next panel in place; the
+                     * weight rows the next panel is packed from (repacked f32 and q8 panels are read
+                     * in order: the hardware prefetches them); later row blocks, the next packed
+                     * panel (packed B outgrows L2: nc x kc floats) */
+                    mm_pf pf = {0};
+                    if (jr + nr < nb) {
+                        size_t pnb = inplace ? (size_t)nr * (size_t)kb * es : (size_t)nr * pb; /* bytes of a panel */
+                        if (inplace) pf = (mm_pf){(const char *)bp + w->pstride * es, (pnb + 63) / 64 * 64, 0, 0, (int)((pnb + 63) / 64)};
+                        else if (ic == 0 && !w->panel)
+                            pf = panel_rows(w, es, trans, jc + jr + nr, nb - jr - nr < nr ? nb - jr - nr : nr, pc, kb);
+                        else if (ic > 0) pf = (mm_pf){bbuf + panel_slot(jr + nr, nr, ring) * pb, (pnb + 63) / 64 * 64, 0, 0, (int)((pnb + 63) / 64)};
+                    }
                     for (int ir = 0, t = 0; ir < mb; ir += mr, t++) {
-                        size_t e = pf ? (pfb * (size_t)(t + 1) / (size_t)tiles + 63) / 64 * 64 : 0;
-                        if (pf && ic == 0 && !w->panel) /* repacked panels are read in order: the hardware prefetches them */
-                            prefetch_panel(w->p, es, w->ld, trans, jc + jr + nr, nb - jr - nr < nr ? nb - jr - nr : nr, pc, kb, t,
-                                           tiles);
-                        else if (pf && !inplace)  /* packed B outgrows L2 (nc x kc floats): bring the next panel in */
-                            for (; pf0 < e; pf0 += 64) __builtin_prefetch(pfp + pf0, 0, 2);
+                        mm_pf share = pf;
+                        share.first = pf.n * t / tiles, share.n = pf.n * (t + 1) / tiles - share.first;
                         float *yt = y + (size_t)(ic + ir) * ldy + jc + jr;
                         int mt = mb - ir < mr ? mb - ir : mr;
-                        if (inplace) { /* the panel after it is in memory: the tile brings its share in as it runs */
-                            kn->tile_bf16p(kb, abuf + (size_t)ir * pa, bp, yt, (size_t)ldy, mt, nbr, alpha, a2, pfp ? pfp + pf0 : NULL,
-                                           (int)((e - pf0) / 64));
-                            pf0 = e;
-                        } else if (pk16) kn->tile_bf16p(kb, abuf + (size_t)ir * pa, bp, yt, (size_t)ldy, mt, nbr, alpha, a2, NULL, 0);
-                        else kn->tile(kb, abuf + (size_t)ir * pa, bp, yt, (size_t)ldy, mt, nbr, alpha, a2);
+                        if (inplace || pk16) kn->tile_bf16p(kb, abuf + (size_t)ir * pa, bp, yt, (size_t)ldy, mt, nbr, alpha, a2, &share);
+                        else kn->tile(kb, abuf + (size_t)ir * pa, bp, yt, (size_t)ldy, mt, nbr, alpha, a2, &share);
                     }
                 }
             }

@@ -108,15 +108,15 @@ static inline void store_row(float *r, __m256 x0, __m256 x1, int nb, __m256i m0,
  * meanwhile; else a packed f32 micro-panel. */
 static inline __attribute__((always_inline)) void tile_on(const int R, int kb, const float *a, const void *bp, int bf16p,
                                                           float *c, size_t ldc, int mb, int nb, float alpha, int acc,
-                                                          const char *pf, int pf_lines) {
+                                                          const mm_pf *pf) {
     /* y is re-read once per depth block and is too big for the caches (1024 x 4096 floats):
      * start fetching this tile's rows now, so that they have arrived by the store */
     if (acc)
         for (int i = 0; i < mb; i++) _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
     ROWS(DECL)
+    mmx_trickle tr = mmx_trickle_start(pf, kb);
     if (bf16p) {
         const uint16_t *b = bp;
-        mmx_trickle tr = mmx_trickle_start(pf, pf_lines, kb);
         for (int p = 0; p < kb; p++, a += MR, b += NR) {
             mmx_trickle_step(&tr);
             /* the high halves by two shifts, not a mask: 12 accumulators, b0, b1 and the broadcast
@@ -126,27 +126,29 @@ static inline __attribute__((always_inline)) void tile_on(const int R, int kb, c
                    b1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_srli_epi32(v, 16), 16));
             ROWS(FMA)
         }
-        mmx_trickle_rest(&tr);
     } else {
         const float *b = bp;
         for (int p = 0; p < kb; p++, a += MR, b += NR) {
+            mmx_trickle_step(&tr);
             __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
             ROWS(FMA)
         }
     }
+    mmx_trickle_rest(&tr);
     __m256i m0 = lanes(nb), m1 = lanes(nb - 8);
     __m256 va = _mm256_set1_ps(alpha);
     ROWS(STORE)
 }
 
 /* Instances of 2, 4 and 6 rows. */
-static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc) {
-    MMX_TILE_R(2, 4, MR, kb, ap, bp, 0, c, ldc, mb, nb, alpha, acc, NULL, 0);
+static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc,
+                 const mm_pf *pf) {
+    MMX_TILE_R(2, 4, MR, kb, ap, bp, 0, c, ldc, mb, nb, alpha, acc, pf);
 }
 
 static void tile_bf16p(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc,
-                       const char *pf, int pf_lines) {
-    MMX_TILE_R(2, 4, MR, kb, ap, bp, 1, c, ldc, mb, nb, alpha, acc, pf, pf_lines);
+                       const mm_pf *pf) {
+    MMX_TILE_R(2, 4, MR, kb, ap, bp, 1, c, ldc, mb, nb, alpha, acc, pf);
 }
 
 /* Repacking's transpose into MM_BF16P_SPLIT at 16 wide: word i of k-row q = W[i][q] (low half) |

@@ -149,7 +149,7 @@ static void pack_b(void *dst, const mm_w *w, int trans, int nb, int kb) {
  * vpslld gives columns 0-15, vpandd 16-31 — else a packed f32 micro-panel. */
 static inline __attribute__((always_inline)) void tile_on(const int R, int kb, const float *a, const void *bp, int bf16p,
                                                           float *c, size_t ldc, int mb, int nb, float alpha, int acc,
-                                                          const char *pf, int pf_lines) {
+                                                          const mm_pf *pf) {
     /* y is re-read once per depth block and is too big for the caches (1024 x 4096 floats):
      * start fetching this tile's rows now, so that they have arrived by the store */
     if (acc)
@@ -158,24 +158,25 @@ static inline __attribute__((always_inline)) void tile_on(const int R, int kb, c
             _mm_prefetch((const char *)(c + (size_t)i * ldc + 16), _MM_HINT_T0);
         }
     ROWS(DECL)
+    mmx_trickle tr = mmx_trickle_start(pf, kb);
     if (bf16p) {
         const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
         const uint16_t *b = bp;
-        mmx_trickle tr = mmx_trickle_start(pf, pf_lines, kb);
         for (int p = 0; p < kb; p++, a += MR, b += NR) {
             mmx_trickle_step(&tr);
             __m512i v = _mm512_loadu_si512(b);
             __m512 b0 = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), b1 = _mm512_castsi512_ps(_mm512_and_si512(v, hi));
             ROWS(FMA)
         }
-        mmx_trickle_rest(&tr);
     } else {
         const float *b = bp;
         for (int p = 0; p < kb; p++, a += MR, b += NR) {
+            mmx_trickle_step(&tr);
             __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
             ROWS(FMA)
         }
     }
+    mmx_trickle_rest(&tr);
     __mmask16 m0, m1;
     mmx_masks32(nb, &m0, &m1);
     __m512 va = _mm512_set1_ps(alpha);
@@ -183,13 +184,14 @@ static inline __attribute__((always_inline)) void tile_on(const int R, int kb, c
 }
 
 /* Instances of 4, 7 and 14 rows. */
-static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc) {
-    MMX_TILE_R(4, 7, MR, kb, ap, bp, 0, c, ldc, mb, nb, alpha, acc, NULL, 0);
+static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc,
+                 const mm_pf *pf) {
+    MMX_TILE_R(4, 7, MR, kb, ap, bp, 0, c, ldc, mb, nb, alpha, acc, pf);
 }
 
 static void tile_bf16p(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc,
-                       const char *pf, int pf_lines) {
-    MMX_TILE_R(4, 7, MR, kb, ap, bp, 1, c, ldc, mb, nb, alpha, acc, pf, pf_lines);
+                       const mm_pf *pf) {
+    MMX_TILE_R(4, 7, MR, kb, ap, bp, 1, c, ldc, mb, nb, alpha, acc, pf);
 }
 
 /* gemv: M (<= 4) rows of x against 16 weight rows at a time, W [n, k] read in place. It computes

@@ -136,15 +136,13 @@ static void pack_b(void *dst, const mm_w *w, int trans, int nb, int kb) {
 #define STORE(i) if (i < R && i < mb) mmx_store_row32(c + (size_t)i * ldc, c##i##a, c##i##b, m0, m1, va, acc);
 
 /* R rows (a constant in each instance, <= MR; see mm_avx512.c's tile_on: a short last tile runs a
- * smaller instance, same chains, same bits). pf, pf_lines: see mm_kern.tile_bf16p (NULL, 0 for a
- * packed panel). */
+ * smaller instance, same chains, same bits). pf: see mm_kern.tile. */
 static inline __attribute__((always_inline)) void tile_on(const int R, int kb, const void *ap, const void *bp, float *c,
-                                                          size_t ldc, int mb, int nb, float alpha, int acc, const char *pf,
-                                                          int pf_lines) {
+                                                          size_t ldc, int mb, int nb, float alpha, int acc, const mm_pf *pf) {
     const uint32_t *a = ap, *b = bp;
     ROWS(DECL)
     int kp = (kb + 1) / 2;
-    mmx_trickle tr = mmx_trickle_start(pf, pf_lines, kp);
+    mmx_trickle tr = mmx_trickle_start(pf, kp);
     for (int p = 0; p < kp; p++, a += MR, b += NR) {
         mmx_trickle_step(&tr);
         __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + 16);
@@ -157,14 +155,15 @@ static inline __attribute__((always_inline)) void tile_on(const int R, int kb, c
     ROWS(STORE)
 }
 
-static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc) {
-    MMX_TILE_R(4, 7, MR, kb, ap, bp, c, ldc, mb, nb, alpha, acc, NULL, 0);
+static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc,
+                 const mm_pf *pf) {
+    MMX_TILE_R(4, 7, MR, kb, ap, bp, c, ldc, mb, nb, alpha, acc, pf);
 }
 
 /* a repacked bf16 panel (MM_BF16P_PAIRS) is already this kernel's packed B */
 static void tile_bf16p(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc,
-                       const char *pf, int pf_lines) {
-    MMX_TILE_R(4, 7, MR, kb, ap, bp, c, ldc, mb, nb, alpha, acc, pf, pf_lines);
+                       const mm_pf *pf) {
+    MMX_TILE_R(4, 7, MR, kb, ap, bp, c, ldc, mb, nb, alpha, acc, pf);
 }
 
 /* A panel of 32 rows of bf16 W (k even) into MM_BF16P_PAIRS: pair-row p is 32 words, word j =

@@ -19,6 +19,17 @@
 
 #include "mm.h"
 
+/* Cache lines a tile brings into L2 while it runs, spread over its depth loop: n lines from line
+ * `first` of rows of `row` bytes (whole lines) `stride` bytes apart from p — the next panel's share:
+ * a repacked panel (one row), the next packed panel, or the weight rows that the next panel will
+ * be packed from. Issued one every few depth steps, not at once: in a burst between tiles the
+ * rows of bf16 weights as stored were not in cache when packed (measured: performance.md). */
+typedef struct mm_pf {
+    const char *p;
+    size_t row, stride;
+    int first, n;
+} mm_pf;
+
 typedef struct mm_kern {
     const char *name;
     int mr, nr;      /* micro-tile: mr rows x nr columns of y in registers */
@@ -30,8 +41,10 @@ typedef struct mm_kern {
      * trans = 1: w is W [n, k] (columns are rows of w); trans = 0: w is W [k, n] (rows of w are k). */
     void (*pack_b)(void *dst, const mm_w *w, int trans, int nb, int kb);
     /* c[mb, nb] (row stride ldc) = alpha a.b (+ c when acc), a and b single packed micro-panels of
-     * depth kb (mb <= mr, nb <= nr); c outside [mb, nb] untouched, and not read when !acc. */
-    void (*tile)(int kb, const void *a, const void *b, float *c, size_t ldc, int mb, int nb, float alpha, int acc);
+     * depth kb (mb <= mr, nb <= nr); c outside [mb, nb] untouched, and not read when !acc. pf: the
+     * lines to bring in meanwhile, or NULL. */
+    void (*tile)(int kb, const void *a, const void *b, float *c, size_t ldc, int mb, int nb, float alpha, int acc,
+                 const mm_pf *pf);
     /* Optional (NULL: the tiles do it): y[m, n] = alpha x.W^T (+ y when acc) for m <= gemv_rows,
      * W [n, k] read in place, widened as loaded: a few rows cannot repay packing the weights
      * (lm_head of one scored row), and the product is bound by reading them. */
@@ -45,8 +58,7 @@ typedef struct mm_kern {
      *     the two column halves (the fp32 kernel);
      *   MM_BF16P_PAIRS: the packed B of a kstep-2 kernel, [k/2][nr] 32-bit words of k = 2p (low
      *     half) and 2p + 1 (high), for even k (the vdpbf16ps kernel).
-     * Meanwhile it brings pf_lines cache lines from pf (the next panel's share; NULL: none) into
-     * L2, spread over its depth loop. */
+     * Meanwhile it brings pf's lines into L2 as tile does. */
     int bf16p;
     /* With bf16p: one panel of a bf16 W (`rows` <= nr rows, ldw elements apart, k of each) into
      * that layout at dst, rows past `rows` zero. stream 1: repacking's transpose (mm_repack_weight),
@@ -54,7 +66,7 @@ typedef struct mm_kern {
      * a panel the tiles multiply at once (bf16 weights as stored, packed): stores kept in cache. */
     void (*bf16p_pack)(void *dst, const uint16_t *w, size_t ldw, int rows, int k, int stream);
     void (*tile_bf16p)(int kb, const void *a, const void *b, float *c, size_t ldc, int mb, int nb, float alpha, int acc,
-                       const char *pf, int pf_lines);
+                       const mm_pf *pf);
 } mm_kern;
 
 extern const mm_kern mm_kern_avx2;        /* fp32 FMA, 6 x 16 */

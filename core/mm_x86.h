@@ -9,6 +9,7 @@
 
 #include "half.h"
 #include "mm.h"
+#include "mm_kern.h"
 
 /* One element widened (scalar: edges of panels only), flat index i of a plain array. */
 static inline float mmx_flat(const void *w, rlv_dtype dt, size_t i) {
@@ -179,32 +180,39 @@ static inline void mmx_masks32(int nb, __mmask16 *m0, __mmask16 *m1) {
         else tile_on(RMAX, __VA_ARGS__);                                                           \
     } while (0)
 
-/* Cache lines brought into L2 while a tile runs, one every `every` depth steps: issued all at
- * the tile's start, the ~30 misses to memory queued ahead of the tile's own loads (4-11 % slower
- * at 256-1024 rows on two threads, interleaved in one process). */
+/* Cache lines brought into L2 while a tile runs (mm_pf), one every `every` depth steps: issued
+ * all at the tile's start, the ~30 misses to memory queued ahead of the tile's own loads (4-11 %
+ * slower at 256-1024 rows on two threads, interleaved in one process). */
 typedef struct {
-    const char *p, *end;
-    int every, left;
+    const char *p;   /* the current row */
+    size_t off;      /* the next line's offset in it */
+    const mm_pf *pf; /* row and stride */
+    int n, every, left;
 } mmx_trickle;
 
-static inline mmx_trickle mmx_trickle_start(const char *p, int lines, int steps) {
-    int every = lines > 0 && steps > lines ? steps / lines : 1;
-    mmx_trickle t = {p, p ? p + (size_t)lines * 64 : p, every, every};
+static inline mmx_trickle mmx_trickle_start(const mm_pf *pf, int steps) {
+    int n = pf && pf->p ? pf->n : 0, every = n > 0 && steps > n ? steps / n : 1;
+    size_t lpr = n > 0 ? pf->row / 64 : 1;
+    mmx_trickle t = {n > 0 ? pf->p + (size_t)pf->first / lpr * pf->stride : NULL, n > 0 ? (size_t)pf->first % lpr * 64 : 0,
+                     pf, n, every, every};
     return t;
+}
+
+static inline __attribute__((always_inline)) void mmx_trickle_one(mmx_trickle *t) {
+    _mm_prefetch(t->p + t->off, _MM_HINT_T1);
+    if ((t->off += 64) >= t->pf->row) t->off = 0, t->p += t->pf->stride;
+    t->n--;
 }
 
 static inline __attribute__((always_inline)) void mmx_trickle_step(mmx_trickle *t) {
     if (--t->left) return;
     t->left = t->every;
-    if (t->p < t->end) {
-        _mm_prefetch(t->p, _MM_HINT_T1);
-        t->p += 64;
-    }
+    if (t->n > 0) mmx_trickle_one(t);
 }
 
 /* The lines the steps did not reach. */
 static inline void mmx_trickle_rest(mmx_trickle *t) {
-    for (; t->p < t->end; t->p += 64) _mm_prefetch(t->p, _MM_HINT_T1);
+    while (t->n > 0) mmx_trickle_one(t);
 }
 
 #endif
