@@ -266,7 +266,8 @@ static apacked apacked_layout(const mm_kern *kn, char *p, int m, int k, int *rbl
 /* Rows [0, m) x columns [n0, n1) of y = alpha x.op(W) (+ y when acc) through kernel kn on buffer
  * buf (see the loop nest at the top). trans = 1: W [n, k] (x.W^T); 0: W [k, n] (x.W).
  * B micro-panels are packed one at a time during the first row block, each right before its
- * tiles, with the next panel's weights prefetched meanwhile; later row blocks reuse them.
+ * tiles, which bring in the next panel's weight rows as they run (mm_pf); later row blocks reuse
+ * them (with one row block, two slots take turns: panel_slot).
  * ap: x already packed whole (mm_hold_x), or NULL: A blocks packed here into buf. */
 static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const float *x, int ldx, int m, int k,
                       const mm_w *w, int trans, int n0, int n1, float alpha, int acc, const apacked *ap) {
