@@ -243,9 +243,11 @@ int main(int argc, char **argv) {
     mm_ctx *mm = NULL;
     rlv_err e = {0};
     if (pool_init(&pool, threads, &e) || mm_ctx_init(&mm, pool, compute, &e)) die(e.msg);
-    int mmax = 0;
+    int mmax = 0, kmax = 0; /* room for the largest held x: the most rows by the deepest held shape */
     for (int i = 0; i < nm; i++) mmax = ms[i] > mmax ? ms[i] : mmax;
-    if (hold && mm_reserve_x(mm, mmax, 4096, &e)) die(e.msg);
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+        if (shapes[i].hold_n && shapes[i].k > kmax) kmax = shapes[i].k;
+    if (hold && mm_reserve_x(mm, mmax, kmax, &e)) die(e.msg);
     libs lib = {0};
     char libnote[160] = "";
     if (use_blis) {

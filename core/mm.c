@@ -234,6 +234,12 @@ static mm_pf panel_rows(const mm_w *w, size_t es, int trans, int col0, int ncol,
     return (mm_pf){p, row, (size_t)w->ld * es, 0, rows * (int)(row / 64)};
 }
 
+/* All the lines of `bytes` contiguous bytes from p, for the tiles to bring in (mm_pf). */
+static mm_pf span_lines(const char *p, size_t bytes) {
+    size_t lines = (bytes + 63) / 64;
+    return (mm_pf){p, lines * 64, 0, 0, (int)lines};
+}
+
 /* Where B micro-panel jr (a column) is packed in the B block, in panels' columns. ring: one row
  * block, each panel multiplied once as soon as packed, so two slots take turns and the packing's
  * stores stay in cache (a slot a panel through a 2 MB B block missed L2: each line read in before
@@ -321,11 +327,10 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
                      * panel (packed B outgrows L2: nc x kc floats) */
                     mm_pf pf = {0};
                     if (jr + nr < nb) {
-                        size_t pnb = inplace ? (size_t)nr * (size_t)kb * es : (size_t)nr * pb; /* bytes of a panel */
-                        if (inplace) pf = (mm_pf){(const char *)bp + w->pstride * es, (pnb + 63) / 64 * 64, 0, 0, (int)((pnb + 63) / 64)};
+                        if (inplace) pf = span_lines((const char *)bp + w->pstride * es, (size_t)nr * (size_t)kb * es);
                         else if (ic == 0 && !w->panel)
                             pf = panel_rows(w, es, trans, jc + jr + nr, nb - jr - nr < nr ? nb - jr - nr : nr, pc, kb);
-                        else if (ic > 0) pf = (mm_pf){bbuf + panel_slot(jr + nr, nr, ring) * pb, (pnb + 63) / 64 * 64, 0, 0, (int)((pnb + 63) / 64)};
+                        else if (ic > 0) pf = span_lines(bbuf + panel_slot(jr + nr, nr, ring) * pb, (size_t)nr * pb);
                     }
                     for (int ir = 0, t = 0; ir < mb; ir += mr, t++) {
                         mm_pf share = pf;
