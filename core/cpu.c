@@ -33,8 +33,15 @@ static unsigned detect(void) {
     }
     return f;
 }
+
+int cpu_alu_on_fma_ports(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return 0;
+    return b == 0x756e6547u && d == 0x49656e69u && c == 0x6c65746eu; /* "GenuineIntel" */
+}
 #else
 static unsigned detect(void) { return 0; }
+int cpu_alu_on_fma_ports(void) { return 0; }
 #endif
 
 static unsigned cap_from_env(void) {

@@ -21,6 +21,11 @@ unsigned cpu_features(void);
  * for tests and benchmarks that run every kernel in one process. Contexts already made keep
  * their kernel. Never adds a feature the CPU lacks. */
 void cpu_set_cap(unsigned mask);
+/* Whether this CPU's vector integer ops (shifts, logic) issue on the ports of its FMAs, so that
+ * an op taken out of an FMA loop gives back an FMA slot: Intel's cores (AVX-512: ports 0 and 5
+ * for both; AVX2: 0 and 1), not AMD's, whose FMAs have pipes of their own. mm.c widens bf16
+ * panels once per row block instead of in every tile where it is so. */
+int cpu_alu_on_fma_ports(void);
 /* "avx512bf16", "avx512", "avx2" or "generic": the widest level in f. */
 const char *cpu_level_name(unsigned f);
 

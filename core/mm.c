@@ -44,6 +44,7 @@ struct mm_ctx {
     rlv_pool *pool;
     int nth;
     const mm_kern *kern;  /* NULL: generic (OpenBLAS) */
+    int widen;            /* bf16 panels widened once per row block (mm_ctx_set_widen) */
     size_t buf_bytes;     /* of each thread's buffer */
     float **buf;          /* [nth]: generic: [MM_TBUF_FLOATS] f32; kernel: A block [mc][kc] then B block [nc][kc] */
     /* mm_hold_x: the held x and its layout in apk (mm_reserve_x's bytes) */
@@ -91,6 +92,7 @@ int mm_ctx_init(mm_ctx **out, rlv_pool *pool, mm_compute compute, rlv_err *err) 
     c->pool = pool;
     c->nth = nth;
     c->kern = kern;
+    c->widen = kern && kern->bf16p_widen && cpu_alu_on_fma_ports();
     c->buf_bytes = kern ? kern_block_bytes(kern, kern->mc) + kern_block_bytes(kern, kern->nc) : MM_TBUF_FLOATS * sizeof(float);
     for (int i = 0; i < nth; i++)
         if (!(c->buf[i] = hugemem_alloc(c->buf_bytes, 0))) {
@@ -116,6 +118,8 @@ void mm_ctx_free(mm_ctx **cp) {
 
 rlv_pool *mm_ctx_pool(const mm_ctx *c) { return c->pool; }
 size_t mm_ctx_bytes(const mm_ctx *c) { return (size_t)c->nth * c->buf_bytes + c->apk_bytes; }
+void mm_ctx_set_widen(mm_ctx *c, int on) { c->widen = on && c->kern && c->kern->bf16p_widen; }
+int mm_ctx_widen(const mm_ctx *c) { return c->widen; }
 const char *mm_kernel_name(const mm_ctx *c) { return c->kern ? c->kern->name : "generic"; }
 const char *mm_kernel_for(mm_compute compute) {
     const mm_kern *k;
@@ -275,7 +279,7 @@ static apacked apacked_layout(const mm_kern *kn, char *p, int m, int k, int *rbl
  * tiles, which bring in the next panel's weight rows as they run (mm_pf); later row blocks reuse
  * them (with one row block, two slots take turns: panel_slot).
  * ap: x already packed whole (mm_hold_x), or NULL: A blocks packed here into buf. */
-static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const float *x, int ldx, int m, int k,
+static void kern_gemm(const mm_kern *kn, int widen, void *buf, float *y, int ldy, const float *x, int ldx, int m, int k,
                       const mm_w *w, int trans, int n0, int n1, float alpha, int acc, const apacked *ap) {
     if (m <= 0 || n1 <= n0) return;
     if (k <= 0) {  /* empty sum */
@@ -293,10 +297,13 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
     int mr = kn->mr, nr = kn->nr;
     /* a bf16 panel in this kernel's layout is multiplied where it lies: no B block at all */
     int inplace = w->bf16p != 0;
+    /* widen (mm_ctx_set_widen): such a panel is widened into a packed f32 one for each row block
+     * (two ring slots of the B block) and multiplied by the f32 tile, where widening in every
+     * tile would take FMA issue slots; same bits */
     /* bf16 weights as stored, on an fp32 kernel that reads such panels: packed into that layout
      * (16-bit words, half the bytes of widened floats, the transpose of repacking) and multiplied
-     * by the same tile, the same bits as widened floats */
-    int pk16 = !inplace && trans && !w->panel && w->dt == RLV_BF16 && kn->bf16p == MM_BF16P_SPLIT;
+     * by the same tile, the same bits as widened floats; with widen, packed as f32 (pack_b) */
+    int pk16 = !widen && !inplace && trans && !w->panel && w->dt == RLV_BF16 && kn->bf16p == MM_BF16P_SPLIT;
     /* pairs: the tile reads k in pairs, so an odd k would take the next k-row of the weight */
     RLV_ASSERT(!inplace || (w->bf16p == kn->bf16p && w->panel == nr && w->dt == RLV_BF16 && (w->bf16p != MM_BF16P_PAIRS || k % 2 == 0)));
     int mcb = row_block(kn, m), ring = m <= mcb;
@@ -315,6 +322,11 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
                     int nbr = nb - jr < nr ? nb - jr : nr;
                     char *bpk = bbuf + panel_slot(jr, nr, ring) * pb; /* this panel packed (packed during the first row block) */
                     const void *bp = inplace ? mm_w_at(*w, (size_t)(jc + jr), (size_t)pc).p : bpk;
+                    const void *tb = bp; /* what the tiles read */
+                    if (inplace && widen) {
+                        tb = bbuf + panel_slot(jr, nr, 1) * pa;
+                        kn->bf16p_widen((float *)tb, bp, kb);
+                    }
                     if (!inplace && ic == 0) {
                         mm_w wp = trans ? mm_w_at(*w, (size_t)(jc + jr), (size_t)pc) : mm_w_at(*w, (size_t)pc, (size_t)(jc + jr));
                         /* a repacked panel is already [k][nr]: its rows are copied (widened), not transposed */
@@ -337,8 +349,8 @@ static void kern_gemm(const mm_kern *kn, void *buf, float *y, int ldy, const flo
                         share.first = pf.n * t / tiles, share.n = pf.n * (t + 1) / tiles - share.first;
                         float *yt = y + (size_t)(ic + ir) * ldy + jc + jr;
                         int mt = mb - ir < mr ? mb - ir : mr;
-                        if (inplace || pk16) kn->tile_bf16p(kb, abuf + (size_t)ir * pa, bp, yt, (size_t)ldy, mt, nbr, alpha, a2, &share);
-                        else kn->tile(kb, abuf + (size_t)ir * pa, bp, yt, (size_t)ldy, mt, nbr, alpha, a2, &share);
+                        if ((inplace && !widen) || pk16) kn->tile_bf16p(kb, abuf + (size_t)ir * pa, tb, yt, (size_t)ldy, mt, nbr, alpha, a2, &share);
+                        else kn->tile(kb, abuf + (size_t)ir * pa, tb, yt, (size_t)ldy, mt, nbr, alpha, a2, &share);
                     }
                 }
             }
@@ -352,7 +364,7 @@ static void gemm_part(mm_ctx *c, int tid, int trans, float *y, int ldy, const fl
     if (r1 <= r0 || n1 <= n0) return;
     y += (size_t)r0 * ldy, x += (size_t)r0 * ldx;
     if (c->kern) {
-        kern_gemm(c->kern, c->buf[tid], y, ldy, x, ldx, r1 - r0, k, w, trans, n0, n1, alpha, acc, ap);
+        kern_gemm(c->kern, c->widen, c->buf[tid], y, ldy, x, ldx, r1 - r0, k, w, trans, n0, n1, alpha, acc, ap);
         return;
     }
     float beta = acc ? 1.0f : 0.0f;

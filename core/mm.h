@@ -42,6 +42,13 @@ size_t mm_ctx_bytes(const mm_ctx *c);
 /* The kernel every product of c runs on: "avx512bf16", "avx512", "avx2" or "generic" (OpenBLAS).
  * Static string. */
 const char *mm_kernel_name(const mm_ctx *c);
+/* Where c's fp32 kernel widens bf16 weight panels: 0, in every tile as it loads them (repacked
+ * panels read in place; weights as stored packed as 16-bit words); 1, once per row block into
+ * f32 panels (weights as stored packed as f32), which pays where the widening's integer ops take
+ * the FMAs' issue ports (cpu_alu_on_fma_ports: mm_ctx_init's choice). Same bits either way; tests
+ * and benchmarks set both. No effect on the generic and bf16 kernels. */
+void mm_ctx_set_widen(mm_ctx *c, int on);
+int mm_ctx_widen(const mm_ctx *c);
 /* The kernel a context for compute would run on this CPU now (mm_kernel_name's strings), NULL
  * where compute is unsupported (as mm_ctx_init would refuse it). */
 const char *mm_kernel_for(mm_compute compute);

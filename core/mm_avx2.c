@@ -179,8 +179,19 @@ static void bf16p_pack(void *dst, const uint16_t *w, size_t ldw, int rows, int k
     if (stream) _mm_sfence(); /* the streamed stores are seen before the panel is handed over */
 }
 
+/* An in-place panel widened into a packed f32 one (mm_kern.h: bf16p_widen): columns 0-7 from
+ * the low halves, 8-15 from the high. */
+static void bf16p_widen(float *dst, const void *b, int kb) {
+    const uint32_t *s = b;
+    for (int q = 0; q < kb; q++, s += NR / 2, dst += NR) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)s);
+        _mm256_storeu_ps(dst, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
+        _mm256_storeu_ps(dst + 8, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_srli_epi32(v, 16), 16)));
+    }
+}
+
 const mm_kern mm_kern_avx2 = {
     .name = "avx2", .mr = MR, .nr = NR, .kc = 256, .mc = MC, .nc = 16 * 128, .kstep = 1,
     .pack_a = pack_a, .pack_b = pack_b, .tile = tile, .bf16p = MM_BF16P_SPLIT, .bf16p_pack = bf16p_pack,
-    .tile_bf16p = tile_bf16p,
+    .tile_bf16p = tile_bf16p, .bf16p_widen = bf16p_widen,
 };

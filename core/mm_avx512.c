@@ -293,8 +293,19 @@ static void bf16p_pack(void *dst, const uint16_t *w, size_t ldw, int rows, int k
     if (stream) _mm_sfence(); /* the streamed stores are seen before the panel is handed over */
 }
 
+/* An in-place panel widened into a packed f32 one (mm_kern.h: bf16p_widen), as tile_on widens it. */
+static void bf16p_widen(float *dst, const void *b, int kb) {
+    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
+    const uint32_t *s = b;
+    for (int q = 0; q < kb; q++, s += NR / 2, dst += NR) {
+        __m512i v = _mm512_loadu_si512(s);
+        _mm512_storeu_ps(dst, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
+        _mm512_storeu_ps(dst + 16, _mm512_castsi512_ps(_mm512_and_si512(v, hi)));
+    }
+}
+
 const mm_kern mm_kern_avx512 = {
     .name = "avx512", .mr = MR, .nr = NR, .kc = KC, .mc = MC, .nc = 32 * 64, .kstep = 1,
     .pack_a = pack_a, .pack_b = pack_b, .tile = tile, .gemv_rows = 4, .gemv = gemv, .bf16p = MM_BF16P_SPLIT, .bf16p_pack = bf16p_pack,
-    .tile_bf16p = tile_bf16p,
+    .tile_bf16p = tile_bf16p, .bf16p_widen = bf16p_widen,
 };

@@ -67,6 +67,11 @@ typedef struct mm_kern {
     void (*bf16p_pack)(void *dst, const uint16_t *w, size_t ldw, int rows, int k, int stream);
     void (*tile_bf16p)(int kb, const void *a, const void *b, float *c, size_t ldc, int mb, int nb, float alpha, int acc,
                        const mm_pf *pf);
+    /* Optional, with MM_BF16P_SPLIT: kb k-rows of such a panel (b, read in place) widened into a
+     * packed f32 micro-panel [kb][nr] at dst, for `tile`: where the tile's own widening (two
+     * vector integer ops a depth step) takes the FMAs' issue ports, it is done once per row block
+     * instead of once per tile (mm.c: widen_panels). */
+    void (*bf16p_widen)(float *dst, const void *b, int kb);
 } mm_kern;
 
 extern const mm_kern mm_kern_avx2;        /* fp32 FMA, 6 x 16 */

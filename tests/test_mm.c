@@ -134,13 +134,16 @@ typedef struct level {
     const char *name;  /* the kernel asked for */
     unsigned cap;      /* cpu_set_cap mask */
     mm_compute compute;
+    int widen;         /* mm_ctx_set_widen: both ways on every CPU, whatever mm_ctx_init chose */
 } level;
 
 static const level levels[] = {
-    {"generic", 0, MM_COMPUTE_F32},
-    {"avx2", CPU_AVX2, MM_COMPUTE_F32},
-    {"avx512", CPU_AVX2 | CPU_AVX512, MM_COMPUTE_F32},
-    {"avx512bf16", ~0u, MM_COMPUTE_BF16},
+    {"generic", 0, MM_COMPUTE_F32, 0},
+    {"avx2", CPU_AVX2, MM_COMPUTE_F32, 0},
+    {"avx2", CPU_AVX2, MM_COMPUTE_F32, 1},
+    {"avx512", CPU_AVX2 | CPU_AVX512, MM_COMPUTE_F32, 0},
+    {"avx512", CPU_AVX2 | CPU_AVX512, MM_COMPUTE_F32, 1},
+    {"avx512bf16", ~0u, MM_COMPUTE_BF16, 0},
 };
 
 /* The context for lv, or NULL (asserted: RLV_EUNSUPPORTED) where the CPU cannot run a bf16 one;
@@ -164,6 +167,8 @@ static mm_ctx *level_ctx(const level *lv, rlv_pool *p) {
         return c;
     }
     assert_int_equal(rc, RLV_OK);
+    mm_ctx_set_widen(c, lv->widen);
+    assert_int_equal(mm_ctx_widen(c), lv->widen && (f & CPU_AVX2));
     const char *want = f & CPU_AVX512 ? "avx512" : f & CPU_AVX2 ? "avx2" : "generic";
     if (strcmp(want, lv->name)) print_message("mm: this CPU lacks %s: checking its fallback %s\n", lv->name, want);
     assert_string_equal(mm_kernel_name(c), want);
@@ -382,6 +387,17 @@ static void test_repacked(void **st) {
     print_message("mm repacked: %d products equal to the same on the weights as stored\n", cases);
 }
 
+/* v [n, k] repacked for lv's kernel (mm_repack_view); the repacker, to free after the products. */
+static mm_repack *repack_view(const level *lv, mm_w *v, int n, int k) {
+    mm_repack *rp = NULL;
+    rlv_err e = {0};
+    cpu_set_cap(lv->cap);
+    assert_int_equal(mm_repack_init(&rp, lv->compute, &e), RLV_OK);
+    cpu_set_cap(~0u);
+    assert_int_equal(mm_repack_view(rp, v, n, k, &e), RLV_OK);
+    return rp;
+}
+
 /* mm_hold_x: products of a held x (packed once, each thread a share) are the very floats of the
  * same products packing x themselves, for x.W^T and x.W, bias and accumulate, weights as stored,
  * repacked (bf16 in place) and q8, rows past a row block and depth past a depth block, 2 and 3
@@ -403,13 +419,7 @@ static void held_cases(mm_ctx *c, const level *lv, int threads, void *arg) {
                 wbuf w = make_w(dts[di], (size_t)n * k, (size_t)k), wn = make_w(RLV_F32, (size_t)k * n, (size_t)n);
                 mm_w v = mm_w_plain(w.p, dts[di], k), vn = mm_w_plain(wn.p, RLV_F32, n);
                 if (dts[di] == RLV_I8) v.scale = w.s, v.block = g_block;
-                mm_repack *rp = NULL;
-                if (rep) {
-                    cpu_set_cap(lv->cap);
-                    assert_int_equal(mm_repack_init(&rp, lv->compute, &e), RLV_OK);
-                    cpu_set_cap(~0u);
-                    assert_int_equal(mm_repack_view(rp, &v, n, k, &e), RLV_OK);
-                }
+                mm_repack *rp = rep ? repack_view(lv, &v, n, k) : NULL;
                 float *x = malloc((size_t)m * k * sizeof(float)), *x0 = malloc((size_t)m * k * sizeof(float)),
                       *bias = malloc((size_t)n * sizeof(float)), *y0 = malloc(yb);
                 float *want[4], *got[4];
@@ -472,6 +482,58 @@ static void held_cases(mm_ctx *c, const level *lv, int threads, void *arg) {
                     free(y0);
                 mm_repack_free(&rp);
             }
+}
+
+/* bf16 weights widened once per row block (mm_ctx_set_widen 1) give the very bits of the tiles
+ * that widen as they load (0): as stored and repacked, x.W^T and y += x.W^T, one and several row
+ * blocks (300 rows: two on both kernels), one and several depth blocks (k 1100), whole and partial
+ * panels, 1-3 threads. */
+static void widen_cases(mm_ctx *c, const level *lv, int threads, void *arg) {
+    static const int shapes[][3] = {{20, 576, 70}, {300, 200, 257}, {256, 1100, 96}, {5, 64, 33}};
+    int *cases = arg;
+    if (!lv->widen || !mm_ctx_widen(c)) return;
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+        for (int rep = 0; rep <= 1; rep++) {
+            int m = shapes[si][0], k = shapes[si][1], n = shapes[si][2];
+            size_t yb = (size_t)m * n * sizeof(float);
+            wbuf w = make_w(RLV_BF16, (size_t)n * k, (size_t)k);
+            mm_w v = mm_w_plain(w.p, RLV_BF16, k);
+            mm_repack *rp = rep ? repack_view(lv, &v, n, k) : NULL;
+            if (rep) assert_true(v.bf16p != 0);
+            float *x = malloc((size_t)m * k * sizeof(float)), *y[2][2];
+            for (size_t i = 0; i < (size_t)m * k; i++) x[i] = rndf();
+            for (int a = 0; a < 2; a++)
+                for (int b = 0; b < 2; b++) {
+                    y[a][b] = malloc(yb);
+                    for (size_t i = 0; i < (size_t)m * n; i++) y[a][b][i] = (float)i * 0x1p-20f;
+                }
+            for (int on = 0; on <= 1; on++) {
+                mm_ctx_set_widen(c, on);
+                mm_xwt(c, y[on][0], n, x, k, m, k, v, n, NULL, 0);
+                mm_xwt(c, y[on][1], n, x, k, m, k, v, n, NULL, 1);
+            }
+            for (int b = 0; b < 2; b++)
+                if (memcmp(y[0][b], y[1][b], yb))
+                    fail_msg("%s bf16%s m %d k %d n %d, %d threads: %s differs widened once per row block",
+                             mm_kernel_name(c), rep ? " repacked" : "", m, k, n, threads, b ? "y += x.W^T" : "x.W^T");
+            (*cases)++;
+            for (int a = 0; a < 2; a++)
+                for (int b = 0; b < 2; b++) free(y[a][b]);
+            free(x), free(w.p), free(w.f), free(w.s);
+            mm_repack_free(&rp);
+        }
+    mm_ctx_set_widen(c, 1);
+}
+
+static void test_widen(void **st) {
+    (void)st;
+    int cases = 0;
+    each_ctx(1, 3, widen_cases, &cases);
+    if (!cases) { /* no AVX2: the generic kernel has no panels to widen */
+        print_message("mm widen: no AVX kernel on this CPU\n");
+        skip();
+    }
+    print_message("mm widen: %d products with the same bits widened in the tiles and once per row block\n", cases);
 }
 
 static void test_held(void **st) {
@@ -672,7 +734,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool), cmocka_unit_test(test_default_kernel), cmocka_unit_test(test_one_thread),
         cmocka_unit_test(test_two_threads), cmocka_unit_test(test_three_threads), cmocka_unit_test(test_q8_exact), cmocka_unit_test(test_repacked), cmocka_unit_test(test_bf16_panels), cmocka_unit_test(test_repack_limit), cmocka_unit_test(test_held),
-        cmocka_unit_test(test_rows),
+        cmocka_unit_test(test_widen), cmocka_unit_test(test_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
