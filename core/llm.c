@@ -450,9 +450,7 @@ static void att_run(void *arg, int tid, int nth) {
                     int w = ctx + (j - o) + 1;  /* visible: the context and own rows o..j */
                     float mx = row[0];
                     for (int i = 1; i < w; i++) mx = row[i] > mx ? row[i] : mx;
-                    double sum = nn_exp_sum(row, row, w, mx);
-                    float inv = (float)(1.0 / sum);
-                    for (int i = 0; i < w; i++) row[i] *= inv;
+                    nn_scale_probs(row, w, (float)(1.0 / nn_exp_sum(row, row, w, mx)));
                     for (int i = w; i < ctx + (b - o); i++) row[i] = 0.0f;
                 }
                 if (tc) t->sm_s += timing_start(tc) - c0;

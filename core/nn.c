@@ -54,6 +54,18 @@ __attribute__((target("avx2,fma"))) static int exp_sum_avx2(float *r, const floa
     return j;
 }
 
+/* nn_scale_probs for j < the returned count (a multiple of 8); NaN stays NaN (not-less-than is
+ * true for it), as in the scalar loop. */
+__attribute__((target("avx2,fma"))) static int scale_probs_avx2(float *r, int n, float s) {
+    __m256 sv = _mm256_set1_ps(s), lo = _mm256_set1_ps(NN_PROB_MIN);
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(r + j), sv);
+        _mm256_storeu_ps(r + j, _mm256_and_ps(v, _mm256_cmp_ps(v, lo, _CMP_NLT_UQ)));
+    }
+    return j;
+}
+
 /* nn_sum (sq 0) or nn_sum_sq (sq 1) for j < the returned count (a multiple of 8): 4 x 4 double
  * lanes, so that the sum is not one chain of dependent double adds (4 cycles each, ~5 us a
  * 4096-wide row). */
@@ -184,12 +196,22 @@ void nn_add_layer_norm(rlv_pool *p, float *x, float *br, int n, int d, const flo
     pool_for(p, n, 1, ln_run, &t);
 }
 
+void nn_scale_probs(float *r, int n, float s) {
+    int j = 0;
+#ifdef NN_MVEC
+    if (nn_avx2()) j = scale_probs_avx2(r, n, s);
+#endif
+    for (; j < n; j++) {
+        float v = r[j] * s;
+        r[j] = v < NN_PROB_MIN ? 0.0f : v;
+    }
+}
+
 void nn_softmax_rows(float *x, int n, int d, int ld) {
     for (int i = 0; i < n; i++) {
         float *r = x + (size_t)i * ld, mx = r[0];
         for (int j = 1; j < d; j++) mx = r[j] > mx ? r[j] : mx;
-        float inv = (float)(1.0 / nn_exp_sum(r, r, d, mx));
-        for (int j = 0; j < d; j++) r[j] *= inv;
+        nn_scale_probs(r, d, (float)(1.0 / nn_exp_sum(r, r, d, mx)));
     }
 }
 

@@ -49,7 +49,17 @@ void nn_silu_mul(float *g, const float *u, size_t n);
  * mean square), in 16 double lanes on AVX2: the order of the additions differs from one chain. */
 double nn_sum(const float *x, int n);
 double nn_sum_sq(const float *x, int n, double c);
-/* Row-wise softmax in place of an [n][d] matrix (leading dimension ld), on the calling thread. */
+/* r[i] *= s, i < n, where s <= 1 normalises a softmax row: a result below NN_PROB_MIN is stored
+ * as 0. Intel's FMAs take a microcode assist for every subnormal operand or result, and in P.V a
+ * chain that starts on keys of tiny probability accumulates subnormals until a large term comes:
+ * the full-size ViT's attention products ran 4.2 x slower than at 2 blocks (11.1 s of a 45.7 s
+ * ViT; flushing only subnormal probabilities: 4.5 s; below 2^-64: 2.6 s, the 2-block rate). A
+ * dropped term moves an output by < 2^-64 n max|v| <= 2^-52 max|v| (n <= 4096 keys), below the
+ * rounding of the row's largest term (>= 2^-12 max|v| rounded to 2^-24 of itself). */
+#define NN_PROB_MIN 0x1p-64f
+void nn_scale_probs(float *r, int n, float s);
+/* Row-wise softmax in place of an [n][d] matrix (leading dimension ld), on the calling thread;
+ * probabilities below NN_PROB_MIN are 0 (nn_scale_probs). */
 void nn_softmax_rows(float *x, int n, int d, int ld);
 
 /* Attention without mask, every head on mm's pool: for h < heads, columns [h hd, (h+1) hd) of

@@ -261,13 +261,14 @@ static void test_kernels(void **s) {
 
 /* The element-wise helpers (nn_softmax_rows, nn_exp_sum, nn_silu_mul, nn_sum, nn_sum_sq) against
  * double: rows whose spread passes the vector exp's +-87 range (the clamp that keeps libmvec on
- * its fast path), a length that leaves a scalar tail, and NaN, which must still come out (not be
- * clamped away). The sums over lengths around the 8- and 16-lane steps and a 4096-wide row. */
+ * its fast path), a length that leaves a scalar tail, probabilities flushed below NN_PROB_MIN,
+ * and NaN, which must still come out (not be clamped or flushed away). The sums over lengths around the 8- and 16-lane steps and a 4096-wide row. */
 static void test_elementwise(void **s) {
     (void)s;
     enum { N = 37 };
     float x[N], r[N], g[N], u[N];
     for (int j = 0; j < N; j++) x[j] = j % 3 == 0 ? -200.0f + j : 0.25f * j; /* spread ~210 */
+    x[1] = x[34] = -50.0f; /* e^-59: a float, far below NN_PROB_MIN, in a vector lane and the tail */
     float mx = x[0];
     for (int j = 1; j < N; j++) mx = x[j] > mx ? x[j] : mx;
     double sum = 0;
@@ -278,6 +279,15 @@ static void test_elementwise(void **s) {
     memcpy(r, x, sizeof r);
     nn_softmax_rows(r, 1, N, N);
     for (int j = 0; j < N; j++) assert_true(fabs(r[j] - exp((double)x[j] - mx) / sum) <= 1e-6);
+    /* probabilities below NN_PROB_MIN are 0, the others not, in the vector lanes and the tail
+     * (j = 34): subnormal operands of P.V take microcode assists on Intel (nn.h) */
+    int zeros = 0;
+    for (int j = 0; j < N; j++) {
+        double want = exp((double)x[j] - mx) / sum;
+        if (want < 0.5 * NN_PROB_MIN) assert_true(r[j] == 0.0f), zeros++;
+        if (want > 2.0 * NN_PROB_MIN) assert_true(r[j] > 0.0f);
+    }
+    assert_true(zeros >= 10 && r[1] == 0.0f && r[34] == 0.0f);
     for (int j = 0; j < N; j++) g[j] = (j % 2 ? 1.0f : -1.0f) * (j < 8 ? 100.0f + j : 0.5f * j), u[j] = 1.0f + 0.01f * j;
     memcpy(r, g, sizeof r);
     nn_silu_mul(r, u, N);
