@@ -5,7 +5,8 @@
  * held x (mm_hold_x; sized by mm_reserve_x, m x k floats). Half-precision
  * and q8 weights are never converted whole: each thread widens (q8: dequantises, q x scale, one
  * f32 product per element) the panel of weights it is about to multiply as it packs it (bf16 on
- * the AVX kernels: packs it as 16-bit words, which the tile widens as it loads them). Products split the output columns (weight rows) over the pool's
+ * the AVX kernels: packs it as 16-bit words, which the tile widens as it loads them; on Intel's
+ * cores as floats, mm_ctx_set_widen). Products split the output columns (weight rows) over the pool's
  * threads, so every weight byte is read by one thread once per call (narrow, tall products
  * split rows instead; x.W^T of at most 4 rows reads the weights in place, without packing). Compute is fp32 with fp32 accumulation, or optionally bf16 products
  * with fp32 accumulation (MM_COMPUTE_BF16).
