@@ -70,7 +70,7 @@ typedef struct mm_kern {
     /* Optional, with MM_BF16P_SPLIT: kb k-rows of such a panel (b, read in place) widened into a
      * packed f32 micro-panel [kb][nr] at dst, for `tile`: where the tile's own widening (two
      * vector integer ops a depth step) takes the FMAs' issue ports, it is done once per row block
-     * instead of once per tile (mm.c: widen_panels). */
+     * instead of once per tile (mm.c, where mm_ctx_set_widen says so). */
     void (*bf16p_widen)(float *dst, const void *b, int kb);
 } mm_kern;
 

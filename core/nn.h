@@ -53,9 +53,10 @@ double nn_sum_sq(const float *x, int n, double c);
  * as 0. Intel's FMAs take a microcode assist for every subnormal operand or result, and in P.V a
  * chain that starts on keys of tiny probability accumulates subnormals until a large term comes:
  * the full-size ViT's attention products ran 4.2 x slower than at 2 blocks (11.1 s of a 45.7 s
- * ViT; flushing only subnormal probabilities: 4.5 s; below 2^-64: 2.6 s, the 2-block rate). A
- * dropped term moves an output by < 2^-64 n max|v| <= 2^-52 max|v| (n <= 4096 keys), below the
- * rounding of the row's largest term (>= 2^-12 max|v| rounded to 2^-24 of itself). */
+ * ViT; flushing only subnormal probabilities: 4.5 s; below 2^-64: 2.6 s, the 2-block rate). The
+ * dropped terms move an output by < 2^-64 n max|v| <= 2^-52 max|v| (n <= 4096 keys), far below
+ * fp32's 2^-24 of an output near max|v| (not of one that cancels to near 0); the drift measured
+ * on whole jobs is in docs/performance.md. */
 #define NN_PROB_MIN 0x1p-64f
 void nn_scale_probs(float *r, int n, float s);
 /* Row-wise softmax in place of an [n][d] matrix (leading dimension ld), on the calling thread;
