@@ -448,9 +448,7 @@ static void att_run(void *arg, int tid, int nth) {
                 for (int j = a; j < b; j++) {
                     float *row = S + (size_t)(j - r0) * ld;
                     int w = ctx + (j - o) + 1;  /* visible: the context and own rows o..j */
-                    float mx = row[0];
-                    for (int i = 1; i < w; i++) mx = row[i] > mx ? row[i] : mx;
-                    nn_scale_probs(row, w, (float)(1.0 / nn_exp_sum(row, row, w, mx)));
+                    nn_softmax_rows(row, 1, w, w);
                     for (int i = w; i < ctx + (b - o); i++) row[i] = 0.0f;
                 }
                 if (tc) t->sm_s += timing_start(tc) - c0;

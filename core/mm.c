@@ -245,7 +245,8 @@ static mm_pf span_lines(const char *p, size_t bytes) {
 }
 
 /* Where B micro-panel jr (a column) is packed in the B block, in panels' columns. ring: one row
- * block, each panel multiplied once as soon as packed, so two slots take turns and the packing's
+ * block (or panels widened for each row block), each panel multiplied once as soon as packed, so
+ * two slots take turns and the packing's
  * stores stay in cache (a slot a panel through a 2 MB B block missed L2: each line read in before
  * it was written); else every panel has its own, for the later row blocks. */
 static size_t panel_slot(int jr, int nr, int ring) { return (size_t)(ring ? jr / nr % 2 * nr : jr); }
@@ -306,7 +307,8 @@ static void kern_gemm(const mm_kern *kn, int widen, void *buf, float *y, int ldy
     int pk16 = !widen && !inplace && trans && !w->panel && w->dt == RLV_BF16 && kn->bf16p == MM_BF16P_SPLIT;
     /* pairs: the tile reads k in pairs, so an odd k would take the next k-row of the weight */
     RLV_ASSERT(!inplace || (w->bf16p == kn->bf16p && w->panel == nr && w->dt == RLV_BF16 && (w->bf16p != MM_BF16P_PAIRS || k % 2 == 0)));
-    int mcb = row_block(kn, m), ring = m <= mcb;
+    /* ring: each panel's slot is used once, right after it is packed or widened (panel_slot) */
+    int mcb = row_block(kn, m), ring = m <= mcb || (inplace && widen);
     for (int jc = n0; jc < n1; jc += kn->nc) {
         int nb = n1 - jc < kn->nc ? n1 - jc : kn->nc;
         for (int pc = 0; pc < k; pc += kn->kc) {
@@ -323,10 +325,7 @@ static void kern_gemm(const mm_kern *kn, int widen, void *buf, float *y, int ldy
                     char *bpk = bbuf + panel_slot(jr, nr, ring) * pb; /* this panel packed (packed during the first row block) */
                     const void *bp = inplace ? mm_w_at(*w, (size_t)(jc + jr), (size_t)pc).p : bpk;
                     const void *tb = bp; /* what the tiles read */
-                    if (inplace && widen) {
-                        tb = bbuf + panel_slot(jr, nr, 1) * pa;
-                        kn->bf16p_widen((float *)tb, bp, kb);
-                    }
+                    if (inplace && widen) kn->bf16p_widen((float *)bpk, bp, kb), tb = bpk;
                     if (!inplace && ic == 0) {
                         mm_w wp = trans ? mm_w_at(*w, (size_t)(jc + jr), (size_t)pc) : mm_w_at(*w, (size_t)pc, (size_t)(jc + jr));
                         /* a repacked panel is already [k][nr]: its rows are copied (widened), not transposed */

@@ -302,6 +302,24 @@ static void each_ctx(int t0, int t1, ctx_fn fn, void *arg) {
     }
 }
 
+/* A repacker for lv's kernel (cpu_set_cap around mm_repack_init), to free after use. */
+static mm_repack *level_repacker(const level *lv) {
+    mm_repack *rp = NULL;
+    rlv_err e = {0};
+    cpu_set_cap(lv->cap);
+    assert_int_equal(mm_repack_init(&rp, lv->compute, &e), RLV_OK);
+    cpu_set_cap(~0u);
+    return rp;
+}
+
+/* v [n, k] repacked for lv's kernel (mm_repack_view); the repacker, to free after the products. */
+static mm_repack *repack_view(const level *lv, mm_w *v, int n, int k) {
+    mm_repack *rp = level_repacker(lv);
+    rlv_err e = {0};
+    assert_int_equal(mm_repack_view(rp, v, n, k, &e), RLV_OK);
+    return rp;
+}
+
 /* Weights repacked into the kernel's panels (mm_repack_view) give the very floats of the same
  * product on the weights as stored: the same widened values, summed in the same order (at
  * m <= 4 as-stored weights take the gemv path, which rounds as the tiles do; see test_rows). Every dtype (q8 with blocks 16, 32, 64), widths that are not multiples of a
@@ -314,12 +332,8 @@ static void repacked_cases(mm_ctx *c, const level *lv, int threads, void *arg) {
      * not q8's whole blocks) ends off a 16-k step of the bf16 panels' transpose, n 64 is whole panels */
     static const int shapes[][3] = {{1, 128, 70}, {3, 192, 33}, {20, 576, 257}, {300, 128, 40}, {5, 102, 64}};
     int *cases = arg;
-    rlv_err e = {0};
     (void)threads;
-    mm_repack *rp = NULL;
-    cpu_set_cap(lv->cap);
-    assert_int_equal(mm_repack_init(&rp, lv->compute, &e), RLV_OK);
-    cpu_set_cap(~0u);
+    mm_repack *rp = level_repacker(lv);
     int P = mm_repack_panel(rp);
     mm_repack_free(&rp);
     if (!strcmp(mm_kernel_name(c), "generic")) assert_int_equal(P, 0);
@@ -337,10 +351,8 @@ static void repacked_cases(mm_ctx *c, const level *lv, int threads, void *arg) {
                 mm_w plain = mm_w_plain(w.p, dts[di], ldw);
                 if (dts[di] == RLV_I8) plain.scale = w.s, plain.block = g_block;
                 mm_w rep = plain;
-                cpu_set_cap(lv->cap); /* a repack per weight: a freed source's address comes back */
-                assert_int_equal(mm_repack_init(&rp, lv->compute, &e), RLV_OK);
-                cpu_set_cap(~0u);
-                assert_int_equal(mm_repack_view(rp, &rep, nn, ldw, &e), RLV_OK); /* whole stored rows */
+                /* a repacker per weight: a freed source's address comes back; whole stored rows */
+                rp = repack_view(lv, &rep, nn, ldw);
                 assert_int_equal(rep.panel, P);
                 /* bf16 panels for the packed kernels are multiplied in place (tile_bf16p) */
                 int bp = !strcmp(mm_kernel_name(c), "avx512") || !strcmp(mm_kernel_name(c), "avx2") ? MM_BF16P_SPLIT
@@ -385,17 +397,6 @@ static void test_repacked(void **st) {
     int cases = 0;
     each_ctx(2, 2, repacked_cases, &cases); /* the split over threads; one thread is the same code */
     print_message("mm repacked: %d products equal to the same on the weights as stored\n", cases);
-}
-
-/* v [n, k] repacked for lv's kernel (mm_repack_view); the repacker, to free after the products. */
-static mm_repack *repack_view(const level *lv, mm_w *v, int n, int k) {
-    mm_repack *rp = NULL;
-    rlv_err e = {0};
-    cpu_set_cap(lv->cap);
-    assert_int_equal(mm_repack_init(&rp, lv->compute, &e), RLV_OK);
-    cpu_set_cap(~0u);
-    assert_int_equal(mm_repack_view(rp, v, n, k, &e), RLV_OK);
-    return rp;
 }
 
 /* mm_hold_x: products of a held x (packed once, each thread a share) are the very floats of the
@@ -557,10 +558,7 @@ static void bf16_panels_cases(mm_ctx *c, const level *lv, int threads, void *arg
                                                                                          : 0;
     for (size_t ki = 0; lay && ki < sizeof ks / sizeof *ks; ki++)
         for (int part = 0; part < 2; part++) {
-            mm_repack *rp = NULL;
-            cpu_set_cap(lv->cap);
-            assert_int_equal(mm_repack_init(&rp, lv->compute, &e), RLV_OK);
-            cpu_set_cap(~0u);
+            mm_repack *rp = level_repacker(lv);
             int P = mm_repack_panel(rp), n = part ? 2 * P - 5 : 2 * P, k = ks[ki], m = 17;
             wbuf w = make_w(RLV_BF16, (size_t)n * k, (size_t)k);
             const uint16_t *wb = w.p;
