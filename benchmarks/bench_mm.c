@@ -13,12 +13,16 @@
  * progress goes to stderr.
  *
  *   bench_mm [--threads 2] [--reps 3] [--m 256,512,1024] [--compute fp32|bf16] [--blis] [--dnnl]
- *            [--only cblas|ours] [--shape NAME] [--repack] [--hold] [--widen 0|1] [--block 32,16]
+ *            [--only cblas|ours] [--shape NAME] [--repack] [--hold] [--widen 0|1] [--pack-whole 0|1]
+ *            [--block 32,16]
  * --widen: where bf16 panels are widened (mm_ctx_set_widen): 0 in every tile, 1 once per row
  * block; without it, the context's own choice for this CPU.
  * --hold: our products of the decoder's held x (llm.q, k/v, gate/up, lm_head) run as core/llm.c
  * runs them, x packed once by mm_hold_x for the group of products that share it; the hold's own
  * time is timed apart and charged to each product by its share of the group's columns.
+ * --pack-whole: 1 (the default, as the engine): room is made (mm_reserve_pack) for packing the x
+ * of a product not held whole on the pool, its columns' tails then handed out to whichever thread
+ * is free; 0: each thread packs x for its own fixed share of columns, as before 2026-12-07.
  * --block: the q8 block sizes, one q8 column group each (at most 3), all timed in the same run.
  * --repack: our columns multiply weights repacked into the kernel's panels (mm_repack_view), as
  * rlaifvd does when they fit in memory; run with and without it in one command to compare.
@@ -215,7 +219,7 @@ static rate peak_rate(bench_isa isa, int threads) {
 }
 
 int main(int argc, char **argv) {
-    int threads = 2, reps = 3, use_blis = 0, use_dnnl = 0, only = 0, repack = 0, hold = 0, widen = -1; /* only: 0 all, 1 ours, 2 cblas */
+    int threads = 2, reps = 3, use_blis = 0, use_dnnl = 0, only = 0, repack = 0, hold = 0, widen = -1, pack_whole = 1; /* only: 0 all, 1 ours, 2 cblas */
     int ms[8] = {256, 512, 1024}, nm = 3, blocks[3] = {Q8_BLOCK_DEFAULT}, nb = 1;
     const char *one = NULL;
     mm_compute compute = MM_COMPUTE_F32;
@@ -227,6 +231,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--dnnl")) use_dnnl = 1;
         else if (!strcmp(a, "--repack")) repack = 1;
         else if (!strcmp(a, "--hold")) hold = 1;
+        else if (!strcmp(a, "--pack-whole") && v) pack_whole = atoi(argv[++i]);
         else if (!strcmp(a, "--widen") && v) widen = atoi(v), i++;
         else if (!strcmp(a, "--shape") && v) one = v, i++;
         else if (!strcmp(a, "--only") && v) only = !strcmp(v, "ours") ? 1 : 2, i++;
@@ -235,7 +240,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--block") && v) nb = int_list(argv[++i], blocks, 3);
         else {
             fprintf(stderr, "usage: bench_mm [--threads N] [--reps N] [--m 256,512,1024] [--compute fp32|bf16] [--blis] "
-                            "[--dnnl] [--only ours|cblas] [--shape NAME] [--repack] [--hold] [--widen 0|1] [--block 32,16]\n");
+                            "[--dnnl] [--only ours|cblas] [--shape NAME] [--repack] [--hold] [--widen 0|1] [--pack-whole 0|1] [--block 32,16]\n");
             return 2;
         }
     }
@@ -252,6 +257,10 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
         if (shapes[i].hold_n && shapes[i].k > kmax) kmax = shapes[i].k;
     if (hold && mm_reserve_x(mm, mmax, kmax, &e)) die(e.msg);
+    /* the engine's room for packing any product's x whole (mm_reserve_pack): the deepest shape */
+    int kdeep = 0;
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) kdeep = shapes[i].k > kdeep ? shapes[i].k : kdeep;
+    if (pack_whole && mm_reserve_pack(mm, mmax, kdeep, &e)) die(e.msg);
     libs lib = {0};
     char libnote[160] = "";
     if (use_blis) {
@@ -282,9 +291,10 @@ int main(int argc, char **argv) {
     double l0 = loadavg();
     rate pk = peak_rate(isa, threads);
     const char *cte = getenv("OPENBLAS_CORETYPE");
-    printf("# bench_mm: %d threads, min of %d reps; kernel %s%s%s%s (cpu %s); OpenBLAS core %s (OPENBLAS_CORETYPE=%s)%s\n",
+    printf("# bench_mm: %d threads, min of %d reps; kernel %s%s%s%s%s (cpu %s); OpenBLAS core %s (OPENBLAS_CORETYPE=%s)%s\n",
            threads, reps, mm_kernel_name(mm), mm_ctx_widen(mm) ? ", bf16 widened once per row block" : "",
-           repack ? ", weights repacked" : "", hold ? ", the decoder's x held" : "", cpu_level_name(cpu_features()), openblas_get_corename(), cte ? cte : "(unset)",
+           repack ? ", weights repacked" : "", hold ? ", the decoder's x held" : "",
+           pack_whole ? ", other x packed whole (tails handed out)" : ", other x packed by each thread", cpu_level_name(cpu_features()), openblas_get_corename(), cte ? cte : "(unset)",
            libnote);
     printf("# peak %s at start: %.0f GFLOP/s wall, %.0f per CPU-second x %d; load average %.2f\n", bench_isa_name(isa),
            pk.wall, pk.cpu, threads, l0);

@@ -283,6 +283,8 @@ int llm_ws_init(llm_ws **out, const llm_model *m, const llm_limits *lim, mm_ctx 
     }
     /* the normed rows are held for q/k/v, the FFN's gate and up blocks and the lm_head (mm_hold_x) */
     int rc = mm_reserve_x(mm, ws->cap_rows, m->H, err);
+    /* and the x of o_proj and of each down_proj block, packed whole for the product (mm_reserve_pack) */
+    if (!rc) rc = mm_reserve_pack(mm, ws->cap_rows, (int)qd > fc ? (int)qd : fc, err);
     if (!rc && m->plan) rc = wstream_open(&ws->stream, m->plan, LLM_STREAM_SLOTS, err);
     if (rc) {
         llm_ws_free(&ws);

@@ -20,6 +20,7 @@
 #include "mm.h"
 
 #include <cblas.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +34,11 @@
 #define MM_TBUF_FLOATS ((size_t)1 << 20)
 /* Column ranges handed to threads on the generic path are multiples of this. */
 #define MM_ALIGN 16
+/* mm_run: a thread's share of columns is fixed but for its last 1/MM_TAIL_DIV (whole panels),
+ * handed out in pieces of MM_PIECE panels to whichever thread is free. A piece re-reads the
+ * packed x's blocks from L3, so pieces are not smaller and the tail is not larger. */
+#define MM_TAIL_DIV 8
+#define MM_PIECE 4
 
 /* x packed whole (mm_hold_x): mpad rows (whole row blocks) by pbk bytes a row, a depth block after another. */
 typedef struct apacked {
@@ -53,6 +59,9 @@ struct mm_ctx {
     apacked hap;
     char *apk;
     size_t apk_bytes;
+    /* mm_reserve_pack: room for a product's own x packed whole on the pool (see mm_run) */
+    char *tpk;
+    size_t tpk_bytes;
 };
 
 void openblas_set_num_threads(int);
@@ -112,12 +121,13 @@ void mm_ctx_free(mm_ctx **cp) {
         for (int i = 0; i < c->nth; i++) hugemem_free(c->buf[i]);
     free(c->buf);
     hugemem_free(c->apk);
+    hugemem_free(c->tpk);
     free(c);
     *cp = NULL;
 }
 
 rlv_pool *mm_ctx_pool(const mm_ctx *c) { return c->pool; }
-size_t mm_ctx_bytes(const mm_ctx *c) { return (size_t)c->nth * c->buf_bytes + c->apk_bytes; }
+size_t mm_ctx_bytes(const mm_ctx *c) { return (size_t)c->nth * c->buf_bytes + c->apk_bytes + c->tpk_bytes; }
 void mm_ctx_set_widen(mm_ctx *c, int on) { c->widen = on && c->kern && c->kern->bf16p_widen; }
 int mm_ctx_widen(const mm_ctx *c) { return c->widen; }
 const char *mm_kernel_name(const mm_ctx *c) { return c->kern ? c->kern->name : "generic"; }
@@ -379,7 +389,8 @@ typedef struct mm_task {
     const float *x, *bias;
     mm_w w;
     int acc;
-    const apacked *ap;  /* x as held (mm_hold_x), or NULL: each thread packs its own */
+    const apacked *ap;  /* x packed whole (held, or for this product), or NULL: each thread packs its own */
+    atomic_int next;    /* the next tail piece to hand out (col_piece) */
 } mm_task;
 
 /* Whether threads split a product's rows (each packing all of B) instead of its columns: when n
@@ -390,19 +401,61 @@ static int split_rows(const mm_ctx *c, int m, int n) {
     return c->nth > 1 && n < c->nth * 4 * nr && m >= c->nth * 4 * mr;
 }
 
-static void mm_run(void *arg, int tid, int nth) {
-    const mm_task *t = arg;
-    const mm_kern *kn = t->c->kern;
-    int nr = kn ? kn->nr : MM_ALIGN, mr = kn ? kn->mr : 1;
-    int r0 = 0, r1 = t->m, n0 = 0, n1 = t->n;
-    if (split_rows(t->c, t->m, t->n)) pool_split(t->m, tid, nth, mr, &r0, &r1);
-    else pool_split(t->n, tid, nth, nr, &n0, &n1);
+/* Thread u's head, [*n0, *n1): the first MM_TAIL_DIV - 1 eighths of its pool_split share of
+ * n columns (whole panels of nr); the rest of the share is its tail. */
+static void col_head(int n, int u, int nth, int nr, int *n0, int *n1, int *s1) {
+    pool_split(n, u, nth, nr, n0, s1);
+    *n1 = *n0 + (*s1 - *n0) / nr * (MM_TAIL_DIV - 1) / MM_TAIL_DIV * nr;
+}
+
+/* Tail piece p of a product's columns, [*n0, *n1): the threads' tails in thread order, each
+ * cut into pieces of MM_PIECE panels. 0 past the last piece. */
+static int col_piece(int n, int nth, int nr, int p, int *n0, int *n1) {
+    for (int u = 0; u < nth; u++) {
+        int h0, h1, s1;
+        col_head(n, u, nth, nr, &h0, &h1, &s1);
+        int w = MM_PIECE * nr, pieces = (s1 - h1 + w - 1) / w;
+        if (p < pieces) {
+            *n0 = h1 + p * w, *n1 = *n0 + w < s1 ? *n0 + w : s1;
+            return 1;
+        }
+        p -= pieces;
+    }
+    return 0;
+}
+
+static void mm_cols(const mm_task *t, int tid, int r0, int r1, int n0, int n1) {
     gemm_part(t->c, tid, t->trans, t->y, t->ldy, t->x, t->ldx, r0, r1, t->k, &t->w, n0, n1, 1.0f, t->acc, t->ap);
     if (t->bias && n1 > n0)
         for (int i = r0; i < r1; i++) {
             float *r = t->y + (size_t)i * t->ldy;
             for (int j = n0; j < n1; j++) r[j] += t->bias[j];
         }
+}
+
+/* Columns (or rows: split_rows) split over the threads. With x packed whole, only the heads are
+ * fixed: each thread then takes tail pieces until none is left, so that a thread slowed by the
+ * machine (another process on its core, a busier cache) does less instead of the others waiting
+ * for it — measured, the second thread of a job ran 6-8 % longer than the first on the same
+ * shares (Xeon model 207) and the first waited 8-10 % of its time. Which thread computes a column
+ * does not change its bits. */
+static void mm_run(void *arg, int tid, int nth) {
+    mm_task *t = arg;
+    const mm_kern *kn = t->c->kern;
+    int nr = kn ? kn->nr : MM_ALIGN, mr = kn ? kn->mr : 1;
+    int n0, n1, s1;
+    if (split_rows(t->c, t->m, t->n)) {
+        int r0, r1;
+        pool_split(t->m, tid, nth, mr, &r0, &r1);
+        mm_cols(t, tid, r0, r1, 0, t->n);
+    } else if (!t->ap) {
+        pool_split(t->n, tid, nth, nr, &n0, &n1);
+        mm_cols(t, tid, 0, t->m, n0, n1);
+    } else {
+        col_head(t->n, tid, nth, nr, &n0, &n1, &s1);
+        mm_cols(t, tid, 0, t->m, n0, n1);
+        while (col_piece(t->n, nth, nr, atomic_fetch_add(&t->next, 1), &n0, &n1)) mm_cols(t, tid, 0, t->m, n0, n1);
+    }
 }
 
 /* The q8 invariant every view keeps (mm_w): whole scale rows per stored row. */
@@ -427,43 +480,65 @@ static void pack_run(void *arg, int tid, int nth) {
     }
 }
 
-int mm_reserve_x(mm_ctx *c, int m, int k, rlv_err *err) {
-    if (!c->kern || m <= 0 || k <= 0) return RLV_OK;
+/* *buf (of *bytes) grown to hold any x of at most m rows by k packed whole. */
+static int reserve_packed(const mm_kern *kn, char **buf, size_t *bytes, int m, int k, const char *what, rlv_err *err) {
+    if (!kn || m <= 0 || k <= 0) return RLV_OK;
     /* the most any x of at most m rows takes: fewer rows may pad their row blocks a little more */
     size_t need = 0;
     for (int r = 1; r <= m; r++) {
         int rblocks, kblocks;
-        size_t bytes;
-        apacked_layout(c->kern, NULL, r, k, &rblocks, &kblocks, &bytes);
-        if (bytes > need) need = bytes;
+        size_t b;
+        apacked_layout(kn, NULL, r, k, &rblocks, &kblocks, &b);
+        if (b > need) need = b;
     }
-    if (need <= c->apk_bytes) return RLV_OK;
+    if (need <= *bytes) return RLV_OK;
     char *p = hugemem_alloc(need, 0);
-    if (!p) return rlv_errf(err, RLV_ENOMEM, "mm: %zu bytes for a held x of %d x %d", need, m, k);
-    hugemem_free(c->apk);
-    c->apk = p, c->apk_bytes = need, c->held = 0;
+    if (!p) return rlv_errf(err, RLV_ENOMEM, "mm: %zu bytes for %s of %d x %d", need, what, m, k);
+    hugemem_free(*buf);
+    *buf = p, *bytes = need;
     return RLV_OK;
 }
 
-int mm_hold_x(mm_ctx *c, const float *x, int ldx, int m, int k) {
-    c->held = 0;
+int mm_reserve_x(mm_ctx *c, int m, int k, rlv_err *err) {
+    char *was = c->apk;
+    int rc = reserve_packed(c->kern, &c->apk, &c->apk_bytes, m, k, "a held x", err);
+    if (c->apk != was) c->held = 0; /* a held x was in the old buffer */
+    return rc;
+}
+
+int mm_reserve_pack(mm_ctx *c, int m, int k, rlv_err *err) {
+    return reserve_packed(c->kern, &c->tpk, &c->tpk_bytes, m, k, "a product's packed x", err);
+}
+
+/* x packed whole into buf (of cap bytes) on the pool, *ap its layout; 0 where nothing would be
+ * packed (generic kernel, m within the gemv rows) or it does not fit. */
+static int pack_whole(mm_ctx *c, char *buf, size_t cap, const float *x, int ldx, int m, int k, apacked *ap) {
     if (!c->kern || m <= c->kern->gemv_rows || k <= 0) return 0;
     int rblocks, kblocks;
     size_t bytes;
-    pack_task t = {c->kern, apacked_layout(c->kern, c->apk, m, k, &rblocks, &kblocks, &bytes), x, ldx, m, k, rblocks,
+    pack_task t = {c->kern, apacked_layout(c->kern, buf, m, k, &rblocks, &kblocks, &bytes), x, ldx, m, k, rblocks,
                    rblocks * kblocks};
-    if (bytes > c->apk_bytes) return 0; /* beyond mm_reserve_x: each product packs x itself */
+    if (bytes > cap) return 0;
     pool_run(c->pool, pack_run, &t);
-    c->hx = x, c->hldx = ldx, c->hm = m, c->hk = k, c->hap = t.ap, c->held = 1;
+    *ap = t.ap;
     return 1;
+}
+
+int mm_hold_x(mm_ctx *c, const float *x, int ldx, int m, int k) {
+    c->held = pack_whole(c, c->apk, c->apk_bytes, x, ldx, m, k, &c->hap);
+    if (c->held) c->hx = x, c->hldx = ldx, c->hm = m, c->hk = k;
+    return c->held;
 }
 
 void mm_release_x(mm_ctx *c) { c->held = 0; }
 
-/* The held packing of x for a product of it on the whole pool, or NULL. */
-static const apacked *held_x(const mm_ctx *c, const float *x, int ldx, int m, int k, int n) {
-    if (!c->held || x != c->hx || ldx != c->hldx || m != c->hm || k != c->hk || split_rows(c, m, n)) return NULL;
-    return &c->hap;
+/* x packed whole for a product of it on the whole pool: as held, else packed now into the room
+ * of mm_reserve_pack where there is more than one thread to share the columns; or NULL (each
+ * thread packs x for its own columns). *tmp: the layout when packed now. */
+static const apacked *packed_x(mm_ctx *c, const float *x, int ldx, int m, int k, int n, apacked *tmp) {
+    if (split_rows(c, m, n)) return NULL;
+    if (c->held && x == c->hx && ldx == c->hldx && m == c->hm && k == c->hk) return &c->hap;
+    return c->nth > 1 && pack_whole(c, c->tpk, c->tpk_bytes, x, ldx, m, k, tmp) ? tmp : NULL;
 }
 
 void mm_xwt(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k, mm_w w, int n, const float *bias,
@@ -471,8 +546,9 @@ void mm_xwt(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k,
     if (m <= 0 || n <= 0) return;
     check_w(&w);
     RLV_ASSERT(!w.panel || (c->kern && w.panel == c->kern->nr));
-    /* m > gemv_rows when held: the gemv path (in place, no packing) is not taken */
-    mm_task t = {c, 1, y, ldy, ldx, m, k, n, x, bias, w, accumulate, held_x(c, x, ldx, m, k, n)};
+    /* m > gemv_rows when packed: the gemv path (in place, no packing) is not taken */
+    apacked tmp;
+    mm_task t = {c, 1, y, ldy, ldx, m, k, n, x, bias, w, accumulate, packed_x(c, x, ldx, m, k, n, &tmp), 0};
     pool_run(c->pool, mm_run, &t);
 }
 
@@ -480,7 +556,8 @@ void mm_xw(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k, 
     if (m <= 0 || n <= 0) return;
     check_w(&w);
     RLV_ASSERT(!w.panel);
-    mm_task t = {c, 0, y, ldy, ldx, m, k, n, x, NULL, w, accumulate, held_x(c, x, ldx, m, k, n)};
+    apacked tmp;
+    mm_task t = {c, 0, y, ldy, ldx, m, k, n, x, NULL, w, accumulate, packed_x(c, x, ldx, m, k, n, &tmp), 0};
     pool_run(c->pool, mm_run, &t);
 }
 

@@ -38,7 +38,7 @@ int mm_ctx_init(mm_ctx **out, rlv_pool *pool, mm_compute compute, rlv_err *err);
 /* *c becomes NULL; NULL is a no-op. */
 void mm_ctx_free(mm_ctx **c);
 rlv_pool *mm_ctx_pool(const mm_ctx *c);
-/* Bytes of the packing buffers, the held x's included. */
+/* Bytes of the packing buffers, the held x's and mm_reserve_pack's included. */
 size_t mm_ctx_bytes(const mm_ctx *c);
 /* The kernel every product of c runs on: "avx512bf16", "avx512", "avx2" or "generic" (OpenBLAS).
  * Static string. */
@@ -146,6 +146,13 @@ int mm_hold_x(mm_ctx *c, const float *x, int ldx, int m, int k);
 /* Room for holding any x of at most m rows by k (at start-up; the largest of all calls is kept).
  * RLV_OK or RLV_ENOMEM; nothing for the generic kernel. */
 int mm_reserve_x(mm_ctx *c, int m, int k, rlv_err *err);
+/* Room for packing the x of any one product of at most m rows by k whole, on the pool, each
+ * thread a share, before the product (at start-up; the largest of all calls is kept). Where x
+ * fits it and the pool has several threads, a product of an x not held packs it so, and its
+ * columns are then handed out in pieces at the end (mm.c: a thread slowed by the machine does
+ * less instead of the others waiting); otherwise each thread packs x for its own fixed share.
+ * Same bits either way. RLV_OK or RLV_ENOMEM; nothing for the generic kernel. */
+int mm_reserve_pack(mm_ctx *c, int m, int k, rlv_err *err);
 /* Ends a hold: later products pack their x themselves. */
 void mm_release_x(mm_ctx *c);
 

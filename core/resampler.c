@@ -138,6 +138,12 @@ int resampler_ws_init(resampler_ws **out, const resampler_model *m, mm_ctx *mm, 
         resampler_ws_free(&w);
         return rlv_errf(err, RLV_ENOMEM, "resampler workspace");
     }
+    /* x packed whole for each product (mm_reserve_pack): the image rows by Dv, then by E */
+    int rc = mm_reserve_pack(mm, m->N, m->Dv > m->E ? m->Dv : m->E, err);
+    if (rc) {
+        resampler_ws_free(&w);
+        return rc;
+    }
     *out = w;
     return RLV_OK;
 }

@@ -172,6 +172,12 @@ int vit_ws_init(vit_ws **out, const vit_model *m, mm_ctx *mm, rlv_err *err) {
         vit_ws_free(&w);
         return rlv_errf(err, RLV_ENOMEM, "vision workspace for %zu tokens", T);
     }
+    /* every product's x packed whole for it, fc2's (T x M) the largest (mm_reserve_pack) */
+    int rc = mm_reserve_pack(mm, m->T, m->M > m->D ? m->M : m->D, err);
+    if (rc) {
+        vit_ws_free(&w);
+        return rc;
+    }
     *out = w;
     return RLV_OK;
 }

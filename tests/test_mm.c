@@ -399,6 +399,27 @@ static void test_repacked(void **st) {
     print_message("mm repacked: %d products equal to the same on the weights as stored\n", cases);
 }
 
+/* The weights of a case of held_cases and packed_cases: W [n, k] of dt (q8: blocks of g_block),
+ * repacked for lv's kernel when rep, as v; an f32 W [k, n] for x.W, as vn. */
+typedef struct wpair {
+    wbuf w, wn;
+    mm_w v, vn;
+    mm_repack *rp;
+} wpair;
+
+static wpair make_wpair(const level *lv, rlv_dtype dt, int n, int k, int rep) {
+    wpair p = {make_w(dt, (size_t)n * k, (size_t)k), make_w(RLV_F32, (size_t)k * n, (size_t)n), {0}, {0}, NULL};
+    p.v = mm_w_plain(p.w.p, dt, k), p.vn = mm_w_plain(p.wn.p, RLV_F32, n);
+    if (dt == RLV_I8) p.v.scale = p.w.s, p.v.block = g_block;
+    if (rep) p.rp = repack_view(lv, &p.v, n, k);
+    return p;
+}
+
+static void free_wpair(wpair *p) {
+    free(p->w.p), free(p->w.f), free(p->w.s), free(p->wn.p), free(p->wn.f), free(p->wn.s);
+    mm_repack_free(&p->rp);
+}
+
 /* mm_hold_x: products of a held x (packed once, each thread a share) are the very floats of the
  * same products packing x themselves, for x.W^T and x.W, bias and accumulate, weights as stored,
  * repacked (bf16 in place) and q8, rows past a row block and depth past a depth block, 2 and 3
@@ -417,10 +438,8 @@ static void held_cases(mm_ctx *c, const level *lv, int threads, void *arg) {
             for (int rep = 0; rep <= 1; rep++) {
                 int m = shapes[si][0], k = shapes[si][1], n = shapes[si][2];
                 size_t yb = (size_t)m * n * sizeof(float);
-                wbuf w = make_w(dts[di], (size_t)n * k, (size_t)k), wn = make_w(RLV_F32, (size_t)k * n, (size_t)n);
-                mm_w v = mm_w_plain(w.p, dts[di], k), vn = mm_w_plain(wn.p, RLV_F32, n);
-                if (dts[di] == RLV_I8) v.scale = w.s, v.block = g_block;
-                mm_repack *rp = rep ? repack_view(lv, &v, n, k) : NULL;
+                wpair wp = make_wpair(lv, dts[di], n, k, rep);
+                mm_w v = wp.v, vn = wp.vn;
                 float *x = malloc((size_t)m * k * sizeof(float)), *x0 = malloc((size_t)m * k * sizeof(float)),
                       *bias = malloc((size_t)n * sizeof(float)), *y0 = malloc(yb);
                 float *want[4], *got[4];
@@ -479,10 +498,68 @@ static void held_cases(mm_ctx *c, const level *lv, int threads, void *arg) {
                 (*cases)++;
             done:
                 for (int i = 0; i < 4; i++) free(want[i]), free(got[i]);
-                free(w.p), free(w.f), free(w.s), free(wn.p), free(wn.f), free(wn.s), free(x), free(x0), free(bias),
-                    free(y0);
-                mm_repack_free(&rp);
+                free(x), free(x0), free(bias), free(y0);
+                free_wpair(&wp);
             }
+}
+
+/* mm_reserve_pack: a product of an x not held, packed whole for it on the pool, its columns'
+ * tails handed out in pieces (mm.c: mm_run), gives the very floats of each thread packing x for
+ * its own fixed share: x.W^T with bias and with accumulate, x.W, weights as stored, repacked and
+ * q8, tails of one and of several pieces (n 3000: 47 panels a thread on AVX-512, a tail of 6), a
+ * width that is not whole panels, rows past a row block and depth past a depth block. The other
+ * side: a second context of the same kernel on the same pool, never given room (as for an x
+ * larger than the room). 1-3 threads, every kernel level. */
+static void packed_cases(mm_ctx *c, const level *lv, int threads, void *arg) {
+    static const rlv_dtype dts[] = {RLV_F32, RLV_BF16, RLV_I8};
+    static const int shapes[][3] = {{20, 64, 3000}, {300, 544, 1000}, {7, 1056, 300}};
+    int *cases = arg;
+    rlv_err e = {0};
+    mm_ctx *own = level_ctx(lv, mm_ctx_pool(c)); /* each thread packs x for its own share */
+    mm_ctx_set_widen(own, mm_ctx_widen(c));
+    assert_string_equal(mm_kernel_name(own), mm_kernel_name(c));
+    for (size_t di = 0; di < sizeof dts / sizeof *dts; di++)
+        for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+            for (int rep = 0; rep <= 1; rep++) {
+                int m = shapes[si][0], k = shapes[si][1], n = shapes[si][2];
+                size_t yb = (size_t)m * n * sizeof(float);
+                wpair wp = make_wpair(lv, dts[di], n, k, rep);
+                mm_w v = wp.v, vn = wp.vn;
+                float *x = malloc((size_t)m * k * sizeof(float)), *bias = malloc((size_t)n * sizeof(float)), *y[2][3];
+                for (size_t i = 0; i < (size_t)m * k; i++) x[i] = rndf();
+                for (int i = 0; i < n; i++) bias[i] = rndf();
+                size_t before = mm_ctx_bytes(c);
+                assert_int_equal(mm_reserve_pack(c, m, k, &e), RLV_OK);
+                assert_true(mm_ctx_bytes(c) >= before);
+                /* a: 0 on own, 1 on c, x packed whole */
+                for (int a = 0; a < 2; a++) {
+                    mm_ctx *on = a ? c : own;
+                    for (int b = 0; b < 3; b++) {
+                        y[a][b] = malloc(yb);
+                        for (size_t i = 0; i < (size_t)m * n; i++) y[a][b][i] = (float)i * 0x1p-20f;
+                    }
+                    mm_xwt(on, y[a][0], n, x, k, m, k, v, n, bias, 0);
+                    mm_xwt(on, y[a][1], n, x, k, m, k, v, n, NULL, 1);
+                    mm_xw(on, y[a][2], n, x, k, m, k, vn, n, 1);
+                }
+                for (int b = 0; b < 3; b++)
+                    if (memcmp(y[0][b], y[1][b], yb))
+                        fail_msg("%s %s%s m %d k %d n %d, %d threads: product %d differs with x packed whole",
+                                 mm_kernel_name(c), rlv_dtype_name(dts[di]), rep ? " repacked" : "", m, k, n, threads, b);
+                (*cases)++;
+                for (int a = 0; a < 2; a++)
+                    for (int b = 0; b < 3; b++) free(y[a][b]);
+                free(x), free(bias);
+                free_wpair(&wp);
+            }
+    mm_ctx_free(&own);
+}
+
+static void test_packed(void **st) {
+    (void)st;
+    int cases = 0;
+    each_ctx(1, 3, packed_cases, &cases);
+    print_message("mm packed x: %d weights, products of x packed whole equal to each thread packing its own\n", cases);
 }
 
 /* bf16 weights widened once per row block (mm_ctx_set_widen 1) give the very bits of the tiles
@@ -731,7 +808,7 @@ int main(int argc, char **argv) {
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool), cmocka_unit_test(test_default_kernel), cmocka_unit_test(test_one_thread),
-        cmocka_unit_test(test_two_threads), cmocka_unit_test(test_three_threads), cmocka_unit_test(test_q8_exact), cmocka_unit_test(test_repacked), cmocka_unit_test(test_bf16_panels), cmocka_unit_test(test_repack_limit), cmocka_unit_test(test_held),
+        cmocka_unit_test(test_two_threads), cmocka_unit_test(test_three_threads), cmocka_unit_test(test_q8_exact), cmocka_unit_test(test_repacked), cmocka_unit_test(test_bf16_panels), cmocka_unit_test(test_repack_limit), cmocka_unit_test(test_held), cmocka_unit_test(test_packed),
         cmocka_unit_test(test_widen), cmocka_unit_test(test_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
