@@ -16,6 +16,8 @@
  * Threads split the output columns (weight rows), so each weight byte is read and widened by one
  * thread once per call whatever m is; only when n is too narrow to share (fewer than 4 micro-
  * panels per thread) and m is tall do they split the rows instead, each packing all of B.
+ * With x packed whole (held, or packed for the product into mm_reserve_pack's room), the last
+ * eighth of each thread's columns goes to whichever thread is free (mm_run).
  * Why panels, not whole widened weights: the bf16 weights of the real pair are 46 GB, 92 GB as f32. */
 #include "mm.h"
 
@@ -437,7 +439,7 @@ static void mm_cols(const mm_task *t, int tid, int r0, int r1, int n0, int n1) {
  * fixed: each thread then takes tail pieces until none is left, so that a thread slowed by the
  * machine (another process on its core, a busier cache) does less instead of the others waiting
  * for it — measured, the second thread of a job ran 6-8 % longer than the first on the same
- * shares (Xeon model 207) and the first waited 8-10 % of its time. Which thread computes a column
+ * shares (Xeon model 207) and the first waited 8-15 % of its time. Which thread computes a column
  * does not change its bits. */
 static void mm_run(void *arg, int tid, int nth) {
     mm_task *t = arg;
@@ -448,7 +450,7 @@ static void mm_run(void *arg, int tid, int nth) {
         int r0, r1;
         pool_split(t->m, tid, nth, mr, &r0, &r1);
         mm_cols(t, tid, r0, r1, 0, t->n);
-    } else if (!t->ap) {
+    } else if (!t->ap || nth == 1) {
         pool_split(t->n, tid, nth, nr, &n0, &n1);
         mm_cols(t, tid, 0, t->m, n0, n1);
     } else {

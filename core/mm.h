@@ -7,8 +7,9 @@
  * f32 product per element) the panel of weights it is about to multiply as it packs it (bf16 on
  * the AVX kernels: packs it as 16-bit words, which the tile widens as it loads them; on Intel's
  * cores as floats, mm_ctx_set_widen). Products split the output columns (weight rows) over the pool's
- * threads, so every weight byte is read by one thread once per call (narrow, tall products
- * split rows instead; x.W^T of at most 4 rows reads the weights in place, without packing). Compute is fp32 with fp32 accumulation, or optionally bf16 products
+ * threads, so every weight byte is read by one thread once per call (the last eighth of each
+ * thread's share handed out to whichever is free where x is packed whole: mm_reserve_pack;
+ * narrow, tall products split rows instead; x.W^T of at most 4 rows reads the weights in place, without packing). Compute is fp32 with fp32 accumulation, or optionally bf16 products
  * with fp32 accumulation (MM_COMPUTE_BF16).
  * Thread-safety: an mm_ctx is driven by one thread at a time (its worker); models are shared. */
 #ifndef RLV_MM_H
