@@ -12,7 +12,8 @@
  * where it lies (at 256-1024 rows the transpose and widening were 7-20 % of a product).
  * An x held (mm_hold_x) is packed whole once, each thread a share of its blocks, and the
  * products of it skip A packing: the decoder multiplies one x by q, k and v, and by 7 blocks
- * each of gate and up, and otherwise both threads packed that x whole for each.
+ * each of gate and up. Any other x is packed whole the same way for its one product, where
+ * mm_reserve_pack made room (else each thread packs all of x, block by block, for its columns).
  * Threads split the output columns (weight rows), so each weight byte is read and widened by one
  * thread once per call whatever m is; only when n is too narrow to share (fewer than 4 micro-
  * panels per thread) and m is tall do they split the rows instead, each packing all of B.

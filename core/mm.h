@@ -139,7 +139,8 @@ void mm_xw(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k, 
 /* x [m, k] (ld ldx) packed once for the products of it that follow (those of mm_xwt / mm_xw with
  * this same x, ldx, m and k: the q, k and v of a decoder layer, the gate and up blocks of its FFN,
  * the lm_head's vocabulary blocks), on the whole pool, each thread a share: without it every
- * product packs x again on every thread, for its own columns. x must not change until
+ * product packs x again (whole on the pool where mm_reserve_pack made room, else on every
+ * thread for its own columns). x must not change until
  * mm_release_x or the next hold. Results are the same bits either way. Returns 1 if x is held;
  * 0 where nothing would be packed (generic kernel, m within the gemv rows) or x is larger than
  * mm_reserve_x made room for: products then pack x as usual. Never allocates. */
