@@ -252,14 +252,15 @@ int main(int argc, char **argv) {
     rlv_err e = {0};
     if (pool_init(&pool, threads, &e) || mm_ctx_init(&mm, pool, compute, &e)) die(e.msg);
     if (widen >= 0) mm_ctx_set_widen(mm, widen);
-    int mmax = 0, kmax = 0; /* room for the largest held x: the most rows by the deepest held shape */
+    /* the most rows by: the deepest held shape (room for a held x), the deepest shape of all (the
+     * engine's room for packing any product's x whole, mm_reserve_pack) */
+    int mmax = 0, kmax = 0, kdeep = 0;
     for (int i = 0; i < nm; i++) mmax = ms[i] > mmax ? ms[i] : mmax;
-    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         if (shapes[i].hold_n && shapes[i].k > kmax) kmax = shapes[i].k;
+        if (shapes[i].k > kdeep) kdeep = shapes[i].k;
+    }
     if (hold && mm_reserve_x(mm, mmax, kmax, &e)) die(e.msg);
-    /* the engine's room for packing any product's x whole (mm_reserve_pack): the deepest shape */
-    int kdeep = 0;
-    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) kdeep = shapes[i].k > kdeep ? shapes[i].k : kdeep;
     if (pack_whole && mm_reserve_pack(mm, mmax, kdeep, &e)) die(e.msg);
     libs lib = {0};
     char libnote[160] = "";
