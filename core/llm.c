@@ -637,8 +637,7 @@ static void gather_run(void *arg, int lo, int hi, int tid) {
 }
 
 static double log_sum_exp(const float *z, int n) {
-    float mx = z[0];
-    for (int i = 1; i < n; i++) mx = z[i] > mx ? z[i] : mx;
+    float mx = nn_max(z, n);
     return mx + log(nn_exp_sum(NULL, z, n, mx));  /* each term <= 1: float exp, double sum */
 }
 
@@ -651,8 +650,7 @@ static void logsoftmax_run(void *arg, int lo, int hi, int tid) {
     int nv = t->n;
     for (int r = lo; r < hi; r++) {
         const float *z = ws->logits + (size_t)r * nv;
-        float mx = z[0];
-        for (int i = 1; i < nv; i++) mx = z[i] > mx ? z[i] : mx;
+        float mx = nn_max(z, nv);
         if (mx > ws->row_max[r]) {
             ws->row_sum[r] *= exp((double)ws->row_max[r] - mx);  /* exp(-inf) = 0 on the first block */
             ws->row_max[r] = mx;

@@ -54,6 +54,25 @@ __attribute__((target("avx2,fma"))) static int exp_sum_avx2(float *r, const floa
     return j;
 }
 
+/* nn_max over z[0..j) for j the returned count (a multiple of 32, 0 when n < 32), into *m: four
+ * chains of 8 lanes, each lane started at z[0]; vmaxps(v, a) is v > a ? v : a, the scalar rule. */
+__attribute__((target("avx2,fma"))) static int max_avx2(const float *z, int n, float *m) {
+    __m256 a0 = _mm256_set1_ps(z[0]), a1 = a0, a2 = a0, a3 = a0;
+    int j = 0;
+    for (; j + 32 <= n; j += 32) {
+        a0 = _mm256_max_ps(_mm256_loadu_ps(z + j), a0);
+        a1 = _mm256_max_ps(_mm256_loadu_ps(z + j + 8), a1);
+        a2 = _mm256_max_ps(_mm256_loadu_ps(z + j + 16), a2);
+        a3 = _mm256_max_ps(_mm256_loadu_ps(z + j + 24), a3);
+    }
+    float t[8];
+    _mm256_storeu_ps(t, _mm256_max_ps(_mm256_max_ps(a1, a0), _mm256_max_ps(a3, a2)));
+    float r = t[0];
+    for (int i = 1; i < 8; i++) r = t[i] > r ? t[i] : r;
+    *m = r;
+    return j;
+}
+
 /* nn_scale_probs for j < the returned count (a multiple of 8); NaN stays NaN (not-less-than is
  * true for it), as in the scalar loop. */
 __attribute__((target("avx2,fma"))) static int scale_probs_avx2(float *r, int n, float s) {
@@ -107,6 +126,16 @@ __attribute__((target("avx2,fma"))) static size_t silu_mul_avx2(float *g, const 
 }
 #endif
 
+float nn_max(const float *z, int n) {
+    float m = z[0];
+    int j = 1;
+#ifdef NN_MVEC
+    if (n >= 32 && nn_avx2()) j = max_avx2(z, n, &m);
+#endif
+    for (; j < n; j++) m = z[j] > m ? z[j] : m;
+    return m;
+}
+
 double nn_exp_sum(float *r, const float *z, int n, float mx) {
     double s = 0;
     int j = 0;
@@ -147,10 +176,20 @@ void nn_silu_mul(float *g, const float *u, size_t n) {
 }
 
 
-/* Query rows of one attention work item. Fixed, so a head's output does not depend on the thread
- * count (each item is computed the same way whoever runs it); small, so the per-thread scores
- * ([NN_ATT_ROWS][keys], 262 KB for the ViT's 1025 keys) stay in L2 between the two products. */
-#define NN_ATT_ROWS 64
+/* Most query rows of one attention work item. Each item packs its head's K and V for its rows
+ * (1025 x 112 floats each in the ViT): 64-row items spent as long packing as multiplying, 256-row
+ * items 1/4 of that (the ViT's attention products 15-20 % faster, docs/performance.md). The
+ * per-thread scores, [NN_ATT_ROWS][keys] (1.05 MB for the ViT's 1025 keys), stay in a 2 MB L2
+ * between the two products. The rows of an item follow from nq alone (att_rows), so a head's
+ * output does not depend on the thread count. */
+#define NN_ATT_ROWS 256
+
+/* Rows per item: nq in equal blocks of at most NN_ATT_ROWS (1025 as 5 x 205, not 4 x 256 and an
+ * item of one row that packs K and V all the same). */
+static int att_rows(int nq) {
+    int blocks = (nq + NN_ATT_ROWS - 1) / NN_ATT_ROWS;
+    return (nq + blocks - 1) / blocks;
+}
 
 static void layer_norm_rows(float *x, int lo, int hi, int d, const float *w, const float *b, float eps) {
     for (int i = lo; i < hi; i++) {
@@ -209,9 +248,8 @@ void nn_scale_probs(float *r, int n, float s) {
 
 void nn_softmax_rows(float *x, int n, int d, int ld) {
     for (int i = 0; i < n; i++) {
-        float *r = x + (size_t)i * ld, mx = r[0];
-        for (int j = 1; j < d; j++) mx = r[j] > mx ? r[j] : mx;
-        nn_scale_probs(r, d, (float)(1.0 / nn_exp_sum(r, r, d, mx)));
+        float *r = x + (size_t)i * ld;
+        nn_scale_probs(r, d, (float)(1.0 / nn_exp_sum(r, r, d, nn_max(r, d))));
     }
 }
 
@@ -222,7 +260,7 @@ typedef struct att_task {
     float *sc;  /* [threads][nn_attention_floats(nk)] */
     float *out;
     const float *q, *k, *v;
-    int ldo, ldq, ldk, nq, nk, heads, hd, blocks;
+    int ldo, ldq, ldk, nq, nk, heads, hd, rows, blocks; /* rows: att_rows(nq), blocks of them */
     float scale;
     atomic_int next;  /* next work item: (head, row block), head-major so K/V stay in cache */
     int timed;        /* thread 0 adds its seconds in products and in softmax to mm_s, sm_s */
@@ -238,8 +276,8 @@ static void att_run(void *arg, int tid, int nth) {
     rlv_timing clk, *tc = tid == 0 && t->timed ? &clk : NULL;
     /* items are taken one at a time (dynamic): a thread slowed by other load takes fewer */
     for (int it; (it = atomic_fetch_add(&t->next, 1)) < items;) {
-        int h = it / t->blocks, r0 = it % t->blocks * NN_ATT_ROWS;
-        int n = t->nq - r0 < NN_ATT_ROWS ? t->nq - r0 : NN_ATT_ROWS;
+        int h = it / t->blocks, r0 = it % t->blocks * t->rows;
+        int n = t->nq - r0 < t->rows ? t->nq - r0 : t->rows;
         double c0 = timing_start(tc);
         mm_xwt_on(t->mm, tid, S, t->nk, t->q + (size_t)r0 * t->ldq + (size_t)h * hd, t->ldq, n, hd,
                   mm_w_plain(t->k + (size_t)h * hd, RLV_F32, t->ldk), t->nk, t->scale, 0);
@@ -257,8 +295,9 @@ void nn_attention(mm_ctx *mm, float *sc, float *out, int ldo, const float *q, in
     if (nq <= 0 || nk <= 0 || heads <= 0) return;
     double t0 = timing_start(tm);
     att_task t = {.mm = mm, .sc = sc, .out = out, .q = q, .k = k, .v = v, .ldo = ldo, .ldq = ldq, .ldk = ldk,
-                  .nq = nq, .nk = nk, .heads = heads, .hd = hd, .blocks = (nq + NN_ATT_ROWS - 1) / NN_ATT_ROWS,
+                  .nq = nq, .nk = nk, .heads = heads, .hd = hd, .rows = att_rows(nq),
                   .scale = 1.0f / sqrtf((float)hd), .timed = tm != NULL};
+    t.blocks = (nq + t.rows - 1) / t.rows;
     atomic_init(&t.next, 0);
     pool_run(mm_ctx_pool(mm), att_run, &t);
     timing_split(tm, RLV_STAGE_ATTENTION, RLV_STAGE_SOFTMAX, &t0, t.mm_s, t.sm_s);

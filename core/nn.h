@@ -41,6 +41,10 @@ void nn_add_rows(rlv_pool *p, float *y, const float *a, const float *b, int n, i
 /* Element-wise, on the calling thread (the decoder's too): with glibc's libmvec on an AVX2 CPU, 8
  * lanes at a time (max error 4 ulp), else expf one at a time; a scalar expf per element was ~2 %
  * of a real-width job (log-softmax over 32000 logits a row, SwiGLU, the decoder's softmax). */
+/* The largest z[i], i < n (n >= 1), as m = z[i] > m ? z[i] : m from m = z[0] finds it: a NaN z[0]
+ * gives NaN, a later NaN is passed over (of +0 and -0 either may come back). 32 lanes on AVX2: one
+ * chain of scalar maxes (4 cycles each) was half of a softmax row. */
+float nn_max(const float *z, int n);
 /* The sum of exp(z[i] - mx), i < n, in double; with r (which may be z), r[i] = exp(z[i] - mx). */
 double nn_exp_sum(float *r, const float *z, int n, float mx);
 /* g[i] = silu(g[i]) u[i] = g[i] / (1 + exp(-g[i])) u[i], i < n. */

@@ -259,7 +259,14 @@ static void test_kernels(void **s) {
 #undef W
 }
 
-/* The element-wise helpers (nn_softmax_rows, nn_exp_sum, nn_silu_mul, nn_sum, nn_sum_sq) against
+/* m = z[j] > m ? z[j] : m from m = z[0]: the rule nn_max keeps */
+static float scalar_max(const float *z, int n) {
+    float m = z[0];
+    for (int j = 1; j < n; j++) m = z[j] > m ? z[j] : m;
+    return m;
+}
+
+/* The element-wise helpers (nn_softmax_rows, nn_max, nn_exp_sum, nn_silu_mul, nn_sum, nn_sum_sq) against
  * double: rows whose spread passes the vector exp's +-87 range (the clamp that keeps libmvec on
  * its fast path), a length that leaves a scalar tail, probabilities flushed below NN_PROB_MIN,
  * and NaN, which must still come out (not be clamped or flushed away). The sums over lengths around the 8- and 16-lane steps and a 4096-wide row. */
@@ -269,8 +276,7 @@ static void test_elementwise(void **s) {
     float x[N], r[N], g[N], u[N];
     for (int j = 0; j < N; j++) x[j] = j % 3 == 0 ? -200.0f + j : 0.25f * j; /* spread ~210 */
     x[1] = x[34] = -50.0f; /* e^-59: a float, far below NN_PROB_MIN, in a vector lane and the tail */
-    float mx = x[0];
-    for (int j = 1; j < N; j++) mx = x[j] > mx ? x[j] : mx;
+    float mx = scalar_max(x, N);
     double sum = 0;
     for (int j = 0; j < N; j++) sum += exp((double)x[j] - mx);
     assert_true(fabs(nn_exp_sum(NULL, x, N, mx) - sum) <= 1e-6 * sum);
@@ -308,6 +314,24 @@ static void test_elementwise(void **s) {
         assert_true(fabs(nn_sum(w, n) - s1) <= 1e-15 * (n + 1) * a1);
         assert_true(fabs(nn_sum_sq(w, n, c) - s2) <= 1e-15 * (n + 1) * a2);
     }
+    /* nn_max: the scalar rule's value whether the largest is in a lane, a later chain or the tail;
+     * a NaN first comes out, a NaN later is passed over */
+    static float z[4100];
+    for (size_t li = 1; li < sizeof lens / sizeof *lens; li++) {
+        int n = lens[li];
+        for (int at = 0; at < 4; at++) {
+            int p = at == 0 ? -1 : at == 1 ? 0 : at == 2 ? n / 2 + 3 : n - 1;
+            if (p >= n) continue;
+            memcpy(z, w, sizeof z);
+            if (p >= 0) z[p] = 1000.0f + (float)at;
+            assert_true(nn_max(z, n) == scalar_max(z, n));
+            if (p >= 0) assert_true(nn_max(z, n) == 1000.0f + (float)at);
+            z[n - 1] = NAN;
+            assert_true(n == 1 ? isnan(nn_max(z, n)) : nn_max(z, n) == scalar_max(z, n));
+            z[0] = NAN;
+            assert_true(isnan(nn_max(z, n)));
+        }
+    }
     for (int at = 0; at < 2; at++) { /* a NaN in a vector lane (3) and in the scalar tail (N - 1) */
         int j = at ? N - 1 : 3;
         memcpy(r, x, sizeof r);
@@ -324,13 +348,13 @@ static void test_elementwise(void **s) {
 }
 
 /* A checkpoint without model.resampler.query (the foundation suite's missing_tensor/). */
-/* nn_attention (shared by the ViT and the resampler): 150 query rows (three 64-row items, the
- * last short) x 97 keys x 3 heads of 16, q/k/v interleaved in one [rows][3 x 48] matrix as the
+/* nn_attention (shared by the ViT and the resampler): 601 query rows (three items of 201 rows a
+ * head, the last short) x 97 keys x 3 heads of 16, q/k/v interleaved in one [rows][3 x 48] matrix as the
  * ViT's qkv; within 1e-5 relative of a double computation, and the same bits on 1, 2, 3 threads
  * (its items are fixed whatever the thread count and each runs on one thread). */
 static void test_attention_threads(void **s) {
     (void)s;
-    enum { NQ = 150, NK = 97, HEADS = 3, HD = 16, D = HEADS * HD, LD = 3 * D };
+    enum { NQ = 601, NK = 97, HEADS = 3, HD = 16, D = HEADS * HD, LD = 3 * D };
     float *qkv = malloc((size_t)NQ * LD * sizeof(float)), *out[3], ref[NQ * D];
     unsigned r = 7;
     for (int i = 0; i < NQ * LD; i++) {
