@@ -177,11 +177,11 @@ void nn_silu_mul(float *g, const float *u, size_t n) {
 
 
 /* Most query rows of one attention work item. Each item packs its head's K and V for its rows
- * (1025 x 112 floats each in the ViT): 64-row items spent as long packing as multiplying, 256-row
- * items 1/4 of that (the ViT's attention products 15-20 % faster, docs/performance.md). The
- * per-thread scores, [NN_ATT_ROWS][keys] (1.05 MB for the ViT's 1025 keys), stay in a 2 MB L2
- * between the two products. The rows of an item follow from nq alone (att_rows), so a head's
- * output does not depend on the thread count. */
+ * (1025 x 112 floats each in the ViT): 64-row items spent about as long packing as multiplying;
+ * with 256 the ViT's attention products took 15-21 % less time (docs/performance.md, an Intel
+ * Xeon). The per-thread scores, [NN_ATT_ROWS][keys] (1.05 MB for the ViT's 1025 keys), stay in
+ * its 2 MB L2 between the two products (not measured on a 1 MB-L2 Zen 4). The rows of an item
+ * follow from nq alone (att_rows), so a head's output does not depend on the thread count. */
 #define NN_ATT_ROWS 256
 
 /* Rows per item: nq in equal blocks of at most NN_ATT_ROWS (1025 as 5 x 205, not 4 x 256 and an
