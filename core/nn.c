@@ -67,9 +67,7 @@ __attribute__((target("avx2,fma"))) static int max_avx2(const float *z, int n, f
     }
     float t[8];
     _mm256_storeu_ps(t, _mm256_max_ps(_mm256_max_ps(a1, a0), _mm256_max_ps(a3, a2)));
-    float r = t[0];
-    for (int i = 1; i < 8; i++) r = t[i] > r ? t[i] : r;
-    *m = r;
+    *m = nn_max(t, 8); /* the lanes by the scalar rule (8 < 32: no recursion into here) */
     return j;
 }
 

@@ -347,7 +347,6 @@ static void test_elementwise(void **s) {
     }
 }
 
-/* A checkpoint without model.resampler.query (the foundation suite's missing_tensor/). */
 /* nn_attention (shared by the ViT and the resampler): 601 query rows (three items of 201 rows a
  * head, the last short) x 97 keys x 3 heads of 16, q/k/v interleaved in one [rows][3 x 48] matrix as the
  * ViT's qkv; within 1e-5 relative of a double computation, and the same bits on 1, 2, 3 threads
@@ -399,6 +398,7 @@ static void test_attention_threads(void **s) {
     free(qkv);
 }
 
+/* A checkpoint without model.resampler.query (the foundation suite's missing_tensor/). */
 static void test_missing_tensor(void **s) {
     (void)s;
     const char *dir = RLV_TEST_DATA "/ckpt/missing_tensor";
