@@ -12,6 +12,12 @@
  * one block and every B micro-panel is read once (252 split them in two: 4-9 % slower at 256,
  * interleaved in one process); 266 x 512 floats = 545 KB stay in the 1 MB L2 of AVX-512 cores. */
 #define MC (MR * 19)
+/* The tile fetches its B micro-panel's row PF_STEPS depth steps ahead into L1: the panel (64 KB
+ * f32, 32 KB bf16 at KC 512) and the A micro-panel do not fit a 48 KB L1 together, so every tile
+ * re-reads B from L2, and the hardware's L1 prefetch did not keep up: 1-8 % faster products on
+ * an Intel Xeon (docs/performance.md, alternated in one process). Near the panel's end it fetches
+ * a few rows past it, harmless (a prefetch never faults). */
+#define PF_STEPS 8
 
 /* A block: rows of x, 16 at a time along k, transposed into [k][14] micro-panels. The packed
  * A is read ~nc/nr times per packing, so this is a small share of the work (nc >= 256). */
@@ -164,6 +170,7 @@ static inline __attribute__((always_inline)) void tile_on(const int R, int kb, c
         const uint16_t *b = bp;
         for (int p = 0; p < kb; p++, a += MR, b += NR) {
             mmx_trickle_step(&tr);
+            _mm_prefetch((const char *)(b + PF_STEPS * NR), _MM_HINT_T0);
             __m512i v = _mm512_loadu_si512(b);
             __m512 b0 = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), b1 = _mm512_castsi512_ps(_mm512_and_si512(v, hi));
             ROWS(FMA)
@@ -172,6 +179,8 @@ static inline __attribute__((always_inline)) void tile_on(const int R, int kb, c
         const float *b = bp;
         for (int p = 0; p < kb; p++, a += MR, b += NR) {
             mmx_trickle_step(&tr);
+            _mm_prefetch((const char *)(b + PF_STEPS * NR), _MM_HINT_T0);
+            _mm_prefetch((const char *)(b + PF_STEPS * NR + 16), _MM_HINT_T0);
             __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
             ROWS(FMA)
         }
