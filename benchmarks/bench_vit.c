@@ -2,10 +2,12 @@
  * cblas_sgemm at the same shapes (same run, same thread count), decode + resize of a JPEG, and the
  * whole vision step on a cache miss vs a cache hit.
  *
- *   bench_vit CKPT_DIR JPEG [threads=2] [reps=3] [stages]
+ *   bench_vit CKPT_DIR JPEG [threads=2] [reps=3] [stages [stream]]
  *   (CKPT_DIR from: make_ckpt.py --real-widths --layers 1 --vit-blocks 2 --out DIR)
  * "stages": only the time of every stage (timing.h) of the embedding, the blocks and the resampler,
- * best of reps per stage, and the vision step scaled to 63 blocks.
+ * best of reps per stage, and the vision step scaled to 63 blocks. "stream": the blocks' matrices
+ * read by direct reads into the workspace's slots (vit_model_stream) instead of from the mapping;
+ * the "stream wait" stage is the time the blocks waited for them.
  */
 #include <cblas.h>
 #include <stdio.h>
@@ -70,7 +72,9 @@ int main(int argc, char **argv) {
     vit_ws *vw = NULL;
     resampler_ws *rw = NULL;
     image_ws *iw = NULL;
+    int stages = argc > 5 && !strcmp(argv[5], "stages"), stream = stages && argc > 6 && !strcmp(argv[6], "stream");
     if (model_config_load(&cfg, path, &e) || ckpt_open(&c, argv[1], &e) || vit_model_init(&vm, c, &cfg, &e) ||
+        (stream && vit_model_stream(vm, c, &e)) ||
         resampler_model_init(&rm, c, &cfg, &e) || vit_ws_init(&vw, vm, mm, &e) || resampler_ws_init(&rw, rm, mm, &e) ||
         image_ws_init(&iw, 8192, cfg.image_size, &e)) {
         fprintf(stderr, "bench_vit: %s\n", e.msg);
@@ -93,7 +97,7 @@ int main(int argc, char **argv) {
     float *feat = malloc((size_t)N * D * sizeof(float)), *emb = malloc((size_t)Q * E * sizeof(float));
     double tv[64];
 
-    if (argc > 5 && !strcmp(argv[5], "stages")) {
+    if (stages) {
         if (image_to_pixels(iw, jpg, jlen, NULL, S, px, NULL, &e)) { fprintf(stderr, "%s\n", e.msg); return 1; }
         vit_forward(vm, vw, px, feat);  /* warm: pages of the mmap-ed weights */
         resampler_forward(rm, rw, feat, emb);
@@ -113,7 +117,8 @@ int main(int argc, char **argv) {
             resampler_ws_set_timing(rw, NULL);
             bench_timing_min(&br, &t, r == 0);
         }
-        printf("bench_vit stages: %s, %d threads, best of %d per stage\n", argv[1], threads, reps);
+        printf("bench_vit stages: %s, %d threads, best of %d per stage; blocks %s\n", argv[1], threads, reps,
+               stream ? "read directly (stream)" : "read from the mapping");
         bench_print_stages("ViT embedding (im2col, patch product, position add)", &be);
         char title[96];
         snprintf(title, sizeof title, "ViT, %d blocks", vit_blocks(vm));

@@ -211,11 +211,12 @@ static int repack_models(rlv_engine *e, rlv_err *err) {
     return rc;
 }
 
-/* Direct reads of the decoders' layers (rlv_engine_opts.stream, llm_model_stream): on, or auto
- * when the weights left in the mappings (distinct, not repacked) and 2 GiB per model do not fit
- * in MemAvailable — then the page cache could not keep them from one job to the next, and paging
- * them in costs the compute threads faults and the kernel reclaim. A file without direct reads
- * fails `on`; `auto` then leaves that model mapped. */
+/* Direct reads of the vision towers' blocks and the decoders' layers (rlv_engine_opts.stream,
+ * vit_model_stream, llm_model_stream): on, or auto when the weights left in the mappings
+ * (distinct, not repacked) and 2 GiB per model do not fit in MemAvailable — then the page cache
+ * could not keep them from one job to the next, and paging them in costs the compute threads
+ * faults and the kernel reclaim. A file without direct reads fails `on`; `auto` then leaves
+ * that tower or decoder mapped. */
 static int stream_models(rlv_engine *e, rlv_err *err) {
     if (e->opts.stream == RLV_STREAM_OFF) return RLV_OK;
     size_t mapped = e->weight_bytes - e->shared_bytes - mm_repack_bytes(e->repack);
@@ -223,13 +224,15 @@ static int stream_models(rlv_engine *e, rlv_err *err) {
         return RLV_OK;
     for (int k = 0; k < e->n_models; k++) {
         rlv_err le = {0};
-        int rc = llm_model_stream(e->m[k].llm, e->m[k].ck, &le);
-        if (rc == RLV_EUNSUPPORTED && e->opts.stream == RLV_STREAM_AUTO) continue;
+        int rc = vit_model_stream(e->m[k].vit, e->m[k].ck, &le);
+        if (rc == RLV_EUNSUPPORTED && e->opts.stream == RLV_STREAM_AUTO) rc = RLV_OK;
+        if (!rc) rc = llm_model_stream(e->m[k].llm, e->m[k].ck, &le);
+        if (rc == RLV_EUNSUPPORTED && e->opts.stream == RLV_STREAM_AUTO) rc = RLV_OK;
         if (rc) {
             *err = le;
             return rc;
         }
-        e->streamed_bytes += llm_model_stream_bytes(e->m[k].llm, NULL);
+        e->streamed_bytes += vit_model_stream_bytes(e->m[k].vit, NULL) + llm_model_stream_bytes(e->m[k].llm, NULL);
     }
     return RLV_OK;
 }

@@ -504,12 +504,6 @@ static void layer_prefetch(const llm_model *m, int l) {
         if (!m->plan || m->soff[l][j] == NO_SLOT) mm_weight_prefetch(w[j]);
 }
 
-/* A matrix the layers' direct reads can take: read from c's mapping as stored (its view is the
- * tensor's own bytes: not repacked, not served from another checkpoint), not q8. */
-static int streamable(const llm_w *w, const ckpt *c, const char **path, uint64_t *off) {
-    return w->t && !w->scale && w->w.p == w->t->data && ckpt_locate(c, w->t->data, w->t->nbytes, path, off) == RLV_OK;
-}
-
 int llm_model_stream(llm_model *m, const ckpt *c, rlv_err *err) {
     wstream_plan_free(&m->plan);
     free(m->soff);
@@ -522,7 +516,7 @@ int llm_model_stream(llm_model *m, const ckpt *c, rlv_err *err) {
             const char *path;
             uint64_t off;
             m->soff[l][j] = NO_SLOT;
-            if (streamable(w[j], c, &path, &off))
+            if (mm_weight_in_file(w[j], c, &path, &off))
                 rc = wstream_plan_add(m->plan, l, path, off, w[j]->t->nbytes, &m->soff[l][j], err);
         }
     }

@@ -182,6 +182,10 @@ void mm_weight_prefetch(const mm_weight *w) {
     ckpt_prefetch(w->scale);
 }
 
+int mm_weight_in_file(const mm_weight *w, const ckpt *c, const char **path, uint64_t *off) {
+    return w->t && !w->scale && w->w.p == w->t->data && ckpt_locate(c, w->t->data, w->t->nbytes, path, off) == RLV_OK;
+}
+
 void mm_w_to_f32(float *dst, mm_w w, size_t rows, size_t cols) {
     RLV_ASSERT(!w.panel); /* a repacked weight is read by its panels, not here */
     for (size_t r = 0; r < rows; r++) {

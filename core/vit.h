@@ -1,8 +1,9 @@
 /* vit.h — the EVA02 vision tower (timm 0.9.10 Eva, post-norm blocks), docs/model.md §4:
  * normalised pixels [3, S, S] -> patch features [grid^2, embed_dim] (final norm applied, CLS dropped).
  * Owns: views of the tower's weights (as stored, bf16/f16/f32, never converted whole), their small
- * vectors in f32, and the position table resampled once at load from base_grid to the image's grid
- * with antialiased bicubic (a = -0.5). A vit_ws is one worker's scratch, sized at creation, so
+ * vectors in f32, the position table resampled once at load from base_grid to the image's grid
+ * with antialiased bicubic (a = -0.5), and with direct reads the plan of its blocks' byte ranges.
+ * A vit_ws is one worker's scratch (and then its two slots and reader), sized at creation, so
  * vit_forward does not allocate. The model is read-only after vit_model_init and shared by workers.
  * Its layers (LayerNorm, GELU, attention) and the bicubic kernels of docs/model.md §5 are nn.h's,
  * shared with the resampler. Knows nothing of images as files, of the resampler's math or the LLM.
@@ -43,6 +44,18 @@ int vit_model_init(vit_model **out, const ckpt *c, const rlv_model_config *cfg, 
 void vit_model_free(vit_model **m);
 /* Repacks the patch embedding and every block's four matrices (mm_repack_weight). */
 int vit_model_repack(vit_model *m, mm_repack *r, const ckpt *c, rlv_err *err);
+
+/* Direct reads of the blocks' matrices, as llm_model_stream does for the decoder's layers: every
+ * block matrix the products read from c's mapping as stored (not repacked, not q8, not another
+ * checkpoint's bytes) is then read by each workspace's wstream (wstream.h) from its file into that
+ * workspace's two slots, block j + 1 while block j computes, instead of being paged in through
+ * the mapping on the compute threads. vit_block must then run the blocks in order (vit_forward
+ * does). Call after vit_model_repack, before vit_ws_init. RLV_OK (nothing to read directly is
+ * fine), RLV_ENOMEM, RLV_EUNSUPPORTED naming a file that does not open for direct reads (the
+ * model then reads its mapping as before). */
+int vit_model_stream(vit_model *m, const ckpt *c, rlv_err *err);
+/* Bytes read directly per forward (0: none); *slot_bytes (may be NULL): one slot. */
+size_t vit_model_stream_bytes(const vit_model *m, size_t *slot_bytes);
 
 /* Sizes: tokens = grid^2 + 1 (with CLS), width = embed_dim, blocks = depth - 1. */
 int vit_tokens(const vit_model *m);

@@ -6,8 +6,9 @@
  * test_rows); `info` reports the copies, a reference's vision tensors identical to
  * the policy's are copied once, `auto` repacks models that fit in memory, `off` copies nothing. With
  * compute bf16 (where the CPU has it), whose kernel reads repacked bf16 panels in place in its own
- * layout, repacked equals as stored too. With the decoders' layers read directly into a worker's
- * slots (stream on; repacked or not), the same bits as read from the mapping. */
+ * layout, repacked equals as stored too. With the decoders' layers and the vision tower's blocks
+ * read directly into a worker's slots (stream on; repacked or not), the same bits as read from the
+ * mapping. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -106,8 +107,8 @@ static void same(const out *a, const out *b, const char *what) {
     assert_true(worst == 0);
 }
 
-/* Direct reads of the decoders' layers (stream on): the same bits as read from the mapping,
- * every matrix of every layer read from a slot; auto leaves a model that fits mapped; with the
+/* Direct reads of the decoders' layers and the tower's blocks (stream on): the same bits as read
+ * from the mapping, every matrix of every layer and block read from a slot; auto leaves a model that fits mapped; with the
  * weights repacked there is less (on the packed kernels: nothing) left to read directly. */
 static void stream_pair(const char *pol, const char *ref, const char *what) {
     out a, b;

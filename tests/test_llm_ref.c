@@ -219,18 +219,6 @@ static void test_ws_reuse(void **s) {
     case_free(a), case_free(b);
 }
 
-/* Writes n bytes to path through a temporary file renamed over it: a mapping of the old file
- * keeps the old bytes, a later open() sees the new ones. */
-static void replace_file(const char *path, const void *b, size_t n) {
-    char tmp[700];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(b, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
-    assert_int_equal(rename(tmp, path), 0);
-}
-
 /* Direct reads of the layers (llm_model_stream, design note 7), on a copy of case `name`'s
  * checkpoint: every layer is served from the workspace's slots (no read fails, one item per
  * layer per pass), the log-probs are the same bits as read from the mapping and match the
@@ -251,10 +239,10 @@ static void stream_case(const char *name) {
     void *cfg = slurp(file, &cn);
     assert_non_null(cfg);
     snprintf(file, sizeof file, "%s/config.json", dir);
-    replace_file(file, cfg, cn);
+    assert_int_equal(replace_file(file, cfg, cn), 0);
     free(cfg);
     snprintf(file, sizeof file, "%s/model.safetensors", dir);
-    replace_file(file, bytes, n);
+    assert_int_equal(replace_file(file, bytes, n), 0);
     loaded L = {0};
     load_model(&L, dir);
     llm_ws *ws = ws_for(L.m, c);
@@ -313,7 +301,7 @@ static void stream_case(const char *name) {
     assert_int_equal(ckpt_locate(L.ck, down->data, down->nbytes, &path, &off), RLV_OK);
     assert_string_equal(path, file);
     memset(bytes + off, 0, down->nbytes);
-    replace_file(file, bytes, n);
+    assert_int_equal(replace_file(file, bytes, n), 0);
     ws = ws_for(L.m, c);
     prefix_ok(ws, c);
     assert_int_equal(llm_score(ws, (const int32_t *const *)c->cand, c->lens, c->n, b, NULL, &e), RLV_OK);

@@ -21,4 +21,16 @@ static inline void *slurp(const char *path, size_t *n) {
     return b;
 }
 
+/* Writes n bytes to path through a temporary file renamed over it: a mapping of the old file
+ * keeps the old bytes, a later open() sees the new ones. 0, or -1 when a step failed. */
+static inline int replace_file(const char *path, const void *b, size_t n) {
+    char tmp[1024];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return -1;
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return -1;
+    int ok = fwrite(b, 1, n, f) == n;
+    if (fclose(f) != 0) ok = 0;
+    return ok && rename(tmp, path) == 0 ? 0 : -1;
+}
+
 #endif

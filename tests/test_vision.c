@@ -11,14 +11,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
 #include "test_util.h"
 #include "ckpt.h"
+#include "clock.h"
 #include "model_config.h"
 #include "image.h"
 #include "llm.h"
+#include "manifest.h"
 #include "mm.h"
 #include "pool.h"
 #include "resampler.h"
@@ -398,6 +402,107 @@ static void test_attention_threads(void **s) {
     free(qkv);
 }
 
+
+/* Direct reads of the blocks (vit_model_stream), on a copy of the dtype's checkpoint: every block
+ * matrix is read into the workspace's slots (the bytes a pass are the blocks' four matrices, none
+ * fails), the features are the same bits as read from the mapping over two forwards and after
+ * forwards stopped between blocks by deadlines; then block 1's fc2 is zeroed in the copy's file:
+ * the mapping keeps the old bytes, a new workspace reads the new ones and its features change —
+ * the products read the slots. */
+static void stream_dtype(const char *dt) {
+    char src[512], dir[512], path[600];
+    snprintf(src, sizeof src, DATA "/%s", dt);
+    snprintf(dir, sizeof dir, DATA "/stream_%s", dt);
+    assert_true(mkdir(dir, 0755) == 0 || errno == EEXIST);
+    size_t n, nw;
+    const char *files[] = {"config.json", "model.safetensors"};
+    uint8_t *bytes = NULL;
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", src, files[i]);
+        uint8_t *b = slurp(path, &n);
+        assert_non_null(b);
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        assert_int_equal(replace_file(path, b, n), 0);
+        if (i) bytes = b, nw = n;
+        else free(b);
+    }
+    rlv_err e = {0};
+    rlv_model_config cfg;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    assert_int_equal(model_config_load(&cfg, path, &e), RLV_OK);
+    ckpt *c = NULL;
+    vit_model *vm = NULL;
+    vit_ws *vw = NULL;
+    assert_int_equal(ckpt_open(&c, dir, &e), RLV_OK);
+    assert_int_equal(vit_model_init(&vm, c, &cfg, &e), RLV_OK);
+    size_t nf = (size_t)(vit_tokens(vm) - 1) * vit_width(vm);
+    float *a = malloc(nf * sizeof(float)), *b = malloc(nf * sizeof(float));
+    float *px = slurp(DATA "/pixels.f32", &n);
+    assert_non_null(px);
+    assert_int_equal(vit_ws_init(&vw, vm, g_mm, &e), RLV_OK);
+    assert_int_equal(vit_forward(vm, vw, px, a), RLV_OK);
+    vit_ws_free(&vw);
+
+    assert_int_equal(vit_model_stream(vm, c, &e), RLV_OK);
+    size_t slot = 0, per_pass = vit_model_stream_bytes(vm, &slot), want = 0;
+    const int mats[] = {MT_VIT_QKV, MT_VIT_PROJ_W, MT_VIT_FC1_W, MT_VIT_FC2_W};
+    assert_true(vit_blocks(vm) >= 2);
+    for (int j = 0; j < vit_blocks(vm); j++)
+        for (int i = 0; i < 4; i++) {
+            const rlv_tensor *t;
+            assert_int_equal(manifest_want(&cfg, c, mats[i], j, &t, &e), RLV_OK);
+            want += t->nbytes;
+        }
+    assert_int_equal(per_pass, want);
+    assert_true(slot > 0 && slot < per_pass);
+    assert_int_equal(vit_ws_init(&vw, vm, g_mm, &e), RLV_OK);
+    for (int round = 0; round < 2; round++) {
+        memset(b, 0, nf * sizeof(float));
+        assert_int_equal(vit_forward(vm, vw, px, b), RLV_OK);
+        assert_memory_equal(a, b, nf * sizeof(float));
+    }
+    /* deadlines spread over one forward's time: stops before some block (the stream aborts its
+     * pass); the forward after each starts at block 0 with the same bits */
+    double t0 = clock_now_ms();
+    assert_int_equal(vit_forward(vm, vw, px, b), RLV_OK);
+    double full = clock_now_ms() - t0;
+    int stops = 0;
+    for (int k = 1; k <= 12; k++) {
+        vit_ws_set_deadline(vw, clock_now_ms() + full * k / 12.0);
+        int rc = vit_forward(vm, vw, px, b);
+        vit_ws_set_deadline(vw, 0);
+        assert_true(rc == RLV_OK || rc == RLV_ETIMEOUT);
+        stops += rc == RLV_ETIMEOUT;
+        memset(b, 0, nf * sizeof(float));
+        assert_int_equal(vit_forward(vm, vw, px, b), RLV_OK);
+        assert_memory_equal(a, b, nf * sizeof(float));
+    }
+    vit_ws_free(&vw);
+    /* the same file name, other bytes: only direct reads see them */
+    const rlv_tensor *fc2;
+    const char *file;
+    uint64_t off;
+    assert_int_equal(manifest_want(&cfg, c, MT_VIT_FC2_W, 1, &fc2, &e), RLV_OK);
+    assert_int_equal(ckpt_locate(c, fc2->data, fc2->nbytes, &file, &off), RLV_OK);
+    memset(bytes + off, 0, fc2->nbytes);
+    assert_int_equal(replace_file(file, bytes, nw), 0);
+    assert_int_equal(vit_ws_init(&vw, vm, g_mm, &e), RLV_OK);
+    assert_int_equal(vit_forward(vm, vw, px, b), RLV_OK);
+    assert_memory_not_equal(a, b, nf * sizeof(float));
+    print_message("%s: read directly %zu bytes a forward (slot %zu), the same bits; %d forwards stopped by a "
+                  "deadline, then the same bits; changed file seen\n", dt, per_pass, slot, stops);
+    vit_ws_free(&vw);
+    vit_model_free(&vm);
+    ckpt_free(&c);
+    free(a), free(b), free(px), free(bytes);
+}
+
+static void test_stream(void **s) {
+    (void)s;
+    stream_dtype("bf16");
+    stream_dtype("f32");
+}
+
 /* A checkpoint without model.resampler.query (the foundation suite's missing_tensor/). */
 static void test_missing_tensor(void **s) {
     (void)s;
@@ -432,6 +537,7 @@ int main(void) {
         cmocka_unit_test(test_f32),
         cmocka_unit_test(test_missing_tensor),
         cmocka_unit_test(test_attention_threads),
+        cmocka_unit_test(test_stream),
         cmocka_unit_test(test_jpeg_effect),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
