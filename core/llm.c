@@ -78,7 +78,6 @@ typedef struct llm_layer {
 /* A layer's matrices in one order, for the loops over them. */
 #define LAYER_NMATS 7
 #define LAYER_MATS(ly) {&(ly)->wq, &(ly)->wk, &(ly)->wv, &(ly)->wo, &(ly)->wg, &(ly)->wu, &(ly)->wd}
-#define NO_SLOT ((size_t)-1)
 
 struct llm_model {
     const rlv_model_config *cfg;
@@ -92,7 +91,7 @@ struct llm_model {
     size_t weight_bytes;
     /* Direct reads (design note 7): the layers' matrices read from the disk into a worker's
      * slots, item l of the plan holding layer l's; NULL when none are. soff[l][j]: where matrix j
-     * (LAYER_MATS order) lies in layer l's slot, NO_SLOT: not read directly. */
+     * (LAYER_MATS order) lies in layer l's slot, MM_NO_SLOT: not read directly. */
     wstream_plan *plan;
     size_t (*soff)[LAYER_NMATS];
 };
@@ -501,7 +500,7 @@ static void layer_prefetch(const llm_model *m, int l) {
     const llm_layer *ly = &m->layers[l];
     const llm_w *w[] = LAYER_MATS(ly);
     for (int j = 0; j < LAYER_NMATS; j++)
-        if (!m->plan || m->soff[l][j] == NO_SLOT) mm_weight_prefetch(w[j]);
+        if (!m->plan || m->soff[l][j] == MM_NO_SLOT) mm_weight_prefetch(w[j]);
 }
 
 int llm_model_stream(llm_model *m, const ckpt *c, rlv_err *err) {
@@ -512,17 +511,10 @@ int llm_model_stream(llm_model *m, const ckpt *c, rlv_err *err) {
     int rc = wstream_plan_new(&m->plan, m->L, err); /* item l: layer l (empty when it reads no file) */
     for (int l = 0; l < m->L && !rc; l++) {
         const llm_w *w[] = LAYER_MATS(&m->layers[l]);
-        for (int j = 0; j < LAYER_NMATS && !rc; j++) {
-            const char *path;
-            uint64_t off;
-            m->soff[l][j] = NO_SLOT;
-            if (mm_weight_in_file(w[j], c, &path, &off))
-                rc = wstream_plan_add(m->plan, l, path, off, w[j]->t->nbytes, &m->soff[l][j], err);
-        }
+        for (int j = 0; j < LAYER_NMATS && !rc; j++) rc = mm_weight_plan(m->plan, l, w[j], c, &m->soff[l][j], err);
     }
-    if (!rc && !wstream_plan_bytes(m->plan)) wstream_plan_free(&m->plan); /* nothing to read directly */
-    if (!rc && m->plan) rc = wstream_plan_check(m->plan, err);
-    if (rc) wstream_plan_free(&m->plan);
+    if (!rc) rc = wstream_plan_finish(&m->plan, err);
+    else wstream_plan_free(&m->plan);
     return rc;
 }
 
@@ -541,7 +533,7 @@ static const llm_layer *layer_get(llm_ws *ws, int l, llm_layer *tmp) {
     *tmp = m->layers[l];
     llm_w *w[] = LAYER_MATS(tmp);
     for (int j = 0; j < LAYER_NMATS; j++)
-        if (m->soff[l][j] != NO_SLOT) w[j]->w.p = slot + m->soff[l][j];
+        if (m->soff[l][j] != MM_NO_SLOT) w[j]->w.p = slot + m->soff[l][j];
     return tmp;
 }
 

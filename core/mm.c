@@ -182,8 +182,13 @@ void mm_weight_prefetch(const mm_weight *w) {
     ckpt_prefetch(w->scale);
 }
 
-int mm_weight_in_file(const mm_weight *w, const ckpt *c, const char **path, uint64_t *off) {
-    return w->t && !w->scale && w->w.p == w->t->data && ckpt_locate(c, w->t->data, w->t->nbytes, path, off) == RLV_OK;
+int mm_weight_plan(wstream_plan *p, int item, const mm_weight *w, const ckpt *c, size_t *soff, rlv_err *err) {
+    const char *path;
+    uint64_t off;
+    *soff = MM_NO_SLOT;
+    if (!w->t || w->scale || w->w.p != w->t->data || ckpt_locate(c, w->t->data, w->t->nbytes, &path, &off) != RLV_OK)
+        return RLV_OK;
+    return wstream_plan_add(p, item, path, off, w->t->nbytes, soff, err);
 }
 
 void mm_w_to_f32(float *dst, mm_w w, size_t rows, size_t cols) {

@@ -19,6 +19,7 @@
 #include "err.h"
 #include "pool.h"
 #include "tensor.h"
+#include "wstream.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -96,10 +97,13 @@ typedef struct mm_weight {
 int mm_weight_bind(mm_weight *out, const ckpt *c, const rlv_tensor *t, rlv_err *err);
 /* Read-ahead of the bytes the weight reads, scales included (ckpt_prefetch). */
 void mm_weight_prefetch(const mm_weight *w);
-/* Whether the products read w from c's mapping as stored — its view is its tensor's own bytes in
- * one of c's files (not repacked, not served from another checkpoint) and not q8 —, and then
- * where (*path, *off; ckpt_locate): the weights direct reads (wstream.h) can bring in. */
-int mm_weight_in_file(const mm_weight *w, const ckpt *c, const char **path, uint64_t *off);
+/* Where a weight lies in a slot of direct reads; MM_NO_SLOT: it is not read directly. */
+#define MM_NO_SLOT ((size_t)-1)
+/* Adds w to item `item` of plan p when the products read it from c's mapping as stored — its view
+ * is its tensor's own bytes in one of c's files (not repacked, not served from another
+ * checkpoint) and not q8 —: *soff = where its bytes will be in the item's slot; else *soff =
+ * MM_NO_SLOT. RLV_OK, or wstream_plan_add's error. */
+int mm_weight_plan(wstream_plan *p, int item, const mm_weight *w, const ckpt *c, size_t *soff, rlv_err *err);
 /* dst[rows][cols] = the view's first rows x cols elements widened (q8: dequantised) to f32:
  * embedding rows, the panels of the generic kernel. */
 void mm_w_to_f32(float *dst, mm_w w, size_t rows, size_t cols);

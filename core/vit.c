@@ -33,7 +33,6 @@
 /* Slots of a workspace's direct reads: the block computing and the next one being read (a
  * full-size block, 135 MB in bf16, reads in ~0.08 s at 1.7 GB/s and computes in ~0.5 s). */
 #define VIT_STREAM_SLOTS 2
-#define NO_SLOT ((size_t)-1)
 
 typedef struct vit_blockw {
     mm_weight qkv, proj, fc1, fc2;  /* [3D, D], [D, D], [M, D], [D, M] as stored (q8 with scales) */
@@ -55,7 +54,7 @@ struct vit_model {
     vit_blockw *blk;            /* [nblk] */
     float *arena;               /* owns every f32 vector above */
     /* Direct reads (vit_model_stream): item j of the plan holds block j's matrices; soff[j][i]
-     * is where matrix i (BLOCK_MATS order) lies in the slot, NO_SLOT: read from the mapping.
+     * is where matrix i (BLOCK_MATS order) lies in the slot, MM_NO_SLOT: read from the mapping.
      * plan NULL: none. */
     wstream_plan *plan;
     size_t (*soff)[BLOCK_NMATS];
@@ -263,17 +262,10 @@ int vit_model_stream(vit_model *m, const ckpt *c, rlv_err *err) {
     int rc = m->nblk > 0 ? wstream_plan_new(&m->plan, m->nblk, err) : RLV_OK; /* item j: block j */
     for (int j = 0; j < m->nblk && !rc; j++) {
         const mm_weight *w[] = BLOCK_MATS(&m->blk[j]);
-        for (int i = 0; i < BLOCK_NMATS && !rc; i++) {
-            const char *path;
-            uint64_t off;
-            m->soff[j][i] = NO_SLOT;
-            if (mm_weight_in_file(w[i], c, &path, &off))
-                rc = wstream_plan_add(m->plan, j, path, off, w[i]->t->nbytes, &m->soff[j][i], err);
-        }
+        for (int i = 0; i < BLOCK_NMATS && !rc; i++) rc = mm_weight_plan(m->plan, j, w[i], c, &m->soff[j][i], err);
     }
-    if (!rc && m->plan && !wstream_plan_bytes(m->plan)) wstream_plan_free(&m->plan); /* nothing to read directly */
-    if (!rc && m->plan) rc = wstream_plan_check(m->plan, err);
-    if (rc) wstream_plan_free(&m->plan);
+    if (!rc) rc = wstream_plan_finish(&m->plan, err);
+    else wstream_plan_free(&m->plan);
     return rc;
 }
 
@@ -288,7 +280,7 @@ static void block_prefetch(const vit_model *m, int j) {
     if (j < 0 || j >= m->nblk) return;
     const mm_weight *w[] = BLOCK_MATS(&m->blk[j]);
     for (int i = 0; i < BLOCK_NMATS; i++)
-        if (!m->plan || m->soff[j][i] == NO_SLOT) mm_weight_prefetch(w[i]);
+        if (!m->plan || m->soff[j][i] == MM_NO_SLOT) mm_weight_prefetch(w[i]);
 }
 
 /* Block j's weights as the products read them: from the stream's slot once its reads are in
@@ -300,7 +292,7 @@ static const vit_blockw *block_get(const vit_model *m, vit_ws *ws, int j, vit_bl
     *tmp = m->blk[j];
     mm_weight *w[] = BLOCK_MATS(tmp);
     for (int i = 0; i < BLOCK_NMATS; i++)
-        if (m->soff[j][i] != NO_SLOT) w[i]->w.p = slot + m->soff[j][i];
+        if (m->soff[j][i] != MM_NO_SLOT) w[i]->w.p = slot + m->soff[j][i];
     return tmp;
 }
 

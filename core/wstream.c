@@ -141,6 +141,13 @@ int wstream_plan_check(const wstream_plan *p, rlv_err *err) {
     return RLV_OK;
 }
 
+int wstream_plan_finish(wstream_plan **p, rlv_err *err) {
+    if (*p && !wstream_plan_bytes(*p)) wstream_plan_free(p);
+    int rc = *p ? wstream_plan_check(*p, err) : RLV_OK;
+    if (rc) wstream_plan_free(p);
+    return rc;
+}
+
 /* Reads item `item` into slot; 1 done, 0 a read failed, -1 abandoned (gen moved on). */
 static int load(wstream *s, int item, uint8_t *slot, int gen, uint64_t *bytes) {
     const wstream_plan *p = s->p;

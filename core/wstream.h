@@ -48,6 +48,10 @@ int wstream_plan_items(const wstream_plan *p);
 /* Checks that every file of the plan opens for direct reads. RLV_OK, or RLV_EUNSUPPORTED naming
  * the file and why (e.g. a file system without O_DIRECT, such as tmpfs). */
 int wstream_plan_check(const wstream_plan *p, rlv_err *err);
+/* Ends the building of *p: a plan with no bytes is freed (*p NULL: nothing to read directly),
+ * else its files are checked (wstream_plan_check); a plan that fails is freed. RLV_OK or
+ * wstream_plan_check's error. */
+int wstream_plan_finish(wstream_plan **p, rlv_err *err);
 
 /* A stream of plan p (which must outlive it) with n_slots >= 1 slots; the reader starts loading
  * item 0 at once. RLV_EINVAL, RLV_ENOMEM, RLV_EUNSUPPORTED (a file does not open with O_DIRECT),
