@@ -8,6 +8,8 @@
  *   for jc (nc columns): for pc (kc depth): pack B [kc x nc] (weights, widened here, once per call)
  *     for ic (mc rows): pack A [mc x kc] (activations)
  *       for jr (nr micro-panel of B, stays in L1): for ir (mr rows): micro-tile
+ * x.W^T's bias is added by the micro-tiles of the last depth block as they store y (a pass over
+ * y afterwards read 63 MB back from memory for the ViT's fc1: 1.3 % of the tower's time).
  * Repacked bf16 weights on a kernel with tile_bf16p skip B packing: its tile reads the panel
  * where it lies (at 256-1024 rows the transpose and widening were 7-20 % of a product).
  * An x held (mm_hold_x) is packed whole once, each thread a share of its blocks, and the
@@ -296,23 +298,36 @@ static apacked apacked_layout(const mm_kern *kn, char *p, int m, int k, int *rbl
     return ap;
 }
 
-/* Rows [0, m) x columns [n0, n1) of y = alpha x.op(W) (+ y when acc) through kernel kn on buffer
- * buf (see the loop nest at the top). trans = 1: W [n, k] (x.W^T); 0: W [k, n] (x.W).
+/* y[i][n0, n1) += bias[n0, n1) for rows [0, m): a pass over y, where the tiles did not add it. */
+static void add_bias(float *y, int ldy, int m, int n0, int n1, const float *bias) {
+    if (!bias) return;
+    for (int i = 0; i < m; i++) {
+        float *r = y + (size_t)i * ldy;
+        for (int j = n0; j < n1; j++) r[j] += bias[j];
+    }
+}
+
+/* Rows [0, m) x columns [n0, n1) of y = alpha x.op(W) (+ y when acc) (+ bias, NULL or n1
+ * floats: the tiles of the last depth block add it) through kernel kn on buffer buf (see the
+ * loop nest at the top). trans = 1: W [n, k] (x.W^T); 0: W [k, n] (x.W).
  * B micro-panels are packed one at a time during the first row block, each right before its
  * tiles, which bring in the next panel's weight rows as they run (mm_pf); later row blocks reuse
  * them (with one row block, two slots take turns: panel_slot).
  * ap: x already packed whole (mm_hold_x), or NULL: A blocks packed here into buf. */
 static void kern_gemm(const mm_kern *kn, int widen, void *buf, float *y, int ldy, const float *x, int ldx, int m, int k,
-                      const mm_w *w, int trans, int n0, int n1, float alpha, int acc, const apacked *ap) {
+                      const mm_w *w, int trans, int n0, int n1, float alpha, int acc, const float *bias,
+                      const apacked *ap) {
     if (m <= 0 || n1 <= n0) return;
     if (k <= 0) {  /* empty sum */
         if (!acc)
             for (int i = 0; i < m; i++) memset(y + (size_t)i * ldy + n0, 0, (size_t)(n1 - n0) * sizeof(float));
+        add_bias(y, ldy, m, n0, n1, bias);
         return;
     }
     if (trans && m <= kn->gemv_rows && kn->gemv && !w->panel) {
         mm_w wp = mm_w_at(*w, (size_t)n0, 0);
         kn->gemv(y + n0, (size_t)ldy, x, (size_t)ldx, m, k, &wp, n1 - n0, alpha, acc);
+        add_bias(y, ldy, m, n0, n1, bias);  /* a few rows: y is still in cache */
         return;
     }
     size_t es = rlv_dtype_size(w->dt);
@@ -338,6 +353,7 @@ static void kern_gemm(const mm_kern *kn, int widen, void *buf, float *y, int ldy
             size_t pa = (size_t)((kb + kn->kstep - 1) / kn->kstep) * 4;  /* bytes of one packed k-row per lane */
             size_t pb = pk16 ? (size_t)kb * 2 : pa;                        /* of B: 16-bit words when pk16 */
             int a2 = acc || pc > 0;  /* later depth blocks add to the earlier ones */
+            const float *bl = bias && pc + kb >= k ? bias + jc : NULL; /* the last adds the bias */
             for (int ic = 0; ic < m; ic += mcb) {
                 int mb = m - ic < mcb ? m - ic : mcb, tiles = (mb + mr - 1) / mr;
                 if (ap) abuf = apacked_block(ap, kn->kc, pc, ic);
@@ -370,8 +386,9 @@ static void kern_gemm(const mm_kern *kn, int widen, void *buf, float *y, int ldy
                         share.first = pf.n * t / tiles, share.n = pf.n * (t + 1) / tiles - share.first;
                         float *yt = y + (size_t)(ic + ir) * ldy + jc + jr;
                         int mt = mb - ir < mr ? mb - ir : mr;
-                        if ((inplace && !widen) || pk16) kn->tile_bf16p(kb, abuf + (size_t)ir * pa, tb, yt, (size_t)ldy, mt, nbr, alpha, a2, &share);
-                        else kn->tile(kb, abuf + (size_t)ir * pa, tb, yt, (size_t)ldy, mt, nbr, alpha, a2, &share);
+                        const float *bt = bl ? bl + jr : NULL;
+                        if ((inplace && !widen) || pk16) kn->tile_bf16p(kb, abuf + (size_t)ir * pa, tb, yt, (size_t)ldy, mt, nbr, alpha, a2, bt, &share);
+                        else kn->tile(kb, abuf + (size_t)ir * pa, tb, yt, (size_t)ldy, mt, nbr, alpha, a2, bt, &share);
                     }
                 }
             }
@@ -379,18 +396,19 @@ static void kern_gemm(const mm_kern *kn, int widen, void *buf, float *y, int ldy
     }
 }
 
-/* One product on one thread: rows [r0, r1) x columns [n0, n1). */
+/* One product on one thread: rows [r0, r1) x columns [n0, n1) (+ bias: NULL, or indexed by column). */
 static void gemm_part(mm_ctx *c, int tid, int trans, float *y, int ldy, const float *x, int ldx, int r0, int r1, int k,
-                      const mm_w *w, int n0, int n1, float alpha, int acc, const apacked *ap) {
+                      const mm_w *w, int n0, int n1, float alpha, int acc, const float *bias, const apacked *ap) {
     if (r1 <= r0 || n1 <= n0) return;
     y += (size_t)r0 * ldy, x += (size_t)r0 * ldx;
     if (c->kern) {
-        kern_gemm(c->kern, c->widen, c->buf[tid], y, ldy, x, ldx, r1 - r0, k, w, trans, n0, n1, alpha, acc, ap);
+        kern_gemm(c->kern, c->widen, c->buf[tid], y, ldy, x, ldx, r1 - r0, k, w, trans, n0, n1, alpha, acc, bias, ap);
         return;
     }
     float beta = acc ? 1.0f : 0.0f;
     if (trans) xwt_cols(c->buf[tid], y, ldy, x, ldx, r1 - r0, k, w, n0, n1, alpha, beta);
     else xw_cols(c->buf[tid], y, ldy, x, ldx, r1 - r0, k, w, n0, n1, alpha, beta);
+    add_bias(y, ldy, r1 - r0, n0, n1, bias);
 }
 
 typedef struct mm_task {
@@ -437,12 +455,7 @@ static int col_piece(int n, int nth, int nr, int p, int *n0, int *n1) {
 }
 
 static void mm_cols(const mm_task *t, int tid, int r0, int r1, int n0, int n1) {
-    gemm_part(t->c, tid, t->trans, t->y, t->ldy, t->x, t->ldx, r0, r1, t->k, &t->w, n0, n1, 1.0f, t->acc, t->ap);
-    if (t->bias && n1 > n0)
-        for (int i = r0; i < r1; i++) {
-            float *r = t->y + (size_t)i * t->ldy;
-            for (int j = n0; j < n1; j++) r[j] += t->bias[j];
-        }
+    gemm_part(t->c, tid, t->trans, t->y, t->ldy, t->x, t->ldx, r0, r1, t->k, &t->w, n0, n1, 1.0f, t->acc, t->bias, t->ap);
 }
 
 /* Columns (or rows: split_rows) split over the threads. With x packed whole, only the heads are
@@ -577,14 +590,14 @@ void mm_xwt_on(mm_ctx *c, int tid, float *y, int ldy, const float *x, int ldx, i
                float alpha, int accumulate) {
     check_w(&w);
     RLV_ASSERT(!w.panel || (c->kern && w.panel == c->kern->nr));
-    gemm_part(c, tid, 1, y, ldy, x, ldx, 0, m, k, &w, 0, n, alpha, accumulate, NULL);
+    gemm_part(c, tid, 1, y, ldy, x, ldx, 0, m, k, &w, 0, n, alpha, accumulate, NULL, NULL);
 }
 
 void mm_xw_on(mm_ctx *c, int tid, float *y, int ldy, const float *x, int ldx, int m, int k, mm_w w, int n,
               float alpha, int accumulate) {
     check_w(&w);
     RLV_ASSERT(!w.panel);
-    gemm_part(c, tid, 0, y, ldy, x, ldx, 0, m, k, &w, 0, n, alpha, accumulate, NULL);
+    gemm_part(c, tid, 0, y, ldy, x, ldx, 0, m, k, &w, 0, n, alpha, accumulate, NULL, NULL);
 }
 
 /* ------------------------------------------------------------------ repacking (mm.h) */

@@ -86,17 +86,21 @@ static void pack_b(void *dst, const mm_w *w, int trans, int nb, int kb) {
         c##i##a = _mm256_fmadd_ps(av, b0, c##i##a);                \
         c##i##b = _mm256_fmadd_ps(av, b1, c##i##b);                \
     }
-#define STORE(i) if (i < R && i < mb) store_row(c + (size_t)i * ldc, c##i##a, c##i##b, nb, m0, m1, va, acc);
+#define STORE(i) if (i < R && i < mb) store_row(c + (size_t)i * ldc, c##i##a, c##i##b, nb, m0, m1, va, acc, bias != NULL, bv0, bv1);
 
-static inline void store_row(float *r, __m256 x0, __m256 x1, int nb, __m256i m0, __m256i m1, __m256 va, int acc) {
+/* r[0..nb) = alpha (x0, x1) (+ r when acc) (+ (b0, b1), the tile's bias, when bias) */
+static inline void store_row(float *r, __m256 x0, __m256 x1, int nb, __m256i m0, __m256i m1, __m256 va, int acc,
+                             int bias, __m256 b0, __m256 b1) {
     x0 = _mm256_mul_ps(x0, va), x1 = _mm256_mul_ps(x1, va);
     if (nb == NR) {
         if (acc) x0 = _mm256_add_ps(x0, _mm256_loadu_ps(r)), x1 = _mm256_add_ps(x1, _mm256_loadu_ps(r + 8));
+        if (bias) x0 = _mm256_add_ps(x0, b0), x1 = _mm256_add_ps(x1, b1);
         _mm256_storeu_ps(r, x0);
         _mm256_storeu_ps(r + 8, x1);
         return;
     }
     if (acc) x0 = _mm256_add_ps(x0, _mm256_maskload_ps(r, m0)), x1 = _mm256_add_ps(x1, _mm256_maskload_ps(r + 8, m1));
+    if (bias) x0 = _mm256_add_ps(x0, b0), x1 = _mm256_add_ps(x1, b1);
     _mm256_maskstore_ps(r, m0, x0);
     _mm256_maskstore_ps(r + 8, m1, x1);
 }
@@ -108,7 +112,7 @@ static inline void store_row(float *r, __m256 x0, __m256 x1, int nb, __m256i m0,
  * meanwhile; else a packed f32 micro-panel. */
 static inline __attribute__((always_inline)) void tile_on(const int R, int kb, const float *a, const void *bp, int bf16p,
                                                           float *c, size_t ldc, int mb, int nb, float alpha, int acc,
-                                                          const mm_pf *pf) {
+                                                          const float *bias, const mm_pf *pf) {
     /* y is re-read once per depth block and is too big for the caches (1024 x 4096 floats):
      * start fetching this tile's rows now, so that they have arrived by the store */
     if (acc)
@@ -136,19 +140,20 @@ static inline __attribute__((always_inline)) void tile_on(const int R, int kb, c
     }
     mmx_trickle_rest(&tr);
     __m256i m0 = lanes(nb), m1 = lanes(nb - 8);
-    __m256 va = _mm256_set1_ps(alpha);
+    __m256 va = _mm256_set1_ps(alpha), bv0 = _mm256_setzero_ps(), bv1 = bv0;
+    if (bias) bv0 = _mm256_maskload_ps(bias, m0), bv1 = _mm256_maskload_ps(bias + 8, m1);
     ROWS(STORE)
 }
 
 /* Instances of 2, 4 and 6 rows. */
 static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc,
-                 const mm_pf *pf) {
-    MMX_TILE_R(2, 4, MR, kb, ap, bp, 0, c, ldc, mb, nb, alpha, acc, pf);
+                 const float *bias, const mm_pf *pf) {
+    MMX_TILE_R(2, 4, MR, kb, ap, bp, 0, c, ldc, mb, nb, alpha, acc, bias, pf);
 }
 
 static void tile_bf16p(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc,
-                       const mm_pf *pf) {
-    MMX_TILE_R(2, 4, MR, kb, ap, bp, 1, c, ldc, mb, nb, alpha, acc, pf);
+                       const float *bias, const mm_pf *pf) {
+    MMX_TILE_R(2, 4, MR, kb, ap, bp, 1, c, ldc, mb, nb, alpha, acc, bias, pf);
 }
 
 /* Repacking's transpose into MM_BF16P_SPLIT at 16 wide: word i of k-row q = W[i][q] (low half) |

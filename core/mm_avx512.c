@@ -144,7 +144,7 @@ static void pack_b(void *dst, const mm_w *w, int trans, int nb, int kb) {
         c##i##a = _mm512_fmadd_ps(av, b0, c##i##a);                \
         c##i##b = _mm512_fmadd_ps(av, b1, c##i##b);                \
     }
-#define STORE(i) if (i < R && i < mb) mmx_store_row32(c + (size_t)i * ldc, c##i##a, c##i##b, m0, m1, va, acc);
+#define STORE(i) if (i < R && i < mb) mmx_store_row32(c + (size_t)i * ldc, c##i##a, c##i##b, m0, m1, va, acc, bias != NULL, bv0, bv1);
 
 /* Accumulators are named variables, not an array, so that they stay in registers at -O2.
  * R (a constant in each instance, <= MR) rows are computed: the last tile of a row block is often
@@ -155,7 +155,7 @@ static void pack_b(void *dst, const mm_w *w, int trans, int nb, int kb) {
  * vpslld gives columns 0-15, vpandd 16-31 — else a packed f32 micro-panel. */
 static inline __attribute__((always_inline)) void tile_on(const int R, int kb, const float *a, const void *bp, int bf16p,
                                                           float *c, size_t ldc, int mb, int nb, float alpha, int acc,
-                                                          const mm_pf *pf) {
+                                                          const float *bias, const mm_pf *pf) {
     /* y is re-read once per depth block and is too big for the caches (1024 x 4096 floats):
      * start fetching this tile's rows now, so that they have arrived by the store */
     if (acc)
@@ -188,19 +188,20 @@ static inline __attribute__((always_inline)) void tile_on(const int R, int kb, c
     mmx_trickle_rest(&tr);
     __mmask16 m0, m1;
     mmx_masks32(nb, &m0, &m1);
-    __m512 va = _mm512_set1_ps(alpha);
+    __m512 va = _mm512_set1_ps(alpha), bv0 = _mm512_setzero_ps(), bv1 = bv0;
+    if (bias) bv0 = _mm512_maskz_loadu_ps(m0, bias), bv1 = _mm512_maskz_loadu_ps(m1, bias + 16);
     ROWS(STORE)
 }
 
 /* Instances of 4, 7 and 14 rows. */
 static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc,
-                 const mm_pf *pf) {
-    MMX_TILE_R(4, 7, MR, kb, ap, bp, 0, c, ldc, mb, nb, alpha, acc, pf);
+                 const float *bias, const mm_pf *pf) {
+    MMX_TILE_R(4, 7, MR, kb, ap, bp, 0, c, ldc, mb, nb, alpha, acc, bias, pf);
 }
 
 static void tile_bf16p(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc,
-                       const mm_pf *pf) {
-    MMX_TILE_R(4, 7, MR, kb, ap, bp, 1, c, ldc, mb, nb, alpha, acc, pf);
+                       const float *bias, const mm_pf *pf) {
+    MMX_TILE_R(4, 7, MR, kb, ap, bp, 1, c, ldc, mb, nb, alpha, acc, bias, pf);
 }
 
 /* gemv: M (<= 4) rows of x against 16 weight rows at a time, W [n, k] read in place. It computes

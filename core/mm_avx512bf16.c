@@ -133,12 +133,13 @@ static void pack_b(void *dst, const mm_w *w, int trans, int nb, int kb) {
         c##i##a = _mm512_dpbf16_ps(c##i##a, av, b0);               \
         c##i##b = _mm512_dpbf16_ps(c##i##b, av, b1);               \
     }
-#define STORE(i) if (i < R && i < mb) mmx_store_row32(c + (size_t)i * ldc, c##i##a, c##i##b, m0, m1, va, acc);
+#define STORE(i) if (i < R && i < mb) mmx_store_row32(c + (size_t)i * ldc, c##i##a, c##i##b, m0, m1, va, acc, bias != NULL, bv0, bv1);
 
 /* R rows (a constant in each instance, <= MR; see mm_avx512.c's tile_on: a short last tile runs a
  * smaller instance, same chains, same bits). pf: see mm_kern.tile. */
 static inline __attribute__((always_inline)) void tile_on(const int R, int kb, const void *ap, const void *bp, float *c,
-                                                          size_t ldc, int mb, int nb, float alpha, int acc, const mm_pf *pf) {
+                                                          size_t ldc, int mb, int nb, float alpha, int acc, const float *bias,
+                                                          const mm_pf *pf) {
     const uint32_t *a = ap, *b = bp;
     ROWS(DECL)
     int kp = (kb + 1) / 2;
@@ -151,19 +152,20 @@ static inline __attribute__((always_inline)) void tile_on(const int R, int kb, c
     mmx_trickle_rest(&tr);
     __mmask16 m0, m1;
     mmx_masks32(nb, &m0, &m1);
-    __m512 va = _mm512_set1_ps(alpha);
+    __m512 va = _mm512_set1_ps(alpha), bv0 = _mm512_setzero_ps(), bv1 = bv0;
+    if (bias) bv0 = _mm512_maskz_loadu_ps(m0, bias), bv1 = _mm512_maskz_loadu_ps(m1, bias + 16);
     ROWS(STORE)
 }
 
 static void tile(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc,
-                 const mm_pf *pf) {
-    MMX_TILE_R(4, 7, MR, kb, ap, bp, c, ldc, mb, nb, alpha, acc, pf);
+                 const float *bias, const mm_pf *pf) {
+    MMX_TILE_R(4, 7, MR, kb, ap, bp, c, ldc, mb, nb, alpha, acc, bias, pf);
 }
 
 /* a repacked bf16 panel (MM_BF16P_PAIRS) is already this kernel's packed B */
 static void tile_bf16p(int kb, const void *ap, const void *bp, float *c, size_t ldc, int mb, int nb, float alpha, int acc,
-                       const mm_pf *pf) {
-    MMX_TILE_R(4, 7, MR, kb, ap, bp, c, ldc, mb, nb, alpha, acc, pf);
+                       const float *bias, const mm_pf *pf) {
+    MMX_TILE_R(4, 7, MR, kb, ap, bp, c, ldc, mb, nb, alpha, acc, bias, pf);
 }
 
 /* A panel of 32 rows of bf16 W (k even) into MM_BF16P_PAIRS: pair-row p is 32 words, word j =

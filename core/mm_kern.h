@@ -40,11 +40,13 @@ typedef struct mm_kern {
     /* dst = B block of nb columns x kb depth from the view w (at the block's first element).
      * trans = 1: w is W [n, k] (columns are rows of w); trans = 0: w is W [k, n] (rows of w are k). */
     void (*pack_b)(void *dst, const mm_w *w, int trans, int nb, int kb);
-    /* c[mb, nb] (row stride ldc) = alpha a.b (+ c when acc), a and b single packed micro-panels of
-     * depth kb (mb <= mr, nb <= nr); c outside [mb, nb] untouched, and not read when !acc. pf: the
-     * lines to bring in meanwhile, or NULL. */
+    /* c[mb, nb] (row stride ldc) = alpha a.b (+ c when acc) (+ bias[nb] on every row, when not
+     * NULL: the product's last depth block), a and b single packed micro-panels of depth kb
+     * (mb <= mr, nb <= nr); c outside [mb, nb] untouched, and not read when !acc. The bias is added
+     * after the rest, as a pass over y afterwards would add it: the same bits, without reading y
+     * from memory again. pf: the lines to bring in meanwhile, or NULL. */
     void (*tile)(int kb, const void *a, const void *b, float *c, size_t ldc, int mb, int nb, float alpha, int acc,
-                 const mm_pf *pf);
+                 const float *bias, const mm_pf *pf);
     /* Optional (NULL: the tiles do it): y[m, n] = alpha x.W^T (+ y when acc) for m <= gemv_rows,
      * W [n, k] read in place, widened as loaded: a few rows cannot repay packing the weights
      * (lm_head of one scored row), and the product is bound by reading them. */
@@ -66,7 +68,7 @@ typedef struct mm_kern {
      * a panel the tiles multiply at once (bf16 weights as stored, packed): stores kept in cache. */
     void (*bf16p_pack)(void *dst, const uint16_t *w, size_t ldw, int rows, int k, int stream);
     void (*tile_bf16p)(int kb, const void *a, const void *b, float *c, size_t ldc, int mb, int nb, float alpha, int acc,
-                       const mm_pf *pf);
+                       const float *bias, const mm_pf *pf);
     /* Optional, with MM_BF16P_SPLIT: kb k-rows of such a panel (b, read in place) widened into a
      * packed f32 micro-panel [kb][nr] at dst, for `tile`: where the tile's own widening (two
      * vector integer ops a depth step) takes the FMAs' issue ports, it is done once per row block

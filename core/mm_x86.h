@@ -154,11 +154,14 @@ static inline __attribute__((always_inline)) void mmx_tr16(__m512 r[16]) {
         r[12 + c] = _mm512_shuffle_f32x4(v2, v4, 0xDD);
     }
 }
-/* Row r of a 14/16 x 32 tile: r[0..31] masked by (m0, m1) = alpha (x0, x1) (+ r when acc). */
+/* Row r of a 14/16 x 32 tile: r[0..31] masked by (m0, m1) = alpha (x0, x1) (+ r when acc)
+ * (+ (b0, b1) when bias: the tile's bias, loaded once). */
 static inline __attribute__((always_inline)) void mmx_store_row32(float *r, __m512 x0, __m512 x1, __mmask16 m0,
-                                                                     __mmask16 m1, __m512 va, int acc) {
+                                                                     __mmask16 m1, __m512 va, int acc, int bias,
+                                                                     __m512 b0, __m512 b1) {
     x0 = _mm512_mul_ps(x0, va), x1 = _mm512_mul_ps(x1, va);
     if (acc) x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, r)), x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, r + 16));
+    if (bias) x0 = _mm512_add_ps(x0, b0), x1 = _mm512_add_ps(x1, b1);
     _mm512_mask_storeu_ps(r, m0, x0);
     _mm512_mask_storeu_ps(r + 16, m1, x1);
 }

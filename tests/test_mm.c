@@ -603,6 +603,52 @@ static void widen_cases(mm_ctx *c, const level *lv, int threads, void *arg) {
     mm_ctx_set_widen(c, 1);
 }
 
+/* x.W^T's bias, added by the tiles of the last depth block as they store y (mm.c), gives the very
+ * bits of the product without it followed by a pass adding bias[j] to every row (what mm.c did
+ * before): y = x.W^T + bias and y += x.W^T + bias, weights as stored, repacked and q8, one and
+ * several depth blocks (k 1088), rows of the gemv (3) and past a row block (300), whole and
+ * partial panels (n 96, 257: a 1-column tail), columns split and rows split (narrow n, tall m),
+ * the empty sum (k 0, f32), 1-3 threads, every kernel level. */
+static void bias_cases(mm_ctx *c, const level *lv, int threads, void *arg) {
+    static const rlv_dtype dts[] = {RLV_F32, RLV_BF16, RLV_I8};
+    static const int shapes[][3] = {{3, 1088, 257}, {20, 576, 96}, {300, 1088, 257}, {700, 64, 40}, {5, 0, 33}};
+    int *cases = arg;
+    (void)threads;
+    for (size_t di = 0; di < sizeof dts / sizeof *dts; di++)
+        for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+            for (int rep = 0; rep <= 1; rep++) {
+                int m = shapes[si][0], k = shapes[si][1], n = shapes[si][2];
+                if (k == 0 && (rep || dts[di] != RLV_F32)) continue; /* q8 rows are whole blocks */
+                size_t yb = (size_t)m * n * sizeof(float);
+                wpair wp = make_wpair(lv, dts[di], n, k > 0 ? k : 1, rep);
+                float *x = malloc((size_t)m * (k > 0 ? k : 1) * sizeof(float)), *bias = malloc((size_t)n * sizeof(float));
+                float *got = malloc(yb), *want = malloc(yb);
+                for (size_t i = 0; i < (size_t)m * (k > 0 ? k : 1); i++) x[i] = rndf();
+                for (int j = 0; j < n; j++) bias[j] = rndf() * 4.0f;
+                for (int acc = 0; acc <= 1; acc++) {
+                    for (size_t i = 0; i < (size_t)m * n; i++) got[i] = want[i] = (float)i * 0x1p-20f;
+                    mm_xwt(c, got, n, x, k, m, k, wp.v, n, bias, acc);
+                    mm_xwt(c, want, n, x, k, m, k, wp.v, n, NULL, acc);
+                    for (int i = 0; i < m; i++)
+                        for (int j = 0; j < n; j++) want[(size_t)i * n + j] += bias[j];
+                    if (memcmp(got, want, yb))
+                        fail_msg("%s%s %s%s m %d k %d n %d, %d threads: %s with bias differs from adding it after",
+                                 mm_kernel_name(c), lv->widen ? " widen" : "", rlv_dtype_name(dts[di]),
+                                 rep ? " repacked" : "", m, k, n, threads, acc ? "y += x.W^T" : "x.W^T");
+                    (*cases)++;
+                }
+                free(x), free(bias), free(got), free(want);
+                free_wpair(&wp);
+            }
+}
+
+static void test_bias(void **st) {
+    (void)st;
+    int cases = 0;
+    each_ctx(1, 3, bias_cases, &cases);
+    print_message("mm bias: %d products with bias equal to adding it after\n", cases);
+}
+
 static void test_widen(void **st) {
     (void)st;
     int cases = 0;
@@ -809,7 +855,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool), cmocka_unit_test(test_default_kernel), cmocka_unit_test(test_one_thread),
         cmocka_unit_test(test_two_threads), cmocka_unit_test(test_three_threads), cmocka_unit_test(test_q8_exact), cmocka_unit_test(test_repacked), cmocka_unit_test(test_bf16_panels), cmocka_unit_test(test_repack_limit), cmocka_unit_test(test_held), cmocka_unit_test(test_packed),
-        cmocka_unit_test(test_widen), cmocka_unit_test(test_rows),
+        cmocka_unit_test(test_widen), cmocka_unit_test(test_bias), cmocka_unit_test(test_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
