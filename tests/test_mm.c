@@ -606,12 +606,12 @@ static void widen_cases(mm_ctx *c, const level *lv, int threads, void *arg) {
 /* x.W^T's bias, added by the tiles of the last depth block as they store y (mm.c), gives the very
  * bits of the product without it followed by a pass adding bias[j] to every row (what mm.c did
  * before): y = x.W^T + bias and y += x.W^T + bias, weights as stored, repacked and q8, one and
- * several depth blocks (k 1088), rows of the gemv (3) and past a row block (300), whole and
- * partial panels (n 96, 257: a 1-column tail), columns split and rows split (narrow n, tall m),
+ * two depth blocks (k 608), rows of the gemv (3) and past a row block (300), whole and partial
+ * panels (n 96; 130 and 257: 2- and 1-column tails), columns split and rows split (narrow n, tall m),
  * the empty sum (k 0, f32), 1-3 threads, every kernel level. */
 static void bias_cases(mm_ctx *c, const level *lv, int threads, void *arg) {
     static const rlv_dtype dts[] = {RLV_F32, RLV_BF16, RLV_I8};
-    static const int shapes[][3] = {{3, 1088, 257}, {20, 576, 96}, {300, 1088, 257}, {700, 64, 40}, {5, 0, 33}};
+    static const int shapes[][3] = {{3, 608, 257}, {20, 576, 96}, {300, 608, 130}, {700, 64, 40}, {5, 0, 33}};
     int *cases = arg;
     (void)threads;
     for (size_t di = 0; di < sizeof dts / sizeof *dts; di++)
