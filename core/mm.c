@@ -9,7 +9,7 @@
  *     for ic (mc rows): pack A [mc x kc] (activations)
  *       for jr (nr micro-panel of B, stays in L1): for ir (mr rows): micro-tile
  * x.W^T's bias is added by the micro-tiles of the last depth block as they store y (a pass over
- * y afterwards read 63 MB back from memory for the ViT's fc1: 1.3 % of the tower's time).
+ * y afterwards read 63 MB back from memory for the ViT's fc1: 1.3 % of a 2-block tower's profile).
  * Repacked bf16 weights on a kernel with tile_bf16p skip B packing: its tile reads the panel
  * where it lies (at 256-1024 rows the transpose and widening were 7-20 % of a product).
  * An x held (mm_hold_x) is packed whole once, each thread a share of its blocks, and the
@@ -354,6 +354,9 @@ static void kern_gemm(const mm_kern *kn, int widen, void *buf, float *y, int ldy
             size_t pb = pk16 ? (size_t)kb * 2 : pa;                        /* of B: 16-bit words when pk16 */
             int a2 = acc || pc > 0;  /* later depth blocks add to the earlier ones */
             const float *bl = bias && pc + kb >= k ? bias + jc : NULL; /* the last adds the bias */
+            /* with alpha 1 (mm_xwt's) the tile's alpha.s + bias rounds as s, then + bias, even where
+             * the compiler fuses the two into one FMA: the bits of a pass afterwards */
+            RLV_ASSERT(!bl || alpha == 1.0f);
             for (int ic = 0; ic < m; ic += mcb) {
                 int mb = m - ic < mcb ? m - ic : mcb, tiles = (mb + mr - 1) / mr;
                 if (ap) abuf = apacked_block(ap, kn->kc, pc, ic);

@@ -43,8 +43,8 @@ typedef struct mm_kern {
     /* c[mb, nb] (row stride ldc) = alpha a.b (+ c when acc) (+ bias[nb] on every row, when not
      * NULL: the product's last depth block), a and b single packed micro-panels of depth kb
      * (mb <= mr, nb <= nr); c outside [mb, nb] untouched, and not read when !acc. The bias is added
-     * after the rest, as a pass over y afterwards would add it: the same bits, without reading y
-     * from memory again. pf: the lines to bring in meanwhile, or NULL. */
+     * after the rest, as a pass over y afterwards would add it: the same bits (given with alpha 1
+     * only), without reading y from memory again. pf: the lines to bring in meanwhile, or NULL. */
     void (*tile)(int kb, const void *a, const void *b, float *c, size_t ldc, int mb, int nb, float alpha, int acc,
                  const float *bias, const mm_pf *pf);
     /* Optional (NULL: the tiles do it): y[m, n] = alpha x.W^T (+ y when acc) for m <= gemv_rows,
