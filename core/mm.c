@@ -15,7 +15,8 @@
  * An x held (mm_hold_x) is packed whole once, each thread a share of its blocks, and the
  * products of it skip A packing: the decoder multiplies one x by q, k and v, and by 7 blocks
  * each of gate and up. Any other x is packed whole the same way for its one product, where
- * mm_reserve_pack made room (else each thread packs all of x, block by block, for its columns).
+ * mm_reserve_pack made room (else each thread packs all of x, block by block, for its columns);
+ * the tiles of a block's last B panel bring the next block of it into L2 (next_ablock).
  * Threads split the output columns (weight rows), so each weight byte is read and widened by one
  * thread once per call whatever m is; only when n is too narrow to share (fewer than 4 micro-
  * panels per thread) and m is tall do they split the rows instead, each packing all of B.
@@ -280,6 +281,19 @@ static char *apacked_block(const apacked *ap, int kc, int pc, int ic) {
     return ap->p + ((size_t)(pc / kc) * ap->mpad + (size_t)ic) * ap->pbk;
 }
 
+/* The A block that follows (pc, ic) in kern_gemm's loop over x packed whole, as lines for the
+ * tiles of the last B panel before it to bring in (mm_pf); none after the last. Else the first
+ * panel of every block read its A micro-panels from L3 or memory: products 1-7 % slower (Zen 5,
+ * most where a thread's columns are few per block, llm.k/v and vit.fc2: docs/performance.md). */
+static mm_pf next_ablock(const mm_kern *kn, const apacked *ap, int m, int k, int mcb, int pc, int ic) {
+    int pc2 = pc, ic2 = ic + mcb;
+    if (ic2 >= m) ic2 = 0, pc2 = pc + kn->kc;
+    if (pc2 >= k) return (mm_pf){0};
+    int kb = k - pc2 < kn->kc ? k - pc2 : kn->kc, mb = m - ic2 < mcb ? m - ic2 : mcb;
+    size_t pa = (size_t)((kb + kn->kstep - 1) / kn->kstep) * 4;
+    return span_lines(apacked_block(ap, kn->kc, pc2, ic2), (size_t)((mb + kn->mr - 1) / kn->mr * kn->mr) * pa);
+}
+
 /* Row blocks of equal size (whole micro-tiles, at most mc): 1024 rows as 4 x ~256, not
  * 3 x 336 + 16, whose last block would reload every packed B panel for 2 tiles. */
 static int row_block(const mm_kern *kn, int m) {
@@ -376,14 +390,15 @@ static void kern_gemm(const mm_kern *kn, int widen, void *buf, float *y, int ldy
                     /* what the tiles bring in meanwhile, a share each: the next panel in place; the
                      * weight rows the next panel is packed from (repacked f32 and q8 panels are read
                      * in order: the hardware prefetches them); later row blocks, the next packed
-                     * panel (packed B outgrows L2: nc x kc floats) */
+                     * panel (packed B outgrows L2: nc x kc floats); after the last panel, the next
+                     * block of a packed-whole x */
                     mm_pf pf = {0};
                     if (jr + nr < nb) {
                         if (inplace) pf = span_lines((const char *)bp + w->pstride * es, (size_t)nr * (size_t)kb * es);
                         else if (ic == 0 && !w->panel)
                             pf = panel_rows(w, es, trans, jc + jr + nr, nb - jr - nr < nr ? nb - jr - nr : nr, pc, kb);
                         else if (ic > 0) pf = span_lines(bbuf + panel_slot(jr + nr, nr, ring) * pb, (size_t)nr * pb);
-                    }
+                    } else if (ap) pf = next_ablock(kn, ap, m, k, mcb, pc, ic); /* the last panel: the next A block */
                     for (int ir = 0, t = 0; ir < mb; ir += mr, t++) {
                         mm_pf share = pf;
                         share.first = pf.n * t / tiles, share.n = pf.n * (t + 1) / tiles - share.first;
