@@ -72,9 +72,14 @@ struct mm_ctx {
 
 void openblas_set_num_threads(int);
 
+/* Bytes of one packed k-row per lane at depth kb (kstep k values share a lane's 4 bytes). */
+static size_t kern_lane_bytes(const mm_kern *k, int kb) {
+    return (size_t)((kb + k->kstep - 1) / k->kstep) * 4;
+}
+
 /* Bytes of one packed block of `rows` rows/columns at full depth kc. */
 static size_t kern_block_bytes(const mm_kern *k, int rows) {
-    return (size_t)rows * (size_t)((k->kc + k->kstep - 1) / k->kstep) * 4;
+    return (size_t)rows * kern_lane_bytes(k, k->kc);
 }
 
 /* The kernel for compute on this CPU (*kern NULL: generic). */
@@ -290,8 +295,7 @@ static mm_pf next_ablock(const mm_kern *kn, const apacked *ap, int m, int k, int
     if (ic2 >= m) ic2 = 0, pc2 = pc + kn->kc;
     if (pc2 >= k) return (mm_pf){0};
     int kb = k - pc2 < kn->kc ? k - pc2 : kn->kc, mb = m - ic2 < mcb ? m - ic2 : mcb;
-    size_t pa = (size_t)((kb + kn->kstep - 1) / kn->kstep) * 4;
-    return span_lines(apacked_block(ap, kn->kc, pc2, ic2), (size_t)((mb + kn->mr - 1) / kn->mr * kn->mr) * pa);
+    return span_lines(apacked_block(ap, kn->kc, pc2, ic2), (size_t)((mb + kn->mr - 1) / kn->mr * kn->mr) * kern_lane_bytes(kn, kb));
 }
 
 /* Row blocks of equal size (whole micro-tiles, at most mc): 1024 rows as 4 x ~256, not
@@ -307,7 +311,7 @@ static apacked apacked_layout(const mm_kern *kn, char *p, int m, int k, int *rbl
     int mcb = row_block(kn, m);
     *rblocks = (m + mcb - 1) / mcb;
     *kblocks = (k + kn->kc - 1) / kn->kc;
-    apacked ap = {p, (size_t)*rblocks * (size_t)mcb, (size_t)((kn->kc + kn->kstep - 1) / kn->kstep) * 4};
+    apacked ap = {p, (size_t)*rblocks * (size_t)mcb, kern_lane_bytes(kn, kn->kc)};
     *bytes = (size_t)*kblocks * ap.mpad * ap.pbk;
     return ap;
 }
@@ -364,7 +368,7 @@ static void kern_gemm(const mm_kern *kn, int widen, void *buf, float *y, int ldy
         int nb = n1 - jc < kn->nc ? n1 - jc : kn->nc;
         for (int pc = 0; pc < k; pc += kn->kc) {
             int kb = k - pc < kn->kc ? k - pc : kn->kc;
-            size_t pa = (size_t)((kb + kn->kstep - 1) / kn->kstep) * 4;  /* bytes of one packed k-row per lane */
+            size_t pa = kern_lane_bytes(kn, kb);
             size_t pb = pk16 ? (size_t)kb * 2 : pa;                        /* of B: 16-bit words when pk16 */
             int a2 = acc || pc > 0;  /* later depth blocks add to the earlier ones */
             const float *bl = bias && pc + kb >= k ? bias + jc : NULL; /* the last adds the bias */
@@ -399,12 +403,12 @@ static void kern_gemm(const mm_kern *kn, int widen, void *buf, float *y, int ldy
                             pf = panel_rows(w, es, trans, jc + jr + nr, nb - jr - nr < nr ? nb - jr - nr : nr, pc, kb);
                         else if (ic > 0) pf = span_lines(bbuf + panel_slot(jr + nr, nr, ring) * pb, (size_t)nr * pb);
                     } else if (ap) pf = next_ablock(kn, ap, m, k, mcb, pc, ic); /* the last panel: the next A block */
+                    const float *bt = bl ? bl + jr : NULL; /* this panel's columns of the bias */
                     for (int ir = 0, t = 0; ir < mb; ir += mr, t++) {
                         mm_pf share = pf;
                         share.first = pf.n * t / tiles, share.n = pf.n * (t + 1) / tiles - share.first;
                         float *yt = y + (size_t)(ic + ir) * ldy + jc + jr;
                         int mt = mb - ir < mr ? mb - ir : mr;
-                        const float *bt = bl ? bl + jr : NULL;
                         if ((inplace && !widen) || pk16) kn->tile_bf16p(kb, abuf + (size_t)ir * pa, tb, yt, (size_t)ldy, mt, nbr, alpha, a2, bt, &share);
                         else kn->tile(kb, abuf + (size_t)ir * pa, tb, yt, (size_t)ldy, mt, nbr, alpha, a2, bt, &share);
                     }
