@@ -271,30 +271,45 @@ static void gemv(float *y, size_t ldy, const float *x, size_t ldx, int m, int k,
 }
 
 /* A panel of 32 rows of bf16 W into MM_BF16P_SPLIT: k-row q is 16 words, word i = W[i][q] (low
- * half) | W[i + 16][q] (high). 16 k at a time: rows i and i + 16 zero-extended and merged into 16
- * words each, then a 16 x 16 transpose of the words gives 16 k-rows, stored past the caches.
- * 0.24 ns an element on a quiet core (a 14336 x 4096 gate/up in 14 ms), where the scalar walk
- * took 9.3 ns. */
+ * half) | W[i + 16][q] (high). BF16P_CHUNK k at a time, in two passes: rows i and i + 16 are read
+ * along k, zero-extended and merged into 16 staging rows of words; then 16 x 16 transposes of the
+ * staging give the k-rows, stored past the caches when stream. Why the staging: the decoder's
+ * weight rows are 8 or 28 KB apart (k 4096, 14336), so a panel's 32 rows fall in one 12-way L1 set,
+ * and reading all 32 rows 16 k at a time evicted each line between its two halves: every line came
+ * from L2 twice (rows in L2: 0.16-0.20 ns an element, staged 0.09-0.12; a 256-row product as
+ * stored spent 9 % of its tile time packing, now 6 %: docs/performance.md). Same words. */
+#define BF16P_CHUNK 256
 static void bf16p_pack(void *dst, const uint16_t *w, size_t ldw, int rows, int k, int stream) {
     uint32_t *d = dst;
     int q0 = 0;
-    if (rows == NR)
-        for (; q0 + 16 <= k; q0 += 16) {
-            __m512 r[16];
-#pragma GCC unroll 16
+    if (rows == NR) {
+        uint32_t s[16 * BF16P_CHUNK] __attribute__((aligned(64))); /* 16 KB: stays in L1 between the passes */
+        while (q0 + 16 <= k) {
+            int len = (k - q0) / 16 * 16 < BF16P_CHUNK ? (k - q0) / 16 * 16 : BF16P_CHUNK;
             for (int i = 0; i < 16; i++) {
-                __m512i lo = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(w + (size_t)i * ldw + q0)));
-                __m512i hi = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(w + (size_t)(i + 16) * ldw + q0)));
-                r[i] = _mm512_castsi512_ps(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+                const uint16_t *lo = w + (size_t)i * ldw + q0, *hi = lo + 16 * ldw;
+                for (int q = 0; q < len; q += 16) {
+                    __m512i l = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(lo + q)));
+                    __m512i h = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(hi + q)));
+                    _mm512_store_si512(s + i * BF16P_CHUNK + q, _mm512_or_si512(l, _mm512_slli_epi32(h, 16)));
+                }
             }
-            mmx_tr16(r);
-            if (stream) /* read later, from memory */
+            for (int q = 0; q < len; q += 16) {
+                __m512 r[16];
 #pragma GCC unroll 16
-                for (int q = 0; q < 16; q++) _mm512_stream_ps((float *)(d + (size_t)(q0 + q) * 16), r[q]);
-            else
+                for (int i = 0; i < 16; i++) r[i] = _mm512_load_ps((const float *)(s + i * BF16P_CHUNK + q));
+                mmx_tr16(r);
+                uint32_t *o = d + (size_t)(q0 + q) * 16;
+                if (stream) /* read later, from memory */
 #pragma GCC unroll 16
-                for (int q = 0; q < 16; q++) _mm512_storeu_ps((float *)(d + (size_t)(q0 + q) * 16), r[q]);
+                    for (int j = 0; j < 16; j++) _mm512_stream_ps((float *)(o + j * 16), r[j]);
+                else
+#pragma GCC unroll 16
+                    for (int j = 0; j < 16; j++) _mm512_storeu_ps((float *)(o + j * 16), r[j]);
+            }
+            q0 += len;
         }
+    }
     for (int q = q0; q < k; q++)
         for (int i = 0; i < 16; i++) {
             uint32_t lo = i < rows ? w[(size_t)i * ldw + q] : 0, hi = i + 16 < rows ? w[(size_t)(i + 16) * ldw + q] : 0;

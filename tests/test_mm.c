@@ -668,11 +668,12 @@ static void test_held(void **st) {
 }
 
 /* The bf16 panels the AVX-512 and AVX2 tiles read in place, as repacking lays them (mm_kern.bf16p_pack):
- * every element lands where mm_kern.h's layout puts it — through the transpose's 16-k (8-k) steps and
- * the tail after them, in whole panels and in a last panel of 27 rows whose rest is zero — and
- * products of the copy are the bits of the weights as stored. */
+ * every element lands where mm_kern.h's layout puts it — through the transpose's 16-k (8-k) steps, the
+ * AVX-512 staging's chunks of 256 k (600: two whole, one of 80, a tail of 8) and the tail after them,
+ * in whole panels and in a last panel of 27 rows whose rest is zero — and products of the copy are
+ * the bits of the weights as stored. */
 static void bf16_panels_cases(mm_ctx *c, const level *lv, int threads, void *arg) {
-    static const int ks[] = {2, 30, 48, 102, 4096};
+    static const int ks[] = {2, 30, 48, 102, 600, 4096};
     int *cases = arg;
     rlv_err e = {0};
     (void)threads;
