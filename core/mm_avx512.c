@@ -285,7 +285,8 @@ static void bf16p_pack(void *dst, const uint16_t *w, size_t ldw, int rows, int k
     if (rows == NR) {
         uint32_t s[16 * BF16P_CHUNK] __attribute__((aligned(64))); /* 16 KB: stays in L1 between the passes */
         while (q0 + 16 <= k) {
-            int len = (k - q0) / 16 * 16 < BF16P_CHUNK ? (k - q0) / 16 * 16 : BF16P_CHUNK;
+            int len = (k - q0) / 16 * 16; /* whole 16-k steps of this chunk; the tail goes below */
+            if (len > BF16P_CHUNK) len = BF16P_CHUNK;
             for (int i = 0; i < 16; i++) {
                 const uint16_t *lo = w + (size_t)i * ldw + q0, *hi = lo + 16 * ldw;
                 for (int q = 0; q < len; q += 16) {
