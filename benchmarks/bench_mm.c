@@ -14,7 +14,7 @@
  *
  *   bench_mm [--threads 2] [--reps 3] [--m 256,512,1024] [--compute fp32|bf16] [--blis] [--dnnl]
  *            [--only cblas|ours] [--shape NAME] [--repack] [--hold] [--widen 0|1] [--pack-whole 0|1]
- *            [--block 32,16]
+ *            [--block 32,16] [--weight-pages 4k|2m]
  * --widen: where bf16 panels are widened (mm_ctx_set_widen): 0 in every tile, 1 once per row
  * block; without it, the context's own choice for this CPU.
  * --hold: our products of the decoder's held x (llm.q, k/v, gate/up, lm_head) run as core/llm.c
@@ -26,6 +26,9 @@
  * --block: the q8 block sizes, one q8 column group each (at most 3), all timed in the same run.
  * --repack: our columns multiply weights repacked into the kernel's panels (mm_repack_view), as
  * rlaifvd does when they fit in memory; run with and without it in one command to compare.
+ * --weight-pages: where the weights as stored lie (all formats, cblas's too): 4k (the default),
+ * on the heap's 4 KB pages, as a checkpoint's mapping gives them; 2m, on 2 MB pages (hugemem),
+ * as the direct reads' slots give them where the weights do not fit in memory (stream-weights).
  * --blis needs libblis.so.4 (package libblis4-pthread), --dnnl libdnnl.so.2 (libdnnl2; it runs
  * on OpenMP threads, set to --threads here). Not run by ctest. */
 #include <dlfcn.h>
@@ -103,6 +106,18 @@ static void *xmalloc(size_t n) {
     void *p = malloc(n);
     if (!p) die("out of memory");
     return p;
+}
+
+/* A weight buffer on 2 MB pages (huge) or the heap's; freed by wfree with the same huge. */
+static void *walloc(size_t n, int huge) {
+    if (!huge) return xmalloc(n);
+    void *p = hugemem_alloc(n, 0);
+    if (!p) die("out of memory");
+    return p;
+}
+static void wfree(void *p, int huge) {
+    if (huge) hugemem_free(p);
+    else free(p);
 }
 
 /* "256,1024" -> up to cap ints; returns how many. */
@@ -219,7 +234,7 @@ static rate peak_rate(bench_isa isa, int threads) {
 }
 
 int main(int argc, char **argv) {
-    int threads = 2, reps = 3, use_blis = 0, use_dnnl = 0, only = 0, repack = 0, hold = 0, widen = -1, pack_whole = 1; /* only: 0 all, 1 ours, 2 cblas */
+    int threads = 2, reps = 3, use_blis = 0, use_dnnl = 0, only = 0, repack = 0, hold = 0, widen = -1, pack_whole = 1, huge = 0; /* only: 0 all, 1 ours, 2 cblas */
     int ms[8] = {256, 512, 1024}, nm = 3, blocks[3] = {Q8_BLOCK_DEFAULT}, nb = 1;
     const char *one = NULL;
     mm_compute compute = MM_COMPUTE_F32;
@@ -231,6 +246,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--dnnl")) use_dnnl = 1;
         else if (!strcmp(a, "--repack")) repack = 1;
         else if (!strcmp(a, "--hold")) hold = 1;
+        else if (!strcmp(a, "--weight-pages") && v && (!strcmp(v, "4k") || !strcmp(v, "2m"))) huge = !strcmp(v, "2m"), i++;
         else if (!strcmp(a, "--pack-whole") && v) pack_whole = atoi(argv[++i]);
         else if (!strcmp(a, "--widen") && v) widen = atoi(v), i++;
         else if (!strcmp(a, "--shape") && v) one = v, i++;
@@ -240,7 +256,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--block") && v) nb = int_list(argv[++i], blocks, 3);
         else {
             fprintf(stderr, "usage: bench_mm [--threads N] [--reps N] [--m 256,512,1024] [--compute fp32|bf16] [--blis] "
-                            "[--dnnl] [--only ours|cblas] [--shape NAME] [--repack] [--hold] [--widen 0|1] [--pack-whole 0|1] [--block 32,16]\n");
+                            "[--dnnl] [--only ours|cblas] [--shape NAME] [--repack] [--hold] [--widen 0|1] [--pack-whole 0|1] [--block 32,16] "
+                            "[--weight-pages 4k|2m]\n");
             return 2;
         }
     }
@@ -314,8 +331,8 @@ int main(int argc, char **argv) {
             peak_max(&best, p);
         }
         size_t wn = (size_t)s->n * s->ldw;
-        float *wf = xmalloc(wn * sizeof(float));
-        uint16_t *wb = xmalloc(wn * sizeof(uint16_t)), *ws[3];
+        float *wf = walloc(wn * sizeof(float), huge);
+        uint16_t *wb = walloc(wn * sizeof(uint16_t), huge), *ws[3];
         int8_t *wq[3];
         mm_w wq8[3];
         int has_q8[3];  /* the block divides the row (vit.patch's 588: kept bf16 by the format) */
@@ -326,7 +343,7 @@ int main(int argc, char **argv) {
         for (int bi = 0; bi < nb; bi++) {
             int bs = blocks[bi];
             has_q8[bi] = s->ldw % bs == 0;
-            wq[bi] = xmalloc(wn), ws[bi] = xmalloc((wn / bs + 1) * sizeof(uint16_t));
+            wq[bi] = walloc(wn, huge), ws[bi] = xmalloc((wn / bs + 1) * sizeof(uint16_t));
             if (has_q8[bi] && q8_quantize_rows(wq[bi], ws[bi], wf, s->n, s->ldw, bs, NULL)) die("q8_quantize_rows");
             wq8[bi] = mm_w_plain(wq[bi], RLV_I8, s->ldw);
             wq8[bi].scale = ws[bi], wq8[bi].block = bs;
@@ -387,8 +404,8 @@ int main(int argc, char **argv) {
                     gc.wall, gl.wall, gd.wall);
         }
         mm_repack_free(&rp);
-        for (int bi = 0; bi < nb; bi++) free(wq[bi]), free(ws[bi]);
-        free(wf), free(wb);
+        for (int bi = 0; bi < nb; bi++) wfree(wq[bi], huge), free(ws[bi]);
+        wfree(wf, huge), wfree(wb, huge);
     }
     rate pk1 = peak_rate(isa, threads);
     peak_max(&best, pk1);
