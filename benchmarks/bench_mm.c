@@ -26,9 +26,10 @@
  * --block: the q8 block sizes, one q8 column group each (at most 3), all timed in the same run.
  * --repack: our columns multiply weights repacked into the kernel's panels (mm_repack_view), as
  * rlaifvd does when they fit in memory; run with and without it in one command to compare.
- * --weight-pages: where the weights as stored lie (all formats, cblas's too): 4k (the default),
- * on the heap's 4 KB pages, as a checkpoint's mapping gives them; 2m, on 2 MB pages (hugemem),
- * as the direct reads' slots give them where the weights do not fit in memory (stream-weights).
+ * --weight-pages: where the weights as stored lie (all formats, cblas's too): 4k (the default,
+ * as before), on the heap's 4 KB pages, like a checkpoint's mapping on a kernel that maps the page
+ * cache with 4 KB pages; 2m, on 2 MB pages (hugemem), as the direct reads' slots give them where
+ * the weights do not fit in memory (stream-weights).
  * --blis needs libblis.so.4 (package libblis4-pthread), --dnnl libdnnl.so.2 (libdnnl2; it runs
  * on OpenMP threads, set to --threads here). Not run by ctest. */
 #include <dlfcn.h>
