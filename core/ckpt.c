@@ -16,7 +16,11 @@
  *     "<name>_scale" companion and validated once (dtype, shape, block from the file's metadata,
  *     every scale finite and >= 0). A bad one does not fail ckpt_open: its message is kept and
  *     returned by ckpt_q8, so `rlaifv inspect` can name every bad tensor and the manifest check
- *     (which every model load runs) refuses the checkpoint. */
+ *     (which every model load runs) refuses the checkpoint.
+ * (6) Panels (docs/panels.md): a file's __metadata__ may say that some of its matrices are stored
+ *     in a matrix kernel's panel layout ("rlaifv.panels", an opaque layout name mm.c reads) and
+ *     which ("rlaifv.panel_tensors", comma-separated). Checked here: each name is a floating-point
+ *     matrix of that file, and the checkpoint has one layout; what a layout means is mm.c's. */
 #include "ckpt.h"
 #include "ckpt_impl.h"
 
@@ -40,6 +44,8 @@ typedef struct ckpt_mapping {
     const uint8_t *base;
     size_t len;
     int q8_block; /* from __metadata__ "rlaifv.q8_block", 0 = none */
+    char *panels;        /* from __metadata__ "rlaifv.panels": the layout, NULL = none (note 6) */
+    json_t *panel_names; /* "rlaifv.panel_tensors" split at commas, until panel_link */
 } ckpt_mapping;
 
 typedef struct ckpt_q8link {
@@ -57,6 +63,7 @@ struct ckpt {
     int n_tensors, cap_tensors;
     json_t *index; /* name -> tensor index */
     ckpt_q8link *q8; /* [n_tensors], meaningful for I8 tensors (note 5) */
+    uint8_t *panel;  /* [n_tensors]: 1 = stored in its file's panel layout (note 6) */
 };
 
 int ckpt_map_file(ckpt *c, const char *path, const uint8_t **base, size_t *len, rlv_err *err) {
@@ -89,6 +96,8 @@ int ckpt_map_file(ckpt *c, const char *path, const uint8_t **base, size_t *len, 
     f->base = p;
     f->len = (size_t)st.st_size;
     f->q8_block = 0;
+    f->panels = NULL;
+    f->panel_names = NULL;
     if (!f->path) {
         if (p) munmap((void *)p, f->len);
         return rlv_errf(err, RLV_ENOMEM, "%s: out of memory", path);
@@ -253,6 +262,59 @@ static int find_any_safetensors(const char *dir, char *out, size_t cap) {
 
 void ckpt_set_q8_block(ckpt *c, int file, int block) { c->files[file].q8_block = block; }
 
+int ckpt_set_panels(ckpt *c, int file, const char *layout, const char *names, rlv_err *err) {
+    ckpt_mapping *f = &c->files[file];
+    if (!(f->panels = strdup(layout)) || !(f->panel_names = json_array()))
+        return rlv_errf(err, RLV_ENOMEM, "%s: out of memory", f->path);
+    for (const char *k = names; *k;) {
+        size_t l = strcspn(k, ",");
+        if (json_array_append_new(f->panel_names, json_stringn(k, l)))
+            return rlv_errf(err, RLV_ENOMEM, "%s: out of memory", f->path);
+        k += l + (k[l] == ',');
+    }
+    return RLV_OK;
+}
+
+/* Note 6: every name a file's "rlaifv.panel_tensors" lists is a floating-point matrix of that
+ * file; one layout for the whole checkpoint (a product reads one kernel's panels). */
+static int panel_link(ckpt *c, rlv_err *err) {
+    const char *layout = NULL;
+    for (int fi = 0; fi < c->n_files; fi++) {
+        const ckpt_mapping *f = &c->files[fi];
+        if (!f->panels) continue;
+        if (layout && strcmp(layout, f->panels))
+            return rlv_errf(err, RLV_EFORMAT, "%s: panel layout '%s', another file of the checkpoint has '%s'", f->path,
+                            f->panels, layout);
+        layout = f->panels;
+        if (!c->panel && !(c->panel = calloc((size_t)c->n_tensors, 1))) return rlv_errf(err, RLV_ENOMEM, "out of memory");
+        size_t i;
+        json_t *v;
+        json_array_foreach(f->panel_names, i, v) {
+            json_t *ix = json_object_get(c->index, json_string_value(v));
+            const rlv_tensor *t = ix ? &c->tensors[json_integer_value(ix)] : NULL;
+            if (!t || t->shard != fi)
+                return rlv_errf(err, RLV_EFORMAT, "%s: __metadata__ \"rlaifv.panel_tensors\" names '%s', not a tensor of this file",
+                                f->path, json_string_value(v));
+            if ((t->dtype != RLV_F32 && t->dtype != RLV_F16 && t->dtype != RLV_BF16) || t->ndim < 2)
+                return rlv_errf(err, RLV_EFORMAT, "%s: '%s' is listed as panels but is a %d-dimensional %s tensor "
+                                "(panels are floating-point matrices)", f->path, t->name, t->ndim, rlv_dtype_name(t->dtype));
+            c->panel[ix ? json_integer_value(ix) : 0] = 1;
+        }
+    }
+    return RLV_OK;
+}
+
+const char *ckpt_panels(const ckpt *c, const rlv_tensor *t) {
+    if (!c->panel || t < c->tensors || t >= c->tensors + c->n_tensors || !c->panel[t - c->tensors]) return NULL;
+    return c->files[t->shard].panels;
+}
+
+const char *ckpt_panel_layout(const ckpt *c) {
+    for (int i = 0; i < c->n_files; i++)
+        if (c->files[i].panels) return c->files[i].panels;
+    return NULL;
+}
+
 /* Note 5: why I8 tensor t (of file block `block`) cannot be used, into msg; 0 when it can. */
 static int q8_fault(const ckpt *c, const rlv_tensor *t, int *scale_idx, char *msg, size_t cap) {
     const ckpt_mapping *f = &c->files[t->shard];
@@ -370,6 +432,7 @@ int ckpt_open(ckpt **out, const char *path, rlv_err *err) {
     }
     if (!rc && c->n_tensors == 0) rc = rlv_errf(err, RLV_EFORMAT, "%s: checkpoint holds no tensors", path);
     if (!rc) rc = q8_link(c, err);
+    if (!rc) rc = panel_link(c, err);
     if (rc) {
         ckpt_free(&c);
         return rc;
@@ -417,6 +480,8 @@ size_t ckpt_share_identical(ckpt *c, const ckpt *src) {
         rlv_tensor *t = &c->tensors[i];
         const rlv_tensor *s = ckpt_find(src, t->name);
         if (!s || s->dtype != t->dtype || s->ndim != t->ndim || s->nbytes != t->nbytes || !t->nbytes) continue;
+        const char *pa = ckpt_panels(c, t), *pb = ckpt_panels(src, s); /* the same bytes read the same way */
+        if ((pa || pb) && (!pa || !pb || strcmp(pa, pb))) continue;
         if (memcmp(s->shape, t->shape, sizeof s->shape[0] * (size_t)t->ndim) || memcmp(s->data, t->data, t->nbytes))
             continue;
         /* Drop the pages wholly inside our copy from memory (read-only file pages: safe). */
@@ -433,9 +498,12 @@ void ckpt_free(ckpt **cp) {
     for (int i = 0; i < c->n_tensors; i++) free((void *)c->tensors[i].name);
     for (int i = 0; c->q8 && i < c->n_tensors; i++) free(c->q8[i].err);
     free(c->q8);
+    free(c->panel);
     for (int i = 0; i < c->n_files; i++) {
         if (c->files[i].base) munmap((void *)c->files[i].base, c->files[i].len);
         free(c->files[i].path);
+        free(c->files[i].panels);
+        json_decref(c->files[i].panel_names);
     }
     free(c->tensors);
     free(c->files);

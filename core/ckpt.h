@@ -42,12 +42,18 @@ const char *ckpt_file(const ckpt *c, int i);
  * negative scale and its index, no block size in the file's metadata). scale/block may be NULL. */
 int ckpt_q8(const ckpt *c, const rlv_tensor *w, const rlv_tensor **scale, int *block, rlv_err *err);
 
+/* The panel layout t is stored in (a name mm.c reads, e.g. "nr32-bf16split"; owned by c), or
+ * NULL when t is stored as usual, row after row (ckpt.c note 6, docs/panels.md). */
+const char *ckpt_panels(const ckpt *c, const rlv_tensor *t);
+/* The layout of c's panel matrices, NULL when c has none. */
+const char *ckpt_panel_layout(const ckpt *c);
+
 /* Drops the pages wholly inside [p, p + n) of a mapping of c from this process's memory; they are
  * read again from the file if touched (a streaming reader's bound on resident memory). */
 void ckpt_evict(const ckpt *c, const void *p, size_t n);
 
 /* For every tensor of c whose name, dtype, shape and bytes equal a tensor of src, serve it from
- * src's bytes instead (and tell the kernel c's copy is not needed), so identical weights of a
+ * src's bytes instead (and tell the kernel c's copy is not needed) — when both store it in the same layout —, so identical weights of a
  * policy and its reference are read from one mapping. q8 weights and their scales are tensors
  * like any other here: each is shared when its own bytes are identical; ckpt_q8 keeps working. src must outlive c. Call before sharing c
  * between threads. Returns the bytes now shared. */

@@ -22,6 +22,11 @@ int ckpt_add_tensor(ckpt *c, int file, const char *name, rlv_dtype dt, int ndim,
 /* Records the q8 block size a file's __metadata__ declares ("rlaifv.q8_block"; 0 = none). */
 void ckpt_set_q8_block(ckpt *c, int file, int block);
 
+/* Records a file's panel layout and the comma-separated names of its tensors stored in it
+ * (__metadata__ "rlaifv.panels" / "rlaifv.panel_tensors"); checked once every file is loaded
+ * (ckpt.c note 6). RLV_OK or RLV_ENOMEM. */
+int ckpt_set_panels(ckpt *c, int file, const char *layout, const char *names, rlv_err *err);
+
 /* Fails with RLV_EOVERLAP if two tensors of one file share bytes. */
 int ckpt_check_overlaps(ckpt *c, int file, rlv_err *err);
 

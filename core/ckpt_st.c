@@ -64,10 +64,21 @@ static int add_entry(ckpt *c, int file, const char *path, const char *name, json
     return ckpt_add_tensor(c, file, name, dt, (int)nd, shape, data + b, (size_t)(e - b), err);
 }
 
-/* __metadata__ (string -> string, per the safetensors spec): only our q8 keys are read.
- * "rlaifv.quant": "q8" and "rlaifv.q8_block": decimal in [1, Q8_BLOCK_MAX] go together. */
+/* __metadata__ (string -> string, per the safetensors spec): only our keys are read.
+ * "rlaifv.quant": "q8" and "rlaifv.q8_block": decimal in [1, Q8_BLOCK_MAX] go together;
+ * "rlaifv.panels" (a layout name: letters, digits, '-') and "rlaifv.panel_tensors" too (ckpt.c note 6). */
 static int read_metadata(ckpt *c, int file, const char *path, json_t *md, rlv_err *err) {
     if (!json_is_object(md)) return rlv_errf(err, RLV_EHEADER_JSON, "%s: __metadata__ is not an object", path);
+    json_t *jl = json_object_get(md, "rlaifv.panels"), *jn = json_object_get(md, "rlaifv.panel_tensors");
+    if (jl || jn) {
+        const char *l = json_is_string(jl) ? json_string_value(jl) : "";
+        size_t ll = strspn(l, "abcdefghijklmnopqrstuvwxyz0123456789-");
+        if (!json_is_string(jn) || ll == 0 || ll > 64 || l[ll])
+            return rlv_errf(err, RLV_EFORMAT, "%s: __metadata__ \"rlaifv.panels\" must be a layout name (letters, digits, "
+                            "'-') with \"rlaifv.panel_tensors\" a string", path);
+        int rc = ckpt_set_panels(c, file, l, json_string_value(jn), err);
+        if (rc) return rc;
+    }
     json_t *jq = json_object_get(md, "rlaifv.quant"), *jb = json_object_get(md, "rlaifv.q8_block");
     if (!jq && !jb) return RLV_OK;
     if (!json_is_string(jq) || strcmp(json_string_value(jq), "q8") != 0)

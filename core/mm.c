@@ -27,6 +27,7 @@
 
 #include <cblas.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -171,21 +172,72 @@ mm_w mm_w_at(mm_w w, size_t r, size_t c) {
     return w;
 }
 
+/* Which layout a bf16 weight of depth k takes in a kernel whose bf16 panels are `mode`: pairs
+ * only for even k (a view's k, mm_w_at, then stays even too, as every weight's here). */
+static int bf16p_for(rlv_dtype dt, int mode, int k) {
+    return dt == RLV_BF16 && (mode != MM_BF16P_PAIRS || k % 2 == 0) ? mode : 0;
+}
+
+/* v as panels of P rows at p ([n/P][k][P], mm_w.panel). */
+static mm_w panel_view(mm_w v, const void *p, int P, int k, int bf16p) {
+    v.p = p;
+    v.ld = P;
+    v.panel = P;
+    v.pstride = (size_t)k * (size_t)P;
+    v.bf16p = bf16p;
+    return v;
+}
+
+static const char *const BF16P_NAMES[] = {"rows", "split", "pairs"}; /* by mm_bf16p; 0: the plain [k][P] */
+
+/* A layout's name (docs/panels.md): "nr<P>-bf16<split|pairs|rows>", the panel width and how
+ * bf16 panels are laid out; f32 and f16 panels are [k][P] in either. */
+static void layout_name(const mm_kern *k, char out[MM_LAYOUT_MAX]) {
+    snprintf(out, MM_LAYOUT_MAX, "nr%d-bf16%s", k->nr, BF16P_NAMES[k->bf16p]);
+}
+
+int mm_panel_layout(mm_compute compute, char out[MM_LAYOUT_MAX]) {
+    const mm_kern *k;
+    out[0] = 0;
+    if (pick_kernel(compute, &k, NULL) || !k) return 0;
+    layout_name(k, out);
+    return 1;
+}
+
+/* *P, *bf16p of a layout name; 0 when it is not one layout_name makes. */
+static int layout_parse(const char *s, int *P, int *bf16p) {
+    char mode[8] = "";
+    int n = 0;
+    if (sscanf(s, "nr%d-bf16%7[a-z]%n", P, mode, &n) != 2 || s[n] || *P < 1 || *P > 64) return 0;
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(mode, BF16P_NAMES[i])) return *bf16p = i, 1;
+    return 0;
+}
+
 int mm_weight_bind(mm_weight *out, const ckpt *c, const rlv_tensor *t, rlv_err *err) {
     int64_t rows = t->ndim ? t->shape[0] : 1, cols = rows ? rlv_tensor_numel(t) / rows : 0;
-    mm_weight b = {mm_w_plain(t->data, t->dtype, (int)cols), t, NULL};
+    mm_weight b = {mm_w_plain(t->data, t->dtype, (int)cols), t, NULL, NULL};
     if (t->dtype == RLV_I8) {
         int rc = ckpt_q8(c, t, &b.scale, &b.w.block, err);
         if (rc) return rc;
         b.w.scale = b.scale->data;
     } else if (t->dtype != RLV_F32 && t->dtype != RLV_F16 && t->dtype != RLV_BF16)
         return rlv_errf(err, RLV_EDTYPE, "'%s': dtype %s is not a weight dtype", t->name, rlv_dtype_name(t->dtype));
+    if ((b.layout = c ? ckpt_panels(c, t) : NULL)) { /* stored as panels (docs/panels.md) */
+        int P, mode;
+        if (!layout_parse(b.layout, &P, &mode))
+            return rlv_errf(err, RLV_EFORMAT, "'%s': panel layout '%s' is not one this build reads", t->name, b.layout);
+        if (rows % P)
+            return rlv_errf(err, RLV_EFORMAT, "'%s': %lld rows are not whole panels of %d (layout %s)", t->name,
+                            (long long)rows, P, b.layout);
+        b.w = panel_view(b.w, t->data, P, (int)cols, bf16p_for(t->dtype, mode, (int)cols));
+    }
     *out = b;
     return RLV_OK;
 }
 
 void mm_weight_prefetch(const mm_weight *w) {
-    if (w->w.panel) return; /* a copy in memory: the source pages were released */
+    if (w->w.panel && !w->layout) return; /* a copy in memory: the source pages were released */
     ckpt_prefetch(w->t);
     ckpt_prefetch(w->scale);
 }
@@ -592,7 +644,7 @@ void mm_xwt(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k,
             int accumulate) {
     if (m <= 0 || n <= 0) return;
     check_w(&w);
-    RLV_ASSERT(!w.panel || (c->kern && w.panel == c->kern->nr));
+    RLV_ASSERT(!w.panel || (c->kern && w.panel == c->kern->nr && (!w.bf16p || w.bf16p == c->kern->bf16p)));
     /* m > gemv_rows when packed: the gemv path (in place, no packing) is not taken */
     apacked tmp;
     mm_task t = {c, 1, y, ldy, ldx, m, k, n, x, bias, w, accumulate, packed_x(c, x, ldx, m, k, n, &tmp), 0};
@@ -611,7 +663,7 @@ void mm_xw(mm_ctx *c, float *y, int ldy, const float *x, int ldx, int m, int k, 
 void mm_xwt_on(mm_ctx *c, int tid, float *y, int ldy, const float *x, int ldx, int m, int k, mm_w w, int n,
                float alpha, int accumulate) {
     check_w(&w);
-    RLV_ASSERT(!w.panel || (c->kern && w.panel == c->kern->nr));
+    RLV_ASSERT(!w.panel || (c->kern && w.panel == c->kern->nr && (!w.bf16p || w.bf16p == c->kern->bf16p)));
     gemm_part(c, tid, 1, y, ldy, x, ldx, 0, m, k, &w, 0, n, alpha, accumulate, NULL, NULL);
 }
 
@@ -640,6 +692,9 @@ struct mm_repack {
     repacked *v;
     int n, cap;
     size_t bytes, limit;  /* limit: 0, or the most bytes of copies (mm_repack_limit) */
+    int collect;          /* mm_repack_collect: tensors recorded in `got`, nothing copied */
+    const rlv_tensor **got;
+    int n_got, cap_got;
 };
 
 int mm_repack_init(mm_repack **out, mm_compute compute, rlv_err *err) {
@@ -665,6 +720,7 @@ void mm_repack_free(mm_repack **rp) {
         free(r->v[i].scale);
     }
     free(r->v);
+    free(r->got);
     free(r);
     *rp = NULL;
 }
@@ -717,7 +773,38 @@ static int repack(mm_repack *r, mm_w *w, int n, int k, const ckpt *c, const char
 int mm_repack_weight(mm_repack *r, mm_weight *w, const ckpt *c, rlv_err *err) {
     if (!r->panel || w->w.panel || !w->t || !w->t->ndim) return RLV_OK;
     int64_t rows = w->t->shape[0], cols = rows ? rlv_tensor_numel(w->t) / rows : 0; /* as mm_weight_bind */
+    if (r->collect) { /* a whole stored float matrix of whole panels: what a panel file can hold */
+        if (w->scale || w->w.p != w->t->data || rows % r->panel) return RLV_OK;
+        for (int i = 0; i < r->n_got; i++)
+            if (r->got[i] == w->t) return RLV_OK;
+        if (r->n_got == r->cap_got) {
+            int cap = r->cap_got ? 2 * r->cap_got : 256;
+            const rlv_tensor **g = realloc(r->got, (size_t)cap * sizeof *g);
+            if (!g) return rlv_errf(err, RLV_ENOMEM, "collecting '%s'", w->t->name);
+            r->got = g, r->cap_got = cap;
+        }
+        r->got[r->n_got++] = w->t;
+        return RLV_OK;
+    }
     return repack(r, &w->w, (int)rows, (int)cols, c, w->t->name, err);
+}
+
+void mm_repack_collect(mm_repack *r) { r->collect = 1; }
+int mm_repack_collected(const mm_repack *r) { return r->n_got; }
+const rlv_tensor *mm_repack_collected_tensor(const mm_repack *r, int i) { return r->got[i]; }
+int mm_repack_layout(const mm_repack *r, char out[MM_LAYOUT_MAX]) {
+    out[0] = 0;
+    if (!r->kern) return 0;
+    layout_name(r->kern, out);
+    return 1;
+}
+
+void mm_repack_fill(const mm_repack *r, const rlv_tensor *t, int p0, int p1, void *dst) {
+    int64_t rows = t->shape[0], cols = rlv_tensor_numel(t) / rows;
+    int P = r->panel, k = (int)cols;
+    RLV_ASSERT(P && rows % P == 0 && p0 >= 0 && p0 <= p1 && (int64_t)p1 * P <= rows && t->dtype != RLV_I8);
+    mm_w w = mm_w_at(mm_w_plain(t->data, t->dtype, k), (size_t)p0 * (size_t)P, 0);
+    repack_into(r, &w, (p1 - p0) * P, k, bf16p_for(t->dtype, r->bf16p, k), dst, NULL);
 }
 
 int mm_repack_view(mm_repack *r, mm_w *w, int n, int k, rlv_err *err) {
@@ -726,8 +813,7 @@ int mm_repack_view(mm_repack *r, mm_w *w, int n, int k, rlv_err *err) {
 }
 
 static int repack(mm_repack *r, mm_w *w, int n, int k, const ckpt *c, const char *name, rlv_err *err) {
-    /* pairs only for even k: a view's k (mm_w_at) then stays even too, as every weight's here */
-    int P = r->panel, bf16p = w->dt == RLV_BF16 && (r->bf16p != MM_BF16P_PAIRS || k % 2 == 0) ? r->bf16p : 0;
+    int P = r->panel, bf16p = bf16p_for(w->dt, r->bf16p, k);
     RLV_ASSERT(w->c0 == 0 && k <= w->ld && (w->dt != RLV_I8 || k % w->block == 0));
     const void *key = w->p, *skey = w->scale;
     repacked *hit = NULL;
@@ -762,12 +848,7 @@ static int repack(mm_repack *r, mm_w *w, int n, int k, const ckpt *c, const char
         hit = &r->v[r->n++];
         r->bytes += e.bytes;
     }
-    mm_w v = *w;
-    v.p = hit->p;
-    v.ld = P;
-    v.panel = P;
-    v.pstride = (size_t)k * (size_t)P;
-    v.bf16p = bf16p;
+    mm_w v = panel_view(*w, hit->p, P, k, bf16p);
     if (v.dt == RLV_I8) {
         v.scale = hit->scale;
         v.spstride = (size_t)(k / v.block) * (size_t)P;

@@ -90,10 +90,13 @@ typedef struct mm_weight {
     mm_w w;
     const rlv_tensor *t;      /* the weight's tensor (owned by the checkpoint); NULL for a copy */
     const rlv_tensor *scale;  /* q8: its scales' tensor; NULL otherwise */
+    const char *layout;       /* the panel layout t is stored in (ckpt_panels), NULL: rows */
 } mm_weight;
 /* Binds checkpoint tensor t of c as a matrix [shape[0], numel / shape[0]]: F32/F16/BF16 as
- * stored, I8 with its q8 scales (ckpt_q8). RLV_EQ8 (an I8 tensor without valid scales, err from
- * ckpt_q8), RLV_EDTYPE (another dtype), both naming the tensor. */
+ * stored, I8 with its q8 scales (ckpt_q8); a tensor c stores as panels (ckpt_panels) as a view
+ * of its panels, read in place (docs/panels.md). RLV_EQ8 (an I8 tensor without valid scales, err
+ * from ckpt_q8), RLV_EDTYPE (another dtype), RLV_EFORMAT (a panel layout this build does not
+ * read, or rows that are not whole panels), each naming the tensor. */
 int mm_weight_bind(mm_weight *out, const ckpt *c, const rlv_tensor *t, rlv_err *err);
 /* Read-ahead of the bytes the weight reads, scales included (ckpt_prefetch). */
 void mm_weight_prefetch(const mm_weight *w);
@@ -107,6 +110,12 @@ int mm_weight_plan(wstream_plan *p, int item, const mm_weight *w, const ckpt *c,
 /* dst[rows][cols] = the view's first rows x cols elements widened (q8: dequantised) to f32:
  * embedding rows, the panels of the generic kernel. */
 void mm_w_to_f32(float *dst, mm_w w, size_t rows, size_t cols);
+
+/* The name of the panel layout the kernel for compute reads (docs/panels.md, e.g.
+ * "nr32-bf16split") into out; 0 (out "") where no packed kernel runs (`generic`). Weights a
+ * checkpoint stores as panels (ckpt_panels) are read by a kernel of the same layout only. */
+#define MM_LAYOUT_MAX 32
+int mm_panel_layout(mm_compute compute, char out[MM_LAYOUT_MAX]);
 
 /* Weights repacked once, at load, into the panel layout of the kernel the products will run
  * (mm_w.panel): packing a product's weights is then a sequential widen instead of a transpose,
@@ -130,6 +139,16 @@ int mm_repack_weight(mm_repack *r, mm_weight *w, const ckpt *c, rlv_err *err);
 int mm_repack_view(mm_repack *r, mm_w *w, int n, int k, rlv_err *err);
 /* Bytes of the copies. */
 size_t mm_repack_bytes(const mm_repack *r);
+/* Panel files (rlaifv convert --panels, docs/panels.md): after mm_repack_collect, mm_repack_weight
+ * copies nothing and records each weight's tensor a panel file can hold instead (a stored F32/
+ * F16/BF16 matrix, read from its own tensor, whose rows are whole panels), each once;
+ * mm_repack_fill writes panels [p0, p1) of such a tensor into dst ((p1 - p0) x P x k elements of its
+ * dtype), as the copies hold them; mm_repack_layout names the layout (0: no packed kernel). */
+void mm_repack_collect(mm_repack *r);
+int mm_repack_collected(const mm_repack *r);
+const rlv_tensor *mm_repack_collected_tensor(const mm_repack *r, int i);
+int mm_repack_layout(const mm_repack *r, char out[MM_LAYOUT_MAX]);
+void mm_repack_fill(const mm_repack *r, const rlv_tensor *t, int p0, int p1, void *dst);
 /* At most this many bytes of copies (0: no limit, the default): a weight whose copy would pass
  * it is left as it is (read from its mapping), and later smaller ones may still fit. */
 void mm_repack_limit(mm_repack *r, size_t bytes);

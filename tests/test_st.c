@@ -15,6 +15,7 @@
 #include "model_config.h"
 #include "half.h"
 #include "manifest.h"
+#include "mm.h"
 
 #define SUITE RLV_TEST_DATA "/ckpt"
 #define N_TINY 67 /* tensors of the tiny test config: 1 + 2*9 + 1 + 4 + 2*13 + 2 + 14 + 1 */
@@ -187,6 +188,53 @@ static void test_corrupt(void **s) {
     expect(empty, RLV_EIO, "no model.safetensors");
 }
 
+/* Panel metadata (ckpt.c note 6, docs/panels.md): what a file lists is checked at open, the layout
+ * and the rows when a weight is bound (mm_weight_bind). */
+static void test_panels(void **s) {
+    (void)s;
+#define PT(MD) "{\"__metadata__\":{" MD "},\"w\":{\"dtype\":\"BF16\",\"shape\":[64,4],\"data_offsets\":[0,512]}," \
+               "\"v\":{\"dtype\":\"BF16\",\"shape\":[256],\"data_offsets\":[512,1024]}," \
+               "\"i\":{\"dtype\":\"I8\",\"shape\":[8,4],\"data_offsets\":[1024,1056]}," \
+               "\"o\":{\"dtype\":\"F32\",\"shape\":[48,4],\"data_offsets\":[1056,1824]}}"
+    ckpt *c = NULL;
+    rlv_err e = {0};
+    if (ckpt_open(&c, write_st("panels_ok", PT("\"rlaifv.panels\":\"nr32-bf16split\",\"rlaifv.panel_tensors\":\"w\""), 1824, -1), &e))
+        fail_msg("%s", e.msg);
+    assert_string_equal(ckpt_panels(c, ckpt_find(c, "w")), "nr32-bf16split");
+    assert_null(ckpt_panels(c, ckpt_find(c, "v")));
+    assert_string_equal(ckpt_panel_layout(c), "nr32-bf16split");
+    mm_weight b;
+    assert_int_equal(mm_weight_bind(&b, c, ckpt_find(c, "w"), &e), RLV_OK);
+    assert_int_equal(b.w.panel, 32);
+    assert_int_equal(b.w.bf16p, MM_BF16P_SPLIT);
+    assert_int_equal(mm_weight_bind(&b, c, ckpt_find(c, "o"), &e), RLV_OK); /* not listed: rows */
+    assert_int_equal(b.w.panel, 0);
+    ckpt_free(&c);
+    /* 48 rows are no whole panels of 32; a layout this build does not know */
+    if (ckpt_open(&c, write_st("panels_rows", PT("\"rlaifv.panels\":\"nr32-bf16split\",\"rlaifv.panel_tensors\":\"w,o\""), 1824, -1), &e))
+        fail_msg("%s", e.msg);
+    assert_int_equal(mm_weight_bind(&b, c, ckpt_find(c, "o"), &e), RLV_EFORMAT);
+    assert_non_null(strstr(e.msg, "'o': 48 rows are not whole panels of 32"));
+    ckpt_free(&c);
+    if (ckpt_open(&c, write_st("panels_unknown", PT("\"rlaifv.panels\":\"nr32-bf16zigzag\",\"rlaifv.panel_tensors\":\"w\""), 1824, -1), &e))
+        fail_msg("%s", e.msg);
+    assert_int_equal(mm_weight_bind(&b, c, ckpt_find(c, "w"), &e), RLV_EFORMAT);
+    assert_non_null(strstr(e.msg, "panel layout 'nr32-bf16zigzag' is not one this build reads"));
+    ckpt_free(&c);
+    expect(write_st("panels_missing", PT("\"rlaifv.panels\":\"nr32-bf16split\",\"rlaifv.panel_tensors\":\"w,x\""), 1824, -1),
+           RLV_EFORMAT, "names 'x', not a tensor of this file");
+    expect(write_st("panels_vector", PT("\"rlaifv.panels\":\"nr32-bf16split\",\"rlaifv.panel_tensors\":\"v\""), 1824, -1),
+           RLV_EFORMAT, "'v' is listed as panels but is a 1-dimensional BF16 tensor");
+    expect(write_st("panels_u8", PT("\"rlaifv.panels\":\"nr32-bf16split\",\"rlaifv.panel_tensors\":\"i\""), 1824, -1),
+           RLV_EFORMAT, "'i' is listed as panels but is a 2-dimensional I8 tensor");
+    expect(write_st("panels_nolist", PT("\"rlaifv.panels\":\"nr32-bf16split\""), 1824, -1), RLV_EFORMAT,
+           "\"rlaifv.panels\" must be a layout name");
+    expect(write_st("panels_badname", PT("\"rlaifv.panels\":\"NR32 split\",\"rlaifv.panel_tensors\":\"w\""), 1824, -1),
+           RLV_EFORMAT, "must be a layout name");
+    expect(write_st("panels_listonly", PT("\"rlaifv.panel_tensors\":\"w\""), 1824, -1), RLV_EFORMAT, "layout name");
+#undef PT
+}
+
 /* Every single-byte truncation point of a small valid file fails cleanly (or opens, at full length). */
 static void test_every_truncation(void **s) {
     (void)s;
@@ -265,6 +313,7 @@ int main(void) {
         cmocka_unit_test(test_corrupt),
         cmocka_unit_test(test_every_truncation),
         cmocka_unit_test(test_manifest),
+        cmocka_unit_test(test_panels),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

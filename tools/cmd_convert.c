@@ -3,7 +3,10 @@
  * Views that share a storage in a .bin become separate ranges (safetensors forbids overlap).
  * Writes OUT.tmp, then renames, so a failed run leaves no half file under OUT.
  * `rlaifv convert --quantize q8 [--block B] [--keep NAME,...] IN_DIR OUT_DIR`: the q8 checkpoint directory of
- * docs/quantization.md, streamed (see convert_q8 below); the arithmetic is core/q8.c's. */
+ * docs/quantization.md, streamed (see convert_dir below); the arithmetic is core/q8.c's.
+ * `rlaifv convert --panels [--compute fp32|bf16] IN_DIR OUT_DIR`: the same directory with the
+ * products' weights stored in this machine's matrix kernel's panel layout (docs/panels.md); the
+ * packing is core/mm.c's (mm_repack_fill), the choice of weights the models' own (*_model_repack). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +21,11 @@
 
 #include "ckpt.h"
 #include "clock.h"
+#include "hugemem.h"
+#include "llm.h"
+#include "mm.h"
+#include "resampler.h"
+#include "vit.h"
 #include "cmd.h"
 #include "model_config.h"
 #include "half.h"
@@ -37,14 +45,27 @@ static int write_all(FILE *f, const void *p, size_t n) { return n == 0 || fwrite
  *     chunk, whatever the checkpoint size.
  * (2) Which tensors: the manifest entries marked q8 (the weight matrices of decoder, ViT,
  *     resampler, lm_head, embed_tokens) but those named by --keep; everything else is copied byte
- *     for byte, in its dtype.
+ *     for byte, in its dtype. --panels: the weights the models would repack at load
+ *     (repack-weights, found by running their *_model_repack on a collecting mm_repack) whose rows
+ *     are whole panels, but the token embeddings (read row by row, also when tied to lm_head);
+ *     written panel block by panel block, same dtype, same shape, same bytes count.
  * (3) Layout: one output shard per input weight file, same tensors in the same order (a q8
  *     weight's scale right after it), named model.safetensors or model-0000i-of-0000n.safetensors,
  *     with model.safetensors.index.json when sharded. Every other regular file of IN_DIR (config,
  *     tokenizer files) is copied. The result is built in OUT_DIR.tmp and renamed at the end. */
 #define RLV_Q8_CHUNK (4u << 20) /* elements per step: 16 MB of f32 */
 
-enum { PLAN_COPY, PLAN_Q8, PLAN_SCALE };
+enum { PLAN_COPY, PLAN_Q8, PLAN_SCALE, PLAN_PANEL };
+#define PANEL_CHUNK ((size_t)32 << 20) /* bytes of panels packed per write */
+
+/* What convert_dir makes: q8 (block, keep) or panels (pack: a collecting mm_repack, layout). */
+typedef struct conv {
+    int panels; /* 1: panels, else q8 */
+    int block;
+    const char *keep;
+    const mm_repack *pack;
+    char layout[MM_LAYOUT_MAX];
+} conv;
 
 typedef struct plan_entry {
     const rlv_tensor *t;
@@ -87,8 +108,9 @@ static int pwrite_all(int fd, const void *p, size_t n, uint64_t off) {
 }
 
 /* Writes entries [e0, e1) of shard `shard` into path (header, then data streamed). */
-static int write_shard(const ckpt *c, const plan_entry *p, int e0, int e1, int block, const char *path,
+static int write_shard(const ckpt *c, const plan_entry *p, int e0, int e1, const conv *cv, const char *path,
                        float *fbuf, int8_t *qbuf, uint16_t *sbuf, char *msg, size_t cap) {
+    const int block = cv->block;
     json_t *h = json_object();
     for (int i = e0; i < e1; i++) {
         json_t *shape = json_array();
@@ -100,8 +122,23 @@ static int write_shard(const ckpt *c, const plan_entry *p, int e0, int e1, int b
     }
     char bs[16];
     snprintf(bs, sizeof bs, "%d", block);
-    json_object_set_new(h, "__metadata__", json_pack("{s:s, s:s, s:s}", "format", "pt", "rlaifv.quant", "q8",
-                                                     "rlaifv.q8_block", bs));
+    if (cv->pack) {
+        json_t *md = json_pack("{s:s}", "format", "pt");
+        char *names = NULL;
+        size_t nl = 0;
+        FILE *ns = open_memstream(&names, &nl);
+        for (int i = e0; ns && i < e1; i++)
+            if (p[i].kind == PLAN_PANEL) fprintf(ns, "%s%s", ftell(ns) ? "," : "", p[i].t->name);
+        if (ns) fclose(ns);
+        if (names && nl) {
+            json_object_set_new(md, "rlaifv.panels", json_string(cv->layout));
+            json_object_set_new(md, "rlaifv.panel_tensors", json_string(names));
+        }
+        free(names);
+        json_object_set_new(h, "__metadata__", md);
+    } else
+        json_object_set_new(h, "__metadata__", json_pack("{s:s, s:s, s:s}", "format", "pt", "rlaifv.quant", "q8",
+                                                         "rlaifv.q8_block", bs));
     char *js = json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(h);
     if (!js) return snprintf(msg, cap, "%.900s: out of memory", path), 0;
@@ -117,6 +154,24 @@ static int write_shard(const ckpt *c, const plan_entry *p, int e0, int e1, int b
         const rlv_tensor *t = p[i].t;
         const uint8_t *src = t->data;
         if (p[i].kind == PLAN_SCALE) continue; /* written with its weight */
+        if (p[i].kind == PLAN_PANEL) { /* note 2: whole panels, PANEL_CHUNK bytes (at least one panel) at a time */
+            const int P = mm_repack_panel(cv->pack), np = (int)(t->shape[0] / P);
+            const size_t pb = (size_t)P * (size_t)(rlv_tensor_numel(t) / t->shape[0]) * rlv_dtype_size(t->dtype);
+            const int step = pb >= PANEL_CHUNK ? 1 : (int)(PANEL_CHUNK / pb);
+            void *buf = hugemem_alloc((size_t)step * pb, 0);
+            if (!buf) {
+                close(fd);
+                return snprintf(msg, cap, "'%s': out of memory for %zu bytes of panels", t->name, (size_t)step * pb), 0;
+            }
+            for (int p0 = 0; ok && p0 < np; p0 += step) {
+                int p1 = np - p0 < step ? np : p0 + step;
+                mm_repack_fill(cv->pack, t, p0, p1, buf);
+                ok = pwrite_all(fd, buf, (size_t)(p1 - p0) * pb, base + p[i].off + (uint64_t)p0 * pb);
+                ckpt_evict(c, src + (size_t)p0 * pb, (size_t)(p1 - p0) * pb);
+            }
+            hugemem_free(buf);
+            continue;
+        }
         if (p[i].kind == PLAN_COPY) {
             for (uint64_t o = 0; ok && o < p[i].nbytes; o += RLV_Q8_CHUNK * 4u) {
                 size_t n = p[i].nbytes - o < RLV_Q8_CHUNK * 4u ? (size_t)(p[i].nbytes - o) : RLV_Q8_CHUNK * 4u;
@@ -162,8 +217,46 @@ static int shard_map(const ckpt *c, int *map) {
     return s + 1;
 }
 
-/* keep: NULL, or tensor names separated by commas that stay as stored (each must be a q8 weight). */
-static int convert_q8(int block, const char *keep, const char *in, const char *out) {
+/* Note 2, --panels: into *set (name -> true) the tensors a panel file holds; cv->pack, cv->layout.
+ * The models are bound only to be asked: nothing is copied. 0 and msg on an error. */
+static int panel_set(conv *cv, mm_repack **pack, mm_compute compute, const rlv_model_config *cfg, const ckpt *c,
+                     json_t *set, char *msg, size_t cap) {
+    rlv_err err = {0};
+    llm_model *lm = NULL;
+    vit_model *vm = NULL;
+    resampler_model *rm = NULL;
+    const rlv_tensor *emb = NULL;
+    int rc = mm_repack_init(pack, compute, &err);
+    if (!rc && !mm_repack_layout(*pack, cv->layout))
+        rc = rlv_errf(&err, RLV_EUNSUPPORTED, "no packed matrix kernel runs here (%s): nothing reads panels",
+                      mm_kernel_for(compute));
+    if (!rc) mm_repack_collect(*pack);
+    if (!rc) rc = manifest_check(cfg, c, NULL, NULL, NULL, &err);
+    if (!rc) rc = llm_model_init(&lm, c, cfg, &err);
+    if (!rc) rc = vit_model_init(&vm, c, cfg, &err);
+    if (!rc) rc = resampler_model_init(&rm, c, cfg, &err);
+    if (!rc) rc = vit_model_repack(vm, *pack, c, &err);
+    if (!rc) rc = resampler_model_repack(rm, *pack, c, &err);
+    if (!rc) rc = llm_model_repack(lm, *pack, c, &err);
+    if (!rc) rc = manifest_want(cfg, c, MT_LLM_EMBED, 0, &emb, &err);
+    for (int i = 0; !rc && i < mm_repack_collected(*pack); i++)
+        if (mm_repack_collected_tensor(*pack, i) != emb)
+            json_object_set_new(set, mm_repack_collected_tensor(*pack, i)->name, json_true());
+    llm_model_free(&lm);
+    vit_model_free(&vm);
+    resampler_model_free(&rm);
+    cv->pack = *pack;
+    if (rc) snprintf(msg, cap, "%s [%s]", err.msg, rlv_err_name(err.code));
+    return !rc;
+}
+
+/* q8 (cv->pack NULL; cv->keep: NULL, or tensor names separated by commas that stay as stored, each a
+ * q8 weight) or panels (compute: whose kernel's layout). */
+static int convert_dir(conv *cv, mm_compute compute, const char *in, const char *out) {
+    const int block = cv->block;
+    const char *keep = cv->keep;
+    mm_repack *pack = NULL;
+    json_t *pset = json_object();
     char msg[1024] = "", p[4096], tmp[4096];
     rlv_err err = {0};
     rlv_model_config cfg;
@@ -194,7 +287,8 @@ static int convert_q8(int block, const char *keep, const char *in, const char *o
         snprintf(msg, sizeof msg, "%s [%s]", err.msg, rlv_err_name(err.code));
         goto done;
     }
-    for (int i = 0; i < n_m; i++)
+    if (cv->panels && !panel_set(cv, &pack, compute, &cfg, c, pset, msg, sizeof msg)) goto done;
+    for (int i = 0; !cv->pack && i < n_m; i++)
         if (m[i].q8) json_object_set_new(q8set, m[i].name, json_true());
     for (const char *k = keep; k && *k;) {
         size_t l = strcspn(k, ",");
@@ -226,7 +320,12 @@ static int convert_q8(int block, const char *keep, const char *in, const char *o
     for (int i = 0; i < n_t; i++) {
         const rlv_tensor *t = ckpt_tensor(c, i);
         size_t l = strlen(t->name), sl = strlen(Q8_SCALE_SUFFIX);
-        if (t->dtype == RLV_I8 || (l > sl && !strcmp(t->name + l - sl, Q8_SCALE_SUFFIX))) {
+        if (cv->pack && ckpt_panels(c, t)) {
+            snprintf(msg, sizeof msg, "'%s': %s already stores panels (layout %s)", t->name, in, ckpt_panels(c, t));
+            free(size);
+            goto done;
+        }
+        if (!cv->pack && (t->dtype == RLV_I8 || (l > sl && !strcmp(t->name + l - sl, Q8_SCALE_SUFFIX)))) {
             snprintf(msg, sizeof msg, "'%s': %s is already quantised (or holds a '%s' tensor)", t->name, in,
                      Q8_SCALE_SUFFIX);
             free(size);
@@ -245,8 +344,9 @@ static int convert_q8(int block, const char *keep, const char *in, const char *o
             free(size);
             goto done;
         }
+        int pn = json_object_get(pset, t->name) != NULL;
         plan_entry *e = &plan[n_p++];
-        *e = (plan_entry){.t = t, .kind = q ? PLAN_Q8 : PLAN_COPY, .shard = sh, .dt = q ? RLV_I8 : t->dtype,
+        *e = (plan_entry){.t = t, .kind = q ? PLAN_Q8 : pn ? PLAN_PANEL : PLAN_COPY, .shard = sh, .dt = q ? RLV_I8 : t->dtype,
                           .ndim = t->ndim, .off = size[sh]};
         memcpy(e->shape, t->shape, sizeof e->shape);
         e->nbytes = q ? (uint64_t)rlv_tensor_numel(t) : t->nbytes;
@@ -260,6 +360,7 @@ static int convert_q8(int block, const char *keep, const char *in, const char *o
             size[sh] += s->nbytes;
             nq++;
         }
+        nq += pn;
     }
     free(size);
     if (mkdir(tmp, 0755) != 0) {
@@ -274,7 +375,7 @@ static int convert_q8(int block, const char *keep, const char *in, const char *o
         if (n_s == 1) snprintf(fn, sizeof fn, "model.safetensors");
         else snprintf(fn, sizeof fn, "model-%05d-of-%05d.safetensors", s + 1, n_s);
         snprintf(p, sizeof p, "%.4000s/%.64s", tmp, fn);
-        if (!write_shard(c, plan, e0, e1, block, p, fbuf, qbuf, sbuf, msg, sizeof msg)) goto done;
+        if (!write_shard(c, plan, e0, e1, cv, p, fbuf, qbuf, sbuf, msg, sizeof msg)) goto done;
         for (int i = e0; i < e1; i++) {
             char name[1024];
             snprintf(name, sizeof name, "%s%s", plan[i].t->name, plan[i].kind == PLAN_SCALE ? Q8_SCALE_SUFFIX : "");
@@ -311,8 +412,12 @@ static int convert_q8(int block, const char *keep, const char *in, const char *o
         goto done;
     }
     double s = (clock_now_ms() - t0_ms) / 1e3;
-    printf("%s: %d tensors, %d q8 (block %d, F16 scales), %d shard(s), %.3f GB -> %.3f GB in %.1f s (%.0f MB/s in)\n",
-           out, n_t, nq, block, n_s, in_bytes / 1e9, out_bytes / 1e9, s, in_bytes / 1e6 / (s > 0 ? s : 1));
+    if (cv->pack)
+        printf("%s: %d tensors, %d as panels of layout %s (%s kernel), %d shard(s), %.3f GB in %.1f s (%.0f MB/s)\n", out,
+               n_t, nq, cv->layout, mm_kernel_for(compute), n_s, out_bytes / 1e9, s, in_bytes / 1e6 / (s > 0 ? s : 1));
+    else
+        printf("%s: %d tensors, %d q8 (block %d, F16 scales), %d shard(s), %.3f GB -> %.3f GB in %.1f s (%.0f MB/s in)\n",
+               out, n_t, nq, block, n_s, in_bytes / 1e9, out_bytes / 1e9, s, in_bytes / 1e6 / (s > 0 ? s : 1));
     rc = 0;
 done:
     if (rc) {
@@ -325,7 +430,9 @@ done:
         }
     }
     json_decref(q8set);
+    json_decref(pset);
     json_decref(wmap);
+    mm_repack_free(&pack);
     free(plan);
     free(map);
     free(fbuf);
@@ -356,18 +463,40 @@ int cmd_convert(int argc, char **argv) {
                     Q8_BLOCK_DEFAULT);
             return 2;
         }
-        return convert_q8(block, keep, argv[a], argv[a + 1]);
+        conv cv = {.block = block, .keep = keep};
+        return convert_dir(&cv, MM_COMPUTE_F32, argv[a], argv[a + 1]);
+    }
+    if (argc >= 2 && !strcmp(argv[1], "--panels")) {
+        int a = 2;
+        rlv_compute comp = RLV_COMPUTE_FP32;
+        if (a + 1 < argc && !strcmp(argv[a], "--compute")) {
+            if (rlv_compute_parse(argv[a + 1], &comp)) {
+                fprintf(stderr, "error: --compute %s: fp32 or bf16\n", argv[a + 1]);
+                return 2;
+            }
+            a += 2;
+        }
+        if (argc != a + 2) {
+            fprintf(stderr, "usage: rlaifv convert --panels [--compute fp32|bf16] IN_DIR OUT_DIR\n");
+            return 2;
+        }
+        conv cv = {.panels = 1};
+        return convert_dir(&cv, comp == RLV_COMPUTE_BF16 ? MM_COMPUTE_BF16 : MM_COMPUTE_F32, argv[a], argv[a + 1]);
     }
     if (argc != 3) {
         fprintf(argc == 2 && !strcmp(argv[1], "--help") ? stdout : stderr,
                 "usage: rlaifv convert MODEL OUT.safetensors\n"
                 "       rlaifv convert --quantize q8 [--block %d] [--keep NAME,...] IN_DIR OUT_DIR\n"
+                "       rlaifv convert --panels [--compute fp32|bf16] IN_DIR OUT_DIR\n"
                 "  MODEL: a checkpoint directory or file (safetensors or pytorch_model.bin, sharded or not).\n"
                 "  Writes all its tensors, bytes unchanged, into one safetensors file.\n"
                 "  --quantize q8: writes OUT_DIR, a checkpoint whose weight matrices are int8 in blocks of\n"
                 "  --block along each row with one F16 scale per block (docs/quantization.md), sharded like\n"
                 "  IN_DIR, with its config and tokenizer files; other tensors are copied unchanged, and so are\n"
-                "  the weights named by --keep (e.g. lm_head.weight,model.embed_tokens.weight).\n",
+                "  the weights named by --keep (e.g. lm_head.weight,model.embed_tokens.weight).\n"
+                "  --panels: writes OUT_DIR with the products' weights stored in the panel layout of this\n"
+                "  machine's matrix kernel for --compute (default fp32), read in place at load with no copy\n"
+                "  and no packing (docs/panels.md); only a machine whose kernel has that layout opens it.\n",
                 Q8_BLOCK_DEFAULT);
         return argc == 2 && !strcmp(argv[1], "--help") ? 0 : 2;
     }
