@@ -37,6 +37,16 @@ static void print_q8(const ckpt *c) {
     printf("\n");
 }
 
+/* Panels (docs/panels.md): how many weights are stored in which kernel layout. */
+static void print_panels(const ckpt *c) {
+    int n = 0;
+    size_t bytes = 0;
+    for (int i = 0; i < ckpt_n_tensors(c); i++)
+        if (ckpt_panels(c, ckpt_tensor(c, i))) n++, bytes += ckpt_tensor(c, i)->nbytes;
+    if (n) printf("panels: %d weight(s), %zu bytes, stored in layout %s (read only by a kernel of that layout)\n", n, bytes,
+                  ckpt_panel_layout(c));
+}
+
 static void on_problem(void *ctx, manifest_problem kind, const char *msg) {
     (void)ctx;
     printf("%s: %s\n", kind == MANIFEST_UNEXPECTED ? "warning" : "error", msg);
@@ -86,6 +96,7 @@ int cmd_inspect(int argc, char **argv) {
     for (int d = 0; d < RLV_N_DTYPES; d++)
         if (count[d]) printf("  %-4s %5zu tensors %12zu bytes\n", rlv_dtype_name((rlv_dtype)d), count[d], bytes[d]);
     print_q8(c);
+    print_panels(c);
     manifest_report rep;
     int rc = manifest_check(&cfg, c, on_problem, NULL, &rep, &err);
     if (rc) {
