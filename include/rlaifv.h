@@ -196,7 +196,9 @@ RLV_API int rlv_demo_dir(char *out, size_t cap);
 typedef struct rlv_engine rlv_engine;
 typedef struct rlv_worker rlv_worker;
 
-/* Loads and validates the model(s) and tokenizer. *out owned by the caller (rlv_engine_free). */
+/* Loads and validates the model(s) and tokenizer. *out owned by the caller (rlv_engine_free).
+ * A checkpoint whose weights are stored as panels (rlaifv convert --panels, docs/panels.md) of a
+ * layout that the kernel for opts->compute does not read fails with RLV_EUNSUPPORTED, naming both. */
 RLV_API int rlv_engine_open(rlv_engine **out, const rlv_engine_opts *opts, rlv_err *err);
 RLV_API void rlv_engine_free(rlv_engine **e);
 RLV_API int rlv_engine_has_reference(const rlv_engine *e);

@@ -320,8 +320,15 @@ static int convert_dir(conv *cv, mm_compute compute, const char *in, const char 
     for (int i = 0; i < n_t; i++) {
         const rlv_tensor *t = ckpt_tensor(c, i);
         size_t l = strlen(t->name), sl = strlen(Q8_SCALE_SUFFIX);
-        if (cv->pack && ckpt_panels(c, t)) {
-            snprintf(msg, sizeof msg, "'%s': %s already stores panels (layout %s)", t->name, in, ckpt_panels(c, t));
+        if (ckpt_panels(c, t)) { /* its rows are scrambled: convert the original */
+            snprintf(msg, sizeof msg, "'%s': %s already stores panels (layout %s); convert the original checkpoint",
+                     t->name, in, ckpt_panels(c, t));
+            free(size);
+            goto done;
+        }
+        if (cv->pack && t->dtype == RLV_I8) { /* its files' q8 metadata is not carried over */
+            snprintf(msg, sizeof msg, "'%s': %s is a q8 checkpoint; panels are made from a bf16, f16 or f32 one", t->name,
+                     in);
             free(size);
             goto done;
         }
@@ -504,6 +511,12 @@ int cmd_convert(int argc, char **argv) {
     ckpt *c = NULL;
     if (ckpt_open(&c, argv[1], &err)) {
         fprintf(stderr, "error: %s [%s]\n", err.msg, rlv_err_name(err.code));
+        return 1;
+    }
+    if (ckpt_panel_layout(c)) { /* the one file would lose which weights are panels */
+        fprintf(stderr, "error: %s stores weights as panels (layout %s); convert the original checkpoint\n", argv[1],
+                ckpt_panel_layout(c));
+        ckpt_free(&c);
         return 1;
     }
     /* Header: {name: {dtype, shape, data_offsets}} in file order, padded to 8 bytes. */
