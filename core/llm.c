@@ -185,7 +185,8 @@ int llm_model_init(llm_model **out, const ckpt *c, const rlv_model_config *cfg, 
     /* embedding rows are gathered (widened or dequantised one at a time), never multiplied;
      * tied embeddings (not OmniLMM's) are lm_head too */
     manifest_id head = cfg->tie_word_embeddings ? MT_LLM_EMBED : MT_LLM_HEAD;
-    if ((rc = load_mat(m, c, MT_LLM_EMBED, 0, &m->embed, err)) || (rc = load_mat(m, c, head, 0, &m->lm_head, err)) ||
+    if ((rc = load_mat(m, c, MT_LLM_EMBED, 0, &m->embed, err)) || (rc = mm_weight_rows(&m->embed, err)) ||
+        (rc = load_mat(m, c, head, 0, &m->lm_head, err)) ||
         (rc = load_vec(m, c, MT_LLM_NORM, 0, &m->norm, &a, err)))
         goto fail;
     for (int i = 0; i < L; i++) {

@@ -236,6 +236,12 @@ int mm_weight_bind(mm_weight *out, const ckpt *c, const rlv_tensor *t, rlv_err *
     return RLV_OK;
 }
 
+int mm_weight_rows(const mm_weight *w, rlv_err *err) {
+    if (!w->layout) return RLV_OK;
+    return rlv_errf(err, RLV_EFORMAT, "'%s' is stored as panels (layout %s), but is read row by row: only the products' "
+                    "x . W^T weights may be (docs/panels.md)", w->t->name, w->layout);
+}
+
 void mm_weight_prefetch(const mm_weight *w) {
     if (w->w.panel && !w->layout) return; /* a copy in memory: the source pages were released */
     ckpt_prefetch(w->t);

@@ -98,6 +98,10 @@ typedef struct mm_weight {
  * from ckpt_q8), RLV_EDTYPE (another dtype), RLV_EFORMAT (a panel layout this build does not
  * read, or rows that are not whole panels), each naming the tensor. */
 int mm_weight_bind(mm_weight *out, const ckpt *c, const rlv_tensor *t, rlv_err *err);
+/* For a weight read row by row or as x . W (token embeddings, the resampler's proj), never from
+ * panels: RLV_EFORMAT naming it when its checkpoint stores it as panels (a file the converter did
+ * not make: it never lists these), else RLV_OK. */
+int mm_weight_rows(const mm_weight *w, rlv_err *err);
 /* Read-ahead of the bytes the weight reads, scales included (ckpt_prefetch). */
 void mm_weight_prefetch(const mm_weight *w);
 /* Where a weight lies in a slot of direct reads; MM_NO_SLOT: it is not read directly. */

@@ -85,6 +85,7 @@ int resampler_model_init(resampler_model **out, const ckpt *c, const rlv_model_c
     M(m->in_proj, MT_RS_IN_PROJ_W);
     M(m->out_proj, MT_RS_OUT_PROJ_W);
     M(m->proj, MT_RS_PROJ);
+    if ((rc = mm_weight_rows(&m->proj, err)) != RLV_OK) goto done; /* x . proj */
     V(tq, MT_RS_QUERY);
     if ((rc = manifest_want(cfg, c, MT_RS_POS, 0, &pos, err)) != RLV_OK) goto done;
     V(m->in_b, MT_RS_IN_PROJ_B);
