@@ -257,8 +257,25 @@ int mm_weight_plan(wstream_plan *p, int item, const mm_weight *w, const ckpt *c,
     return wstream_plan_add(p, item, path, off, w->t->nbytes, soff, err);
 }
 
+/* Element (r, c) of a float panel view (mm_w.panel, any mm_bf16p layout; docs/panels.md). */
+static float panel_elem(const mm_w *w, size_t r, size_t c) {
+    size_t P = (size_t)w->panel, i = r % P, e;
+    const char *base = (const char *)w->p + (r / P) * w->pstride * rlv_dtype_size(w->dt);
+    if (w->bf16p == MM_BF16P_SPLIT) e = 2 * (c * (P / 2) + i % (P / 2)) + (i >= P / 2); /* word halves: i, i + P/2 */
+    else if (w->bf16p == MM_BF16P_PAIRS) e = 2 * ((c / 2) * P + i) + (c % 2);           /* word halves: k 2j, 2j + 1 */
+    else e = c * P + i;
+    if (w->dt == RLV_F32) return ((const float *)base)[e];
+    uint16_t h = ((const uint16_t *)base)[e];
+    return w->dt == RLV_BF16 ? half_bf16_to_f32(h) : half_f16_to_f32(h);
+}
+
 void mm_w_to_f32(float *dst, mm_w w, size_t rows, size_t cols) {
-    RLV_ASSERT(!w.panel); /* a repacked weight is read by its panels, not here */
+    if (w.panel) { /* weights stored as panels, read whole once (a product at load) */
+        RLV_ASSERT(w.dt != RLV_I8);
+        for (size_t r = 0; r < rows; r++)
+            for (size_t c = 0; c < cols; c++) dst[r * cols + c] = panel_elem(&w, r, c);
+        return;
+    }
     for (size_t r = 0; r < rows; r++) {
         mm_w row = mm_w_at(w, r, 0);
         if (w.dt == RLV_I8) q8_dequantize_span(dst + r * cols, row.p, row.scale, row.c0, (int64_t)cols, w.block);

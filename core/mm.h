@@ -112,7 +112,8 @@ void mm_weight_prefetch(const mm_weight *w);
  * MM_NO_SLOT. RLV_OK, or wstream_plan_add's error. */
 int mm_weight_plan(wstream_plan *p, int item, const mm_weight *w, const ckpt *c, size_t *soff, rlv_err *err);
 /* dst[rows][cols] = the view's first rows x cols elements widened (q8: dequantised) to f32:
- * embedding rows, the panels of the generic kernel. */
+ * embedding rows, the panels of the generic kernel; a float weight stored as panels too, element
+ * by element (the resampler's query projection at load, whatever kernel the panels are for). */
 void mm_w_to_f32(float *dst, mm_w w, size_t rows, size_t cols);
 
 /* The name of the panel layout the kernel for compute reads (docs/panels.md, e.g.

@@ -104,7 +104,15 @@ int resampler_model_init(resampler_model **out, const ckpt *c, const rlv_model_c
     half_to_f32_n(tpos, pos->data, pos->dtype, (size_t)Q * E);
     nn_layer_norm(NULL, tq, Q, E, lqw, lqb, m->ln_eps);
     for (size_t i = 0; i < (size_t)Q * E; i++) tq[i] += tpos[i];
-    mm_xwt(mm, m->qp, E, tq, E, Q, E, m->in_proj.w, E, m->in_b, 0);
+    mm_w wq = m->in_proj.w;
+    float *wf = NULL;
+    if (wq.panel) { /* stored as panels for the workers' kernel, maybe not this f32 one: widened rows, the same floats */
+        if (!(wf = malloc((size_t)E * E * sizeof *wf))) { rc = rlv_errf(err, RLV_ENOMEM, "resampler: %d x %d floats", E, E); goto done; }
+        mm_w_to_f32(wf, wq, (size_t)E, (size_t)E);
+        wq = mm_w_plain(wf, RLV_F32, E);
+    }
+    mm_xwt(mm, m->qp, E, tq, E, Q, E, wq, E, m->in_b, 0);
+    free(wf);
 done:
     free(tq); free(tpos); free(lqw); free(lqb);
     mm_ctx_free(&mm);
