@@ -298,7 +298,7 @@ static int panel_link(ckpt *c, rlv_err *err) {
             if ((t->dtype != RLV_F32 && t->dtype != RLV_F16 && t->dtype != RLV_BF16) || t->ndim < 2)
                 return rlv_errf(err, RLV_EFORMAT, "%s: '%s' is listed as panels but is a %d-dimensional %s tensor "
                                 "(panels are floating-point matrices)", f->path, t->name, t->ndim, rlv_dtype_name(t->dtype));
-            c->panel[ix ? json_integer_value(ix) : 0] = 1;
+            c->panel[t - c->tensors] = 1;
         }
     }
     return RLV_OK;

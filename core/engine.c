@@ -172,8 +172,7 @@ static int bind_model(engine_model *m, rlv_compute compute, rlv_err *err) {
         return rlv_errf(err, RLV_EUNSUPPORTED, "%s: its weights are stored as panels of layout %s, and compute %s runs the "
                         "%s kernel here, whose layout is %s: convert the original checkpoint again on this machine "
                         "(rlaifv convert --panels, docs/panels.md)", ckpt_file(m->ck, 0), has, rlv_compute_name(compute),
-                        mm_kernel_for(mm_compute_of(compute)) ? mm_kernel_for(mm_compute_of(compute)) : "no",
-                        want[0] ? want : "none");
+                        mm_kernel_for(mm_compute_of(compute)), want[0] ? want : "none");
     int rc = llm_model_init(&m->llm, m->ck, &m->cfg, err);
     if (!rc) rc = vit_model_init(&m->vit, m->ck, &m->cfg, err);
     if (!rc) rc = resampler_model_init(&m->rs, m->ck, &m->cfg, err);

@@ -815,12 +815,6 @@ int mm_repack_weight(mm_repack *r, mm_weight *w, const ckpt *c, rlv_err *err) {
 void mm_repack_collect(mm_repack *r) { r->collect = 1; }
 int mm_repack_collected(const mm_repack *r) { return r->n_got; }
 const rlv_tensor *mm_repack_collected_tensor(const mm_repack *r, int i) { return r->got[i]; }
-int mm_repack_layout(const mm_repack *r, char out[MM_LAYOUT_MAX]) {
-    out[0] = 0;
-    if (!r->kern) return 0;
-    layout_name(r->kern, out);
-    return 1;
-}
 
 void mm_repack_fill(const mm_repack *r, const rlv_tensor *t, int p0, int p1, void *dst) {
     int64_t rows = t->shape[0], cols = rlv_tensor_numel(t) / rows;

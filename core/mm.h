@@ -148,11 +148,10 @@ size_t mm_repack_bytes(const mm_repack *r);
  * copies nothing and records each weight's tensor a panel file can hold instead (a stored F32/
  * F16/BF16 matrix, read from its own tensor, whose rows are whole panels), each once;
  * mm_repack_fill writes panels [p0, p1) of such a tensor into dst ((p1 - p0) x P x k elements of its
- * dtype), as the copies hold them; mm_repack_layout names the layout (0: no packed kernel). */
+ * dtype), as the copies hold them (mm_panel_layout names their layout). */
 void mm_repack_collect(mm_repack *r);
 int mm_repack_collected(const mm_repack *r);
 const rlv_tensor *mm_repack_collected_tensor(const mm_repack *r, int i);
-int mm_repack_layout(const mm_repack *r, char out[MM_LAYOUT_MAX]);
 void mm_repack_fill(const mm_repack *r, const rlv_tensor *t, int p0, int p1, void *dst);
 /* At most this many bytes of copies (0: no limit, the default): a weight whose copy would pass
  * it is left as it is (read from its mapping), and later smaller ones may still fit. */

@@ -58,13 +58,16 @@ static int write_all(FILE *f, const void *p, size_t n) { return n == 0 || fwrite
 enum { PLAN_COPY, PLAN_Q8, PLAN_SCALE, PLAN_PANEL };
 #define PANEL_CHUNK ((size_t)32 << 20) /* bytes of panels packed per write */
 
-/* What convert_dir makes: q8 (block, keep) or panels (pack: a collecting mm_repack, layout). */
+/* What convert_dir makes: q8 (block, keep) or panels (pack: the collecting mm_repack, owned; its
+ * layout; pbuf: pbuf_bytes for the panels of one write, at least one panel of every weight). */
 typedef struct conv {
     int panels; /* 1: panels, else q8 */
     int block;
     const char *keep;
-    const mm_repack *pack;
+    mm_repack *pack;
     char layout[MM_LAYOUT_MAX];
+    void *pbuf;
+    size_t pbuf_bytes;
 } conv;
 
 typedef struct plan_entry {
@@ -122,7 +125,7 @@ static int write_shard(const ckpt *c, const plan_entry *p, int e0, int e1, const
     }
     char bs[16];
     snprintf(bs, sizeof bs, "%d", block);
-    if (cv->pack) {
+    if (cv->panels) {
         json_t *md = json_pack("{s:s}", "format", "pt");
         char *names = NULL;
         size_t nl = 0;
@@ -157,19 +160,13 @@ static int write_shard(const ckpt *c, const plan_entry *p, int e0, int e1, const
         if (p[i].kind == PLAN_PANEL) { /* note 2: whole panels, PANEL_CHUNK bytes (at least one panel) at a time */
             const int P = mm_repack_panel(cv->pack), np = (int)(t->shape[0] / P);
             const size_t pb = (size_t)P * (size_t)(rlv_tensor_numel(t) / t->shape[0]) * rlv_dtype_size(t->dtype);
-            const int step = pb >= PANEL_CHUNK ? 1 : (int)(PANEL_CHUNK / pb);
-            void *buf = hugemem_alloc((size_t)step * pb, 0);
-            if (!buf) {
-                close(fd);
-                return snprintf(msg, cap, "'%s': out of memory for %zu bytes of panels", t->name, (size_t)step * pb), 0;
-            }
+            const int step = (int)(cv->pbuf_bytes / pb);
             for (int p0 = 0; ok && p0 < np; p0 += step) {
                 int p1 = np - p0 < step ? np : p0 + step;
-                mm_repack_fill(cv->pack, t, p0, p1, buf);
-                ok = pwrite_all(fd, buf, (size_t)(p1 - p0) * pb, base + p[i].off + (uint64_t)p0 * pb);
+                mm_repack_fill(cv->pack, t, p0, p1, cv->pbuf);
+                ok = pwrite_all(fd, cv->pbuf, (size_t)(p1 - p0) * pb, base + p[i].off + (uint64_t)p0 * pb);
                 ckpt_evict(c, src + (size_t)p0 * pb, (size_t)(p1 - p0) * pb);
             }
-            hugemem_free(buf);
             continue;
         }
         if (p[i].kind == PLAN_COPY) {
@@ -219,15 +216,16 @@ static int shard_map(const ckpt *c, int *map) {
 
 /* Note 2, --panels: into *set (name -> true) the tensors a panel file holds; cv->pack, cv->layout.
  * The models are bound only to be asked: nothing is copied. 0 and msg on an error. */
-static int panel_set(conv *cv, mm_repack **pack, mm_compute compute, const rlv_model_config *cfg, const ckpt *c,
-                     json_t *set, char *msg, size_t cap) {
+static int panel_set(conv *cv, mm_compute compute, const rlv_model_config *cfg, const ckpt *c, json_t *set, char *msg,
+                     size_t cap) {
     rlv_err err = {0};
     llm_model *lm = NULL;
     vit_model *vm = NULL;
     resampler_model *rm = NULL;
     const rlv_tensor *emb = NULL;
+    mm_repack **pack = &cv->pack;
     int rc = mm_repack_init(pack, compute, &err);
-    if (!rc && !mm_repack_layout(*pack, cv->layout))
+    if (!rc && !mm_panel_layout(compute, cv->layout))
         rc = rlv_errf(&err, RLV_EUNSUPPORTED, "no packed matrix kernel runs here (%s): nothing reads panels",
                       mm_kernel_for(compute));
     if (!rc) mm_repack_collect(*pack);
@@ -245,17 +243,15 @@ static int panel_set(conv *cv, mm_repack **pack, mm_compute compute, const rlv_m
     llm_model_free(&lm);
     vit_model_free(&vm);
     resampler_model_free(&rm);
-    cv->pack = *pack;
     if (rc) snprintf(msg, cap, "%s [%s]", err.msg, rlv_err_name(err.code));
     return !rc;
 }
 
-/* q8 (cv->pack NULL; cv->keep: NULL, or tensor names separated by commas that stay as stored, each a
- * q8 weight) or panels (compute: whose kernel's layout). */
+/* q8 (cv->keep: NULL, or tensor names separated by commas that stay as stored, each a q8 weight)
+ * or panels (compute: whose kernel's layout). */
 static int convert_dir(conv *cv, mm_compute compute, const char *in, const char *out) {
     const int block = cv->block;
     const char *keep = cv->keep;
-    mm_repack *pack = NULL;
     json_t *pset = json_object();
     char msg[1024] = "", p[4096], tmp[4096];
     rlv_err err = {0};
@@ -287,8 +283,8 @@ static int convert_dir(conv *cv, mm_compute compute, const char *in, const char 
         snprintf(msg, sizeof msg, "%s [%s]", err.msg, rlv_err_name(err.code));
         goto done;
     }
-    if (cv->panels && !panel_set(cv, &pack, compute, &cfg, c, pset, msg, sizeof msg)) goto done;
-    for (int i = 0; !cv->pack && i < n_m; i++)
+    if (cv->panels && !panel_set(cv, compute, &cfg, c, pset, msg, sizeof msg)) goto done;
+    for (int i = 0; !cv->panels && i < n_m; i++)
         if (m[i].q8) json_object_set_new(q8set, m[i].name, json_true());
     for (const char *k = keep; k && *k;) {
         size_t l = strcspn(k, ",");
@@ -326,13 +322,13 @@ static int convert_dir(conv *cv, mm_compute compute, const char *in, const char 
             free(size);
             goto done;
         }
-        if (cv->pack && t->dtype == RLV_I8) { /* its files' q8 metadata is not carried over */
+        if (cv->panels && t->dtype == RLV_I8) { /* its files' q8 metadata is not carried over */
             snprintf(msg, sizeof msg, "'%s': %s is a q8 checkpoint; panels are made from a bf16, f16 or f32 one", t->name,
                      in);
             free(size);
             goto done;
         }
-        if (!cv->pack && (t->dtype == RLV_I8 || (l > sl && !strcmp(t->name + l - sl, Q8_SCALE_SUFFIX)))) {
+        if (!cv->panels && (t->dtype == RLV_I8 || (l > sl && !strcmp(t->name + l - sl, Q8_SCALE_SUFFIX)))) {
             snprintf(msg, sizeof msg, "'%s': %s is already quantised (or holds a '%s' tensor)", t->name, in,
                      Q8_SCALE_SUFFIX);
             free(size);
@@ -368,8 +364,20 @@ static int convert_dir(conv *cv, mm_compute compute, const char *in, const char 
             nq++;
         }
         nq += pn;
+        if (pn) { /* one write's buffer: PANEL_CHUNK, or one panel where that is larger */
+            size_t pb = (size_t)mm_repack_panel(cv->pack) * (size_t)(rlv_tensor_numel(t) / t->shape[0]) *
+                        rlv_dtype_size(t->dtype);
+            if (pb > cv->pbuf_bytes) cv->pbuf_bytes = pb;
+        }
     }
     free(size);
+    if (cv->panels) {
+        if (cv->pbuf_bytes < PANEL_CHUNK) cv->pbuf_bytes = PANEL_CHUNK;
+        if (!(cv->pbuf = hugemem_alloc(cv->pbuf_bytes, 0))) {
+            snprintf(msg, sizeof msg, "out of memory for %zu bytes of panels", cv->pbuf_bytes);
+            goto done;
+        }
+    }
     if (mkdir(tmp, 0755) != 0) {
         snprintf(msg, sizeof msg, "%.900s: %s (a failed run's leftover? remove it)", tmp, strerror(errno));
         goto done;
@@ -419,7 +427,7 @@ static int convert_dir(conv *cv, mm_compute compute, const char *in, const char 
         goto done;
     }
     double s = (clock_now_ms() - t0_ms) / 1e3;
-    if (cv->pack)
+    if (cv->panels)
         printf("%s: %d tensors, %d as panels of layout %s (%s kernel), %d shard(s), %.3f GB in %.1f s (%.0f MB/s)\n", out,
                n_t, nq, cv->layout, mm_kernel_for(compute), n_s, out_bytes / 1e9, s, in_bytes / 1e6 / (s > 0 ? s : 1));
     else
@@ -439,7 +447,8 @@ done:
     json_decref(q8set);
     json_decref(pset);
     json_decref(wmap);
-    mm_repack_free(&pack);
+    mm_repack_free(&cv->pack);
+    hugemem_free(cv->pbuf);
     free(plan);
     free(map);
     free(fbuf);
