@@ -243,7 +243,7 @@ int mm_weight_rows(const mm_weight *w, rlv_err *err) {
 }
 
 void mm_weight_prefetch(const mm_weight *w) {
-    if (w->w.panel && !w->layout) return; /* a copy in memory: the source pages were released */
+    if (w->t && w->w.p != w->t->data) return; /* a copy in memory: the source pages were released */
     ckpt_prefetch(w->t);
     ckpt_prefetch(w->scale);
 }
@@ -794,10 +794,11 @@ static void repack_into(const mm_repack *r, const mm_w *w, int n, int k, int bf1
 static int repack(mm_repack *r, mm_w *w, int n, int k, const ckpt *c, const char *name, rlv_err *err);
 
 int mm_repack_weight(mm_repack *r, mm_weight *w, const ckpt *c, rlv_err *err) {
-    if (!r->panel || w->w.panel || !w->t || !w->t->ndim) return RLV_OK;
+    /* a weight stored as panels (w->layout) is copied as it is; one already in memory is left */
+    if (!r->panel || !w->t || !w->t->ndim || w->w.p != w->t->data) return RLV_OK;
     int64_t rows = w->t->shape[0], cols = rows ? rlv_tensor_numel(w->t) / rows : 0; /* as mm_weight_bind */
     if (r->collect) { /* a whole stored float matrix of whole panels: what a panel file can hold */
-        if (w->scale || w->w.p != w->t->data || rows % r->panel) return RLV_OK;
+        if (w->scale || w->layout || rows % r->panel) return RLV_OK;
         for (int i = 0; i < r->n_got; i++)
             if (r->got[i] == w->t) return RLV_OK;
         if (r->n_got == r->cap_got) {
@@ -829,9 +830,12 @@ int mm_repack_view(mm_repack *r, mm_w *w, int n, int k, rlv_err *err) {
     return repack(r, w, n, k, NULL, "a weight", err);
 }
 
+/* w as panels in memory: repacked from its rows, or, a view of a panel file, copied as it is
+ * (its layout is the kernel's: the engine refuses another at open). */
 static int repack(mm_repack *r, mm_w *w, int n, int k, const ckpt *c, const char *name, rlv_err *err) {
-    int P = r->panel, bf16p = bf16p_for(w->dt, r->bf16p, k);
-    RLV_ASSERT(w->c0 == 0 && k <= w->ld && (w->dt != RLV_I8 || k % w->block == 0));
+    int P = r->panel, bf16p = w->panel ? w->bf16p : bf16p_for(w->dt, r->bf16p, k);
+    RLV_ASSERT(w->c0 == 0 && (w->panel ? w->panel == P && n % P == 0 && w->dt != RLV_I8 : k <= w->ld) &&
+               (w->dt != RLV_I8 || k % w->block == 0));
     const void *key = w->p, *skey = w->scale;
     repacked *hit = NULL;
     for (int i = 0; i < r->n && !hit; i++)
@@ -856,7 +860,8 @@ static int repack(mm_repack *r, mm_w *w, int n, int k, const ckpt *c, const char
             free(e.scale);
             return rlv_errf(err, RLV_ENOMEM, "repacking '%s': %zu bytes", name, bytes + sbytes);
         }
-        repack_into(r, w, n, k, bf16p, e.p, e.scale);
+        if (w->panel) memcpy(e.p, w->p, bytes);
+        else repack_into(r, w, n, k, bf16p, e.p, e.scale);
         if (c) {
             ckpt_evict(c, w->p, (size_t)n * (size_t)k * es);
             if (sbytes) ckpt_evict(c, w->scale, (size_t)n * (size_t)(k / w->block) * 2);

@@ -136,7 +136,8 @@ void mm_repack_free(mm_repack **r);
 /* The panel width the kernel for compute uses (0: no repacking). */
 int mm_repack_panel(const mm_repack *r);
 /* Replaces w->w by its repacked copy (made on first sight of w's source, shared after that) and
- * releases the source's pages (ckpt c, may be NULL). RLV_OK or RLV_ENOMEM. */
+ * releases the source's pages (ckpt c, may be NULL). A weight stored as panels (w->layout, in
+ * this kernel's layout) is copied as it is. RLV_OK or RLV_ENOMEM. */
 int mm_repack_weight(mm_repack *r, mm_weight *w, const ckpt *c, rlv_err *err);
 /* The same for a view of W [n, k] (c0 0, k <= ld; q8: k a multiple of the block): *w becomes the
  * copy's view. For benchmarks and tests; the source is not released, and must outlive r (copies

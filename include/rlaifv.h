@@ -110,7 +110,8 @@ RLV_API int rlv_compute_parse(const char *name, rlv_compute *out);
 
 /* Whether the weights are repacked at load into the matrix kernel's panel layout (rlv_engine_opts.
  * repack): a copy of the weights in memory that packing reads in order instead of transposing
- * (docs/performance.md). */
+ * (docs/performance.md); weights a checkpoint stores as panels already are copied as they are
+ * (docs/panels.md). */
 typedef enum {
     RLV_REPACK_OFF = 0,  /* never: the weights are read from the checkpoint's mapping (the default:
                           * the copy costs the weights' size in anonymous memory, which several
