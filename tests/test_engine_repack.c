@@ -37,10 +37,10 @@ typedef struct out {
     float logp[2][8][96];
 } out;
 
-/* RLV_OK, or RLV_EUNSUPPORTED for compute bf16 on a CPU without AVX512_BF16. *streamed (may be
- * NULL): the bytes the engine reads directly per job. */
+/* RLV_OK, or RLV_EUNSUPPORTED for compute bf16 on a CPU without AVX512_BF16. *info (may be NULL):
+ * the engine's (the bytes it reads directly per job, shares between the models...). */
 static int score_with(const char *pol, const char *ref, rlv_repack rp, rlv_compute compute, rlv_stream stream,
-                      const uint8_t *img, size_t img_len, out *o, size_t *repacked, size_t *streamed) {
+                      const uint8_t *img, size_t img_len, out *o, size_t *repacked, rlv_engine_info *info) {
     rlv_engine_opts eo;
     rlv_engine_opts_default(&eo);
     eo.model_dir = pol;
@@ -59,7 +59,7 @@ static int score_with(const char *pol, const char *ref, rlv_repack rp, rlv_compu
     rlv_engine_info in;
     rlv_engine_get_info(e, &in);
     *repacked = in.repacked_bytes;
-    if (streamed) *streamed = in.streamed_bytes;
+    if (info) *info = in;
     size_t lens[5];
     for (int i = 0; i < 5; i++) lens[i] = strlen(CANDS[i]);
     const char *prompt = "Why did the car stop?";
@@ -81,21 +81,6 @@ static int score_with(const char *pol, const char *ref, rlv_repack rp, rlv_compu
     rlv_worker_free(&w);
     rlv_engine_free(&e);
     return RLV_OK;
-}
-
-/* *shared: the reference's bytes served from the policy's. */
-static void shared_of(const char *pol, const char *ref, size_t *shared) {
-    rlv_engine_opts eo;
-    rlv_engine_opts_default(&eo);
-    eo.model_dir = pol;
-    eo.ref_model_dir = ref;
-    rlv_engine *e;
-    rlv_err err = {0};
-    if (rlv_engine_open(&e, &eo, &err)) fail_msg("engine %s: %s", pol, err.msg);
-    rlv_engine_info in;
-    rlv_engine_get_info(e, &in);
-    *shared = in.shared_bytes;
-    rlv_engine_free(&e);
 }
 
 static int score_on(const char *pol, const char *ref, rlv_repack rp, rlv_compute compute, const uint8_t *img,
@@ -130,15 +115,17 @@ static void same(const out *a, const out *b, const char *what) {
  * weights repacked there is less (on the packed kernels: nothing) left to read directly. */
 static void stream_pair(const char *pol, const char *ref, const char *what) {
     out a, b;
-    size_t ra, rb, sa, sb, s0 = 0;
+    size_t ra, rb, sb, s0 = 0;
+    rlv_engine_info in;
     char msg[256];
     for (int img = 0; img < 2; img++) {
         score_with(pol, ref, RLV_REPACK_OFF, RLV_COMPUTE_FP32, RLV_STREAM_OFF, img ? jpeg : NULL, img ? jpeg_len : 0,
-                   &a, &ra, &sa);
-        assert_int_equal(sa, 0);
+                   &a, &ra, &in);
+        assert_int_equal(in.streamed_bytes, 0);
         for (int rep = 0; rep < 2; rep++) {
             score_with(pol, ref, rep ? RLV_REPACK_ON : RLV_REPACK_OFF, RLV_COMPUTE_FP32, RLV_STREAM_ON,
-                       img ? jpeg : NULL, img ? jpeg_len : 0, &b, &rb, &sb);
+                       img ? jpeg : NULL, img ? jpeg_len : 0, &b, &rb, &in);
+            sb = in.streamed_bytes;
             snprintf(msg, sizeof msg, "%s, read directly (%zu bytes a job, %zu repacked), %s image", what, sb, rb,
                      img ? "with" : "without");
             same(&a, &b, msg);
@@ -147,8 +134,8 @@ static void stream_pair(const char *pol, const char *ref, const char *what) {
             else assert_int_equal(sb, s0);         /* the generic kernel repacks nothing */
         }
         score_with(pol, ref, RLV_REPACK_OFF, RLV_COMPUTE_FP32, RLV_STREAM_AUTO, img ? jpeg : NULL, img ? jpeg_len : 0,
-                   &b, &rb, &sb);
-        assert_int_equal(sb, 0); /* a test model fits in memory */
+                   &b, &rb, &in);
+        assert_int_equal(in.streamed_bytes, 0); /* a test model fits in memory */
     }
 }
 
@@ -198,14 +185,18 @@ static void test_demo_pair(void **st) {
 /* The pair pol/ref converted to panels (pp/pr): every mode scores the original's bits. */
 static void panel_pair(const char *pol, const char *ref, const char *pp, const char *pr, const char *what) {
     out a, b;
-    size_t ra, rb, rp, sb, s_orig, s_pan;
+    size_t ra, rb, rp, sb, s_orig, s_pan = 0;
+    rlv_engine_info in;
     char msg[256];
-    score_with(pol, ref, RLV_REPACK_OFF, RLV_COMPUTE_FP32, RLV_STREAM_OFF, jpeg, jpeg_len, &a, &ra, NULL);
+    score_with(pol, ref, RLV_REPACK_OFF, RLV_COMPUTE_FP32, RLV_STREAM_OFF, jpeg, jpeg_len, &a, &ra, &in);
+    s_orig = in.shared_bytes; /* the reference's bytes served from the policy's */
     score_with(pol, ref, RLV_REPACK_ON, RLV_COMPUTE_FP32, RLV_STREAM_OFF, NULL, 0, &b, &rp, NULL);
     for (int rep = 0; rep < 3; rep++)
         for (int sm = 0; sm < 2; sm++) {
             score_with(pp, pr, (rlv_repack)rep, RLV_COMPUTE_FP32, sm ? RLV_STREAM_ON : RLV_STREAM_OFF, jpeg, jpeg_len,
-                       &b, &rb, &sb);
+                       &b, &rb, &in);
+            sb = in.streamed_bytes;
+            if (rep == RLV_REPACK_OFF && !sm) s_pan = in.shared_bytes;
             snprintf(msg, sizeof msg, "%s as panels, repack %s, stream %s (%zu bytes copied, %zu read directly)", what,
                      rlv_repack_name((rlv_repack)rep), sm ? "on" : "off", rb, sb);
             same(&a, &b, msg);
@@ -217,8 +208,6 @@ static void panel_pair(const char *pol, const char *ref, const char *pp, const c
             if (sm && rep == RLV_REPACK_OFF) assert_true(sb > 0);
             if (rep != RLV_REPACK_OFF) assert_int_equal(sb, 0);
         }
-    shared_of(pol, ref, &s_orig);
-    shared_of(pp, pr, &s_pan);
     print_message("%s: %zu bytes shared as stored, %zu as panels\n", what, s_orig, s_pan);
     assert_int_equal(s_pan, s_orig);
     /* another layout: the bf16 kernel's pairs where the CPU has it, else compute bf16 is refused anyway */
