@@ -70,6 +70,11 @@ typedef struct conv {
     size_t pbuf_bytes;
 } conv;
 
+/* Bytes of one panel of weight t: P of its rows. */
+static size_t panel_bytes(const conv *cv, const rlv_tensor *t) {
+    return (size_t)mm_repack_panel(cv->pack) * (size_t)(rlv_tensor_numel(t) / t->shape[0]) * rlv_dtype_size(t->dtype);
+}
+
 typedef struct plan_entry {
     const rlv_tensor *t;
     int kind, shard;
@@ -159,7 +164,7 @@ static int write_shard(const ckpt *c, const plan_entry *p, int e0, int e1, const
         if (p[i].kind == PLAN_SCALE) continue; /* written with its weight */
         if (p[i].kind == PLAN_PANEL) { /* note 2: whole panels, PANEL_CHUNK bytes (at least one panel) at a time */
             const int P = mm_repack_panel(cv->pack), np = (int)(t->shape[0] / P);
-            const size_t pb = (size_t)P * (size_t)(rlv_tensor_numel(t) / t->shape[0]) * rlv_dtype_size(t->dtype);
+            const size_t pb = panel_bytes(cv, t);
             const int step = (int)(cv->pbuf_bytes / pb);
             for (int p0 = 0; ok && p0 < np; p0 += step) {
                 int p1 = np - p0 < step ? np : p0 + step;
@@ -364,11 +369,8 @@ static int convert_dir(conv *cv, mm_compute compute, const char *in, const char 
             nq++;
         }
         nq += pn;
-        if (pn) { /* one write's buffer: PANEL_CHUNK, or one panel where that is larger */
-            size_t pb = (size_t)mm_repack_panel(cv->pack) * (size_t)(rlv_tensor_numel(t) / t->shape[0]) *
-                        rlv_dtype_size(t->dtype);
-            if (pb > cv->pbuf_bytes) cv->pbuf_bytes = pb;
-        }
+        if (pn && panel_bytes(cv, t) > cv->pbuf_bytes) /* one write's buffer: PANEL_CHUNK, or one panel where larger */
+            cv->pbuf_bytes = panel_bytes(cv, t);
     }
     free(size);
     if (cv->panels) {
